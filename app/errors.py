@@ -1,0 +1,41 @@
+"""Domain exceptions; imports nothing so every layer can raise them."""
+
+
+class OctomailError(Exception):
+    """Base class: every domain error carries a message safe to show to a user."""
+
+
+class NotFound(OctomailError):
+    pass
+
+
+class Conflict(OctomailError):
+    pass
+
+
+class InvalidInput(OctomailError):
+    pass
+
+
+class TokenInvalid(OctomailError):
+    """Bad signature, wrong purpose or malformed token."""
+
+
+class TokenExpired(TokenInvalid):
+    pass
+
+
+class Suppressed(OctomailError):
+    """The address is on the suppression list: a marketer may not (re-)add it."""
+
+
+class InvalidTransition(Conflict):
+    """A campaign state change that the state machine does not allow."""
+
+
+class ConfigurationError(OctomailError):
+    """A setting needed for this action is missing or invalid."""
+
+
+class RateLimited(OctomailError):
+    pass

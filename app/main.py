@@ -1,0 +1,55 @@
+"""create_app(): the FastAPI application, its routers and the embedded background services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.background import embedded_services, supervise
+from app.settings import get_settings
+from app.web import templating
+from app.web.errors import install_error_handlers
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(supervise(name, service, settings, stop), name=name)
+        for name, service in embedded_services(settings)
+    ]
+    app.state.stop = stop
+    try:
+        yield
+    finally:
+        stop.set()
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+
+
+def create_app() -> FastAPI:
+    from app.web.api import router as api_router
+    from app.web.public import router as public_router
+
+    app = FastAPI(
+        title="Octomail",
+        version="0.1.0",
+        description="Subscribers, consent and newsletter campaigns. API tokens: "
+        "`octomail token create`; send them as `Authorization: Bearer TOKEN`.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(api_router)
+    app.include_router(public_router)
+    app.mount("/static", StaticFiles(directory=templating.STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,26 @@
+"""All SQLModel tables and enums; imports nothing else from app."""
+
+from app.models.base import utcnow
+from app.models.campaigns import Campaign, CampaignTopic, Send, TrackingEvent
+from app.models.enums import (
+    CampaignStatus,
+    Category,
+    Channel,
+    ConsentAction,
+    InboundStatus,
+    Role,
+    Scope,
+    SendStatus,
+    SubscriberStatus,
+    SubscriptionStatus,
+)
+from app.models.inbound import InboundMessage, Lease
+from app.models.subscribers import ConsentEvent, Subscriber, Subscription, Suppression, Topic
+from app.models.users import ApiToken, User
+
+__all__ = [
+    "ApiToken", "Campaign", "CampaignStatus", "CampaignTopic", "Category", "Channel",
+    "ConsentAction", "ConsentEvent", "InboundMessage", "InboundStatus", "Lease", "Role", "Scope",
+    "Send", "SendStatus", "Subscriber", "SubscriberStatus", "Subscription", "SubscriptionStatus",
+    "Suppression", "Topic", "TrackingEvent", "User", "utcnow",
+]

@@ -1,0 +1,84 @@
+"""Campaigns, their audience rows (one `send` per recipient) and tracking events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import enum_field, json_field, opt_ts_field, ts_field
+from app.models.enums import CampaignStatus, Category, SendStatus
+
+
+class Campaign(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(200))
+    subject: str = Field(sa_type=String(500))
+    from_addr: str = Field(default="", sa_type=String(320))
+    reply_to: str = Field(default="", sa_type=String(320))
+    body: str = Field(default="", sa_type=Text)
+    body_format: str = Field(default="markdown", sa_type=String(16))
+    layout: str = Field(default="default", sa_type=String(100))
+    category: Category = enum_field(Category.MARKETING)
+    attribute_filter: dict[str, Any] = json_field()
+    status: CampaignStatus = enum_field(CampaignStatus.DRAFT, index=True)
+    send_at: datetime | None = opt_ts_field(index=True)
+    timezone: str = Field(default="UTC", sa_type=String(64))
+    started_at: datetime | None = opt_ts_field()
+    finished_at: datetime | None = opt_ts_field()
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+
+
+class CampaignTopic(SQLModel, table=True):
+    __tablename__ = "campaign_topic"
+
+    campaign_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    topic_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True)
+    )
+
+
+class Send(SQLModel, table=True):
+    """One row per (campaign, recipient): the queue, the lease and the result."""
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "subscriber_id"),
+        Index("ix_send_claim", "campaign_id", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("campaign.id", ondelete="CASCADE"), nullable=False)
+    )
+    subscriber_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True),
+    )
+    status: SendStatus = enum_field(SendStatus.QUEUED)
+    attempts: int = 0
+    next_attempt_at: datetime | None = opt_ts_field()
+    lease_until: datetime | None = opt_ts_field()
+    worker: str | None = Field(default=None, sa_type=String(100))
+    message_id: str | None = Field(default=None, sa_type=String(300))
+    smtp_reply: str | None = Field(default=None, sa_type=String(1000))
+    sent_at: datetime | None = opt_ts_field()
+
+
+class TrackingEvent(SQLModel, table=True):
+    __tablename__ = "tracking_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    send_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("send.id", ondelete="CASCADE"), nullable=False,
+                         index=True)
+    )
+    kind: str = Field(sa_type=String(16))
+    at: datetime = ts_field()
+    meta: dict[str, Any] = json_field()

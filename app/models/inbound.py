@@ -1,0 +1,41 @@
+"""Mail read from the info mailbox, and the leases that keep one poller per mailbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import enum_field, json_field, opt_ts_field, ts_field
+from app.models.enums import InboundStatus
+
+
+class InboundMessage(SQLModel, table=True):
+    __tablename__ = "inbound_message"
+    __table_args__ = (UniqueConstraint("source", "uidvalidity", "uid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_type=String(300))
+    uidvalidity: int = 0
+    uid: str = Field(sa_type=String(300))
+    message_id: str | None = Field(default=None, sa_type=String(500))
+    from_addr: str | None = Field(default=None, sa_type=String(320))
+    subject: str | None = Field(default=None, sa_type=String(1000))
+    verdict: str = Field(default="", sa_type=String(32))
+    action: str = Field(default="", sa_type=String(64))
+    status: InboundStatus = enum_field(InboundStatus.REVIEW, index=True)
+    reason: str = Field(default="", sa_type=Text)
+    evidence: dict[str, Any] = json_field()
+    folder: str = Field(default="", sa_type=String(100))
+    created_at: datetime = ts_field()
+    resolved_at: datetime | None = opt_ts_field()
+
+
+class Lease(SQLModel, table=True):
+    """A named, expiring lock held by one process (the poller of a mailbox, ...)."""
+
+    name: str = Field(sa_type=String(200), primary_key=True)
+    holder: str = Field(sa_type=String(200))
+    expires_at: datetime = ts_field()

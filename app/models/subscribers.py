@@ -1,0 +1,88 @@
+"""The consent domain's tables: subscribers, topics, subscriptions, consent log, suppression."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import enum_field, json_field, opt_ts_field, ts_field
+from app.models.enums import SubscriberStatus, SubscriptionStatus
+
+
+class Subscriber(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_type=String(320), unique=True, index=True)
+    name: str = Field(default="", sa_type=String(200))
+    attributes: dict[str, Any] = json_field()
+    status: SubscriberStatus = enum_field(SubscriberStatus.ACTIVE, index=True)
+    source: str | None = Field(default=None, sa_type=String(200), index=True)
+    referrer: str | None = Field(default=None, sa_type=String(500))
+    tracking_allowed: bool = True
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+
+
+class Topic(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_type=String(100), unique=True, index=True)
+    name: str = Field(sa_type=String(200))
+    description: str = Field(default="", sa_type=String(2000))
+    created_at: datetime = ts_field()
+
+
+class Subscription(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "topic_id"),
+        Index("ix_subscription_topic_status", "topic_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False)
+    )
+    topic_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("topic.id", ondelete="CASCADE"), nullable=False)
+    )
+    status: SubscriptionStatus = enum_field(SubscriptionStatus.UNCONFIRMED)
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+
+
+class ConsentEvent(SQLModel, table=True):
+    """Append-only log of every consent and opt-out. Rows are never updated or deleted;
+    only the subscriber link is cut on erasure, leaving the keyed hash."""
+
+    __tablename__ = "consent_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    email_hmac: str = Field(sa_type=String(64), index=True)
+    action: str = Field(sa_type=String(32))
+    channel: str = Field(sa_type=String(32))
+    topic_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("topic.id", ondelete="SET NULL"), nullable=True),
+    )
+    campaign_id: int | None = Field(default=None, nullable=True)
+    ip: str | None = Field(default=None, sa_type=String(64))
+    user_agent: str | None = Field(default=None, sa_type=String(500))
+    policy_version: str | None = Field(default=None, sa_type=String(64))
+    evidence: dict[str, Any] = json_field()
+    at: datetime = ts_field()
+
+
+class Suppression(SQLModel, table=True):
+    """HMAC-SHA256 of the normalized address: never mailed again, survives erasure."""
+
+    email_hmac: str = Field(sa_type=String(64), primary_key=True)
+    reason: str = Field(sa_type=String(32))
+    at: datetime = ts_field()
+    lifted_at: datetime | None = opt_ts_field()

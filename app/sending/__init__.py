@@ -1,0 +1,1 @@
+"""Rendering, SMTP transport and the crash-safe dispatcher."""

@@ -1,0 +1,124 @@
+"""The one Settings object (OCTOMAIL_* environment variables); nothing is built at import."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from datetime import timedelta
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """Parse '90s', '15m', '1h', '2d' or plain seconds into a timedelta."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, int | float):
+        return timedelta(seconds=text)
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 1h, 2d)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+class Settings(BaseSettings):
+    """Every knob of Octomail; read from the environment with the OCTOMAIL_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="OCTOMAIL_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    secret_keys: str = ""
+    suppression_pepper: str = ""
+    postal_address: str = ""
+    org_name: str = "Octomail"
+    from_: str = Field("", validation_alias="OCTOMAIL_FROM")
+    smtp_urls: str = ""
+    mail_catcher_port: int = 2525
+    """Port of the embedded mail catcher used when OCTOMAIL_SMTP_URLS is empty."""
+    smtp_pool_size: int = 8
+    smtp_rate_per_second: float = 0.0
+    smtp_rate_per_hour: float = 0.0
+    unsubscribe_mailto: str = ""
+    imap_url: str = ""
+    missed_grace: timedelta = timedelta(hours=1)
+    confirm_max_age: timedelta = timedelta(days=7)
+    policy_version: str = "2026-11"
+    signup_rate_limit: int = 10
+    """Sign-ups per IP address per minute on the public form and endpoint."""
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_private_key_file: str = ""
+    soft_bounce_limit: int = 3
+    soft_bounce_window: timedelta = timedelta(days=14)
+    ack_optouts: bool = True
+    poll_interval: timedelta = timedelta(seconds=30)
+    embedded_worker: bool = True
+    embedded_poller: bool = True
+    embedded_scheduler: bool = True
+
+    @field_validator("missed_grace", "confirm_max_age", "soft_bounce_window", "poll_interval",
+                     mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)  # type: ignore[arg-type]
+
+    @property
+    def from_address(self) -> str:
+        return self.from_ or "newsletter@localhost"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'octomail.db'}"
+
+    @cached_property
+    def signing_keys(self) -> list[str]:
+        """Keys newest first: the first signs, every one verifies."""
+        keys = [k.strip() for k in self.secret_keys.split(",") if k.strip()]
+        return keys or [self._generated_secrets()["secret_key"]]
+
+    @cached_property
+    def pepper(self) -> bytes:
+        """Server pepper for suppression hashes; must never change once addresses are hashed."""
+        value = self.suppression_pepper or self._generated_secrets()["suppression_pepper"]
+        return value.encode()
+
+    @property
+    def smtp_url_list(self) -> list[str]:
+        return [u.strip() for u in self.smtp_urls.split(",") if u.strip()]
+
+    def _generated_secrets(self) -> dict[str, str]:
+        """Secrets generated once into var/secrets.json when none are configured."""
+        path = self.var_dir / "secrets.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        data = {
+            "secret_key": secrets.token_urlsafe(32),
+            "suppression_pepper": secrets.token_urlsafe(32),
+        }
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        try:
+            os.link(tmp, path)  # first writer wins when several processes start at once
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return json.loads(path.read_text())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The consent domain: sign-up, confirmation, opt-out, suppression, erasure, export, import."""

@@ -1,0 +1,112 @@
+"""The append-only consent log and the suppression list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlmodel import Session, select
+
+from app.models import ConsentEvent, Subscriber, Suppression, utcnow
+from app.subscribers.addresses import email_hmac
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Who asked, from where, under which policy: stored with every consent event."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    policy_version: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+NO_EVIDENCE = Evidence()
+
+
+def record_consent(
+    session: Session,
+    *,
+    action: str,
+    channel: str,
+    subscriber: Subscriber | None = None,
+    address_hmac: str | None = None,
+    topic_id: int | None = None,
+    campaign_id: int | None = None,
+    evidence: Evidence = NO_EVIDENCE,
+) -> ConsentEvent:
+    """Append one consent event (in the caller's transaction)."""
+    if address_hmac is None:
+        if subscriber is None:
+            raise ValueError("record_consent needs a subscriber or an address hash")
+        address_hmac = email_hmac(subscriber.email)
+    consent_event = ConsentEvent(
+        subscriber_id=subscriber.id if subscriber else None,
+        email_hmac=address_hmac,
+        action=action,
+        channel=channel,
+        topic_id=topic_id,
+        campaign_id=campaign_id,
+        ip=(evidence.ip or None) and evidence.ip[:64],
+        user_agent=(evidence.user_agent or None) and evidence.user_agent[:500],
+        policy_version=evidence.policy_version,
+        evidence=dict(evidence.details),
+    )
+    session.add(consent_event)
+    return consent_event
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_consent_rewrites(session: Session, _ctx: Any, _instances: Any) -> None:
+    """The log is append-only: the ORM may add events, never change or delete them."""
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, ConsentEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise RuntimeError("consent_event rows are append-only")
+
+
+def is_suppressed(session: Session, address: str) -> bool:
+    return active_suppression(session, email_hmac(address)) is not None
+
+
+def active_suppression(session: Session, address_hmac: str) -> Suppression | None:
+    row = session.get(Suppression, address_hmac)
+    return row if row is not None and row.lifted_at is None else None
+
+
+def suppress(session: Session, address_hmac: str, reason: str) -> bool:
+    """Put a hash on the suppression list; True when it was not suppressed before."""
+    row = session.get(Suppression, address_hmac)
+    if row is None:
+        session.add(Suppression(email_hmac=address_hmac, reason=reason))
+        return True
+    if row.lifted_at is not None:
+        row.lifted_at = None
+        row.reason = reason
+        row.at = utcnow()
+        session.add(row)
+        return True
+    return False
+
+
+def lift_suppression(session: Session, address_hmac: str) -> bool:
+    """Only the person's own confirmed sign-up calls this; the caller logs the event."""
+    row = active_suppression(session, address_hmac)
+    if row is None:
+        return False
+    row.lifted_at = utcnow()
+    session.add(row)
+    return True
+
+
+def suppressed_hashes(session: Session, hashes: list[str]) -> set[str]:
+    """Which of these hashes are suppressed (one query, for batch imports)."""
+    if not hashes:
+        return set()
+    rows = session.exec(
+        select(Suppression.email_hmac).where(
+            Suppression.email_hmac.in_(hashes),  # type: ignore[attr-defined]
+            Suppression.lifted_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    return set(rows)

@@ -1,0 +1,61 @@
+"""Every signed token Octomail hands out: one salt per purpose, ids only, rotating keys."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from app.errors import TokenExpired, TokenInvalid
+from app.settings import Settings, get_settings
+
+
+class Purpose(StrEnum):
+    """The salt of each token kind; a token of one purpose never verifies as another."""
+
+    UNSUBSCRIBE = "unsubscribe.v1"
+    CONFIRM = "confirm.v1"
+    PREFS = "prefs.v1"
+    CLICK = "click.v1"
+    OPEN = "open.v1"
+    EMAIL_OPTOUT = "email-optout.v1"
+    ERASE = "erase.v1"
+
+
+# Purposes whose tokens never expire (links in mail already sent must keep working).
+_NON_EXPIRING = {Purpose.UNSUBSCRIBE, Purpose.PREFS, Purpose.CLICK, Purpose.OPEN}
+
+
+def _keys(settings: Settings) -> list[str]:
+    # itsdangerous signs with the LAST key; our setting lists the signing key first.
+    return list(reversed(settings.signing_keys))
+
+
+def mint(purpose: Purpose, payload: list[Any] | dict[str, Any], *,
+         settings: Settings | None = None) -> str:
+    """Sign `payload` (ids only, never an address) for one purpose."""
+    settings = settings or get_settings()
+    if purpose in _NON_EXPIRING:
+        return URLSafeSerializer(_keys(settings), salt=purpose.value).dumps(payload)
+    return URLSafeTimedSerializer(_keys(settings), salt=purpose.value).dumps(payload)
+
+
+def verify(purpose: Purpose, token: str, *, max_age: float | None = None,
+           settings: Settings | None = None) -> Any:
+    """Return the payload of a valid token or raise TokenInvalid / TokenExpired."""
+    settings = settings or get_settings()
+    if not token or len(token) > 512:
+        raise TokenInvalid("This link is not valid.")
+    try:
+        if purpose in _NON_EXPIRING:
+            return URLSafeSerializer(_keys(settings), salt=purpose.value).loads(token)
+        if max_age is None:
+            max_age = settings.confirm_max_age.total_seconds()
+        return URLSafeTimedSerializer(_keys(settings), salt=purpose.value).loads(
+            token, max_age=max_age
+        )
+    except SignatureExpired as exc:
+        raise TokenExpired("This link has expired.") from exc
+    except (BadData, UnicodeError, ValueError) as exc:
+        raise TokenInvalid("This link is not valid.") from exc

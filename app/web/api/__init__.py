@@ -1,0 +1,9 @@
+"""/api/v1: JSON API, bearer tokens on every route (see tests/web/test_api_auth.py)."""
+
+from fastapi import APIRouter
+
+from app.web.api import subscribers, topics
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(topics.router)
+router.include_router(subscribers.router)

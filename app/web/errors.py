@@ -1,0 +1,38 @@
+"""Domain errors -> JSON for /api, pages for everything else. Never a 500 for bad input."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from app import errors
+
+_STATUS = {
+    errors.NotFound: 404,
+    errors.InvalidTransition: 409,
+    errors.Conflict: 409,
+    errors.Suppressed: 409,
+    errors.TokenInvalid: 400,
+    errors.InvalidInput: 422,
+    errors.ConfigurationError: 409,
+    errors.RateLimited: 429,
+}
+
+
+def status_for(exc: errors.OctomailError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 400
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.OctomailError)
+    async def _domain_error(request: Request, exc: errors.OctomailError) -> Response:
+        status = status_for(exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        from app.web.templating import render
+
+        return render(request, "public/error.html", {"message": str(exc), "status": status},
+                      status_code=status)
