@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     unsubscribe_mailto: str = ""
     imap_url: str = ""
     missed_grace: timedelta = timedelta(hours=1)
+    send_lease: timedelta = timedelta(seconds=60)
+    """How long a worker owns the sends it claimed; an expired lease returns them to the queue."""
+    send_batch_size: int = 500
+    send_retry_max_age: timedelta = timedelta(days=3)
+    """How long a recipient throttled with 4xx replies is retried before it is marked failed."""
     confirm_max_age: timedelta = timedelta(days=7)
     policy_version: str = "2026-11"
     signup_rate_limit: int = 10
@@ -67,7 +72,7 @@ class Settings(BaseSettings):
     embedded_scheduler: bool = True
 
     @field_validator("missed_grace", "confirm_max_age", "soft_bounce_window", "poll_interval",
-                     mode="before")
+                     "send_lease", "send_retry_max_age", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]
