@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import gettext
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from jinja2.ext import _make_new_gettext, _make_new_ngettext  # noqa: PLC2701
 
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+from app.web_paths import LOCALE_DIR
+
 SUPPORTED = ("en", "fr")
 
 

@@ -12,8 +12,8 @@ from fastapi.staticfiles import StaticFiles
 
 from app.background import embedded_services, supervise
 from app.settings import get_settings
-from app.web import templating
 from app.web.errors import install_error_handlers
+from app.web_paths import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
@@ -51,5 +51,5 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(public_router)
-    app.mount("/static", StaticFiles(directory=templating.STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

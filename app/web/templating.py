@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -12,10 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.i18n import gettext_context, pick_language
 from app.settings import get_settings
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_DIR = ROOT / "templates"
-STATIC_DIR = ROOT / "static"
+from app.web_paths import TEMPLATE_DIR
 
 
 @lru_cache

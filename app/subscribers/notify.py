@@ -1,0 +1,51 @@
+"""Transactional mail a person triggers themselves: the double opt-in confirmation."""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from app.links import confirm_url
+from app.models import Topic
+from app.sending.mailer import send_transactional
+from app.settings import Settings, get_settings
+from app.web_paths import TEMPLATE_DIR
+
+log = logging.getLogger(__name__)
+
+_env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)),
+                   autoescape=select_autoescape(["html"]))
+
+
+def confirmation_message(*, to_email: str, to_name: str, subscriber_id: int,
+                         topics: list[Topic], settings: Settings) -> EmailMessage:
+    """The double opt-in email; its link shows a page whose button (a POST) confirms."""
+    url = confirm_url(subscriber_id, [t.id for t in topics if t.id is not None], settings)
+    context = {"org_name": settings.org_name, "url": url, "topics": topics,
+               "postal_address": settings.postal_address,
+               "hours": int(settings.confirm_max_age.total_seconds() // 3600)}
+    message = EmailMessage()
+    message["Subject"] = f"Please confirm your subscription to {settings.org_name}"
+    message["From"] = formataddr((settings.org_name, settings.from_address))
+    message["To"] = formataddr((to_name, to_email))
+    message["Message-ID"] = make_msgid(domain=settings.from_address.partition("@")[2] or None)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(_env.get_template("transactional/confirm.txt").render(context))
+    message.add_alternative(_env.get_template("transactional/confirm.html").render(context),
+                            subtype="html")
+    return message
+
+
+def send_confirmation(*, to_email: str, to_name: str, subscriber_id: int, topics: list[Topic],
+                      settings: Settings | None = None) -> None:
+    """Send it now; a failure is logged (the person can simply sign up again)."""
+    settings = settings or get_settings()
+    message = confirmation_message(to_email=to_email, to_name=to_name,
+                                   subscriber_id=subscriber_id, topics=topics, settings=settings)
+    try:
+        send_transactional(message, settings)
+    except Exception:  # noqa: BLE001 - SMTP errors of every kind end here
+        log.exception("could not send the confirmation email for subscriber %s", subscriber_id)

@@ -1,0 +1,97 @@
+"""Subscribers' rights under the GDPR: access (art. 15, export) and erasure (art. 17)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, select
+
+from app.models import (
+    Campaign,
+    Channel,
+    ConsentAction,
+    ConsentEvent,
+    InboundMessage,
+    Send,
+    Subscriber,
+    Subscription,
+    Topic,
+    TrackingEvent,
+)
+from app.subscribers.addresses import email_hmac
+from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent, suppress
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() + "Z" if hasattr(value, "isoformat") else value
+
+
+def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+    """Everything we hold about one person, as a JSON-ready document."""
+    subs = session.exec(
+        select(Subscription, Topic).join(Topic, Topic.id == Subscription.topic_id)  # type: ignore[arg-type]
+        .where(Subscription.subscriber_id == subscriber.id)
+    ).all()
+    topics = {t.id: t.slug for t in session.exec(select(Topic))}
+    events = session.exec(
+        select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
+        .order_by(ConsentEvent.id)  # type: ignore[arg-type]
+    ).all()
+    sends = session.exec(
+        select(Send, Campaign).join(Campaign, Campaign.id == Send.campaign_id)  # type: ignore[arg-type]
+        .where(Send.subscriber_id == subscriber.id).order_by(Send.id)  # type: ignore[arg-type]
+    ).all()
+    return {
+        "subscriber": {
+            "id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
+            "status": subscriber.status, "attributes": subscriber.attributes,
+            "source": subscriber.source, "referrer": subscriber.referrer,
+            "tracking_allowed": subscriber.tracking_allowed,
+            "created_at": _iso(subscriber.created_at), "updated_at": _iso(subscriber.updated_at),
+        },
+        "subscriptions": [
+            {"topic": t.slug, "topic_name": t.name, "status": s.status,
+             "since": _iso(s.created_at), "updated_at": _iso(s.updated_at)}
+            for s, t in subs
+        ],
+        "consent_log": [
+            {"action": e.action, "channel": e.channel, "topic": topics.get(e.topic_id),
+             "campaign_id": e.campaign_id, "at": _iso(e.at), "ip": e.ip,
+             "user_agent": e.user_agent, "policy_version": e.policy_version,
+             "evidence": e.evidence}
+            for e in events
+        ],
+        "messages": [
+            {"campaign": c.name, "subject": c.subject, "status": s.status,
+             "sent_at": _iso(s.sent_at)}
+            for s, c in sends
+        ],
+    }
+
+
+def erase(session: Session, subscriber: Subscriber, *, channel: Channel,
+          evidence: Evidence = NO_EVIDENCE) -> str:
+    """Delete a person's data; keep only the keyed hash (suppression + one erase event).
+
+    The consent log is append-only with this one exception, required by law: the person's
+    earlier events (IP, user agent) are personal data and go with them. Returns the hash.
+    """
+    hashed = email_hmac(subscriber.email)
+    subscriber_id = subscriber.id
+    send_ids = select(Send.id).where(Send.subscriber_id == subscriber_id)
+    session.execute(delete(TrackingEvent).where(TrackingEvent.send_id.in_(send_ids)))  # type: ignore[attr-defined]
+    session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id))  # type: ignore[arg-type]
+    session.execute(
+        update(InboundMessage).where(InboundMessage.from_addr == subscriber.email)  # type: ignore[arg-type]
+        .values(from_addr=None, subject=None)
+    )
+    session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber_id))  # type: ignore[arg-type]
+    session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))  # type: ignore[arg-type]
+    session.expunge(subscriber)
+    suppress(session, hashed, reason="erased")
+    record_consent(session, action=ConsentAction.ERASE, channel=channel, address_hmac=hashed,
+                   evidence=Evidence(policy_version=evidence.policy_version,
+                                     details=dict(evidence.details)))
+    session.flush()
+    return hashed
