@@ -2,8 +2,10 @@
 
 from fastapi import APIRouter
 
-from app.web.public import health, signup
+from app.web.public import health, preferences, signup, unsubscribe
 
 router = APIRouter()
 router.include_router(health.router)
 router.include_router(signup.router)
+router.include_router(unsubscribe.router)
+router.include_router(preferences.router)

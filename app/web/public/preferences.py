@@ -1,0 +1,5 @@
+"""/preferences/{token}: the preference center."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

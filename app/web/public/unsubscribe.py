@@ -1,0 +1,248 @@
+"""/u/{token}: the RFC 8058 one-click endpoint (POST) and the unsubscribe page (GET/HEAD).
+
+No cookie, session or CSRF token anywhere here, on purpose. The signed token in the URL is
+the capability: it reached the person's mailbox and nothing else authenticates them. CSRF
+defends ambient credentials (cookies) a browser attaches on its own; there are none, so a
+forged cross-site form can only act with a token its author already holds, and that author
+could POST it directly. A CSRF nonce would add nothing but a way for RFC 8058 to break.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from app.db import get_engine
+from app.errors import TokenInvalid
+from app.i18n import gettext_context, pick_language
+from app.links import preferences_url
+from app.models import Channel
+from app.settings import get_settings
+from app.subscribers.addresses import mask_email
+from app.subscribers.consent import Evidence
+from app.subscribers.optout import OptOutResult
+from app.subscribers.preferences import (
+    LinkScope,
+    ResubscribeRefused,
+    SubscriberView,
+    can_resubscribe,
+    is_opted_out,
+    link_scope,
+    load_view,
+    opt_out,
+    resubscribe,
+)
+from app.tokens import Purpose, verify
+from app.web.templating import render, templates
+
+router = APIRouter()
+
+# The token sits in the URL: never leak it in a Referer, never cache or index the page.
+PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+                   "X-Robots-Tag": "noindex"}
+_MAX_BODY = 64 * 1024
+_BAD_REQUEST = ("This request was not understood: a one-click unsubscribe is a POST with the "
+                "body List-Unsubscribe=One-Click. Nothing was changed.\n")
+_BAD_TOKEN = "This unsubscribe link is not valid. Nothing was changed.\n"
+
+
+def parse_unsubscribe_token(token: str) -> tuple[int, int]:
+    """[subscriber_id, campaign_id or 0] from a valid UNSUBSCRIBE token, or TokenInvalid."""
+    payload = verify(Purpose.UNSUBSCRIBE, token)
+    if (not isinstance(payload, list) or len(payload) != 2
+            or not all(type(v) is int and v >= 0 for v in payload) or payload[0] == 0):
+        raise TokenInvalid("This link is not valid.")
+    return payload[0], payload[1]
+
+
+def _evidence(request: Request, **details: object) -> Evidence:
+    return Evidence(ip=request.client.host if request.client else None,
+                    user_agent=request.headers.get("user-agent"),
+                    policy_version=get_settings().policy_version, details=details)
+
+
+async def _read_form(request: Request) -> dict[str, str] | None:
+    """The POST body as a flat dict: urlencoded or multipart (RFC 8058 allows both)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if int(request.headers.get("content-length") or 0) > _MAX_BODY:
+        return None
+    if ctype == "application/x-www-form-urlencoded":
+        body = await request.body()
+        if len(body) > _MAX_BODY:
+            return None
+        parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        return {k: v[0] for k, v in parsed.items()}
+    if ctype == "multipart/form-data":
+        try:
+            async with request.form(max_files=0, max_fields=20) as form:
+                return {k: v for k, v in form.items() if isinstance(v, str)}
+        except Exception:  # noqa: BLE001 - any malformed multipart body is a bad request
+            return None
+    return None
+
+
+def _opt_out_now(subscriber_id: int, campaign_id: int, channel: Channel, evidence: Evidence,
+                 everything: bool) -> tuple[LinkScope, OptOutResult]:
+    """One short transaction, committed before the caller answers."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        scope = link_scope(session, campaign_id)
+        result = opt_out(session, subscriber_id=subscriber_id, scope=scope,
+                         everything=everything, channel=channel, evidence=evidence)
+        session.commit()
+    return scope, result
+
+
+@lru_cache(maxsize=16)
+def _one_click_page(lang: str, org_name: str, postal_address: str) -> bytes:
+    """The short page a mail client gets back: rendered once per language."""
+    html = templates().env.get_template("public/unsubscribe_oneclick.html").render(
+        org_name=org_name, postal_address=postal_address, lang=lang, **gettext_context(lang))
+    return html.encode()
+
+
+@router.post("/u/{token}", include_in_schema=False)
+async def one_click(token: str, request: Request) -> Response:
+    """RFC 8058: no cookie, no CSRF token, no auth; 200 and never a redirect; idempotent."""
+    try:
+        subscriber_id, campaign_id = parse_unsubscribe_token(token)
+    except TokenInvalid:
+        return PlainTextResponse(_BAD_TOKEN, status_code=400, headers=PRIVATE_HEADERS)
+    form = await _read_form(request)
+    if form is None or form.get("List-Unsubscribe", "").strip() != "One-Click":
+        return PlainTextResponse(_BAD_REQUEST, status_code=400, headers=PRIVATE_HEADERS)
+    # Our own page's button adds page=1: a person is watching, show them the full page.
+    human = form.get("page") == "1"
+    channel = Channel.LINK if human else Channel.ONE_CLICK
+    evidence = _evidence(request, via="unsubscribe page" if human else "one-click")
+    scope, result = await run_in_threadpool(_opt_out_now, subscriber_id, campaign_id,
+                                            channel, evidence, False)
+    if human:
+        return await run_in_threadpool(_done_page, request, token, subscriber_id, scope, result)
+    settings = get_settings()
+    lang = pick_language(request.headers.get("accept-language"), request.query_params.get("lang"))
+    body = _one_click_page(lang, settings.org_name, settings.postal_address)
+    return HTMLResponse(body, headers=PRIVATE_HEADERS)
+
+
+@router.api_route("/u/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+def unsubscribe_page(token: str, request: Request) -> Response:
+    """Names the list and the (masked) address; changes nothing, whatever scanners do."""
+    subscriber_id, campaign_id = parse_unsubscribe_token(token)
+    with Session(get_engine()) as session:
+        scope = link_scope(session, campaign_id)
+        view = load_view(session, subscriber_id)
+        if view is None:
+            return _page(request, "public/unsubscribe_gone.html", {})
+        if is_opted_out(view, scope):
+            return _render_done(request, session, token, view, scope, result=None)
+        return _page(request, "public/unsubscribe.html", {
+            **_common(request, token, view, scope),
+        })
+
+
+@router.post("/u/{token}/all", include_in_schema=False)
+async def unsubscribe_everything(token: str, request: Request) -> Response:
+    """The page's second button: every topic and the address itself."""
+    subscriber_id, campaign_id = parse_unsubscribe_token(token)
+    evidence = _evidence(request, via="unsubscribe page")
+    scope, result = await run_in_threadpool(_opt_out_now, subscriber_id, campaign_id,
+                                            Channel.LINK, evidence, True)
+    return await run_in_threadpool(_done_page, request, token, subscriber_id,
+                                   LinkScope(campaign_id=scope.campaign_id), result)
+
+
+@router.post("/u/{token}/undo", include_in_schema=False)
+async def undo(token: str, request: Request) -> Response:
+    """Resubscribe to what this link just dropped (logged as `resubscribe`)."""
+    subscriber_id, campaign_id = parse_unsubscribe_token(token)
+    form = await _read_form(request) or {}
+    topic_ids = [int(t) for t in form.get("topics", "").split(",") if t.strip().isdigit()]
+    everything = form.get("all") == "1"
+    evidence = _evidence(request, via="unsubscribe page")
+    return await run_in_threadpool(_undo_now, request, token, subscriber_id, campaign_id,
+                                   topic_ids, everything, evidence)
+
+
+def _undo_now(request: Request, token: str, subscriber_id: int, campaign_id: int,
+              topic_ids: list[int], everything: bool, evidence: Evidence) -> Response:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        scope = link_scope(session, campaign_id)
+        if not scope.everything and not everything:
+            topic_ids = [t for t in topic_ids if t in scope.topic_ids]
+        try:
+            restored = resubscribe(session, subscriber_id=subscriber_id, topic_ids=topic_ids,
+                                   everything=everything, channel=Channel.LINK,
+                                   evidence=evidence, campaign_id=scope.campaign_id)
+        except ResubscribeRefused as exc:
+            session.rollback()
+            view = load_view(session, subscriber_id)
+            return _page(request, "public/unsubscribe_refused.html",
+                         {"message": str(exc),
+                          "masked_email": mask_email(view.subscriber.email) if view else None},
+                         status_code=409)
+        session.commit()
+        view = load_view(session, subscriber_id)
+        assert view is not None
+        names = [t.name for t in view.topics if t.id in restored]
+        return _page(request, "public/unsubscribe_undone.html", {
+            **_common(request, token, view, scope), "restored_names": names,
+            "restored_all": everything,
+        })
+
+
+def _done_page(request: Request, token: str, subscriber_id: int, scope: LinkScope,
+               result: OptOutResult) -> Response:
+    with Session(get_engine()) as session:
+        view = load_view(session, subscriber_id)
+        if view is None:
+            return _page(request, "public/unsubscribe_gone.html", {})
+        return _render_done(request, session, token, view, scope, result)
+
+
+def _render_done(request: Request, session: Session, token: str, view: SubscriberView,
+                 scope: LinkScope, result: OptOutResult | None) -> Response:
+    """The confirmation: what was dropped, undo (when allowed), the preference center."""
+    if result is not None and result.changed:
+        undo_topics = result.topics_unsubscribed
+    else:  # already opted out (reload, second click): offer to undo what is in effect
+        undo_topics = view.unsubscribed(scope.topic_ids or None)
+    undo_all = scope.everything
+    return _page(request, "public/unsubscribe_done.html", {
+        **_common(request, token, view, scope),
+        "can_undo": can_resubscribe(session, view.subscriber) and bool(undo_topics or undo_all),
+        "undo_topics": ",".join(str(t) for t in undo_topics),
+        "undo_all": undo_all,
+        "still_active": view.subscriber.status == "active" and bool(view.subscribed()),
+    })
+
+
+@dataclass
+class _Lists:
+    names: list[str]
+    everything: bool
+
+
+def _common(request: Request, token: str, view: SubscriberView, scope: LinkScope) -> dict:
+    lang = request.query_params.get("lang")
+    query = f"?lang={lang}" if lang in ("en", "fr") else ""
+    names = [t.name for t in view.topics if t.id in scope.topic_ids]
+    return {
+        "masked_email": mask_email(view.subscriber.email),
+        "lists": _Lists(names=names, everything=scope.everything),
+        "action": f"/u/{token}{query}",
+        "action_all": f"/u/{token}/all{query}",
+        "action_undo": f"/u/{token}/undo{query}",
+        "preferences_url": preferences_url(view.subscriber.id or 0) + query,
+    }
+
+
+def _page(request: Request, name: str, context: dict, status_code: int = 200) -> Response:
+    response = render(request, name, context, status_code=status_code)
+    response.headers.update(PRIVATE_HEADERS)
+    return response
