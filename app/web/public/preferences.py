@@ -1,5 +1,281 @@
-"""/preferences/{token}: the preference center."""
+"""/preferences/{token}: the preference center behind the signed link in every footer.
 
-from fastapi import APIRouter
+Topics, name, tracking choice, unsubscribe from everything, download or email my data,
+erase my data (with a confirmation step). Every change is a consent event.
 
+No CSRF token, on purpose: no cookie or session authenticates anyone here; the signed token
+in the URL is the whole capability (see app/web/public/unsubscribe.py). GET and HEAD never
+change anything; every change is a POST.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from app.db import get_engine
+from app.errors import TokenInvalid
+from app.models import Channel, SubscriptionStatus
+from app.sending.mailer import send_transactional
+from app.settings import get_settings
+from app.subscribers.addresses import mask_email
+from app.subscribers.consent import Evidence
+from app.subscribers.preferences import (
+    LinkScope,
+    ResubscribeRefused,
+    can_resubscribe,
+    erase_for,
+    export_for,
+    load_view,
+    opt_out,
+    update_profile,
+    update_topics,
+)
+from app.tokens import Purpose, verify
+from app.web.public.unsubscribe import PRIVATE_HEADERS
+from app.web.templating import render
+
+log = logging.getLogger(__name__)
 router = APIRouter()
+
+
+def parse_prefs_token(token: str) -> int:
+    """The subscriber id from a valid PREFS token, or TokenInvalid."""
+    payload = verify(Purpose.PREFS, token)
+    if (not isinstance(payload, list) or len(payload) != 1 or type(payload[0]) is not int
+            or payload[0] <= 0):
+        raise TokenInvalid("This link is not valid.")
+    return payload[0]
+
+
+def _evidence(request: Request, **details: object) -> Evidence:
+    return Evidence(ip=request.client.host if request.client else None,
+                    user_agent=request.headers.get("user-agent"),
+                    policy_version=get_settings().policy_version,
+                    details={"via": "preference center", **details})
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    async with request.form(max_files=0, max_fields=500) as form:
+        result: dict[str, list[str]] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                result.setdefault(key, []).append(value)
+        return result
+
+
+def _urls(request: Request, token: str) -> dict[str, str]:
+    lang = request.query_params.get("lang")
+    query = f"?lang={lang}" if lang in ("en", "fr") else ""
+    base = f"/preferences/{token}"
+    return {name: f"{base}{suffix}{query}" for name, suffix in (
+        ("action", ""), ("action_unsubscribe", "/unsubscribe"), ("action_export", "/export"),
+        ("action_export_email", "/export-email"), ("erase_url", "/erase"),
+        ("action_erase", "/erase"))}
+
+
+def _page(request: Request, name: str, context: dict[str, Any],
+          status_code: int = 200) -> Response:
+    response = render(request, name, context, status_code=status_code)
+    response.headers.update(PRIVATE_HEADERS)
+    return response
+
+
+def _center(request: Request, token: str, subscriber_id: int, *, notice: str | None = None,
+            error: str | None = None, status_code: int = 200) -> Response:
+    """The preference center page, from the current state of the database."""
+    with Session(get_engine()) as session:
+        view = load_view(session, subscriber_id)
+        if view is None:
+            return _page(request, "public/preferences_gone.html", {})
+        subscriber = view.subscriber
+        topics = [{"id": t.id, "name": t.name, "description": t.description,
+                   "checked": view.status_by_topic.get(t.id) == SubscriptionStatus.SUBSCRIBED}
+                  for t in view.topics]
+        return _page(request, "public/preferences.html", {
+            **_urls(request, token),
+            "masked_email": mask_email(subscriber.email),
+            "name": subscriber.name,
+            "tracking_allowed": subscriber.tracking_allowed,
+            "status": str(subscriber.status),
+            "topics": topics,
+            "can_subscribe": can_resubscribe(session, subscriber),
+            "notice": notice,
+            "error": error,
+        }, status_code=status_code)
+
+
+@router.api_route("/preferences/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+def preference_center(token: str, request: Request) -> Response:
+    return _center(request, token, parse_prefs_token(token))
+
+
+@router.post("/preferences/{token}", include_in_schema=False)
+async def save_preferences(token: str, request: Request) -> Response:
+    """Topics, name and tracking choice from one form; only real changes are logged."""
+    subscriber_id = parse_prefs_token(token)
+    form = await _form(request)
+    wanted = [int(t) for t in form.get("topic", []) if t.isdigit()]
+    name = form.get("name", [None])[0]
+    tracking = form.get("tracking", ["0"])[-1] == "1"
+    evidence = _evidence(request)
+    return await run_in_threadpool(_save, request, token, subscriber_id, wanted, name, tracking,
+                                   evidence)
+
+
+def _save(request: Request, token: str, subscriber_id: int, wanted: list[int],
+          name: str | None, tracking: bool, evidence: Evidence) -> Response:
+    gettext = request_gettext(request)
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            added, removed = update_topics(session, subscriber_id=subscriber_id, wanted=wanted,
+                                           evidence=evidence)
+        except ResubscribeRefused:
+            session.rollback()
+            return _center(request, token, subscriber_id, status_code=409, error=gettext(
+                "This address cannot be subscribed again from a link. Please contact us."))
+        fields = update_profile(session, subscriber_id=subscriber_id, name=name,
+                                tracking_allowed=tracking, evidence=evidence)
+        session.commit()
+    changed = bool(added or removed or fields)
+    return _center(request, token, subscriber_id, notice=gettext(
+        "Your preferences were saved." if changed else "Nothing changed."))
+
+
+@router.post("/preferences/{token}/unsubscribe", include_in_schema=False)
+async def unsubscribe_everything(token: str, request: Request) -> Response:
+    subscriber_id = parse_prefs_token(token)
+    evidence = _evidence(request)
+
+    def work() -> Response:
+        with Session(get_engine(), expire_on_commit=False) as session:
+            opt_out(session, subscriber_id=subscriber_id, scope=LinkScope(campaign_id=None),
+                    everything=True, channel=Channel.PREFERENCES, evidence=evidence)
+            session.commit()
+        gettext = request_gettext(request)
+        return _center(request, token, subscriber_id, notice=gettext(
+            "You are unsubscribed from everything. You will not receive our emails any more."))
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/preferences/{token}/export", include_in_schema=False)
+async def download_data(token: str, request: Request) -> Response:
+    """The JSON export as a file download (a POST: the request itself is logged)."""
+    subscriber_id = parse_prefs_token(token)
+    evidence = _evidence(request, delivery="download")
+    data = await run_in_threadpool(_export, subscriber_id, evidence)
+    if data is None:
+        return _page(request, "public/preferences_gone.html", {})
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    return Response(json.dumps(data, indent=2, ensure_ascii=False, default=str),
+                    media_type="application/json", headers={
+                        **PRIVATE_HEADERS,
+                        "Content-Disposition": f'attachment; filename="my-data-{stamp}.json"'})
+
+
+def _export(subscriber_id: int, evidence: Evidence) -> dict[str, Any] | None:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        data = export_for(session, subscriber_id=subscriber_id, evidence=evidence)
+        session.commit()
+    return data
+
+
+@router.post("/preferences/{token}/export-email", include_in_schema=False)
+async def email_data(token: str, request: Request) -> Response:
+    """The same export, mailed to the subscriber's own address (and nowhere else)."""
+    subscriber_id = parse_prefs_token(token)
+    evidence = _evidence(request, delivery="email")
+
+    def work() -> Response:
+        gettext = request_gettext(request)
+        data = _export(subscriber_id, evidence)
+        if data is None:
+            return _page(request, "public/preferences_gone.html", {})
+        try:
+            send_transactional(_export_message(data))
+        except Exception:  # noqa: BLE001 - any SMTP failure: tell the person, keep the page
+            log.exception("could not email the data export of subscriber %s", subscriber_id)
+            return _center(request, token, subscriber_id, status_code=503, error=gettext(
+                "We could not send the email just now. Please try again later, or download "
+                "your data from this page."))
+        return _center(request, token, subscriber_id, notice=gettext(
+            "We have emailed your data to your address."))
+
+    return await run_in_threadpool(work)
+
+
+def _export_message(data: dict[str, Any]) -> EmailMessage:
+    settings = get_settings()
+    person = data["subscriber"]
+    message = EmailMessage()
+    message["Subject"] = f"Your data held by {settings.org_name}"
+    message["From"] = formataddr((settings.org_name, settings.from_address))
+    message["To"] = formataddr((person.get("name") or "", person["email"]))
+    message["Message-ID"] = make_msgid(domain=settings.from_address.partition("@")[2] or None)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        f"You asked for a copy of the data {settings.org_name} holds about you. It is attached "
+        f"as a JSON file.\n\n{settings.org_name}\n{settings.postal_address}\n")
+    message.add_attachment(json.dumps(data, indent=2, ensure_ascii=False, default=str).encode(),
+                           maintype="application", subtype="json", filename="my-data.json")
+    return message
+
+
+@router.api_route("/preferences/{token}/erase", methods=["GET", "HEAD"],
+                  include_in_schema=False)
+def erase_confirmation(token: str, request: Request) -> Response:
+    """Step one: explain what erasure means; the button on this page is step two."""
+    subscriber_id = parse_prefs_token(token)
+    with Session(get_engine()) as session:
+        view = load_view(session, subscriber_id)
+        if view is None:
+            return _page(request, "public/preferences_gone.html", {})
+        return _page(request, "public/preferences_erase.html", {
+            **_urls(request, token), "masked_email": mask_email(view.subscriber.email)})
+
+
+@router.post("/preferences/{token}/erase", include_in_schema=False)
+async def erase_data(token: str, request: Request) -> Response:
+    subscriber_id = parse_prefs_token(token)
+    form = await _form(request)
+    evidence = _evidence(request)
+    if form.get("confirm", [""])[0] != "yes":
+        def again() -> Response:
+            with Session(get_engine()) as session:
+                view = load_view(session, subscriber_id)
+            if view is None:
+                return _page(request, "public/preferences_gone.html", {})
+            gettext = request_gettext(request)
+            return _page(request, "public/preferences_erase.html", {
+                **_urls(request, token), "masked_email": mask_email(view.subscriber.email),
+                "error": gettext(
+                    "Please tick the box to confirm that you want your data erased.")},
+                status_code=422)
+
+        return await run_in_threadpool(again)
+
+    def work() -> Response:
+        with Session(get_engine(), expire_on_commit=False) as session:
+            erase_for(session, subscriber_id=subscriber_id, evidence=evidence)
+            session.commit()
+        return _page(request, "public/preferences_erased.html", {})
+
+    return await run_in_threadpool(work)
+
+
+def request_gettext(request: Request):  # type: ignore[no-untyped-def]
+    """The gettext of the request's language, for messages built in Python."""
+    from app.i18n import translations
+    from app.web.templating import request_language
+
+    return translations(request_language(request)).gettext

@@ -1,0 +1,234 @@
+"""The preference center: topics, name, tracking, export, erase; every change logged."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from test_unsubscribe_support import (
+    Seeded,
+    events,
+    form_fields,
+    seed,
+    snapshot,
+    statuses,
+    subscriber_status,
+    suppressed,
+)
+
+from app.links import preferences_url, unsubscribe_url
+from app.tokens import Purpose, mint
+
+
+@pytest.fixture
+def seeded(settings_env: dict[str, str]) -> Seeded:
+    return seed()
+
+
+def prefs_path(subscriber_id: int) -> str:
+    return preferences_url(subscriber_id).removeprefix("http://testserver")
+
+
+def test_page_shows_topics_name_tracking_and_changes_nothing(client: TestClient,
+                                                             seeded: Seeded) -> None:
+    url = prefs_path(seeded.subscriber_id)
+    before = snapshot()
+    page = client.get(url)
+    assert client.head(url).status_code == 200
+    assert snapshot() == before
+    assert page.status_code == 200 and "j***@example.com" in page.text
+    for slug in ("news", "offers", "events"):
+        assert f'for="topic-{seeded.topics[slug]}"' in page.text  # every box has a label
+    checked = set(re.findall(r'name="topic" value="(\d+)"\s*checked', page.text))
+    assert checked == {str(seeded.topics["news"]), str(seeded.topics["offers"])}
+    assert 'value="Jane"' in page.text
+    assert re.search(r'id="tracking"[^>]*checked', page.text)
+    assert page.headers["referrer-policy"] == "no-referrer"
+
+
+def test_changing_topics_logs_subscribe_and_unsubscribe(client: TestClient,
+                                                        seeded: Seeded) -> None:
+    url = prefs_path(seeded.subscriber_id)
+    topics = seeded.topics
+    response = client.post(url, data={"topic": [str(topics["news"]), str(topics["events"])],
+                                      "name": "Jane", "tracking": ["0", "1"]},
+                           headers={"User-Agent": "Firefox test"})
+    assert response.status_code == 200 and "saved" in response.text
+    assert statuses(seeded.subscriber_id) == {topics["news"]: "subscribed",
+                                              topics["offers"]: "unsubscribed",
+                                              topics["events"]: "subscribed"}
+    log = {(e.action, e.topic_id): e for e in events(seeded.subscriber_id)}
+    assert set(log) == {("unsubscribe", topics["offers"]), ("subscribe", topics["events"])}
+    for event in log.values():
+        assert event.channel == "preferences"
+        assert event.user_agent == "Firefox test" and event.ip and event.policy_version
+    # The same form again: nothing new.
+    count = len(events())
+    client.post(url, data={"topic": [str(topics["news"]), str(topics["events"])],
+                           "name": "Jane", "tracking": ["0", "1"]})
+    assert len(events()) == count
+
+
+def test_name_and_tracking_choice_are_consent_events_without_the_name(
+        client: TestClient, seeded: Seeded) -> None:
+    url = prefs_path(seeded.subscriber_id)
+    topics = [str(seeded.topics["news"]), str(seeded.topics["offers"])]
+    client.post(url, data={"topic": topics, "name": "Jane Doe", "tracking": "0"})
+    page = client.get(url).text
+    assert 'value="Jane Doe"' in page
+    assert not re.search(r'id="tracking"[^>]*checked', page)
+    updates = [e for e in events(seeded.subscriber_id) if e.action == "update"]
+    assert sorted(e.evidence["field"] for e in updates) == ["name", "tracking_allowed"]
+    assert all(e.channel == "preferences" for e in updates)
+    assert "Jane Doe" not in json.dumps([e.evidence for e in updates])
+    tracking = next(e for e in updates if e.evidence["field"] == "tracking_allowed")
+    assert tracking.evidence["tracking_allowed"] is False
+
+
+def test_resubscribing_from_the_center_after_unsubscribing_everything(
+        client: TestClient, seeded: Seeded) -> None:
+    url = prefs_path(seeded.subscriber_id)
+    action, _ = form_fields(client.get(url).text, "/unsubscribe")
+    client.post(action)
+    assert subscriber_status(seeded.subscriber_id) == "unsubscribed"
+    assert suppressed(seeded.email)
+    assert events(seeded.subscriber_id)[-1].channel == "preferences"
+    client.post(url, data={"topic": str(seeded.topics["events"]), "name": "Jane",
+                           "tracking": "1"})
+    assert subscriber_status(seeded.subscriber_id) == "active"
+    assert not suppressed(seeded.email)
+    assert statuses(seeded.subscriber_id)[seeded.topics["events"]] == "subscribed"
+    actions = [e.action for e in events(seeded.subscriber_id)]
+    assert "suppression_lifted" in actions and actions[-1] == "subscribe"
+
+
+def test_a_complained_address_cannot_subscribe_again(client: TestClient,
+                                                     seeded: Seeded) -> None:
+    from sqlmodel import Session
+
+    from app.db import get_engine
+    from app.models import Channel, Scope
+    from app.subscribers.optout import unsubscribe
+
+    with Session(get_engine()) as session:
+        unsubscribe(session, subscriber=seeded.subscriber_id, scope=Scope.ALL,
+                    channel=Channel.COMPLAINT)
+        session.commit()
+    before = snapshot()
+    response = client.post(prefs_path(seeded.subscriber_id),
+                           data={"topic": str(seeded.topics["news"]), "name": "Jane"})
+    assert response.status_code == 409 and "cannot" in response.text
+    assert snapshot() == before
+
+
+def test_download_my_data_is_a_json_file_with_the_consent_log(client: TestClient,
+                                                              seeded: Seeded) -> None:
+    client.post(unsubscribe_url(seeded.subscriber_id, 0).removeprefix("http://testserver"),
+                data={"List-Unsubscribe": "One-Click"})
+    url = prefs_path(seeded.subscriber_id)
+    action, _ = form_fields(client.get(url).text, "/export")
+    response = client.post(action)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-disposition"].startswith("attachment;")
+    data = response.json()
+    assert data["subscriber"]["email"] == "jane@example.com"
+    actions = [e["action"] for e in data["consent_log"]]
+    assert "unsubscribe" in actions and "export" in actions
+    assert {s["topic"] for s in data["subscriptions"]} == {"news", "offers"}
+
+
+def test_email_my_data_goes_to_the_subscribers_own_address(
+        client: TestClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from app.settings import get_settings
+
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            received.append((envelope.rcpt_tos, envelope.content))
+            return "250 OK"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setenv("OCTOMAIL_SMTP_URLS", f"smtp://127.0.0.1:{port}")
+        get_settings.cache_clear()
+        url = prefs_path(seeded.subscriber_id)
+        action, _ = form_fields(client.get(url).text, "/export-email")
+        response = client.post(action)
+    finally:
+        controller.stop()
+    assert response.status_code == 200 and "emailed" in response.text
+    [(rcpts, raw)] = received
+    assert rcpts == ["jane@example.com"]
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    [attachment] = list(message.iter_attachments())
+    assert json.loads(attachment.get_content())["subscriber"]["email"] == "jane@example.com"
+
+
+def test_email_export_failure_is_reported_not_a_500(client: TestClient,
+                                                    seeded: Seeded) -> None:
+    response = client.post(prefs_path(seeded.subscriber_id) + "/export-email")
+    assert response.status_code == 503 and "could not send" in response.text
+
+
+def test_erase_needs_confirmation_and_keeps_the_suppression(client: TestClient,
+                                                            seeded: Seeded) -> None:
+    url = prefs_path(seeded.subscriber_id)
+    before = snapshot()
+    confirm_page = client.get(url + "/erase")
+    assert confirm_page.status_code == 200 and "cannot be undone" in confirm_page.text
+    assert snapshot() == before
+    unconfirmed = client.post(url + "/erase")
+    assert unconfirmed.status_code == 422 and snapshot() == before
+    action, _ = form_fields(confirm_page.text, "/erase")
+    done = client.post(action, data={"confirm": "yes"})
+    assert done.status_code == 200 and "erased" in done.text
+    assert subscriber_status(seeded.subscriber_id) is None
+    assert suppressed(seeded.email)
+    assert [e.action for e in events()] == ["erase"]
+    # The old links now say so calmly, and never 500.
+    assert "No data held" in client.get(url).text
+    assert client.post(url + "/export").status_code == 200
+    assert client.post(unsubscribe_url(seeded.subscriber_id, 0).removeprefix(
+        "http://testserver"), data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+
+def test_bad_tokens_are_400_on_every_preference_route(client: TestClient,
+                                                      seeded: Seeded) -> None:
+    good = prefs_path(seeded.subscriber_id).rsplit("/", 1)[1]
+    payload, _, signature = good.rpartition(".")
+    bad = {
+        "tampered": f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}",
+        "unsubscribe token": mint(Purpose.UNSUBSCRIBE, [seeded.subscriber_id, 0]),
+        "garbage": "%00%ff..",
+        "bad payload": mint(Purpose.PREFS, {"id": seeded.subscriber_id}),
+    }
+    before = snapshot()
+    for label, token in bad.items():
+        for method, suffix in (("GET", ""), ("HEAD", ""), ("POST", ""), ("POST", "/unsubscribe"),
+                               ("POST", "/export"), ("POST", "/export-email"),
+                               ("GET", "/erase"), ("POST", "/erase")):
+            response = client.request(method, f"/preferences/{token}{suffix}",
+                                      data={"confirm": "yes"} if method == "POST" else None)
+            assert response.status_code == 400, (label, method, suffix)
+    assert snapshot() == before
+
+
+def test_french_preference_center(client: TestClient, seeded: Seeded) -> None:
+    page = client.get(prefs_path(seeded.subscriber_id) + "?lang=fr")
+    assert 'lang="fr"' in page.text and "Vos préférences" in page.text
+    action, _ = form_fields(page.text, "/export")
+    assert action.endswith("?lang=fr")  # the language follows the forms
