@@ -147,8 +147,8 @@ def _save(request: Request, token: str, subscriber_id: int, wanted: list[int],
                                 tracking_allowed=tracking, evidence=evidence)
         session.commit()
     changed = bool(added or removed or fields)
-    return _center(request, token, subscriber_id, notice=gettext(
-        "Your preferences were saved." if changed else "Nothing changed."))
+    notice = gettext("Your preferences were saved.") if changed else gettext("Nothing changed.")
+    return _center(request, token, subscriber_id, notice=notice)
 
 
 @router.post("/preferences/{token}/unsubscribe", include_in_schema=False)
