@@ -1,0 +1,267 @@
+"""Campaign -> personalised MIME bytes, pure (no DB, no network) and fast.
+
+`prepare_campaign` does every per-campaign step once (Markdown, layout, CSS inlining, the text
+version, sandboxed compilation, static headers, the QP encoding of static text, token
+serializers); `render_message` then only renders personal values and joins pre-encoded bytes.
+The result is a complete RFC 5322 message with CRLF line endings, ready for SmtpPool.send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate, parseaddr
+from typing import Any
+from urllib.parse import quote
+
+from itsdangerous import URLSafeSerializer
+
+from app.errors import ConfigurationError, InvalidInput
+from app.models import Campaign
+from app.models.enums import Category
+from app.sending.dkim import Signer
+from app.sending.mime import (
+    ascii_address,
+    clean_text,
+    header,
+    join_pieces,
+    mailbox,
+    phrase,
+    unstructured,
+)
+from app.sending.templating import CompiledTemplate, compile_campaign
+from app.settings import Settings
+from app.tokens import Purpose
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message goes to: the subscriber's id (for links and Message-ID) and fields."""
+
+    id: int
+    email: str
+    name: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    message_id: str  # with angle brackets, as in the header
+    envelope_from: str
+    rcpt: str
+    data: bytes  # the exact bytes to send (CRLF, signed when DKIM is configured)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(slots=True)
+class PreparedCampaign:
+    """Everything about a campaign that does not depend on the recipient."""
+
+    campaign_id: int
+    category: Category
+    html: CompiledTemplate
+    text: CompiledTemplate
+    subject: CompiledTemplate
+    static_subject: str | None  # the subject when it has no personal fields
+    static_subject_header: bytes | None
+    from_domain: str
+    envelope_from: str
+    head: bytes  # From, Reply-To, List-Id, List-Unsubscribe-Post, MIME-Version, Content-Type
+    text_part_head: bytes
+    html_part_head: bytes
+    closing: bytes
+    base_url: str
+    mailto: str
+    unsubscribe: URLSafeSerializer
+    preferences: URLSafeSerializer
+    msgid_key: bytes
+    signer: Signer | None = None
+
+
+def _serializer(settings: Settings, purpose: Purpose) -> URLSafeSerializer:
+    # Same construction as app.tokens.mint (the last key signs); built once per campaign
+    # because building it costs as much as signing. tests/sending/test_render.py checks that
+    # the links equal app.links' own.
+    return URLSafeSerializer(list(reversed(settings.signing_keys)), salt=purpose.value)
+
+
+def _sender(campaign: Campaign, settings: Settings) -> tuple[str, str]:
+    name, address = parseaddr(clean_text(campaign.from_addr or settings.from_address))
+    if not address:
+        raise ConfigurationError("the campaign has no valid From address (set OCTOMAIL_FROM)")
+    try:
+        address = ascii_address(address)
+    except InvalidInput as exc:
+        raise ConfigurationError(f"invalid From address: {exc}") from exc
+    return name or settings.org_name, address
+
+
+def prepare_campaign(campaign: Campaign, *, settings: Settings,
+                     topic_names: list[str] | None = None) -> PreparedCampaign:
+    """Compile a campaign once; raises ConfigurationError / InvalidInput before any send."""
+    category = Category(campaign.category)
+    if category == Category.MARKETING and not settings.postal_address.strip():
+        raise ConfigurationError(
+            "a marketing campaign needs the sender's postal address: set OCTOMAIL_POSTAL_ADDRESS"
+        )
+    from_name, from_address = _sender(campaign, settings)
+    domain = from_address.rpartition("@")[2]
+    campaign_id = int(campaign.id or 0)
+    context = {
+        "org_name": settings.org_name,
+        "postal_address": settings.postal_address,
+        "topics": list(topic_names or []),
+        "category": category.value,
+        "campaign": {"id": campaign_id, "name": campaign.name, "category": category.value},
+    }
+    html, text, subject = compile_campaign(
+        campaign.body, campaign.body_format, campaign.layout or "default", campaign.subject,
+        context,
+    )
+    static_subject = None if "{" in campaign.subject else clean_text(campaign.subject)
+    boundary = f"=_om_{secrets.token_hex(12)}"  # "=_" never occurs in QP or base64 output
+    list_slug = "".join(c for c in settings.org_name.lower() if c.isalnum()) or "octomail"
+    head = [header("From", mailbox(from_name, from_address))]
+    if campaign.reply_to.strip():
+        _, reply_to = parseaddr(clean_text(campaign.reply_to))
+        head.append(header("Reply-To", ascii_address(reply_to)))
+    head += [
+        header("List-Id", f"{phrase(settings.org_name)} <{list_slug}.{domain}>".lstrip()),
+        header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        header("MIME-Version", "1.0"),
+        header("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        b"\r\n",
+    ]
+    part = ("\r\nContent-Type: text/{}; charset=utf-8"
+            "\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+    return PreparedCampaign(
+        campaign_id=campaign_id,
+        category=category,
+        html=html,
+        text=text,
+        subject=subject,
+        static_subject=static_subject,
+        static_subject_header=None if static_subject is None
+        else header("Subject", unstructured(static_subject)),
+        from_domain=domain,
+        envelope_from=from_address,
+        head=b"".join(head),
+        text_part_head=(f"--{boundary}" + part.format("plain")).encode(),
+        html_part_head=(f"\r\n--{boundary}" + part.format("html")).encode(),
+        closing=f"\r\n--{boundary}--\r\n".encode(),
+        base_url=settings.base_url.rstrip("/"),
+        mailto=settings.unsubscribe_mailto.strip(),
+        unsubscribe=_serializer(settings, Purpose.UNSUBSCRIBE),
+        preferences=_serializer(settings, Purpose.PREFS),
+        msgid_key=hashlib.sha256(b"octomail-message-id\0" + settings.signing_keys[0].encode())
+        .digest(),
+        signer=Signer.from_settings(settings),
+    )
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _date() -> str:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        # "+0000" (UTC, known) rather than formatdate's "-0000" (RFC 5322: zone unknown).
+        _date_cache = (now, formatdate(now, localtime=False)[:-5] + "+0000")
+    return _date_cache[1]
+
+
+def message_id(prepared: PreparedCampaign, subscriber_id: int) -> str:
+    """Deterministic per (campaign, subscriber): a re-send after a crash has the same id."""
+    local = f"c{prepared.campaign_id}.s{subscriber_id}"
+    tag = hmac.new(prepared.msgid_key, local.encode(), hashlib.sha256).hexdigest()[:12]
+    return f"<{local}.{tag}@{prepared.from_domain}>"
+
+
+def _values(prepared: PreparedCampaign, recipient: Recipient) -> tuple[dict[str, Any], str]:
+    token = prepared.unsubscribe.dumps([recipient.id, prepared.campaign_id])
+    name = clean_text(recipient.name or "")
+    values = {
+        "name": name,
+        "first_name": name.split(" ", 1)[0] if name else "",
+        "email": recipient.email,
+        "attributes": recipient.attributes or {},
+        "unsubscribe_url": f"{prepared.base_url}/u/{token}",
+        "preferences_url": f"{prepared.base_url}/preferences/"
+                           f"{prepared.preferences.dumps([recipient.id])}",
+    }
+    subject = prepared.static_subject
+    if subject is None:
+        subject = clean_text(prepared.subject.render(values))
+    values["subject"] = subject
+    return values, token
+
+
+def _assemble(prepared: PreparedCampaign, recipient: Recipient, rcpt: str, msgid: str,
+              subject: str, values: dict[str, Any], token: str) -> bytes:
+    unsubscribe = f"<{values['unsubscribe_url']}>"
+    if prepared.mailto:
+        mailto = f"mailto:{prepared.mailto}?subject={quote('unsubscribe ' + token)}"
+        unsubscribe += f",\r\n <{mailto}>"
+    out = [
+        header("Date", _date()),
+        header("Message-ID", msgid),
+        prepared.static_subject_header if subject is prepared.static_subject
+        else header("Subject", unstructured(subject)),
+        header("To", mailbox(recipient.name or "", rcpt)),
+        header("List-Unsubscribe", unsubscribe),
+        prepared.head,
+        prepared.text_part_head,
+    ]
+    join_pieces(prepared.text.qp_pieces(values), out)
+    out.append(prepared.html_part_head)
+    join_pieces(prepared.html.qp_pieces(values), out)
+    out.append(prepared.closing)
+    data = b"".join(out)
+    return prepared.signer.sign(data) if prepared.signer else data
+
+
+def render_message(prepared: PreparedCampaign, recipient: Recipient, *,
+                   settings: Settings) -> RenderedMessage:
+    """One personalised message; raises InvalidInput for an undeliverable address."""
+    rcpt = ascii_address(recipient.email)
+    values, token = _values(prepared, recipient)
+    msgid = message_id(prepared, recipient.id)
+    data = _assemble(prepared, recipient, rcpt, msgid, values["subject"], values, token)
+    return RenderedMessage(msgid, prepared.envelope_from, rcpt, data)
+
+
+def render_test(prepared: PreparedCampaign, address: str, *, settings: Settings,
+                recipient: Recipient | None = None) -> RenderedMessage:
+    """A test-send to `address`: subject prefixed "[TEST]", personal fields from `recipient`
+    (a sample subscriber) or empty ones, a random Message-ID so it never collides."""
+    rcpt = ascii_address(address)
+    sample = recipient or Recipient(id=0, email=address)
+    values, token = _values(prepared, sample)
+    values["subject"] = f"[TEST] {values['subject']}"
+    msgid = f"<test.{secrets.token_hex(8)}@{prepared.from_domain}>"
+    data = _assemble(prepared, Recipient(id=sample.id, email=rcpt, name=sample.name), rcpt,
+                     msgid, values["subject"], values, token)
+    return RenderedMessage(msgid, prepared.envelope_from, rcpt, data)
+
+
+def render_preview(prepared: PreparedCampaign, recipient: Recipient, *,
+                   settings: Settings) -> Preview:
+    """Subject, HTML and text exactly as `recipient` would get them (for the preview API/UI)."""
+    values, _token = _values(prepared, recipient)
+    return Preview(values["subject"], prepared.html.render(values), prepared.text.render(values))
+
+
+__all__ = [
+    "PreparedCampaign", "Preview", "Recipient", "RenderedMessage", "message_id",
+    "prepare_campaign", "render_message", "render_preview", "render_test",
+]
