@@ -29,6 +29,10 @@ class InboundMessage(SQLModel, table=True):
     reason: str = Field(default="", sa_type=Text)
     evidence: dict[str, Any] = json_field()
     folder: str = Field(default="", sa_type=String(100))
+    # Keyed hash of the address the verdict concerns (bounced recipient, requester): soft
+    # bounces are counted and acknowledgements rate-limited by it without storing addresses.
+    address_hmac: str | None = Field(default=None, sa_type=String(64), index=True)
+    acked_at: datetime | None = opt_ts_field()
     created_at: datetime = ts_field()
     resolved_at: datetime | None = opt_ts_field()
 

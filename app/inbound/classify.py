@@ -1,0 +1,339 @@
+"""Classify one inbound message: a verdict plus the evidence that led to it. Pure: no
+database, no network; what it needs from the outside world comes in a Context.
+
+Order: 1) delivery and feedback reports, 2) our signed unsubscribe token (subject or +token
+sub-address), 3) automated mail is recognised and never read for keywords, 4) a person asking
+to be removed, 5) everything else (and anything unreadable) goes to Review.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email import errors as email_errors
+from email import message_from_bytes, policy
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+from enum import StrEnum
+from typing import Any
+
+from app.inbound import reports
+from app.inbound.phrases import find_optout, is_auto_reply_subject, is_reply_subject
+from app.inbound.text import UnreadableBody, body_text, sanitize, written_part
+
+PROCESSED = "Processed"
+REVIEW = "Review"
+
+
+class Kind(StrEnum):
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCE = "soft_bounce"
+    COMPLAINT = "complaint"
+    REPORT = "report"
+    TOKEN_OPTOUT = "token_optout"
+    PERSON_OPTOUT = "person_optout"
+    AUTOMATED = "automated"
+    OTHER = "other"
+    UNREADABLE = "unreadable"
+
+
+_REVIEW_KINDS = {Kind.OTHER, Kind.UNREADABLE}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What classification needs to know about us."""
+
+    info_addresses: frozenset[str] = frozenset()
+    verify_token: Callable[[str], tuple[int, int] | None] = lambda _t: None
+    is_own_message_id: Callable[[str], bool] = lambda _m: False
+    # (campaign_id, subscriber_id) of one of our campaign Message-IDs (verified), else None
+    parse_campaign_message_id: Callable[[str], tuple[int, int] | None] = lambda _m: None
+    max_bytes: int = 25_000_000
+
+
+@dataclass
+class Verdict:
+    kind: Kind
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    message_id: str = ""
+    from_addr: str = ""
+    subject: str = ""
+    references: str = ""
+    automated: bool = False
+    recipients: list[str] = field(default_factory=list)  # bounced / complained addresses
+    # subscribers named by the returned original (its signed Message-ID or unsubscribe token)
+    returned_subscribers: list[int] = field(default_factory=list)
+    subscriber_id: int | None = None  # from a verified mailto token
+    campaign_id: int | None = None
+    requested: list[str] = field(default_factory=list)  # other addresses written in the body
+
+    @property
+    def folder(self) -> str:
+        return REVIEW if self.kind in _REVIEW_KINDS else PROCESSED
+
+
+_FATAL_DEFECTS = (
+    email_errors.NoBoundaryInMultipartDefect,
+    email_errors.StartBoundaryNotFoundDefect,
+    email_errors.CloseBoundaryNotFoundDefect,
+    email_errors.MultipartInvariantViolationDefect,
+    email_errors.MissingHeaderBodySeparatorDefect,
+)
+_SUBJECT_TOKEN = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-.]+)", re.IGNORECASE)
+_ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_AUTO_SENDERS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "noreply",
+                 "no-reply", "donotreply", "do-not-reply", "bounce", "bounces"}
+_RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
+
+
+def parse(raw: bytes) -> Message:
+    return message_from_bytes(raw, policy=policy.default)
+
+
+def _header(msg: Message, name: str, limit: int = 1000) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # noqa: BLE001 - a header the parser cannot model is simply unreadable
+        return ""
+    if value is None:
+        return ""
+    if "\ufffd" in str(value):
+        # Undeclared 8-bit bytes: the parsed value has lost them, the raw one still has them
+        # (as surrogate escapes) and sanitize() decodes them as UTF-8 or windows-1252.
+        for key, raw in msg.raw_items():
+            if key.lower() == name.lower():
+                value = re.sub(r"\r?\n[ \t]+", " ", str(raw))
+                break
+    return sanitize(value, limit).strip()
+
+
+def _addresses(msg: Message, name: str) -> list[str]:
+    values = []
+    try:
+        values = [sanitize(v) for v in msg.get_all(name, [])]
+    except Exception:  # noqa: BLE001
+        return []
+    return [a for _n, a in getaddresses(values) if "@" in a]
+
+
+def _base(msg: Message) -> Verdict:
+    """An empty verdict carrying the identifying headers."""
+    sender = parseaddr(_header(msg, "From", 500))[1].lower()
+    refs = " ".join(x for x in (_header(msg, "References", 4000),
+                                _header(msg, "Message-ID", 500)) if x)
+    return Verdict(kind=Kind.OTHER, reason="", message_id=_header(msg, "Message-ID", 500),
+                   from_addr=sender, subject=_header(msg, "Subject", 1000), references=refs)
+
+
+def classify(raw: bytes, ctx: Context) -> Verdict:
+    """The verdict for one raw message."""
+    if len(raw) > ctx.max_bytes:
+        return oversized(raw[:65536], len(raw), ctx)
+    try:
+        msg = parse(raw)
+        verdict = _base(msg)
+    except Exception as exc:  # noqa: BLE001
+        return Verdict(kind=Kind.UNREADABLE, reason=f"cannot parse: {sanitize(exc, 300)}")
+    defects = [d for part in msg.walk() for d in part.defects if isinstance(d, _FATAL_DEFECTS)]
+    if defects:
+        verdict.kind = Kind.UNREADABLE
+        verdict.reason = "malformed MIME: " + ", ".join(sorted({type(d).__name__ for d in defects}))
+        return verdict
+    try:
+        return _classify(msg, verdict, ctx)
+    except UnreadableBody as exc:
+        verdict.kind, verdict.reason = Kind.UNREADABLE, f"unreadable body: {exc}"
+    except Exception as exc:  # noqa: BLE001 - never lose a message to a classifier bug
+        verdict.kind = Kind.UNREADABLE
+        verdict.reason = f"classification failed: {type(exc).__name__}: {sanitize(exc, 300)}"
+    return verdict
+
+
+def oversized(head: bytes, size: int, ctx: Context) -> Verdict:
+    """A message over the size limit: read its headers only, leave it for a person."""
+    end = head.find(b"\r\n\r\n")
+    end = head.find(b"\n\n") if end < 0 else end
+    try:
+        verdict = _base(parse(head[: end if end >= 0 else len(head)]))
+    except Exception:  # noqa: BLE001
+        verdict = Verdict(kind=Kind.OTHER, reason="")
+    verdict.kind = Kind.UNREADABLE
+    verdict.reason = f"too large: {size} bytes (limit {ctx.max_bytes})"
+    verdict.evidence = {"size": size}
+    return verdict
+
+
+def _classify(msg: Message, verdict: Verdict, ctx: Context) -> Verdict:
+    signals = automated_signals(msg, verdict, ctx)
+    verdict.automated = bool(signals)
+    if _report(msg, verdict, ctx):
+        return verdict
+    if _token(msg, verdict, ctx):
+        verdict.evidence["automated"] = signals
+        return verdict
+    if signals:
+        verdict.kind, verdict.reason = Kind.AUTOMATED, "automated: " + ", ".join(signals)
+        verdict.evidence = {"rule": "automated", "signals": signals}
+        return verdict
+    if _person(msg, verdict, ctx):
+        return verdict
+    verdict.kind, verdict.reason = Kind.OTHER, "no rule matched: needs a person"
+    verdict.evidence = {"rule": "none"}
+    return verdict
+
+
+def automated_signals(msg: Message, verdict: Verdict, ctx: Context) -> list[str]:
+    """Why this message was sent by a machine (RFC 3834 and common practice), if it was."""
+    signals = []
+    auto = _header(msg, "Auto-Submitted").lower()
+    if auto and auto.split(";")[0].strip() != "no":
+        signals.append(f"Auto-Submitted: {auto}")
+    precedence = _header(msg, "Precedence").lower()
+    if precedence in {"bulk", "junk", "list", "auto_reply"}:
+        signals.append(f"Precedence: {precedence}")
+    for name in ("X-Autoreply", "X-Autorespond", "X-Autogenerated", "X-AutoReply-From",
+                 "X-Mail-Autoreply", "List-Id"):
+        if msg.get(name) is not None:
+            signals.append(name)
+    if msg.get("Return-Path") is not None and _header(msg, "Return-Path").strip("<> ") == "":
+        signals.append("empty Return-Path")
+    local = verdict.from_addr.split("@", 1)[0]
+    if local in _AUTO_SENDERS:
+        signals.append(f"sender {local}")
+    if verdict.from_addr and verdict.from_addr in ctx.info_addresses:
+        signals.append("sent from our own mailbox")
+    if verdict.message_id and ctx.is_own_message_id(verdict.message_id):
+        signals.append("our own Message-ID")
+    if verdict.subject and is_auto_reply_subject(verdict.subject):
+        signals.append("auto-reply subject")
+    return signals
+
+
+def _report(msg: Message, verdict: Verdict, ctx: Context) -> bool:
+    """Step 1: delivery reports, complaints, receipts. Their quoted text is never read."""
+    ctype = msg.get_content_type()
+    rtype = str(msg.get_param("report-type", "") or "").lower() if ctype == "multipart/report" \
+        else ""
+    returned = reports.returned_message(msg) if rtype else None
+    if rtype == "feedback-report":
+        fields = reports.feedback_fields(msg)
+        kind = fields.get("feedback-type", "abuse").lower()
+        assert returned is not None
+        verdict.recipients = [a for a in [reports._addr(fields.get("original-rcpt-to", ""))]
+                              if "@" in a] or returned.to
+        verdict.returned_subscribers = _returned_subscribers(returned, ctx)
+        verdict.evidence = {"rule": "arf", "feedback_type": kind,
+                            "user_agent": fields.get("user-agent", ""),
+                            "original_message_id": returned.message_id}
+        if kind in {"abuse", "fraud", "other"}:
+            verdict.kind, verdict.reason = Kind.COMPLAINT, f"spam complaint ({kind})"
+        else:
+            verdict.kind, verdict.reason = Kind.REPORT, f"feedback report ({kind}): no action"
+        return True
+    if rtype in {"delivery-status", "global-delivery-status"}:
+        assert returned is not None
+        statuses = reports.delivery_statuses(msg)
+        verdict.returned_subscribers = _returned_subscribers(returned, ctx)
+        verdict.evidence = {"rule": "dsn", "original_message_id": returned.message_id,
+                            "recipients": [vars(s) for s in statuses]}
+        hard = [s.address for s in statuses if s.permanent]
+        soft = [s.address for s in statuses if s.temporary]
+        if hard:
+            verdict.kind, verdict.recipients = Kind.HARD_BOUNCE, list(dict.fromkeys(hard))
+            verdict.reason = "permanent delivery failure " + ", ".join(
+                sorted({s.status for s in statuses if s.permanent}))
+        elif soft:
+            verdict.kind, verdict.recipients = Kind.SOFT_BOUNCE, list(dict.fromkeys(soft))
+            verdict.reason = "temporary delivery failure " + ", ".join(
+                sorted({s.status for s in statuses if s.temporary}))
+        elif statuses:
+            verdict.kind, verdict.reason = Kind.REPORT, "delivery report without failures"
+        elif not _flufl(msg, verdict, returned, ctx):
+            verdict.kind, verdict.reason = Kind.OTHER, "delivery report with no recipient found"
+        return True
+    if rtype:
+        verdict.kind, verdict.reason = Kind.REPORT, f"{rtype} report: no action"
+        verdict.evidence = {"rule": "report", "report_type": rtype}
+        return True
+    return_path = _header(msg, "Return-Path").strip("<> ") if msg.get("Return-Path") else None
+    if reports.looks_like_bounce(msg, verdict.from_addr, return_path):
+        return _flufl(msg, verdict, reports.returned_message(msg), ctx)
+    return False
+
+
+def _returned_subscribers(returned: reports.Returned, ctx: Context) -> list[int]:
+    found = []
+    parsed = ctx.parse_campaign_message_id(returned.message_id) if returned.message_id else None
+    if parsed is not None:
+        found.append(parsed[1])
+    for token in returned.tokens:
+        payload = ctx.verify_token(token)
+        if payload is not None:
+            found.append(payload[0])
+    return list(dict.fromkeys(found))
+
+
+def _flufl(msg: Message, verdict: Verdict, returned: reports.Returned, ctx: Context) -> bool:
+    temporary, permanent = reports.flufl_failures(msg)
+    if not (temporary or permanent):
+        return False
+    verdict.returned_subscribers = _returned_subscribers(returned, ctx)
+    verdict.evidence = {"rule": "flufl.bounce", "permanent": permanent, "temporary": temporary,
+                        "original_message_id": returned.message_id}
+    if permanent:
+        verdict.kind, verdict.recipients = Kind.HARD_BOUNCE, permanent
+        verdict.reason = "permanent delivery failure (non-standard bounce)"
+    else:
+        verdict.kind, verdict.recipients = Kind.SOFT_BOUNCE, temporary
+        verdict.reason = "temporary delivery failure (non-standard bounce)"
+    return True
+
+
+def _token(msg: Message, verdict: Verdict, ctx: Context) -> bool:
+    """Step 2: our signed token proves which subscriber and scope, whoever sends it."""
+    candidates: list[tuple[str, str]] = [("subject", t) for t in
+                                         _SUBJECT_TOKEN.findall(verdict.subject)]
+    for name in _RECIPIENT_HEADERS:
+        for address in _addresses(msg, name):
+            local = address.rsplit("@", 1)[0]
+            if "+" in local:
+                candidates.append((f"{name} sub-address", local.split("+", 1)[1]))
+    for where, token in candidates:
+        payload = ctx.verify_token(token)
+        if payload is not None:
+            verdict.kind = Kind.TOKEN_OPTOUT
+            verdict.subscriber_id, verdict.campaign_id = payload
+            verdict.reason = f"signed unsubscribe token in the {where}"
+            verdict.evidence = {"rule": "token", "where": where,
+                                "subscriber_id": payload[0], "campaign_id": payload[1]}
+            return True
+    return False
+
+
+def _person(msg: Message, verdict: Verdict, ctx: Context) -> bool:
+    """Step 4: opt-out wording in the subject or in what the sender wrote."""
+    text, kind = body_text(msg)
+    written = written_part(text)
+    found = None
+    where = ""
+    if verdict.subject and not is_reply_subject(verdict.subject):
+        found, where = find_optout(verdict.subject), "subject"
+    if found is None:
+        found, where = find_optout(written), f"body ({kind})"
+    if found is None:
+        return False
+    if "@" not in verdict.from_addr:
+        verdict.kind, verdict.reason = Kind.OTHER, "opt-out request without a From address"
+        verdict.evidence = {"rule": "person", "matched": found, "where": where}
+        return True
+    excluded = {verdict.from_addr} | set(ctx.info_addresses)
+    others = [a.lower().strip(".") for a in _ADDRESS.findall(written)]
+    verdict.requested = [a for a in dict.fromkeys(others) if a not in excluded][:10]
+    verdict.kind = Kind.PERSON_OPTOUT
+    verdict.reason = f"opt-out request in the {where} ({found['lang']}: {found['match']!r})"
+    verdict.evidence = {"rule": "person", "where": where, "matched": found,
+                        "written": written[:500], "requested": verdict.requested}
+    return True

@@ -1,0 +1,169 @@
+"""Reading machine reports: RFC 3464 delivery status, RFC 5965 ARF complaints, the
+non-standard bounces flufl.bounce knows, and the original message they return. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import HeaderParser
+from email.utils import getaddresses
+
+from flufl.bounce import all_failures
+
+from app.inbound.text import sanitize
+
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_TOKEN_IN_URL = re.compile(r"/u/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-.]+)")
+_TOKEN_IN_MAILTO = re.compile(
+    r"subject=unsubscribe(?:%20|\+|\s)+([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-.]+)", re.IGNORECASE)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (?:status notification|failure|has failed)|"
+    r"mail delivery (?:failed|failure|system)|failure notice|returned mail|"
+    r"unzustellbar|non remis|non distribuable|no se puede entregar|delivery incomplete",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class RecipientStatus:
+    address: str
+    action: str
+    status: str
+    diagnostic: str = ""
+
+    @property
+    def permanent(self) -> bool:
+        # "failed" with a 5.x.x (or no) status is final; a 4.x.x "failed" is the MTA giving
+        # up on a temporary problem, which we count like a delay.
+        return self.action == "failed" and not self.status.startswith("4")
+
+    @property
+    def temporary(self) -> bool:
+        return self.action == "delayed" or (self.action == "failed" and self.status.startswith("4"))
+
+
+@dataclass
+class Returned:
+    """What the report tells us about the message we sent (if it came back)."""
+
+    message_id: str = ""
+    to: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+
+
+def _addr(value: str) -> str:
+    # "rfc822; alice@example.com" -> "alice@example.com"
+    value = sanitize(value).split(";", 1)[-1].strip().strip("<>").strip()
+    return value.lower()
+
+
+def _blocks(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [b for b in payload if isinstance(b, Message)]
+    if isinstance(payload, str):  # some MTAs label it text-ish; parse the blocks ourselves
+        return [HeaderParser().parsestr(chunk) for chunk in re.split(r"\n\s*\n", payload)
+                if chunk.strip()]
+    return []
+
+
+def find_part(msg: Message, *types: str) -> Message | None:
+    for part in msg.walk():
+        if part.get_content_type() in types:
+            return part
+    return None
+
+
+def delivery_statuses(msg: Message) -> list[RecipientStatus]:
+    """Per-recipient blocks of a message/delivery-status part."""
+    part = find_part(msg, "message/delivery-status", "message/global-delivery-status")
+    if part is None:
+        return []
+    result = []
+    for block in _blocks(part):
+        recipient = block.get("Original-Recipient") or block.get("Final-Recipient")
+        final = block.get("Final-Recipient")
+        if not recipient and not final:
+            continue
+        status = _STATUS.search(str(block.get("Status", "")))
+        diagnostic = sanitize(block.get("Diagnostic-Code", ""), 500)
+        if status is None:
+            status = _STATUS.search(diagnostic)
+        # Prefer Final-Recipient: it is the address that failed; Original-Recipient is kept
+        # when the MTA rewrote it (both are looked up by the poller).
+        address = _addr(str(final or recipient))
+        result.append(RecipientStatus(
+            address=address,
+            action=str(block.get("Action", "")).strip().lower(),
+            status=status.group(0) if status else "",
+            diagnostic=diagnostic,
+        ))
+        original = block.get("Original-Recipient")
+        if original and _addr(str(original)) != address:
+            result.append(RecipientStatus(address=_addr(str(original)), action=result[-1].action,
+                                          status=result[-1].status, diagnostic=diagnostic))
+    return result
+
+
+def feedback_fields(msg: Message) -> dict[str, str]:
+    """The first block of a message/feedback-report part (Feedback-Type, Original-Rcpt-To...)."""
+    part = find_part(msg, "message/feedback-report")
+    if part is None:
+        return {}
+    fields: dict[str, str] = {}
+    for block in _blocks(part):
+        for key, value in block.items():
+            fields.setdefault(key.lower(), sanitize(value, 500))
+    return fields
+
+
+def returned_message(msg: Message) -> Returned:
+    """Headers of our original message as returned inside a report (full or headers only)."""
+    headers: Message | None = None
+    part = find_part(msg, "message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+    if part is not None:
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload:
+            headers = payload[0]
+        elif isinstance(payload, str):
+            headers = HeaderParser().parsestr(payload)
+        else:
+            raw = part.get_payload(decode=True)
+            if raw:
+                headers = HeaderParser().parsestr(raw.decode("utf-8", "replace"))
+    if headers is None:
+        return Returned()
+    tokens: list[str] = []
+    for value in headers.get_all("List-Unsubscribe", []):
+        text = sanitize(value)
+        tokens += _TOKEN_IN_URL.findall(text) + _TOKEN_IN_MAILTO.findall(text)
+    to = [a.lower() for _n, a in getaddresses([sanitize(v) for v in headers.get_all("To", [])])
+          if "@" in a]
+    return Returned(message_id=sanitize(headers.get("Message-ID", ""), 500).strip(),
+                    to=to, tokens=list(dict.fromkeys(tokens)))
+
+
+def looks_like_bounce(msg: Message, sender: str, return_path: str | None) -> bool:
+    """Worth running flufl.bounce's heuristics on (they are slow and can misfire on prose)."""
+    local = sender.split("@", 1)[0]
+    return (
+        local in {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
+        or return_path == ""
+        or msg.get("X-Failed-Recipients") is not None
+        or bool(_BOUNCE_SUBJECT.search(sanitize(msg.get("Subject", ""))))
+    )
+
+
+def flufl_failures(msg: Message) -> tuple[list[str], list[str]]:
+    """(temporary, permanent) failed addresses found by flufl.bounce, lower-cased."""
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # noqa: BLE001 - a detector crash means "not recognised", not a lost mail
+        return [], []
+
+    def clean(values: frozenset[bytes]) -> list[str]:
+        return sorted({v.decode("ascii", "replace").strip().strip("<>").lower() for v in values
+                       if b"@" in v})
+
+    return clean(temporary), clean(permanent)

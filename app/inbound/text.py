@@ -1,0 +1,128 @@
+"""Text helpers for inbound mail: sanitising, picking the readable body, keeping only what
+the sender wrote (quoted replies, forwarded parts and signatures removed). Pure functions."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage, Message
+
+from inscriptis import get_text
+from mailparser_reply import EmailReplyParser
+
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def sanitize(value: object, limit: int | None = None) -> str:
+    """A string safe to store and log: undeclared 8-bit bytes that the email package left as
+    lone surrogates are decoded (UTF-8, else windows-1252), NULs and controls dropped
+    (PostgreSQL refuses NUL in text)."""
+    text = "" if value is None else str(value)
+    if _SURROGATES.search(text):
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            text = _SURROGATES.sub("\ufffd", text)
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("cp1252", "replace")
+            text = _SURROGATES.sub("\ufffd", text)
+    text = _CONTROL.sub("", text)
+    return text[:limit] if limit else text
+
+
+class UnreadableBody(ValueError):
+    """A text part whose charset is unknown or whose transfer encoding is broken."""
+
+
+def _part_text(part: Message) -> str:
+    try:
+        content = part.get_content() if isinstance(part, EmailMessage) else part.get_payload(
+            decode=True).decode(part.get_content_charset() or "utf-8", "replace")
+    except LookupError as exc:  # unknown charset: we cannot honestly read the words
+        raise UnreadableBody(f"unknown charset {part.get_content_charset()!r}") from exc
+    return content if isinstance(content, str) else ""
+
+
+def body_text(msg: Message) -> tuple[str, str]:
+    """The sender's readable body: the first inline text/plain part, else the HTML one
+    converted to text (inscriptis). Returns (text, "plain"|"html"|"none").
+
+    Attached messages (message/rfc822) are not descended into: a forwarded or returned
+    newsletter is somebody else's words.
+    """
+    plain: Message | None = None
+    html: Message | None = None
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        ctype = part.get_content_type()
+        if part.is_multipart():
+            if ctype == "message/rfc822":
+                continue
+            stack[0:0] = list(part.iter_parts()) if isinstance(part, EmailMessage) else list(
+                part.get_payload())
+            continue
+        if part.get_content_disposition() == "attachment":
+            continue
+        if ctype == "text/plain" and plain is None:
+            plain = part
+        elif ctype == "text/html" and html is None:
+            html = part
+    if plain is not None:
+        text = _part_text(plain)
+        if text.strip() or html is None:
+            return sanitize(text), "plain"
+    if html is not None:
+        return sanitize(get_text(_part_text(html))), "html"
+    return "", "none"
+
+
+# Where quoted or forwarded material starts, in the clients and languages we read.
+_CUT_LINES = [
+    r"^-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht|Message d'origine|"
+    r"Mensaje original|Forwarded message|Message transf[ée]r[ée]|Weitergeleitete Nachricht|"
+    r"Mensaje reenviado|Original-Nachricht|Forwarded Message)\s*-{2,}\s*$",
+    r"^(?:Begin forwarded message|D[ée]but du message r[ée]exp[ée]di[ée]|"
+    r"Anfang der weitergeleiteten (?:Nachricht|E-Mail)|Inicio del mensaje reenviado)\s*:\s*$",
+    r"^On\b.{0,200}\bwrote:\s*$",
+    r"^Le\b.{0,200}\ba [ée]crit\s*:\s*$",
+    r"^Am\b.{0,200}\bschrieb\b.{0,100}:\s*$",
+    r"^El\b.{0,200}\bescribi[óo]\s*:\s*$",
+    # Outlook puts a header block under a rule; "Von:"/"De :"/"From:" open it.
+    r"^_{10,}\s*$",
+    r"^\*?(?:From|Von|De|Da)\s?\*?\s?:\*?\s.{1,300}\n\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée]|"
+    r"Enviado|Fecha|To|An|[ÀA]|Para|Subject|Betreff|Objet|Asunto)\s?\*?\s?:",
+    r"^>",
+    r"^-- ?$",  # RFC 3676 signature delimiter
+    r"^(?:Sent from my|Envoy[ée] de mon|Von meinem|Enviado desde mi|Get Outlook for)\b.*$",
+]
+_CUT = re.compile("|".join(f"(?:{p})" for p in _CUT_LINES), re.MULTILINE | re.IGNORECASE)
+# A two-line Gmail "On ... <x@y>\nwrote:" header is joined first so the line rules see it.
+_WRAPPED_WROTE = re.compile(r"^(On\b[^\n]{0,200})\n([^\n]{0,80}\bwrote:\s*)$", re.MULTILINE)
+_REPLY_PARSER = EmailReplyParser(languages=["en", "fr", "de", "es"])
+
+
+def written_part(text: str) -> str:
+    """The part of a plain-text body the sender wrote: everything above the first quote,
+    forwarded block, reply header or signature. mail-parser-reply finds the client headers
+    (Gmail, Outlook, Apple Mail, Thunderbird in EN/FR/DE/ES); our own rules cover the
+    separators it does not know, and win when they cut earlier."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _WRAPPED_WROTE.sub(r"\1 \2", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    match = _CUT.search(text)
+    head = text[: match.start()] if match else text
+    try:
+        parsed = _REPLY_PARSER.read(head)
+    except Exception:  # noqa: BLE001 - a regex library hiccup must not lose the message
+        return head.strip()
+    # The first fragment is the sender's own text only when no header precedes it.
+    if not parsed.replies:
+        return head.strip()
+    first = parsed.replies[0]
+    if first.headers:
+        return ""
+    return first.full_body.strip()
