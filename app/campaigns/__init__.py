@@ -1,0 +1,1 @@
+"""Campaigns: CRUD, the state machine, audience selection and scheduling rules."""

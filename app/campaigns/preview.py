@@ -1,0 +1,97 @@
+"""Preview a campaign as one subscriber would see it, and test-send it to given addresses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesHeaderParser
+from typing import Any
+
+from sqlmodel import Session
+
+from app.campaigns.service import campaign_topics
+from app.errors import InvalidInput, NotFound
+from app.models import Campaign, Subscriber
+from app.sending.render import (
+    PreparedCampaign,
+    Recipient,
+    prepare_campaign,
+    render_message,
+    render_preview,
+    render_test,
+)
+from app.settings import Settings
+from app.subscribers.addresses import normalize_email
+
+SAMPLE = Recipient(id=0, email="subscriber@example.org", name="Jane Doe", attributes={})
+MAX_TEST_ADDRESSES = 20
+
+
+def prepare(session: Session, campaign: Campaign, settings: Settings) -> PreparedCampaign:
+    topics = campaign_topics(session, [campaign.id])[campaign.id]  # type: ignore[index]
+    return prepare_campaign(campaign, settings=settings, topic_names=[t.name for t in topics])
+
+
+def _recipient(session: Session, subscriber_id: int | None) -> Recipient:
+    if subscriber_id is None:
+        return SAMPLE
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise NotFound(f"subscriber {subscriber_id} not found")
+    return Recipient(subscriber.id, subscriber.email, subscriber.name,  # type: ignore[arg-type]
+                     subscriber.attributes or {})
+
+
+def preview(session: Session, campaign: Campaign, *, settings: Settings,
+            subscriber_id: int | None = None) -> dict[str, Any]:
+    """Subject, HTML, text and the headers exactly as this subscriber would get them."""
+    prepared = prepare(session, campaign, settings)
+    recipient = _recipient(session, subscriber_id)
+    shown = render_preview(prepared, recipient, settings=settings)
+    message = render_message(prepared, recipient, settings=settings)
+    parsed = BytesHeaderParser(policy=policy.default).parsebytes(message.data)
+    headers = {name: str(value) for name, value in parsed.items()
+               if name.lower() not in {"content-type", "mime-version"}}
+    return {"subscriber_id": subscriber_id, "to": recipient.email, "subject": shown.subject,
+            "html": shown.html, "text": shown.text, "headers": headers,
+            "message_id": message.message_id}
+
+
+@dataclass
+class TestSendReport:
+    sent: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+
+async def send_test(session: Session, campaign: Campaign, emails: list[str], *,
+                    settings: Settings) -> TestSendReport:
+    """Send "[TEST] subject" to each address now (personal fields from the subscriber with
+    that address when there is one, else empty). Nothing is recorded as a send."""
+    from app.sending.dispatcher import make_pool
+    from app.sending.transport import DeliveryOutcome
+
+    if not emails or len(emails) > MAX_TEST_ADDRESSES:
+        raise InvalidInput(f"give between 1 and {MAX_TEST_ADDRESSES} addresses")
+    addresses = list(dict.fromkeys(normalize_email(e) for e in emails))
+    prepared = prepare(session, campaign, settings)
+    known = {s.email: s for s in session.query(Subscriber).filter(  # type: ignore[attr-defined]
+        Subscriber.email.in_(addresses))}  # type: ignore[attr-defined]
+    messages = []
+    for address in addresses:
+        sub = known.get(address)
+        sample = Recipient(sub.id, sub.email, sub.name, sub.attributes or {}) if sub else None
+        messages.append(render_test(prepared, address, settings=settings, recipient=sample))
+    report = TestSendReport()
+    pool = make_pool(settings)
+    await pool.start()
+    try:
+        for address, message in zip(addresses, messages, strict=True):
+            result = await pool.send(message.envelope_from, message.rcpt, message.data)
+            if result.outcome is DeliveryOutcome.SENT:
+                report.sent.append(address)
+            else:
+                report.failed.append({"email": address,
+                                      "reply": f"{result.code} {result.reply}".strip()})
+    finally:
+        await pool.close()
+    return report

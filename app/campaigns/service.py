@@ -1,0 +1,375 @@
+"""Campaign service: create, edit while draft, read, and every state change.
+
+State changes are compare-and-set UPDATEs (`... WHERE status IN (allowed sources)`): the
+database decides, so two processes (two schedulers, a marketer and the scheduler) can
+never both start, or both resume, the same campaign.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from app.campaigns import states
+from app.campaigns.audience import materialise, validate_filter
+from app.errors import ConfigurationError, InvalidInput, InvalidTransition, NotFound
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    CampaignTopic,
+    Category,
+    Send,
+    SendStatus,
+    Topic,
+    utcnow,
+)
+from app.settings import Settings, get_settings
+from app.subscribers.addresses import normalize_email
+
+log = logging.getLogger(__name__)
+
+S = CampaignStatus
+BODY_FORMATS = ("markdown", "html")
+EDITABLE = ("name", "subject", "body", "body_format", "from_addr", "reply_to", "layout",
+            "category", "attribute_filter", "topics")
+_LAYOUT = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_campaigns = Campaign.__table__  # type: ignore[attr-defined]
+_sends = Send.__table__  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- create, edit, read
+
+def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate user-supplied fields; header-bound values must not carry line breaks."""
+    out = dict(fields)
+    for key in ("name", "subject"):
+        if key in out:
+            value = (out[key] or "").strip()
+            if not value:
+                raise InvalidInput(f"{key} must not be empty")
+            if key == "subject" and ("\r" in value or "\n" in value):
+                raise InvalidInput("subject must be a single line")
+            out[key] = value
+    if "body_format" in out and out["body_format"] not in BODY_FORMATS:
+        raise InvalidInput("body_format must be markdown or html")
+    if "category" in out:
+        try:
+            out["category"] = Category(out["category"]).value
+        except ValueError as exc:
+            raise InvalidInput("category must be marketing or transactional") from exc
+    for key in ("from_addr", "reply_to"):
+        if out.get(key):
+            out[key] = _address(out[key], key)
+    if "layout" in out and not _LAYOUT.match(out["layout"] or ""):
+        raise InvalidInput("layout must be the name of a template in templates/email/")
+    if "attribute_filter" in out:
+        out["attribute_filter"] = validate_filter(out["attribute_filter"])
+    return out
+
+
+def _address(value: str, field: str) -> str:
+    """'Name <a@b>' or 'a@b'; the address part validated, no header injection."""
+    if "\r" in value or "\n" in value:
+        raise InvalidInput(f"{field} must be a single line")
+    name, addr = parseaddr(value)
+    if not addr or "@" not in addr:
+        raise InvalidInput(f"{field}: not an email address")
+    normalize_email(addr)  # raises InvalidInput on bad syntax
+    return value.strip()
+
+
+def _topic_ids(session: Session, slugs: list[str]) -> list[int]:
+    if not slugs:
+        raise InvalidInput("a campaign needs at least one topic")
+    found = {t.slug: t.id for t in session.exec(select(Topic).where(Topic.slug.in_(slugs)))}  # type: ignore[attr-defined]
+    missing = [s for s in slugs if s not in found]
+    if missing:
+        raise InvalidInput(f"unknown topic(s): {', '.join(missing)}")
+    return sorted({found[s] for s in slugs})  # type: ignore[misc]
+
+
+def _set_topics(session: Session, campaign_id: int, topic_ids: list[int]) -> None:
+    session.execute(sa.delete(CampaignTopic.__table__).where(  # type: ignore[attr-defined]
+        CampaignTopic.__table__.c.campaign_id == campaign_id))  # type: ignore[attr-defined]
+    for topic_id in topic_ids:
+        session.add(CampaignTopic(campaign_id=campaign_id, topic_id=topic_id))
+
+
+def create_campaign(session: Session, *, name: str, subject: str, body: str = "",
+                    topics: list[str], body_format: str = "markdown",
+                    category: str = Category.MARKETING, from_addr: str = "",
+                    reply_to: str = "", layout: str = "default",
+                    attribute_filter: dict[str, Any] | None = None) -> Campaign:
+    fields = _clean({"name": name, "subject": subject, "body": body, "body_format": body_format,
+                     "category": category, "from_addr": from_addr or "",
+                     "reply_to": reply_to or "", "layout": layout or "default",
+                     "attribute_filter": attribute_filter or {}})
+    topic_ids = _topic_ids(session, topics)
+    campaign = Campaign(**fields)
+    session.add(campaign)
+    session.flush()
+    _set_topics(session, campaign.id, topic_ids)  # type: ignore[arg-type]
+    session.flush()
+    return campaign
+
+
+def update_campaign(session: Session, campaign_id: int, changes: dict[str, Any]) -> Campaign:
+    """Edit a draft. Anything past draft has (or will have) recipients: 409."""
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status != S.DRAFT:
+        raise InvalidTransition(f"only a draft can be edited; this campaign is {campaign.status}")
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"cannot change: {', '.join(sorted(unknown))}")
+    fields = _clean({k: v for k, v in changes.items() if k != "topics"})
+    if "topics" in changes:
+        _set_topics(session, campaign_id, _topic_ids(session, list(changes["topics"] or [])))
+    for key, value in fields.items():
+        setattr(campaign, key, value)
+    campaign.updated_at = utcnow()
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def get_campaign(session: Session, campaign_id: int, *, lock: bool = False) -> Campaign:
+    stmt = select(Campaign).where(Campaign.id == campaign_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    campaign = session.exec(stmt).first()
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return campaign
+
+
+def list_campaigns(session: Session, *, status: str | None = None) -> list[Campaign]:
+    stmt = select(Campaign).order_by(Campaign.id.desc())  # type: ignore[union-attr]
+    if status:
+        stmt = stmt.where(Campaign.status == status)
+    return list(session.exec(stmt))
+
+
+def campaign_topics(session: Session, campaign_ids: list[int]) -> dict[int, list[Topic]]:
+    """The target topics of several campaigns, in one query."""
+    out: dict[int, list[Topic]] = {cid: [] for cid in campaign_ids}
+    if not campaign_ids:
+        return out
+    rows = session.exec(
+        select(CampaignTopic.campaign_id, Topic)
+        .join(Topic, Topic.id == CampaignTopic.topic_id)  # type: ignore[arg-type]
+        .where(CampaignTopic.campaign_id.in_(campaign_ids))  # type: ignore[attr-defined]
+        .order_by(Topic.id)  # type: ignore[arg-type]
+    )
+    for campaign_id, topic in rows:
+        out[campaign_id].append(topic)
+    return out
+
+
+# ---------------------------------------------------------------- state changes
+
+def _cas(session: Session, campaign_id: int, sources: tuple[S, ...], target: S,
+         **values: Any) -> bool:
+    """Compare-and-set the status; True when this caller made the change."""
+    result = session.execute(
+        sa.update(_campaigns)
+        .where(_campaigns.c.id == campaign_id,
+               _campaigns.c.status.in_([s.value for s in sources]))
+        .values(status=target.value, **values)
+    )
+    return result.rowcount == 1
+
+
+def _transition(session: Session, campaign_id: int, target: S, verb: str,
+                **values: Any) -> Campaign:
+    campaign = get_campaign(session, campaign_id)
+    states.check(campaign.status, target, verb=verb)
+    if not _cas(session, campaign_id, states.sources_for(target, verb=verb), target, **values):
+        session.refresh(campaign)  # someone else moved it first
+        states.check(campaign.status, target, verb=verb)
+        raise InvalidTransition(f"cannot {verb} a campaign that is {campaign.status}")
+    session.refresh(campaign)
+    return campaign
+
+
+def preflight(session: Session, campaign: Campaign, settings: Settings | None = None) -> None:
+    """Refuse to start what cannot be sent: no postal address for marketing, a broken
+    template. Raised as domain errors (409/422) before any recipient row is written."""
+    settings = settings or get_settings()
+    if Category(campaign.category) is Category.MARKETING and not settings.postal_address.strip():
+        raise ConfigurationError("OCTOMAIL_POSTAL_ADDRESS is not set: marketing campaigns "
+                                 "must show the sender's postal address")
+    from app.sending.render import prepare_campaign
+
+    topics = campaign_topics(session, [campaign.id])[campaign.id]  # type: ignore[index]
+    try:
+        prepare_campaign(campaign, settings=settings, topic_names=[t.name for t in topics])
+    except (InvalidInput, ConfigurationError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a template error is the marketer's input
+        raise InvalidInput(f"the campaign cannot be rendered: {exc}") from exc
+
+
+def start(session: Session, campaign: Campaign, *, sources: tuple[S, ...],
+          now: datetime | None = None) -> int | None:
+    """CAS to running and write the audience in the same transaction.
+
+    Returns the number of recipients, or None when another process changed the status
+    first (then nothing was written)."""
+    now = now or utcnow()
+    if not _cas(session, campaign.id, sources, S.RUNNING, started_at=now):  # type: ignore[arg-type]
+        return None
+    return materialise(session.connection(), campaign_id=campaign.id,  # type: ignore[arg-type]
+                       category=campaign.category, attribute_filter=campaign.attribute_filter,
+                       now=now)
+
+
+def send_now(session: Session, campaign_id: int, *,
+             settings: Settings | None = None) -> Campaign:
+    campaign = get_campaign(session, campaign_id)
+    states.check(campaign.status, S.RUNNING, verb="send")
+    preflight(session, campaign, settings)
+    if start(session, campaign, sources=states.sources_for(S.RUNNING, verb="send")) is None:
+        session.refresh(campaign)
+        raise InvalidTransition(f"cannot send a campaign that is {campaign.status}")
+    session.refresh(campaign)
+    return campaign
+
+
+def to_utc(send_at: datetime, timezone: str | None) -> tuple[datetime, str]:
+    """An aware time, or a naive one plus an IANA timezone -> (naive UTC, zone name)."""
+    if send_at.tzinfo is not None and send_at.utcoffset() is not None:
+        zone = timezone or (send_at.tzname() or "UTC")
+        return send_at.astimezone(UTC).replace(tzinfo=None), zone[:64]
+    if not timezone:
+        raise InvalidInput("send_at needs a UTC offset (e.g. 2026-05-01T09:00:00+02:00) "
+                           "or a timezone (e.g. Europe/Paris)")
+    try:
+        zone_info = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"unknown timezone: {timezone}") from exc
+    local = send_at.replace(tzinfo=zone_info)
+    return local.astimezone(UTC).replace(tzinfo=None), timezone
+
+
+def schedule(session: Session, campaign_id: int, *, send_at: datetime,
+             timezone: str | None = None, settings: Settings | None = None) -> Campaign:
+    """Schedule (or reschedule a scheduled or missed campaign) at a moment in time."""
+    settings = settings or get_settings()
+    when, zone = to_utc(send_at, timezone)
+    if when < utcnow() - settings.missed_grace:
+        raise InvalidInput("send_at is in the past; use send to start now")
+    campaign = get_campaign(session, campaign_id)
+    states.check(campaign.status, S.SCHEDULED, verb="schedule")
+    preflight(session, campaign, settings)
+    return _transition(session, campaign_id, S.SCHEDULED, "schedule", send_at=when,
+                       timezone=zone)
+
+
+def pause(session: Session, campaign_id: int) -> Campaign:
+    return _transition(session, campaign_id, S.PAUSED, "pause")
+
+
+def resume(session: Session, campaign_id: int) -> Campaign:
+    """Paused -> running. Sent rows are final, so nothing already sent goes again."""
+    return _transition(session, campaign_id, S.RUNNING, "resume")
+
+
+def cancel(session: Session, campaign_id: int) -> Campaign:
+    """Stop for good; unsent rows stay `queued` as the record of who was not reached."""
+    return _transition(session, campaign_id, S.CANCELLED, "cancel", finished_at=utcnow())
+
+
+# ---------------------------------------------------------------- scheduler rules
+
+def mark_missed(session: Session, *, grace: timedelta, now: datetime | None = None) -> list[int]:
+    """Scheduled campaigns more than `grace` late are not sent on their own."""
+    now = now or utcnow()
+    rows = session.execute(
+        sa.update(_campaigns)
+        .where(_campaigns.c.status == S.SCHEDULED.value, _campaigns.c.send_at < now - grace)
+        .values(status=S.MISSED.value).returning(_campaigns.c.id)
+    ).all()
+    return [r[0] for r in rows]
+
+
+def due_campaigns(session: Session, *, grace: timedelta, now: datetime | None = None) -> list[int]:
+    now = now or utcnow()
+    return list(session.execute(
+        sa.select(_campaigns.c.id).where(
+            _campaigns.c.status == S.SCHEDULED.value, _campaigns.c.send_at <= now,
+            _campaigns.c.send_at >= now - grace)
+        .order_by(_campaigns.c.send_at)
+    ).scalars())
+
+
+def finish_complete(conn: sa.Connection | Session, campaign_id: int | None = None,
+                    now: datetime | None = None) -> list[int]:
+    """Running campaigns with no queued or sending row left become done (one CAS UPDATE)."""
+    pending = sa.exists(sa.select(sa.literal(1)).where(
+        _sends.c.campaign_id == _campaigns.c.id,
+        _sends.c.status.in_([SendStatus.QUEUED.value, SendStatus.SENDING.value])))
+    stmt = sa.update(_campaigns).where(_campaigns.c.status == S.RUNNING.value, ~pending)
+    if campaign_id is not None:
+        stmt = stmt.where(_campaigns.c.id == campaign_id)
+    rows = conn.execute(
+        stmt.values(status=S.DONE.value, finished_at=now or utcnow()).returning(_campaigns.c.id)
+    ).all()
+    return [r[0] for r in rows]
+
+
+# ---------------------------------------------------------------- progress
+
+@dataclass
+class Progress:
+    total: int = 0
+    queued: int = 0
+    sending: int = 0
+    sent: int = 0
+    failed: int = 0
+    bounced: int = 0
+    skipped: int = 0
+    rate: float = 0.0
+    """Messages per second over the last minute."""
+    average_rate: float = 0.0
+    """Messages per second since the campaign started."""
+
+    @property
+    def remaining(self) -> int:
+        return self.queued + self.sending
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "queued": self.queued + self.sending,
+                "sending": self.sending, "sent": self.sent,
+                "failed": self.failed + self.bounced, "bounced": self.bounced,
+                "skipped": self.skipped, "remaining": self.remaining,
+                "rate": round(self.rate, 1), "average_rate": round(self.average_rate, 1)}
+
+
+def progress(session: Session | sa.Connection, campaign: Campaign,
+             now: datetime | None = None) -> Progress:
+    now = now or utcnow()
+    counts = dict(session.execute(  # type: ignore[arg-type]
+        sa.select(_sends.c.status, sa.func.count()).where(_sends.c.campaign_id == campaign.id)
+        .group_by(_sends.c.status)
+    ).all())
+    out = Progress(**{s.value: int(counts.get(s.value, 0)) for s in SendStatus})
+    out.total = sum(int(v) for v in counts.values())
+    window = 60
+    recent = session.execute(  # type: ignore[union-attr]
+        sa.select(sa.func.count()).where(
+            _sends.c.campaign_id == campaign.id, _sends.c.status == SendStatus.SENT.value,
+            _sends.c.sent_at >= now - timedelta(seconds=window))
+    ).scalar_one()
+    if campaign.started_at:
+        elapsed = ((campaign.finished_at or now) - campaign.started_at).total_seconds()
+        out.average_rate = out.sent / elapsed if elapsed > 0 else 0.0
+        out.rate = recent / min(window, max(elapsed, 1e-3))
+    return out

@@ -1,0 +1,98 @@
+"""APScheduler wiring: the clock that starts, misses and finishes campaigns.
+
+The database holds the truth: each job is a compare-and-set UPDATE, so any number of
+processes may run the scheduler at once and a campaign still starts exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from app.campaigns import service
+from app.db import get_engine, session_scope
+from app.errors import OctomailError
+from app.models import CampaignStatus, utcnow
+from app.sending.store import recover_expired
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.5  # a due campaign starts within this (plus the start's own time)
+RECOVER_EVERY = 10  # ticks between sweeps of expired leases (workers sweep too)
+
+
+@dataclass
+class TickReport:
+    missed: list[int] = field(default_factory=list)
+    started: list[int] = field(default_factory=list)
+    finished: list[int] = field(default_factory=list)
+    recovered: int = 0
+
+
+def tick(settings: Settings, *, now: datetime | None = None, recover: bool = True) -> TickReport:
+    """One pass of the clock: missed, then due, then finished campaigns."""
+    now = now or utcnow()
+    report = TickReport()
+    with session_scope(settings) as session:
+        report.missed = service.mark_missed(session, grace=settings.missed_grace, now=now)
+        due = service.due_campaigns(session, grace=settings.missed_grace, now=now)
+    for campaign_id in report.missed:
+        log.warning("campaign %s is more than %s late: marked missed", campaign_id,
+                    settings.missed_grace)
+    for campaign_id in due:
+        if _start(settings, campaign_id, now):
+            report.started.append(campaign_id)
+    with get_engine(settings).begin() as conn:
+        report.finished = service.finish_complete(conn, now=now)
+    for campaign_id in report.finished:
+        log.info("campaign %s is done", campaign_id)
+    if recover:
+        report.recovered = recover_expired(get_engine(settings), now)
+    return report
+
+
+def _start(settings: Settings, campaign_id: int, now: datetime) -> bool:
+    try:
+        with session_scope(settings) as session:
+            campaign = service.get_campaign(session, campaign_id)
+            if campaign.status != CampaignStatus.SCHEDULED:
+                return False  # another scheduler got there first
+            service.preflight(session, campaign, settings)
+            count = service.start(session, campaign, sources=(CampaignStatus.SCHEDULED,),
+                                  now=now)
+    except OctomailError as exc:
+        # Left scheduled: fixed in time it starts, otherwise it becomes missed.
+        log.error("campaign %s cannot start: %s", campaign_id, exc)
+        return False
+    if count is None:
+        return False
+    log.info("campaign %s started with %d recipients", campaign_id, count)
+    return True
+
+
+async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the clock until `stop` is set (embedded in `octomail serve`)."""
+    ticks = 0
+
+    async def job() -> None:
+        nonlocal ticks
+        ticks += 1
+        try:
+            await asyncio.to_thread(tick, settings, recover=ticks % RECOVER_EVERY == 0)
+        except Exception:  # noqa: BLE001 - a failed tick is retried by the next one
+            log.exception("scheduler tick failed")
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(job, "interval", seconds=TICK_SECONDS, id="campaign-clock",
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
+                      misfire_grace_time=None)
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)

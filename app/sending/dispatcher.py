@@ -1,0 +1,352 @@
+"""The sending worker: claim -> re-check -> render -> send -> record, with leases.
+
+One worker process runs one asyncio loop:
+- a feeder claims batches (see store.SendStore.claim) and queues the jobs, a batch ahead of
+  the senders so the SMTP connections never wait for the database;
+- N senders (N = the pool's connection count) render and send one job at a time;
+- a recorder writes results every few hundred milliseconds in one UPDATE per batch, renews
+  the leases of what is still held, and re-reads the campaigns' status so a pause, resume
+  or cancel takes effect within a second (queued jobs of a stopped campaign go back to the
+  queue; messages already handed to SMTP finish and are recorded).
+
+A worker killed with SIGKILL loses nothing: its rows stay `sending` until the lease expires,
+then return to the queue. Only the rows it held can go twice, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from datetime import datetime
+
+from app.db import get_engine
+from app.models import CampaignStatus, SendStatus, utcnow
+from app.sending.render import PreparedCampaign, Recipient, prepare_campaign, render_message
+from app.sending.store import CampaignInfo, Job, Result, SendStore, backoff, retried_for
+from app.sending.transport import DeliveryOutcome, SmtpPool
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+RECORD_INTERVAL = 0.2  # seconds between result flushes (and the bound on lost results)
+STATUS_INTERVAL = 0.5  # seconds between campaign status checks (pause within a second)
+IDLE_INTERVAL = 0.5  # how long an idle worker waits before looking for work again
+RECOVER_INTERVAL = 5.0
+
+
+def smtp_urls(settings: Settings) -> list[str]:
+    """The configured providers, or the embedded mail catcher."""
+    return settings.smtp_url_list or [f"smtp://127.0.0.1:{settings.mail_catcher_port}"]
+
+
+def make_pool(settings: Settings) -> SmtpPool:
+    return SmtpPool(smtp_urls(settings), connections_per_provider=settings.smtp_pool_size,
+                    rate_per_second=settings.smtp_rate_per_second,
+                    rate_per_hour=settings.smtp_rate_per_hour)
+
+
+class Worker:
+    """One sending worker; `run(stop)` returns once `stop` is set and its work is recorded."""
+
+    def __init__(self, settings: Settings, *, pool: SmtpPool | None = None,
+                 worker_id: str | None = None, batch_size: int | None = None) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.own_pool = pool is None
+        self.worker_id = worker_id or f"{socket.gethostname()[:60]}:{os.getpid()}:" \
+                                      f"{secrets.token_hex(3)}"
+        self.store = SendStore(get_engine(settings), settings, self.worker_id)
+        self.batch_size = batch_size or settings.send_batch_size
+        self.concurrency = len(smtp_urls(settings)) * max(1, settings.smtp_pool_size)
+        self.queue: deque[tuple[PreparedCampaign, Job]] = deque()
+        self.wakeup = asyncio.Event()  # senders: there are jobs
+        self.hungry = asyncio.Event()  # feeder: the queue is running low
+        self.results: list[Result] = []
+        self.to_release: list[int] = []
+        self.halted: set[int] = set()  # campaigns no longer running: release, don't send
+        self.held: dict[int, int] = {}  # campaign id -> jobs held (queued or in flight)
+        self.lease_deadline: datetime | None = None
+        self.prepared: dict[int, tuple[datetime, PreparedCampaign, CampaignInfo]] = {}
+        self.sent = 0
+        self._done_senders = False
+
+    # ------------------------------------------------------------ entry point
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.pool is None:
+            self.pool = make_pool(self.settings)
+        await self.pool.start()
+        senders = [asyncio.create_task(self._sender(), name=f"sender-{i}")
+                   for i in range(self.concurrency)]
+        recorder = asyncio.create_task(self._recorder(stop), name="recorder")
+        try:
+            await self._feeder(stop)
+        finally:
+            # Jobs not yet started go back to the queue; in-flight ones finish and are recorded.
+            while self.queue:
+                self._drop(self.queue.popleft()[1])
+            self._done_senders = True
+            self.wakeup.set()
+            await asyncio.gather(*senders, return_exceptions=True)
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)
+            await self._flush()
+            if self.own_pool:
+                await self.pool.close()
+            log.info("worker %s stopped after %d messages", self.worker_id, self.sent)
+
+    # ------------------------------------------------------------ feeder
+
+    async def _feeder(self, stop: asyncio.Event) -> None:
+        last_recover = 0.0
+        turn = 0
+        while not stop.is_set():
+            if len(self.queue) > self.batch_size // 2:
+                self.hungry.clear()
+                await _wait_any(stop, self.hungry, timeout=IDLE_INTERVAL)
+                continue
+            claimed = 0
+            try:
+                if time.monotonic() - last_recover > RECOVER_INTERVAL:
+                    last_recover = time.monotonic()
+                    await asyncio.to_thread(self.store.recover_expired)
+                running = await asyncio.to_thread(self.store.running_campaigns)
+                for i in range(len(running)):
+                    campaign_id, updated_at = running[(turn + i) % len(running)]
+                    claimed = await self._claim(campaign_id, updated_at)
+                    if claimed:
+                        turn += i + 1
+                        break
+                    if not self.held.get(campaign_id):
+                        await asyncio.to_thread(self.store.finish, campaign_id)
+            except Exception:  # noqa: BLE001 - a database hiccup: wait and try again
+                log.exception("claiming failed; retrying")
+            if not claimed:
+                await _wait_any(stop, None, timeout=IDLE_INTERVAL)
+
+    async def _claim(self, campaign_id: int, updated_at: datetime) -> int:
+        cached = self.prepared.get(campaign_id)
+        if cached is None or cached[0] != updated_at:
+            info = await asyncio.to_thread(self.store.campaign_info, campaign_id)
+            if info is None:
+                return 0
+            try:
+                prepared = prepare_campaign(info.campaign, settings=self.settings,
+                                            topic_names=info.topic_names)
+            except Exception:  # noqa: BLE001 - a broken campaign must not stop the worker
+                log.exception("campaign %s cannot be rendered; pausing it", campaign_id)
+                await asyncio.to_thread(_pause_broken, self.settings, campaign_id)
+                return 0
+            cached = (updated_at, prepared, info)
+            self.prepared[campaign_id] = cached
+        _, prepared, info = cached
+        jobs, lease_until = await asyncio.to_thread(self.store.claim, info, self.batch_size)
+        if not jobs:
+            return 0
+        if self.lease_deadline is None or lease_until < self.lease_deadline:
+            self.lease_deadline = lease_until
+        self.held[campaign_id] = self.held.get(campaign_id, 0) + len(jobs)
+        self.queue.extend((prepared, job) for job in jobs)
+        self.wakeup.set()
+        return len(jobs)
+
+    # ------------------------------------------------------------ senders
+
+    async def _sender(self) -> None:
+        assert self.pool is not None
+        queue, settings, pool = self.queue, self.settings, self.pool
+        while True:
+            if not queue:
+                if self._done_senders:
+                    return
+                self.hungry.set()
+                self.wakeup.clear()
+                await self.wakeup.wait()
+                continue
+            if len(queue) <= self.batch_size // 2:
+                self.hungry.set()
+            prepared, job = queue.popleft()
+            if job.campaign_id in self.halted:
+                self._drop(job)
+                continue
+            self.results.append(await self._deliver(pool, prepared, job, settings))
+            self._release_hold(job.campaign_id)
+
+    async def _deliver(self, pool: SmtpPool, prepared: PreparedCampaign, job: Job,
+                       settings: Settings) -> Result:
+        try:
+            message = render_message(
+                prepared, Recipient(job.subscriber_id, job.email, job.name, job.attributes),
+                settings=settings)
+        except Exception as exc:  # noqa: BLE001 - one bad address must not stop the others
+            return Result(job.send_id, SendStatus.FAILED, reply=f"not rendered: {exc}",
+                          attempts=job.attempts + 1)
+        try:
+            outcome = await pool.send(message.envelope_from, message.rcpt, message.data)
+        except Exception as exc:  # noqa: BLE001 - the transport should classify, but be safe
+            return self._retry(job, f"transport error: {exc!r}", message.message_id)
+        reply = f"{outcome.code} {outcome.reply}".strip()
+        if outcome.outcome is DeliveryOutcome.SENT:
+            self.sent += 1
+            return Result(job.send_id, SendStatus.SENT, reply=reply,
+                          message_id=message.message_id, attempts=job.attempts + 1)
+        if outcome.outcome is DeliveryOutcome.RETRY:
+            return self._retry(job, reply, message.message_id)
+        return Result(job.send_id, SendStatus.BOUNCED if outcome.hard_bounce else SendStatus.FAILED,
+                      reply=reply, message_id=message.message_id, attempts=job.attempts + 1,
+                      subscriber_id=job.subscriber_id, campaign_id=job.campaign_id,
+                      bounce=bool(outcome.hard_bounce), code=outcome.code)
+
+    def _retry(self, job: Job, reply: str, message_id: str | None) -> Result:
+        """Throttling is not failure: back off and retry, up to OCTOMAIL_SEND_RETRY_MAX_AGE."""
+        attempts = job.attempts + 1
+        if retried_for(attempts) > self.settings.send_retry_max_age:
+            return Result(job.send_id, SendStatus.FAILED, attempts=attempts,
+                          message_id=message_id,
+                          reply=f"gave up after {attempts} temporary failures over "
+                                f"{retried_for(attempts - 1)}; last reply: {reply}")
+        return Result(job.send_id, SendStatus.QUEUED, reply=reply, attempts=attempts,
+                      next_attempt_at=utcnow() + backoff(attempts))
+
+    def _drop(self, job: Job) -> None:
+        self.to_release.append(job.send_id)
+        self._release_hold(job.campaign_id)
+
+    def _release_hold(self, campaign_id: int) -> None:
+        self.held[campaign_id] = self.held.get(campaign_id, 1) - 1
+
+    # ------------------------------------------------------------ recorder
+
+    async def _recorder(self, stop: asyncio.Event) -> None:
+        last_status = 0.0
+        while True:
+            await asyncio.sleep(RECORD_INTERVAL)
+            await self._flush()
+            if time.monotonic() - last_status >= STATUS_INTERVAL:
+                last_status = time.monotonic()
+                await self._check_campaigns()
+            await self._renew_if_due()
+
+    async def _flush(self) -> None:
+        results, self.results = self.results, []
+        release, self.to_release = self.to_release, []
+        try:
+            if results:
+                await asyncio.to_thread(self.store.record, results)
+            if release:
+                await asyncio.to_thread(self.store.release, release)
+        except Exception:
+            # Keep them for the next flush; the lease still protects the rows meanwhile.
+            log.exception("recording %d results failed; will retry", len(results))
+            self.results[:0] = results
+            self.to_release[:0] = release
+
+    async def _check_campaigns(self) -> None:
+        active = [cid for cid, n in self.held.items() if n > 0]
+        if not active:
+            self.halted.clear()
+            return
+        statuses = await asyncio.to_thread(self.store.statuses, active)
+        self.halted = {cid for cid in active
+                       if statuses.get(cid) != CampaignStatus.RUNNING.value}
+        if self.halted:
+            # Release the jobs of stopped campaigns now rather than when a sender reaches them.
+            kept = deque(item for item in self.queue if item[1].campaign_id not in self.halted)
+            for item in self.queue:
+                if item[1].campaign_id in self.halted:
+                    self._drop(item[1])
+            self.queue.clear()
+            self.queue.extend(kept)
+
+    async def _renew_if_due(self) -> None:
+        if self.lease_deadline is None:
+            return
+        held = [cid for cid, n in self.held.items() if n > 0]
+        if not held:
+            self.lease_deadline = None
+            return
+        if (self.lease_deadline - utcnow()) < self.settings.send_lease / 2:
+            self.lease_deadline = await asyncio.to_thread(self.store.renew, held)
+
+
+async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if other is not None:
+        waiters.append(asyncio.ensure_future(other.wait()))
+    _done, pending = await asyncio.wait(waiters, timeout=timeout,
+                                        return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+def _pause_broken(settings: Settings, campaign_id: int) -> None:
+    from app.campaigns.service import pause
+    from app.db import session_scope
+    from app.errors import OctomailError
+
+    try:
+        with session_scope(settings) as session:
+            pause(session, campaign_id)
+    except OctomailError:
+        pass
+
+
+# ---------------------------------------------------------------- processes
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """One worker until `stop` is set (the entry point app/background.py embeds)."""
+    await Worker(settings).run(stop)
+
+
+def _run_one(settings: Settings) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    try:
+        import uvloop  # a faster event loop roughly doubles what one process can send
+    except ImportError:  # pragma: no cover
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
+def run_workers(concurrency: int = 1, settings: Settings | None = None) -> None:
+    """`octomail worker --concurrency N`: N worker processes (one per core scales; asyncio
+    tasks in one process share one core). Returns when all have stopped (SIGTERM/SIGINT)."""
+    settings = settings or get_settings()
+    if concurrency <= 1:
+        _run_one(settings)
+        return
+    children = [subprocess.Popen([sys.executable, "-m", "app.sending.dispatcher"])
+                for _ in range(concurrency)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for child in children:
+            child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":  # one worker process: `python -m app.sending.dispatcher`
+    logging.basicConfig(level=os.environ.get("OCTOMAIL_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    _run_one(get_settings())

@@ -1,0 +1,304 @@
+"""The send queue in SQL: claim with a lease, re-check, record results in batches, recover.
+
+Every method is one short transaction, called from a worker thread. The SQL is written
+for both databases: PostgreSQL claims with `FOR UPDATE SKIP LOCKED` so any number of
+workers share a campaign without waiting on each other; SQLite has one writer at a time
+(BEGIN IMMEDIATE on every transaction, see app/db.py), which makes the same UPDATE atomic.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from app.campaigns.audience import blocked_by_suppression, eligible_clause
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    CampaignTopic,
+    Channel,
+    Scope,
+    Send,
+    SendStatus,
+    Subscriber,
+    Topic,
+    utcnow,
+)
+from app.settings import Settings
+from app.subscribers.consent import Evidence
+from app.subscribers.optout import unsubscribe
+
+log = logging.getLogger(__name__)
+
+_send = Send.__table__  # type: ignore[attr-defined]
+_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+_campaign = Campaign.__table__  # type: ignore[attr-defined]
+_ACTIVE = (CampaignStatus.RUNNING.value, CampaignStatus.PAUSED.value,
+           CampaignStatus.CANCELLED.value)
+
+_CLAIM_PG = sa.text("""
+WITH c AS (
+    SELECT id FROM send
+    WHERE campaign_id = :cid AND status = 'queued' AND next_attempt_at <= :now
+      AND EXISTS (SELECT 1 FROM campaign WHERE id = :cid AND status = 'running')
+    LIMIT :n
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE send SET status = 'sending', lease_until = :lease, worker = :worker
+FROM c WHERE send.id = c.id
+RETURNING send.id
+""")
+_CLAIM_SQLITE = sa.text("""
+UPDATE send SET status = 'sending', lease_until = :lease, worker = :worker
+WHERE id IN (
+    SELECT id FROM send
+    WHERE campaign_id = :cid AND status = 'queued' AND next_attempt_at <= :now
+      AND EXISTS (SELECT 1 FROM campaign WHERE id = :cid AND status = 'running')
+    LIMIT :n)
+RETURNING id
+""")
+
+
+@dataclass(slots=True)
+class CampaignInfo:
+    """What the claim and the renderer need to know about a running campaign."""
+
+    campaign: Campaign
+    topic_names: list[str]
+
+
+@dataclass(slots=True)
+class Job:
+    """One claimed recipient, ready to render."""
+
+    send_id: int
+    campaign_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    attributes: dict[str, Any]
+    attempts: int
+
+
+@dataclass(slots=True)
+class Result:
+    """What happened to one job; recorded with many others in one UPDATE."""
+
+    send_id: int
+    status: SendStatus
+    reply: str = ""
+    message_id: str | None = None
+    next_attempt_at: datetime | None = None
+    attempts: int = 0
+    subscriber_id: int | None = None
+    campaign_id: int | None = None
+    bounce: bool = False
+    code: int | None = None
+
+
+@dataclass
+class ClaimStats:
+    claimed: int = 0
+    skipped: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class SendStore:
+    """The queue operations of one worker (`worker_id` is written into its leases)."""
+
+    def __init__(self, engine: sa.Engine, settings: Settings, worker_id: str) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.worker_id = worker_id
+        self.postgres = engine.dialect.name == "postgresql"
+        self.lease = settings.send_lease
+
+    def ts(self, value: datetime | None) -> Any:
+        """Datetimes for raw SQL: psycopg types them itself; SQLite stores SQLAlchemy's text."""
+        if value is None or self.postgres:
+            return value
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    # ------------------------------------------------------------ campaigns
+
+    def running_campaigns(self) -> list[tuple[int, datetime]]:
+        with self.engine.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(
+                sa.select(_campaign.c.id, _campaign.c.updated_at)
+                .where(_campaign.c.status == CampaignStatus.RUNNING.value)
+                .order_by(_campaign.c.id))]
+
+    def statuses(self, campaign_ids: list[int]) -> dict[int, str]:
+        if not campaign_ids:
+            return {}
+        with self.engine.connect() as conn:
+            return dict(conn.execute(  # type: ignore[arg-type]
+                sa.select(_campaign.c.id, _campaign.c.status)
+                .where(_campaign.c.id.in_(campaign_ids))).all())
+
+    def campaign_info(self, campaign_id: int) -> CampaignInfo | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                return None
+            names = [t for t in session.execute(
+                sa.select(Topic.name).join(CampaignTopic, CampaignTopic.topic_id == Topic.id)  # type: ignore[arg-type]
+                .where(CampaignTopic.campaign_id == campaign_id).order_by(Topic.id)  # type: ignore[arg-type]
+            ).scalars()]
+            session.expunge(campaign)
+            return CampaignInfo(campaign, names)
+
+    # ------------------------------------------------------------ claim
+
+    def claim(self, info: CampaignInfo, limit: int) -> tuple[list[Job], datetime]:
+        """Lease up to `limit` queued rows, skip the ones no longer eligible, return the rest.
+
+        The re-check runs in the claim's transaction: an opt-out committed before it is
+        honoured; one committed after it races with at most this batch's sending time.
+        """
+        campaign = info.campaign
+        now = utcnow()
+        lease_until = now + self.lease
+        params = {"cid": campaign.id, "now": self.ts(now), "n": limit,
+                  "lease": self.ts(lease_until), "worker": self.worker_id}
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(_CLAIM_PG if self.postgres else _CLAIM_SQLITE,
+                                    params).scalars())
+            if not ids:
+                return [], lease_until
+            eligible = eligible_clause(campaign.id, campaign.category,  # type: ignore[arg-type]
+                                       campaign.attribute_filter, postgres=self.postgres)
+            rows = conn.execute(
+                sa.select(_send.c.id, _send.c.attempts, _subscriber.c.id, _subscriber.c.email,
+                          _subscriber.c.name, _subscriber.c.attributes,
+                          sa.case((eligible, 1), else_=0))
+                .select_from(_send.outerjoin(_subscriber,
+                                             _subscriber.c.id == _send.c.subscriber_id))
+                .where(_send.c.id.in_(ids))
+            ).all()
+            candidates = [r for r in rows if r[2] is not None and r[6]]
+            blocked = blocked_by_suppression(conn, [r[3] for r in candidates],
+                                             campaign.category, self.settings)
+            jobs = [Job(r[0], campaign.id, r[2], r[3], r[4] or "", r[5] or {}, r[1])  # type: ignore[arg-type]
+                    for r in candidates if r[3] not in blocked]
+            if len(jobs) < len(ids):
+                keep = {j.send_id for j in jobs}
+                self._skip(conn, [r[0] for r in rows if r[0] not in keep and r[3] in blocked],
+                           "suppressed")
+                self._skip(conn, [r[0] for r in rows if r[0] not in keep
+                                  and r[3] not in blocked], "no longer subscribed")
+        return jobs, lease_until
+
+    def _skip(self, conn: sa.Connection, ids: list[int], reason: str) -> None:
+        if ids:
+            conn.execute(sa.update(_send).where(_send.c.id.in_(ids)).values(
+                status=SendStatus.SKIPPED.value, worker=None, lease_until=None,
+                smtp_reply=f"skipped: {reason}"))
+
+    # ------------------------------------------------------------ record
+
+    def record(self, results: list[Result]) -> None:
+        """Write a batch of results in ONE UPDATE (plus the opt-out of hard bounces).
+
+        A row already final (sent, failed, bounced, skipped) is never overwritten; a row
+        that went back to the queue meanwhile (expired lease) is still marked sent, which
+        saves a second delivery.
+        """
+        if not results:
+            return
+        now = utcnow()
+        params: dict[str, Any] = {"now": self.ts(now)}
+        values = []
+        for i, r in enumerate(results):
+            values.append(f"(:i{i}, :s{i}, :m{i}, :r{i}, :n{i}, :a{i})")
+            params.update({f"i{i}": r.send_id, f"s{i}": r.status.value, f"m{i}": r.message_id,
+                           f"r{i}": (r.reply or "")[:1000], f"n{i}": self.ts(r.next_attempt_at),
+                           f"a{i}": r.attempts})
+        nat = "CAST(v.nat AS TIMESTAMP)" if self.postgres else "v.nat"
+        sql = sa.text(
+            f"WITH v(id, st, mid, reply, nat, att) AS (VALUES {', '.join(values)}) "
+            "UPDATE send SET status = v.st, message_id = COALESCE(v.mid, send.message_id), "
+            "smtp_reply = v.reply, "
+            "sent_at = CASE WHEN v.st = 'sent' THEN :now ELSE send.sent_at END, "
+            f"next_attempt_at = COALESCE({nat}, send.next_attempt_at), attempts = v.att, "
+            "worker = NULL, lease_until = NULL "
+            "FROM v WHERE send.id = v.id AND send.status IN ('queued', 'sending')"
+        )
+        bounces = [r for r in results if r.bounce and r.subscriber_id]
+        with Session(self.engine) as session:
+            session.execute(sql, params)
+            for r in bounces:
+                # The one opt-out function: status bounced, suppression, consent event.
+                unsubscribe(session, subscriber=r.subscriber_id, scope=Scope.ALL,
+                            channel=Channel.BOUNCE, campaign_id=r.campaign_id,
+                            evidence=Evidence(details={"smtp_code": r.code,
+                                                       "smtp_reply": r.reply[:500],
+                                                       "send_id": r.send_id}))
+            session.commit()
+
+    def release(self, send_ids: list[int]) -> None:
+        """Give claimed rows back to the queue untouched (pause, cancel, shutdown)."""
+        if not send_ids:
+            return
+        with self.engine.begin() as conn:
+            for start in range(0, len(send_ids), 1000):
+                conn.execute(sa.update(_send).where(
+                    _send.c.id.in_(send_ids[start:start + 1000]),
+                    _send.c.status == SendStatus.SENDING.value,
+                    _send.c.worker == self.worker_id,
+                ).values(status=SendStatus.QUEUED.value, worker=None, lease_until=None))
+
+    def renew(self, campaign_ids: list[int]) -> datetime:
+        """Extend the lease of everything this worker still holds."""
+        lease_until = utcnow() + self.lease
+        if campaign_ids:
+            with self.engine.begin() as conn:
+                conn.execute(sa.update(_send).where(
+                    _send.c.campaign_id.in_(campaign_ids),
+                    _send.c.status == SendStatus.SENDING.value,
+                    _send.c.worker == self.worker_id,
+                ).values(lease_until=lease_until))
+        return lease_until
+
+    # ------------------------------------------------------------ recovery
+
+    def recover_expired(self) -> int:
+        """Rows whose lease expired (their worker died) go back to the queue."""
+        return recover_expired(self.engine)
+
+    def finish(self, campaign_id: int) -> bool:
+        from app.campaigns.service import finish_complete
+
+        with self.engine.begin() as conn:
+            return bool(finish_complete(conn, campaign_id))
+
+
+def recover_expired(engine: sa.Engine, now: datetime | None = None) -> int:
+    now = now or utcnow()
+    active = sa.select(_campaign.c.id).where(_campaign.c.status.in_(_ACTIVE))
+    with engine.begin() as conn:
+        result = conn.execute(sa.update(_send).where(
+            _send.c.campaign_id.in_(active),
+            _send.c.status == SendStatus.SENDING.value,
+            _send.c.lease_until < now,
+        ).values(status=SendStatus.QUEUED.value, worker=None, lease_until=None))
+        count = result.rowcount or 0
+    if count:
+        log.warning("returned %d sends with an expired lease to the queue", count)
+    return count
+
+
+def backoff(attempts: int, base: timedelta = timedelta(seconds=30),
+            cap: timedelta = timedelta(hours=1)) -> timedelta:
+    """Delay before retry number `attempts` (1-based): 30s, 1m, 2m, ... capped at 1h."""
+    return min(cap, base * (2 ** max(0, attempts - 1)))
+
+
+def retried_for(attempts: int) -> timedelta:
+    """How long a recipient has been retried after `attempts` throttled tries."""
+    return sum((backoff(n) for n in range(1, attempts + 1)), timedelta())

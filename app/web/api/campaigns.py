@@ -1,0 +1,168 @@
+"""/api/v1/campaigns: write, preview, test, schedule, send, pause, resume, cancel, progress."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from app.campaigns import preview as previews
+from app.campaigns import service
+from app.models import Campaign
+from app.web.deps import EditorDep, SessionDep, SettingsDep, UserDep
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    subject: str = Field(min_length=1, max_length=500)
+    body: str = Field(default="", max_length=1_000_000)
+    body_format: Literal["markdown", "html"] = "markdown"
+    topics: list[str] = Field(min_length=1, max_length=100)
+    category: Literal["marketing", "transactional"] = "marketing"
+    from_: str = Field(default="", alias="from", max_length=320)
+    reply_to: str = Field(default="", max_length=320)
+    layout: str = Field(default="default", max_length=100)
+    attribute_filter: dict[str, Any] | None = None
+
+
+class CampaignUpdate(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    subject: str | None = Field(default=None, min_length=1, max_length=500)
+    body: str | None = Field(default=None, max_length=1_000_000)
+    body_format: Literal["markdown", "html"] | None = None
+    topics: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    category: Literal["marketing", "transactional"] | None = None
+    from_: str | None = Field(default=None, alias="from", max_length=320)
+    reply_to: str | None = Field(default=None, max_length=320)
+    layout: str | None = Field(default=None, max_length=100)
+    attribute_filter: dict[str, Any] | None = None
+
+
+class ScheduleBody(BaseModel):
+    send_at: datetime
+    timezone: str | None = Field(default=None, max_length=64,
+                                 description="IANA zone for a send_at without an offset")
+
+
+class TestBody(BaseModel):
+    emails: list[str] = Field(min_length=1, max_length=previews.MAX_TEST_ADDRESSES)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() + "Z" if value else None
+
+
+def _public(session: Session, campaign: Campaign, *, with_progress: bool = True,
+            topics: list[str] | None = None) -> dict[str, Any]:
+    if topics is None:
+        topics = [t.slug for t in service.campaign_topics(session, [campaign.id])[campaign.id]]  # type: ignore[index]
+    out: dict[str, Any] = {
+        "id": campaign.id, "name": campaign.name, "subject": campaign.subject,
+        "body": campaign.body, "body_format": campaign.body_format, "topics": topics,
+        "category": campaign.category, "from": campaign.from_addr,
+        "reply_to": campaign.reply_to, "layout": campaign.layout,
+        "attribute_filter": campaign.attribute_filter or {}, "status": campaign.status,
+        "send_at": _iso(campaign.send_at), "timezone": campaign.timezone,
+        "started_at": _iso(campaign.started_at), "finished_at": _iso(campaign.finished_at),
+        "created_at": _iso(campaign.created_at), "updated_at": _iso(campaign.updated_at),
+    }
+    if with_progress:
+        out["progress"] = service.progress(session, campaign).as_dict()
+    return out
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_campaign(body: CampaignCreate, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
+    fields = body.model_dump()
+    fields["from_addr"] = fields.pop("from_")
+    campaign = service.create_campaign(session, **fields)
+    return _public(session, campaign)
+
+
+@router.get("")
+def list_campaigns(session: SessionDep, _user: UserDep,
+                   status: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    campaigns = service.list_campaigns(session, status=status)
+    topics = service.campaign_topics(session, [c.id for c in campaigns])  # type: ignore[misc]
+    return {"items": [_public(session, c, with_progress=False,
+                              topics=[t.slug for t in topics[c.id]])  # type: ignore[index]
+                      for c in campaigns]}
+
+
+@router.get("/{campaign_id}")
+def get_campaign(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+    return _public(session, service.get_campaign(session, campaign_id))
+
+
+@router.patch("/{campaign_id}")
+def update_campaign(campaign_id: int, body: CampaignUpdate, session: SessionDep,
+                    _user: EditorDep) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    if "from_" in changes:
+        changes["from_addr"] = changes.pop("from_") or ""
+    for key in ("reply_to", "body"):
+        if key in changes and changes[key] is None:
+            changes[key] = ""
+    campaign = service.update_campaign(session, campaign_id, changes)
+    return _public(session, campaign)
+
+
+@router.get("/{campaign_id}/preview")
+@router.post("/{campaign_id}/preview")
+def preview_campaign(campaign_id: int, session: SessionDep, settings: SettingsDep,
+                     _user: UserDep, subscriber_id: int | None = None) -> dict[str, Any]:
+    campaign = service.get_campaign(session, campaign_id)
+    return previews.preview(session, campaign, settings=settings, subscriber_id=subscriber_id)
+
+
+@router.post("/{campaign_id}/test")
+async def test_campaign(campaign_id: int, body: TestBody, session: SessionDep,
+                        settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
+    campaign = service.get_campaign(session, campaign_id)
+    report = await previews.send_test(session, campaign, body.emails, settings=settings)
+    return {"sent": report.sent, "failed": report.failed}
+
+
+@router.post("/{campaign_id}/send", status_code=status.HTTP_202_ACCEPTED)
+def send_campaign(campaign_id: int, session: SessionDep, settings: SettingsDep,
+                  _user: EditorDep) -> dict[str, Any]:
+    return _public(session, service.send_now(session, campaign_id, settings=settings))
+
+
+@router.post("/{campaign_id}/schedule")
+def schedule_campaign(campaign_id: int, body: ScheduleBody, session: SessionDep,
+                      settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
+    campaign = service.schedule(session, campaign_id, send_at=body.send_at,
+                                timezone=body.timezone, settings=settings)
+    return _public(session, campaign)
+
+
+@router.post("/{campaign_id}/pause")
+def pause_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
+    return _public(session, service.pause(session, campaign_id))
+
+
+@router.post("/{campaign_id}/resume")
+def resume_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
+    return _public(session, service.resume(session, campaign_id))
+
+
+@router.post("/{campaign_id}/cancel")
+def cancel_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
+    return _public(session, service.cancel(session, campaign_id))
+
+
+@router.get("/{campaign_id}/progress")
+def campaign_progress(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+    campaign = service.get_campaign(session, campaign_id)
+    return {"id": campaign.id, "status": campaign.status,
+            **service.progress(session, campaign).as_dict()}
