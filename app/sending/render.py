@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from itsdangerous import URLSafeSerializer
+from jinja2 import TemplateError
 
 from app.errors import ConfigurationError, InvalidInput
 from app.models import Campaign
@@ -143,7 +144,7 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
     ]
     part = ("\r\nContent-Type: text/{}; charset=utf-8"
             "\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-    return PreparedCampaign(
+    prepared = PreparedCampaign(
         campaign_id=campaign_id,
         category=category,
         html=html,
@@ -166,6 +167,13 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
         .digest(),
         signer=Signer.from_settings(settings),
     )
+    # A trial render surfaces runtime template errors (sandbox violations, bad filters) now,
+    # as one clear error, instead of one failed send per recipient.
+    render_message(prepared, SAMPLE, settings=settings)
+    return prepared
+
+
+SAMPLE = Recipient(id=0, email="sample@example.org", name="Sample Person")
 
 
 _date_cache: tuple[int, str] = (0, "")
@@ -234,9 +242,14 @@ def render_message(prepared: PreparedCampaign, recipient: Recipient, *,
                    settings: Settings) -> RenderedMessage:
     """One personalised message; raises InvalidInput for an undeliverable address."""
     rcpt = ascii_address(recipient.email)
-    values, token = _values(prepared, recipient)
     msgid = message_id(prepared, recipient.id)
-    data = _assemble(prepared, recipient, rcpt, msgid, values["subject"], values, token)
+    try:
+        values, token = _values(prepared, recipient)
+        data = _assemble(prepared, recipient, rcpt, msgid, values["subject"], values, token)
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        # Marketers' templates can fail like any code ({{ 1/0 }}, iterating a number):
+        # one clear domain error, raised by the trial render in prepare_campaign.
+        raise InvalidInput(f"the campaign template cannot be rendered: {exc}") from exc
     return RenderedMessage(msgid, prepared.envelope_from, rcpt, data)
 
 
@@ -257,8 +270,14 @@ def render_test(prepared: PreparedCampaign, address: str, *, settings: Settings,
 def render_preview(prepared: PreparedCampaign, recipient: Recipient, *,
                    settings: Settings) -> Preview:
     """Subject, HTML and text exactly as `recipient` would get them (for the preview API/UI)."""
-    values, _token = _values(prepared, recipient)
-    return Preview(values["subject"], prepared.html.render(values), prepared.text.render(values))
+    try:
+        values, _token = _values(prepared, recipient)
+        return Preview(values["subject"], prepared.html.render(values),
+                       prepared.text.render(values))
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        # Marketers' templates can fail like any code ({{ 1/0 }}, iterating a number):
+        # one clear domain error, raised by the trial render in prepare_campaign.
+        raise InvalidInput(f"the campaign template cannot be rendered: {exc}") from exc
 
 
 __all__ = [

@@ -1,0 +1,68 @@
+"""SMTP test servers for the sending tests (and for anyone else: see smtp_sink.py).
+
+Fixtures:
+- `smtp_sink`: a started SmtpSink (aiosmtpd, free port, records every message, replies on
+  command: .reject(addr, "550 ..."), .script_data("451 ...", "drop"), .fail_share(0.3)).
+- `smtp_sink_factory`: call it for more sinks (fail-over tests); all are stopped afterwards.
+- `render_settings`: a Settings object for pure render tests (no database, no env).
+
+Other test packages reuse the server by importing the module; in their conftest.py:
+    import sys, pathlib
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "sending"))
+    from smtp_sink import SmtpSink, free_port  # noqa: E402
+and build their own fixture with `SmtpSink().start()` / `.stop()`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from smtp_sink import SmtpSink  # noqa: E402
+
+from app.settings import Settings  # noqa: E402
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def smtp_sink_factory() -> Iterator[Callable[[], SmtpSink]]:
+    sinks: list[SmtpSink] = []
+
+    def make() -> SmtpSink:
+        sink = SmtpSink().start()
+        sinks.append(sink)
+        return sink
+
+    try:
+        yield make
+    finally:
+        for sink in sinks:
+            sink.stop()
+
+
+@pytest.fixture
+def render_settings(tmp_path: Path) -> Settings:
+    """Explicit settings (not the environment): render tests stay pure and parallel-safe."""
+    return Settings.model_validate({
+        "var_dir": tmp_path / "var",
+        "secret_keys": "test-secret-key-0123456789abcdef",
+        "suppression_pepper": "test-pepper",
+        "base_url": "https://news.example.org",
+        "postal_address": "Octomail Ltd, 1 Test Street, 75001 Paris, France",
+        "OCTOMAIL_FROM": "Octo News <news@example.org>",
+        "unsubscribe_mailto": "info@example.org",
+        "org_name": "Octomail",
+    })
