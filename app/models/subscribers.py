@@ -17,7 +17,7 @@ class Subscriber(SQLModel, table=True):
     email: str = Field(sa_type=String(320), unique=True, index=True)
     name: str = Field(default="", sa_type=String(200))
     attributes: dict[str, Any] = json_field()
-    status: SubscriberStatus = enum_field(SubscriberStatus.ACTIVE, index=True)
+    status: SubscriberStatus = enum_field(SubscriberStatus.ACTIVE)
     source: str | None = Field(default=None, sa_type=String(200), index=True)
     referrer: str | None = Field(default=None, sa_type=String(500))
     tracking_allowed: bool = True
@@ -52,25 +52,21 @@ class Subscription(SQLModel, table=True):
 
 
 class ConsentEvent(SQLModel, table=True):
-    """Append-only log of every consent and opt-out. Rows are never updated or deleted;
-    only the subscriber link is cut on erasure, leaving the keyed hash."""
+    """Append-only log of every consent and opt-out; rows are never updated.
+
+    No foreign keys on purpose: the log outlives the rows it speaks of (a deleted topic, an
+    erased person keeps an event with only the keyed hash), and FK triggers were the largest
+    single cost of a million-row import. Erasure deletes a person's events explicitly.
+    """
 
     __tablename__ = "consent_event"
 
     id: int | None = Field(default=None, primary_key=True)
-    subscriber_id: int | None = Field(
-        default=None,
-        sa_column=Column(
-            Integer, ForeignKey("subscriber.id", ondelete="SET NULL"), nullable=True, index=True
-        ),
-    )
+    subscriber_id: int | None = Field(default=None, index=True)
     email_hmac: str = Field(sa_type=String(64), index=True)
     action: str = Field(sa_type=String(32))
     channel: str = Field(sa_type=String(32))
-    topic_id: int | None = Field(
-        default=None,
-        sa_column=Column(Integer, ForeignKey("topic.id", ondelete="SET NULL"), nullable=True),
-    )
+    topic_id: int | None = Field(default=None)
     campaign_id: int | None = Field(default=None, nullable=True)
     ip: str | None = Field(default=None, sa_type=String(64))
     user_agent: str | None = Field(default=None, sa_type=String(500))

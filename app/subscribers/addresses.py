@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
@@ -20,6 +21,7 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _FAST = re.compile(rf"^({_ATEXT}(?:\.{_ATEXT})*)@((?:{_LABEL}\.)+[A-Za-z]{{2,63}})$")
 _SPECIAL = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL_TLDS = frozenset(name for name in _SPECIAL if "." not in name)
 
 
 def normalize_email(address: str) -> str:
@@ -31,7 +33,10 @@ def normalize_email(address: str) -> str:
     match = _FAST.match(candidate)
     if match and len(match.group(1)) <= 64 and len(match.group(2)) <= 253:
         domain = match.group(2).lower()
-        if not any(domain == s or domain.endswith("." + s) for s in _SPECIAL):
+        if domain.rpartition(".")[2] not in _SPECIAL_TLDS and (
+            len(_SPECIAL_TLDS) == len(_SPECIAL)
+            or not any(domain == s or domain.endswith("." + s) for s in _SPECIAL)
+        ):
             return candidate.lower()
     try:
         result = validate_email(candidate, check_deliverability=False)
@@ -43,7 +48,15 @@ def normalize_email(address: str) -> str:
 def email_hmac(address: str, settings: Settings | None = None) -> str:
     """HMAC-SHA256 of the normalized address with the server pepper (hex)."""
     settings = settings or get_settings()
-    return hmac.new(settings.pepper, address.strip().lower().encode(), hashlib.sha256).hexdigest()
+    mac = _keyed(settings.pepper).copy()
+    mac.update(address.strip().lower().encode())
+    return mac.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _keyed(pepper: bytes) -> hmac.HMAC:
+    """The HMAC with its key already absorbed; copying it is cheaper than re-keying."""
+    return hmac.new(pepper, digestmod=hashlib.sha256)
 
 
 def mask_email(address: str) -> str:

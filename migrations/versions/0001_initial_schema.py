@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 21:42:12.029650
+Create Date: 2026-11-21 21:48:53.519658
 """
 from collections.abc import Sequence
 
@@ -42,6 +42,25 @@ def upgrade() -> None:
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_send_at'), ['send_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_campaign_status'), ['status'], unique=False)
+
+    op.create_table('consent_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('subscriber_id', sa.Integer(), nullable=True),
+    sa.Column('email_hmac', sa.String(length=64), nullable=False),
+    sa.Column('action', sa.String(length=32), nullable=False),
+    sa.Column('channel', sa.String(length=32), nullable=False),
+    sa.Column('topic_id', sa.Integer(), nullable=True),
+    sa.Column('campaign_id', sa.Integer(), nullable=True),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=500), nullable=True),
+    sa.Column('policy_version', sa.String(length=64), nullable=True),
+    sa.Column('evidence', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('consent_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_consent_event_email_hmac'), ['email_hmac'], unique=False)
+        batch_op.create_index(batch_op.f('ix_consent_event_subscriber_id'), ['subscriber_id'], unique=False)
 
     op.create_table('inbound_message',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -87,7 +106,6 @@ def upgrade() -> None:
     with op.batch_alter_table('subscriber', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscriber_email'), ['email'], unique=True)
         batch_op.create_index(batch_op.f('ix_subscriber_source'), ['source'], unique=False)
-        batch_op.create_index(batch_op.f('ix_subscriber_status'), ['status'], unique=False)
 
     op.create_table('suppression',
     sa.Column('email_hmac', sa.String(length=64), nullable=False),
@@ -140,27 +158,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['topic_id'], ['topic.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('campaign_id', 'topic_id')
     )
-    op.create_table('consent_event',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('subscriber_id', sa.Integer(), nullable=True),
-    sa.Column('email_hmac', sa.String(length=64), nullable=False),
-    sa.Column('action', sa.String(length=32), nullable=False),
-    sa.Column('channel', sa.String(length=32), nullable=False),
-    sa.Column('topic_id', sa.Integer(), nullable=True),
-    sa.Column('campaign_id', sa.Integer(), nullable=True),
-    sa.Column('ip', sa.String(length=64), nullable=True),
-    sa.Column('user_agent', sa.String(length=500), nullable=True),
-    sa.Column('policy_version', sa.String(length=64), nullable=True),
-    sa.Column('evidence', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['subscriber_id'], ['subscriber.id'], ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['topic_id'], ['topic.id'], ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('consent_event', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_event_email_hmac'), ['email_hmac'], unique=False)
-        batch_op.create_index(batch_op.f('ix_consent_event_subscriber_id'), ['subscriber_id'], unique=False)
-
     op.create_table('send',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -225,11 +222,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_send_claim')
 
     op.drop_table('send')
-    with op.batch_alter_table('consent_event', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_event_subscriber_id'))
-        batch_op.drop_index(batch_op.f('ix_consent_event_email_hmac'))
-
-    op.drop_table('consent_event')
     op.drop_table('campaign_topic')
     with op.batch_alter_table('api_token', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_token_token_hash'))
@@ -245,7 +237,6 @@ def downgrade() -> None:
     op.drop_table('topic')
     op.drop_table('suppression')
     with op.batch_alter_table('subscriber', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_subscriber_status'))
         batch_op.drop_index(batch_op.f('ix_subscriber_source'))
         batch_op.drop_index(batch_op.f('ix_subscriber_email'))
 
@@ -255,6 +246,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_inbound_message_status'))
 
     op.drop_table('inbound_message')
+    with op.batch_alter_table('consent_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_consent_event_subscriber_id'))
+        batch_op.drop_index(batch_op.f('ix_consent_event_email_hmac'))
+
+    op.drop_table('consent_event')
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaign_status'))
         batch_op.drop_index(batch_op.f('ix_campaign_send_at'))

@@ -1,5 +1,176 @@
-"""/api/v1/subscribers (filled in by the foundation work)."""
+"""/api/v1/subscribers: create, list, get, update, erase, consent log, import and export."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlmodel import select
+
+from app.db import get_engine
+from app.errors import InvalidInput
+from app.models import Channel, ConsentEvent, Scope, SubscriberStatus, Topic, utcnow
+from app.subscribers.consent import Evidence, record_consent
+from app.subscribers.directory import export_csv as export_rows
+from app.subscribers.directory import (
+    get_subscriber,
+    list_subscribers,
+    public_subscriber,
+    subscriptions_of,
+)
+from app.subscribers.importer import import_csv
+from app.subscribers.notify import send_confirmation
+from app.subscribers.optout import unsubscribe
+from app.subscribers.rights import erase, export_data
+from app.subscribers.signup import subscribe, topics_by_slug
+from app.web.deps import EditorDep, SessionDep, UserDep, request_evidence
 
 router = APIRouter(prefix="/subscribers", tags=["subscribers"])
+
+
+class SubscriberCreate(BaseModel):
+    email: str = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, Any] | None = None
+    topics: list[str] = Field(default_factory=list)
+    preconfirm: bool = False
+    consent_source: str | None = Field(default=None, max_length=500)
+
+
+class SubscriberUpdate(BaseModel):
+    name: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, Any] | None = None
+    tracking_allowed: bool | None = None
+    status: Literal["unsubscribed", "blocklisted"] | None = Field(
+        default=None, description="Opt the person out of everything, or blocklist them. "
+        "Nobody but the person can reactivate an address.")
+    unsubscribe_topics: list[str] | None = None
+
+
+def _one(session: SessionDep, subscriber_id: int) -> dict[str, Any]:
+    subscriber = get_subscriber(session, subscriber_id)
+    return public_subscriber(subscriber, subscriptions_of(session, [subscriber_id])[subscriber_id])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_subscriber(body: SubscriberCreate, request: Request, response: Response,
+                      session: SessionDep, user: EditorDep,
+                      background: BackgroundTasks) -> dict[str, Any]:
+    """Add a subscriber. Without `preconfirm` the subscriptions stay `unconfirmed` and a
+    confirmation email goes out; `preconfirm` needs a `consent_source` (you attest consent).
+    Suppressed addresses are refused (409): only the person's own sign-up lifts that."""
+    if body.preconfirm and not (body.consent_source or "").strip():
+        raise InvalidInput("preconfirm needs a consent_source saying how the person consented")
+    evidence = request_evidence(request, by=user.email, consent_source=body.consent_source)
+    result = subscribe(
+        session, email=body.email, topic_slugs=body.topics, channel=Channel.API,
+        evidence=evidence, name=body.name, attributes=body.attributes, source="api",
+        preconfirm=body.preconfirm, by_marketer=True,
+    )
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    if result.pending_topic_ids:
+        topics = [session.get(Topic, t) for t in result.pending_topic_ids]
+        session.commit()  # the link in the mail must find the rows
+        background.add_task(send_confirmation, to_email=result.subscriber.email,
+                            to_name=result.subscriber.name,
+                            subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+                            topics=[t for t in topics if t])
+    return _one(session, result.subscriber.id)  # type: ignore[arg-type]
+
+
+@router.get("")
+def list_all(
+    session: SessionDep, _user: UserDep,
+    status_: Annotated[SubscriberStatus | None, Query(alias="status")] = None,
+    topic: str | None = None, source: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    page = list_subscribers(session, status=status_, topic=topic, source=source, q=q,
+                            cursor=cursor, limit=limit)
+    subs = subscriptions_of(session, [s.id for s in page.items])  # type: ignore[misc]
+    return {"items": [public_subscriber(s, subs[s.id]) for s in page.items],  # type: ignore[index]
+            "next_cursor": page.next_cursor}
+
+
+@router.get("/export", response_class=StreamingResponse)
+def export_all(_user: UserDep) -> StreamingResponse:
+    """Every subscriber as CSV, streamed."""
+    return StreamingResponse(export_rows(get_engine()), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition":
+                                      'attachment; filename="subscribers.csv"'})
+
+
+@router.post("/import")
+def import_file(file: UploadFile, consent_source: Annotated[str, Form(max_length=500)],
+                user: EditorDep, topic: Annotated[str | None, Form()] = None) -> dict[str, Any]:
+    """Import a CSV (columns: email, name, topics, any others become attributes). You attest
+    that these people consented: `consent_source` is logged for every one of them. Bad rows
+    are reported with their line numbers; good rows are imported."""
+    report = import_csv(get_engine(), file.file, consent_source=consent_source,
+                        topic_slug=topic, file_name=file.filename)
+    return report.as_dict()
+
+
+@router.get("/{subscriber_id}")
+def get_one(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+    return _one(session, subscriber_id)
+
+
+@router.patch("/{subscriber_id}")
+def update(subscriber_id: int, body: SubscriberUpdate, request: Request, session: SessionDep,
+           user: EditorDep) -> dict[str, Any]:
+    subscriber = get_subscriber(session, subscriber_id)
+    evidence = request_evidence(request, by=user.email)
+    if body.name is not None:
+        subscriber.name = body.name.strip()
+    if body.attributes is not None:
+        subscriber.attributes = body.attributes
+    if body.tracking_allowed is not None:
+        subscriber.tracking_allowed = body.tracking_allowed
+    subscriber.updated_at = utcnow()
+    session.add(subscriber)
+    if body.unsubscribe_topics:
+        topics = topics_by_slug(session, body.unsubscribe_topics)
+        unsubscribe(session, subscriber=subscriber, scope=Scope.TOPIC,
+                    topic_ids=[t.id for t in topics],  # type: ignore[misc]
+                    channel=Channel.API, evidence=evidence)
+    if body.status is not None:
+        unsubscribe(session, subscriber=subscriber, scope=Scope.ALL, channel=Channel.API,
+                    evidence=evidence)
+        if body.status == "blocklisted":
+            subscriber.status = SubscriberStatus.BLOCKLISTED
+            session.add(subscriber)
+            record_consent(session, action="blocklist", channel=Channel.API,
+                           subscriber=subscriber, evidence=evidence)
+    session.flush()
+    return _one(session, subscriber_id)
+
+
+@router.delete("/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT)
+def erase_one(subscriber_id: int, session: SessionDep, user: EditorDep) -> None:
+    """Erase (GDPR art. 17): personal data deleted, the keyed hash stays suppressed."""
+    erase(session, get_subscriber(session, subscriber_id), channel=Channel.API,
+          evidence=Evidence(details={"requested_by": user.email}))
+
+
+@router.get("/{subscriber_id}/consent")
+def consent_log(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+    get_subscriber(session, subscriber_id)
+    topics = {t.id: t.slug for t in session.exec(select(Topic))}
+    events = session.exec(select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id)
+                          .order_by(ConsentEvent.id))  # type: ignore[arg-type]
+    return {"items": [
+        {"id": e.id, "action": e.action, "channel": e.channel, "topic": topics.get(e.topic_id),
+         "campaign_id": e.campaign_id, "at": e.at, "ip": e.ip, "user_agent": e.user_agent,
+         "policy_version": e.policy_version, "evidence": e.evidence}
+        for e in events]}
+
+
+@router.get("/{subscriber_id}/data")
+def data_export(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+    """Everything held about the person (GDPR art. 15), as JSON."""
+    return export_data(session, get_subscriber(session, subscriber_id))

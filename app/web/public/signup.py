@@ -1,5 +1,144 @@
-"""Public sign-up form and JSON endpoint, double opt-in confirmation."""
+"""Public sign-up (form and JSON on POST /subscribe) and the double opt-in confirmation.
 
-from fastapi import APIRouter
+GET never changes anything: the confirmation link shows a page whose button POSTs.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import select
+
+from app.errors import InvalidInput, RateLimited
+from app.models import Channel, Topic
+from app.settings import get_settings
+from app.subscribers.notify import send_confirmation
+from app.subscribers.signup import confirm, subscribe
+from app.tokens import Purpose, verify
+from app.web import csrf
+from app.web.deps import SessionDep, client_ip, request_evidence
+from app.web.ratelimit import RateLimiter
+from app.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+CONSENT_TEXT = ("I agree to receive the newsletters I selected. I can unsubscribe at any "
+                "time with the link in every message.")
+
+
+def _limiter(request: Request) -> RateLimiter:
+    """One limiter per app instance (kept on app.state), so tests and apps don't share it."""
+    state = request.app.state
+    if not hasattr(state, "signup_limiter"):
+        state.signup_limiter = RateLimiter(get_settings().signup_rate_limit, window=60)
+    return state.signup_limiter
+
+
+class SignupJson(BaseModel):
+    email: str = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    topics: list[str] = Field(default_factory=list, max_length=50)
+    consent: bool = False
+    consent_text: str | None = Field(default=None, max_length=1000)
+    ref: str | None = Field(default=None, max_length=200)
+    utm_source: str | None = Field(default=None, max_length=200)
+
+
+def _topics(session: SessionDep) -> list[Topic]:
+    return list(session.exec(select(Topic).order_by(Topic.name)))
+
+
+@router.get("/subscribe")
+def signup_form(request: Request, session: SessionDep) -> Response:
+    token = csrf.token_for(request)
+    response = render(request, "public/subscribe.html", {
+        "topics": _topics(session), "consent_text": CONSENT_TEXT, "csrf_token": token,
+        "ref": request.query_params.get("ref", "")[:200],
+        "utm_source": request.query_params.get("utm_source", "")[:200],
+        "values": {}, "errors": [],
+    })
+    return csrf.set_cookie(request, response, token)
+
+
+@router.post("/subscribe")
+async def signup_submit(request: Request, session: SessionDep,
+                        background: BackgroundTasks) -> Response:
+    """Form posts get a page, JSON posts get JSON; both answer the same whether or not the
+    address was known (no account enumeration)."""
+    ip = client_ip(request) or "unknown"
+    is_json = request.headers.get("content-type", "").startswith("application/json")
+    if not _limiter(request).allow(ip):
+        raise RateLimited("Too many sign-ups from your network. Please try again in a minute.")
+    if is_json:
+        try:
+            data = SignupJson.model_validate(await request.json())
+        except (ValidationError, ValueError) as exc:
+            return JSONResponse({"detail": f"invalid request: {exc}"}, status_code=422)
+    else:
+        form = await request.form()
+        csrf.check(request, str(form.get(csrf.FIELD) or ""))
+        data = SignupJson(
+            email=str(form.get("email") or "")[:320], name=str(form.get("name") or "")[:200],
+            topics=[str(t) for t in form.getlist("topics")][:50],
+            consent=form.get("consent") == "yes", consent_text=CONSENT_TEXT,
+            ref=str(form.get("ref") or "")[:200] or None,
+            utm_source=str(form.get("utm_source") or "")[:200] or None,
+        )
+    try:
+        if not data.consent:
+            raise InvalidInput("Please tick the box to confirm that you agree.")
+        if not data.topics:
+            raise InvalidInput("Please choose at least one newsletter.")
+        evidence = request_evidence(request, consent_text=data.consent_text or CONSENT_TEXT,
+                                    ref=data.ref, utm_source=data.utm_source,
+                                    form="json" if is_json else "form")
+        result = subscribe(
+            session, email=data.email, name=data.name, topic_slugs=data.topics,
+            channel=Channel.FORM, evidence=evidence,
+            source=(data.utm_source or data.ref or "form"),
+            referrer=request.headers.get("referer"),
+        )
+    except InvalidInput as exc:
+        if is_json:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        return _form_again(request, session, data, str(exc))
+    if result.pending_topic_ids:
+        topics = [session.get(Topic, t) for t in result.pending_topic_ids]
+        session.commit()
+        background.add_task(send_confirmation, to_email=result.subscriber.email,
+                            to_name=result.subscriber.name,
+                            subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+                            topics=[t for t in topics if t])
+    if is_json:
+        return JSONResponse({"status": "pending_confirmation",
+                             "detail": "Check your inbox to confirm."}, status_code=202)
+    return render(request, "public/subscribe_pending.html", {})
+
+
+def _form_again(request: Request, session: SessionDep, data: SignupJson,
+                error: str) -> Response:
+    token = csrf.token_for(request)
+    response = render(request, "public/subscribe.html", {
+        "topics": _topics(session), "consent_text": CONSENT_TEXT, "csrf_token": token,
+        "ref": data.ref or "", "utm_source": data.utm_source or "",
+        "values": {"email": data.email, "name": data.name or "", "topics": data.topics},
+        "errors": [error],
+    }, status_code=422)
+    return csrf.set_cookie(request, response, token)
+
+
+@router.get("/confirm/{token}")
+def confirm_page(token: str, request: Request) -> Response:
+    """Shows a button; link scanners that fetch this URL confirm nothing."""
+    verify(Purpose.CONFIRM, token)  # expired or tampered -> 400 page
+    return render(request, "public/confirm.html", {"token": token})
+
+
+@router.post("/confirm/{token}")
+def confirm_submit(token: str, request: Request, session: SessionDep) -> Response:
+    subscriber = confirm(session, token, evidence=request_evidence(request))
+    context: dict[str, Any] = {"email": subscriber.email}
+    return render(request, "public/confirm_done.html", context)

@@ -1,0 +1,181 @@
+"""The `octomail` command line: serve, workers, the poller, users, tokens, import, export."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.models import Role
+
+cli = typer.Typer(
+    help="Octomail: subscribers, consent and newsletter campaigns.\n\n"
+    "Configuration comes from OCTOMAIL_* environment variables (see the README).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Manage marketer accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+cli.add_typer(user_app, name="user")
+cli.add_typer(token_app, name="token")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from app.migrate import upgrade
+    from app.settings import get_settings
+
+    upgrade()
+    typer.echo(f"database is up to date ({_safe_url(get_settings().effective_database_url)})")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Web processes (PostgreSQL only).")] = 1,
+) -> None:
+    """Run the web app with the scheduler, one sending worker and the mailbox poller
+    (and a local mail catcher when OCTOMAIL_SMTP_URLS is empty). Migrates first."""
+    import uvicorn
+
+    from app.migrate import upgrade
+    from app.settings import get_settings
+
+    _setup_logging()
+    settings = get_settings()
+    upgrade()
+    typer.secho(f"Octomail is running: open {settings.base_url}/subscribe "
+                f"(API docs: {settings.base_url}/docs)", fg=typer.colors.GREEN, bold=True)
+    if not settings.smtp_url_list:
+        outbox = settings.var_dir / "mail" / "outbox"
+        typer.echo(f"No OCTOMAIL_SMTP_URLS: mail goes to the local catcher on port "
+                   f"{settings.mail_catcher_port}, stored in {outbox}")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, access_log=False, log_level="info")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="The marketer's email address.")],
+    role: Annotated[Role, typer.Option(help="admin, editor or viewer.")] = Role.EDITOR,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input.")] = False,
+) -> None:
+    """Create a marketer account (the password is asked for, never printed)."""
+    from app.db import session_scope
+    from app.errors import OctomailError
+    from app.users import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope() as session:
+            user = create_user(session, email=email, password=password, role=role)
+            typer.echo(f"created {user.role} {user.email}")
+    except OctomailError as exc:
+        _fail(str(exc))
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="Email of the user the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")],
+) -> None:
+    """Create an API token and print it alone on stdout (it is shown only once)."""
+    from app.db import session_scope
+    from app.errors import OctomailError
+    from app.users import create_token
+
+    try:
+        with session_scope() as session:
+            token = create_token(session, user=user, name=name)
+    except OctomailError as exc:
+        _fail(str(exc))
+    typer.echo(token)
+
+
+@cli.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="CSV with an email column.")],
+    consent_source: Annotated[str, typer.Option(
+        help="How these people consented (logged for each one), e.g. 'shop checkout 2026'.")],
+    topic: Annotated[str | None, typer.Option(help="Topic slug to subscribe everyone to.")] = None,
+) -> None:
+    """Import subscribers from CSV: bad rows are reported with line numbers, the rest go in."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from app.db import get_engine
+    from app.errors import OctomailError
+    from app.subscribers.importer import import_csv
+
+    size = file.stat().st_size
+    with file.open("rb") as handle, Progress(
+        TextColumn("importing"), BarColumn(), DownloadColumn(),
+        TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn(), transient=False,
+    ) as bar:
+        task = bar.add_task("import", total=size, rows=0)
+
+        def progress(rows: int) -> None:
+            bar.update(task, completed=min(handle.tell(), size), rows=rows)
+
+        try:
+            report = import_csv(get_engine(), handle, consent_source=consent_source,
+                                topic_slug=topic, file_name=file.name, progress=progress)
+        except OctomailError as exc:
+            _fail(str(exc))
+        bar.update(task, completed=size)
+    for error in report.errors:
+        typer.echo(f"line {error.line}: {error.reason}", err=True)
+    if report.error_count > len(report.errors):
+        typer.echo(f"... and {report.error_count - len(report.errors)} more errors", err=True)
+    typer.echo(f"{report.rows:,} rows: {report.imported:,} imported, {report.skipped:,} skipped "
+               f"({report.suppressed:,} suppressed), {report.error_count:,} errors")
+
+
+@cli.command("export")
+def export_command(
+    file: Annotated[Path | None, typer.Argument(help="Output CSV (default: stdout).")] = None,
+) -> None:
+    """Export every subscriber as CSV."""
+    from app.db import get_engine
+    from app.subscribers.directory import export_csv
+
+    out = file.open("w", newline="", encoding="utf-8") if file else sys.stdout
+    try:
+        for chunk in export_csv(get_engine()):
+            out.write(chunk)
+    finally:
+        if file:
+            out.close()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()
