@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -129,6 +130,7 @@ def _payload(data: bytes) -> bytes:
 class _Provider:
     def __init__(self, target: SmtpTarget) -> None:
         self.target = target
+        self.idle: deque[_Connection] = deque()
         self.down_until = 0.0
         self.backoff = 0.5
 
@@ -253,8 +255,10 @@ class SmtpPool:
         self.providers = [_Provider(parse_smtp_url(u)) for u in urls]
         self.size = max(1, connections_per_provider)
         self._limits = buckets(rate_per_second, rate_per_hour)
-        self._idle: asyncio.Queue[_Connection] | None = None
         self._all: list[_Connection] = []
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._next = 0  # round-robin position among providers
+        self._started = False
         self.stats = {"sent": 0, "retry": 0, "failed": 0, "reconnects": 0}
 
     def __repr__(self) -> str:
@@ -263,11 +267,10 @@ class SmtpPool:
 
     async def start(self) -> None:
         """Open the connections now (failures are retried lazily at the first send)."""
-        self._idle = asyncio.Queue()
-        # Interleave providers so consecutive sends go round-robin across them.
         self._all = [_Connection(p) for _ in range(self.size) for p in self.providers]
         for conn in self._all:
-            self._idle.put_nowait(conn)
+            conn.provider.idle.append(conn)
+        self._started = True
         results = await asyncio.gather(*(c.connect() for c in self._all), return_exceptions=True)
         now = asyncio.get_running_loop().time()
         for conn, result in zip(self._all, results, strict=True):
@@ -278,7 +281,9 @@ class SmtpPool:
     async def close(self) -> None:
         await asyncio.gather(*(c.quit() for c in self._all), return_exceptions=True)
         self._all = []
-        self._idle = None
+        for provider in self.providers:
+            provider.idle.clear()
+        self._started = False
 
     async def __aenter__(self) -> SmtpPool:
         await self.start()
@@ -289,7 +294,7 @@ class SmtpPool:
 
     async def send(self, envelope_from: str, rcpt: str, data: bytes) -> DeliveryResult:
         """Deliver one message to one recipient; never raises for SMTP or network trouble."""
-        if self._idle is None:
+        if not self._started:
             raise RuntimeError("SmtpPool.start() was not called")
         if _BAD_ADDRESS.search(envelope_from) or _BAD_ADDRESS.search(rcpt) or \
                 not envelope_from.isascii() or not rcpt.isascii() or "@" not in rcpt:
@@ -303,25 +308,48 @@ class SmtpPool:
             try:
                 result = await self._deliver(conn, sender, recipient, payload)
             finally:
-                if self._idle is not None:
-                    self._idle.put_nowait(conn)
+                self._release(conn)
             if not isinstance(result, _ConnectFailed):
                 break
             result = DeliveryResult(result.outcome, result.code, result.reply)
         self.stats[result.outcome.value] += 1
         return result
 
-    async def _borrow(self) -> _Connection:
-        """The next idle connection, skipping providers that are down while others are up."""
-        assert self._idle is not None
-        conn = await self._idle.get()
+    def _pick(self) -> _Connection | None:
+        """An idle connection, round-robin over providers that are up (all when none is)."""
         now = asyncio.get_running_loop().time()
-        for _ in range(len(self._all)):
-            if conn.provider.is_up(now) or not any(p.is_up(now) for p in self.providers):
-                return conn
-            self._idle.put_nowait(conn)
-            conn = await self._idle.get()
+        providers = [p for p in self.providers if p.is_up(now)] or self.providers
+        for i in range(len(providers)):
+            provider = providers[(self._next + i) % len(providers)]
+            if provider.idle:
+                self._next = (self._next + i + 1) % len(providers)
+                return provider.idle.popleft()
+        return None
+
+    async def _borrow(self) -> _Connection:
+        """The next usable idle connection, waiting (FIFO) while all of them are busy."""
+        while (conn := self._pick()) is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # we were woken but leave: pass the turn on
+                raise
         return conn
+
+    def _release(self, conn: _Connection) -> None:
+        if self._started:
+            conn.provider.idle.append(conn)
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def _deliver(self, conn: _Connection, sender: bytes, rcpt: bytes,
                        payload: bytes) -> DeliveryResult:
