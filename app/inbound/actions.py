@@ -1,0 +1,195 @@
+"""What a verdict does to the database, in the caller's transaction: opt-outs through the one
+opt-out function, soft-bounce counting, and the mails to send once the transaction commits.
+
+Everything here is idempotent and keyed on the inbound_message row inserted in the same
+transaction, so a crash either leaves both (then the message is only moved) or neither.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.errors import InvalidInput
+from app.inbound.classify import REVIEW, Kind, Verdict
+from app.models import (
+    CampaignTopic,
+    Channel,
+    InboundMessage,
+    InboundStatus,
+    Scope,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+from app.settings import Settings
+from app.subscribers.addresses import email_hmac, normalize_email
+from app.subscribers.consent import Evidence, is_suppressed
+from app.subscribers.optout import find_by_email, unsubscribe
+
+ACK_INTERVAL = timedelta(days=1)
+
+
+def _evidence(settings: Settings, row: InboundMessage, verdict: Verdict) -> Evidence:
+    return Evidence(policy_version=settings.policy_version, details={
+        "inbound_id": row.id, "message_id": verdict.message_id[:300],
+        "rule": verdict.evidence.get("rule", verdict.kind.value), "reason": verdict.reason[:300],
+    })
+
+
+def _normal(address: str) -> str | None:
+    try:
+        return normalize_email(address)
+    except InvalidInput:
+        return None
+
+
+def _targets(session: Session, verdict: Verdict) -> list[Subscriber]:
+    """Subscribers a report is about: named by our returned Message-ID/token, or by address."""
+    found: dict[int, Subscriber] = {}
+    for sid in verdict.returned_subscribers:
+        sub = session.get(Subscriber, sid)
+        if sub is not None and sub.id is not None:
+            found[sub.id] = sub
+    for address in verdict.recipients:
+        normal = _normal(address)
+        sub = find_by_email(session, normal) if normal else None
+        if sub is not None and sub.id is not None:
+            found.setdefault(sub.id, sub)
+    return list(found.values())
+
+
+def apply(session: Session, settings: Settings, row: InboundMessage,
+          verdict: Verdict) -> list[dict[str, Any]]:
+    """Act on a recorded verdict; sets row.action (and address_hmac); returns mails to send."""
+    evidence = _evidence(settings, row, verdict)
+    kind = verdict.kind
+    if kind in (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT):
+        return _report(session, settings, row, verdict, evidence)
+    if kind is Kind.TOKEN_OPTOUT:
+        return _token(session, settings, row, verdict, evidence)
+    if kind is Kind.PERSON_OPTOUT:
+        return _person(session, settings, row, verdict, evidence)
+    row.action = "none"
+    return []
+
+
+def _report(session: Session, settings: Settings, row: InboundMessage, verdict: Verdict,
+            evidence: Evidence) -> list[dict[str, Any]]:
+    targets = _targets(session, verdict)
+    channel = Channel.COMPLAINT if verdict.kind is Kind.COMPLAINT else Channel.BOUNCE
+    if targets:
+        row.address_hmac = email_hmac(targets[0].email)
+    elif verdict.recipients:
+        normal = _normal(verdict.recipients[0])
+        row.address_hmac = email_hmac(normal) if normal else None
+    if verdict.kind is Kind.COMPLAINT and not targets:
+        # A complaint about an address we no longer know still goes on the suppression list.
+        done = [r for r in verdict.recipients if _normal(r)]
+        for address in done:
+            unsubscribe(session, address=address, scope=Scope.ALL, channel=channel,
+                        evidence=evidence)
+        row.action = "suppressed unknown address" if done else "none: recipient unknown"
+        return []
+    if not targets:
+        row.action = "none: recipient unknown"
+        return []
+    if verdict.kind is Kind.SOFT_BOUNCE:
+        session.add(row)
+        session.flush()
+        since = utcnow() - settings.soft_bounce_window
+        count = session.exec(
+            select(func.count()).select_from(InboundMessage).where(
+                InboundMessage.address_hmac == row.address_hmac,
+                InboundMessage.verdict == Kind.SOFT_BOUNCE.value,
+                InboundMessage.created_at >= since,
+            )
+        ).one()
+        if count < settings.soft_bounce_limit:
+            row.action = f"soft bounce {count}/{settings.soft_bounce_limit}"
+            return []
+        evidence.details["soft_bounces"] = count
+        row.action = f"bounced after {count} soft bounces"
+    else:
+        row.action = "complaint: unsubscribed" if channel is Channel.COMPLAINT else "bounced"
+    for sub in targets:
+        unsubscribe(session, subscriber=sub, scope=Scope.ALL, channel=channel,
+                    evidence=evidence)
+    return []
+
+
+def _token(session: Session, settings: Settings, row: InboundMessage, verdict: Verdict,
+           evidence: Evidence) -> list[dict[str, Any]]:
+    sub = session.get(Subscriber, verdict.subscriber_id)
+    if sub is None:
+        row.action = "none: subscriber no longer exists"
+        return []
+    topic_ids: list[int] = []
+    if verdict.campaign_id:
+        topic_ids = list(session.exec(select(CampaignTopic.topic_id).where(
+            CampaignTopic.campaign_id == verdict.campaign_id)))
+    scope = Scope.TOPIC if topic_ids else Scope.ALL
+    result = unsubscribe(session, subscriber=sub, scope=scope, topic_ids=topic_ids,
+                         channel=Channel.EMAIL, evidence=evidence,
+                         campaign_id=verdict.campaign_id or None)
+    row.action = (f"unsubscribed from topics {sorted(topic_ids)}" if topic_ids
+                  else "unsubscribed from everything")
+    if not result.changed:
+        row.action += " (already)"
+    return _ack(session, settings, row, verdict)
+
+
+def _person(session: Session, settings: Settings, row: InboundMessage, verdict: Verdict,
+            evidence: Evidence) -> list[dict[str, Any]]:
+    sender = _normal(verdict.from_addr)
+    if sender is None:
+        row.action = "none: invalid From address"
+        row.status = InboundStatus.REVIEW
+        row.folder = REVIEW
+        return []
+    result = unsubscribe(session, address=sender, scope=Scope.ALL, channel=Channel.EMAIL,
+                         evidence=evidence)
+    row.action = ("unsubscribed sender" if result.subscriber_id else "suppressed sender") + (
+        "" if result.changed else " (already)")
+    mails: list[dict[str, Any]] = []
+    pending: list[str] = []
+    for address in verdict.requested:
+        normal = _normal(address)
+        if normal is None or normal == sender:
+            continue
+        sub = find_by_email(session, normal)
+        if sub is None:
+            # Unknown to us: suppressing is harmless (the owner's own confirmed sign-up lifts
+            # it) and needs no mail to a stranger.
+            unsubscribe(session, address=normal, scope=Scope.ALL, channel=Channel.EMAIL,
+                        evidence=evidence)
+            continue
+        if sub.status != SubscriberStatus.ACTIVE or is_suppressed(session, normal):
+            continue
+        pending.append(normal)
+        mails.append({"kind": "confirm", "to": normal, "index": len(pending) - 1})
+    if pending:
+        row.evidence = {**row.evidence, "pending": pending}
+        row.action += f"; confirmation asked of {len(pending)} other address(es)"
+    return mails + _ack(session, settings, row, verdict, sender)
+
+
+def _ack(session: Session, settings: Settings, row: InboundMessage, verdict: Verdict,
+         sender: str | None = None) -> list[dict[str, Any]]:
+    """At most one acknowledgement per address per day, never to automated mail."""
+    sender = sender or _normal(verdict.from_addr)
+    if not settings.ack_optouts or verdict.automated or sender is None:
+        return []
+    hashed = email_hmac(sender)
+    row.address_hmac = hashed
+    recent = session.exec(select(InboundMessage.id).where(
+        InboundMessage.address_hmac == hashed,
+        InboundMessage.acked_at >= utcnow() - ACK_INTERVAL,  # type: ignore[operator]
+    ).limit(1)).first()
+    if recent is not None:
+        return []
+    row.acked_at = utcnow()
+    return [{"kind": "ack", "to": sender}]

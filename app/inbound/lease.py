@@ -1,0 +1,101 @@
+"""One poller per mailbox: a named lease row taken and renewed with compare-and-set.
+
+Works the same on SQLite and PostgreSQL. A holder that dies stops renewing; its lease
+expires after the TTL and the next poller that asks takes it over. Times come from the
+database server on PostgreSQL, so hosts with skewed clocks still agree.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.db import is_postgres
+from app.models import Lease, utcnow
+
+DEFAULT_TTL = timedelta(seconds=30)
+
+
+def new_holder() -> str:
+    return f"{socket.gethostname()[:100]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _now(session: Session) -> datetime:
+    if is_postgres(session.get_bind()):  # type: ignore[arg-type]
+        return session.exec(text("SELECT (now() AT TIME ZONE 'utc')")).one()[0]  # type: ignore[call-overload]
+    return utcnow()
+
+
+def try_acquire(engine: Engine, name: str, holder: str, ttl: timedelta = DEFAULT_TTL) -> bool:
+    """Take or renew the lease if it is free, expired or already ours; True when we hold it."""
+    with Session(engine) as session:
+        now = _now(session)
+        result = session.exec(  # type: ignore[call-overload]
+            update(Lease)
+            .where(Lease.name == name,
+                   or_(Lease.holder == holder, Lease.expires_at < now))  # type: ignore[arg-type]
+            .values(holder=holder, expires_at=now + ttl)
+        )
+        session.commit()
+        if result.rowcount == 1:
+            return True
+    try:
+        with Session(engine) as session:
+            session.add(Lease(name=name, holder=holder, expires_at=_now(session) + ttl))
+            session.commit()
+        return True
+    except IntegrityError:
+        return False
+
+
+def release(engine: Engine, name: str, holder: str) -> None:
+    """Give the lease up at once (a clean shutdown need not make the next poller wait)."""
+    with Session(engine) as session:
+        session.exec(  # type: ignore[call-overload]
+            update(Lease).where(Lease.name == name, Lease.holder == holder)  # type: ignore[arg-type]
+            .values(expires_at=_now(session) - timedelta(seconds=1))
+        )
+        session.commit()
+
+
+def current_holder(engine: Engine, name: str) -> str | None:
+    with Session(engine) as session:
+        lease = session.exec(select(Lease).where(Lease.name == name)).first()
+        if lease is None or lease.expires_at < _now(session):
+            return None
+        return lease.holder
+
+
+class LeaseKeeper:
+    """Holds a lease for a long-running loop: renews it when a third of the TTL has passed."""
+
+    def __init__(self, engine: Engine, name: str, holder: str | None = None,
+                 ttl: timedelta = DEFAULT_TTL) -> None:
+        self.engine, self.name, self.ttl = engine, name, ttl
+        self.holder = holder or new_holder()
+        self._renewed = 0.0
+        self.held = False
+
+    def ensure(self) -> bool:
+        """True while we hold the lease (renewing it when due); False if another holds it."""
+        now = time.monotonic()
+        if self.held and now - self._renewed < self.ttl.total_seconds() / 3:
+            return True
+        self.held = try_acquire(self.engine, self.name, self.holder, self.ttl)
+        self._renewed = now if self.held else 0.0
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                release(self.engine, self.name, self.holder)
+            except Exception:  # noqa: BLE001 - it expires anyway
+                pass

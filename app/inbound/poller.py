@@ -1,0 +1,275 @@
+"""The info-mailbox poller: fetch -> classify -> record and act -> send -> file away.
+
+Per batch of UIDs: the inbound_message rows and their opt-outs are written in ONE transaction
+(unique on source+uidvalidity+uid), mails go out after the commit, then messages are moved
+to Processed or Review. After a crash at any point a restart finds either no row (the
+message is handled afresh) or a row (the message is only moved, pending mails are sent),
+so each message is acted on once. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.db import get_engine
+from app.inbound import actions, mailouts
+from app.inbound.classify import REVIEW, Context, Kind, Verdict, classify, oversized
+from app.inbound.identity import build_context
+from app.inbound.lease import LeaseKeeper, current_holder
+from app.inbound.sources import Fetched, Source, is_connection_error, source_from_settings
+from app.inbound.text import sanitize
+from app.models import InboundMessage, InboundStatus
+from app.settings import Settings, parse_duration
+
+log = logging.getLogger(__name__)
+
+
+def _knob(settings: Settings, name: str, default: str) -> str:
+    """Inbound settings not (yet) on Settings: the attribute, else OCTOMAIL_<NAME>, else default."""
+    value = getattr(settings, name, None)
+    return str(value) if value not in (None, "") else os.environ.get(
+        f"OCTOMAIL_{name.upper()}", default)
+
+
+def batch_size(settings: Settings) -> int:
+    return max(1, int(_knob(settings, "inbound_batch_size", "200")))
+
+
+def lease_ttl(settings: Settings) -> timedelta:
+    return parse_duration(_knob(settings, "inbound_lease_ttl", "30s"))
+
+
+def lease_name(source: Source) -> str:
+    return f"inbound:{source.name}"[:200]
+
+
+class Poller:
+    """Processes what is in the source's INBOX, batch by batch, while it holds the lease."""
+
+    def __init__(self, settings: Settings, source: Source, keeper: LeaseKeeper) -> None:
+        self.settings, self.source, self.keeper = settings, source, keeper
+        self.engine = get_engine(settings)
+        self.context: Context = build_context(settings)
+        self.summary: Counter[str] = Counter()
+
+    def process_available(self) -> Counter[str]:
+        uids = self.source.list_uids()
+        uidvalidity = self.source.uidvalidity()
+        size = batch_size(self.settings)
+        for start in range(0, len(uids), size):
+            if not self.keeper.ensure():
+                self.summary["lease_lost"] += 1
+                break
+            self._batch(uids[start:start + size], uidvalidity)
+        return self.summary
+
+    def _known(self, session: Session, uids: Sequence[str], uidvalidity: int
+               ) -> dict[str, InboundMessage]:
+        rows = session.exec(select(InboundMessage).where(
+            InboundMessage.source == self.source.name,
+            InboundMessage.uidvalidity == uidvalidity,
+            InboundMessage.uid.in_(list(uids)),  # type: ignore[attr-defined]
+        )).all()
+        return {row.uid: row for row in rows}
+
+    def _batch(self, uids: Sequence[str], uidvalidity: int) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            known = self._known(session, uids, uidvalidity)
+        fresh = [u for u in uids if u not in known]
+        fetched = self.source.fetch(fresh, self.context.max_bytes)
+        verdicts = [(f, self._classify(f)) for f in fetched]
+        try:
+            rows = self._record(verdicts, uidvalidity)
+        except IntegrityError:
+            # Another poller recorded some of these meanwhile (a lease taken over while we
+            # were paused): their rows win, we only file the messages away.
+            log.warning("batch already recorded elsewhere; filing only")
+            with Session(self.engine, expire_on_commit=False) as session:
+                known = self._known(session, uids, uidvalidity)
+            rows = []
+        self._send_outbox(list(known.values()) + rows)
+        by_folder: dict[str, list[str]] = {}
+        for row in list(known.values()) + rows:
+            by_folder.setdefault(row.folder or REVIEW, []).append(row.uid)
+        for folder, folder_uids in by_folder.items():
+            self.source.move(folder_uids, folder)
+        self.summary["recovered"] += len(known)
+        self.summary["seen"] += len(uids)
+
+    def _classify(self, item: Fetched) -> Verdict:
+        if not item.complete:
+            return oversized(item.raw, item.size, self.context)
+        return classify(item.raw, self.context)
+
+    def _record(self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int
+                ) -> list[InboundMessage]:
+        """Insert the rows and apply their actions in one transaction."""
+        rows = []
+        with Session(self.engine, expire_on_commit=False) as session:
+            for item, verdict in verdicts:
+                row = InboundMessage(
+                    source=self.source.name, uidvalidity=uidvalidity, uid=item.uid,
+                    message_id=sanitize(verdict.message_id, 500) or None,
+                    from_addr=sanitize(verdict.from_addr, 320) or None,
+                    subject=sanitize(verdict.subject, 1000) or None,
+                    verdict=verdict.kind.value, reason=sanitize(verdict.reason),
+                    evidence=_clean(verdict.evidence), folder=verdict.folder,
+                    status=InboundStatus.REVIEW if verdict.folder == REVIEW
+                    else InboundStatus.PROCESSED,
+                )
+                session.add(row)
+                if verdict.kind in _ACTIONABLE:
+                    session.flush()  # the row id goes into consent evidence and tokens
+                    self._act(session, row, verdict)
+                else:
+                    row.action = "none"
+                rows.append(row)
+                self.summary[verdict.kind.value] += 1
+            session.commit()
+        return rows
+
+    def _act(self, session: Session, row: InboundMessage, verdict: Verdict) -> None:
+        savepoint = session.begin_nested()
+        try:
+            mails = actions.apply(session, self.settings, row, verdict)
+            if mails:
+                row.evidence = {**row.evidence, "outbox": mails,
+                                "reply": {"message_id": verdict.message_id[:500],
+                                          "references": verdict.references[:2000],
+                                          "subject": verdict.subject[:300]}}
+            savepoint.commit()
+        except Exception as exc:  # noqa: BLE001 - a failed action sends the mail to a person
+            savepoint.rollback()
+            log.exception("action failed for inbound message %s", row.uid)
+            row.action = "failed"
+            row.status = InboundStatus.REVIEW
+            row.folder = REVIEW
+            row.reason = f"{row.reason}; action failed: {type(exc).__name__}: {exc}"[:2000]
+            session.add(row)
+
+    def _send_outbox(self, rows: list[InboundMessage]) -> None:
+        """Mails recorded with the verdict, sent after the commit; cleared once sent."""
+        pending = [r for r in rows if r.evidence.get("outbox")]
+        for row in pending:
+            results = []
+            reply = row.evidence.get("reply", {})
+            for mail in row.evidence["outbox"]:
+                if mail["kind"] == "ack":
+                    message = mailouts.acknowledgement(
+                        self.settings, to=mail["to"], in_reply_to=reply.get("message_id", ""),
+                        references=reply.get("references", ""), subject=reply.get("subject", ""))
+                else:
+                    url = mailouts.email_optout_url(self.settings, int(row.id or 0),
+                                                    int(mail["index"]))
+                    message = mailouts.confirmation_request(self.settings, to=mail["to"],
+                                                            url=url)
+                error = mailouts.deliver(self.settings, message)
+                results.append({"kind": mail["kind"], "error": error})
+                self.summary[f"mail_{mail['kind']}"] += 1
+            with Session(self.engine) as session:
+                fresh = session.get(InboundMessage, row.id)
+                if fresh is not None:
+                    evidence = {k: v for k, v in fresh.evidence.items() if k != "outbox"}
+                    fresh.evidence = {**evidence, "sent": results}
+                    session.add(fresh)
+                    session.commit()
+
+
+_ACTIONABLE = {Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT, Kind.TOKEN_OPTOUT,
+               Kind.PERSON_OPTOUT}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe evidence: strings sanitised (no NUL, no lone surrogates)."""
+    if isinstance(value, str):
+        return sanitize(value, 2000)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def poll_once(settings: Settings) -> dict[str, Any]:
+    """Process everything in the mailbox now (one pass); skipped if another poller holds it."""
+    source = source_from_settings(settings)
+    keeper = LeaseKeeper(get_engine(settings), lease_name(source), ttl=lease_ttl(settings))
+    if not keeper.ensure():
+        return {"source": source.name, "skipped": "another poller holds the mailbox",
+                "holder": current_holder(keeper.engine, keeper.name)}
+    try:
+        source.open()
+        summary = Poller(settings, source, keeper).process_available()
+    finally:
+        source.close()
+        keeper.release()
+    return {"source": source.name, **dict(summary)}
+
+
+def run_forever(settings: Settings, stop: threading.Event, holder: str | None = None) -> None:
+    """The long-running loop (a thread or `octomail poller`): hold the lease, process, wait
+    (IDLE, Maildir change or the poll interval), reconnect after errors."""
+    source = source_from_settings(settings)
+    ttl = lease_ttl(settings)
+    keeper = LeaseKeeper(get_engine(settings), lease_name(source), holder, ttl)
+    chunk = max(1.0, min(5.0, ttl.total_seconds() / 3))
+    interval = settings.poll_interval.total_seconds()
+    backoff, opened, next_scan = 1.0, False, 0.0
+    log.info("poller %s watching %s", keeper.holder, source.name)
+    try:
+        while not stop.is_set():
+            if not keeper.ensure():
+                if opened:
+                    source.close()
+                    opened = False
+                stop.wait(chunk)
+                continue
+            try:
+                if not opened:
+                    source.open()
+                    opened, next_scan = True, 0.0
+                if time.monotonic() >= next_scan or getattr(source, "push", False):
+                    Poller(settings, source, keeper).process_available()
+                    next_scan = time.monotonic() + interval
+                source.wait(min(chunk, max(0.1, next_scan - time.monotonic()))
+                            if not getattr(source, "push", False) else chunk, stop)
+                backoff = 1.0
+            except Exception as exc:  # noqa: BLE001 - keep polling; reconnect after drops
+                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
+                log.log(level, "poller error (retrying in %.0fs): %s", backoff, exc,
+                        exc_info=level == logging.ERROR)
+                source.close()
+                opened = False
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 60.0)
+    finally:
+        if opened:
+            source.close()
+        keeper.release()
+
+
+async def run_poller(settings: Settings, stop: asyncio.Event) -> None:
+    """Embedded in `octomail serve`: the blocking loop runs in a thread, off the event loop."""
+    thread_stop = threading.Event()
+
+    async def relay() -> None:
+        await stop.wait()
+        thread_stop.set()
+
+    relay_task = asyncio.create_task(relay())
+    try:
+        await asyncio.to_thread(run_forever, settings, thread_stop)
+    finally:
+        thread_stop.set()
+        relay_task.cancel()

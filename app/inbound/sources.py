@@ -1,0 +1,320 @@
+"""Where inbound mail comes from: an IMAP mailbox (imap-tools) or a local Maildir, behind one
+small synchronous interface. The poller runs it in a thread (asyncio.to_thread)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.imap_utf7 import utf7_encode
+
+from app.errors import ConfigurationError
+from app.settings import Settings
+
+HEAD_BYTES = 65536  # what we read of a message too large to classify
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass
+class Fetched:
+    uid: str
+    size: int
+    raw: bytes  # the whole message, or only its start when it is over the size limit
+    complete: bool = True
+
+
+class Source(Protocol):
+    name: str  # stable key stored in inbound_message.source (no password)
+    push: bool  # wait() returns early when mail arrives (IDLE, Maildir change)
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def uidvalidity(self) -> int: ...
+    def list_uids(self) -> list[str]: ...
+    def fetch(self, uids: Sequence[str], max_bytes: int) -> list[Fetched]: ...
+    def move(self, uids: Sequence[str], folder: str) -> None: ...
+    def wait(self, timeout: float, stop: threading.Event) -> None: ...
+
+
+def source_from_settings(settings: Settings) -> Source:
+    """IMAP when OCTOMAIL_IMAP_URL is set, else the Maildir var/mail/inbox."""
+    if settings.imap_url.strip():
+        return ImapSource(settings.imap_url.strip())
+    return MaildirSource(Path(settings.var_dir) / "mail" / "inbox")
+
+
+def uid_set(uids: Sequence[str]) -> str:
+    """Compress numeric UIDs into an IMAP sequence set: 1:5,7,9:12 (short MOVE/FETCH lines)."""
+    numbers = sorted({int(u) for u in uids})
+    parts: list[str] = []
+    start = prev = numbers[0] if numbers else 0
+    for n in numbers[1:]:
+        if n == prev + 1:
+            prev = n
+            continue
+        parts.append(f"{start}:{prev}" if prev > start else str(start))
+        start = prev = n
+    if numbers:
+        parts.append(f"{start}:{prev}" if prev > start else str(start))
+    return ",".join(parts)
+
+
+_FETCH_UID = re.compile(rb"UID (\d+)")
+_FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+class ImapSource:
+    """An IMAP folder: imaps:// (implicit TLS), imap://...?starttls=1, or plain imap:// to
+    localhost only. UIDs are the server's; UIDVALIDITY comes from SELECT."""
+
+    def __init__(self, url: str, *, timeout: float = 60.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in {"imap", "imaps"}:
+            raise ConfigurationError("OCTOMAIL_IMAP_URL must start with imap:// or imaps://")
+        self.host = parts.hostname or "localhost"
+        self.starttls = parse_qs(parts.query).get("starttls", ["0"])[0] in {"1", "true", "yes"}
+        self.tls = parts.scheme == "imaps"
+        if not (self.tls or self.starttls) and self.host not in _LOCAL_HOSTS:
+            raise ConfigurationError(
+                "plain imap:// is only allowed to localhost: use imaps:// or ?starttls=1")
+        self.port = parts.port or (993 if self.tls else 143)
+        self.user = unquote(parts.username or "")
+        self.password = unquote(parts.password or "")
+        self.folder = unquote(parts.path.lstrip("/")) or "INBOX"
+        self.timeout = timeout
+        self.name = f"imap://{self.user}@{self.host}:{self.port}/{self.folder}"
+        self.box: MailBox | MailBoxStartTls | MailBoxUnencrypted | None = None
+        self._uidvalidity = 0
+        self._folders: set[str] = set()
+
+    # -- connection -------------------------------------------------------------------------
+    def open(self) -> None:
+        context = ssl.create_default_context()
+        if self.tls:
+            box = MailBox(self.host, self.port, timeout=self.timeout, ssl_context=context)
+        elif self.starttls:
+            box = MailBoxStartTls(self.host, self.port, timeout=self.timeout,
+                                  ssl_context=context)
+        else:
+            box = MailBoxUnencrypted(self.host, self.port, timeout=self.timeout)
+        box.login(self.user, self.password, initial_folder=None)
+        self.box = box
+        self._select()
+
+    def _select(self) -> None:
+        client = self._client()
+        typ, _ = client.select(utf7_encode(self.folder))
+        if typ != "OK":
+            raise ConfigurationError(f"cannot open IMAP folder {self.folder!r}")
+        _, values = client.response("UIDVALIDITY")
+        self._uidvalidity = int(values[0]) if values and values[0] else 0
+
+    def close(self) -> None:
+        box, self.box = self.box, None
+        if box is None:
+            return
+        try:
+            box.logout()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            try:
+                box.client.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _client(self):  # type: ignore[no-untyped-def]
+        if self.box is None:
+            raise ConnectionError("IMAP source is not open")
+        return self.box.client
+
+    # -- reading ----------------------------------------------------------------------------
+    def uidvalidity(self) -> int:
+        return self._uidvalidity
+
+    def list_uids(self) -> list[str]:
+        typ, data = self._client().uid("SEARCH", "ALL")
+        if typ != "OK":
+            raise ConnectionError(f"UID SEARCH failed: {data!r}")
+        return data[0].decode().split() if data and data[0] else []
+
+    def _fetch(self, uids: Sequence[str], items: str) -> list[tuple[bytes, bytes | None]]:
+        typ, data = self._client().uid("FETCH", uid_set(uids), items)
+        if typ != "OK":
+            raise ConnectionError(f"UID FETCH failed: {data!r}")
+        out: list[tuple[bytes, bytes | None]] = []
+        for index, item in enumerate(data):
+            if isinstance(item, tuple):
+                head = item[0]
+                following = data[index + 1] if index + 1 < len(data) else b""
+                if b"UID" not in head and isinstance(following, bytes):
+                    head += following  # servers may send UID after the literal
+                out.append((head, item[1]))
+            elif isinstance(item, bytes) and b"UID" in item:
+                out.append((item, None))
+        return out
+
+    def fetch(self, uids: Sequence[str], max_bytes: int) -> list[Fetched]:
+        if not uids:
+            return []
+        sizes: dict[str, int] = {}
+        for line, _ in self._fetch(uids, "(UID RFC822.SIZE)"):
+            uid, size = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
+            if uid and size:
+                sizes[uid.group(1).decode()] = int(size.group(1))
+        small = [u for u in uids if u in sizes and sizes[u] <= max_bytes]
+        large = [u for u in uids if u in sizes and sizes[u] > max_bytes]
+        found: dict[str, Fetched] = {}
+        for items, complete in (("(UID BODY.PEEK[])", True),
+                                (f"(UID BODY.PEEK[]<0.{HEAD_BYTES}>)", False)):
+            wanted = small if complete else large
+            for start in range(0, len(wanted), 500):
+                for line, body in self._fetch(wanted[start:start + 500], items):
+                    uid = _FETCH_UID.search(line)
+                    if uid and body is not None:
+                        key = uid.group(1).decode()
+                        found[key] = Fetched(key, sizes[key], body, complete)
+        return [found[u] for u in uids if u in found]
+
+    # -- filing -----------------------------------------------------------------------------
+    def _ensure_folder(self, folder: str) -> str:
+        if folder in self._folders:
+            return folder
+        assert self.box is not None
+        if not self.box.folder.exists(folder):
+            try:
+                self.box.folder.create(folder)
+            except Exception:  # noqa: BLE001 - some servers re-raise "already exists" races
+                if not self.box.folder.exists(folder):
+                    raise
+            self.box.folder.subscribe(folder, True)
+        self._folders.add(folder)
+        return folder
+
+    def move(self, uids: Sequence[str], folder: str) -> None:
+        if not uids:
+            return
+        self._ensure_folder(folder)
+        client = self._client()
+        target = utf7_encode(folder)
+        for start in range(0, len(uids), 1000):
+            chunk = uid_set(uids[start:start + 1000])
+            if "MOVE" in client.capabilities:
+                typ, data = client.uid("MOVE", chunk, target)
+            else:
+                typ, data = client.uid("COPY", chunk, target)
+                if typ == "OK":
+                    client.uid("STORE", chunk, "+FLAGS.SILENT", r"(\Deleted)")
+                    # UID EXPUNGE touches only our messages; plain EXPUNGE is the fallback.
+                    if "UIDPLUS" in client.capabilities:
+                        client.uid("EXPUNGE", chunk)
+                    else:
+                        client.expunge()
+            if typ != "OK":
+                raise ConnectionError(f"moving to {folder} failed: {data!r}")
+
+    # -- waiting ----------------------------------------------------------------------------
+    @property
+    def push(self) -> bool:
+        """True when the server tells us about new mail (IDLE)."""
+        return self.box is not None and "IDLE" in self.box.client.capabilities
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """IDLE when the server has it (returns as soon as mail arrives), else sleep."""
+        client = self._client()
+        if "IDLE" not in client.capabilities:
+            stop.wait(timeout)
+            return
+        assert self.box is not None
+        self.box.idle.wait(timeout=max(0.1, timeout))
+
+
+class MaildirSource:
+    """A local Maildir++ tree: INBOX is the root, folders are `.Name` subdirectories
+    (the layout Dovecot uses). The uid is the message file's unique name; uidvalidity is 1."""
+
+    UIDVALIDITY = 1
+    push = True  # wait() notices new files itself
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.name = f"maildir:{self.root.resolve()}"
+        self._paths: dict[str, Path] = {}
+
+    def open(self) -> None:
+        for sub in ("cur", "new", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        self._paths.clear()
+
+    def uidvalidity(self) -> int:
+        return self.UIDVALIDITY
+
+    def list_uids(self) -> list[str]:
+        paths: dict[str, Path] = {}
+        for sub in ("new", "cur"):
+            with os.scandir(self.root / sub) as entries:
+                for entry in entries:
+                    if entry.is_file() and not entry.name.startswith("."):
+                        paths[entry.name.split(":", 1)[0]] = Path(entry.path)
+        self._paths = paths
+        return sorted(paths)
+
+    def fetch(self, uids: Sequence[str], max_bytes: int) -> list[Fetched]:
+        out = []
+        for uid in uids:
+            path = self._paths.get(uid)
+            if path is None:
+                continue
+            try:
+                size = path.stat().st_size
+                with path.open("rb") as handle:
+                    raw = handle.read(HEAD_BYTES if size > max_bytes else -1)
+            except FileNotFoundError:  # moved by someone else meanwhile
+                continue
+            out.append(Fetched(uid, size, raw, size <= max_bytes))
+        return out
+
+    def move(self, uids: Sequence[str], folder: str) -> None:
+        target = self.root / f".{folder}"
+        for sub in ("cur", "new", "tmp"):
+            (target / sub).mkdir(parents=True, exist_ok=True)
+        for uid in uids:
+            path = self._paths.pop(uid, None)
+            if path is None:
+                continue
+            name = path.name if ":" in path.name else f"{path.name}:2,"
+            try:
+                os.rename(path, target / "cur" / name)  # atomic: never lost, never doubled
+            except FileNotFoundError:
+                pass
+
+    def _stamp(self) -> tuple[float, ...]:
+        return tuple(os.stat(self.root / sub).st_mtime_ns for sub in ("new", "cur"))
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Return when new/ or cur/ changes (checked 4 times a second) or on timeout."""
+        deadline = time.monotonic() + timeout
+        before = self._stamp()
+        while not stop.is_set() and time.monotonic() < deadline:
+            if stop.wait(0.25):
+                return
+            if self._stamp() != before:
+                return
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Errors after which the source should be reopened (network, protocol, server)."""
+    import imaplib
+
+    return isinstance(exc, OSError | socket.timeout | imaplib.IMAP4.error | ConnectionError
+                      | EOFError)

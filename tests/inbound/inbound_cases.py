@@ -1,0 +1,166 @@
+"""The fixture mails and what each must lead to: verdict, folder, and effect on subscribers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from app.models import (
+    Campaign,
+    CampaignTopic,
+    ConsentEvent,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
+from app.subscribers.addresses import email_hmac
+from app.subscribers.consent import is_suppressed
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str
+    folder: str
+    # effect: (address, expected subscriber status or "suppressed"/"topic"), checked after
+    effects: tuple[tuple[str, str], ...] = ()
+    ack_to: str | None = None  # an acknowledgement goes to this address
+    subject: str | None = None  # stored subject, when the charset is the point
+
+
+P, R = "Processed", "Review"
+CASES = [
+    Case("plain_request_en", "person_optout", P, (("carol@example.com", "unsubscribed"),),
+         ack_to="carol@example.com"),
+    Case("html_only_request_fr", "person_optout", P, (("denis@example.fr", "unsubscribed"),),
+         ack_to="denis@example.fr"),
+    Case("gmail_reply_quoted_newsletter", "other", R, (("erin@example.com", "active"),)),
+    Case("gmail_reply_request_de", "person_optout", P, (("frank@example.de", "unsubscribed"),),
+         ack_to="frank@example.de"),
+    Case("outlook_reply_quoted", "other", R, (("grace@example.com", "active"),)),
+    Case("outlook_reply_request_es", "person_optout", P,
+         (("hector@example.es", "unsubscribed"),), ack_to="hector@example.es"),
+    Case("apple_mail_reply_fr", "other", R, (("ines@example.fr", "active"),)),
+    Case("thunderbird_forward", "other", R, (("jack@example.com", "active"),)),
+    Case("gmail_forward_with_request", "person_optout", P,
+         (("kate@example.com", "unsubscribed"),), ack_to="kate@example.com"),
+    Case("out_of_office_quoting_footer", "automated", P, (("liam@example.com", "active"),)),
+    Case("out_of_office_subject_only", "automated", P, (("mona@example.com", "active"),)),
+    Case("dsn_postfix_hard", "hard_bounce", P, (("mia@example.com", "bounced"),)),
+    Case("dsn_exim_text", "hard_bounce", P, (("noah@example.net", "bounced"),)),
+    Case("dsn_exchange_hard", "hard_bounce", P, (("olivia@contoso.example", "bounced"),)),
+    Case("dsn_gmail_hard", "hard_bounce", P, (("paul@gmail.example", "bounced"),)),
+    Case("dsn_postfix_delayed", "soft_bounce", P, (("quinn@example.com", "active"),)),
+    Case("arf_complaint", "complaint", P, (("rose@example.com", "complained"),)),
+    Case("read_receipt", "report", P, (("sara@example.com", "active"),)),
+    Case("mailto_subject_token", "token_optout", P, (("sam@example.com", "topic"),),
+         ack_to="sam.alt@elsewhere.example"),
+    Case("mailto_plus_token", "token_optout", P, (("tina@example.com", "unsubscribed"),),
+         ack_to="tina@example.com"),
+    Case("malformed_mime", "unreadable", R, (("uma@example.com", "active"),)),
+    Case("bad_charset", "unreadable", R, (("vera@example.com", "active"),)),
+    Case("iso8859_request_fr", "person_optout", P, (("ursula@example.fr", "unsubscribed"),),
+         ack_to="ursula@example.fr", subject="Désinscription"),
+    Case("windows1252_request_de", "person_optout", P,
+         (("viktor@example.de", "unsubscribed"),), ack_to="viktor@example.de",
+         subject="Newsletter – bitte nicht mehr"),
+    Case("koi8r_question", "other", R, (("boris@example.ru", "active"),),
+         subject="Вопрос о первом выпуске"),
+    Case("third_party_request", "person_optout", P,
+         (("wendy@example.com", "suppressed"), ("xavier@example.com", "active")),
+         ack_to="wendy@example.com"),
+    Case("unknown_sender_request", "person_optout", P, (("yann@unknown.example", "suppressed"),),
+         ack_to="yann@unknown.example"),
+    Case("undeclared_8bit_header", "person_optout", P, (("zoe@example.com", "unsubscribed"),),
+         ack_to="zoe@example.com", subject="Abbestellung für Zöe Müller"),
+    Case("plain_question", "other", R, (("adam@example.com", "active"),)),
+    Case("own_message_loop", "automated", P),
+    Case("precedence_bulk", "automated", P),
+]
+NOT_ACKED = ["liam@example.com", "mona@example.com", "mia@example.com", "rose@example.com",
+             "erin@example.com"]
+SUBSCRIBERS = sorted({addr for case in CASES for addr, state in case.effects
+                      if state != "suppressed"})
+
+
+@dataclass
+class World:
+    """Ids the placeholders in fixtures need: tokens, our own Message-ID."""
+
+    ids: dict[str, int]
+    news: int
+    events: int
+    campaign: int
+
+
+def populate(session: Session) -> World:
+    """Topics news + events, every case's subscriber on both, a campaign on news."""
+    news, events = Topic(slug="news", name="News"), Topic(slug="events", name="Events")
+    session.add_all([news, events])
+    session.flush()
+    ids = {}
+    for address in SUBSCRIBERS:
+        sub = Subscriber(email=address, name=address.split("@")[0].title())
+        session.add(sub)
+        session.flush()
+        ids[address] = sub.id
+        for topic in (news, events):
+            session.add(Subscription(subscriber_id=sub.id, topic_id=topic.id,
+                                     status=SubscriptionStatus.SUBSCRIBED))
+    campaign = Campaign(name="November news", subject="November news")
+    session.add(campaign)
+    session.flush()
+    session.add(CampaignTopic(campaign_id=campaign.id, topic_id=news.id))
+    session.commit()
+    return World(ids=ids, news=news.id, events=events.id, campaign=campaign.id)
+
+
+def placeholders(world: World) -> dict[str, str]:
+    from app.inbound.identity import campaign_message_id
+    from app.links import unsubscribe_token
+    from app.settings import get_settings
+
+    settings = get_settings()
+    return {
+        "{{TOKEN_SAM}}": unsubscribe_token(world.ids["sam@example.com"], world.campaign),
+        "{{TOKEN_TINA}}": unsubscribe_token(world.ids["tina@example.com"], 0),
+        "{{OWN_MSGID}}": campaign_message_id(settings, world.campaign,
+                                             world.ids["adam@example.com"]),
+    }
+
+
+def check_effects(session: Session, case: Case, world: World) -> list[str]:
+    """What a user would notice: statuses, subscriptions, suppression, consent events."""
+    problems = []
+    for address, expected in case.effects:
+        sub = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        events = session.exec(select(ConsentEvent).where(
+            ConsentEvent.email_hmac == email_hmac(address))).all()
+        if expected == "suppressed":
+            if sub is not None or not is_suppressed(session, address):
+                problems.append(f"{address}: expected suppressed unknown address")
+            if len(events) != 1:
+                problems.append(f"{address}: expected 1 consent event, got {len(events)}")
+            continue
+        if sub is None:
+            problems.append(f"{address}: subscriber missing")
+            continue
+        session.refresh(sub)
+        subs = {s.topic_id: s.status for s in session.exec(
+            select(Subscription).where(Subscription.subscriber_id == sub.id))}
+        if expected == "topic":
+            if sub.status != "active" or subs[world.news] != "unsubscribed" \
+                    or subs[world.events] != "subscribed":
+                problems.append(f"{address}: expected news-only opt-out, got {sub.status} {subs}")
+        elif sub.status != expected:
+            problems.append(f"{address}: expected {expected}, got {sub.status}")
+        if expected == "active" and events:
+            problems.append(f"{address}: expected no consent event, got {len(events)}")
+        if expected in {"unsubscribed", "bounced", "complained", "topic"} and len(events) != 1:
+            problems.append(f"{address}: expected 1 consent event, got {len(events)}")
+        if expected in {"unsubscribed", "bounced", "complained"} and \
+                not is_suppressed(session, address):
+            problems.append(f"{address}: expected on the suppression list")
+    return problems
