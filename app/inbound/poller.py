@@ -24,9 +24,10 @@ from sqlmodel import Session, select
 
 from app.db import get_engine
 from app.inbound import actions, mailouts
-from app.inbound.classify import REVIEW, Context, Kind, Verdict, classify, oversized
+from app.inbound.classify import PROCESSED, REVIEW, Context, Kind, Verdict, classify, oversized
 from app.inbound.identity import build_context
 from app.inbound.lease import LeaseKeeper, current_holder
+from app.inbound.review import REFILE_PENDING
 from app.inbound.sources import Fetched, Source, is_connection_error, source_from_settings
 from app.inbound.text import sanitize
 from app.models import InboundMessage, InboundStatus
@@ -64,6 +65,7 @@ class Poller:
         self.summary: Counter[str] = Counter()
 
     def process_available(self) -> Counter[str]:
+        self._refile_resolved()
         uids = self.source.list_uids()
         uidvalidity = self.source.uidvalidity()
         size = batch_size(self.settings)
@@ -73,6 +75,19 @@ class Poller:
                 break
             self._batch(uids[start:start + size], uidvalidity)
         return self.summary
+
+    def _refile_resolved(self) -> None:
+        """Messages a person resolved through the API leave Review for Processed."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            rows = session.exec(select(InboundMessage).where(
+                InboundMessage.source == self.source.name,
+                InboundMessage.folder == REFILE_PENDING).limit(200)).all()
+            for row in rows:
+                moved = self.source.refile(row.uid, row.message_id, REVIEW, PROCESSED)
+                row.folder = PROCESSED if moved else REVIEW
+                session.add(row)
+                self.summary["refiled"] += int(moved)
+            session.commit()
 
     def _known(self, session: Session, uids: Sequence[str], uidvalidity: int
                ) -> dict[str, InboundMessage]:

@@ -43,6 +43,7 @@ class Source(Protocol):
     def list_uids(self) -> list[str]: ...
     def fetch(self, uids: Sequence[str], max_bytes: int) -> list[Fetched]: ...
     def move(self, uids: Sequence[str], folder: str) -> None: ...
+    def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool: ...
     def wait(self, timeout: float, stop: threading.Event) -> None: ...
 
 
@@ -221,6 +222,24 @@ class ImapSource:
             if typ != "OK":
                 raise ConnectionError(f"moving to {folder} failed: {data!r}")
 
+    def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool:
+        """Move one message between folders after a person resolved it. Its UID changed when
+        it was filed, so it is found by Message-ID."""
+        if not message_id or '"' in message_id or "\\" in message_id:
+            return False
+        self._ensure_folder(dst)
+        client = self._client()
+        if client.select(utf7_encode(src))[0] != "OK":
+            return False
+        try:
+            typ, data = client.uid("SEARCH", "HEADER", "Message-ID", f'"{message_id}"')
+            found = data[0].decode().split() if typ == "OK" and data and data[0] else []
+            if found:
+                self.move(found, dst)
+            return bool(found)
+        finally:
+            self._select()
+
     # -- waiting ----------------------------------------------------------------------------
     @property
     def push(self) -> bool:
@@ -297,6 +316,19 @@ class MaildirSource:
                 os.rename(path, target / "cur" / name)  # atomic: never lost, never doubled
             except FileNotFoundError:
                 pass
+
+    def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool:
+        """Move one message between folders; its file name (the uid) never changes."""
+        target = self.root / f".{dst}"
+        for sub in ("cur", "new", "tmp"):
+            (target / sub).mkdir(parents=True, exist_ok=True)
+        for sub in ("cur", "new"):
+            folder = self.root / f".{src}" / sub
+            for path in folder.glob(f"{uid}*") if folder.exists() else []:
+                if path.name.split(":", 1)[0] == uid:
+                    os.rename(path, target / "cur" / path.name)
+                    return True
+        return False
 
     def _stamp(self) -> tuple[float, ...]:
         return tuple(os.stat(self.root / sub).st_mtime_ns for sub in ("new", "cur"))

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from app.web.api import campaigns, subscribers, topics
+from app.web.api import campaigns, inbound, subscribers, topics
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(topics.router)
 router.include_router(subscribers.router)
 router.include_router(campaigns.router)
+router.include_router(inbound.router)

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from app.web.public import health, preferences, signup, unsubscribe
+from app.web.public import email_optout, health, preferences, signup, unsubscribe
 
 router = APIRouter()
 router.include_router(health.router)
 router.include_router(signup.router)
 router.include_router(unsubscribe.router)
 router.include_router(preferences.router)
+router.include_router(email_optout.router)

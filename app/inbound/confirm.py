@@ -1,0 +1,35 @@
+"""Confirming the removal of an address someone else wrote in their request by email."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from app.errors import TokenInvalid
+from app.models import Channel, InboundMessage, Scope
+from app.subscribers.consent import Evidence
+from app.subscribers.optout import OptOutResult, unsubscribe
+from app.tokens import Purpose, verify
+
+
+def pending_address(session: Session, token: str) -> tuple[InboundMessage, str]:
+    """The inbound message and the address an EMAIL_OPTOUT token points at (ids only in it)."""
+    payload = verify(Purpose.EMAIL_OPTOUT, token)
+    if (not isinstance(payload, list) or len(payload) != 2
+            or not all(type(v) is int and v >= 0 for v in payload)):
+        raise TokenInvalid("This link is not valid.")
+    row = session.get(InboundMessage, payload[0])
+    pending = (row.evidence or {}).get("pending", []) if row is not None else []
+    if row is None or payload[1] >= len(pending):
+        raise TokenInvalid("This link is no longer valid.")
+    return row, str(pending[payload[1]])
+
+
+def confirm(session: Session, token: str, evidence: Evidence) -> tuple[str, OptOutResult]:
+    """Opt the address out of everything (idempotent: a second click changes nothing)."""
+    row, address = pending_address(session, token)
+    details = {**evidence.details, "inbound_id": row.id, "confirmed_by_link": True}
+    result = unsubscribe(session, address=address, scope=Scope.ALL, channel=Channel.EMAIL,
+                         evidence=Evidence(ip=evidence.ip, user_agent=evidence.user_agent,
+                                           policy_version=evidence.policy_version,
+                                           details=details))
+    return address, result
