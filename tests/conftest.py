@@ -156,3 +156,40 @@ def api(client, admin_token: str):
     """The TestClient with an admin bearer token on every request."""
     client.headers["Authorization"] = f"Bearer {admin_token}"
     return client
+
+
+class _Collector:
+    """aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        import email
+        from email import policy
+
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((envelope.rcpt_tos, message))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox(env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+    """A real SMTP server (aiosmtpd) on a free port; OCTOMAIL_SMTP_URLS points at it.
+    Yields the list of (recipients, EmailMessage) it received."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    handler = _Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("OCTOMAIL_SMTP_URLS", f"smtp://127.0.0.1:{port}")
+    get_settings.cache_clear()
+    try:
+        yield handler.messages
+    finally:
+        controller.stop()

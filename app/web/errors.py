@@ -30,7 +30,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.OctomailError)
     async def _domain_error(request: Request, exc: errors.OctomailError) -> Response:
         status = status_for(exc)
-        if request.url.path.startswith("/api/"):
+        wants_json = request.headers.get("content-type", "").startswith("application/json")
+        if request.url.path.startswith("/api/") or wants_json:
             return JSONResponse({"detail": str(exc)}, status_code=status)
         from app.web.templating import render
 

@@ -1,0 +1,114 @@
+"""CSV import: line-numbered errors, good rows in, idempotent, suppression respected."""
+
+import io
+
+from sqlmodel import select
+
+from app.db import get_engine
+from app.models import Channel, ConsentEvent, Subscriber, Subscription
+from app.subscribers.importer import import_csv
+from app.subscribers.optout import unsubscribe
+from tests.subscribers.helpers import make_topic
+
+GOOD_AND_BAD = (
+    "email,name,topics,country\n"          # line 1
+    "ann@example.org,Ann,,FR\n"            # 2 ok
+    "not-an-address,Bob,,DE\n"             # 3 invalid email
+    "cat@example.org,Cat,offers,ES\n"      # 4 ok, extra topic
+    "dan@example.org,Dan,nosuchtopic,US\n"  # 5 unknown topic
+    "\n"                                   # 6 blank: ignored
+    '"eve@example.org","Eve, the ""first""",,FR\n'  # 7 ok, quoted
+    "fay@example.org,Fay,,FR,extra\n"      # 8 too many columns
+    "ANN@example.org,Ann again,,FR\n"      # 9 duplicate of line 2
+)
+
+
+def run(csv_text: str | bytes, topic="news", source="signup sheet at the 2026 fair"):
+    data = csv_text.encode() if isinstance(csv_text, str) else csv_text
+    return import_csv(get_engine(), io.BytesIO(data), consent_source=source, topic_slug=topic,
+                      file_name="fair.csv")
+
+
+def test_bad_rows_are_reported_by_line_and_good_rows_import(session):
+    make_topic(session, "news")
+    make_topic(session, "offers")
+    report = run(GOOD_AND_BAD)
+    assert [(e.line, e.reason.split(":")[0]) for e in report.errors] == [
+        (3, "invalid email address"), (5, "unknown topic"), (8, "expected 4 columns, found 5")]
+    assert report.imported == 3 and report.skipped == 1
+    people = {p.email: p for p in session.exec(select(Subscriber))}
+    assert set(people) == {"ann@example.org", "cat@example.org", "eve@example.org"}
+    assert people["eve@example.org"].name == 'Eve, the "first"'
+    assert people["ann@example.org"].attributes == {"country": "FR"}
+    assert len(session.exec(select(Subscription)).all()) == 4  # cat: news + offers
+    events = session.exec(select(ConsentEvent)).all()
+    assert len(events) == 3
+    assert all(e.channel == "import" and e.evidence["consent_source"] ==
+               "signup sheet at the 2026 fair" for e in events)
+
+
+def test_reimporting_the_same_file_changes_nothing(session):
+    make_topic(session, "news")
+    make_topic(session, "offers")
+    run(GOOD_AND_BAD)
+    before = (len(session.exec(select(Subscriber)).all()),
+              len(session.exec(select(Subscription)).all()),
+              len(session.exec(select(ConsentEvent)).all()))
+    session.commit()  # end the read transaction: on SQLite it holds the write lock
+    again = run(GOOD_AND_BAD)
+    session.expire_all()
+    after = (len(session.exec(select(Subscriber)).all()),
+             len(session.exec(select(Subscription)).all()),
+             len(session.exec(select(ConsentEvent)).all()))
+    assert before == after
+    assert again.imported == 0 and again.skipped == 4
+
+
+def test_suppressed_and_opted_out_addresses_are_never_resubscribed(session):
+    make_topic(session, "news")
+    run("email\nann@example.org\nbob@example.org\n")
+    unsubscribe(session, address="ann@example.org", channel=Channel.LINK)
+    unsubscribe(session, address="nobody-yet@example.org", channel=Channel.EMAIL)
+    session.commit()
+    report = run("email\nann@example.org\nnobody-yet@example.org\ncarl@example.org\n")
+    assert report.suppressed == 2 and report.imported == 1
+    statuses = {p.email: p.status for p in session.exec(select(Subscriber))}
+    assert statuses == {"ann@example.org": "unsubscribed", "bob@example.org": "active",
+                        "carl@example.org": "active"}
+
+
+def test_undecodable_line_is_reported_and_the_rest_imports(session):
+    make_topic(session, "news")
+    data = b"email,name\nann@example.org,Ann\nbob@example.org,B\xe9b\ncat@example.org,Cat\n"
+    report = run(data)
+    assert [(e.line, e.reason) for e in report.errors] == [(3, "not valid UTF-8 text")]
+    assert report.imported == 2
+
+
+def test_missing_email_column_and_consent_source_are_refused(session):
+    import pytest
+
+    from app.errors import InvalidInput
+
+    make_topic(session, "news")
+    with pytest.raises(InvalidInput, match="email"):
+        run("name\nAnn\n")
+    with pytest.raises(InvalidInput, match="consent source"):
+        run("email\nann@example.org\n", source=" ")
+    with pytest.raises(InvalidInput, match="unknown topic"):
+        run("email\nann@example.org\n", topic="nope")
+
+
+def test_api_import_reports_lines(api, session):
+    make_topic(session, "news")
+    response = api.post("/api/v1/subscribers/import",
+                        files={"file": ("list.csv", b"email\nok@example.org\nbroken\n")},
+                        data={"topic": "news", "consent_source": "webinar registrations"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["imported"] == 1
+    assert body["errors"] == [{"line": 3, "reason": body["errors"][0]["reason"]}]
+    assert "invalid email address" in body["errors"][0]["reason"]
+    missing = api.post("/api/v1/subscribers/import", files={"file": ("l.csv", b"email\n")},
+                       data={"topic": "news"})
+    assert missing.status_code == 422
