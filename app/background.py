@@ -20,6 +20,10 @@ Service = Callable[[Settings, asyncio.Event], Awaitable[None]]
 def embedded_services(settings: Settings) -> list[tuple[str, Service]]:
     """The services this process runs besides the web app, per the settings."""
     services: list[tuple[str, Service]] = []
+    if not settings.smtp_url_list and (settings.embedded_worker or settings.embedded_poller):
+        from app.sending.catcher import run_catcher
+
+        services.append(("mail catcher", run_catcher))
     if settings.embedded_scheduler:
         from app.jobs import run_scheduler
 

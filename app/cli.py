@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from app.inbound.cli import poll_command, poller_command
 from app.models import Role
 
 cli = typer.Typer(
@@ -21,6 +22,8 @@ user_app = typer.Typer(help="Manage marketer accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 cli.add_typer(user_app, name="user")
 cli.add_typer(token_app, name="token")
+cli.command("poll")(poll_command)
+cli.command("poller")(poller_command)
 
 
 def _fail(message: str) -> None:
