@@ -62,7 +62,7 @@ class Poller:
         self.settings, self.source, self.keeper = settings, source, keeper
         self.engine = get_engine(settings)
         self.context: Context = build_context(settings)
-        self.summary: Counter[str] = Counter()
+        self.summary: Counter[str] = Counter(seen=0)
 
     def process_available(self) -> Counter[str]:
         self._refile_resolved()
@@ -115,10 +115,16 @@ class Poller:
             rows = []
         self._send_outbox(list(known.values()) + rows)
         by_folder: dict[str, list[str]] = {}
-        for row in list(known.values()) + rows:
+        for row in rows:
             by_folder.setdefault(row.folder or REVIEW, []).append(row.uid)
         for folder, folder_uids in by_folder.items():
             self.source.move(folder_uids, folder)
+        recovered: dict[str, list[tuple[str, str | None]]] = {}
+        for row in known.values():
+            folder = PROCESSED if row.folder == REFILE_PENDING else row.folder or REVIEW
+            recovered.setdefault(folder, []).append((row.uid, row.message_id))
+        for folder, items in recovered.items():
+            self.source.recover_moves(items, folder)
         self.summary["recovered"] += len(known)
         self.summary["seen"] += len(uids)
 
@@ -139,7 +145,8 @@ class Poller:
                     from_addr=sanitize(verdict.from_addr, 320) or None,
                     subject=sanitize(verdict.subject, 1000) or None,
                     verdict=verdict.kind.value, reason=sanitize(verdict.reason),
-                    evidence=_clean(verdict.evidence), folder=verdict.folder,
+                    evidence={**_clean(verdict.evidence), "poller": self.keeper.holder},
+                    folder=verdict.folder,
                     status=InboundStatus.REVIEW if verdict.folder == REVIEW
                     else InboundStatus.PROCESSED,
                 )

@@ -44,6 +44,7 @@ class Source(Protocol):
     def fetch(self, uids: Sequence[str], max_bytes: int) -> list[Fetched]: ...
     def move(self, uids: Sequence[str], folder: str) -> None: ...
     def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool: ...
+    def recover_moves(self, items: Sequence[tuple[str, str | None]], folder: str) -> None: ...
     def wait(self, timeout: float, stop: threading.Event) -> None: ...
 
 
@@ -222,6 +223,34 @@ class ImapSource:
             if typ != "OK":
                 raise ConnectionError(f"moving to {folder} failed: {data!r}")
 
+    def recover_moves(self, items: Sequence[tuple[str, str | None]], folder: str) -> None:
+        """File messages recorded before a crash. A MOVE cut off with the connection may have
+        copied some already (the server copies, then expunges): for those the copy in
+        `folder` is kept and the INBOX leftover expunged, which completes that MOVE; the
+        others are moved now. Nothing is lost and nothing ends up twice in the folders."""
+        assert self.box is not None
+        self._ensure_folder(folder)
+        wanted = [m for _u, m in items if m and '"' not in m and "\\" not in m]
+        present: set[str] = set()
+        client = self._client()
+        if wanted and client.select(utf7_encode(folder), readonly=True)[0] == "OK":
+            try:
+                for message_id in wanted:
+                    typ, data = client.uid("SEARCH", "HEADER", "Message-ID", f'"{message_id}"')
+                    if typ == "OK" and data and data[0]:
+                        present.add(message_id)
+            finally:
+                self._select()
+        leftovers = [u for u, m in items if m in present]
+        if leftovers:
+            chunk = uid_set(leftovers)
+            client.uid("STORE", chunk, "+FLAGS.SILENT", r"(\Deleted)")
+            if "UIDPLUS" in client.capabilities:
+                client.uid("EXPUNGE", chunk)
+            else:
+                client.expunge()
+        self.move([u for u, m in items if m not in present], folder)
+
     def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool:
         """Move one message between folders after a person resolved it. Its UID changed when
         it was filed, so it is found by Message-ID."""
@@ -329,6 +358,10 @@ class MaildirSource:
                     os.rename(path, target / "cur" / path.name)
                     return True
         return False
+
+    def recover_moves(self, items: Sequence[tuple[str, str | None]], folder: str) -> None:
+        """rename() is atomic: a message is in one place or the other, so just move."""
+        self.move([u for u, _m in items], folder)
 
     def _stamp(self) -> tuple[float, ...]:
         return tuple(os.stat(self.root / sub).st_mtime_ns for sub in ("new", "cur"))
