@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,9 @@ def _fail(message: str) -> None:
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Their INFO lines (every scheduler tick, every SMTP connection) drown ours.
+    for noisy in ("apscheduler", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @cli.command()
@@ -60,6 +64,11 @@ def serve(
     from app.settings import get_settings
 
     _setup_logging()
+    if "OCTOMAIL_BASE_URL" not in os.environ:
+        # Links in pages and mail must point where this server actually listens.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["OCTOMAIL_BASE_URL"] = f"http://{shown}:{port}"
+        get_settings.cache_clear()
     settings = get_settings()
     upgrade()
     typer.secho(f"Octomail is running: open {settings.base_url}/subscribe "
