@@ -261,9 +261,10 @@ class _BatchWriter:
             # Losing the last batch in a power cut is harmless: re-importing is idempotent.
             cur.execute("SET LOCAL synchronous_commit = off")
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_stage (line int, email text,"
-                        " hmac text, name text, attributes jsonb, topic_id int)"
-                        " ON COMMIT DELETE ROWS")
-            with cur.copy("COPY import_stage FROM STDIN") as copy:
+                        " hmac text, name text, attributes jsonb, topic_id int,"
+                        " subscriber_id int) ON COMMIT DELETE ROWS")
+            with cur.copy("COPY import_stage (line, email, hmac, name, attributes, topic_id)"
+                          " FROM STDIN") as copy:
                 for row in staged:
                     copy.write_row(row)
             cur.execute("ANALYZE import_stage")  # temp tables have no statistics otherwise
@@ -271,6 +272,14 @@ class _BatchWriter:
             cur.execute(_PG_DROP_SUPPRESSED)
             suppressed = len({email for (email,) in cur.fetchall()})
             cur.execute(_PG_SUBSCRIBERS, params)
+            # Probe subscriber's email index for each staged row. Left to itself the planner
+            # may hash the whole subscriber table per batch when its statistics are stale
+            # (they are, during a large import), which makes a big import quadratic.
+            cur.execute("SET LOCAL enable_hashjoin = off")
+            cur.execute("SET LOCAL enable_mergejoin = off")
+            cur.execute(_PG_RESOLVE_IDS)
+            cur.execute("SET LOCAL enable_hashjoin = on")
+            cur.execute("SET LOCAL enable_mergejoin = on")
             cur.execute(_PG_SUBSCRIPTIONS_AND_CONSENT, params)
             return len(cur.fetchall()), suppressed
 
@@ -319,12 +328,16 @@ FROM import_stage ORDER BY email
 ON CONFLICT (email) DO NOTHING
 """
 
+_PG_RESOLVE_IDS = """
+UPDATE import_stage st SET subscriber_id = s.id
+FROM subscriber s WHERE s.email = st.email AND s.status = 'active'
+"""
+
 _PG_SUBSCRIPTIONS_AND_CONSENT = """
 WITH new AS (
     INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at)
-    SELECT s.id, st.topic_id, 'subscribed', %(now)s, %(now)s
-    FROM import_stage st JOIN subscriber s ON s.email = st.email
-    WHERE s.status = 'active'
+    SELECT subscriber_id, topic_id, 'subscribed', %(now)s, %(now)s
+    FROM import_stage WHERE subscriber_id IS NOT NULL
     ON CONFLICT (subscriber_id, topic_id) DO NOTHING
     RETURNING subscriber_id, topic_id
 )
@@ -335,8 +348,8 @@ SELECT n.subscriber_id, min(st.hmac), 'subscribe', 'import',
        jsonb_build_object('consent_source', %(source)s::text, 'file', %(file)s::text,
                           'line', min(st.line), 'topic_ids', jsonb_agg(n.topic_id)),
        %(now)s
-FROM new n JOIN subscriber s ON s.id = n.subscriber_id
-JOIN import_stage st ON st.email = s.email AND st.topic_id = n.topic_id
+FROM new n JOIN import_stage st
+  ON st.subscriber_id = n.subscriber_id AND st.topic_id = n.topic_id
 GROUP BY n.subscriber_id
 RETURNING subscriber_id
 """
