@@ -1,0 +1,100 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, a real uvicorn server.
+
+Chromium missing (or Playwright not importable) skips these tests locally and FAILS them
+when CI=true. Never `playwright install`: it downloads a browser, which fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("OCTOMAIL_TEST_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    reason = None
+    if not Path(CHROMIUM).exists():
+        reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = reason or "playwright is not installed (dev dependency)"
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: a missing browser is a failure, not a skip)")
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def live_server(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """uvicorn serving the app on a free port, against the test database; yields its URL.
+
+    OCTOMAIL_BASE_URL points at it, so links rendered into mail by this test lead here."""
+    from app.settings import get_settings
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("OCTOMAIL_BASE_URL", base)
+    get_settings.cache_clear()
+    log = open(settings_env["OCTOMAIL_VAR_DIR"] + "-server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited early; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def screenshot_dir(request: pytest.FixtureRequest) -> Path:
+    """test-artifacts/screenshots/<test name>/ (gitignored; CI keeps it as an artifact)."""
+    name = request.node.name.replace("[", "-").replace("]", "").replace("/", "_")
+    path = SCREENSHOTS / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
