@@ -1,13 +1,14 @@
 """The sending worker: claim -> re-check -> render -> send -> record, with leases.
 
 One worker process runs one asyncio loop:
-- a feeder claims batches (see store.SendStore.claim) and queues the jobs, a batch ahead of
-  the senders so the SMTP connections never wait for the database;
+- a feeder claims batches (store.SendStore.claim: lease + eligibility re-check in one
+  transaction) and queues the jobs, a batch ahead so SMTP connections never wait on the DB;
 - N senders (N = the pool's connection count) render and send one job at a time;
-- a recorder writes results every few hundred milliseconds in one UPDATE per batch, renews
-  the leases of what is still held, and re-reads the campaigns' status so a pause, resume
-  or cancel takes effect within a second (queued jobs of a stopped campaign go back to the
-  queue; messages already handed to SMTP finish and are recorded).
+- a recorder, every 200 ms, writes the results in one UPDATE per batch, renews the leases
+  still held, re-reads the status of the campaigns it holds jobs for (a pause, resume or
+  cancel takes effect within a second: queued jobs go back, in-flight ones finish) and reads
+  the consent events written since its last look; a job whose address opted out after it
+  was claimed is re-checked before it is sent.
 
 A worker killed with SIGKILL loses nothing: its rows stay `sending` until the lease expires,
 then return to the queue. Only the rows it held can go twice, with the same Message-ID.
@@ -16,6 +17,8 @@ then return to the queue. Only the rows it held can go twice, with the same Mess
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -25,13 +28,13 @@ import subprocess
 import sys
 import time
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.db import get_engine
 from app.models import CampaignStatus, SendStatus, utcnow
 from app.sending.render import PreparedCampaign, Recipient, prepare_campaign, render_message
 from app.sending.store import CampaignInfo, Job, Result, SendStore, backoff, retried_for
-from app.sending.transport import DeliveryOutcome, SmtpPool
+from app.sending.transport import DeliveryOutcome, SmtpPool, run_async
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,9 @@ log = logging.getLogger(__name__)
 RECORD_INTERVAL = 0.2  # seconds between result flushes (and the bound on lost results)
 STATUS_INTERVAL = 0.5  # seconds between campaign status checks (pause within a second)
 IDLE_INTERVAL = 0.5  # how long an idle worker waits before looking for work again
-RECOVER_INTERVAL = 5.0
+RECOVER_INTERVAL = 5.0  # seconds between sweeps for expired leases
+CONSENT_LOOKBACK = 500  # re-read this many event ids: ids are assigned before commit
+OPTOUT_MEMORY = 900.0  # seconds an observed opt-out is kept for re-checks
 
 
 def smtp_urls(settings: Settings) -> list[str]:
@@ -57,43 +62,56 @@ class Worker:
     """One sending worker; `run(stop)` returns once `stop` is set and its work is recorded."""
 
     def __init__(self, settings: Settings, *, pool: SmtpPool | None = None,
-                 worker_id: str | None = None, batch_size: int | None = None) -> None:
+                 worker_id: str | None = None, batch_size: int | None = None,
+                 retry_base: timedelta = timedelta(seconds=30),
+                 retry_cap: timedelta = timedelta(hours=1)) -> None:
         self.settings = settings
         self.pool = pool
         self.own_pool = pool is None
-        self.worker_id = worker_id or f"{socket.gethostname()[:60]}:{os.getpid()}:" \
-                                      f"{secrets.token_hex(3)}"
+        self.worker_id = worker_id or (f"{socket.gethostname()[:60]}:{os.getpid()}:"
+                                       f"{secrets.token_hex(3)}")
         self.store = SendStore(get_engine(settings), settings, self.worker_id)
-        self.batch_size = batch_size or settings.send_batch_size
+        self.batch_size = max(1, batch_size or settings.send_batch_size)
         self.concurrency = len(smtp_urls(settings)) * max(1, settings.smtp_pool_size)
+        self.retry_base, self.retry_cap = retry_base, retry_cap
         self.queue: deque[tuple[PreparedCampaign, Job]] = deque()
-        self.wakeup = asyncio.Event()  # senders: there are jobs
-        self.hungry = asyncio.Event()  # feeder: the queue is running low
+        self.wakeup = asyncio.Event()  # for senders: there are jobs
+        self.hungry = asyncio.Event()  # for the feeder: the queue is running low
         self.results: list[Result] = []
         self.to_release: list[int] = []
+        self.to_recheck: list[tuple[PreparedCampaign, Job]] = []
         self.halted: set[int] = set()  # campaigns no longer running: release, don't send
         self.held: dict[int, int] = {}  # campaign id -> jobs held (queued or in flight)
         self.lease_deadline: datetime | None = None
         self.prepared: dict[int, tuple[datetime, PreparedCampaign, CampaignInfo]] = {}
+        # Opt-outs seen since start: address hash -> (poll count when seen, monotonic time).
+        self.polls = 0
+        self.consent_after = 0
+        self.seen_events: set[int] = set()
+        self.optouts: dict[str, tuple[int, float]] = {}
         self.sent = 0
-        self._done_senders = False
+        self._stopping = False
 
     # ------------------------------------------------------------ entry point
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.consent_after = await asyncio.to_thread(self.store.consent_watermark)
         if self.pool is None:
             self.pool = make_pool(self.settings)
         await self.pool.start()
         senders = [asyncio.create_task(self._sender(), name=f"sender-{i}")
                    for i in range(self.concurrency)]
-        recorder = asyncio.create_task(self._recorder(stop), name="recorder")
+        recorder = asyncio.create_task(self._recorder(), name="recorder")
         try:
             await self._feeder(stop)
         finally:
             # Jobs not yet started go back to the queue; in-flight ones finish and are recorded.
             while self.queue:
                 self._drop(self.queue.popleft()[1])
-            self._done_senders = True
+            for _prepared, job in self.to_recheck:
+                self._drop(job)
+            self.to_recheck.clear()
+            self._stopping = True
             self.wakeup.set()
             await asyncio.gather(*senders, return_exceptions=True)
             recorder.cancel()
@@ -148,9 +166,12 @@ class Worker:
             cached = (updated_at, prepared, info)
             self.prepared[campaign_id] = cached
         _, prepared, info = cached
+        checked = self.polls  # opt-outs seen after this poll count were not in the check
         jobs, lease_until = await asyncio.to_thread(self.store.claim, info, self.batch_size)
         if not jobs:
             return 0
+        for job in jobs:
+            job.checked = checked
         if self.lease_deadline is None or lease_until < self.lease_deadline:
             self.lease_deadline = lease_until
         self.held[campaign_id] = self.held.get(campaign_id, 0) + len(jobs)
@@ -162,10 +183,10 @@ class Worker:
 
     async def _sender(self) -> None:
         assert self.pool is not None
-        queue, settings, pool = self.queue, self.settings, self.pool
+        queue, pool = self.queue, self.pool
         while True:
             if not queue:
-                if self._done_senders:
+                if self._stopping:
                     return
                 self.hungry.set()
                 self.wakeup.clear()
@@ -177,44 +198,57 @@ class Worker:
             if job.campaign_id in self.halted:
                 self._drop(job)
                 continue
-            self.results.append(await self._deliver(pool, prepared, job, settings))
+            if self.optouts and self._opted_out_since_check(job):
+                self.to_recheck.append((prepared, job))
+                continue
+            result = await self._deliver(pool, prepared, job)
+            # Not `self.results.append(await ...)`: that binds the list before the await,
+            # and the recorder may swap it out meanwhile, losing the result.
+            self.results.append(result)
             self._release_hold(job.campaign_id)
 
-    async def _deliver(self, pool: SmtpPool, prepared: PreparedCampaign, job: Job,
-                       settings: Settings) -> Result:
+    def _opted_out_since_check(self, job: Job) -> bool:
+        digest = hmac.new(self.settings.pepper, job.email.strip().lower().encode(),
+                          hashlib.sha256).hexdigest()
+        seen = self.optouts.get(digest)
+        return seen is not None and seen[0] > job.checked
+
+    async def _deliver(self, pool: SmtpPool, prepared: PreparedCampaign, job: Job) -> Result:
         try:
             message = render_message(
                 prepared, Recipient(job.subscriber_id, job.email, job.name, job.attributes),
-                settings=settings)
+                settings=self.settings)
         except Exception as exc:  # noqa: BLE001 - one bad address must not stop the others
             return Result(job.send_id, SendStatus.FAILED, reply=f"not rendered: {exc}",
                           attempts=job.attempts + 1)
         try:
             outcome = await pool.send(message.envelope_from, message.rcpt, message.data)
         except Exception as exc:  # noqa: BLE001 - the transport should classify, but be safe
-            return self._retry(job, f"transport error: {exc!r}", message.message_id)
-        reply = f"{outcome.code} {outcome.reply}".strip()
+            return self._retry(job, f"transport error: {exc!r}")
+        reply = f"{outcome.code or ''} {outcome.reply}".strip()
         if outcome.outcome is DeliveryOutcome.SENT:
             self.sent += 1
             return Result(job.send_id, SendStatus.SENT, reply=reply,
                           message_id=message.message_id, attempts=job.attempts + 1)
         if outcome.outcome is DeliveryOutcome.RETRY:
-            return self._retry(job, reply, message.message_id)
+            return self._retry(job, reply)
         return Result(job.send_id, SendStatus.BOUNCED if outcome.hard_bounce else SendStatus.FAILED,
                       reply=reply, message_id=message.message_id, attempts=job.attempts + 1,
                       subscriber_id=job.subscriber_id, campaign_id=job.campaign_id,
                       bounce=bool(outcome.hard_bounce), code=outcome.code)
 
-    def _retry(self, job: Job, reply: str, message_id: str | None) -> Result:
+    def _retry(self, job: Job, reply: str) -> Result:
         """Throttling is not failure: back off and retry, up to OCTOMAIL_SEND_RETRY_MAX_AGE."""
         attempts = job.attempts + 1
-        if retried_for(attempts) > self.settings.send_retry_max_age:
+        waited = retried_for(attempts, self.retry_base, self.retry_cap)
+        if waited > self.settings.send_retry_max_age:
             return Result(job.send_id, SendStatus.FAILED, attempts=attempts,
-                          message_id=message_id,
                           reply=f"gave up after {attempts} temporary failures over "
-                                f"{retried_for(attempts - 1)}; last reply: {reply}")
+                                f"{retried_for(attempts - 1, self.retry_base, self.retry_cap)}"
+                                f"; last reply: {reply}")
         return Result(job.send_id, SendStatus.QUEUED, reply=reply, attempts=attempts,
-                      next_attempt_at=utcnow() + backoff(attempts))
+                      next_attempt_at=utcnow() + backoff(attempts, self.retry_base,
+                                                         self.retry_cap))
 
     def _drop(self, job: Job) -> None:
         self.to_release.append(job.send_id)
@@ -225,15 +259,20 @@ class Worker:
 
     # ------------------------------------------------------------ recorder
 
-    async def _recorder(self, stop: asyncio.Event) -> None:
+    async def _recorder(self) -> None:
         last_status = 0.0
         while True:
             await asyncio.sleep(RECORD_INTERVAL)
             await self._flush()
-            if time.monotonic() - last_status >= STATUS_INTERVAL:
-                last_status = time.monotonic()
-                await self._check_campaigns()
-            await self._renew_if_due()
+            try:
+                await self._watch_consent()
+                await self._recheck()
+                if time.monotonic() - last_status >= STATUS_INTERVAL:
+                    last_status = time.monotonic()
+                    await self._check_campaigns()
+                await self._renew_if_due()
+            except Exception:  # noqa: BLE001 - retried at the next tick; leases protect rows
+                log.exception("worker housekeeping failed")
 
     async def _flush(self) -> None:
         results, self.results = self.results, []
@@ -249,6 +288,41 @@ class Worker:
             self.results[:0] = results
             self.to_release[:0] = release
 
+    async def _watch_consent(self) -> None:
+        events = await asyncio.to_thread(self.store.consent_since,
+                                         max(0, self.consent_after - CONSENT_LOOKBACK))
+        self.polls += 1
+        now = time.monotonic()
+        for event_id, digest in events:
+            if event_id not in self.seen_events:
+                self.seen_events.add(event_id)
+                self.optouts[digest] = (self.polls, now)
+            self.consent_after = max(self.consent_after, event_id)
+        floor = self.consent_after - CONSENT_LOOKBACK
+        self.seen_events = {e for e in self.seen_events if e > floor}
+        if self.optouts:
+            self.optouts = {d: v for d, v in self.optouts.items() if now - v[1] < OPTOUT_MEMORY}
+
+    async def _recheck(self) -> None:
+        if not self.to_recheck:
+            return
+        pending, self.to_recheck = self.to_recheck, []
+        by_campaign: dict[int, list[tuple[PreparedCampaign, Job]]] = {}
+        for item in pending:
+            by_campaign.setdefault(item[1].campaign_id, []).append(item)
+        checked = self.polls
+        for campaign_id, items in by_campaign.items():
+            info = self.prepared[campaign_id][2]
+            kept = await asyncio.to_thread(self.store.recheck, info, [j for _, j in items])
+            kept_ids = {j.send_id for j in kept}
+            for prepared, job in items:
+                if job.send_id in kept_ids:
+                    job.checked = checked
+                    self.queue.appendleft((prepared, job))
+                else:
+                    self._release_hold(campaign_id)  # skipped by the re-check
+        self.wakeup.set()
+
     async def _check_campaigns(self) -> None:
         active = [cid for cid, n in self.held.items() if n > 0]
         if not active:
@@ -259,7 +333,7 @@ class Worker:
                        if statuses.get(cid) != CampaignStatus.RUNNING.value}
         if self.halted:
             # Release the jobs of stopped campaigns now rather than when a sender reaches them.
-            kept = deque(item for item in self.queue if item[1].campaign_id not in self.halted)
+            kept = [item for item in self.queue if item[1].campaign_id not in self.halted]
             for item in self.queue:
                 if item[1].campaign_id in self.halted:
                     self._drop(item[1])
@@ -306,7 +380,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     await Worker(settings).run(stop)
 
 
-def _run_one(settings: Settings) -> None:
+def run_one(settings: Settings | None = None) -> None:
+    """One worker in this process, on uvloop, until SIGTERM or SIGINT."""
+    settings = settings or get_settings()
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -314,25 +391,20 @@ def _run_one(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop)
 
-    try:
-        import uvloop  # a faster event loop roughly doubles what one process can send
-    except ImportError:  # pragma: no cover
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    run_async(main)
 
 
 def run_workers(concurrency: int = 1, settings: Settings | None = None) -> None:
-    """`octomail worker --concurrency N`: N worker processes (one per core scales; asyncio
-    tasks in one process share one core). Returns when all have stopped (SIGTERM/SIGINT)."""
-    settings = settings or get_settings()
+    """`octomail worker --concurrency N`: N worker processes. Processes, not tasks: one
+    process already keeps its SMTP connections busy and is CPU-bound on one core, so more
+    tasks in it add nothing while more processes use more cores (see bench/send.py)."""
     if concurrency <= 1:
-        _run_one(settings)
+        run_one(settings)
         return
     children = [subprocess.Popen([sys.executable, "-m", "app.sending.dispatcher"])
                 for _ in range(concurrency)]
 
-    def forward(signum: int, _frame: object) -> None:
+    def forward(_signum: int, _frame: object) -> None:
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -349,4 +421,4 @@ def run_workers(concurrency: int = 1, settings: Settings | None = None) -> None:
 if __name__ == "__main__":  # one worker process: `python -m app.sending.dispatcher`
     logging.basicConfig(level=os.environ.get("OCTOMAIL_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    _run_one(get_settings())
+    run_one()

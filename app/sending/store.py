@@ -22,6 +22,8 @@ from app.models import (
     CampaignStatus,
     CampaignTopic,
     Channel,
+    ConsentAction,
+    ConsentEvent,
     Scope,
     Send,
     SendStatus,
@@ -38,6 +40,11 @@ log = logging.getLogger(__name__)
 _send = Send.__table__  # type: ignore[attr-defined]
 _subscriber = Subscriber.__table__  # type: ignore[attr-defined]
 _campaign = Campaign.__table__  # type: ignore[attr-defined]
+_consent = ConsentEvent.__table__  # type: ignore[attr-defined]
+# Consent events that can never make a queued send ineligible.
+_HARMLESS = (ConsentAction.SUBSCRIBE.value, ConsentAction.CONFIRM.value,
+             ConsentAction.RESUBSCRIBE.value, ConsentAction.EXPORT.value,
+             ConsentAction.SUPPRESSION_LIFTED.value)
 _ACTIVE = (CampaignStatus.RUNNING.value, CampaignStatus.PAUSED.value,
            CampaignStatus.CANCELLED.value)
 
@@ -83,6 +90,7 @@ class Job:
     name: str
     attributes: dict[str, Any]
     attempts: int
+    checked: int = 0  # the worker's opt-out poll count when eligibility was last checked
 
 
 @dataclass(slots=True)
@@ -158,8 +166,9 @@ class SendStore:
     def claim(self, info: CampaignInfo, limit: int) -> tuple[list[Job], datetime]:
         """Lease up to `limit` queued rows, skip the ones no longer eligible, return the rest.
 
-        The re-check runs in the claim's transaction: an opt-out committed before it is
-        honoured; one committed after it races with at most this batch's sending time.
+        The re-check runs in the claim's transaction, so an opt-out committed before it is
+        honoured here; one committed later is caught by the worker's consent-event watch
+        (see dispatcher.Worker), which re-checks the jobs it still holds for that address.
         """
         campaign = info.campaign
         now = utcnow()
@@ -169,30 +178,39 @@ class SendStore:
         with self.engine.begin() as conn:
             ids = list(conn.execute(_CLAIM_PG if self.postgres else _CLAIM_SQLITE,
                                     params).scalars())
-            if not ids:
-                return [], lease_until
-            eligible = eligible_clause(campaign.id, campaign.category,  # type: ignore[arg-type]
-                                       campaign.attribute_filter, postgres=self.postgres)
-            rows = conn.execute(
-                sa.select(_send.c.id, _send.c.attempts, _subscriber.c.id, _subscriber.c.email,
-                          _subscriber.c.name, _subscriber.c.attributes,
-                          sa.case((eligible, 1), else_=0))
-                .select_from(_send.outerjoin(_subscriber,
-                                             _subscriber.c.id == _send.c.subscriber_id))
-                .where(_send.c.id.in_(ids))
-            ).all()
-            candidates = [r for r in rows if r[2] is not None and r[6]]
-            blocked = blocked_by_suppression(conn, [r[3] for r in candidates],
-                                             campaign.category, self.settings)
-            jobs = [Job(r[0], campaign.id, r[2], r[3], r[4] or "", r[5] or {}, r[1])  # type: ignore[arg-type]
-                    for r in candidates if r[3] not in blocked]
-            if len(jobs) < len(ids):
-                keep = {j.send_id for j in jobs}
-                self._skip(conn, [r[0] for r in rows if r[0] not in keep and r[3] in blocked],
-                           "suppressed")
-                self._skip(conn, [r[0] for r in rows if r[0] not in keep
-                                  and r[3] not in blocked], "no longer subscribed")
+            jobs = self._eligible(conn, info, ids) if ids else []
         return jobs, lease_until
+
+    def recheck(self, info: CampaignInfo, jobs: list[Job]) -> list[Job]:
+        """Re-check jobs already claimed (after an opt-out was seen); skip the ineligible."""
+        with self.engine.begin() as conn:
+            kept = {j.send_id for j in self._eligible(conn, info, [j.send_id for j in jobs])}
+        return [j for j in jobs if j.send_id in kept]
+
+    def _eligible(self, conn: sa.Connection, info: CampaignInfo, ids: list[int]) -> list[Job]:
+        """The claimed rows still eligible; the others become `skipped` (same transaction)."""
+        campaign = info.campaign
+        eligible = eligible_clause(campaign.id, campaign.category,  # type: ignore[arg-type]
+                                   campaign.attribute_filter, postgres=self.postgres)
+        rows = conn.execute(
+            sa.select(_send.c.id, _send.c.attempts, _subscriber.c.id, _subscriber.c.email,
+                      _subscriber.c.name, _subscriber.c.attributes,
+                      sa.case((eligible, 1), else_=0))
+            .select_from(_send.outerjoin(_subscriber, _subscriber.c.id == _send.c.subscriber_id))
+            .where(_send.c.id.in_(ids))
+        ).all()
+        candidates = [r for r in rows if r[2] is not None and r[6]]
+        blocked = blocked_by_suppression(conn, [r[3] for r in candidates], campaign.category,
+                                         self.settings)
+        jobs = [Job(r[0], campaign.id, r[2], r[3], r[4] or "", r[5] or {}, r[1])  # type: ignore[arg-type]
+                for r in candidates if r[3] not in blocked]
+        if len(jobs) < len(rows):
+            keep = {j.send_id for j in jobs}
+            self._skip(conn, [r[0] for r in rows if r[0] not in keep and r[3] in blocked],
+                       "suppressed")
+            self._skip(conn, [r[0] for r in rows if r[0] not in keep and r[3] not in blocked],
+                       "no longer subscribed")
+        return jobs
 
     def _skip(self, conn: sa.Connection, ids: list[int], reason: str) -> None:
         if ids:
@@ -265,6 +283,20 @@ class SendStore:
                 ).values(lease_until=lease_until))
         return lease_until
 
+    # ------------------------------------------------------------ opt-outs seen meanwhile
+
+    def consent_watermark(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(_consent.c.id))).scalar() or 0)
+
+    def consent_since(self, after: int) -> list[tuple[int, str]]:
+        """(id, email_hmac) of consent events after `after` that may stop a send."""
+        with self.engine.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(
+                sa.select(_consent.c.id, _consent.c.email_hmac)
+                .where(_consent.c.id > after, _consent.c.action.notin_(_HARMLESS))
+                .order_by(_consent.c.id))]
+
     # ------------------------------------------------------------ recovery
 
     def recover_expired(self) -> int:
@@ -299,6 +331,7 @@ def backoff(attempts: int, base: timedelta = timedelta(seconds=30),
     return min(cap, base * (2 ** max(0, attempts - 1)))
 
 
-def retried_for(attempts: int) -> timedelta:
+def retried_for(attempts: int, base: timedelta = timedelta(seconds=30),
+                cap: timedelta = timedelta(hours=1)) -> timedelta:
     """How long a recipient has been retried after `attempts` throttled tries."""
-    return sum((backoff(n) for n in range(1, attempts + 1)), timedelta())
+    return sum((backoff(n, base, cap) for n in range(1, attempts + 1)), timedelta())

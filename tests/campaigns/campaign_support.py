@@ -99,5 +99,65 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, interval: fl
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}"
+                                 f" (last value: {value!r})")
         time.sleep(interval)
+
+
+class BackgroundWorker:
+    """A dispatcher Worker running on its own event loop in a thread (a context manager)."""
+
+    def __init__(self, settings: Any, **kwargs: Any) -> None:
+        self.settings = settings
+        self.kwargs = kwargs
+        self.worker: Any = None
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> BackgroundWorker:
+        import asyncio
+        import threading
+
+        from app.sending.dispatcher import Worker
+
+        ready = threading.Event()
+
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self.stop_event = asyncio.Event()
+            self.worker = Worker(self.settings, **self.kwargs)
+            ready.set()
+            await self.worker.run(self.stop_event)
+
+        def target() -> None:
+            try:
+                asyncio.run(main())
+            except BaseException as exc:  # noqa: BLE001 - reported by stop()
+                self.error = exc
+                ready.set()
+
+        self.thread = threading.Thread(target=target, name="test-worker", daemon=True)
+        self.thread.start()
+        ready.wait(30)
+        return self
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.stop_event.set)
+            self.thread.join(60)
+        if self.error:
+            raise self.error
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def configure_sending(monkeypatch: Any, smtp_url: str, **extra: str) -> Any:
+    """Point the settings at a test SMTP server; returns the fresh Settings."""
+    from app.settings import get_settings
+
+    monkeypatch.setenv("OCTOMAIL_SMTP_URLS", smtp_url)
+    monkeypatch.setenv("OCTOMAIL_SMTP_POOL_SIZE", extra.pop("pool_size", "4"))
+    for key, value in extra.items():
+        monkeypatch.setenv(f"OCTOMAIL_{key.upper()}", value)
+    get_settings.cache_clear()
+    return get_settings()
