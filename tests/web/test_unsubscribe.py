@@ -329,3 +329,15 @@ def test_pages_speak_french_on_request(client: TestClient, seeded: Seeded) -> No
     assert "Se désabonner" in client.get(url + "?lang=fr").text
     done = client.post(url, data=ONE_CLICK, headers={"Accept-Language": "fr"})
     assert "Vous êtes désabonné" in done.text
+
+
+def test_concurrent_one_clicks_write_one_event(client: TestClient, seeded: Seeded) -> None:
+    """Mail providers retry and users double-click: simultaneous POSTs, one opt-out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = u_path(seeded.subscriber_id)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = list(pool.map(lambda _: client.post(url, data=ONE_CLICK).status_code, range(6)))
+    assert codes == [200] * 6
+    assert [e.action for e in events(seeded.subscriber_id)] == ["unsubscribe"]
+    assert suppressed(seeded.email)
