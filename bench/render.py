@@ -80,9 +80,10 @@ def naive(campaign: Campaign, s: Settings, people: list[Recipient]) -> None:
 
 
 def per_message(fn, n: int) -> float:  # noqa: ANN001
-    started = time.perf_counter()
+    """CPU µs per message: process time, so other load on the machine does not count."""
+    started = time.process_time()
     fn()
-    return (time.perf_counter() - started) / n * 1e6
+    return (time.process_time() - started) / n * 1e6
 
 
 def main() -> None:
@@ -107,6 +108,7 @@ def main() -> None:
     few = people[:300]
     obvious = per_message(lambda: naive(campaign, s, few), len(few))
     print(f"message {len(sample)} bytes (HTML+text, QP), prepare_campaign {prepare_ms:.1f} ms")
+    print("(CPU time of this process per message)")
     print(f"render_message:                    {ours:8.1f} µs/message  "
           f"({1e6 / ours:,.0f} msg/s on one core)")
     print(f"baseline email.message_from_bytes: {parse:8.1f} µs/message  "
