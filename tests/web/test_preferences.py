@@ -52,8 +52,9 @@ def test_changing_topics_logs_subscribe_and_unsubscribe(client: TestClient,
                                                         seeded: Seeded) -> None:
     url = prefs_path(seeded.subscriber_id)
     topics = seeded.topics
-    response = client.post(url, data={"topic": [str(topics["news"]), str(topics["events"])],
-                                      "name": "Jane", "tracking": ["0", "1"]},
+    response = client.post(url, data={"topics_shown": "1", "name": "Jane",
+                                      "topic": [str(topics["news"]), str(topics["events"])],
+                                      "tracking": ["0", "1"]},
                            headers={"User-Agent": "Firefox test"})
     assert response.status_code == 200 and "saved" in response.text
     assert statuses(seeded.subscriber_id) == {topics["news"]: "subscribed",
@@ -67,7 +68,7 @@ def test_changing_topics_logs_subscribe_and_unsubscribe(client: TestClient,
     # The same form again: nothing new.
     count = len(events())
     client.post(url, data={"topic": [str(topics["news"]), str(topics["events"])],
-                           "name": "Jane", "tracking": ["0", "1"]})
+                           "topics_shown": "1", "name": "Jane", "tracking": ["0", "1"]})
     assert len(events()) == count
 
 
@@ -75,7 +76,8 @@ def test_name_and_tracking_choice_are_consent_events_without_the_name(
         client: TestClient, seeded: Seeded) -> None:
     url = prefs_path(seeded.subscriber_id)
     topics = [str(seeded.topics["news"]), str(seeded.topics["offers"])]
-    client.post(url, data={"topic": topics, "name": "Jane Doe", "tracking": "0"})
+    client.post(url, data={"topics_shown": "1", "topic": topics, "name": "Jane Doe",
+                           "tracking": "0"})
     page = client.get(url).text
     assert 'value="Jane Doe"' in page
     assert not re.search(r'id="tracking"[^>]*checked', page)
@@ -87,6 +89,17 @@ def test_name_and_tracking_choice_are_consent_events_without_the_name(
     assert tracking.evidence["tracking_allowed"] is False
 
 
+def test_unticking_every_box_unsubscribes_every_topic_but_a_partial_form_clears_nothing(
+        client: TestClient, seeded: Seeded) -> None:
+    url = prefs_path(seeded.subscriber_id)
+    before = snapshot()
+    client.post(url, data={"name": "Jane"})  # no topics_shown, no tracking field
+    assert snapshot() == before
+    client.post(url, data={"topics_shown": "1", "name": "Jane", "tracking": ["0", "1"]})
+    assert set(statuses(seeded.subscriber_id).values()) == {"unsubscribed"}
+    assert subscriber_status(seeded.subscriber_id) == "active"  # topics only, not a block
+
+
 def test_resubscribing_from_the_center_after_unsubscribing_everything(
         client: TestClient, seeded: Seeded) -> None:
     url = prefs_path(seeded.subscriber_id)
@@ -95,8 +108,8 @@ def test_resubscribing_from_the_center_after_unsubscribing_everything(
     assert subscriber_status(seeded.subscriber_id) == "unsubscribed"
     assert suppressed(seeded.email)
     assert events(seeded.subscriber_id)[-1].channel == "preferences"
-    client.post(url, data={"topic": str(seeded.topics["events"]), "name": "Jane",
-                           "tracking": "1"})
+    client.post(url, data={"topics_shown": "1", "topic": str(seeded.topics["events"]),
+                           "name": "Jane", "tracking": "1"})
     assert subscriber_status(seeded.subscriber_id) == "active"
     assert not suppressed(seeded.email)
     assert statuses(seeded.subscriber_id)[seeded.topics["events"]] == "subscribed"
@@ -118,7 +131,8 @@ def test_a_complained_address_cannot_subscribe_again(client: TestClient,
         session.commit()
     before = snapshot()
     response = client.post(prefs_path(seeded.subscriber_id),
-                           data={"topic": str(seeded.topics["news"]), "name": "Jane"})
+                           data={"topics_shown": "1", "topic": str(seeded.topics["news"]),
+                                 "name": "Jane"})
     assert response.status_code == 409 and "cannot" in response.text
     assert snapshot() == before
 

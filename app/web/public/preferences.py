@@ -124,21 +124,27 @@ async def save_preferences(token: str, request: Request) -> Response:
     """Topics, name and tracking choice from one form; only real changes are logged."""
     subscriber_id = parse_prefs_token(token)
     form = await _form(request)
-    wanted = [int(t) for t in form.get("topic", []) if t.isdigit()]
+    # Fields absent from the body are left alone (a partial form never clears anything);
+    # the page's form always carries `topics_shown` and the hidden tracking=0 fallback.
+    wanted = ([int(t) for t in form.get("topic", []) if t.isdigit()]
+              if "topics_shown" in form else None)
     name = form.get("name", [None])[0]
-    tracking = form.get("tracking", ["0"])[-1] == "1"
+    tracking = form["tracking"][-1] == "1" if "tracking" in form else None
     evidence = _evidence(request)
     return await run_in_threadpool(_save, request, token, subscriber_id, wanted, name, tracking,
                                    evidence)
 
 
-def _save(request: Request, token: str, subscriber_id: int, wanted: list[int],
-          name: str | None, tracking: bool, evidence: Evidence) -> Response:
+def _save(request: Request, token: str, subscriber_id: int, wanted: list[int] | None,
+          name: str | None, tracking: bool | None, evidence: Evidence) -> Response:
     gettext = request_gettext(request)
     with Session(get_engine(), expire_on_commit=False) as session:
+        added: list[int] = []
+        removed: list[int] = []
         try:
-            added, removed = update_topics(session, subscriber_id=subscriber_id, wanted=wanted,
-                                           evidence=evidence)
+            if wanted is not None:
+                added, removed = update_topics(session, subscriber_id=subscriber_id,
+                                               wanted=wanted, evidence=evidence)
         except ResubscribeRefused:
             session.rollback()
             return _center(request, token, subscriber_id, status_code=409, error=gettext(
