@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import errors as email_errors
 from email import message_from_bytes, policy
-from email.message import Message
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
 from enum import StrEnum
 from typing import Any
@@ -89,8 +90,46 @@ _AUTO_SENDERS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "
 _RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
 
 
+class _ReadOnlyMessage(EmailMessage):
+    """policy.default re-parses a header on every access (get_content_type() alone reads
+    Content-Type each time); classification never changes a message, so parse each once."""
+
+    def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
+        cache = self.__dict__.setdefault("_parsed", {})
+        key = name.lower()
+        if key not in cache:
+            cache[key] = super().get(name, _MISSING)
+        value = cache[key]
+        return failobj if value is _MISSING else value
+
+
+_MISSING = object()
+_ADDRESS_HEADERS = {"from", "to", "cc", "bcc", "sender", "reply-to", "delivered-to",
+                    "x-original-to", "envelope-to", "return-path", "resent-from", "resent-to"}
+
+
+class _PlainHeaders(policy.EmailPolicy):
+    """policy.default for bodies (get_content, charsets), but headers come back as plain
+    strings: the structured header objects cost more than all the rest of classification.
+    Encoded words are decoded except in address headers, where a decoded display name
+    ("Doe, John") would break address parsing; undeclared 8-bit bytes stay as surrogate
+    escapes for sanitize()."""
+
+    def header_fetch_parse(self, name, value):  # type: ignore[no-untyped-def]
+        value = "".join(str(value).splitlines())
+        if "=?" in value and name.lower() not in _ADDRESS_HEADERS:
+            try:
+                value = str(make_header(decode_header(value)))
+            except (UnicodeError, LookupError, ValueError, email_errors.HeaderParseError):
+                pass
+        return value
+
+
+_POLICY = _PlainHeaders(message_factory=_ReadOnlyMessage)
+
+
 def parse(raw: bytes) -> Message:
-    return message_from_bytes(raw, policy=policy.default)
+    return message_from_bytes(raw, policy=_POLICY)
 
 
 def _header(msg: Message, name: str, limit: int = 1000) -> str:

@@ -135,8 +135,21 @@ class Poller:
 
     def _record(self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int
                 ) -> list[InboundMessage]:
-        """Insert the rows and apply their actions in one transaction."""
+        """Insert the rows and apply their actions in one transaction. Optimistic first (no
+        savepoints); if an action fails, again with a savepoint per message so only that one
+        goes to Review."""
+        try:
+            return self._record_batch(verdicts, uidvalidity, careful=False)
+        except IntegrityError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.warning("an action failed; redoing the batch message by message")
+            return self._record_batch(verdicts, uidvalidity, careful=True)
+
+    def _record_batch(self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int,
+                      careful: bool) -> list[InboundMessage]:
         rows = []
+        counts: Counter[str] = Counter()
         with Session(self.engine, expire_on_commit=False) as session:
             for item, verdict in verdicts:
                 row = InboundMessage(
@@ -153,23 +166,30 @@ class Poller:
                 session.add(row)
                 if verdict.kind in _ACTIONABLE:
                     session.flush()  # the row id goes into consent evidence and tokens
-                    self._act(session, row, verdict)
+                    if careful:
+                        self._act_carefully(session, row, verdict)
+                    else:
+                        self._act(session, row, verdict)
                 else:
                     row.action = "none"
                 rows.append(row)
-                self.summary[verdict.kind.value] += 1
+                counts[verdict.kind.value] += 1
             session.commit()
+        self.summary.update(counts)
         return rows
 
     def _act(self, session: Session, row: InboundMessage, verdict: Verdict) -> None:
+        mails = actions.apply(session, self.settings, row, verdict)
+        if mails:
+            row.evidence = {**row.evidence, "outbox": mails,
+                            "reply": {"message_id": verdict.message_id[:500],
+                                      "references": verdict.references[:2000],
+                                      "subject": verdict.subject[:300]}}
+
+    def _act_carefully(self, session: Session, row: InboundMessage, verdict: Verdict) -> None:
         savepoint = session.begin_nested()
         try:
-            mails = actions.apply(session, self.settings, row, verdict)
-            if mails:
-                row.evidence = {**row.evidence, "outbox": mails,
-                                "reply": {"message_id": verdict.message_id[:500],
-                                          "references": verdict.references[:2000],
-                                          "subject": verdict.subject[:300]}}
+            self._act(session, row, verdict)
             savepoint.commit()
         except Exception as exc:  # noqa: BLE001 - a failed action sends the mail to a person
             savepoint.rollback()
