@@ -138,7 +138,8 @@ def materialise(conn: sa.Connection, *, campaign_id: int, category: Category | s
     insert = (postgresql.insert(send) if postgres else sqlite.insert(send)).from_select(
         ["campaign_id", "subscriber_id", "status", "attempts", "next_attempt_at"], source
     ).on_conflict_do_nothing(index_elements=["campaign_id", "subscriber_id"])
-    return conn.execute(insert).rowcount or 0
+    # preserve_rowcount: SQLAlchemy 2.1 otherwise reports -1 for INSERT ... SELECT.
+    return max(0, conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount)
 
 
 def blocked_by_suppression(conn: sa.Connection, emails: Iterable[str],
