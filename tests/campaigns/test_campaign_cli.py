@@ -1,0 +1,49 @@
+"""`octomail campaign ...`: create, list, show, schedule, send, pause, resume, cancel, progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from campaign_support import add_subscriber, make_topic
+from typer.testing import CliRunner
+
+from app.campaigns.cli import campaign_app
+from app.db import session_scope
+from app.models import SubscriptionStatus
+
+app = typer.Typer()
+app.add_typer(campaign_app, name="campaign")
+runner = CliRunner()
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, ["campaign", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_campaign_commands(settings_env: dict[str, str], tmp_path: Path) -> None:
+    with session_scope() as s:
+        topic = make_topic(s, "news")
+        add_subscriber(s, "a@example.org", {topic.id: SubscriptionStatus.SUBSCRIBED})
+    body = tmp_path / "body.md"
+    body.write_text("# Hello {{ name }}\n")
+    campaign_id = run("create", "--name", "CLI", "--subject", "Hi", "--topic", "news",
+                      "--body-file", str(body), "--filter", "country=FR").strip()
+    shown = json.loads(run("show", campaign_id))
+    assert shown["status"] == "draft" and shown["attribute_filter"] == {"country": "FR"}
+    assert "CLI" in run("list")
+    assert "scheduled" in run("schedule", campaign_id, "--at", "2099-05-01T09:00",
+                              "--timezone", "Europe/Paris")
+    assert json.loads(run("show", campaign_id))["send_at"] == "2099-05-01T07:00:00Z"
+    assert "is running" in run("send", campaign_id)
+    assert "is paused" in run("pause", campaign_id)
+    refused = runner.invoke(app, ["campaign", "pause", campaign_id])
+    assert refused.exit_code == 1 and "cannot pause" in refused.output
+    assert "is running" in run("resume", campaign_id)
+    assert "queued 0" in run("progress", campaign_id, "--no-watch")  # filter matches nobody
+    assert "is cancelled" in run("cancel", campaign_id)
+    missing = runner.invoke(app, ["campaign", "show", "999"])
+    assert missing.exit_code == 1 and "not found" in missing.output
