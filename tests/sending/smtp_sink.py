@@ -3,6 +3,7 @@
 Usage (see tests/sending/conftest.py for the fixtures):
 
     sink = SmtpSink().start()                  # free port on 127.0.0.1, own thread
+    SmtpSink(auth=("user", "secret"))          # requires AUTH (smtp://user:secret@...)
     sink.url                                   # "smtp://127.0.0.1:PORT" for SmtpPool/settings
     sink.reject("bad@example.com", "550 5.1.1 No such user")          # at RCPT, every time
     sink.reject("slow@example.com", "451 4.7.1 Later", times=2)       # twice, then accept
@@ -25,6 +26,7 @@ import random
 import socket
 import threading
 import time
+import warnings
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from email import policy
@@ -33,7 +35,7 @@ from email.parser import BytesParser
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 DROP = "drop"
 
@@ -92,8 +94,10 @@ def _drop(server: SMTP) -> None:
 class SmtpSink:
     """An aiosmtpd server on a free port whose replies the test controls."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None,
+                 auth: tuple[str, str] | None = None) -> None:
         self.port = port or free_port()
+        self.auth = auth  # (user, password): AUTH PLAIN/LOGIN required before MAIL
         self.messages: list[Received] = []
         self.attempts: Counter[str] = Counter()
         self.data_attempts = 0
@@ -109,10 +113,23 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         handler = _Handler(self)
+        auth = self.auth
+
+        def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                  data: Any) -> AuthResult:
+            ok = isinstance(data, LoginPassword) and auth is not None and (
+                data.login.decode(), data.password.decode()) == auth
+            return AuthResult(success=ok, handled=False)
 
         class _Controller(Controller):
             def factory(self) -> SMTP:
-                return SMTP(self.handler, hostname="sink.test", data_size_limit=None)
+                if auth is None:
+                    return SMTP(self.handler, hostname="sink.test", data_size_limit=None)
+                with warnings.catch_warnings():  # "AUTH without TLS": fine on loopback
+                    warnings.simplefilter("ignore")
+                    return SMTP(self.handler, hostname="sink.test", data_size_limit=None,
+                                authenticator=check, auth_required=True,
+                                auth_require_tls=False)
 
         self._controller = _Controller(handler, hostname="127.0.0.1", port=self.port,
                                        ready_timeout=30)

@@ -223,3 +223,21 @@ def test_rate_limit_per_hour(smtp_sink: SmtpSink) -> None:
             return done
 
     assert 1 <= run(main) <= 7  # type: ignore[operator]
+
+
+def test_authenticates_with_url_credentials() -> None:
+    with SmtpSink(auth=("mailer", "p@ss:word")) as sink:
+        good = sink.url.replace("smtp://", "smtp://mailer:p%40ss%3Aword@")
+        bad = sink.url.replace("smtp://", "smtp://mailer:wrong@")
+
+        async def main() -> list[object]:
+            async with SmtpPool([good], connections_per_provider=1) as pool:
+                ok = await pool.send("a@example.org", "b@example.com", MESSAGE)
+            async with SmtpPool([bad], connections_per_provider=1) as pool:
+                refused = await pool.send("a@example.org", "c@example.com", MESSAGE)
+            return [ok, refused]
+
+        ok, refused = run(main)  # type: ignore[misc]
+        assert ok.outcome == DeliveryOutcome.SENT
+        assert refused.outcome == DeliveryOutcome.RETRY  # a login failure is not the recipient's
+        assert set(sink.delivered_to()) == {"b@example.com"}
