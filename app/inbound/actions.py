@@ -7,10 +7,10 @@ transaction, so a crash either leaves both (then the message is only moved) or n
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from app.errors import InvalidInput
@@ -33,7 +33,19 @@ from app.subscribers.optout import find_by_email, unsubscribe
 ACK_INTERVAL = timedelta(days=1)
 
 
-def _evidence(settings: Settings, row: InboundMessage, verdict: Verdict) -> Evidence:
+class RowLike(Protocol):
+    """The inbound_message fields an action reads and sets (the poller passes a light view)."""
+
+    id: int | None
+    action: str
+    status: InboundStatus
+    folder: str
+    evidence: dict[str, Any]
+    address_hmac: str | None
+    acked_at: datetime | None
+
+
+def _evidence(settings: Settings, row: RowLike, verdict: Verdict) -> Evidence:
     return Evidence(policy_version=settings.policy_version, details={
         "inbound_id": row.id, "message_id": verdict.message_id[:300],
         "rule": verdict.evidence.get("rule", verdict.kind.value), "reason": verdict.reason[:300],
@@ -62,7 +74,7 @@ def _targets(session: Session, verdict: Verdict) -> list[Subscriber]:
     return list(found.values())
 
 
-def apply(session: Session, settings: Settings, row: InboundMessage,
+def apply(session: Session, settings: Settings, row: RowLike,
           verdict: Verdict) -> list[dict[str, Any]]:
     """Act on a recorded verdict; sets row.action (and address_hmac); returns mails to send."""
     evidence = _evidence(settings, row, verdict)
@@ -77,7 +89,7 @@ def apply(session: Session, settings: Settings, row: InboundMessage,
     return []
 
 
-def _report(session: Session, settings: Settings, row: InboundMessage, verdict: Verdict,
+def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
             evidence: Evidence) -> list[dict[str, Any]]:
     targets = _targets(session, verdict)
     channel = Channel.COMPLAINT if verdict.kind is Kind.COMPLAINT else Channel.BOUNCE
@@ -98,8 +110,9 @@ def _report(session: Session, settings: Settings, row: InboundMessage, verdict: 
         row.action = "none: recipient unknown"
         return []
     if verdict.kind is Kind.SOFT_BOUNCE:
-        session.add(row)
-        session.flush()
+        # This row counts too: store its address hash before counting.
+        session.execute(update(InboundMessage).where(
+            InboundMessage.id == row.id).values(address_hmac=row.address_hmac))
         since = utcnow() - settings.soft_bounce_window
         count = session.exec(
             select(func.count()).select_from(InboundMessage).where(
@@ -121,7 +134,7 @@ def _report(session: Session, settings: Settings, row: InboundMessage, verdict: 
     return []
 
 
-def _token(session: Session, settings: Settings, row: InboundMessage, verdict: Verdict,
+def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
            evidence: Evidence) -> list[dict[str, Any]]:
     sub = session.get(Subscriber, verdict.subscriber_id)
     if sub is None:
@@ -142,7 +155,7 @@ def _token(session: Session, settings: Settings, row: InboundMessage, verdict: V
     return _ack(session, settings, row, verdict)
 
 
-def _person(session: Session, settings: Settings, row: InboundMessage, verdict: Verdict,
+def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
             evidence: Evidence) -> list[dict[str, Any]]:
     sender = _normal(verdict.from_addr)
     if sender is None:
@@ -177,7 +190,7 @@ def _person(session: Session, settings: Settings, row: InboundMessage, verdict: 
     return mails + _ack(session, settings, row, verdict, sender)
 
 
-def _ack(session: Session, settings: Settings, row: InboundMessage, verdict: Verdict,
+def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
          sender: str | None = None) -> list[dict[str, Any]]:
     """At most one acknowledgement per address per day, never to automated mail."""
     sender = sender or _normal(verdict.from_addr)
