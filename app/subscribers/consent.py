@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from app.models import ConsentEvent, Subscriber, Suppression, utcnow
@@ -74,19 +77,19 @@ def active_suppression(session: Session, address_hmac: str) -> Suppression | Non
     return row if row is not None and row.lifted_at is None else None
 
 
-def suppress(session: Session, address_hmac: str, reason: str) -> bool:
-    """Put a hash on the suppression list; True when it was not suppressed before."""
-    row = session.get(Suppression, address_hmac)
-    if row is None:
-        session.add(Suppression(email_hmac=address_hmac, reason=reason))
-        return True
-    if row.lifted_at is not None:
-        row.lifted_at = None
-        row.reason = reason
-        row.at = utcnow()
-        session.add(row)
-        return True
-    return False
+def suppress(session: Session, address_hmac: str, *, reason: str,
+             at: datetime | None = None) -> bool:
+    """Suppress a hash (or re-suppress a lifted one) in one statement; True when new."""
+    table = Suppression.__table__
+    at = at or utcnow()
+    dialect = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect(table).values(email_hmac=address_hmac, reason=reason, at=at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.email_hmac],
+        set_={"lifted_at": None, "reason": reason, "at": at},
+        where=table.c.lifted_at.is_not(None),
+    ).returning(table.c.email_hmac)
+    return session.execute(stmt).first() is not None
 
 
 def lift_suppression(session: Session, address_hmac: str) -> bool:

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session
+from sqlmodel import select as orm_select
 
 from app.models import (
     Channel,
     ConsentAction,
+    ConsentEvent,
     Scope,
     Subscriber,
     SubscriberStatus,
@@ -19,7 +24,7 @@ from app.models import (
     utcnow,
 )
 from app.subscribers.addresses import email_hmac, normalize_email
-from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent, suppress
+from app.subscribers.consent import NO_EVIDENCE, Evidence, suppress
 
 # What an opt-out from everything sets the subscriber's status to, by channel.
 _STATUS_BY_CHANNEL = {
@@ -50,12 +55,12 @@ class OptOutResult:
 
 def lock_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
     """Load a subscriber with a row lock so concurrent opt-outs serialise (one event each)."""
-    stmt = select(Subscriber).where(Subscriber.id == subscriber_id).with_for_update()
+    stmt = orm_select(Subscriber).where(Subscriber.id == subscriber_id).with_for_update()
     return session.exec(stmt).first()
 
 
 def find_by_email(session: Session, address: str, *, lock: bool = False) -> Subscriber | None:
-    stmt = select(Subscriber).where(Subscriber.email == address)
+    stmt = orm_select(Subscriber).where(Subscriber.email == address)
     if lock:
         stmt = stmt.with_for_update()
     return session.exec(stmt).first()
@@ -76,78 +81,117 @@ def unsubscribe(
 
     With scope=all the address goes on the suppression list, even when no subscriber has it
     (a request for an unknown address must still be honoured if it ever shows up).
-    """
-    target = _resolve(session, subscriber, address)
-    if target is None:
-        if address is None:
-            return OptOutResult(changed=False, subscriber_id=None)
-        if scope is not Scope.ALL:
-            return OptOutResult(changed=False, subscriber_id=None)
-        hashed = email_hmac(normalize_email(address))
-        newly = suppress(session, hashed, reason=channel.value)
-        if newly:
-            record_consent(
-                session, action=_ACTION_BY_CHANNEL.get(channel, ConsentAction.UNSUBSCRIBE),
-                channel=channel, address_hmac=hashed, campaign_id=campaign_id,
-                evidence=evidence,
-            )
-            session.flush()
-        return OptOutResult(changed=newly, subscriber_id=None, suppressed=newly)
 
+    Written with set-based Core statements (a locked read, one UPDATE per table, one INSERT
+    for the log): this is the hot path of the one-click endpoint.
+    """
+    target = _lock_target(session, subscriber, address)
+    if target is None:
+        return _suppress_unknown(session, address, scope, channel, evidence, campaign_id)
+    target_id, email, current_status = target
     now = utcnow()
-    wanted = None if scope is Scope.ALL else set(topic_ids or ())
-    subscriptions = session.exec(
-        select(Subscription).where(Subscription.subscriber_id == target.id)
-    ).all()
-    changed_topics: list[int] = []
-    for sub in subscriptions:
-        if wanted is not None and sub.topic_id not in wanted:
-            continue
-        if sub.status != SubscriptionStatus.UNSUBSCRIBED:
-            sub.status = SubscriptionStatus.UNSUBSCRIBED
-            sub.updated_at = now
-            session.add(sub)
-            changed_topics.append(sub.topic_id)
+
+    subscriptions = Subscription.__table__
+    stmt = (
+        update(subscriptions)
+        .where(subscriptions.c.subscriber_id == target_id,
+               subscriptions.c.status != SubscriptionStatus.UNSUBSCRIBED.value)
+        .values(status=SubscriptionStatus.UNSUBSCRIBED.value, updated_at=now)
+        .returning(subscriptions.c.topic_id)
+    )
+    if scope is not Scope.ALL:
+        wanted = sorted(set(topic_ids or ()))
+        if not wanted:
+            return OptOutResult(changed=False, subscriber_id=target_id)
+        stmt = stmt.where(subscriptions.c.topic_id.in_(wanted))
+    changed_topics = sorted(session.execute(stmt).scalars().all())
 
     action = _ACTION_BY_CHANNEL.get(channel, ConsentAction.UNSUBSCRIBE)
-    status_changed = False
+    hashed = email_hmac(email)
+    new_status: SubscriberStatus | None = None
     newly_suppressed = False
     if scope is Scope.ALL:
-        new_status = _STATUS_BY_CHANNEL.get(channel, SubscriberStatus.UNSUBSCRIBED)
-        if _RANK[new_status] > _RANK[SubscriberStatus(target.status)]:
-            target.status = new_status
-            target.updated_at = now
-            session.add(target)
-            status_changed = True
-        newly_suppressed = suppress(session, email_hmac(target.email), reason=channel.value)
+        wanted_status = _STATUS_BY_CHANNEL.get(channel, SubscriberStatus.UNSUBSCRIBED)
+        if _RANK[wanted_status] > _RANK[SubscriberStatus(current_status)]:
+            new_status = wanted_status
+            subscribers = Subscriber.__table__
+            session.execute(update(subscribers).where(subscribers.c.id == target_id)
+                            .values(status=new_status.value, updated_at=now))
+        newly_suppressed = suppress(session, hashed, reason=channel.value, at=now)
 
-    if scope is Scope.ALL and (status_changed or newly_suppressed or changed_topics):
-        record_consent(session, action=action, channel=channel, subscriber=target,
-                       campaign_id=campaign_id,
-                       evidence=_with(evidence, scope="all", topics=changed_topics))
-    else:
-        for topic_id in changed_topics:
-            record_consent(session, action=action, channel=channel, subscriber=target,
-                           topic_id=topic_id, campaign_id=campaign_id,
-                           evidence=_with(evidence, scope="topic"))
-    session.flush()
+    events: list[dict] = []
+    if scope is Scope.ALL and (new_status or newly_suppressed or changed_topics):
+        events.append(_event(target_id, hashed, action, channel, None, campaign_id,
+                             _with(evidence, scope="all", topics=changed_topics), now))
+    elif scope is not Scope.ALL:
+        events.extend(_event(target_id, hashed, action, channel, topic_id, campaign_id,
+                             _with(evidence, scope="topic"), now)
+                      for topic_id in changed_topics)
+    if events:
+        session.execute(insert(ConsentEvent.__table__), events)
+    _refresh_loaded(session, target_id, new_status, changed_topics)
     return OptOutResult(
-        changed=bool(status_changed or newly_suppressed or changed_topics),
-        subscriber_id=target.id,
+        changed=bool(new_status or newly_suppressed or changed_topics),
+        subscriber_id=target_id,
         topics_unsubscribed=changed_topics,
         suppressed=newly_suppressed,
     )
 
 
-def _resolve(session: Session, subscriber: Subscriber | int | None,
-             address: str | None) -> Subscriber | None:
+def _lock_target(session: Session, subscriber: Subscriber | int | None,
+                 address: str | None) -> tuple[int, str, str] | None:
+    """(id, email, status) of the subscriber, row-locked so concurrent opt-outs serialise."""
+    table = Subscriber.__table__
+    query = select(table.c.id, table.c.email, table.c.status).with_for_update()
     if isinstance(subscriber, Subscriber):
-        return lock_subscriber(session, subscriber.id) if subscriber.id else subscriber
-    if isinstance(subscriber, int):
-        return lock_subscriber(session, subscriber)
-    if address:
-        return find_by_email(session, normalize_email(address), lock=True)
-    return None
+        if subscriber.id is None:
+            session.flush()
+        query = query.where(table.c.id == subscriber.id)
+    elif isinstance(subscriber, int):
+        query = query.where(table.c.id == subscriber)
+    elif address:
+        query = query.where(table.c.email == normalize_email(address))
+    else:
+        return None
+    row = session.execute(query).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def _suppress_unknown(session: Session, address: str | None, scope: Scope, channel: Channel,
+                      evidence: Evidence, campaign_id: int | None) -> OptOutResult:
+    if address is None or scope is not Scope.ALL:
+        return OptOutResult(changed=False, subscriber_id=None)
+    now = utcnow()
+    hashed = email_hmac(normalize_email(address))
+    newly = suppress(session, hashed, reason=channel.value, at=now)
+    if newly:
+        action = _ACTION_BY_CHANNEL.get(channel, ConsentAction.UNSUBSCRIBE)
+        session.execute(insert(ConsentEvent.__table__),
+                        [_event(None, hashed, action, channel, None, campaign_id, evidence, now)])
+    return OptOutResult(changed=newly, subscriber_id=None, suppressed=newly)
+
+
+def _event(subscriber_id: int | None, hashed: str, action: str, channel: Channel,
+           topic_id: int | None, campaign_id: int | None, evidence: Evidence,
+           at: datetime) -> dict:
+    return {
+        "subscriber_id": subscriber_id, "email_hmac": hashed, "action": str(action),
+        "channel": channel.value, "topic_id": topic_id, "campaign_id": campaign_id or None,
+        "ip": (evidence.ip or None) and evidence.ip[:64],
+        "user_agent": (evidence.user_agent or None) and evidence.user_agent[:500],
+        "policy_version": evidence.policy_version, "evidence": dict(evidence.details), "at": at,
+    }
+
+
+def _refresh_loaded(session: Session, subscriber_id: int, new_status: SubscriberStatus | None,
+                    changed_topics: list[int]) -> None:
+    """Keep ORM objects the caller already loaded in step with the Core updates."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Subscriber) and obj.id == subscriber_id and new_status:
+            set_committed_value(obj, "status", new_status)
+        elif (isinstance(obj, Subscription) and obj.subscriber_id == subscriber_id
+              and obj.topic_id in changed_topics):
+            set_committed_value(obj, "status", SubscriptionStatus.UNSUBSCRIBED)
 
 
 def _with(evidence: Evidence, **details: object) -> Evidence:
