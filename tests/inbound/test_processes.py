@@ -141,3 +141,31 @@ def test_only_one_poller_reads_and_another_takes_over(
     later = {_holder_pid(r.evidence["poller"]) for r in _rows()[5:]}
     assert later == set(by_pid) - {reader}
     assert len(mailbox.folder_ids("Review")) == 10
+
+
+def test_embedded_poller_runs_off_the_event_loop_and_stops(mailbox: Mailbox) -> None:
+    """What `octomail serve` embeds: run_poller(settings, stop) while the loop stays free."""
+    import asyncio
+
+    from app.inbound.poller import run_poller
+    from app.settings import get_settings
+
+    _subscribers(1)
+
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_poller(get_settings(), stop))
+        mailbox.deliver([_mail(0, request=True)])
+        deadline = time.monotonic() + 30
+        ticks = 0
+        while len(_rows()) < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the loop keeps ticking while the poller works
+            ticks += 1
+        assert len(_rows()) == 1 and ticks > 0
+        stop.set()
+        started = time.monotonic()
+        await asyncio.wait_for(task, timeout=30)
+        return time.monotonic() - started
+
+    asyncio.run(scenario())
+    assert mailbox.folder_ids("Processed")
