@@ -85,10 +85,15 @@ def unsubscribe(
     Written with set-based Core statements (a locked read, one UPDATE per table, one INSERT
     for the log): this is the hot path of the one-click endpoint.
     """
-    target = _lock_target(session, subscriber, address)
-    if target is None:
-        return _suppress_unknown(session, address, scope, channel, evidence, campaign_id)
-    target_id, email, current_status = target
+    if scope is not Scope.ALL and isinstance(subscriber, int):
+        # The UPDATE below locks the subscription rows and re-checks their status, so
+        # concurrent topic opt-outs already serialise: no subscriber lock needed (hot path).
+        target_id, email, current_status = subscriber, "", ""
+    else:
+        target = _lock_target(session, subscriber, address)
+        if target is None:
+            return _suppress_unknown(session, address, scope, channel, evidence, campaign_id)
+        target_id, email, current_status = target
     now = utcnow()
 
     subscriptions = Subscription.__table__
@@ -105,6 +110,12 @@ def unsubscribe(
             return OptOutResult(changed=False, subscriber_id=target_id)
         stmt = stmt.where(subscriptions.c.topic_id.in_(wanted))
     changed_topics = sorted(session.execute(stmt).scalars().all())
+    if not changed_topics and scope is not Scope.ALL:
+        return OptOutResult(changed=False, subscriber_id=target_id)
+    if not email:
+        subscribers = Subscriber.__table__
+        email = session.execute(select(subscribers.c.email)
+                                .where(subscribers.c.id == target_id)).scalar_one()
 
     action = _ACTION_BY_CHANNEL.get(channel, ConsentAction.UNSUBSCRIBE)
     hashed = email_hmac(email)
