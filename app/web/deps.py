@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from app.db import get_engine
+from app.db import session_scope
 from app.models import Role, User
 from app.settings import Settings, get_settings
 from app.subscribers.consent import Evidence
@@ -18,13 +18,8 @@ from app.users import user_for_token
 
 def get_session() -> Iterator[Session]:
     """One session per request, committed when the handler returns without error."""
-    with Session(get_engine(), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope() as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
