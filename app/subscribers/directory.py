@@ -53,9 +53,12 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return int(json.loads(base64.urlsafe_b64decode(padded))["after"])
+        after = json.loads(base64.urlsafe_b64decode(padded))["after"]
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInput("invalid cursor") from exc
+    if not isinstance(after, int) or not 0 <= after < 2**31:
+        raise InvalidInput("invalid cursor")
+    return after
 
 
 def list_subscribers(
@@ -70,9 +73,9 @@ def list_subscribers(
     if source:
         stmt = stmt.where(Subscriber.source == source)
     if q:
-        pattern = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(Subscriber.email.like(pattern),  # type: ignore[attr-defined]
-                              func.lower(Subscriber.name).like(pattern)))
+        needle = q.strip().lower()
+        stmt = stmt.where(or_(Subscriber.email.contains(needle, autoescape=True),  # type: ignore[attr-defined]
+                              func.lower(Subscriber.name).contains(needle, autoescape=True)))
     if topic:
         topic_row = session.exec(select(Topic).where(Topic.slug == topic)).first()
         if topic_row is None:

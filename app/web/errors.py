@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 
 from app import errors
 
@@ -26,14 +27,23 @@ def status_for(exc: errors.OctomailError) -> int:
     return 400
 
 
+def error_response(request: Request, exc: errors.OctomailError) -> Response:
+    status = status_for(exc)
+    wants_json = request.headers.get("content-type", "").startswith("application/json")
+    if request.url.path.startswith("/api/") or wants_json:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+    from app.web.templating import render
+
+    return render(request, "public/error.html", {"message": str(exc), "status": status},
+                  status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.OctomailError)
     async def _domain_error(request: Request, exc: errors.OctomailError) -> Response:
-        status = status_for(exc)
-        wants_json = request.headers.get("content-type", "").startswith("application/json")
-        if request.url.path.startswith("/api/") or wants_json:
-            return JSONResponse({"detail": str(exc)}, status_code=status)
-        from app.web.templating import render
+        return error_response(request, exc)
 
-        return render(request, "public/error.html", {"message": str(exc), "status": status},
-                      status_code=status)
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError) -> Response:
+        # A value the database cannot hold (an id past 2**31, ...) is bad input, not a crash.
+        return error_response(request, errors.InvalidInput("a value is out of range"))

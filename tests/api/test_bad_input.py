@@ -1,0 +1,46 @@
+"""Bad input never gets a 500: every API route, with absurd ids and empty or broken bodies."""
+
+import re
+
+from fastapi.routing import iter_route_contexts
+
+from app.main import create_app
+
+
+def _routes():
+    for route in iter_route_contexts(create_app().routes):
+        if route.path.startswith("/api/"):
+            for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
+                yield method, route.path
+
+
+def test_no_route_answers_500_to_bad_input(api):
+    api.post("/api/v1/topics", json={"slug": "news", "name": "News"})
+    bodies = [None, {}, {"email": 5, "topics": "x", "send_at": "yesterday"}, b"\xff\xfe{"]
+    for method, path in _routes():
+        for fake_id in ("99999999999", "-1", "0"):
+            url = re.sub(r"\{[^}]+\}", fake_id, path)
+            for body in bodies:
+                if isinstance(body, bytes):
+                    response = api.request(method, url, content=body,
+                                           headers={"content-type": "application/json"})
+                else:
+                    response = api.request(method, url, json=body)
+                assert response.status_code < 500, (method, url, body, response.text[:200])
+
+
+def test_search_treats_wildcards_literally(api):
+    api.post("/api/v1/topics", json={"slug": "news", "name": "News"})
+    api.post("/api/v1/subscribers", json={"email": "plain@example.org", "topics": ["news"],
+                                          "preconfirm": True, "consent_source": "t"})
+    assert api.get("/api/v1/subscribers", params={"q": "%"}).json()["items"] == []
+    assert len(api.get("/api/v1/subscribers", params={"q": "plain"}).json()["items"]) == 1
+
+
+def test_huge_cursor_is_a_clear_error(api):
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps({"after": 10**30}).encode()).decode()
+    response = api.get("/api/v1/subscribers", params={"cursor": cursor})
+    assert response.status_code == 422 and response.json()["detail"] == "invalid cursor"
