@@ -8,6 +8,7 @@ workers share a campaign without waiting on each other; SQLite has one writer at
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,6 +70,28 @@ WHERE id IN (
     LIMIT :n)
 RETURNING id
 """)
+
+
+# Results: ONE statement text whatever the batch size (arrays / a JSON document), so the
+# statement cache holds one entry instead of one per batch size (which grew the RSS).
+_RECORD_SET = """
+UPDATE send SET status = v.st, message_id = COALESCE(v.mid, send.message_id),
+    smtp_reply = v.reply,
+    sent_at = CASE WHEN v.st = 'sent' THEN :now ELSE send.sent_at END,
+    next_attempt_at = COALESCE(v.nat, send.next_attempt_at), attempts = v.att,
+    worker = NULL, lease_until = NULL
+FROM {source} AS v
+WHERE send.id = v.id AND send.status IN ('queued', 'sending')
+"""
+_RECORD_PG = sa.text(_RECORD_SET.replace("{source}", """(
+    SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:sts AS text[]), CAST(:mids AS text[]),
+                         CAST(:replies AS text[]), CAST(:nats AS timestamp[]),
+                         CAST(:atts AS integer[])) AS u(id, st, mid, reply, nat, att))"""))
+_RECORD_SQLITE = sa.text(_RECORD_SET.replace("{source}", """(
+    SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS st,
+           json_extract(value, '$[2]') AS mid, json_extract(value, '$[3]') AS reply,
+           json_extract(value, '$[4]') AS nat, json_extract(value, '$[5]') AS att
+    FROM json_each(:rows))"""))
 
 
 @dataclass(slots=True)
@@ -230,26 +253,22 @@ class SendStore:
         if not results:
             return
         now = utcnow()
-        params: dict[str, Any] = {"now": self.ts(now)}
-        values = []
-        for i, r in enumerate(results):
-            values.append(f"(:i{i}, :s{i}, :m{i}, :r{i}, :n{i}, :a{i})")
-            params.update({f"i{i}": r.send_id, f"s{i}": r.status.value, f"m{i}": r.message_id,
-                           f"r{i}": (r.reply or "")[:1000], f"n{i}": self.ts(r.next_attempt_at),
-                           f"a{i}": r.attempts})
-        nat = "CAST(v.nat AS TIMESTAMP)" if self.postgres else "v.nat"
-        sql = sa.text(
-            f"WITH v(id, st, mid, reply, nat, att) AS (VALUES {', '.join(values)}) "
-            "UPDATE send SET status = v.st, message_id = COALESCE(v.mid, send.message_id), "
-            "smtp_reply = v.reply, "
-            "sent_at = CASE WHEN v.st = 'sent' THEN :now ELSE send.sent_at END, "
-            f"next_attempt_at = COALESCE({nat}, send.next_attempt_at), attempts = v.att, "
-            "worker = NULL, lease_until = NULL "
-            "FROM v WHERE send.id = v.id AND send.status IN ('queued', 'sending')"
-        )
+        replies = [(r.reply or "")[:1000] for r in results]
+        if self.postgres:
+            params: dict[str, Any] = {
+                "now": now, "ids": [r.send_id for r in results],
+                "sts": [r.status.value for r in results],
+                "mids": [r.message_id for r in results], "replies": replies,
+                "nats": [r.next_attempt_at for r in results],
+                "atts": [r.attempts for r in results]}
+        else:
+            params = {"now": self.ts(now), "rows": json.dumps([
+                [r.send_id, r.status.value, r.message_id, reply, self.ts(r.next_attempt_at),
+                 r.attempts] for r, reply in zip(results, replies, strict=True)])}
+        bounces = [r for r in results if r.bounce and r.subscriber_id]
         bounces = [r for r in results if r.bounce and r.subscriber_id]
         with Session(self.engine) as session:
-            session.execute(sql, params)
+            session.execute(_RECORD_PG if self.postgres else _RECORD_SQLITE, params)
             for r in bounces:
                 # The one opt-out function: status bounced, suppression, consent event.
                 unsubscribe(session, subscriber=r.subscriber_id, scope=Scope.ALL,
