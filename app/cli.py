@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from app.campaigns.cli import campaign_app, worker_command
 from app.inbound.cli import poll_command, poller_command
 from app.models import Role
 
@@ -25,6 +26,8 @@ cli.add_typer(user_app, name="user")
 cli.add_typer(token_app, name="token")
 cli.command("poll")(poll_command)
 cli.command("poller")(poller_command)
+cli.add_typer(campaign_app, name="campaign")
+cli.command("worker")(worker_command)
 
 
 def _fail(message: str) -> None:
