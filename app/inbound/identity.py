@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from urllib.parse import unquote, urlsplit
@@ -85,7 +86,10 @@ def verify_unsubscribe_token(settings: Settings, token: str) -> tuple[int, int] 
 
 
 def max_bytes(settings: Settings) -> int:
-    return int(getattr(settings, "inbound_max_bytes", 0) or DEFAULT_MAX_BYTES)
+    """OCTOMAIL_INBOUND_MAX_BYTES (a Settings field once the lead adds it, else the env)."""
+    value = getattr(settings, "inbound_max_bytes", 0) or os.environ.get(
+        "OCTOMAIL_INBOUND_MAX_BYTES", "")
+    return int(value) if str(value).strip() else DEFAULT_MAX_BYTES
 
 
 def build_context(settings: Settings) -> Context:
