@@ -17,7 +17,8 @@ def octomail(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 def test_help_explains_each_command(env):
     out = octomail("--help")
     assert out.returncode == 0
-    for command in ("serve", "migrate", "import", "export", "user", "token", "poll", "poller"):
+    for command in ("serve", "migrate", "import", "export", "user", "token", "poll", "poller",
+                    "campaign", "worker"):
         assert command in out.stdout
 
 
