@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     soft_bounce_window: timedelta = timedelta(days=14)
     ack_optouts: bool = True
     poll_interval: timedelta = timedelta(seconds=30)
+    inbound_batch_size: int = 200
+    inbound_lease_ttl: timedelta = timedelta(seconds=30)
+    inbound_max_bytes: int = 25_000_000
+    """Larger inbound messages go to Review unread."""
     embedded_worker: bool = True
     embedded_poller: bool = True
     embedded_scheduler: bool = True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from urllib.parse import unquote, urlsplit
@@ -86,10 +85,8 @@ def verify_unsubscribe_token(settings: Settings, token: str) -> tuple[int, int] 
 
 
 def max_bytes(settings: Settings) -> int:
-    """OCTOMAIL_INBOUND_MAX_BYTES (a Settings field once the lead adds it, else the env)."""
-    value = getattr(settings, "inbound_max_bytes", 0) or os.environ.get(
-        "OCTOMAIL_INBOUND_MAX_BYTES", "")
-    return int(value) if str(value).strip() else DEFAULT_MAX_BYTES
+    """OCTOMAIL_INBOUND_MAX_BYTES: larger messages go to Review unread."""
+    return settings.inbound_max_bytes or DEFAULT_MAX_BYTES
 
 
 def build_context(settings: Settings) -> Context:

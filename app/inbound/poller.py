@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -33,24 +32,17 @@ from app.inbound.review import REFILE_PENDING
 from app.inbound.sources import Fetched, Source, is_connection_error, source_from_settings
 from app.inbound.text import sanitize
 from app.models import InboundMessage, InboundStatus, utcnow
-from app.settings import Settings, parse_duration
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def _knob(settings: Settings, name: str, default: str) -> str:
-    """Inbound settings not (yet) on Settings: the attribute, else OCTOMAIL_<NAME>, else default."""
-    value = getattr(settings, name, None)
-    return str(value) if value not in (None, "") else os.environ.get(
-        f"OCTOMAIL_{name.upper()}", default)
-
-
 def batch_size(settings: Settings) -> int:
-    return max(1, int(_knob(settings, "inbound_batch_size", "200")))
+    return max(1, settings.inbound_batch_size)
 
 
 def lease_ttl(settings: Settings) -> timedelta:
-    return parse_duration(_knob(settings, "inbound_lease_ttl", "30s"))
+    return settings.inbound_lease_ttl
 
 
 def lease_name(source: Source) -> str:
