@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     embedded_scheduler: bool = True
 
     @field_validator("missed_grace", "confirm_max_age", "soft_bounce_window", "poll_interval",
-                     "send_lease", "send_retry_max_age", mode="before")
+                     "send_lease", "send_retry_max_age", "inbound_lease_ttl", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]
