@@ -26,22 +26,45 @@ def outbox_path(settings: Settings) -> Path:
     return settings.var_dir / "mail" / "outbox"
 
 
-class MaildirHandler:
-    """aiosmtpd handler: each accepted message is stored once per recipient."""
+def inbox_path(settings: Settings) -> Path:
+    return settings.var_dir / "mail" / "inbox"
 
-    def __init__(self, path: Path) -> None:
+
+def _open_maildir(path: Path) -> mailbox.Maildir:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    maildir = mailbox.Maildir(str(path), create=True)
+    for sub in ("tmp", "new", "cur"):  # create=True skips these when `path` exists
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return maildir
+
+
+class MaildirHandler:
+    """aiosmtpd handler: each accepted message is stored once per recipient.
+
+    Mail to the info mailbox (OCTOMAIL_UNSUBSCRIBE_MAILTO, `+tag` sub-addresses included)
+    goes to `inbox` when one is given, where the embedded poller reads it: so a mailto
+    unsubscribe works end to end on the embedded defaults too.
+    """
+
+    def __init__(self, path: Path, *, inbox: Path | None = None,
+                 info_address: str = "") -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(str(path), create=True)
-        for sub in ("tmp", "new", "cur"):  # create=True skips these when `path` exists
-            (path / sub).mkdir(parents=True, exist_ok=True)
+        self.maildir = _open_maildir(path)
+        self.inbox = _open_maildir(inbox) if inbox and info_address else None
+        self.info_local, _, self.info_domain = info_address.lower().partition("@")
+
+    def _is_info(self, rcpt: str) -> bool:
+        local, _, domain = rcpt.lower().partition("@")
+        return bool(self.info_domain) and domain == self.info_domain and (
+            local.split("+", 1)[0] == self.info_local)
 
     def store(self, mail_from: str, rcpt: str, content: bytes) -> str:
         # Return-Path/Delivered-To are what a real delivery agent adds; the original bytes
         # (and any DKIM signature over them) stay untouched below them.
         trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n".encode(
             "utf-8", "surrogateescape")
-        return self.maildir.add(trace + content)
+        target = self.inbox if self.inbox is not None and self._is_info(rcpt) else self.maildir
+        return target.add(trace + content)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
@@ -57,6 +80,11 @@ class MaildirHandler:
         return "250 2.0.0 Stored"
 
 
+def catcher_handler(settings: Settings) -> MaildirHandler:
+    return MaildirHandler(outbox_path(settings), inbox=inbox_path(settings),
+                          info_address=settings.unsubscribe_mailto)
+
+
 def _server_factory(handler: MaildirHandler) -> Any:
     return lambda: SMTP(handler, data_size_limit=_MAX_SIZE, hostname="octomail-catcher",
                         ident="Octomail mail catcher")
@@ -64,7 +92,7 @@ def _server_factory(handler: MaildirHandler) -> Any:
 
 async def run_catcher(settings: Settings, stop: asyncio.Event) -> None:
     """Serve on 127.0.0.1:mail_catcher_port until `stop` is set (a background service)."""
-    handler = MaildirHandler(outbox_path(settings))
+    handler = catcher_handler(settings)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(_server_factory(handler), "127.0.0.1",
                                       settings.mail_catcher_port)
@@ -85,7 +113,7 @@ class _CatcherController(Controller):
 
 def start_catcher(settings: Settings, port: int | None = None) -> Controller:
     """The catcher in its own thread (for synchronous callers and tests); call .stop()."""
-    handler = MaildirHandler(outbox_path(settings))
+    handler = catcher_handler(settings)
     controller = _CatcherController(handler, hostname="127.0.0.1",
                                     port=settings.mail_catcher_port if port is None else port)
     controller.start()

@@ -77,3 +77,25 @@ def test_start_catcher_thread(render_settings: Settings, tmp_path: Path) -> None
         controller.stop()
     (stored,) = outbox(settings)
     assert b"Subject: hi" in stored and b"hello" in stored
+
+
+def test_mail_to_the_info_mailbox_lands_in_the_inbox(render_settings: Settings,
+                                                      tmp_path: Path) -> None:
+    import smtplib
+
+    from app.sending.catcher import inbox_path
+
+    settings = render_settings.model_copy(update={"var_dir": tmp_path / "var",
+                                                  "unsubscribe_mailto": "info@example.org"})
+    controller = start_catcher(settings, port=free_port())
+    try:
+        with smtplib.SMTP("127.0.0.1", controller.port) as client:
+            for rcpt in ("info@example.org", "Info+abc.def@Example.org", "someone@example.org"):
+                client.sendmail("me@example.com", [rcpt], b"Subject: hi\r\n\r\nbody\r\n")
+    finally:
+        controller.stop()
+    inbox = mailbox.Maildir(str(inbox_path(settings)), create=False)
+    delivered = sorted(m["Delivered-To"] for m in inbox)
+    assert delivered == ["Info+abc.def@Example.org", "info@example.org"]
+    assert [m["Delivered-To"] for m in mailbox.Maildir(str(outbox_path(settings)))] == [
+        "someone@example.org"]
