@@ -1,0 +1,263 @@
+"""Benchmark: a real campaign on PostgreSQL to Postfix's smtp-sink, against two baselines.
+
+    .venv/bin/python bench/send.py [--recipients 100000] [--connections 8] [--keep-db]
+
+Creates a throw-away database on 127.0.0.1:5432 (OCTOMAIL_BENCH_PG_URL), fills it with
+COPY, and sends ~15 KB personalised HTML campaigns through `python -m app.sending.dispatcher`
+worker processes (claim -> re-check -> render -> send -> record, all of it). Prints:
+- msg/s of one worker process (10k and N recipients) and of two worker processes (N),
+  measured between the first and the last recorded send, plus wall time from start;
+- peak RSS of every worker process (10k vs N shows whether memory stays flat);
+- baselines in the same run, to the same sink: a raw aiosmtplib loop sending ONE pre-rendered
+  message of the campaign over the same number of connections (the aiosmtplib ceiling), and
+  `smtp-source -m 20000 -s 8 -l 15000` (Postfix's C client: the machine's ceiling);
+- the ratios against the targets: one process >= 0.8 x raw aiosmtplib, two >= 1,500 msg/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import psutil  # noqa: E402
+import psycopg  # noqa: E402
+from _sinks import smtp_sink, smtp_source_rate  # noqa: E402
+from smtp_raw import raw_aiosmtplib_rate  # noqa: E402
+
+PG_ADMIN = os.environ.get("OCTOMAIL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SMALL = 10_000
+PARAGRAPH = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+             "incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis "
+             "nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. ")
+BODY = ("# Hello {{ first_name }}!\n\nYour plan: **{{ attributes.plan }}** in "
+        "{{ attributes.country }}.\n\n"
+        + "".join(f"## Section {i}\n\n{PARAGRAPH * 2}\n\n[Read more](https://example.org/a/{i})"
+                  "\n\n" for i in range(9)))
+
+
+def settings_env(url: str, port: int, var_dir: str) -> dict[str, str]:
+    return {
+        "OCTOMAIL_DATABASE_URL": url,
+        "OCTOMAIL_SMTP_URLS": f"smtp://127.0.0.1:{port}",
+        "OCTOMAIL_VAR_DIR": var_dir,
+        "OCTOMAIL_SECRET_KEYS": "bench-secret-key-0123456789abcdef",
+        "OCTOMAIL_SUPPRESSION_PEPPER": "bench-pepper",
+        "OCTOMAIL_BASE_URL": "https://news.example.org",
+        "OCTOMAIL_POSTAL_ADDRESS": "Octomail Ltd, 1 Bench Street, 75001 Paris, France",
+        "OCTOMAIL_FROM": "Octo News <news@example.org>",
+        "OCTOMAIL_UNSUBSCRIBE_MAILTO": "info@example.org",
+        "OCTOMAIL_LOG_LEVEL": "WARNING",
+    }
+
+
+# ---------------------------------------------------------------- database
+
+def create_database() -> tuple[str, str]:
+    name = f"octomail_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    return name, f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def populate(url: str, recipients: int) -> None:
+    """N subscribers on topic `all`, the first 10k also on `small` (COPY + set-based SQL)."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn) as conn:
+        with conn.cursor() as cur:
+            with cur.copy("COPY subscriber (email, name, attributes, status, tracking_allowed, "
+                          "created_at, updated_at) FROM STDIN") as copy:
+                buffer = io.StringIO()
+                for i in range(recipients):
+                    country = ("FR", "DE", "ES", "US")[i % 4]
+                    plan = "pro" if i % 7 == 0 else "free"
+                    buffer.write(f"reader{i}@example{i % 97}.com\tReader {i}\t"
+                                 f'{{"country": "{country}", "plan": "{plan}"}}\tactive\tt\t'
+                                 "2026-01-01 00:00:00\t2026-01-01 00:00:00\n")
+                    if buffer.tell() > 1 << 20:
+                        copy.write(buffer.getvalue())
+                        buffer = io.StringIO()
+                copy.write(buffer.getvalue())
+            cur.execute("INSERT INTO topic (slug, name, description, created_at) VALUES "
+                        "('all', 'All news', '', now()), ('small', 'Small', '', now())")
+            cur.execute("INSERT INTO subscription (subscriber_id, topic_id, status, created_at, "
+                        "updated_at) SELECT s.id, t.id, 'subscribed', now(), now() "
+                        "FROM subscriber s, topic t WHERE t.slug = 'all'")
+            cur.execute("INSERT INTO subscription (subscriber_id, topic_id, status, created_at, "
+                        "updated_at) SELECT s.id, t.id, 'subscribed', now(), now() "
+                        "FROM (SELECT id FROM subscriber ORDER BY id LIMIT %s) s, topic t "
+                        "WHERE t.slug = 'small'", (SMALL,))
+        conn.commit()
+        conn.execute("ANALYZE")
+
+
+# ---------------------------------------------------------------- one campaign run
+
+class RssSampler(threading.Thread):
+    """Peak RSS of each worker process, sampled every 100 ms."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.procs = [psutil.Process(p) for p in pids]
+        self.peaks = [0] * len(pids)
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            for i, proc in enumerate(self.procs):
+                try:
+                    self.peaks[i] = max(self.peaks[i], proc.memory_info().rss)
+                except psutil.Error:
+                    pass
+            time.sleep(0.1)
+
+
+def run_campaign(env: dict[str, str], topic: str, processes: int, label: str) -> dict:
+    from sqlalchemy import text
+
+    from app.campaigns import service
+    from app.db import get_engine, session_scope
+
+    with session_scope() as session:
+        campaign = service.create_campaign(
+            session, name=label, subject="News for {{ first_name }}", body=BODY,
+            topics=[topic])
+        campaign_id = campaign.id
+    started = time.perf_counter()
+    with session_scope() as session:
+        service.send_now(session, campaign_id)  # type: ignore[arg-type]
+    materialised = time.perf_counter() - started
+    workers = [subprocess.Popen([sys.executable, "-m", "app.sending.dispatcher"], cwd=ROOT,
+                                env={**os.environ, **env}) for _ in range(processes)]
+    sampler = RssSampler([w.pid for w in workers])
+    sampler.start()
+    engine = get_engine()
+    try:
+        while True:
+            time.sleep(0.25)
+            with engine.connect() as conn:
+                status = conn.execute(text("SELECT status FROM campaign WHERE id = :i"),
+                                      {"i": campaign_id}).scalar_one()
+            if status != "running":
+                break
+            if any(w.poll() is not None for w in workers):
+                raise SystemExit("a worker process died; see its output above")
+        wall = time.perf_counter() - started
+    finally:
+        sampler.running = False
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.wait(60)
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT count(*) FILTER (WHERE send.status = 'sent'), count(*), "
+            "EXTRACT(EPOCH FROM max(sent_at) - min(sent_at)), "
+            "EXTRACT(EPOCH FROM min(sent_at) - c.started_at), "
+            "EXTRACT(EPOCH FROM c.finished_at - max(sent_at)) "
+            "FROM send JOIN campaign c ON c.id = send.campaign_id WHERE campaign_id = :i "
+            "GROUP BY c.started_at, c.finished_at"), {"i": campaign_id}).one()
+    sent, total, span = int(row[0]), int(row[1]), float(row[2] or 0)
+    print(f"  {label}: first send {float(row[3]):.1f}s after start, done "
+          f"{float(row[4]):.1f}s after the last", flush=True)
+    if sent != total:
+        raise SystemExit(f"{label}: only {sent} of {total} sent")
+    return {"label": label, "sent": sent, "rate": sent / span if span else 0.0,
+            "wall": wall, "materialise": materialised,
+            "peaks_mb": [p / 2**20 for p in sampler.peaks]}
+
+
+def sample_bytes(campaign_id: int) -> bytes:
+    """One real message of a campaign (the raw baseline sends exactly these bytes)."""
+    from app.db import session_scope
+    from app.models import Campaign
+    from app.sending.render import Recipient, prepare_campaign, render_message
+    from app.settings import get_settings
+
+    with session_scope() as session:
+        campaign = session.get(Campaign, campaign_id)
+        prepared = prepare_campaign(campaign, settings=get_settings(),  # type: ignore[arg-type]
+                                    topic_names=["All news"])
+    recipient = Recipient(1, "reader1@example1.com", "Reader 1",
+                          {"country": "DE", "plan": "free"})
+    return render_message(prepared, recipient, settings=get_settings()).data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--connections", type=int, default=8,
+                        help="SMTP connections per worker process (and for the baseline)")
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    n = args.recipients
+    small = min(SMALL, n)
+    name, url = create_database()
+    var_dir = tempfile.mkdtemp(prefix="octomail-bench-")
+    try:
+        with smtp_sink() as port:
+            env = settings_env(url, port, var_dir)
+            env["OCTOMAIL_SMTP_POOL_SIZE"] = str(args.connections)
+            os.environ.update(env)
+            from app.db import get_engine
+            from app.migrate import upgrade
+
+            upgrade(get_engine())
+            t0 = time.perf_counter()
+            populate(url, n)
+            print(f"database {name}: {n:,} subscribers populated with COPY in "
+                  f"{time.perf_counter() - t0:.1f}s; smtp-sink on 127.0.0.1:{port}")
+
+            runs = [run_campaign(env, "small", 1, f"1 process, {small:,} recipients"),
+                    run_campaign(env, "all", 1, f"1 process, {n:,} recipients"),
+                    run_campaign(env, "all", 2, f"2 processes, {n:,} recipients")]
+            message = sample_bytes(1)
+            raw_aiosmtplib_rate(port, args.connections, 500, message)  # warm-up
+            raw = raw_aiosmtplib_rate(port, args.connections, min(20_000, 2 * n), message)
+            source = smtp_source_rate(port, 20_000, 8, 15_000)
+    finally:
+        from app.db import get_engine
+
+        get_engine().dispose()
+        if not args.keep_db:
+            drop_database(name)
+
+    print(f"\nmessage size {len(message):,} bytes; {args.connections} SMTP connections per "
+          "process; 2 CPU cores shared by workers, PostgreSQL and smtp-sink\n")
+    print(f"{'run':34} {'msg/s':>8} {'wall s':>7} {'start s':>8}  peak RSS per process")
+    for r in runs:
+        peaks = ", ".join(f"{p:.0f} MB" for p in r["peaks_mb"])
+        print(f"{r['label']:34} {r['rate']:8.0f} {r['wall']:7.1f} {r['materialise']:8.2f}  "
+              f"{peaks}")
+    print(f"{'baseline: raw aiosmtplib, 1 msg':34} {raw:8.0f}")
+    print(f"{'baseline: smtp-source (C)':34} {source:8.0f}")
+    one, two = runs[1]["rate"], runs[2]["rate"]
+    print(f"\none process / raw aiosmtplib: {one / raw:.2f} (target >= 0.80)"
+          f"{'  OK' if one >= 0.8 * raw else '  MISSED'}")
+    ok = "  OK" if two >= 1500 else "  MISSED"
+    print(f"two processes: {two:,.0f} msg/s (target >= 1,500){ok}"
+          f"; {two / source:.2f} of smtp-source")
+    growth = runs[1]["peaks_mb"][0] / runs[0]["peaks_mb"][0]
+    print(f"peak RSS {n:,} vs {small:,} recipients: {growth:.2f}x (flat is ~1.0)")
+
+
+if __name__ == "__main__":
+    main()
