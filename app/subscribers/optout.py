@@ -3,11 +3,14 @@ admin, API. Status change, suppression and consent event share the caller's tran
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+import sqlalchemy as sa
+from sqlalchemy import insert
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 from sqlmodel import select as orm_select
@@ -24,7 +27,7 @@ from app.models import (
     utcnow,
 )
 from app.subscribers.addresses import email_hmac, normalize_email
-from app.subscribers.consent import NO_EVIDENCE, Evidence, suppress
+from app.subscribers.consent import NO_EVIDENCE, Evidence
 
 # What an opt-out from everything sets the subscriber's status to, by channel.
 _STATUS_BY_CHANNEL = {
@@ -43,6 +46,7 @@ _RANK = {
     SubscriberStatus.COMPLAINED: 3,
     SubscriberStatus.BLOCKLISTED: 4,
 }
+_ALL_TOPICS = 0  # topic id wildcard in the (subscriber, topic) pairs: ids start at 1
 
 
 @dataclass
@@ -51,6 +55,20 @@ class OptOutResult:
     subscriber_id: int | None
     topics_unsubscribed: list[int] = field(default_factory=list)
     suppressed: bool = False
+
+
+@dataclass(slots=True)
+class OptOutRequest:
+    """One opt-out, with unsubscribe()'s arguments: a subscriber (object or id) or, when
+    there is none, an address; scope=all (and suppression) or some topics."""
+
+    channel: Channel
+    subscriber: Subscriber | int | None = None
+    address: str | None = None
+    scope: Scope = Scope.ALL
+    topic_ids: Iterable[int] | None = None
+    evidence: Evidence = NO_EVIDENCE
+    campaign_id: int | None = None
 
 
 def lock_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
@@ -81,127 +99,274 @@ def unsubscribe(
 
     With scope=all the address goes on the suppression list, even when no subscriber has it
     (a request for an unknown address must still be honoured if it ever shows up).
-
-    Written with set-based Core statements (a locked read, one UPDATE per table, one INSERT
-    for the log): this is the hot path of the one-click endpoint.
+    A batch of one: unsubscribe_many is the only implementation.
     """
-    if scope is not Scope.ALL and isinstance(subscriber, int):
-        # The UPDATE below locks the subscription rows and re-checks their status, so
-        # concurrent topic opt-outs already serialise: no subscriber lock needed (hot path).
-        target_id, email, current_status = subscriber, "", ""
-    else:
-        target = _lock_target(session, subscriber, address)
-        if target is None:
-            return _suppress_unknown(session, address, scope, channel, evidence, campaign_id)
-        target_id, email, current_status = target
-    now = utcnow()
+    request = OptOutRequest(channel=channel, subscriber=subscriber, address=address,
+                            scope=scope, topic_ids=topic_ids, evidence=evidence,
+                            campaign_id=campaign_id)
+    return unsubscribe_many(session, [request])[0]
 
-    subscriptions = Subscription.__table__
-    stmt = (
-        update(subscriptions)
-        .where(subscriptions.c.subscriber_id == target_id,
-               subscriptions.c.status != SubscriptionStatus.UNSUBSCRIBED.value)
-        .values(status=SubscriptionStatus.UNSUBSCRIBED.value, updated_at=now)
-        .returning(subscriptions.c.topic_id)
-    )
-    if scope is not Scope.ALL:
-        wanted = sorted(set(topic_ids or ()))
-        if not wanted:
-            return OptOutResult(changed=False, subscriber_id=target_id)
-        stmt = stmt.where(subscriptions.c.topic_id.in_(wanted))
-    changed_topics = sorted(session.execute(stmt).scalars().all())
-    if not changed_topics and scope is not Scope.ALL:
-        return OptOutResult(changed=False, subscriber_id=target_id)
-    if not email:
-        subscribers = Subscriber.__table__
-        email = session.execute(select(subscribers.c.email)
-                                .where(subscribers.c.id == target_id)).scalar_one()
 
-    action = _ACTION_BY_CHANNEL.get(channel, ConsentAction.UNSUBSCRIBE)
-    hashed = email_hmac(email)
+@dataclass(slots=True)
+class _Plan:
+    """A request resolved to its target, then what it changes (filled in request order)."""
+
+    request: OptOutRequest
+    by_id: int | None
+    by_email: str | None
+    wanted: list[int] | None  # None: every topic (scope=all)
+    target: tuple[int, str, str] | None = None  # (id, email, status) from the locked read
+    hashed: str | None = None
+    changed_topics: list[int] = field(default_factory=list)
     new_status: SubscriberStatus | None = None
-    newly_suppressed = False
-    if scope is Scope.ALL:
-        wanted_status = _STATUS_BY_CHANNEL.get(channel, SubscriberStatus.UNSUBSCRIBED)
-        if _RANK[wanted_status] > _RANK[SubscriberStatus(current_status)]:
-            new_status = wanted_status
-            subscribers = Subscriber.__table__
-            session.execute(update(subscribers).where(subscribers.c.id == target_id)
-                            .values(status=new_status.value, updated_at=now))
-        newly_suppressed = suppress(session, hashed, reason=channel.value, at=now)
 
-    events: list[dict] = []
-    if scope is Scope.ALL and (new_status or newly_suppressed or changed_topics):
-        events.append(_event(target_id, hashed, action, channel, None, campaign_id,
-                             _with(evidence, scope="all", topics=changed_topics), now))
-    elif scope is not Scope.ALL:
-        events.extend(_event(target_id, hashed, action, channel, topic_id, campaign_id,
-                             _with(evidence, scope="topic"), now)
-                      for topic_id in changed_topics)
+
+def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> list[OptOutResult]:
+    """unsubscribe() for many requests at once, with a constant number of set-based
+    statements whatever the batch size: one locked read of the subscribers (in id order, so
+    concurrent batches cannot deadlock), one subscription UPDATE .. RETURNING, one status
+    UPDATE, one suppression upsert, one multi-row consent INSERT.
+
+    Each result is what unsubscribe() would have returned had the requests run one after
+    another in this order: a second request for the same subscriber sees the first one's
+    effect (and writes nothing if there is nothing left to change). The caller commits.
+    """
+    if not requests:
+        return []
+    postgres = session.get_bind().dialect.name == "postgresql"
+    plans = [_resolve(session, r) for r in requests]
+    rows = _lock_subscribers(session, postgres, plans)
+    by_id = {row[0]: row for row in rows}
+    by_email = {row[1]: row for row in rows}
+    for plan in plans:
+        plan.target = by_id.get(plan.by_id) if plan.by_id is not None else (
+            by_email.get(plan.by_email) if plan.by_email else None)
+
+    now = utcnow()
+    remaining = _unsubscribe_topics(session, postgres, plans, now)
+    statuses = {row[0]: SubscriberStatus(row[2]) for row in rows}
+    changed_status: dict[int, SubscriberStatus] = {}
+    to_suppress: dict[str, str] = {}  # hash -> reason of the first request suppressing it
+    for plan in plans:  # in request order: what each one changes, given the ones before
+        req = plan.request
+        if plan.target is None:
+            if req.address is not None and req.scope is Scope.ALL:
+                plan.hashed = email_hmac(normalize_email(req.address))
+                to_suppress.setdefault(plan.hashed, req.channel.value)
+            continue
+        target_id, email, _status = plan.target
+        left = remaining.get(target_id, set())
+        if plan.wanted is None:
+            plan.changed_topics = sorted(left)
+            left.clear()
+            plan.hashed = email_hmac(email)
+            to_suppress.setdefault(plan.hashed, req.channel.value)
+            wanted_status = _STATUS_BY_CHANNEL.get(req.channel, SubscriberStatus.UNSUBSCRIBED)
+            if _RANK[wanted_status] > _RANK[statuses[target_id]]:
+                plan.new_status = statuses[target_id] = changed_status[target_id] = wanted_status
+        else:
+            plan.changed_topics = sorted(left.intersection(plan.wanted))
+            left.difference_update(plan.changed_topics)
+            if plan.changed_topics:
+                plan.hashed = email_hmac(email)
+
+    _set_statuses(session, postgres, changed_status, now)
+    newly = _suppress_all(session, postgres, to_suppress, now)
+    results, events = _results_and_events(plans, newly, now)
     if events:
         session.execute(insert(ConsentEvent.__table__), events)
-    _refresh_loaded(session, target_id, new_status, changed_topics)
-    return OptOutResult(
-        changed=bool(new_status or newly_suppressed or changed_topics),
-        subscriber_id=target_id,
-        topics_unsubscribed=changed_topics,
-        suppressed=newly_suppressed,
-    )
+    _refresh_loaded(session, changed_status, plans)
+    return results
 
 
-def _lock_target(session: Session, subscriber: Subscriber | int | None,
-                 address: str | None) -> tuple[int, str, str] | None:
-    """(id, email, status) of the subscriber, row-locked so concurrent opt-outs serialise."""
-    table = Subscriber.__table__
-    query = select(table.c.id, table.c.email, table.c.status).with_for_update()
+def _resolve(session: Session, req: OptOutRequest) -> _Plan:
+    wanted = None if req.scope is Scope.ALL else sorted(set(req.topic_ids or ()))
+    subscriber = req.subscriber
     if isinstance(subscriber, Subscriber):
         if subscriber.id is None:
             session.flush()
-        query = query.where(table.c.id == subscriber.id)
-    elif isinstance(subscriber, int):
-        query = query.where(table.c.id == subscriber)
-    elif address:
-        query = query.where(table.c.email == normalize_email(address))
+        return _Plan(req, subscriber.id, None, wanted)
+    if isinstance(subscriber, int):
+        return _Plan(req, subscriber, None, wanted)
+    return _Plan(req, None, normalize_email(req.address) if req.address else None, wanted)
+
+
+_LOCK_PG = sa.text("""
+SELECT id, email, status FROM subscriber
+WHERE id = ANY(CAST(:ids AS integer[])) OR email = ANY(CAST(:emails AS text[]))
+ORDER BY id FOR UPDATE""")
+_LOCK_SQLITE = sa.text("""
+SELECT id, email, status FROM subscriber
+WHERE id IN (SELECT value FROM json_each(:ids)) OR email IN (SELECT value FROM json_each(:emails))
+ORDER BY id""")  # SQLite: BEGIN IMMEDIATE already serialises writers
+
+
+def _lock_subscribers(session: Session, postgres: bool,
+                      plans: list[_Plan]) -> list[tuple[int, str, str]]:
+    """(id, email, status) of every target, row-locked in id order (deadlock-free batches)."""
+    ids = sorted({p.by_id for p in plans if p.by_id is not None})
+    emails = sorted({p.by_email for p in plans if p.by_email})
+    if not ids and not emails:
+        return []
+    if postgres:
+        result = session.execute(_LOCK_PG, {"ids": ids, "emails": emails})
     else:
-        return None
-    row = session.execute(query).first()
-    return (row[0], row[1], row[2]) if row else None
+        result = session.execute(_LOCK_SQLITE, {"ids": json.dumps(ids),
+                                                "emails": json.dumps(emails)})
+    return [(row[0], row[1], row[2]) for row in result]
 
 
-def _suppress_unknown(session: Session, address: str | None, scope: Scope, channel: Channel,
-                      evidence: Evidence, campaign_id: int | None) -> OptOutResult:
-    if address is None or scope is not Scope.ALL:
-        return OptOutResult(changed=False, subscriber_id=None)
-    now = utcnow()
-    hashed = email_hmac(normalize_email(address))
-    newly = suppress(session, hashed, reason=channel.value, at=now)
-    if newly:
-        action = _ACTION_BY_CHANNEL.get(channel, ConsentAction.UNSUBSCRIBE)
-        session.execute(insert(ConsentEvent.__table__),
-                        [_event(None, hashed, action, channel, None, campaign_id, evidence, now)])
-    return OptOutResult(changed=newly, subscriber_id=None, suppressed=newly)
+_TOPICS_SET = """
+UPDATE subscription SET status = 'unsubscribed', updated_at = :now
+WHERE id IN (
+    SELECT s.id FROM subscription AS s JOIN {pairs}
+      ON s.subscriber_id = v.sid AND (v.tid = 0 OR s.topic_id = v.tid)
+    WHERE s.status <> 'unsubscribed'
+    {lock})
+RETURNING subscriber_id, topic_id"""
+_NOW = sa.bindparam("now", type_=sa.DateTime())
+_TOPICS_PG = sa.text(_TOPICS_SET.format(
+    pairs="unnest(CAST(:sids AS integer[]), CAST(:tids AS integer[])) AS v(sid, tid)",
+    lock="ORDER BY s.id FOR UPDATE OF s")).bindparams(_NOW)
+_TOPICS_SQLITE = sa.text(_TOPICS_SET.format(
+    pairs="(SELECT json_extract(value, '$[0]') AS sid, json_extract(value, '$[1]') AS tid "
+          "FROM json_each(:pairs)) AS v", lock="")).bindparams(_NOW)
 
 
-def _event(subscriber_id: int | None, hashed: str, action: str, channel: Channel,
-           topic_id: int | None, campaign_id: int | None, evidence: Evidence,
-           at: datetime) -> dict:
+def _unsubscribe_topics(session: Session, postgres: bool, plans: list[_Plan],
+                        now: datetime) -> dict[int, set[int]]:
+    """Unsubscribe the union of what the requests cover in one UPDATE; returns, by
+    subscriber, the topics that changed (handed out to the requests in order after)."""
+    everything = {p.target[0] for p in plans if p.target and p.wanted is None}
+    pairs = {(sid, _ALL_TOPICS) for sid in everything}
+    pairs.update((p.target[0], topic) for p in plans
+                 if p.target and p.wanted and p.target[0] not in everything for topic in p.wanted)
+    if not pairs:
+        return {}
+    ordered = sorted(pairs)
+    if postgres:
+        params: dict[str, Any] = {"now": now, "sids": [p[0] for p in ordered],
+                                  "tids": [p[1] for p in ordered]}
+        result = session.execute(_TOPICS_PG, params)
+    else:
+        result = session.execute(_TOPICS_SQLITE, {"now": now, "pairs": json.dumps(ordered)})
+    changed: dict[int, set[int]] = {}
+    for subscriber_id, topic_id in result:
+        changed.setdefault(subscriber_id, set()).add(topic_id)
+    return changed
+
+
+_STATUS_SET = """
+UPDATE subscriber SET status = v.st, updated_at = :now FROM {source}
+WHERE subscriber.id = v.id"""
+_STATUS_PG = sa.text(_STATUS_SET.format(
+    source="unnest(CAST(:ids AS integer[]), CAST(:sts AS text[])) AS v(id, st)")
+).bindparams(_NOW)
+_STATUS_SQLITE = sa.text(_STATUS_SET.format(
+    source="(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS st "
+           "FROM json_each(:rows)) AS v")).bindparams(_NOW)
+
+
+def _set_statuses(session: Session, postgres: bool, changed: dict[int, SubscriberStatus],
+                  now: datetime) -> None:
+    if not changed:
+        return
+    ordered = sorted(changed.items())
+    if postgres:
+        session.execute(_STATUS_PG, {"now": now, "ids": [i for i, _ in ordered],
+                                     "sts": [s.value for _, s in ordered]})
+    else:
+        session.execute(_STATUS_SQLITE, {"now": now, "rows": json.dumps(
+            [[i, s.value] for i, s in ordered])})
+
+
+# A lifted suppression is re-armed; an active one is left alone (its first reason stays).
+# RETURNING lists only the hashes this statement suppressed anew.
+_SUPPRESS_SET = """
+INSERT INTO suppression (email_hmac, reason, at) {source}
+ON CONFLICT (email_hmac) DO UPDATE
+SET lifted_at = NULL, reason = excluded.reason, at = excluded.at
+WHERE suppression.lifted_at IS NOT NULL
+RETURNING email_hmac"""
+_SUPPRESS_PG = sa.text(_SUPPRESS_SET.format(
+    source="SELECT h, r, :now FROM unnest(CAST(:hashes AS text[]), CAST(:reasons AS text[])) "
+           "AS v(h, r)")).bindparams(_NOW)
+_SUPPRESS_SQLITE = sa.text(_SUPPRESS_SET.format(  # "WHERE true": SQLite's upsert grammar
+    source="SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), :now "
+           "FROM json_each(:rows) WHERE true")).bindparams(_NOW)
+
+
+def _suppress_all(session: Session, postgres: bool, reasons: dict[str, str],
+                  now: datetime) -> set[str]:
+    """Suppress these hashes in one upsert (sorted: a stable lock order); the new ones."""
+    if not reasons:
+        return set()
+    ordered = sorted(reasons.items())
+    if postgres:
+        result = session.execute(_SUPPRESS_PG, {
+            "now": now, "hashes": [h for h, _ in ordered], "reasons": [r for _, r in ordered]})
+    else:
+        result = session.execute(_SUPPRESS_SQLITE, {"now": now, "rows": json.dumps(ordered)})
+    return set(result.scalars())
+
+
+def _results_and_events(plans: list[_Plan], newly: set[str],
+                        now: datetime) -> tuple[list[OptOutResult], list[dict]]:
+    """Per request in order: its result and consent events. A hash suppressed anew counts
+    for the first request that asked for it, as it would have run first."""
+    results: list[OptOutResult] = []
+    events: list[dict] = []
+    claimed: set[str] = set()
+    for plan in plans:
+        req = plan.request
+        action = _ACTION_BY_CHANNEL.get(req.channel, ConsentAction.UNSUBSCRIBE)
+        suppressed = False
+        if req.scope is Scope.ALL and plan.hashed is not None:
+            suppressed = plan.hashed in newly and plan.hashed not in claimed
+            claimed.add(plan.hashed)
+        if plan.target is None:
+            if suppressed:
+                events.append(_event(None, plan.hashed, action, req, None, req.evidence, now))
+            results.append(OptOutResult(changed=suppressed, subscriber_id=None,
+                                        suppressed=suppressed))
+            continue
+        target_id = plan.target[0]
+        topics = plan.changed_topics
+        if plan.wanted is None and (plan.new_status or suppressed or topics):
+            events.append(_event(target_id, plan.hashed, action, req, None,
+                                 _with(req.evidence, scope="all", topics=topics), now))
+        elif plan.wanted is not None:
+            topic_evidence = _with(req.evidence, scope="topic")
+            events.extend(_event(target_id, plan.hashed, action, req, topic_id,
+                                 topic_evidence, now) for topic_id in topics)
+        results.append(OptOutResult(changed=bool(plan.new_status or suppressed or topics),
+                                    subscriber_id=target_id, topics_unsubscribed=topics,
+                                    suppressed=suppressed))
+    return results, events
+
+
+def _event(subscriber_id: int | None, hashed: str | None, action: str, req: OptOutRequest,
+           topic_id: int | None, evidence: Evidence, at: datetime) -> dict:
     return {
         "subscriber_id": subscriber_id, "email_hmac": hashed, "action": str(action),
-        "channel": channel.value, "topic_id": topic_id, "campaign_id": campaign_id or None,
+        "channel": req.channel.value, "topic_id": topic_id,
+        "campaign_id": req.campaign_id or None,
         "ip": (evidence.ip or None) and evidence.ip[:64],
         "user_agent": (evidence.user_agent or None) and evidence.user_agent[:500],
         "policy_version": evidence.policy_version, "evidence": dict(evidence.details), "at": at,
     }
 
 
-def _refresh_loaded(session: Session, subscriber_id: int, new_status: SubscriberStatus | None,
-                    changed_topics: list[int]) -> None:
+def _refresh_loaded(session: Session, statuses: dict[int, SubscriberStatus],
+                    plans: list[_Plan]) -> None:
     """Keep ORM objects the caller already loaded in step with the Core updates."""
+    topics = {(p.target[0], t) for p in plans if p.target for t in p.changed_topics}
+    if not statuses and not topics:
+        return
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, Subscriber) and obj.id == subscriber_id and new_status:
-            set_committed_value(obj, "status", new_status)
-        elif (isinstance(obj, Subscription) and obj.subscriber_id == subscriber_id
-              and obj.topic_id in changed_topics):
+        if isinstance(obj, Subscriber) and obj.id in statuses:
+            set_committed_value(obj, "status", statuses[obj.id])
+        elif isinstance(obj, Subscription) and (obj.subscriber_id, obj.topic_id) in topics:
             set_committed_value(obj, "status", SubscriptionStatus.UNSUBSCRIBED)
 
 
