@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.background import embedded_services, supervise
 from app.settings import get_settings
+from app.subscribers.batcher import close_loop_committers
 from app.web.errors import install_error_handlers
 from app.web_paths import STATIC_DIR
 
@@ -31,6 +32,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
+        await close_loop_committers()  # commit queued one-click opt-outs before exiting
         if tasks:
             done, pending = await asyncio.wait(tasks, timeout=10)
             for task in pending:

@@ -27,7 +27,13 @@ from app.models import (
 )
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent
-from app.subscribers.optout import OptOutResult, lock_subscriber, unsubscribe
+from app.subscribers.optout import (
+    OptOutRequest,
+    OptOutResult,
+    lock_subscriber,
+    unsubscribe,
+    unsubscribe_many,
+)
 
 # Suppressions the person may lift themselves (they put them there with their own hand).
 # Complaints, bounces, erasure and admin blocks are never lifted from a link.
@@ -56,23 +62,43 @@ class LinkScope:
 
 def link_scope(session: Session, campaign_id: int | None) -> LinkScope:
     """A campaign's link covers that campaign's topics; campaign 0 or no topics: everything."""
-    if not campaign_id:
-        return LinkScope(campaign_id=None)
-    rows = session.execute(
-        sa_select(CampaignTopic.topic_id).where(CampaignTopic.campaign_id == campaign_id)  # type: ignore[arg-type]
-    ).scalars().all()
-    return LinkScope(campaign_id=campaign_id, topic_ids=sorted(rows))
+    return link_scopes(session, [campaign_id])[campaign_id]
+
+
+def link_scopes(session: Session,
+                campaign_ids: Iterable[int | None]) -> dict[int | None, LinkScope]:
+    """link_scope() for many campaigns in one query (the one-click batch)."""
+    wanted = set(campaign_ids)
+    scopes = {c: LinkScope(campaign_id=c or None) for c in wanted}
+    ids = sorted(c for c in wanted if c)
+    if ids:
+        rows = session.execute(
+            sa_select(CampaignTopic.campaign_id, CampaignTopic.topic_id)  # type: ignore[call-overload]
+            .where(CampaignTopic.campaign_id.in_(ids))  # type: ignore[attr-defined]
+            .order_by(CampaignTopic.campaign_id, CampaignTopic.topic_id)
+        ).all()
+        for campaign_id, topic_id in rows:
+            scopes[campaign_id].topic_ids.append(topic_id)
+    return scopes
+
+
+def opt_out_request(*, subscriber_id: int, scope: LinkScope, everything: bool = False,
+                    channel: Channel, evidence: Evidence = NO_EVIDENCE) -> OptOutRequest:
+    """The opt-out a link asks for: the link's topics, or everything."""
+    if everything or scope.everything:
+        return OptOutRequest(subscriber=subscriber_id, scope=Scope.ALL, channel=channel,
+                             evidence=evidence, campaign_id=scope.campaign_id)
+    return OptOutRequest(subscriber=subscriber_id, scope=Scope.TOPIC,
+                         topic_ids=scope.topic_ids, channel=channel, evidence=evidence,
+                         campaign_id=scope.campaign_id)
 
 
 def opt_out(session: Session, *, subscriber_id: int, scope: LinkScope, everything: bool = False,
             channel: Channel, evidence: Evidence = NO_EVIDENCE) -> OptOutResult:
     """Unsubscribe through the one opt-out function, within the link's scope (or all)."""
-    if everything or scope.everything:
-        return unsubscribe(session, subscriber=subscriber_id, scope=Scope.ALL, channel=channel,
-                           evidence=evidence, campaign_id=scope.campaign_id)
-    return unsubscribe(session, subscriber=subscriber_id, scope=Scope.TOPIC,
-                       topic_ids=scope.topic_ids, channel=channel, evidence=evidence,
-                       campaign_id=scope.campaign_id)
+    return unsubscribe_many(session, [opt_out_request(
+        subscriber_id=subscriber_id, scope=scope, everything=everything, channel=channel,
+        evidence=evidence)])[0]
 
 
 @dataclass

@@ -9,6 +9,7 @@ could POST it directly. A CSRF nonce would add nothing but a way for RFC 8058 to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qs
@@ -25,8 +26,9 @@ from app.links import preferences_url
 from app.models import Channel
 from app.settings import get_settings
 from app.subscribers.addresses import mask_email
+from app.subscribers.batcher import GroupCommitter, committer_for_loop
 from app.subscribers.consent import Evidence
-from app.subscribers.optout import OptOutResult
+from app.subscribers.optout import OptOutResult, unsubscribe_many
 from app.subscribers.preferences import (
     LinkScope,
     ResubscribeRefused,
@@ -34,8 +36,9 @@ from app.subscribers.preferences import (
     can_resubscribe,
     is_opted_out,
     link_scope,
+    link_scopes,
     load_view,
-    opt_out,
+    opt_out_request,
     resubscribe,
 )
 from app.tokens import Purpose, verify
@@ -87,15 +90,35 @@ async def _read_form(request: Request) -> dict[str, str] | None:
     return None
 
 
-def _opt_out_now(subscriber_id: int, campaign_id: int, channel: Channel, evidence: Evidence,
-                 everything: bool) -> tuple[LinkScope, OptOutResult]:
-    """One short transaction, committed before the caller answers."""
+@dataclass(frozen=True, slots=True)
+class _LinkOptOut:
+    subscriber_id: int
+    campaign_id: int
+    channel: Channel
+    evidence: Evidence
+    everything: bool
+
+
+def _commit_opt_outs(items: Sequence[_LinkOptOut]) -> list[tuple[LinkScope, OptOutResult]]:
+    """ONE short transaction for a batch of link opt-outs (worker thread), committed before
+    any of their callers answers: the campaigns' scopes in one query, the opt-outs in one
+    unsubscribe_many call."""
     with Session(get_engine(), expire_on_commit=False) as session:
-        scope = link_scope(session, campaign_id)
-        result = opt_out(session, subscriber_id=subscriber_id, scope=scope,
-                         everything=everything, channel=channel, evidence=evidence)
+        scopes = link_scopes(session, {i.campaign_id for i in items})
+        results = unsubscribe_many(session, [opt_out_request(
+            subscriber_id=i.subscriber_id, scope=scopes[i.campaign_id], everything=i.everything,
+            channel=i.channel, evidence=i.evidence) for i in items])
         session.commit()
-    return scope, result
+    return [(scopes[i.campaign_id], r) for i, r in zip(items, results, strict=True)]
+
+
+async def _opt_out_now(subscriber_id: int, campaign_id: int, channel: Channel,
+                       evidence: Evidence, everything: bool) -> tuple[LinkScope, OptOutResult]:
+    """Committed before the caller answers, in a transaction shared with concurrent link
+    opt-outs on this event loop (group commit: one commit for many requests)."""
+    committer = committer_for_loop("link-opt-outs", lambda: GroupCommitter(_commit_opt_outs))
+    return await committer.submit(_LinkOptOut(subscriber_id, campaign_id, channel, evidence,
+                                              everything))
 
 
 @lru_cache(maxsize=16)
@@ -120,8 +143,7 @@ async def one_click(token: str, request: Request) -> Response:
     human = form.get("page") == "1"
     channel = Channel.LINK if human else Channel.ONE_CLICK
     evidence = _evidence(request, via="unsubscribe page" if human else "one-click")
-    scope, result = await run_in_threadpool(_opt_out_now, subscriber_id, campaign_id,
-                                            channel, evidence, False)
+    scope, result = await _opt_out_now(subscriber_id, campaign_id, channel, evidence, False)
     if human:
         return await run_in_threadpool(_done_page, request, token, subscriber_id, scope, result)
     settings = get_settings()
@@ -151,8 +173,7 @@ async def unsubscribe_everything(token: str, request: Request) -> Response:
     """The page's second button: every topic and the address itself."""
     subscriber_id, campaign_id = parse_unsubscribe_token(token)
     evidence = _evidence(request, via="unsubscribe page")
-    scope, result = await run_in_threadpool(_opt_out_now, subscriber_id, campaign_id,
-                                            Channel.LINK, evidence, True)
+    scope, result = await _opt_out_now(subscriber_id, campaign_id, Channel.LINK, evidence, True)
     return await run_in_threadpool(_done_page, request, token, subscriber_id,
                                    LinkScope(campaign_id=scope.campaign_id), result)
 
