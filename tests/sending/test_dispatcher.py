@@ -37,6 +37,7 @@ from app.models import (  # noqa: E402
     Subscription,
     SubscriptionStatus,
 )
+from app.sending import dispatcher  # noqa: E402
 from app.subscribers.addresses import email_hmac  # noqa: E402
 from app.subscribers.consent import suppress  # noqa: E402
 from app.subscribers.optout import unsubscribe  # noqa: E402
@@ -191,3 +192,26 @@ def test_cancel_stops_the_campaign(api: TestClient, settings_env: dict[str, str]
     assert counts["sent"] == stopped_at < 100
     assert counts["queued"] == 100 - stopped_at
     assert campaign_status(campaign_id) == "cancelled"
+
+
+def test_two_workers_with_short_leases_renew_them_and_never_send_twice(
+        api: TestClient, settings_env: dict[str, str], smtp_sink: SmtpSink,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each batch takes ~5 s to send at 20 msg/s, far longer than the 2 s lease: only lease
+    # renewal keeps the other worker's expired-lease sweep from sending the same rows again.
+    settings = configure_sending(monkeypatch, smtp_sink.url, pool_size="1",
+                                 smtp_rate_per_second="20", send_batch_size="100",
+                                 send_lease="2s")
+    monkeypatch.setattr(dispatcher, "RECOVER_INTERVAL", 0.3)  # sweep often
+    with session_scope() as s:
+        news_id = make_topic(s, "news").id
+    emails = bulk_subscribers(news_id, 300)  # type: ignore[arg-type]
+    campaign_id = start_campaign(api, ["news"])
+
+    with BackgroundWorker(settings), BackgroundWorker(settings):
+        wait_until(lambda: campaign_status(campaign_id) == "done", timeout=120,
+                   message="campaign done")
+
+    delivered = smtp_sink.delivered_to()
+    assert set(delivered) == set(emails) and set(delivered.values()) == {1}
+    assert send_counts(campaign_id) == {"sent": 300}
