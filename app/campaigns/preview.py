@@ -7,7 +7,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.campaigns.service import campaign_topics
 from app.errors import InvalidInput, NotFound
@@ -74,8 +74,8 @@ async def send_test(session: Session, campaign: Campaign, emails: list[str], *,
         raise InvalidInput(f"give between 1 and {MAX_TEST_ADDRESSES} addresses")
     addresses = list(dict.fromkeys(normalize_email(e) for e in emails))
     prepared = prepare(session, campaign, settings)
-    known = {s.email: s for s in session.query(Subscriber).filter(  # type: ignore[attr-defined]
-        Subscriber.email.in_(addresses))}  # type: ignore[attr-defined]
+    known = {s.email: s for s in session.exec(
+        select(Subscriber).where(Subscriber.email.in_(addresses)))}  # type: ignore[attr-defined]
     messages = []
     for address in addresses:
         sub = known.get(address)

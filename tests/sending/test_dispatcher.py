@@ -215,3 +215,29 @@ def test_two_workers_with_short_leases_renew_them_and_never_send_twice(
     delivered = smtp_sink.delivered_to()
     assert set(delivered) == set(emails) and set(delivered.values()) == {1}
     assert send_counts(campaign_id) == {"sent": 300}
+
+
+def test_test_send_goes_to_the_given_addresses_only(
+        api: TestClient, settings_env: dict[str, str], smtp_sink: SmtpSink,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_sending(monkeypatch, smtp_sink.url)
+    with session_scope() as s:
+        news = make_topic(s, "news")
+        add_subscriber(s, "reader@example.org", {news.id: SUB}, name="Real Reader")
+        add_subscriber(s, "boss@example.org", {}, name="Ada Boss")
+    created = api.post("/api/v1/campaigns", json={
+        "name": "T", "subject": "Hello {{ first_name }}", "body": "Hi {{ name }}",
+        "topics": ["news"]}).json()
+    answer = api.post(f"/api/v1/campaigns/{created['id']}/test",
+                      json={"emails": ["Boss@example.org", "me@example.org"]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"sent": ["boss@example.org", "me@example.org"], "failed": []}
+    assert set(smtp_sink.delivered_to()) == {"boss@example.org", "me@example.org"}
+    subjects = {m.rcpt[0]: m.parsed["Subject"] for m in smtp_sink.messages}
+    assert subjects == {"boss@example.org": "[TEST] Hello Ada", "me@example.org": "[TEST] Hello"}
+    progress = api.get(f"/api/v1/campaigns/{created['id']}").json()
+    assert progress["status"] == "draft" and progress["progress"]["total"] == 0
+    bad = api.post(f"/api/v1/campaigns/{created['id']}/test", json={"emails": ["nope"]})
+    assert bad.status_code == 422
+    assert api.post(f"/api/v1/campaigns/{created['id']}/test",
+                    json={"emails": []}).status_code == 422
