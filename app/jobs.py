@@ -78,18 +78,26 @@ def _start(settings: Settings, campaign_id: int, now: datetime) -> bool:
 async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     """Run the clock until `stop` is set (embedded in `octomail serve`)."""
     ticks = 0
+    busy = False
 
     async def job() -> None:
-        nonlocal ticks
+        nonlocal ticks, busy
+        if busy:  # a long tick (a big audience being written): the next one catches up
+            return
+        busy = True
         ticks += 1
         try:
             await asyncio.to_thread(tick, settings, recover=ticks % RECOVER_EVERY == 0)
         except Exception:  # noqa: BLE001 - a failed tick is retried by the next one
             log.exception("scheduler tick failed")
+        finally:
+            busy = False
 
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(job, "interval", seconds=TICK_SECONDS, id="campaign-clock",
-                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
+                      # More than one instance so APScheduler does not warn while a long
+                      # tick runs; `busy` above keeps the ticks themselves sequential.
+                      max_instances=3, coalesce=True, next_run_time=datetime.now(UTC),
                       misfire_grace_time=None)
     scheduler.start()
     try:
