@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import insert
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 from sqlmodel import select as orm_select
@@ -18,7 +17,6 @@ from sqlmodel import select as orm_select
 from app.models import (
     Channel,
     ConsentAction,
-    ConsentEvent,
     Scope,
     Subscriber,
     SubscriberStatus,
@@ -172,9 +170,8 @@ def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> lis
 
     _set_statuses(session, postgres, changed_status, now)
     newly = _suppress_all(session, postgres, to_suppress, now)
-    results, events = _results_and_events(plans, newly, now)
-    if events:
-        session.execute(insert(ConsentEvent.__table__), events)
+    results, events = _results_and_events(plans, newly)
+    _insert_events(session, postgres, events, now)
     _refresh_loaded(session, changed_status, plans)
     return results
 
@@ -310,8 +307,43 @@ def _suppress_all(session: Session, postgres: bool, reasons: dict[str, str],
     return set(result.scalars())
 
 
-def _results_and_events(plans: list[_Plan], newly: set[str],
-                        now: datetime) -> tuple[list[OptOutResult], list[dict]]:
+_EVENT_COLUMNS = ("subscriber_id", "email_hmac", "action", "channel", "topic_id", "campaign_id",
+                  "ip", "user_agent", "policy_version", "evidence")
+_EVENTS_SET = f"""
+INSERT INTO consent_event ({", ".join(_EVENT_COLUMNS)}, at)
+SELECT {{values}}, :now FROM {{source}}"""
+_EVENTS_PG = sa.text(_EVENTS_SET.format(
+    values="sid, h, a, ch, tid, cid, ip, ua, pv, CAST(ev AS jsonb)",
+    source="unnest(CAST(:sids AS integer[]), CAST(:hs AS text[]), CAST(:acts AS text[]), "
+           "CAST(:chs AS text[]), CAST(:tids AS integer[]), CAST(:cids AS integer[]), "
+           "CAST(:ips AS text[]), CAST(:uas AS text[]), CAST(:pvs AS text[]), "
+           "CAST(:evs AS text[])) AS v(sid, h, a, ch, tid, cid, ip, ua, pv, ev)",
+)).bindparams(_NOW)
+_EVENTS_SQLITE = sa.text(_EVENTS_SET.format(
+    values=", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_EVENT_COLUMNS))),
+    source="json_each(:rows)")).bindparams(_NOW)
+
+
+def _insert_events(session: Session, postgres: bool, events: list[dict],
+                   now: datetime) -> None:
+    """The batch's consent events in ONE statement of constant text (arrays / a JSON
+    document): executemany cost a round trip per row or a statement per batch size."""
+    if not events:
+        return
+    if postgres:
+        keys = ("sids", "hs", "acts", "chs", "tids", "cids", "ips", "uas", "pvs")
+        params: dict[str, Any] = {key: [e[col] for e in events]
+                                  for key, col in zip(keys, _EVENT_COLUMNS, strict=False)}
+        params["evs"] = [json.dumps(e["evidence"]) for e in events]
+        params["now"] = now
+        session.execute(_EVENTS_PG, params)
+    else:
+        session.execute(_EVENTS_SQLITE, {"now": now, "rows": json.dumps(
+            [[e[col] for col in _EVENT_COLUMNS] for e in events])})
+
+
+def _results_and_events(plans: list[_Plan],
+                        newly: set[str]) -> tuple[list[OptOutResult], list[dict]]:
     """Per request in order: its result and consent events. A hash suppressed anew counts
     for the first request that asked for it, as it would have run first."""
     results: list[OptOutResult] = []
@@ -326,7 +358,7 @@ def _results_and_events(plans: list[_Plan], newly: set[str],
             claimed.add(plan.hashed)
         if plan.target is None:
             if suppressed:
-                events.append(_event(None, plan.hashed, action, req, None, req.evidence, now))
+                events.append(_event(None, plan.hashed, action, req, None, req.evidence))
             results.append(OptOutResult(changed=suppressed, subscriber_id=None,
                                         suppressed=suppressed))
             continue
@@ -334,11 +366,11 @@ def _results_and_events(plans: list[_Plan], newly: set[str],
         topics = plan.changed_topics
         if plan.wanted is None and (plan.new_status or suppressed or topics):
             events.append(_event(target_id, plan.hashed, action, req, None,
-                                 _with(req.evidence, scope="all", topics=topics), now))
+                                 _with(req.evidence, scope="all", topics=topics)))
         elif plan.wanted is not None:
             topic_evidence = _with(req.evidence, scope="topic")
             events.extend(_event(target_id, plan.hashed, action, req, topic_id,
-                                 topic_evidence, now) for topic_id in topics)
+                                 topic_evidence) for topic_id in topics)
         results.append(OptOutResult(changed=bool(plan.new_status or suppressed or topics),
                                     subscriber_id=target_id, topics_unsubscribed=topics,
                                     suppressed=suppressed))
@@ -346,14 +378,14 @@ def _results_and_events(plans: list[_Plan], newly: set[str],
 
 
 def _event(subscriber_id: int | None, hashed: str | None, action: str, req: OptOutRequest,
-           topic_id: int | None, evidence: Evidence, at: datetime) -> dict:
+           topic_id: int | None, evidence: Evidence) -> dict:
     return {
         "subscriber_id": subscriber_id, "email_hmac": hashed, "action": str(action),
         "channel": req.channel.value, "topic_id": topic_id,
         "campaign_id": req.campaign_id or None,
         "ip": (evidence.ip or None) and evidence.ip[:64],
         "user_agent": (evidence.user_agent or None) and evidence.user_agent[:500],
-        "policy_version": evidence.policy_version, "evidence": dict(evidence.details), "at": at,
+        "policy_version": evidence.policy_version, "evidence": dict(evidence.details),
     }
 
 

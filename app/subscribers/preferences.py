@@ -4,16 +4,16 @@ through app.subscribers.optout.unsubscribe."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select as sa_select
+from sqlalchemy import text as sa_text
 from sqlmodel import Session, select
 
 from app.errors import Conflict
 from app.models import (
-    CampaignTopic,
     Channel,
     ConsentAction,
     Scope,
@@ -72,14 +72,23 @@ def link_scopes(session: Session,
     scopes = {c: LinkScope(campaign_id=c or None) for c in wanted}
     ids = sorted(c for c in wanted if c)
     if ids:
-        rows = session.execute(
-            sa_select(CampaignTopic.campaign_id, CampaignTopic.topic_id)  # type: ignore[call-overload]
-            .where(CampaignTopic.campaign_id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(CampaignTopic.campaign_id, CampaignTopic.topic_id)
-        ).all()
+        # A constant Core statement (array / JSON parameter): the ORM select with an
+        # expanding IN was a sixth of the one-click batch's CPU.
+        if session.get_bind().dialect.name == "postgresql":
+            rows = session.execute(_CAMPAIGN_TOPICS_PG, {"ids": ids})
+        else:
+            rows = session.execute(_CAMPAIGN_TOPICS_SQLITE, {"ids": json.dumps(ids)})
         for campaign_id, topic_id in rows:
             scopes[campaign_id].topic_ids.append(topic_id)
     return scopes
+
+
+_CAMPAIGN_TOPICS_PG = sa_text(
+    "SELECT campaign_id, topic_id FROM campaign_topic "
+    "WHERE campaign_id = ANY(CAST(:ids AS integer[])) ORDER BY campaign_id, topic_id")
+_CAMPAIGN_TOPICS_SQLITE = sa_text(
+    "SELECT campaign_id, topic_id FROM campaign_topic "
+    "WHERE campaign_id IN (SELECT value FROM json_each(:ids)) ORDER BY campaign_id, topic_id")
 
 
 def opt_out_request(*, subscriber_id: int, scope: LinkScope, everything: bool = False,
