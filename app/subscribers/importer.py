@@ -272,14 +272,7 @@ class _BatchWriter:
             cur.execute(_PG_DROP_SUPPRESSED)
             suppressed = len({email for (email,) in cur.fetchall()})
             cur.execute(_PG_SUBSCRIBERS, params)
-            # Probe subscriber's email index for each staged row. Left to itself the planner
-            # may hash the whole subscriber table per batch when its statistics are stale
-            # (they are, during a large import), which makes a big import quadratic.
-            cur.execute("SET LOCAL enable_hashjoin = off")
-            cur.execute("SET LOCAL enable_mergejoin = off")
             cur.execute(_PG_RESOLVE_IDS)
-            cur.execute("SET LOCAL enable_hashjoin = on")
-            cur.execute("SET LOCAL enable_mergejoin = on")
             cur.execute(_PG_SUBSCRIPTIONS_AND_CONSENT, params)
             return len(cur.fetchall()), suppressed
 
@@ -328,9 +321,12 @@ FROM import_stage ORDER BY email
 ON CONFLICT (email) DO NOTHING
 """
 
+# A correlated lookup probes subscriber's unique email index once per staged row. A join
+# would let the planner hash or scan the whole subscriber table per batch whenever its
+# statistics are stale (they always are during a large import): a quadratic import.
 _PG_RESOLVE_IDS = """
-UPDATE import_stage st SET subscriber_id = s.id
-FROM subscriber s WHERE s.email = st.email AND s.status = 'active'
+UPDATE import_stage st SET subscriber_id = (
+    SELECT s.id FROM subscriber s WHERE s.email = st.email AND s.status = 'active')
 """
 
 _PG_SUBSCRIPTIONS_AND_CONSENT = """
