@@ -3,19 +3,15 @@ test interface, an SMTP catcher for acknowledgements, and the subscribers the ca
 
 from __future__ import annotations
 
-import email
-import itertools
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import policy
 from pathlib import Path
 
 import pytest
 from dovecot_server import Dovecot, DovecotMissing, free_port, start_dovecot, stop_dovecot
+from inbound_support import Catcher, ImapMailbox, Mailbox, MaildirMailbox
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -39,73 +35,6 @@ def dovecot() -> Iterator[Dovecot]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def message_ids(raws: list[bytes]) -> list[str]:
-    return [str(email.message_from_bytes(r, policy=policy.default).get("Message-ID", "")).strip()
-            for r in raws]
-
-
-class Mailbox:
-    """The info mailbox under test, whatever its kind: deliver mail, look into folders."""
-
-    kind: str
-    env: dict[str, str]
-
-    def deliver(self, raws: list[bytes]) -> None:
-        raise NotImplementedError
-
-    def folder(self, name: str) -> list[bytes]:
-        raise NotImplementedError
-
-    def folder_ids(self, name: str) -> list[str]:
-        return message_ids(self.folder(name))
-
-
-@dataclass
-class ImapMailbox(Mailbox):
-    server: Dovecot
-    user: str
-    kind: str = "imap"
-    env: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.env = {"OCTOMAIL_IMAP_URL": self.server.url(self.user)}
-
-    def deliver(self, raws: list[bytes]) -> None:
-        # One connection, as a mail client or an MDA appending into the mailbox would.
-        with self.server.connect(self.user) as box:
-            for raw in raws:
-                box.append(raw, "INBOX")
-
-    def folder(self, name: str) -> list[bytes]:
-        with self.server.connect(self.user) as box:
-            if not box.folder.exists(name):
-                return []
-            box.folder.set(name)
-            return [m.obj.as_bytes() for m in box.fetch(mark_seen=False, bulk=True)]
-
-
-@dataclass
-class MaildirMailbox(Mailbox):
-    root: Path
-    kind: str = "maildir"
-    env: dict[str, str] = field(default_factory=dict)
-    _n: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-    def deliver(self, raws: list[bytes]) -> None:
-        for sub in ("tmp", "new", "cur"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        for raw in raws:
-            # Write to tmp/ then rename into new/: how an MDA delivers (never a partial file).
-            name = f"{time.time_ns()}.M{next(self._n)}P{os.getpid()}.testhost"
-            (self.root / "tmp" / name).write_bytes(raw)
-            os.rename(self.root / "tmp" / name, self.root / "new" / name)
-
-    def folder(self, name: str) -> list[bytes]:
-        base = self.root if name == "INBOX" else self.root / f".{name}"
-        return [p.read_bytes() for sub in ("new", "cur") if (base / sub).exists()
-                for p in sorted((base / sub).iterdir())]
-
-
 @pytest.fixture(params=["imap", "maildir"])
 def mailbox(request: pytest.FixtureRequest, settings_env: dict[str, str],
             monkeypatch: pytest.MonkeyPatch) -> Mailbox:
@@ -124,20 +53,6 @@ def mailbox(request: pytest.FixtureRequest, settings_env: dict[str, str],
     return box
 
 
-@dataclass
-class Catcher:
-    """Mail the poller sends (acknowledgements, confirmations), caught by aiosmtpd."""
-
-    messages: list[email.message.EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001, ANN201
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if address in str(m["To"])]
-
-
 @pytest.fixture
 def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Catcher]:
     from aiosmtpd.controller import Controller
@@ -151,10 +66,3 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Catcher]:
     get_settings.cache_clear()
     yield handler
     controller.stop()
-
-
-def load_fixture(name: str, values: dict[str, str] | None = None) -> bytes:
-    raw = (FIXTURES / f"{name}.eml").read_bytes()
-    for key, value in (values or {}).items():
-        raw = raw.replace(key.encode(), value.encode())
-    return raw

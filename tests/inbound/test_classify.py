@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import load_fixture
 from inbound_cases import CASES
+from inbound_support import load_fixture
 
 from app.inbound.classify import Context, Kind, classify
 from app.inbound.identity import build_context, campaign_message_id, parse_campaign_message_id

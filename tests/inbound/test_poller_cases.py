@@ -3,8 +3,8 @@ verdict, folder, effect on subscribers, acknowledgements; a second pass changes 
 
 from __future__ import annotations
 
-from conftest import Catcher, Mailbox, load_fixture
 from inbound_cases import CASES, NOT_ACKED, check_effects, placeholders, populate
+from inbound_support import Catcher, Mailbox, load_fixture
 from sqlmodel import Session, select
 
 from app.db import get_engine
@@ -35,7 +35,7 @@ def test_every_case_gets_its_verdict_folder_and_effect(mailbox: Mailbox, smtp: C
         by_msgid = {row.message_id: row for row in rows}
         assert len(rows) == len(CASES)
         for case in CASES:
-            from conftest import message_ids
+            from inbound_support import message_ids
 
             msgid = message_ids([raws[case.name]])[0]
             row = by_msgid.get(msgid)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Mailbox
+from inbound_support import Mailbox
 from sqlmodel import Session, select
 
 from app.db import get_engine

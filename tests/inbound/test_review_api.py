@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from conftest import Catcher, Mailbox, load_fixture
 from inbound_cases import populate
+from inbound_support import Catcher, Mailbox, load_fixture
 from sqlmodel import Session, select
 
 from app.db import get_engine, session_scope

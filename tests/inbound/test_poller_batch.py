@@ -1,0 +1,59 @@
+"""A batch's opt-outs run together (one unsubscribe_many call) yet read as one by one:
+a repeat in the same batch is "(already)" and writes nothing, one ack per address."""
+
+from __future__ import annotations
+
+from inbound_support import Catcher, Mailbox
+from sqlmodel import Session, select
+
+from app.db import get_engine
+from app.inbound.poller import poll_once
+from app.models import ConsentEvent, InboundMessage, Subscriber, SubscriberStatus
+from app.settings import get_settings
+
+
+def _request(sender: str, n: int) -> bytes:
+    return (f"From: Ann <{sender}>\r\nTo: info@example.org\r\nSubject: Newsletter\r\n"
+            f"Message-ID: <req{n}@mail.example.com>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            "Please unsubscribe me from this list.\r\n\r\nThanks\r\n").encode()
+
+
+def _bounce(recipient: str, n: int) -> bytes:
+    b = f"b{n}"
+    return (f"From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+            f"To: info@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            f"Message-ID: <dsn{n}@mx.example.net>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
+            "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
+            f'report-type=delivery-status; boundary="{b}"\r\n\r\n'
+            f"--{b}\r\nContent-Type: text/plain\r\n\r\nI'm sorry...\r\n"
+            f"--{b}\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+            f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\n"
+            "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 unknown\r\n\r\n"
+            f"--{b}--\r\n").encode()
+
+
+def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> None:
+    with Session(get_engine()) as session:
+        session.add_all([Subscriber(email="ann@example.com"), Subscriber(email="bob@example.com")])
+        session.commit()
+    mailbox.deliver([_request("ann@example.com", 1), _bounce("bob@example.com", 1),
+                     _request("ANN@example.com", 2), _bounce("bob@example.com", 2),
+                     _request("stranger@example.net", 3), _request("stranger@example.net", 4)])
+    summary = poll_once(get_settings())
+    assert summary["seen"] == 6, summary
+    with Session(get_engine()) as session:
+        rows = session.exec(select(InboundMessage).order_by(InboundMessage.uid)).all()
+        actions = sorted(r.action for r in rows)
+        events = session.exec(select(ConsentEvent).order_by(ConsentEvent.id)).all()
+        people = {s.email: s.status for s in session.exec(select(Subscriber))}
+    assert actions == sorted(["unsubscribed sender", "unsubscribed sender (already)",
+                              "bounced", "bounced", "suppressed sender",
+                              "suppressed sender (already)"])
+    assert [(e.channel, e.action) for e in events].count(("email", "unsubscribe")) == 2
+    assert [(e.channel, e.action) for e in events].count(("bounce", "bounce")) == 1
+    assert len(events) == 3
+    assert people == {"ann@example.com": SubscriberStatus.UNSUBSCRIBED,
+                      "bob@example.com": SubscriberStatus.BOUNCED}
+    assert len(smtp.to("ann@example.com")) == 1 and len(smtp.to("stranger@example.net")) == 1
