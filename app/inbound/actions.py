@@ -7,6 +7,7 @@ transaction, so a crash either leaves both (then the message is only moved) or n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,7 +29,12 @@ from app.models import (
 from app.settings import Settings
 from app.subscribers.addresses import email_hmac, normalize_email
 from app.subscribers.consent import Evidence, is_suppressed
-from app.subscribers.optout import find_by_email, unsubscribe
+from app.subscribers.optout import (
+    OptOutRequest,
+    OptOutResult,
+    find_by_email,
+    unsubscribe_many,
+)
 
 ACK_INTERVAL = timedelta(days=1)
 
@@ -43,6 +49,52 @@ class RowLike(Protocol):
     evidence: dict[str, Any]
     address_hmac: str | None
     acked_at: datetime | None
+
+
+class OptOuts:
+    """The opt-outs a batch's actions ask for, run through unsubscribe_many in ONE call
+    (flush) instead of one unsubscribe() per message; each request's follow-up (the row's
+    action text) runs with its result. Results are those of running the requests one by
+    one in message order. immediate=True runs each at once (the poller's careful retry,
+    one savepoint per message)."""
+
+    def __init__(self, session: Session, *, immediate: bool = False) -> None:
+        self.session, self.immediate = session, immediate
+        self._pending: list[tuple[OptOutRequest, Callable[[OptOutResult], None] | None]] = []
+        self._everything_ids: set[int] = set()
+        self._everything_addresses: set[str] = set()
+        self.acked: set[str] = set()  # address hashes acknowledged in this batch
+
+    def add(self, request: OptOutRequest,
+            then: Callable[[OptOutResult], None] | None = None) -> None:
+        if self.immediate:
+            [result] = unsubscribe_many(self.session, [request])
+            if then is not None:
+                then(result)
+            return
+        self._pending.append((request, then))
+        if request.scope is Scope.ALL:
+            sub = request.subscriber
+            sub_id = sub.id if isinstance(sub, Subscriber) else sub
+            if sub_id is not None:
+                self._everything_ids.add(sub_id)
+            elif request.address and (normal := _normal(request.address)):
+                self._everything_addresses.add(normal)
+
+    def opting_out(self, subscriber: Subscriber, address: str) -> bool:
+        """Whether a pending request of this batch opts this person out of everything."""
+        return subscriber.id in self._everything_ids or address in self._everything_addresses
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        self._everything_ids.clear()
+        self._everything_addresses.clear()
+        if not pending:
+            return
+        results = unsubscribe_many(self.session, [request for request, _ in pending])
+        for (_request, then), result in zip(pending, results, strict=True):
+            if then is not None:
+                then(result)
 
 
 def _evidence(settings: Settings, row: RowLike, verdict: Verdict) -> Evidence:
@@ -74,23 +126,27 @@ def _targets(session: Session, verdict: Verdict) -> list[Subscriber]:
     return list(found.values())
 
 
-def apply(session: Session, settings: Settings, row: RowLike,
-          verdict: Verdict) -> list[dict[str, Any]]:
-    """Act on a recorded verdict; sets row.action (and address_hmac); returns mails to send."""
+def apply(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
+          optouts: OptOuts | None = None) -> list[dict[str, Any]]:
+    """Act on a recorded verdict; sets row.action (and address_hmac); returns mails to send.
+
+    With `optouts`, the opt-outs are queued there and row.action is final only after its
+    flush(); without, they run at once."""
     evidence = _evidence(settings, row, verdict)
     kind = verdict.kind
+    queue = optouts if optouts is not None else OptOuts(session, immediate=True)
     if kind in (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT):
-        return _report(session, settings, row, verdict, evidence)
+        return _report(session, settings, row, verdict, evidence, queue)
     if kind is Kind.TOKEN_OPTOUT:
-        return _token(session, settings, row, verdict, evidence)
+        return _token(session, settings, row, verdict, evidence, queue)
     if kind is Kind.PERSON_OPTOUT:
-        return _person(session, settings, row, verdict, evidence)
+        return _person(session, settings, row, verdict, evidence, queue)
     row.action = "none"
     return []
 
 
 def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-            evidence: Evidence) -> list[dict[str, Any]]:
+            evidence: Evidence, optouts: OptOuts) -> list[dict[str, Any]]:
     targets = _targets(session, verdict)
     channel = Channel.COMPLAINT if verdict.kind is Kind.COMPLAINT else Channel.BOUNCE
     if targets:
@@ -102,8 +158,8 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         # A complaint about an address we no longer know still goes on the suppression list.
         done = [r for r in verdict.recipients if _normal(r)]
         for address in done:
-            unsubscribe(session, address=address, scope=Scope.ALL, channel=channel,
-                        evidence=evidence)
+            optouts.add(OptOutRequest(address=address, scope=Scope.ALL, channel=channel,
+                                      evidence=evidence))
         row.action = "suppressed unknown address" if done else "none: recipient unknown"
         return []
     if not targets:
@@ -129,13 +185,13 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
     else:
         row.action = "complaint: unsubscribed" if channel is Channel.COMPLAINT else "bounced"
     for sub in targets:
-        unsubscribe(session, subscriber=sub, scope=Scope.ALL, channel=channel,
-                    evidence=evidence)
+        optouts.add(OptOutRequest(subscriber=sub, scope=Scope.ALL, channel=channel,
+                                  evidence=evidence))
     return []
 
 
 def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-           evidence: Evidence) -> list[dict[str, Any]]:
+           evidence: Evidence, optouts: OptOuts) -> list[dict[str, Any]]:
     sub = session.get(Subscriber, verdict.subscriber_id)
     if sub is None:
         row.action = "none: subscriber no longer exists"
@@ -145,28 +201,35 @@ def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
         topic_ids = list(session.exec(select(CampaignTopic.topic_id).where(
             CampaignTopic.campaign_id == verdict.campaign_id)))
     scope = Scope.TOPIC if topic_ids else Scope.ALL
-    result = unsubscribe(session, subscriber=sub, scope=scope, topic_ids=topic_ids,
-                         channel=Channel.EMAIL, evidence=evidence,
-                         campaign_id=verdict.campaign_id or None)
     row.action = (f"unsubscribed from topics {sorted(topic_ids)}" if topic_ids
                   else "unsubscribed from everything")
-    if not result.changed:
-        row.action += " (already)"
-    return _ack(session, settings, row, verdict)
+
+    def done(result: OptOutResult) -> None:
+        if not result.changed:
+            row.action += " (already)"
+
+    optouts.add(OptOutRequest(subscriber=sub, scope=scope, topic_ids=topic_ids,
+                              channel=Channel.EMAIL, evidence=evidence,
+                              campaign_id=verdict.campaign_id or None), done)
+    return _ack(session, settings, row, verdict, optouts)
 
 
 def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-            evidence: Evidence) -> list[dict[str, Any]]:
+            evidence: Evidence, optouts: OptOuts) -> list[dict[str, Any]]:
     sender = _normal(verdict.from_addr)
     if sender is None:
         row.action = "none: invalid From address"
         row.status = InboundStatus.REVIEW
         row.folder = REVIEW
         return []
-    result = unsubscribe(session, address=sender, scope=Scope.ALL, channel=Channel.EMAIL,
-                         evidence=evidence)
-    row.action = ("unsubscribed sender" if result.subscriber_id else "suppressed sender") + (
-        "" if result.changed else " (already)")
+    row.action = ""  # the rest is appended below; done() puts the opt-out's outcome first
+
+    def done(result: OptOutResult) -> None:
+        row.action = ("unsubscribed sender" if result.subscriber_id else "suppressed sender") + (
+            "" if result.changed else " (already)") + row.action
+
+    optouts.add(OptOutRequest(address=sender, scope=Scope.ALL, channel=Channel.EMAIL,
+                              evidence=evidence), done)
     mails: list[dict[str, Any]] = []
     pending: list[str] = []
     for address in verdict.requested:
@@ -177,21 +240,22 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         if sub is None:
             # Unknown to us: suppressing is harmless (the owner's own confirmed sign-up lifts
             # it) and needs no mail to a stranger.
-            unsubscribe(session, address=normal, scope=Scope.ALL, channel=Channel.EMAIL,
-                        evidence=evidence)
+            optouts.add(OptOutRequest(address=normal, scope=Scope.ALL, channel=Channel.EMAIL,
+                                      evidence=evidence))
             continue
-        if sub.status != SubscriberStatus.ACTIVE or is_suppressed(session, normal):
+        if (sub.status != SubscriberStatus.ACTIVE or optouts.opting_out(sub, normal)
+                or is_suppressed(session, normal)):
             continue
         pending.append(normal)
         mails.append({"kind": "confirm", "to": normal, "index": len(pending) - 1})
     if pending:
         row.evidence = {**row.evidence, "pending": pending}
         row.action += f"; confirmation asked of {len(pending)} other address(es)"
-    return mails + _ack(session, settings, row, verdict, sender)
+    return mails + _ack(session, settings, row, verdict, optouts, sender)
 
 
 def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-         sender: str | None = None) -> list[dict[str, Any]]:
+         optouts: OptOuts, sender: str | None = None) -> list[dict[str, Any]]:
     """At most one acknowledgement per address per day, never to automated mail."""
     sender = sender or _normal(verdict.from_addr)
     if not settings.ack_optouts or verdict.automated or sender is None:
@@ -202,7 +266,8 @@ def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
         InboundMessage.address_hmac == hashed,
         InboundMessage.acked_at >= utcnow() - ACK_INTERVAL,  # type: ignore[operator]
     ).limit(1)).first()
-    if recent is not None:
+    if recent is not None or hashed in optouts.acked:
         return []
+    optouts.acked.add(hashed)  # rows of this batch are written after it: remember here
     row.acked_at = utcnow()
     return [{"kind": "ack", "to": sender}]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -169,34 +169,49 @@ class Poller:
                 insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
             for row, (db_id,) in zip(rows, result.all(), strict=True):
                 row.id = db_id
+            # Optimistic: the batch's opt-outs queue up and run in ONE unsubscribe_many
+            # call (they were most of a batch's time one by one); careful: each at once,
+            # inside its message's savepoint.
+            optouts = actions.OptOuts(session, immediate=careful)
+            acted: list[RowView] = []
             for row, (_item, verdict) in zip(rows, verdicts, strict=True):
                 counts[verdict.kind.value] += 1
                 if verdict.kind not in _ACTIONABLE:
                     continue
                 if careful:
-                    self._act_carefully(session, row, verdict)
+                    self._act_carefully(session, row, verdict, optouts)
                 else:
-                    self._act(session, row, verdict)
-                session.execute(update(table).where(table.c.id == row.id).values(
-                    action=row.action[:64], address_hmac=row.address_hmac,
-                    acked_at=row.acked_at, evidence=row.evidence, status=row.status.value,
-                    folder=row.folder, reason=row.reason))
+                    self._act(session, row, verdict, optouts)
+                acted.append(row)
+            optouts.flush()
+            if acted:
+                session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
+                    action=bindparam("r_action"), address_hmac=bindparam("r_hmac"),
+                    acked_at=bindparam("r_acked"), evidence=bindparam("r_evidence"),
+                    status=bindparam("r_status"), folder=bindparam("r_folder"),
+                    reason=bindparam("r_reason")), [{
+                        "row_id": row.id, "r_action": row.action[:64],
+                        "r_hmac": row.address_hmac, "r_acked": row.acked_at,
+                        "r_evidence": row.evidence, "r_status": row.status.value,
+                        "r_folder": row.folder, "r_reason": row.reason} for row in acted])
             session.commit()
         self.summary.update(counts)
         return rows
 
-    def _act(self, session: Session, row: RowView, verdict: Verdict) -> None:
-        mails = actions.apply(session, self.settings, row, verdict)
+    def _act(self, session: Session, row: RowView, verdict: Verdict,
+             optouts: actions.OptOuts | None = None) -> None:
+        mails = actions.apply(session, self.settings, row, verdict, optouts)
         if mails:
             row.evidence = {**row.evidence, "outbox": mails,
                             "reply": {"message_id": verdict.message_id[:500],
                                       "references": verdict.references[:2000],
                                       "subject": verdict.subject[:300]}}
 
-    def _act_carefully(self, session: Session, row: RowView, verdict: Verdict) -> None:
+    def _act_carefully(self, session: Session, row: RowView, verdict: Verdict,
+                       optouts: actions.OptOuts) -> None:
         savepoint = session.begin_nested()
         try:
-            self._act(session, row, verdict)
+            self._act(session, row, verdict, optouts)
             savepoint.commit()
         except Exception as exc:  # noqa: BLE001 - a failed action sends the mail to a person
             savepoint.rollback()
