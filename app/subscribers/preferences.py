@@ -74,10 +74,11 @@ def link_scopes(session: Session,
     if ids:
         # A constant Core statement (array / JSON parameter): the ORM select with an
         # expanding IN was a sixth of the one-click batch's CPU.
-        if session.get_bind().dialect.name == "postgresql":
-            rows = session.execute(_CAMPAIGN_TOPICS_PG, {"ids": ids})
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            rows = conn.execute(_CAMPAIGN_TOPICS_PG, {"ids": ids})
         else:
-            rows = session.execute(_CAMPAIGN_TOPICS_SQLITE, {"ids": json.dumps(ids)})
+            rows = conn.execute(_CAMPAIGN_TOPICS_SQLITE, {"ids": json.dumps(ids)})
         for campaign_id, topic_id in rows:
             scopes[campaign_id].topic_ids.append(topic_id)
     return scopes
