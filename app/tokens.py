@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -41,6 +42,14 @@ def mint(purpose: Purpose, payload: list[Any] | dict[str, Any], *,
     return URLSafeTimedSerializer(_keys(settings), salt=purpose.value).dumps(payload)
 
 
+@lru_cache(maxsize=64)
+def _serializer(purpose: Purpose, keys: tuple[str, ...],
+                timed: bool) -> URLSafeSerializer | URLSafeTimedSerializer:
+    """Built once per purpose and key list: verify() runs on every one-click POST."""
+    cls = URLSafeTimedSerializer if timed else URLSafeSerializer
+    return cls(list(keys), salt=purpose.value)
+
+
 def verify(purpose: Purpose, token: str, *, max_age: float | None = None,
            settings: Settings | None = None) -> Any:
     """Return the payload of a valid token or raise TokenInvalid / TokenExpired."""
@@ -49,10 +58,10 @@ def verify(purpose: Purpose, token: str, *, max_age: float | None = None,
         raise TokenInvalid("This link is not valid.")
     try:
         if purpose in _NON_EXPIRING:
-            return URLSafeSerializer(_keys(settings), salt=purpose.value).loads(token)
+            return _serializer(purpose, tuple(_keys(settings)), False).loads(token)
         if max_age is None:
             max_age = settings.confirm_max_age.total_seconds()
-        return URLSafeTimedSerializer(_keys(settings), salt=purpose.value).loads(
+        return _serializer(purpose, tuple(_keys(settings)), True).loads(
             token, max_age=max_age
         )
     except SignatureExpired as exc:
