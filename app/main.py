@@ -51,7 +51,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(api_router)
+    # Public first: routes are matched in order and the recipients' endpoints (one-click
+    # POSTs, /healthz) are the hot path; the two sets share no path, so order is free.
     app.include_router(public_router)
+    app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
