@@ -7,17 +7,16 @@ transaction, so a crash either leaves both (then the message is only moved) or n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, select
 
 from app.errors import InvalidInput
 from app.inbound.classify import REVIEW, Kind, Verdict
 from app.models import (
-    CampaignTopic,
     Channel,
     InboundMessage,
     InboundStatus,
@@ -35,6 +34,7 @@ from app.subscribers.optout import (
     find_by_email,
     unsubscribe_many,
 )
+from app.subscribers.preferences import LinkScope, link_scopes
 
 ACK_INTERVAL = timedelta(days=1)
 
@@ -51,12 +51,14 @@ class RowLike(Protocol):
     acked_at: datetime | None
 
 
-class OptOuts:
-    """The opt-outs a batch's actions ask for, run through unsubscribe_many in ONE call
-    (flush) instead of one unsubscribe() per message; each request's follow-up (the row's
-    action text) runs with its result. Results are those of running the requests one by
-    one in message order. immediate=True runs each at once (the poller's careful retry,
-    one savepoint per message)."""
+class Batch:
+    """What the actions of one batch of messages share, so a batch costs a few statements
+    instead of a few per message: the subscribers and campaign scopes its verdicts name
+    (prefetch, one query each), and its opt-outs, run through unsubscribe_many in ONE call
+    (flush); each opt-out's follow-up (the row's action text) runs with its result.
+    Results are those of running the requests one by one in message order.
+    immediate=True runs each opt-out at once (the poller's careful retry, one savepoint
+    per message; also what a lone apply() uses)."""
 
     def __init__(self, session: Session, *, immediate: bool = False) -> None:
         self.session, self.immediate = session, immediate
@@ -64,6 +66,52 @@ class OptOuts:
         self._everything_ids: set[int] = set()
         self._everything_addresses: set[str] = set()
         self.acked: set[str] = set()  # address hashes acknowledged in this batch
+        self._by_id: dict[int, Subscriber | None] = {}
+        self._by_email: dict[str, Subscriber | None] = {}
+        self._scopes: dict[int | None, LinkScope] = {}
+
+    def prefetch(self, verdicts: Iterable[Verdict]) -> None:
+        """Load every subscriber and campaign scope these verdicts may need, in one query
+        each (into the session, so the opt-outs keep the loaded objects in step)."""
+        ids: set[int] = set()
+        emails: set[str] = set()
+        campaigns: set[int | None] = set()
+        for verdict in verdicts:
+            ids.update(verdict.returned_subscribers)
+            if verdict.subscriber_id:
+                ids.add(verdict.subscriber_id)
+            if verdict.campaign_id:
+                campaigns.add(verdict.campaign_id)
+            for address in (*verdict.recipients, *verdict.requested):
+                if normal := _normal(address):
+                    emails.add(normal)
+        if ids or emails:
+            found = self.session.exec(select(Subscriber).where(or_(
+                Subscriber.id.in_(sorted(ids)),  # type: ignore[union-attr]
+                Subscriber.email.in_(sorted(emails))))).all()  # type: ignore[attr-defined]
+            self._by_id.update(dict.fromkeys(ids))
+            self._by_email.update(dict.fromkeys(emails))
+            for sub in found:
+                if sub.id is not None:
+                    self._by_id[sub.id] = sub
+                self._by_email[sub.email] = sub
+        if campaigns:
+            self._scopes.update(link_scopes(self.session, campaigns))
+
+    def subscriber(self, subscriber_id: int) -> Subscriber | None:
+        if subscriber_id in self._by_id:
+            return self._by_id[subscriber_id]
+        return self.session.get(Subscriber, subscriber_id)
+
+    def by_email(self, normal: str) -> Subscriber | None:
+        if normal in self._by_email:
+            return self._by_email[normal]
+        return find_by_email(self.session, normal)
+
+    def campaign_topics(self, campaign_id: int) -> list[int]:
+        if campaign_id not in self._scopes:
+            self._scopes.update(link_scopes(self.session, [campaign_id]))
+        return list(self._scopes[campaign_id].topic_ids)
 
     def add(self, request: OptOutRequest,
             then: Callable[[OptOutResult], None] | None = None) -> None:
@@ -111,30 +159,30 @@ def _normal(address: str) -> str | None:
         return None
 
 
-def _targets(session: Session, verdict: Verdict) -> list[Subscriber]:
+def _targets(batch: Batch, verdict: Verdict) -> list[Subscriber]:
     """Subscribers a report is about: named by our returned Message-ID/token, or by address."""
     found: dict[int, Subscriber] = {}
     for sid in verdict.returned_subscribers:
-        sub = session.get(Subscriber, sid)
+        sub = batch.subscriber(sid)
         if sub is not None and sub.id is not None:
             found[sub.id] = sub
     for address in verdict.recipients:
         normal = _normal(address)
-        sub = find_by_email(session, normal) if normal else None
+        sub = batch.by_email(normal) if normal else None
         if sub is not None and sub.id is not None:
             found.setdefault(sub.id, sub)
     return list(found.values())
 
 
 def apply(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-          optouts: OptOuts | None = None) -> list[dict[str, Any]]:
+          batch: Batch | None = None) -> list[dict[str, Any]]:
     """Act on a recorded verdict; sets row.action (and address_hmac); returns mails to send.
 
-    With `optouts`, the opt-outs are queued there and row.action is final only after its
+    With `batch`, the opt-outs are queued there and row.action is final only after its
     flush(); without, they run at once."""
     evidence = _evidence(settings, row, verdict)
     kind = verdict.kind
-    queue = optouts if optouts is not None else OptOuts(session, immediate=True)
+    queue = batch if batch is not None else Batch(session, immediate=True)
     if kind in (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT):
         return _report(session, settings, row, verdict, evidence, queue)
     if kind is Kind.TOKEN_OPTOUT:
@@ -146,8 +194,8 @@ def apply(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
 
 
 def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-            evidence: Evidence, optouts: OptOuts) -> list[dict[str, Any]]:
-    targets = _targets(session, verdict)
+            evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
+    targets = _targets(batch, verdict)
     channel = Channel.COMPLAINT if verdict.kind is Kind.COMPLAINT else Channel.BOUNCE
     if targets:
         row.address_hmac = email_hmac(targets[0].email)
@@ -158,7 +206,7 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         # A complaint about an address we no longer know still goes on the suppression list.
         done = [r for r in verdict.recipients if _normal(r)]
         for address in done:
-            optouts.add(OptOutRequest(address=address, scope=Scope.ALL, channel=channel,
+            batch.add(OptOutRequest(address=address, scope=Scope.ALL, channel=channel,
                                       evidence=evidence))
         row.action = "suppressed unknown address" if done else "none: recipient unknown"
         return []
@@ -185,21 +233,18 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
     else:
         row.action = "complaint: unsubscribed" if channel is Channel.COMPLAINT else "bounced"
     for sub in targets:
-        optouts.add(OptOutRequest(subscriber=sub, scope=Scope.ALL, channel=channel,
+        batch.add(OptOutRequest(subscriber=sub, scope=Scope.ALL, channel=channel,
                                   evidence=evidence))
     return []
 
 
 def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-           evidence: Evidence, optouts: OptOuts) -> list[dict[str, Any]]:
-    sub = session.get(Subscriber, verdict.subscriber_id)
+           evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
+    sub = batch.subscriber(verdict.subscriber_id) if verdict.subscriber_id else None
     if sub is None:
         row.action = "none: subscriber no longer exists"
         return []
-    topic_ids: list[int] = []
-    if verdict.campaign_id:
-        topic_ids = list(session.exec(select(CampaignTopic.topic_id).where(
-            CampaignTopic.campaign_id == verdict.campaign_id)))
+    topic_ids = batch.campaign_topics(verdict.campaign_id) if verdict.campaign_id else []
     scope = Scope.TOPIC if topic_ids else Scope.ALL
     row.action = (f"unsubscribed from topics {sorted(topic_ids)}" if topic_ids
                   else "unsubscribed from everything")
@@ -208,14 +253,14 @@ def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
         if not result.changed:
             row.action += " (already)"
 
-    optouts.add(OptOutRequest(subscriber=sub, scope=scope, topic_ids=topic_ids,
+    batch.add(OptOutRequest(subscriber=sub, scope=scope, topic_ids=topic_ids,
                               channel=Channel.EMAIL, evidence=evidence,
                               campaign_id=verdict.campaign_id or None), done)
-    return _ack(session, settings, row, verdict, optouts)
+    return _ack(session, settings, row, verdict, batch)
 
 
 def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-            evidence: Evidence, optouts: OptOuts) -> list[dict[str, Any]]:
+            evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
     sender = _normal(verdict.from_addr)
     if sender is None:
         row.action = "none: invalid From address"
@@ -228,7 +273,7 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         row.action = ("unsubscribed sender" if result.subscriber_id else "suppressed sender") + (
             "" if result.changed else " (already)") + row.action
 
-    optouts.add(OptOutRequest(address=sender, scope=Scope.ALL, channel=Channel.EMAIL,
+    batch.add(OptOutRequest(address=sender, scope=Scope.ALL, channel=Channel.EMAIL,
                               evidence=evidence), done)
     mails: list[dict[str, Any]] = []
     pending: list[str] = []
@@ -236,14 +281,14 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         normal = _normal(address)
         if normal is None or normal == sender:
             continue
-        sub = find_by_email(session, normal)
+        sub = batch.by_email(normal)
         if sub is None:
             # Unknown to us: suppressing is harmless (the owner's own confirmed sign-up lifts
             # it) and needs no mail to a stranger.
-            optouts.add(OptOutRequest(address=normal, scope=Scope.ALL, channel=Channel.EMAIL,
+            batch.add(OptOutRequest(address=normal, scope=Scope.ALL, channel=Channel.EMAIL,
                                       evidence=evidence))
             continue
-        if (sub.status != SubscriberStatus.ACTIVE or optouts.opting_out(sub, normal)
+        if (sub.status != SubscriberStatus.ACTIVE or batch.opting_out(sub, normal)
                 or is_suppressed(session, normal)):
             continue
         pending.append(normal)
@@ -251,11 +296,11 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
     if pending:
         row.evidence = {**row.evidence, "pending": pending}
         row.action += f"; confirmation asked of {len(pending)} other address(es)"
-    return mails + _ack(session, settings, row, verdict, optouts, sender)
+    return mails + _ack(session, settings, row, verdict, batch, sender)
 
 
 def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-         optouts: OptOuts, sender: str | None = None) -> list[dict[str, Any]]:
+         batch: Batch, sender: str | None = None) -> list[dict[str, Any]]:
     """At most one acknowledgement per address per day, never to automated mail."""
     sender = sender or _normal(verdict.from_addr)
     if not settings.ack_optouts or verdict.automated or sender is None:
@@ -266,8 +311,8 @@ def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
         InboundMessage.address_hmac == hashed,
         InboundMessage.acked_at >= utcnow() - ACK_INTERVAL,  # type: ignore[operator]
     ).limit(1)).first()
-    if recent is not None or hashed in optouts.acked:
+    if recent is not None or hashed in batch.acked:
         return []
-    optouts.acked.add(hashed)  # rows of this batch are written after it: remember here
+    batch.acked.add(hashed)  # rows of this batch are written after it: remember here
     row.acked_at = utcnow()
     return [{"kind": "ack", "to": sender}]

@@ -143,8 +143,9 @@ class Poller:
     def _record_batch(self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int,
                       careful: bool) -> list[RowView]:
         # One multi-row INSERT ... RETURNING for the batch (the ORM's per-object cost was the
-        # largest share of a batch); actionable rows are then acted on and updated one by one
-        # so each action sees the previous ones (soft-bounce counts, one ack a day).
+        # largest share of a batch); actionable rows are then acted on in order (each sees
+        # the previous ones: soft-bounce counts, one ack a day, pending opt-outs) and their
+        # rows updated together at the end.
         table = InboundMessage.__table__  # type: ignore[attr-defined]
         now = utcnow()
         rows = [RowView(
@@ -172,18 +173,19 @@ class Poller:
             # Optimistic: the batch's opt-outs queue up and run in ONE unsubscribe_many
             # call (they were most of a batch's time one by one); careful: each at once,
             # inside its message's savepoint.
-            optouts = actions.OptOuts(session, immediate=careful)
+            batch = actions.Batch(session, immediate=careful)
+            batch.prefetch(v for _item, v in verdicts if v.kind in _ACTIONABLE)
             acted: list[RowView] = []
             for row, (_item, verdict) in zip(rows, verdicts, strict=True):
                 counts[verdict.kind.value] += 1
                 if verdict.kind not in _ACTIONABLE:
                     continue
                 if careful:
-                    self._act_carefully(session, row, verdict, optouts)
+                    self._act_carefully(session, row, verdict, batch)
                 else:
-                    self._act(session, row, verdict, optouts)
+                    self._act(session, row, verdict, batch)
                 acted.append(row)
-            optouts.flush()
+            batch.flush()
             if acted:
                 session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
                     action=bindparam("r_action"), address_hmac=bindparam("r_hmac"),
@@ -199,8 +201,8 @@ class Poller:
         return rows
 
     def _act(self, session: Session, row: RowView, verdict: Verdict,
-             optouts: actions.OptOuts | None = None) -> None:
-        mails = actions.apply(session, self.settings, row, verdict, optouts)
+             batch: actions.Batch | None = None) -> None:
+        mails = actions.apply(session, self.settings, row, verdict, batch)
         if mails:
             row.evidence = {**row.evidence, "outbox": mails,
                             "reply": {"message_id": verdict.message_id[:500],
@@ -208,10 +210,10 @@ class Poller:
                                       "subject": verdict.subject[:300]}}
 
     def _act_carefully(self, session: Session, row: RowView, verdict: Verdict,
-                       optouts: actions.OptOuts) -> None:
+                       batch: actions.Batch) -> None:
         savepoint = session.begin_nested()
         try:
-            self._act(session, row, verdict, optouts)
+            self._act(session, row, verdict, batch)
             savepoint.commit()
         except Exception as exc:  # noqa: BLE001 - a failed action sends the mail to a person
             savepoint.rollback()
