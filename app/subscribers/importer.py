@@ -20,6 +20,7 @@ from app.settings import Settings, get_settings
 from app.subscribers.addresses import normalize_email
 
 BATCH_SIZE = 5000
+SQLITE_CACHE_KIB = 64 * 1024
 MAX_REPORTED_ERRORS = 1000
 _TOPIC_SEPARATORS = str.maketrans({";": ",", "|": ","})
 _RESERVED = {"email", "name", "topics"}
@@ -280,6 +281,9 @@ class _BatchWriter:
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime format
         cur = raw.cursor()
         try:
+            # Index inserts land at random places (addresses, hashes): a bigger page cache
+            # than SQLite's 2 MB default keeps a million-row import from thrashing.
+            cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_stage (line int, email text,"
                         " hmac text, name text, attributes text, topic_id int)")
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_new (subscriber_id int,"
