@@ -32,8 +32,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop marked as
+    # running in this thread while it lives, which breaks every later asyncio.run().
     reason = None
     if not Path(CHROMIUM).exists():
         reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
