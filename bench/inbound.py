@@ -196,15 +196,17 @@ def main() -> None:
         t0 = time.perf_counter()
         append_pipelined(server.port, poller_user, messages)
         append_s = time.perf_counter() - t0
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         summary = poll_once(settings)
-        poller_s = time.perf_counter() - start
+        poller_s, poller_cpu = time.perf_counter() - start, time.process_time() - cpu0
         assert summary["seen"] == args.messages, summary
         if time.monotonic() > DEADLINE:
             raise SystemExit("over the time budget before the baseline")
 
         append_pipelined(server.port, baseline_user, messages)
+        cpu0 = time.process_time()
         base_s = baseline(server.port, baseline_user)
+        base_cpu = time.process_time() - cpu0
 
         rate, base_rate = args.messages / poller_s, args.messages / base_s
         kinds = {k: v for k, v in summary.items() if k not in {"source", "seen", "recovered"}}
@@ -215,6 +217,10 @@ def main() -> None:
               f"({poller_s:.2f} s)")
         print(f"baseline (imap-tools fetch + move):          {base_rate:8,.0f} msg/s "
               f"({base_s:.2f} s)")
+        print(f"CPU of this process per message: poller "
+              f"{poller_cpu * 1e6 / args.messages:,.0f} µs, "
+              f"baseline {base_cpu * 1e6 / args.messages:,.0f} µs (Dovecot's own CPU excluded); "
+              f"load average {os.getloadavg()[0]:.1f}")
         print(f"ratio poller/baseline: {rate / base_rate:.2f} (target >= 0.50)")
     finally:
         stop_dovecot(server)
