@@ -185,17 +185,14 @@ def run_campaign(env: dict[str, str], topic: str, processes: int, label: str) ->
             "peaks_mb": [p / 2**20 for p in sampler.peaks]}
 
 
-def sample_bytes(campaign_id: int) -> bytes:
-    """One real message of a campaign (the raw baseline sends exactly these bytes)."""
-    from app.db import session_scope
+def sample_bytes() -> bytes:
+    """One real message of the campaign (the raw baseline sends exactly these bytes)."""
     from app.models import Campaign
     from app.sending.render import Recipient, prepare_campaign, render_message
     from app.settings import get_settings
 
-    with session_scope() as session:
-        campaign = session.get(Campaign, campaign_id)
-        prepared = prepare_campaign(campaign, settings=get_settings(),  # type: ignore[arg-type]
-                                    topic_names=["All news"])
+    campaign = Campaign(id=1, name="sample", subject="News for {{ first_name }}", body=BODY)
+    prepared = prepare_campaign(campaign, settings=get_settings(), topic_names=["All news"])
     recipient = Recipient(1, "reader1@example1.com", "Reader 1",
                           {"country": "DE", "plan": "free"})
     return render_message(prepared, recipient, settings=get_settings()).data
@@ -226,12 +223,21 @@ def main() -> None:
             print(f"database {name}: {n:,} subscribers populated with COPY in "
                   f"{time.perf_counter() - t0:.1f}s; smtp-sink on 127.0.0.1:{port}")
 
-            runs = [run_campaign(env, "small", 1, f"1 process, {small:,} recipients"),
-                    run_campaign(env, "all", 1, f"1 process, {n:,} recipients"),
-                    run_campaign(env, "all", 2, f"2 processes, {n:,} recipients")]
-            message = sample_bytes(1)
+            message = sample_bytes()
             raw_aiosmtplib_rate(port, args.connections, 500, message)  # warm-up
-            raw = raw_aiosmtplib_rate(port, args.connections, min(20_000, 2 * n), message)
+
+            def raw() -> float:
+                # Measured next to each run: other load on the box shifts both alike.
+                return raw_aiosmtplib_rate(port, args.connections, 10_000, message)
+
+            raws = [raw()]
+            runs = []
+            for topic, processes, label in [
+                    ("small", 1, f"1 process, {small:,} recipients"),
+                    ("all", 1, f"1 process, {n:,} recipients"),
+                    ("all", 2, f"2 processes, {n:,} recipients")]:
+                runs.append(run_campaign(env, topic, processes, label))
+                raws.append(raw())
             source = smtp_source_rate(port, 20_000, 8, 15_000)
     finally:
         from app.db import get_engine
@@ -247,11 +253,17 @@ def main() -> None:
         peaks = ", ".join(f"{p:.0f} MB" for p in r["peaks_mb"])
         print(f"{r['label']:34} {r['rate']:8.0f} {r['wall']:7.1f} {r['materialise']:8.2f}  "
               f"{peaks}")
-    print(f"{'baseline: raw aiosmtplib, 1 msg':34} {raw:8.0f}")
+    print(f"{'baseline: raw aiosmtplib, 1 msg':34} "
+          + " / ".join(f"{r:.0f}" for r in raws) + "  (before, between and after the runs)")
     print(f"{'baseline: smtp-source (C)':34} {source:8.0f}")
-    one, two = runs[1]["rate"], runs[2]["rate"]
-    print(f"\none process / raw aiosmtplib: {one / raw:.2f} (target >= 0.80)"
-          f"{'  OK' if one >= 0.8 * raw else '  MISSED'}")
+    for i in (0, 1):
+        adjacent = (raws[i] + raws[i + 1]) / 2
+        rate = runs[i]["rate"]
+        verdict = "  OK" if rate >= 0.8 * adjacent else "  MISSED"
+        print(f"\n{runs[i]['label']} / raw aiosmtplib measured around it: "
+              f"{rate / adjacent:.2f} (target >= 0.80){verdict}", end="")
+    print()
+    two = runs[2]["rate"]
     ok = "  OK" if two >= 1500 else "  MISSED"
     print(f"two processes: {two:,.0f} msg/s (target >= 1,500){ok}"
           f"; {two / source:.2f} of smtp-source")
