@@ -222,7 +222,8 @@ class Worker:
             return Result(job.send_id, SendStatus.FAILED, reply=f"not rendered: {exc}",
                           attempts=job.attempts + 1)
         try:
-            outcome = await pool.send(message.envelope_from, message.rcpt, message.data)
+            outcome = await pool.send(message.envelope_from, message.rcpt, message.data,
+                                      crlf=True)
         except Exception as exc:  # noqa: BLE001 - the transport should classify, but be safe
             return self._retry(job, f"transport error: {exc!r}")
         reply = f"{outcome.code or ''} {outcome.reply}".strip()

@@ -114,10 +114,16 @@ def classify(code: int, reply: str) -> DeliveryResult:
     return DeliveryResult(DeliveryOutcome.FAILED, code, reply, hard)
 
 
-def _payload(data: bytes) -> bytes:
-    """The DATA payload: CRLF line endings, dot-stuffed, terminated by CRLF.CRLF."""
-    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
-        data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)  # rare: callers not using the renderer
+def _payload(data: bytes, crlf: bool = False) -> bytes:
+    """The DATA payload: CRLF line endings, dot-stuffed, terminated by CRLF.CRLF.
+
+    `crlf=True` says the bytes already end every line with CRLF (the renderer's output):
+    the three scans that check it cost ~60 µs on a 28 KB message, a tenth of the send path.
+    """
+    if not crlf:
+        crlfs = data.count(b"\r\n")
+        if data.count(b"\n") != crlfs or data.count(b"\r") != crlfs:
+            data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)  # callers not using the renderer
     if data.startswith(b"."):
         data = b"." + data
     if b"\n." in data:
@@ -292,14 +298,16 @@ class SmtpPool:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def send(self, envelope_from: str, rcpt: str, data: bytes) -> DeliveryResult:
-        """Deliver one message to one recipient; never raises for SMTP or network trouble."""
+    async def send(self, envelope_from: str, rcpt: str, data: bytes, *,
+                   crlf: bool = False) -> DeliveryResult:
+        """Deliver one message to one recipient; never raises for SMTP or network trouble.
+        `crlf=True`: `data` is known to use CRLF line endings only (rendered by us)."""
         if not self._started:
             raise RuntimeError("SmtpPool.start() was not called")
         if _BAD_ADDRESS.search(envelope_from) or _BAD_ADDRESS.search(rcpt) or \
                 not envelope_from.isascii() or not rcpt.isascii() or "@" not in rcpt:
             return DeliveryResult(DeliveryOutcome.FAILED, None, f"invalid address {rcpt!r}")
-        payload = _payload(data)
+        payload = _payload(data, crlf)
         for bucket in self._limits:
             await bucket.acquire()
         sender, recipient = envelope_from.encode(), rcpt.encode()

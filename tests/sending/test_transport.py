@@ -241,3 +241,12 @@ def test_authenticates_with_url_credentials() -> None:
         assert ok.outcome == DeliveryOutcome.SENT
         assert refused.outcome == DeliveryOutcome.RETRY  # a login failure is not the recipient's
         assert set(sink.delivered_to()) == {"b@example.com"}
+
+
+def test_payload_dot_stuffs_even_when_line_endings_are_trusted() -> None:
+    from app.sending.transport import _payload
+
+    data = b"Subject: x\r\n\r\n.leading dot\r\nmiddle\r\n.\r\nend"
+    expected = b"Subject: x\r\n\r\n..leading dot\r\nmiddle\r\n..\r\nend\r\n.\r\n"
+    assert _payload(data, crlf=True) == expected
+    assert _payload(data.replace(b"\r\n", b"\n")) == expected
