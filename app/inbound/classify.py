@@ -20,7 +20,12 @@ from enum import StrEnum
 from typing import Any
 
 from app.inbound import reports
-from app.inbound.phrases import find_optout, is_auto_reply_subject, is_reply_subject
+from app.inbound.phrases import (
+    find_optout,
+    is_auto_reply_subject,
+    is_reply_subject,
+    may_ask_to_opt_out,
+)
 from app.inbound.text import UnreadableBody, body_text, sanitize, written_part
 
 PROCESSED = "Processed"
@@ -355,11 +360,13 @@ def _token(msg: Message, verdict: Verdict, ctx: Context) -> bool:
 def _person(msg: Message, verdict: Verdict, ctx: Context) -> bool:
     """Step 4: opt-out wording in the subject or in what the sender wrote."""
     text, kind = body_text(msg)
-    written = written_part(text)
     found = None
     where = ""
     if verdict.subject and not is_reply_subject(verdict.subject):
         found, where = find_optout(verdict.subject), "subject"
+    if found is None and not may_ask_to_opt_out(text):
+        return False  # no wording anywhere, so none in the written part: skip the stripping
+    written = written_part(text)
     if found is None:
         found, where = find_optout(written), f"body ({kind})"
     if found is None:

@@ -103,6 +103,21 @@ def find_optout(text: str) -> dict[str, str] | None:
     return None
 
 
+_BARE_VOCABULARY = re.compile(r"\b(?:stop|stopp|arret|arrete|baja|remove|unsubscribe|halt)\b")
+
+
+def may_ask_to_opt_out(text: str) -> bool:
+    """False when no opt-out wording appears anywhere in `text`, quotes included.
+
+    What the sender wrote is a part of the text, so when the whole text has no phrase the
+    written part has none either, and the costly quote stripping can be skipped.
+    """
+    folded = fold(text)
+    if _BARE_VOCABULARY.search(folded):
+        return True
+    return any(regex.search(folded) for _lang, _pattern, regex in _COMPILED)
+
+
 def is_auto_reply_subject(subject: str) -> bool:
     return bool(AUTO_REPLY_SUBJECT.match(fold(REPLY_PREFIX.sub("", subject))))
 
