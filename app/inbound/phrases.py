@@ -81,12 +81,18 @@ REPLY_PREFIX = re.compile(
 )
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def fold(text: str) -> str:
     """Lower case, accents stripped, whitespace collapsed: what the patterns are written for."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    lowered = text.lower()
+    if lowered.isascii():  # most mail: nothing to decompose (and it is the hot path)
+        return _SPACES.sub(" ", lowered).strip()
+    decomposed = unicodedata.normalize("NFKD", lowered)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     stripped = stripped.replace("\u2019", "'").replace("ß", "ss")
-    return re.sub(r"\s+", " ", stripped).strip()
+    return _SPACES.sub(" ", stripped).strip()
 
 
 def find_optout(text: str) -> dict[str, str] | None:
