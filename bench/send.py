@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +33,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
+from _pg import create_database, drop_database  # noqa: E402
 from _sinks import smtp_sink, smtp_source_rate  # noqa: E402
 from smtp_raw import raw_aiosmtplib_rate  # noqa: E402
 
-PG_ADMIN = os.environ.get("OCTOMAIL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SMALL = 10_000
 PARAGRAPH = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
              "incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis "
@@ -64,19 +63,6 @@ def settings_env(url: str, port: int, var_dir: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- database
-
-def create_database() -> tuple[str, str]:
-    name = f"octomail_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    return name, f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 def populate(url: str, recipients: int) -> None:
     """N subscribers on topic `all`, the first 10k also on `small` (COPY + set-based SQL)."""

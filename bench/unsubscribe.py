@@ -25,13 +25,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_ADMIN = os.environ.get("OCTOMAIL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from _pg import create_database, drop_database  # noqa: E402
+
 SECRET = "bench-secret-key-0123456789abcdef"
 PEPPER = "bench-pepper-0123456789abcdef"
 TARGET_RPS = 1000
@@ -96,23 +96,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def create_database() -> tuple[str, str]:
-    import psycopg
-
-    name = f"octomail_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    return name, f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(url: str, rows: int, token_file: Path) -> int:
