@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,16 +60,42 @@ class Poller:
         self.summary: Counter[str] = Counter(seen=0)
 
     def process_available(self) -> Counter[str]:
+        """Batches in a pipeline: while batch N is classified (in a thread), batch N-1 is
+        filed away and batch N+1 fetched, so IMAP round trips overlap the CPU work. Moves
+        still happen only after their batch's commit."""
         self._refile_resolved()
         uids = self.source.list_uids()
         uidvalidity = self.source.uidvalidity()
         size = batch_size(self.settings)
-        for start in range(0, len(uids), size):
-            if not self.keeper.ensure():
-                self.summary["lease_lost"] += 1
-                break
-            self._batch(uids[start:start + size], uidvalidity)
+        chunks = [uids[start:start + size] for start in range(0, len(uids), size)]
+        if not chunks:
+            return self.summary
+        to_file: tuple[list, dict[str, InboundMessage]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify") as pool:
+            ahead = self._prefetch(chunks[0], uidvalidity)
+            for index, chunk in enumerate(chunks):
+                if not self.keeper.ensure():
+                    self.summary["lease_lost"] += 1
+                    break
+                known, fetched = ahead
+                classified = pool.submit(lambda f=fetched: [(i, self._classify(i)) for i in f])
+                if to_file is not None:
+                    self._file(*to_file)
+                    to_file = None
+                if index + 1 < len(chunks):
+                    ahead = self._prefetch(chunks[index + 1], uidvalidity)
+                to_file = self._record_and_send(classified.result(), known, chunk,
+                                                uidvalidity)
+            if to_file is not None:
+                self._file(*to_file)
         return self.summary
+
+    def _prefetch(self, uids: Sequence[str], uidvalidity: int
+                  ) -> tuple[dict[str, InboundMessage], list[Fetched]]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            known = self._known(session, uids, uidvalidity)
+        fresh = [u for u in uids if u not in known]
+        return known, self.source.fetch(fresh, self.context.max_bytes)
 
     def _refile_resolved(self) -> None:
         """Messages a person resolved through the API leave Review for Processed."""
@@ -92,12 +119,9 @@ class Poller:
         )).all()
         return {row.uid: row for row in rows}
 
-    def _batch(self, uids: Sequence[str], uidvalidity: int) -> None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            known = self._known(session, uids, uidvalidity)
-        fresh = [u for u in uids if u not in known]
-        fetched = self.source.fetch(fresh, self.context.max_bytes)
-        verdicts = [(f, self._classify(f)) for f in fetched]
+    def _record_and_send(self, verdicts: list[tuple[Fetched, Verdict]],
+                         known: dict[str, InboundMessage], uids: Sequence[str],
+                         uidvalidity: int) -> tuple[list, dict[str, InboundMessage]]:
         try:
             rows = self._record(verdicts, uidvalidity)
         except IntegrityError:
@@ -108,6 +132,11 @@ class Poller:
                 known = self._known(session, uids, uidvalidity)
             rows = []
         self._send_outbox([*known.values(), *rows])
+        self.summary["seen"] += len(uids)
+        return rows, known
+
+    def _file(self, rows: list, known: dict[str, InboundMessage]) -> None:
+        """Move recorded messages to their folders (only ever after their commit)."""
         by_folder: dict[str, list[str]] = {}
         for row in rows:
             by_folder.setdefault(row.folder or REVIEW, []).append(row.uid)
@@ -120,7 +149,6 @@ class Poller:
         for folder, items in recovered.items():
             self.source.recover_moves(items, folder)
         self.summary["recovered"] += len(known)
-        self.summary["seen"] += len(uids)
 
     def _classify(self, item: Fetched) -> Verdict:
         if not item.complete:

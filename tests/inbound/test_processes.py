@@ -140,7 +140,8 @@ def test_only_one_poller_reads_and_another_takes_over(
     until(lambda: len(_rows()) == 10, 60, "the survivor took over within a minute")
     later = {_holder_pid(r.evidence["poller"]) for r in _rows()[5:]}
     assert later == set(by_pid) - {reader}
-    assert len(mailbox.folder_ids("Review")) == 10
+    # Rows are committed before their messages move: wait for the moves too.
+    until(lambda: len(mailbox.folder_ids("Review")) == 10, 30, "every message filed")
 
 
 def test_embedded_poller_runs_off_the_event_loop_and_stops(mailbox: Mailbox) -> None:
