@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.models import ConsentEvent, Subscriber, Suppression, utcnow
 from app.subscribers.addresses import email_hmac
@@ -100,16 +100,3 @@ def lift_suppression(session: Session, address_hmac: str) -> bool:
     row.lifted_at = utcnow()
     session.add(row)
     return True
-
-
-def suppressed_hashes(session: Session, hashes: list[str]) -> set[str]:
-    """Which of these hashes are suppressed (one query, for batch imports)."""
-    if not hashes:
-        return set()
-    rows = session.exec(
-        select(Suppression.email_hmac).where(
-            Suppression.email_hmac.in_(hashes),  # type: ignore[attr-defined]
-            Suppression.lifted_at.is_(None),  # type: ignore[union-attr]
-        )
-    )
-    return set(rows)

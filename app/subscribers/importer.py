@@ -381,7 +381,3 @@ FROM import_new n JOIN subscriber s ON s.id = n.subscriber_id
 JOIN import_stage st ON st.email = s.email AND st.topic_id = n.topic_id
 GROUP BY n.subscriber_id
 """
-
-
-def dumps_report(report: ImportReport) -> str:
-    return json.dumps(report.as_dict(), indent=2)
