@@ -60,6 +60,9 @@ _COMPILED = [
     for lang, pats in OPTOUT_PATTERNS.items()
     for pat in pats
 ]
+# All of them in one alternation: it matches exactly when one of them does (backtracking tries
+# every branch at every position), at a tenth of the cost of 70 searches over text without any.
+_ANY = re.compile(r"(?<!\w)(?:" + "|".join(f"(?:{pat})" for _l, pat, _r in _COMPILED) + r")(?!\w)")
 # A short message that is just "stop" / "STOP please" / "baja" / "stopp".
 _BARE_WORD = re.compile(
     r"^\W*(?:please\s+)?(?:stop|stopp|arret|arrete|baja|remove|unsubscribe|halt)"
@@ -102,6 +105,8 @@ def find_optout(text: str) -> dict[str, str] | None:
         return None
     if len(folded) <= 40 and _BARE_WORD.match(folded):
         return {"lang": "any", "pattern": "bare word", "match": folded}
+    if not _ANY.search(folded):
+        return None
     for lang, pattern, regex in _COMPILED:
         found = regex.search(folded)
         if found:
@@ -121,7 +126,7 @@ def may_ask_to_opt_out(text: str) -> bool:
     folded = fold(text)
     if _BARE_VOCABULARY.search(folded):
         return True
-    return any(regex.search(folded) for _lang, _pattern, regex in _COMPILED)
+    return _ANY.search(folded) is not None
 
 
 def is_auto_reply_subject(subject: str) -> bool:

@@ -7,7 +7,7 @@ import re
 from email.message import EmailMessage, Message
 
 from inscriptis import get_text
-from mailparser_reply import EmailReplyParser
+from mailparser_reply.parser import EmailMessage as ReplyMessage
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -102,7 +102,25 @@ _CUT_LINES = [
 _CUT = re.compile("|".join(f"(?:{p})" for p in _CUT_LINES), re.MULTILINE | re.IGNORECASE)
 # A two-line Gmail "On ... <x@y>\nwrote:" header is joined first so the line rules see it.
 _WRAPPED_WROTE = re.compile(r"^(On\b[^\n]{0,200})\n([^\n]{0,80}\bwrote:\s*)$", re.MULTILINE)
-_REPLY_PARSER = EmailReplyParser(languages=["en", "fr", "de", "es"])
+_REPLY_LANGUAGES = ("en", "fr", "de", "es")
+
+
+class _Replies(ReplyMessage):
+    """mail-parser-reply's splitter without its signature and disclaimer searches: we read
+    only the first reply's header and body, which do not depend on them."""
+
+    def _process_signatures_disclaimers(self, text: str) -> tuple[list[str], str]:
+        return [], ""
+
+
+# The library builds its header regex from a few kB of pattern text for every message (and
+# the re module's cache, shared with everything else, keeps missing it): build it once.
+_HEADER_REGEX = ReplyMessage(text="", languages=list(_REPLY_LANGUAGES)).HEADER_REGEX
+
+
+def _reply_parts(text: str) -> ReplyMessage:
+    return _Replies(text=text, languages=list(_REPLY_LANGUAGES),
+                    _header_regex=_HEADER_REGEX).read()
 
 
 def written_part(text: str) -> str:
@@ -116,7 +134,7 @@ def written_part(text: str) -> str:
     match = _CUT.search(text)
     head = text[: match.start()] if match else text
     try:
-        parsed = _REPLY_PARSER.read(head)
+        parsed = _reply_parts(head)
     except Exception:  # noqa: BLE001 - a regex library hiccup must not lose the message
         return head.strip()
     # The first fragment is the sender's own text only when no header precedes it.
