@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,9 +60,11 @@ class Poller:
         self.summary: Counter[str] = Counter(seen=0)
 
     def process_available(self) -> Counter[str]:
-        """Batches in a pipeline: while batch N is classified (in a thread), batch N-1 is
-        filed away and batch N+1 fetched, so IMAP round trips overlap the CPU work. Moves
-        still happen only after their batch's commit."""
+        """Batches in a pipeline: one thread does all the IMAP work, in order (fetch batch
+        N+1, file batch N-1), while this one classifies and records batch N. The mailbox
+        server works while we compute, and our CPU work is no longer split across threads
+        (classifying in a thread only traded places with the database work under the GIL).
+        A batch is filed only after the commit that recorded it."""
         self._refile_resolved()
         uids = self.source.list_uids()
         uidvalidity = self.source.uidvalidity()
@@ -70,32 +72,33 @@ class Poller:
         chunks = [uids[start:start + size] for start in range(0, len(uids), size)]
         if not chunks:
             return self.summary
-        to_file: tuple[list, dict[str, InboundMessage]] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify") as pool:
-            ahead = self._prefetch(chunks[0], uidvalidity)
+        filing: list[Future[None]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap") as imap:
+            ahead = self._prefetch(imap, chunks[0], uidvalidity)
             for index, chunk in enumerate(chunks):
+                known, fetching = ahead
+                fetched = fetching.result()
+                if index + 1 < len(chunks):
+                    ahead = self._prefetch(imap, chunks[index + 1], uidvalidity)
                 if not self.keeper.ensure():
                     self.summary["lease_lost"] += 1
                     break
-                known, fetched = ahead
-                classified = pool.submit(lambda f=fetched: [(i, self._classify(i)) for i in f])
-                if to_file is not None:
-                    self._file(*to_file)
-                    to_file = None
-                if index + 1 < len(chunks):
-                    ahead = self._prefetch(chunks[index + 1], uidvalidity)
-                to_file = self._record_and_send(classified.result(), known, chunk,
-                                                uidvalidity)
-            if to_file is not None:
-                self._file(*to_file)
+                verdicts = [(item, self._classify(item)) for item in fetched]
+                rows, known = self._record_and_send(verdicts, known, chunk, uidvalidity)
+                self.summary["recovered"] += len(known)
+                filing.append(imap.submit(self._file, rows, known))
+                _raise_failed(filing)
+        _raise_failed(filing, wait=True)
         return self.summary
 
-    def _prefetch(self, uids: Sequence[str], uidvalidity: int
-                  ) -> tuple[dict[str, InboundMessage], list[Fetched]]:
+    def _prefetch(self, imap: ThreadPoolExecutor, uids: Sequence[str], uidvalidity: int
+                  ) -> tuple[dict[str, InboundMessage], Future[list[Fetched]]]:
+        """Rows already recorded (here: the database stays on this thread) and, in the IMAP
+        thread, the messages still to classify."""
         with Session(self.engine, expire_on_commit=False) as session:
             known = self._known(session, uids, uidvalidity)
         fresh = [u for u in uids if u not in known]
-        return known, self.source.fetch(fresh, self.context.max_bytes)
+        return known, imap.submit(self.source.fetch, fresh, self.context.max_bytes)
 
     def _refile_resolved(self) -> None:
         """Messages a person resolved through the API leave Review for Processed."""
@@ -148,7 +151,6 @@ class Poller:
             recovered.setdefault(folder, []).append((row.uid, row.message_id))
         for folder, items in recovered.items():
             self.source.recover_moves(items, folder)
-        self.summary["recovered"] += len(known)
 
     def _classify(self, item: Fetched) -> Verdict:
         if not item.complete:
@@ -308,6 +310,13 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def _raise_failed(futures: list[Future[None]], wait: bool = False) -> None:
+    """Stop at the first failed move (its batch is recorded: the next pass files it)."""
+    for future in futures:
+        if wait or future.done():
+            future.result()
 
 
 def poll_once(settings: Settings) -> dict[str, Any]:

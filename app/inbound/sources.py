@@ -71,6 +71,20 @@ def uid_set(uids: Sequence[str]) -> str:
     return ",".join(parts)
 
 
+def _by_bytes(sizes: dict[str, int], budget: int) -> list[list[str]]:
+    """UIDs in groups of at most `budget` octets (or one message), so large mail is never
+    all in memory at once."""
+    groups: list[list[str]] = [[]]
+    total = 0
+    for uid, size in sizes.items():
+        if groups[-1] and total + size > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(uid)
+        total += size
+    return [g for g in groups if g]
+
+
 _FETCH_UID = re.compile(rb"UID (\d+)")
 _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
@@ -171,33 +185,39 @@ class ImapSource:
             if isinstance(item, tuple):
                 head = item[0]
                 following = data[index + 1] if index + 1 < len(data) else b""
-                if b"UID" not in head and isinstance(following, bytes):
-                    head += following  # servers may send UID after the literal
+                if (b"UID" not in head or b"RFC822.SIZE" not in head) and isinstance(
+                        following, bytes):
+                    head += following  # servers may send items after the literal
                 out.append((head, item[1]))
             elif isinstance(item, bytes) and b"UID" in item:
                 out.append((item, None))
         return out
 
     def fetch(self, uids: Sequence[str], max_bytes: int) -> list[Fetched]:
+        """One FETCH per 500 messages for size and first HEAD_BYTES octets, which is all of
+        nearly every message; only those that are larger yet allowed are fetched again whole.
+        (Sizes first, then bodies, cost a round trip more per batch.)"""
         if not uids:
             return []
-        sizes: dict[str, int] = {}
-        for line, _ in self._fetch(uids, "(UID RFC822.SIZE)"):
-            uid, size = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
-            if uid and size:
-                sizes[uid.group(1).decode()] = int(size.group(1))
-        small = [u for u in uids if u in sizes and sizes[u] <= max_bytes]
-        large = [u for u in uids if u in sizes and sizes[u] > max_bytes]
         found: dict[str, Fetched] = {}
-        for items, complete in (("(UID BODY.PEEK[])", True),
-                                (f"(UID BODY.PEEK[]<0.{HEAD_BYTES}>)", False)):
-            wanted = small if complete else large
-            for start in range(0, len(wanted), 500):
-                for line, body in self._fetch(wanted[start:start + 500], items):
-                    uid = _FETCH_UID.search(line)
-                    if uid and body is not None:
-                        key = uid.group(1).decode()
-                        found[key] = Fetched(key, sizes[key], body, complete)
+        larger: dict[str, int] = {}
+        for start in range(0, len(uids), 500):
+            for line, body in self._fetch(uids[start:start + 500],
+                                          f"(UID RFC822.SIZE BODY.PEEK[]<0.{HEAD_BYTES}>)"):
+                uid, size = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
+                if not (uid and size and body is not None):
+                    continue
+                key, octets = uid.group(1).decode(), int(size.group(1))
+                if HEAD_BYTES < octets <= max_bytes:
+                    larger[key] = octets
+                else:  # whole (size <= HEAD_BYTES), or its head when over the limit
+                    found[key] = Fetched(key, octets, body, octets <= max_bytes)
+        for group in _by_bytes(larger, 32 << 20):
+            for line, body in self._fetch(group, "(UID BODY.PEEK[])"):
+                uid = _FETCH_UID.search(line)
+                if uid and body is not None and uid.group(1).decode() in larger:
+                    key = uid.group(1).decode()
+                    found[key] = Fetched(key, larger[key], body, True)
         return [found[u] for u in uids if u in found]
 
     # -- filing -----------------------------------------------------------------------------
