@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from app.models.base import enum_field, json_field, opt_ts_field, ts_field
@@ -34,18 +34,14 @@ class Topic(SQLModel, table=True):
 
 
 class Subscription(SQLModel, table=True):
-    __table_args__ = (
-        UniqueConstraint("subscriber_id", "topic_id"),
-        Index("ix_subscription_topic_status", "topic_id", "status"),
-    )
+    """One person's state for one topic; the pair is the key (no surrogate id to index)."""
 
-    id: int | None = Field(default=None, primary_key=True)
-    subscriber_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False)
-    )
-    topic_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("topic.id", ondelete="CASCADE"), nullable=False)
-    )
+    __table_args__ = (Index("ix_subscription_topic_status", "topic_id", "status"),)
+
+    subscriber_id: int = Field(sa_column=Column(
+        Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), primary_key=True))
+    topic_id: int = Field(sa_column=Column(
+        Integer, ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True))
     status: SubscriptionStatus = enum_field(SubscriptionStatus.UNCONFIRMED)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
@@ -63,7 +59,8 @@ class ConsentEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int | None = Field(default=None, index=True)
-    email_hmac: str = Field(sa_type=String(64), index=True)
+    email_hmac: str = Field(sa_type=String(64))
+    """Not indexed: nothing looks events up by hash, and every event would pay for it."""
     action: str = Field(sa_type=String(32))
     channel: str = Field(sa_type=String(32))
     topic_id: int | None = Field(default=None)

@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _json_string  # type: ignore[attr-defined]
 from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from app.errors import InvalidInput
-from app.models import Topic, utcnow
+from app.models import Topic
 from app.settings import Settings, get_settings
-from app.subscribers.addresses import normalize_email
+from app.subscribers.addresses import keyed_hasher, normalize_email
+from app.subscribers.import_writer import BatchCounts, BatchWriter, ImportRow
 
 BATCH_SIZE = 5000
-SQLITE_CACHE_KIB = 64 * 1024
 MAX_REPORTED_ERRORS = 1000
+MAX_CACHED_TOPIC_CELLS = 10_000
 _TOPIC_SEPARATORS = str.maketrans({";": ",", "|": ","})
 _RESERVED = {"email", "name", "topics"}
 
@@ -56,30 +57,12 @@ class ImportReport:
         }
 
 
-@dataclass
-class _Row:
-    line: int
-    email: str
-    hmac: str
-    name: str
-    attributes: dict[str, str]
-    topic_ids: list[int]
-
-
 def _text_lines(raw: Iterable[bytes] | BinaryIO) -> Iterable[str]:
     """Decode in C; bytes that are not UTF-8 become lone surrogates, caught per row."""
     if hasattr(raw, "readable"):
         return io.TextIOWrapper(raw, encoding="utf-8-sig",  # type: ignore[arg-type]
                                 errors="surrogateescape", newline="")
     return (line.decode("utf-8", "surrogateescape") for line in raw)
-
-
-def _has_bad_bytes(values: list[str]) -> bool:
-    try:
-        "".join(values).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def import_csv(
@@ -105,60 +88,52 @@ def import_csv(
         topics = {t.slug: t.id for t in session.exec(select(Topic)).scalars()}  # type: ignore[call-overload]
     if topic_slug and topic_slug not in topics:
         raise InvalidInput(f"unknown topic: {topic_slug}")
-    batch_topic = [topics[topic_slug]] if topic_slug else []
 
     report = ImportReport()
     reader = csv.reader(_text_lines(raw_lines))
-    header = _read_header(reader)
-    columns = [h.strip().lower() for h in header]
-    email_at = columns.index("email")
-    name_at = columns.index("name") if "name" in columns else None
-    topics_at = columns.index("topics") if "topics" in columns else None
-    extra = [(i, header[i].strip()) for i, c in enumerate(columns) if c not in _RESERVED and c]
-    writer = _BatchWriter(engine, consent_source.strip()[:500], file_name, settings)
+    parser = _RowParser(_read_header(reader), topics, topics[topic_slug] if topic_slug else None,
+                        settings.pepper)
+    writer = BatchWriter(engine, consent_source.strip()[:500], file_name,
+                         settings.policy_version)
 
-    batch: dict[str, _Row] = {}
+    batch: dict[str, ImportRow] = {}
     # One batch is written in a thread while the next is parsed: the database works on
     # the other core while Python validates addresses.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
-    pending: Future[tuple[int, int, int]] | None = None
+    pending: Future[BatchCounts] | None = None
 
-    def flush(rows: list[_Row]) -> None:
+    def flush(rows: list[ImportRow]) -> None:
         nonlocal pending
         if pending is not None:
             _merge(report, pending.result())
         pending = pool.submit(writer.write, rows)
 
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            report.rows += 1
-            report.add_error(reader.line_num, f"unreadable CSV: {exc}")
-            continue
-        line = reader.line_num
-        if not values or not any(v.strip() for v in values):
-            continue
-        report.rows += 1
-        if _has_bad_bytes(values):
-            report.add_error(line, "not valid UTF-8 text")
-            continue
-        row = _parse_row(values, line, len(columns), email_at, name_at, topics_at, extra,
-                         topics, batch_topic, report, settings)
-        if row is None:
-            continue
-        if row.email in batch:
-            report.skipped += 1  # the same address again in this batch
-            continue
-        batch[row.email] = row
-        if len(batch) >= BATCH_SIZE:
-            flush(list(batch.values()))
-            batch = {}
-            if progress:
-                progress(report.rows)
+    parse = parser.parse
     try:
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                report.rows += 1
+                report.add_error(reader.line_num, f"unreadable CSV: {exc}")
+                continue
+            row = parse(values, reader.line_num)
+            if row is None:
+                continue  # a blank line
+            report.rows += 1
+            if type(row) is RowError:
+                report.add_error(row.line, row.reason)
+            elif row.email in batch:  # type: ignore[union-attr]
+                report.skipped += 1  # the same address again in this batch
+            else:
+                batch[row.email] = row  # type: ignore[union-attr,index]
+                if len(batch) >= BATCH_SIZE:
+                    flush(list(batch.values()))
+                    batch = {}
+                    if progress:
+                        progress(report.rows)
         if batch:
             flush(list(batch.values()))
         if pending is not None:
@@ -171,11 +146,10 @@ def import_csv(
     return report
 
 
-def _merge(report: ImportReport, counts: tuple[int, int, int]) -> None:
-    imported, skipped, suppressed = counts
-    report.imported += imported
-    report.skipped += skipped
-    report.suppressed += suppressed
+def _merge(report: ImportReport, counts: BatchCounts) -> None:
+    report.imported += counts.imported
+    report.skipped += counts.skipped
+    report.suppressed += counts.suppressed
 
 
 def _read_header(reader: Any) -> list[str]:
@@ -191,193 +165,77 @@ def _read_header(reader: Any) -> list[str]:
     return header
 
 
-def _parse_row(values: list[str], line: int, width: int, email_at: int, name_at: int | None,
-               topics_at: int | None, extra: list[tuple[int, str]], topics: dict[str, int],
-               batch_topic: list[int], report: ImportReport, settings: Settings) -> _Row | None:
-    from app.subscribers.addresses import email_hmac
+class _RowParser:
+    """Turns one CSV record into an ImportRow or a RowError; None for a blank line.
 
-    if len(values) > width:
-        report.add_error(line, f"expected {width} columns, found {len(values)}")
-        return None
-    values = values + [""] * (width - len(values))
-    try:
-        email = normalize_email(values[email_at])
-    except InvalidInput as exc:
-        report.add_error(line, str(exc))
-        return None
-    topic_ids = list(batch_topic)
-    if topics_at is not None and values[topics_at].strip():
-        for slug in values[topics_at].translate(_TOPIC_SEPARATORS).split(","):
+    Called a million times in a large import, so the per-file work (column positions, JSON
+    keys, topic cells seen before) is done once and the common case takes the short path.
+    """
+
+    def __init__(self, header: list[str], topics: dict[str, int], batch_topic: int | None,
+                 pepper: bytes) -> None:
+        columns = [h.strip().lower() for h in header]
+        self.width = len(columns)
+        self.email_at = columns.index("email")
+        self.name_at = columns.index("name") if "name" in columns else None
+        self.topics_at = columns.index("topics") if "topics" in columns else None
+        self.extra = [(i, _json_string(header[i].strip()) + ": ")
+                      for i, c in enumerate(columns) if c not in _RESERVED and c]
+        self.topics = topics
+        self.batch_topic = (batch_topic,) if batch_topic is not None else ()
+        self.hash = keyed_hasher(pepper)
+        self._topic_cells: dict[str, tuple[int, ...] | str] = {}
+
+    def parse(self, values: list[str], line: int) -> ImportRow | RowError | None:
+        if len(values) != self.width or not values[self.email_at]:
+            if not any(v.strip() for v in values):
+                return None
+            if len(values) > self.width:
+                return RowError(line, f"expected {self.width} columns, found {len(values)}")
+            values = values + [""] * (self.width - len(values))
+        if not "".join(values).isascii() and _has_bad_bytes(values):
+            return RowError(line, "not valid UTF-8 text")
+        try:
+            email = normalize_email(values[self.email_at])
+        except InvalidInput as exc:
+            return RowError(line, str(exc))
+        topic_ids = self._topic_ids(values[self.topics_at]) if self.topics_at is not None \
+            else self.batch_topic
+        if type(topic_ids) is str:
+            return RowError(line, topic_ids)
+        name = values[self.name_at].strip()[:200] if self.name_at is not None else ""
+        attributes = ", ".join([key + _json_string(value) for i, key in self.extra
+                                if (value := values[i].strip())])
+        return ImportRow(line, email, self.hash(email),
+                         name, "{" + attributes + "}", topic_ids)  # type: ignore[arg-type]
+
+    def _topic_ids(self, cell: str) -> tuple[int, ...] | str:
+        """Topic ids of a cell ("news;offers"), or why it is wrong; cells repeat, so cached."""
+        known = self._topic_cells.get(cell)
+        if known is not None:
+            return known
+        topic_ids = list(self.batch_topic)
+        result: tuple[int, ...] | str = ""
+        for slug in cell.translate(_TOPIC_SEPARATORS).split(","):
             slug = slug.strip()
             if not slug:
                 continue
-            if slug not in topics:
-                report.add_error(line, f"unknown topic: {slug}")
-                return None
-            if topics[slug] not in topic_ids:
-                topic_ids.append(topics[slug])
-    if not topic_ids:
-        report.add_error(line, "no topic: pass a topic for the import or fill the topics column")
-        return None
-    name = values[name_at].strip()[:200] if name_at is not None else ""
-    attributes = {key: values[i].strip() for i, key in extra if values[i].strip()}
-    return _Row(line, email, email_hmac(email, settings), name, attributes, topic_ids)
+            if slug not in self.topics:
+                result = f"unknown topic: {slug}"
+                break
+            if self.topics[slug] not in topic_ids:
+                topic_ids.append(self.topics[slug])
+        else:
+            result = tuple(topic_ids) if topic_ids else \
+                "no topic: pass a topic for the import or fill the topics column"
+        if len(self._topic_cells) < MAX_CACHED_TOPIC_CELLS:
+            self._topic_cells[cell] = result
+        return result
 
 
-class _BatchWriter:
-    """Set-based writes of one batch: stage the rows, then three INSERT ... SELECT statements
-    (subscribers, subscriptions, consent events for the subscriptions that are new).
-
-    Raw driver SQL on purpose: the ORM's bulk path costs ~50 µs a row, the staging table
-    ~2 µs, and an import of a million rows is exactly where that matters.
-    """
-
-    def __init__(self, engine: Engine, consent_source: str, file_name: str | None,
-                 settings: Settings) -> None:
-        self.engine = engine
-        self.consent_source = consent_source
-        self.file_name = (file_name or None) and file_name[:500]
-        self.settings = settings
-        self.postgres = engine.dialect.name == "postgresql"
-
-    def write(self, rows: list[_Row]) -> tuple[int, int, int]:
-        """Write one batch; returns (imported, skipped, suppressed)."""
-        staged = [(r.line, r.email, r.hmac, r.name, json.dumps(r.attributes), topic_id)
-                  for r in rows for topic_id in r.topic_ids]
-        now = utcnow()
-        with self.engine.begin() as conn:
-            raw = conn.connection.driver_connection
-            if self.postgres:
-                imported, suppressed = self._write_postgres(raw, staged, now)
-            else:
-                imported, suppressed = self._write_sqlite(raw, staged, now)
-        return imported, len(rows) - imported, suppressed
-
-    def _params(self, now: Any) -> dict[str, Any]:
-        return {"now": now, "file": self.file_name, "source": self.consent_source,
-                "policy": self.settings.policy_version}
-
-    def _write_postgres(self, raw: Any, staged: list[tuple], now: Any) -> tuple[int, int]:
-        with raw.cursor() as cur:
-            # Losing the last batch in a power cut is harmless: re-importing is idempotent.
-            cur.execute("SET LOCAL synchronous_commit = off")
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_stage (line int, email text,"
-                        " hmac text, name text, attributes jsonb, topic_id int,"
-                        " subscriber_id int) ON COMMIT DELETE ROWS")
-            with cur.copy("COPY import_stage (line, email, hmac, name, attributes, topic_id)"
-                          " FROM STDIN") as copy:
-                for row in staged:
-                    copy.write_row(row)
-            cur.execute("ANALYZE import_stage")  # temp tables have no statistics otherwise
-            params = self._params(now)
-            cur.execute(_PG_DROP_SUPPRESSED)
-            suppressed = len({email for (email,) in cur.fetchall()})
-            cur.execute(_PG_SUBSCRIBERS, params)
-            cur.execute(_PG_RESOLVE_IDS)
-            cur.execute(_PG_SUBSCRIPTIONS_AND_CONSENT, params)
-            return len(cur.fetchall()), suppressed
-
-    def _write_sqlite(self, raw: Any, staged: list[tuple], now: Any) -> tuple[int, int]:
-        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime format
-        cur = raw.cursor()
-        try:
-            # Index inserts land at random places (addresses, hashes): a bigger page cache
-            # than SQLite's 2 MB default keeps a million-row import from thrashing.
-            cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_stage (line int, email text,"
-                        " hmac text, name text, attributes text, topic_id int)")
-            cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_new (subscriber_id int,"
-                        " topic_id int)")
-            cur.execute("DELETE FROM import_stage")
-            cur.execute("DELETE FROM import_new")
-            cur.executemany("INSERT INTO import_stage VALUES (?, ?, ?, ?, ?, ?)", staged)
-            suppressed = len({e for (e,) in cur.execute(_SQLITE_DROP_SUPPRESSED).fetchall()})
-            params = self._params(stamp)
-            cur.execute(_SQLITE_SUBSCRIBERS, params)
-            new_pairs = cur.execute(_SQLITE_SUBSCRIPTIONS, params).fetchall()
-            cur.executemany("INSERT INTO import_new VALUES (?, ?)", new_pairs)
-            cur.execute(_SQLITE_CONSENT, params)
-            return len({sid for sid, _ in new_pairs}), suppressed
-        finally:
-            cur.close()
-
-
-_COLUMNS = ("email, name, attributes, status, source, referrer, tracking_allowed, created_at,"
-            " updated_at")
-
-_PG_DROP_SUPPRESSED = """
-DELETE FROM import_stage st USING suppression sp
-WHERE sp.email_hmac = st.hmac AND sp.lifted_at IS NULL
-RETURNING st.email
-"""
-
-_SQLITE_DROP_SUPPRESSED = """
-DELETE FROM import_stage
-WHERE hmac IN (SELECT email_hmac FROM suppression WHERE lifted_at IS NULL)
-RETURNING email
-"""
-
-_PG_SUBSCRIBERS = f"""
-INSERT INTO subscriber ({_COLUMNS})
-SELECT DISTINCT ON (email) email, name, attributes, 'active', 'import', %(file)s, true,
-       %(now)s, %(now)s
-FROM import_stage ORDER BY email
-ON CONFLICT (email) DO NOTHING
-"""
-
-# A correlated lookup probes subscriber's unique email index once per staged row. A join
-# would let the planner hash or scan the whole subscriber table per batch whenever its
-# statistics are stale (they always are during a large import): a quadratic import.
-_PG_RESOLVE_IDS = """
-UPDATE import_stage st SET subscriber_id = (
-    SELECT s.id FROM subscriber s WHERE s.email = st.email AND s.status = 'active')
-"""
-
-_PG_SUBSCRIPTIONS_AND_CONSENT = """
-WITH new AS (
-    INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at)
-    SELECT subscriber_id, topic_id, 'subscribed', %(now)s, %(now)s
-    FROM import_stage WHERE subscriber_id IS NOT NULL
-    ON CONFLICT (subscriber_id, topic_id) DO NOTHING
-    RETURNING subscriber_id, topic_id
-)
-INSERT INTO consent_event (subscriber_id, email_hmac, action, channel, topic_id,
-                           policy_version, evidence, at)
-SELECT n.subscriber_id, min(st.hmac), 'subscribe', 'import',
-       CASE WHEN count(*) = 1 THEN min(n.topic_id) END, %(policy)s,
-       jsonb_build_object('consent_source', %(source)s::text, 'file', %(file)s::text,
-                          'line', min(st.line), 'topic_ids', jsonb_agg(n.topic_id)),
-       %(now)s
-FROM new n JOIN import_stage st
-  ON st.subscriber_id = n.subscriber_id AND st.topic_id = n.topic_id
-GROUP BY n.subscriber_id
-RETURNING subscriber_id
-"""
-
-_SQLITE_SUBSCRIBERS = f"""
-INSERT INTO subscriber ({_COLUMNS})
-SELECT email, name, attributes, 'active', 'import', :file, 1, :now, :now
-FROM import_stage WHERE true GROUP BY email
-ON CONFLICT (email) DO NOTHING
-"""
-
-_SQLITE_SUBSCRIPTIONS = """
-INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at)
-SELECT s.id, st.topic_id, 'subscribed', :now, :now
-FROM import_stage st JOIN subscriber s ON s.email = st.email
-WHERE s.status = 'active'
-ON CONFLICT (subscriber_id, topic_id) DO NOTHING
-RETURNING subscriber_id, topic_id
-"""
-
-_SQLITE_CONSENT = """
-INSERT INTO consent_event (subscriber_id, email_hmac, action, channel, topic_id,
-                           policy_version, evidence, at)
-SELECT n.subscriber_id, min(st.hmac), 'subscribe', 'import',
-       CASE WHEN count(*) = 1 THEN min(n.topic_id) END, :policy,
-       json_object('consent_source', :source, 'file', :file, 'line', min(st.line),
-                   'topic_ids', json_group_array(n.topic_id)), :now
-FROM import_new n JOIN subscriber s ON s.id = n.subscriber_id
-JOIN import_stage st ON st.email = s.email AND st.topic_id = n.topic_id
-GROUP BY n.subscriber_id
-"""
+def _has_bad_bytes(values: list[str]) -> bool:
+    try:
+        "".join(values).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -218,8 +218,8 @@ def _lock_subscribers(conn: sa.Connection, postgres: bool,
 
 _TOPICS_SET = """
 UPDATE subscription SET status = 'unsubscribed', updated_at = :now
-WHERE id IN (
-    SELECT s.id FROM subscription AS s JOIN {pairs}
+WHERE (subscriber_id, topic_id) IN (
+    SELECT s.subscriber_id, s.topic_id FROM subscription AS s JOIN {pairs}
       ON s.subscriber_id = v.sid AND (v.tid = 0 OR s.topic_id = v.tid)
     WHERE s.status <> 'unsubscribed'
     {lock})
@@ -227,7 +227,7 @@ RETURNING subscriber_id, topic_id"""
 _NOW = sa.bindparam("now", type_=sa.DateTime())
 _TOPICS_PG = sa.text(_TOPICS_SET.format(
     pairs="unnest(CAST(:sids AS integer[]), CAST(:tids AS integer[])) AS v(sid, tid)",
-    lock="ORDER BY s.id FOR UPDATE OF s")).bindparams(_NOW)
+    lock="ORDER BY s.subscriber_id, s.topic_id FOR UPDATE OF s")).bindparams(_NOW)
 _TOPICS_SQLITE = sa.text(_TOPICS_SET.format(
     pairs="(SELECT json_extract(value, '$[0]') AS sid, json_extract(value, '$[1]') AS tid "
           "FROM json_each(:pairs)) AS v", lock="")).bindparams(_NOW)

@@ -55,3 +55,16 @@ def test_hmac_is_keyed_and_case_insensitive(env):
 
 def test_mask():
     assert mask_email("jane@example.com") == "j***@example.com"
+
+
+@pytest.mark.parametrize("pepper", [b"", b"short", b"k" * 64, b"long" * 40])
+def test_keyed_hasher_is_hmac_sha256(pepper):
+    """Suppression entries written before must keep matching: same bytes as the hmac module."""
+    import hashlib
+    import hmac
+
+    from app.subscribers.addresses import keyed_hasher
+
+    hasher = keyed_hasher(pepper)
+    for address in ["ann@example.org", "ü@exämple.de", "x" * 300 + "@example.com"]:
+        assert hasher(address) == hmac.new(pepper, address.encode(), hashlib.sha256).hexdigest()
