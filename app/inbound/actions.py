@@ -69,6 +69,7 @@ class Batch:
         self._by_id: dict[int, Subscriber | None] = {}
         self._by_email: dict[str, Subscriber | None] = {}
         self._scopes: dict[int | None, LinkScope] = {}
+        self._soft_bounces: dict[str, int] = {}  # address hash -> soft bounces counted so far
 
     def prefetch(self, verdicts: Iterable[Verdict]) -> None:
         """Load every subscriber and campaign scope these verdicts may need, in one query
@@ -112,6 +113,25 @@ class Batch:
         if campaign_id not in self._scopes:
             self._scopes.update(link_scopes(self.session, [campaign_id]))
         return list(self._scopes[campaign_id].topic_ids)
+
+    def soft_bounces(self, row: RowLike, since: datetime) -> int:
+        """Soft bounces for row.address_hmac since `since`, this row and the earlier ones of
+        the batch included. Batched: one count per address and batch (the batch's rows get
+        their hash in the poller's final update, so the count sees only earlier batches);
+        immediate: the row's hash is stored first, then counted."""
+        table = InboundMessage.__table__  # type: ignore[attr-defined]
+        counted = select(func.count()).select_from(table).where(
+            table.c.address_hmac == row.address_hmac,
+            table.c.verdict == Kind.SOFT_BOUNCE.value, table.c.created_at >= since)
+        if self.immediate:
+            self.session.execute(update(table).where(table.c.id == row.id).values(
+                address_hmac=row.address_hmac))
+            return int(self.session.execute(counted).scalar_one())
+        key = row.address_hmac or ""
+        if key not in self._soft_bounces:
+            self._soft_bounces[key] = int(self.session.execute(counted).scalar_one())
+        self._soft_bounces[key] += 1
+        return self._soft_bounces[key]
 
     def add(self, request: OptOutRequest,
             then: Callable[[OptOutResult], None] | None = None) -> None:
@@ -214,17 +234,7 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         row.action = "none: recipient unknown"
         return []
     if verdict.kind is Kind.SOFT_BOUNCE:
-        # This row counts too: store its address hash before counting.
-        session.execute(update(InboundMessage).where(
-            InboundMessage.id == row.id).values(address_hmac=row.address_hmac))
-        since = utcnow() - settings.soft_bounce_window
-        count = session.exec(
-            select(func.count()).select_from(InboundMessage).where(
-                InboundMessage.address_hmac == row.address_hmac,
-                InboundMessage.verdict == Kind.SOFT_BOUNCE.value,
-                InboundMessage.created_at >= since,
-            )
-        ).one()
+        count = batch.soft_bounces(row, utcnow() - settings.soft_bounce_window)
         if count < settings.soft_bounce_limit:
             row.action = f"soft bounce {count}/{settings.soft_bounce_limit}"
             return []

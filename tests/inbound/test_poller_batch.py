@@ -3,6 +3,7 @@ a repeat in the same batch is "(already)" and writes nothing, one ack per addres
 
 from __future__ import annotations
 
+import pytest
 from inbound_support import Catcher, Mailbox
 from sqlmodel import Session, select
 
@@ -57,3 +58,31 @@ def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> N
     assert people == {"ann@example.com": SubscriberStatus.UNSUBSCRIBED,
                       "bob@example.com": SubscriberStatus.BOUNCED}
     assert len(smtp.to("ann@example.com")) == 1 and len(smtp.to("stranger@example.net")) == 1
+
+
+def _soft_bounce(recipient: str, n: int) -> bytes:
+    return _bounce(recipient, n).replace(b"Action: failed", b"Action: delayed").replace(
+        b"5.1.1", b"4.4.1")
+
+
+@pytest.mark.parametrize("size", ["1", "2", "200"])
+def test_soft_bounces_count_the_same_whatever_the_batches(
+        mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch, size: str) -> None:
+    monkeypatch.setenv("OCTOMAIL_INBOUND_BATCH_SIZE", size)
+    get_settings.cache_clear()
+    with Session(get_engine()) as session:
+        session.add_all([Subscriber(email="bob@example.com"), Subscriber(email="cy@example.com")])
+        session.commit()
+    mailbox.deliver([_soft_bounce("bob@example.com", 1), _soft_bounce("cy@example.com", 2),
+                     _soft_bounce("bob@example.com", 3), _soft_bounce("nobody@example.com", 4),
+                     _soft_bounce("bob@example.com", 5), _soft_bounce("bob@example.com", 6)])
+    assert poll_once(get_settings())["seen"] == 6
+    with Session(get_engine()) as session:
+        rows = session.exec(select(InboundMessage)).all()
+        actions = [r.action for r in sorted(rows, key=lambda r: r.message_id or "")]
+        people = {s.email: s.status for s in session.exec(select(Subscriber))}
+    assert actions == ["soft bounce 1/3", "soft bounce 1/3", "soft bounce 2/3",
+                       "none: recipient unknown", "bounced after 3 soft bounces",
+                       "bounced after 4 soft bounces"]
+    assert people == {"bob@example.com": SubscriberStatus.BOUNCED,
+                      "cy@example.com": SubscriberStatus.ACTIVE}
