@@ -196,10 +196,12 @@ class Poller:
         } for row, (_item, verdict) in zip(rows, verdicts, strict=True)]
         counts: Counter[str] = Counter()
         with Session(self.engine, expire_on_commit=False) as session:
-            result = session.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
-            for row, (db_id,) in zip(rows, result.all(), strict=True):
-                row.id = db_id
+            # Matched by uid (unique in the batch), not by order: asking SQLite for RETURNING
+            # in parameter order makes SQLAlchemy insert row by row.
+            result = session.execute(insert(table).returning(table.c.id, table.c.uid), values)
+            ids = {uid: db_id for db_id, uid in result.all()}
+            for row in rows:
+                row.id = ids[row.uid]
             # Optimistic: the batch's opt-outs queue up and run in ONE unsubscribe_many
             # call (they were most of a batch's time one by one); careful: each at once,
             # inside its message's savepoint.
