@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import errors as email_errors
-from email import message_from_bytes, policy
+from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.inbound import reports
+from app.inbound.mime import parse_bytes
 from app.inbound.phrases import (
     find_optout,
     is_auto_reply_subject,
@@ -97,15 +98,59 @@ _RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"
 
 class _ReadOnlyMessage(EmailMessage):
     """policy.default re-parses a header on every access (get_content_type() alone reads
-    Content-Type each time); classification never changes a message, so parse each once."""
+    Content-Type each time, and the parser and the classifier ask a dozen times) and finds
+    it by scanning every header; classification never changes a message, so index the
+    headers once and parse each one once. Any change to the headers drops the caches."""
 
     def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
-        cache = self.__dict__.setdefault("_parsed", {})
+        cache = self.__dict__.get("_parsed")
+        if cache is None:
+            cache = self.__dict__["_parsed"] = {}
+            first: dict[str, tuple[str, str]] = {}
+            for item in self._headers:
+                first.setdefault(item[0].lower(), item)
+            self.__dict__["_first"] = first
         key = name.lower()
-        if key not in cache:
-            cache[key] = super().get(name, _MISSING)
-        value = cache[key]
+        if key in cache:
+            value = cache[key]
+        else:
+            raw = self.__dict__["_first"].get(key)
+            value = cache[key] = _MISSING if raw is None else self.policy.header_fetch_parse(*raw)
         return failobj if value is _MISSING else value
+
+    def get_content_type(self) -> str:
+        ctype = self.__dict__.get("_ctype")
+        if ctype is None:
+            ctype = self.__dict__["_ctype"] = super().get_content_type()
+        return ctype
+
+    def _changed(self) -> None:
+        for key in ("_parsed", "_first", "_ctype"):
+            self.__dict__.pop(key, None)
+
+    def set_raw(self, name, value):  # type: ignore[no-untyped-def]
+        self._changed()
+        self._headers.append((name, value))
+
+    def __setitem__(self, name, val):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().__setitem__(name, val)
+
+    def __delitem__(self, name):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().__delitem__(name)
+
+    def set_default_type(self, ctype):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().set_default_type(ctype)
+
+    def add_header(self, _name, _value, **_params):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().add_header(_name, _value, **_params)
+
+    def replace_header(self, _name, _value):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().replace_header(_name, _value)
 
 
 _MISSING = object()
@@ -134,7 +179,7 @@ _POLICY = _PlainHeaders(message_factory=_ReadOnlyMessage)
 
 
 def parse(raw: bytes) -> Message:
-    return message_from_bytes(raw, policy=_POLICY)
+    return parse_bytes(raw, _POLICY)
 
 
 def _header(msg: Message, name: str, limit: int = 1000) -> str:

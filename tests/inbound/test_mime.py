@@ -1,0 +1,61 @@
+"""Our copy of the stdlib MIME parser gives the very same message tree as email's own."""
+
+from __future__ import annotations
+
+import email
+import re
+from email import policy
+
+import pytest
+from inbound_support import FIXTURES
+
+from app.inbound.classify import _POLICY
+from app.inbound.mime import _Re, parse_bytes
+
+_TRICKY = [
+    # boundary with regex metacharacters, spaces, a closing line with whitespace and CR only
+    b'Content-Type: multipart/mixed; boundary="a.b+c(d)[e]*?$^ |x"\r\n\r\npre\r\n'
+    b"--a.b+c(d)[e]*?$^ |x\r\nContent-Type: text/plain\r\n\r\none\r\n"
+    b"--a.b+c(d)[e]*?$^ |x  \t\r\n\r\ntwo\r\n--a.b+c(d)[e]*?$^ |x-- \rafter\n",
+    # nested multiparts, one never closed, a boundary that prefixes another
+    b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: multipart/alternative;'
+    b' boundary="bb"\n\n--bb\n\nx\n--bbb\n--bb--\n--b\nContent-Type: message/rfc822\n\n'
+    b"Subject: inner\n\nbody\n--b",
+    # no boundary parameter, an empty one, 8-bit bytes around the separators
+    b"Content-Type: multipart/mixed\n\n--\nx\n",
+    b'Content-Type: multipart/mixed; boundary=""\n\n--\nx\n----\n',
+    b'Content-Type: multipart/mixed; boundary="\xe9t\xe9"\n\n--\xe9t\xe9\n\n\xff\n--\xe9t\xe9--\n',
+]
+
+
+def _tree(msg: email.message.Message) -> list[object]:
+    return [(p.get_content_type(), list(p.raw_items()), p.preamble, p.epilogue,
+             [type(d).__name__ for d in p.defects],
+             p._payload if isinstance(p._payload, str) else len(p._payload))
+            for p in msg.walk()]
+
+
+@pytest.mark.parametrize("pol", [_POLICY, policy.compat32, policy.default],
+                         ids=["ours", "compat32", "default"])
+def test_same_tree_as_the_stdlib(pol: policy.Policy) -> None:
+    raws = [p.read_bytes() for p in sorted(FIXTURES.glob("*.eml"))] + _TRICKY
+    for raw in raws:
+        for cut in (len(raw), len(raw) // 2, len(raw) - 3):
+            expected = _tree(email.message_from_bytes(raw[:cut], policy=pol))
+            assert _tree(parse_bytes(raw[:cut], pol)) == expected, raw[:cut]
+
+
+def test_only_the_boundary_pattern_is_replaced() -> None:
+    fake = _Re()
+    sep = "--x.y"
+    pattern = "(?P<sep>" + re.escape(sep) + r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
+    real, ours = re.compile(pattern), fake.compile(pattern)
+    assert not isinstance(ours, re.Pattern)
+    for line in ["--x.y\n", "--x.y--\r\n", "--x.y  \t", "--xzy\n", "--x.yz\n", "--x.y\n\n", ""]:
+        a, b = real.match(line), ours.match(line)
+        assert (a is None) == (b is None), line
+        if a is not None:
+            assert [a.group(g) for g in ("sep", "end", "ws", "linesep", 0)] == \
+                [b.group(g) for g in ("sep", "end", "ws", "linesep", 0)]
+    assert isinstance(fake.compile(r"\r\n|\r|\n"), re.Pattern)
+    assert fake.escape is re.escape
