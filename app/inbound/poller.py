@@ -38,6 +38,12 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# Recorded messages are moved in groups of about this many: Dovecot's cost is mostly per MOVE
+# command (it rewrites the folder's index each time). A crash before the move is harmless:
+# the next pass finds the rows and only moves the messages.
+FILE_AT_ONCE = 1000
+
+
 def batch_size(settings: Settings) -> int:
     return max(1, settings.inbound_batch_size)
 
@@ -58,13 +64,15 @@ class Poller:
         self.engine = get_engine(settings)
         self.context: Context = build_context(settings)
         self.summary: Counter[str] = Counter(seen=0)
+        self._waiting: list[tuple[list[RowView], dict[str, InboundMessage]]] = []
+        self._waiting_lock = threading.Lock()
 
     def process_available(self) -> Counter[str]:
         """Batches in a pipeline: one thread does all the IMAP work, in order (fetch batch
-        N+1, file batch N-1), while this one classifies and records batch N. The mailbox
-        server works while we compute, and our CPU work is no longer split across threads
+        N+1, file what is recorded), while this one classifies and records batch N. The
+        mailbox server works while we compute, and our CPU work is not split across threads
         (classifying in a thread only traded places with the database work under the GIL).
-        A batch is filed only after the commit that recorded it."""
+        A message is filed only after the commit that recorded it, FILE_AT_ONCE at a time."""
         self._refile_resolved()
         uids = self.source.list_uids()
         uidvalidity = self.source.uidvalidity()
@@ -74,20 +82,27 @@ class Poller:
             return self.summary
         filing: list[Future[None]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap") as imap:
-            ahead = self._prefetch(imap, chunks[0], uidvalidity)
-            for index, chunk in enumerate(chunks):
-                known, fetching = ahead
-                fetched = fetching.result()
-                if index + 1 < len(chunks):
-                    ahead = self._prefetch(imap, chunks[index + 1], uidvalidity)
-                if not self.keeper.ensure():
-                    self.summary["lease_lost"] += 1
-                    break
-                verdicts = [(item, self._classify(item)) for item in fetched]
-                rows, known = self._record_and_send(verdicts, known, chunk, uidvalidity)
-                self.summary["recovered"] += len(known)
-                filing.append(imap.submit(self._file, rows, known))
-                _raise_failed(filing)
+            try:
+                ahead = self._prefetch(imap, chunks[0], uidvalidity)
+                for index, chunk in enumerate(chunks):
+                    known, fetching = ahead
+                    fetched = fetching.result()
+                    if index + 1 < len(chunks):
+                        ahead = self._prefetch(imap, chunks[index + 1], uidvalidity)
+                    if not self.keeper.ensure():
+                        self.summary["lease_lost"] += 1
+                        break
+                    verdicts = [(item, self._classify(item)) for item in fetched]
+                    rows, known = self._record_and_send(verdicts, known, chunk, uidvalidity)
+                    self.summary["recovered"] += len(known)
+                    with self._waiting_lock:
+                        self._waiting.append((rows, known))
+                        waiting = sum(len(r) + len(k) for r, k in self._waiting)
+                    if waiting >= FILE_AT_ONCE:
+                        filing.append(imap.submit(self._file_waiting))
+                    _raise_failed(filing)
+            finally:  # what is recorded is filed, also after a lost lease or an error
+                filing.append(imap.submit(self._file_waiting))
         _raise_failed(filing, wait=True)
         return self.summary
 
@@ -137,6 +152,16 @@ class Poller:
         self._send_outbox([*known.values(), *rows])
         self.summary["seen"] += len(uids)
         return rows, known
+
+    def _file_waiting(self) -> None:
+        """File every recorded batch waiting for the IMAP thread at once: the server's cost
+        is mostly per MOVE command (it rewrites the folder's index each time), so when the
+        batches come faster than they are filed, they share their MOVEs."""
+        with self._waiting_lock:
+            waiting, self._waiting = self._waiting, []
+        if waiting:
+            self._file([row for rows, _known in waiting for row in rows],
+                       {uid: row for _rows, known in waiting for uid, row in known.items()})
 
     def _file(self, rows: list, known: dict[str, InboundMessage]) -> None:
         """Move recorded messages to their folders (only ever after their commit)."""
