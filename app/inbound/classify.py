@@ -129,7 +129,9 @@ class _ReadOnlyMessage(EmailMessage):
             self.__dict__.pop(key, None)
 
     def set_raw(self, name, value):  # type: ignore[no-untyped-def]
-        self._changed()
+        cached = self.__dict__  # the parser calls this for every header, before any get
+        if "_parsed" in cached or "_ctype" in cached:
+            self._changed()
         self._headers.append((name, value))
 
     def __setitem__(self, name, val):  # type: ignore[no-untyped-def]

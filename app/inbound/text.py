@@ -18,6 +18,8 @@ def sanitize(value: object, limit: int | None = None) -> str:
     lone surrogates are decoded (UTF-8, else windows-1252), NULs and controls dropped
     (PostgreSQL refuses NUL in text)."""
     text = "" if value is None else str(value)
+    if text.isascii() and text.isprintable():  # most values: nothing to decode or drop
+        return text[:limit] if limit else text
     if _SURROGATES.search(text):
         try:
             raw = text.encode("utf-8", "surrogateescape")
