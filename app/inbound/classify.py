@@ -214,9 +214,26 @@ def _addresses(msg: Message, name: str, containing: str = "") -> list[str]:
     return [a for _n, a in getaddresses(values) if "@" in a]
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*"
+_WORD = rf'(?:{_ATEXT}|"[^"\\\r\n]*")'
+_PLAIN_ADDRESS = re.compile(
+    rf"[ \t]*(?:({_ADDR_SPEC})|(?:{_WORD}(?:[ \t]+{_WORD})*[ \t]*)?<({_ADDR_SPEC})>)[ \t]*")
+
+
+def address_of(value: str) -> str:
+    """parseaddr(value)[1]. The forms most mail uses (a@b.example, Name <a@b.example>,
+    "Doe, Jo" <a@b.example>) are read by one regex, for which parseaddr gives the same
+    address (a test compares them); anything else goes to parseaddr, which costs 10-20 µs."""
+    match = _PLAIN_ADDRESS.fullmatch(value)
+    if match:
+        return match.group(1) or match.group(2)
+    return parseaddr(value)[1]
+
+
 def _base(msg: Message) -> Verdict:
     """An empty verdict carrying the identifying headers."""
-    sender = parseaddr(_header(msg, "From", 500))[1].lower()
+    sender = address_of(_header(msg, "From", 500)).lower()
     refs = " ".join(x for x in (_header(msg, "References", 4000),
                                 _header(msg, "Message-ID", 500)) if x)
     return Verdict(kind=Kind.OTHER, reason="", message_id=_header(msg, "Message-ID", 500),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+from email.utils import parseaddr
+
 import pytest
 from inbound_cases import CASES
 from inbound_support import load_fixture
 
-from app.inbound.classify import Context, Kind, classify
+from app.inbound.classify import Context, Kind, address_of, classify
 from app.inbound.identity import build_context, campaign_message_id, parse_campaign_message_id
 from app.inbound.phrases import find_optout
 from app.inbound.text import sanitize, written_part
@@ -117,3 +121,17 @@ def test_sanitize_recovers_undeclared_8bit_and_drops_nul() -> None:
     assert sanitize("Gr\udcfc\udcdfe\x00") == "Grüße"  # windows-1252 bytes
     assert sanitize("caf\udcc3\udca9") == "café"  # UTF-8 bytes
     assert sanitize("a\ud800b") == "a\ufffdb"
+
+
+def test_address_shortcut_agrees_with_parseaddr() -> None:
+    forms = ["a@b.example", " Ann <ann@b.example> ", '"Doe, John" <j.d+x@b.example>', "<a@b>",
+             "=?utf-8?q?J=C3=BCrgen?= <j@b.example>", "a..b@c", "a@b.", "x <a@b", "a@b, c@d",
+             "(c) a@b", '"a\\"b" <a@b>', "Mu\udcf1oz <m@b.es>", "a b c@d", "[1.2.3.4]", ""]
+    alphabet = ["a", "@", ".", "<", ">", " ", '"', ",", "(", "\\", "é"]
+    rng = random.Random(5)
+    samples = forms + ["".join(t) for n in range(6) for t in itertools.product(alphabet[:8],
+                                                                                repeat=n)]
+    samples += ["".join(rng.choice(alphabet + ["user", "b.example"]) for _ in range(9))
+                for _ in range(5000)]
+    for value in samples:
+        assert address_of(value) == parseaddr(value)[1], value
