@@ -34,9 +34,12 @@ class Topic(SQLModel, table=True):
 
 
 class Subscription(SQLModel, table=True):
-    """One person's state for one topic; the pair is the key (no surrogate id to index)."""
+    """One person's state for one topic; the pair is the key (no surrogate id to index).
+    On SQLite the table is stored in that key's B-tree (WITHOUT ROWID): one tree less to
+    write for every subscription."""
 
-    __table_args__ = (Index("ix_subscription_topic_status", "topic_id", "status"),)
+    __table_args__ = (Index("ix_subscription_topic_status", "topic_id", "status"),
+                      {"sqlite_with_rowid": False})
 
     subscriber_id: int = Field(sa_column=Column(
         Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), primary_key=True))

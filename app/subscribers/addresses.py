@@ -26,23 +26,28 @@ _SPECIAL_TLDS = frozenset(name for name in _SPECIAL if "." not in name)
 
 def normalize_email(address: str) -> str:
     """Validate syntax (no DNS) and lower-case the whole address for matching and hashing."""
-    candidate = (address or "").strip()
+    candidate = address.strip() if address else ""
+    match = _FAST.match(candidate)
+    if (match is not None and len(candidate) <= 254 and match.end(1) <= 64
+            and _ordinary_domain(match.group(2).lower())):
+        return candidate.lower()
     if not candidate or len(candidate) > 254:
         raise InvalidInput("an email address is required" if not candidate
                            else "invalid email address: too long")
-    match = _FAST.match(candidate)
-    if match and len(match.group(1)) <= 64 and len(match.group(2)) <= 253:
-        domain = match.group(2).lower()
-        if domain.rpartition(".")[2] not in _SPECIAL_TLDS and (
-            len(_SPECIAL_TLDS) == len(_SPECIAL)
-            or not any(domain == s or domain.endswith("." + s) for s in _SPECIAL)
-        ):
-            return candidate.lower()
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidInput(f"invalid email address: {exc}") from exc
     return result.normalized.lower()
+
+
+@lru_cache(maxsize=4096)
+def _ordinary_domain(domain: str) -> bool:
+    """Not a special-use name (RFC 6761: .test, .localhost, ...); lists repeat domains."""
+    if domain.rpartition(".")[2] in _SPECIAL_TLDS:
+        return False
+    return len(_SPECIAL_TLDS) == len(_SPECIAL) or not any(
+        domain == s or domain.endswith("." + s) for s in _SPECIAL)
 
 
 def email_hmac(address: str, settings: Settings | None = None) -> str:

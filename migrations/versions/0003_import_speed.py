@@ -1,7 +1,8 @@
 """subscription keyed by (subscriber, topic); no index on consent_event.email_hmac
 
 Both make a bulk import cheaper per row. The surrogate id of subscription was never used:
-the pair is the identity, and the old unique constraint on it becomes the primary key. No
+the pair is the identity, and the old unique constraint on it becomes the primary key (on
+SQLite a WITHOUT ROWID table, stored in that key's own B-tree). No
 query reads consent_event by hash (erasure and export go by subscriber id, suppression has
 its own table), so its index only cost every logged event a random B-tree insert.
 
@@ -37,6 +38,7 @@ def _subscription_table(name: str, *, with_id: bool) -> None:
         sa.PrimaryKeyConstraint('id') if with_id
         else sa.PrimaryKeyConstraint('subscriber_id', 'topic_id'),
         *([sa.UniqueConstraint('subscriber_id', 'topic_id')] if with_id else []),
+        sqlite_with_rowid=with_id,
     )
 
 
