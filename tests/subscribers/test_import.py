@@ -5,7 +5,7 @@ import io
 from sqlmodel import select
 
 from app.db import get_engine
-from app.models import Channel, ConsentEvent, Subscriber, Subscription
+from app.models import Channel, ConsentEvent, Scope, Subscriber, Subscription
 from app.subscribers.importer import import_csv
 from app.subscribers.optout import unsubscribe
 from tests.subscribers.helpers import make_topic
@@ -112,3 +112,52 @@ def test_api_import_reports_lines(api, session):
     missing = api.post("/api/v1/subscribers/import", files={"file": ("l.csv", b"email\n")},
                        data={"topic": "news"})
     assert missing.status_code == 422
+
+
+def test_consent_event_says_which_line_and_topics(session):
+    news, offers = make_topic(session, "news"), make_topic(session, "offers")
+    run("email,topics\nann@example.org,\ncat@example.org,offers\n")
+    events = {e.evidence["line"]: e for e in session.exec(select(ConsentEvent))}
+    assert events[2].evidence == {"consent_source": "signup sheet at the 2026 fair",
+                                  "file": "fair.csv", "line": 2, "topic_ids": [news.id]}
+    assert events[2].topic_id == news.id and events[2].action == "subscribe"
+    assert sorted(events[3].evidence["topic_ids"]) == sorted([news.id, offers.id])
+    assert events[3].topic_id is None  # several topics: listed in the evidence
+    assert all(e.email_hmac and e.policy_version and e.subscriber_id for e in events.values())
+
+
+def test_known_people_gain_only_the_topics_they_lack(session):
+    news, offers = make_topic(session, "news"), make_topic(session, "offers")
+    run("email\nann@example.org\nbob@example.org\n")
+    unsubscribe(session, address="bob@example.org", scope=Scope.TOPIC, topic_ids=[news.id],
+                channel=Channel.LINK)
+    session.commit()
+    report = run("email,topics\nann@example.org,offers\nbob@example.org,\n"
+                 "new@example.org,offers\n")
+    assert (report.imported, report.skipped) == (2, 1)  # ann gains offers; bob stays out
+    session.expire_all()
+    pairs = {(s.subscriber_id, s.topic_id): s.status for s in session.exec(select(Subscription))}
+    people = {p.email: p.id for p in session.exec(select(Subscriber))}
+    assert pairs[(people["ann@example.org"], offers.id)] == "subscribed"
+    assert pairs[(people["bob@example.org"], news.id)] == "unsubscribed"
+    ann_events = session.exec(select(ConsentEvent).where(
+        ConsentEvent.subscriber_id == people["ann@example.org"])).all()
+    assert sorted(e.evidence["topic_ids"] for e in ann_events) == [[news.id], [offers.id]]
+
+
+def test_batches_and_duplicates_across_them(session, monkeypatch):
+    import app.subscribers.importer as importer
+
+    make_topic(session, "news")
+    monkeypatch.setattr(importer, "BATCH_SIZE", 3)
+    unsubscribe(session, address="blocked@example.org", channel=Channel.EMAIL)
+    session.commit()
+    lines = [f"p{i}@example.org" for i in range(10)]
+    lines[7] = "p1@example.org"  # again, in a later batch
+    lines[8] = "blocked@example.org"
+    report = run("email\n" + "\n".join(lines) + "\n")
+    assert (report.rows, report.imported, report.skipped, report.suppressed) == (10, 8, 2, 1)
+    emails = {p.email for p in session.exec(select(Subscriber))}
+    assert emails == {f"p{i}@example.org" for i in range(10) if i not in (7, 8)}
+    assert len(session.exec(select(ConsentEvent).where(ConsentEvent.channel == "import")).all()) \
+        == 8
