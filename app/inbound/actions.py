@@ -70,6 +70,7 @@ class Batch:
         self._by_email: dict[str, Subscriber | None] = {}
         self._scopes: dict[int | None, LinkScope] = {}
         self._soft_bounces: dict[str, int] = {}  # address hash -> soft bounces counted so far
+        self._soft_candidates: set[str] = set()
 
     def prefetch(self, verdicts: Iterable[Verdict]) -> None:
         """Load every subscriber and campaign scope these verdicts may need, in one query
@@ -77,7 +78,10 @@ class Batch:
         ids: set[int] = set()
         emails: set[str] = set()
         campaigns: set[int | None] = set()
+        soft: list[Verdict] = []
         for verdict in verdicts:
+            if verdict.kind is Kind.SOFT_BOUNCE:
+                soft.append(verdict)
             ids.update(verdict.returned_subscribers)
             if verdict.subscriber_id:
                 ids.add(verdict.subscriber_id)
@@ -98,6 +102,9 @@ class Batch:
                 self._by_email[sub.email] = sub
         if campaigns:
             self._scopes.update(link_scopes(self.session, campaigns))
+        for verdict in soft:  # the addresses _report() will count soft bounces for
+            if targets := _targets(self, verdict):
+                self._soft_candidates.add(email_hmac(targets[0].email))
 
     def subscriber(self, subscriber_id: int) -> Subscriber | None:
         if subscriber_id in self._by_id:
@@ -116,7 +123,7 @@ class Batch:
 
     def soft_bounces(self, row: RowLike, since: datetime) -> int:
         """Soft bounces for row.address_hmac since `since`, this row and the earlier ones of
-        the batch included. Batched: one count per address and batch (the batch's rows get
+        the batch included. Batched: one grouped count per batch (the batch's rows get
         their hash in the poller's final update, so the count sees only earlier batches);
         immediate: the row's hash is stored first, then counted."""
         table = InboundMessage.__table__  # type: ignore[attr-defined]
@@ -129,7 +136,14 @@ class Batch:
             return int(self.session.execute(counted).scalar_one())
         key = row.address_hmac or ""
         if key not in self._soft_bounces:
-            self._soft_bounces[key] = int(self.session.execute(counted).scalar_one())
+            # Every address of the batch at once (prefetch listed them).
+            wanted = sorted({key} | (self._soft_candidates - self._soft_bounces.keys()))
+            found = dict(self.session.execute(
+                select(table.c.address_hmac, func.count()).where(
+                    table.c.address_hmac.in_(wanted),
+                    table.c.verdict == Kind.SOFT_BOUNCE.value, table.c.created_at >= since,
+                ).group_by(table.c.address_hmac)).all())
+            self._soft_bounces.update({h: int(found.get(h, 0)) for h in wanted})
         self._soft_bounces[key] += 1
         return self._soft_bounces[key]
 
