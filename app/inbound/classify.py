@@ -124,13 +124,22 @@ class _ReadOnlyMessage(EmailMessage):
             ctype = self.__dict__["_ctype"] = super().get_content_type()
         return ctype
 
+    def _get_params_preserve(self, failobj, header):  # type: ignore[no-untyped-def]
+        # Behind get_param(): charset, boundary, report-type... each asked several times.
+        cache = self.__dict__.setdefault("_params", {})
+        key = header.lower()
+        if key not in cache:
+            cache[key] = super()._get_params_preserve(_MISSING, header)
+        params = cache[key]
+        return failobj if params is _MISSING else list(params)
+
     def _changed(self) -> None:
-        for key in ("_parsed", "_first", "_ctype"):
+        for key in ("_parsed", "_first", "_ctype", "_params"):
             self.__dict__.pop(key, None)
 
     def set_raw(self, name, value):  # type: ignore[no-untyped-def]
         cached = self.__dict__  # the parser calls this for every header, before any get
-        if "_parsed" in cached or "_ctype" in cached:
+        if "_parsed" in cached or "_ctype" in cached or "_params" in cached:
             self._changed()
         self._headers.append((name, value))
 

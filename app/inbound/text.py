@@ -3,6 +3,7 @@ the sender wrote (quoted replies, forwarded parts and signatures removed). Pure 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from email.message import EmailMessage, Message
 
@@ -120,6 +121,16 @@ class _Replies(ReplyMessage):
 _HEADER_REGEX = ReplyMessage(text="", languages=list(_REPLY_LANGUAGES)).HEADER_REGEX
 
 
+# Every header that regex finds (X wrote:, Le ... a écrit :, Am ... schrieb ...:, El ...
+# escribió:, From:/Von:/De : blocks, -----Original Message-----) has a colon or five dashes,
+# and the library's clean-up only touches runs of 32 underscores or dashes: text with none of
+# these comes back whole. Pinned to the pattern this was read from; another version of the
+# library simply takes the long way.
+_MAY_HOLD_HEADER = re.compile(r":|-----|[_-]{32}")
+_READ_PATTERN = "5610b85a38a62f4f73a0a5c34feaef233a54531a4d9d2893eecd315fdde826ae"
+_SHORTCUT = hashlib.sha256(_HEADER_REGEX.pattern.encode()).hexdigest() == _READ_PATTERN
+
+
 def _reply_parts(text: str) -> ReplyMessage:
     return _Replies(text=text, languages=list(_REPLY_LANGUAGES),
                     _header_regex=_HEADER_REGEX).read()
@@ -135,6 +146,8 @@ def written_part(text: str) -> str:
     text = "\n".join(line.strip() for line in text.split("\n"))
     match = _CUT.search(text)
     head = text[: match.start()] if match else text
+    if _SHORTCUT and not _MAY_HOLD_HEADER.search(head):
+        return head.strip()  # what the library returns for it (see _MAY_HOLD_HEADER)
     try:
         parsed = _reply_parts(head)
     except Exception:  # noqa: BLE001 - a regex library hiccup must not lose the message

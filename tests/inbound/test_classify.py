@@ -135,3 +135,20 @@ def test_address_shortcut_agrees_with_parseaddr() -> None:
                 for _ in range(5000)]
     for value in samples:
         assert address_of(value) == parseaddr(value)[1], value
+
+
+def test_written_part_shortcut_agrees_with_the_reply_parser(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.inbound import text
+
+    assert text._SHORTCUT  # the pinned mail-parser-reply pattern is the installed one
+    pieces = ["Thanks", "Please unsubscribe me", "On Monday", "wrote", "Le lundi", "a écrit",
+              "Am Montag", "schrieb", "El lunes", "escribió", "From", "Von", "De ", "Sent",
+              "Original Message", "----", "- item", "_" * 31, "-_" * 16, "> quoted", "",
+              "Best regards", "Sent from my iPhone", "  ", "\t", "x\u2028y", "Cheers,"]
+    rng = random.Random(9)
+    samples = ["\n".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+               for _ in range(3000)]
+    fast = [written_part(s) for s in samples]
+    monkeypatch.setattr(text, "_SHORTCUT", False)
+    assert [written_part(s) for s in samples] == fast
