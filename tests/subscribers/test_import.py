@@ -146,10 +146,12 @@ def test_known_people_gain_only_the_topics_they_lack(session):
 
 
 def test_batches_and_duplicates_across_them(session, monkeypatch):
+    import app.subscribers.import_writer as import_writer
     import app.subscribers.importer as importer
 
     make_topic(session, "news")
-    monkeypatch.setattr(importer, "BATCH_SIZE", 3)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 4)
+    monkeypatch.setattr(import_writer, "SQLITE_ROWS_PER_STATEMENT", 3)  # full + partial
     unsubscribe(session, address="blocked@example.org", channel=Channel.EMAIL)
     session.commit()
     lines = [f"p{i}@example.org" for i in range(10)]
