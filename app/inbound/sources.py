@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
@@ -171,7 +171,9 @@ class ImapSource:
         return self._uidvalidity
 
     def list_uids(self) -> list[str]:
-        typ, data = self._client().uid("SEARCH", "ALL")
+        # UNDELETED: a message someone flagged for deletion is not a request, and copies we
+        # filed on a server without UIDPLUS wait flagged for the owner's expunge.
+        typ, data = self._client().uid("SEARCH", "UNDELETED")
         if typ != "OK":
             raise ConnectionError(f"UID SEARCH failed: {data!r}")
         return data[0].decode().split() if data and data[0] else []
@@ -248,12 +250,7 @@ class ImapSource:
             else:
                 typ, data = client.uid("COPY", chunk, target)
                 if typ == "OK":
-                    client.uid("STORE", chunk, "+FLAGS.SILENT", r"(\Deleted)")
-                    # UID EXPUNGE touches only our messages; plain EXPUNGE is the fallback.
-                    if "UIDPLUS" in client.capabilities:
-                        client.uid("EXPUNGE", chunk)
-                    else:
-                        client.expunge()
+                    _remove_copied(client, chunk)
             if typ != "OK":
                 raise ConnectionError(f"moving to {folder} failed: {data!r}")
 
@@ -277,12 +274,7 @@ class ImapSource:
                 self._select()
         leftovers = [u for u, m in items if m in present]
         if leftovers:
-            chunk = uid_set(leftovers)
-            client.uid("STORE", chunk, "+FLAGS.SILENT", r"(\Deleted)")
-            if "UIDPLUS" in client.capabilities:
-                client.uid("EXPUNGE", chunk)
-            else:
-                client.expunge()
+            _remove_copied(client, uid_set(leftovers))
         self.move([u for u, m in items if m not in present], folder)
 
     def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool:
@@ -417,3 +409,14 @@ def is_connection_error(exc: BaseException) -> bool:
 
     return isinstance(exc, OSError | socket.timeout | imaplib.IMAP4.error | ConnectionError
                       | EOFError)
+
+
+def _remove_copied(client: Any, uids: str) -> None:
+    """Take messages already copied to their folder out of the INBOX.
+
+    UID EXPUNGE (UIDPLUS) removes exactly these. Without it they stay flagged \\Deleted
+    for the owner's next expunge: a plain EXPUNGE would also destroy any message a person
+    had flagged \\Deleted, and the poller never deletes mail. `list_uids` skips them."""
+    client.uid("STORE", uids, "+FLAGS.SILENT", r"(\Deleted)")
+    if "UIDPLUS" in client.capabilities:
+        client.uid("EXPUNGE", uids)

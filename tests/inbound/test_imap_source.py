@@ -40,3 +40,33 @@ def test_fetch_sizes_heads_and_whole_messages(dovecot: Dovecot) -> None:
         box.folder.set("Processed")
         assert sorted(m.obj["Message-ID"] for m in box.fetch(mark_seen=False)) == \
             ["<m1@example.com>", "<m2@example.com>", "<m3@example.com>"]
+
+
+def test_mail_a_person_flagged_deleted_is_neither_read_nor_expunged(dovecot: Dovecot) -> None:
+    user = dovecot.add_user()
+    with dovecot.connect(user) as box:
+        for n in range(3):
+            box.append(_mail(n, 600), "INBOX")
+        flagged = box.uids()[1]
+        # Deleted in a mail client, not yet expunged (imap-tools' flag() would expunge).
+        box.client.uid("STORE", flagged, "+FLAGS", r"(\Deleted)")
+    for without_uidplus in (False, True):
+        source = ImapSource(dovecot.url(user))
+        source.open()
+        try:
+            client = source.box.client  # type: ignore[union-attr]
+            if without_uidplus:  # an old server: COPY + \Deleted, and no plain EXPUNGE
+                client.capabilities = tuple(c for c in client.capabilities
+                                            if c not in ("MOVE", "UIDPLUS"))
+            uids = source.list_uids()
+            assert flagged not in uids
+            source.move(uids, "Processed")
+            assert source.list_uids() == []
+        finally:
+            source.close()
+    with dovecot.connect(user) as box:
+        box.folder.set("INBOX")
+        assert flagged in box.uids()  # still there, for its owner to expunge or undelete
+        assert box.uids("UNDELETED") == []
+        box.folder.set("Processed")
+        assert len(box.uids()) == 2
