@@ -20,7 +20,7 @@ from app.settings import Settings, get_settings
 from app.subscribers.addresses import keyed_hasher, normalize_email
 from app.subscribers.import_writer import EMAIL, BatchCounts, BatchWriter, ImportRow
 
-BATCH_SIZE = 10000
+BATCH_SIZE = 10_000
 MAX_REPORTED_ERRORS = 1000
 MAX_CACHED_TOPIC_CELLS = 10_000
 _TOPIC_SEPARATORS = str.maketrans({";": ",", "|": ","})
