@@ -162,7 +162,8 @@ def import_command(
     if report.error_count > len(report.errors):
         typer.echo(f"... and {report.error_count - len(report.errors)} more errors", err=True)
     typer.echo(f"{report.rows:,} rows: {report.imported:,} imported, {report.skipped:,} skipped "
-               f"({report.suppressed:,} suppressed), {report.error_count:,} errors")
+               f"({report.suppressed:,} suppressed), {report.error_count:,}"
+               f" error{'' if report.error_count == 1 else 's'}")
 
 
 @cli.command("export")
