@@ -11,7 +11,7 @@ per-row costs (index entries, foreign-key checks).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -57,6 +57,13 @@ class Evidence:
     def json(self, line: int, topic_ids: Iterable[int]) -> str:
         """The evidence object; formatted by hand, it is written once per imported person."""
         return f'{self._head}{line}, "topic_ids": [{", ".join(map(str, topic_ids))}]}}'
+
+    def event(self, subscriber_id: int, row: ImportRow, topic_ids: Sequence[int],
+              ) -> tuple[int, str, int | None, str]:
+        """(subscriber_id, email_hmac, topic_id, evidence) of one person's import event; the
+        topic column is set when there is one topic, the evidence always lists them."""
+        return (subscriber_id, row[HMAC], topic_ids[0] if len(topic_ids) == 1 else None,
+                self.json(row[LINE], topic_ids))
 
 
 class Created(NamedTuple):
@@ -109,8 +116,7 @@ class BatchWriter:
         wanted = [Pair(ids[r[EMAIL]], t) for r in rows for t in r[TOPICS]]
         for pair in db.insert_missing_subscriptions(wanted):
             added.setdefault(pair.subscriber_id, []).append(pair.topic_id)
-        events = [(ids[r[EMAIL]], r[HMAC], topics[0] if len(topics) == 1 else None,
-                   self.evidence.json(r[LINE], topics))
+        events = [self.evidence.event(ids[r[EMAIL]], r, topics)
                   for r in rows if (topics := added.get(ids[r[EMAIL]]))]
         if events:
             db.insert_events(events)
@@ -196,8 +202,7 @@ class _Postgres(_Database):
             for sid, row in new_rows:
                 for topic_id in row[TOPICS]:
                     copy.write_row((sid, topic_id, "subscribed", now, now))
-        self.insert_events([(sid, r[HMAC], r[TOPICS][0] if len(r[TOPICS]) == 1 else None,
-                             evidence.json(r[LINE], r[TOPICS])) for sid, r in new_rows])
+        self.insert_events([evidence.event(sid, r, r[TOPICS]) for sid, r in new_rows])
 
     def insert_missing_subscriptions(self, pairs: list[Pair]) -> list[Pair]:
         self.cur.execute(
@@ -257,9 +262,8 @@ class _Sqlite(_Database):
         if created:
             self._insert_subscriptions([(sid, topic_id) for sid, r in created
                                         for topic_id in r[TOPICS]])
-            to_json = self.evidence.json
-            self.insert_events([(sid, r[HMAC], r[TOPICS][0] if len(r[TOPICS]) == 1 else None,
-                                 to_json(r[LINE], r[TOPICS])) for sid, r in created])
+            event = self.evidence.event
+            self.insert_events([event(sid, r, r[TOPICS]) for sid, r in created])
         return Created(len(created), existing, suppressed)
 
     def _sort_out(self, rows: list[ImportRow], top: int,
