@@ -11,8 +11,11 @@ Transactional campaigns (a policy change, an account notice) also reach people w
 out of marketing, and nobody else:
 - status `active` or `unsubscribed` (never `bounced`, `complained`, `blocklisted`; erased
   people have no row at all);
-- a subscription to a target topic that is `subscribed` or `unsubscribed` (never
-  `unconfirmed`: someone who never confirmed never agreed to anything);
+- a subscription to a target topic that is `subscribed` or `unsubscribed` and was once
+  confirmed (`confirmed_at` set: double opt-in, attested import or API add, the person's
+  own action from a link). Never `unconfirmed`, and never an `unsubscribed` one that was
+  not confirmed first (a sign-up that was opted out before its confirmation): someone who
+  never confirmed never agreed to anything;
 - not suppressed, except when the suppression only records the person's own marketing
   opt-out (reasons in SELF_SERVICE_OPTOUTS); bounce, complaint, erasure, admin and any
   unknown reason always block;
@@ -108,10 +111,13 @@ def eligible_clause(campaign_id: int | sa.ColumnElement[int], category: Category
     sub = Subscription.__table__  # type: ignore[attr-defined]
     ct = CampaignTopic.__table__  # type: ignore[attr-defined]
     subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+    agreed = [sub.c.status.in_(_SUBSCRIPTION_OK[category])]
+    if category is Category.TRANSACTIONAL:
+        agreed.append(sub.c.confirmed_at.is_not(None))
     in_topic = sa.exists(
         sa.select(sa.literal(1)).select_from(sub.join(ct, ct.c.topic_id == sub.c.topic_id))
         .where(ct.c.campaign_id == campaign_id, sub.c.subscriber_id == subscriber.c.id,
-               sub.c.status.in_(_SUBSCRIPTION_OK[category]))
+               *agreed)
     )
     return sa.and_(
         subscriber.c.status.in_(_SUBSCRIBER_OK[category]),

@@ -21,6 +21,9 @@ class InboundMessage(SQLModel, table=True):
     uidvalidity: int = 0
     uid: str = Field(sa_type=String(300))
     message_id: str | None = Field(default=None, sa_type=String(500))
+    # SHA-256 of the bytes read (with the Message-ID, how a message already recorded is
+    # recognised under a new UID: a UIDVALIDITY change, a copy moved back to the INBOX).
+    content_hash: str | None = Field(default=None, sa_type=String(64), index=True)
     from_addr: str | None = Field(default=None, sa_type=String(320))
     subject: str | None = Field(default=None, sa_type=String(1000))
     verdict: str = Field(default="", sa_type=String(32))

@@ -48,6 +48,10 @@ class Subscription(SQLModel, table=True):
     status: SubscriptionStatus = enum_field(SubscriptionStatus.UNCONFIRMED)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
+    confirmed_at: datetime | None = opt_ts_field()
+    """When the person first agreed to this topic (double opt-in, attested import or API
+    add, their own action from a link in their mailbox); kept through later opt-outs.
+    Transactional mail needs it: `unsubscribed` alone does not say they ever agreed."""
 
 
 class ConsentEvent(SQLModel, table=True):

@@ -81,7 +81,11 @@ class Pair(NamedTuple):
 
 
 class BatchWriter:
-    """One instance per import; `write` is called once per batch, from one thread."""
+    """One instance per import; `write` is called once per batch, from one thread.
+
+    Imported subscriptions are `subscribed` with confirmed_at set: the importer attests
+    each person's consent (`consent_source`, logged per person), which is what marketing
+    mail already relies on, so transactional mail may reach them after an opt-out too."""
 
     def __init__(self, engine: Engine, consent_source: str, file_name: str | None,
                  policy_version: str) -> None:
@@ -198,20 +202,20 @@ class _Postgres(_Database):
         now, evidence = self.now, self.evidence
         new_rows = [(ids[r[EMAIL]], r) for r in rows if r[EMAIL] in ids]
         with self.cur.copy("COPY subscription (subscriber_id, topic_id, status, created_at,"
-                           " updated_at) FROM STDIN") as copy:
+                           " updated_at, confirmed_at) FROM STDIN") as copy:
             for sid, row in new_rows:
                 for topic_id in row[TOPICS]:
-                    copy.write_row((sid, topic_id, "subscribed", now, now))
+                    copy.write_row((sid, topic_id, "subscribed", now, now, now))
         self.insert_events([evidence.event(sid, r, r[TOPICS]) for sid, r in new_rows])
 
     def insert_missing_subscriptions(self, pairs: list[Pair]) -> list[Pair]:
         self.cur.execute(
-            "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at)"
-            " SELECT s, t, 'subscribed', %s, %s FROM unnest("
+            "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at,"
+            " confirmed_at) SELECT s, t, 'subscribed', %s, %s, %s FROM unnest("
             "  string_to_array(%s, ' ')::int[], string_to_array(%s, ' ')::int[]) AS u(s, t)"
             " ON CONFLICT (subscriber_id, topic_id) DO NOTHING"
             " RETURNING subscriber_id, topic_id",
-            (self.now, self.now, " ".join(str(p.subscriber_id) for p in pairs),
+            (self.now, self.now, self.now, " ".join(str(p.subscriber_id) for p in pairs),
              " ".join(str(p.topic_id) for p in pairs)))
         return [Pair(*row) for row in self.cur.fetchall()]
 
@@ -285,9 +289,9 @@ class _Sqlite(_Database):
 
     def _insert_subscriptions(self, pairs: list[tuple[int, int]]) -> None:
         self._insert(
-            "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at)"
-            " SELECT column1, column2, 'subscribed', ?, ? FROM (VALUES {rows})", "(?, ?)", pairs,
-            (self.stamp, self.stamp))
+            "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at,"
+            " confirmed_at) SELECT column1, column2, 'subscribed', ?, ?, ? FROM (VALUES {rows})",
+            "(?, ?)", pairs, (self.stamp, self.stamp, self.stamp))
 
     def _insert(self, statement: str, row: str, rows: list[tuple[Any, ...]],
                 constants: tuple[Any, ...]) -> int:

@@ -176,6 +176,8 @@ def resubscribe(session: Session, *, subscriber_id: int, topic_ids: Iterable[int
         if sub.topic_id in wanted and sub.status == SubscriptionStatus.UNSUBSCRIBED:
             sub.status = SubscriptionStatus.SUBSCRIBED
             sub.updated_at = now
+            # The person's own action from their mailbox: a consent, as in update_topics.
+            sub.confirmed_at = sub.confirmed_at or now
             session.add(sub)
             restored.append(sub.topic_id)
             record_consent(session, action=ConsentAction.RESUBSCRIBE, channel=channel,
@@ -239,6 +241,7 @@ def update_topics(session: Session, *, subscriber_id: int, wanted: Iterable[int]
                                                      topic_id=topic_id)
             sub.status = SubscriptionStatus.SUBSCRIBED
             sub.updated_at = now
+            sub.confirmed_at = sub.confirmed_at or now
             session.add(sub)
             record_consent(session, action=ConsentAction.SUBSCRIBE, channel=Channel.PREFERENCES,
                            subscriber=subscriber, topic_id=topic_id,

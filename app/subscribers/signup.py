@@ -117,6 +117,8 @@ def subscribe(
         else:
             pending.append(topic.id)  # type: ignore[arg-type]
             continue  # already unconfirmed: re-send the confirmation, log nothing new
+        if preconfirm:  # consent attested by the caller (the API requires a consent_source)
+            current.confirmed_at = current.confirmed_at or utcnow()
         session.add(current)
         record_consent(session, action=ConsentAction.SUBSCRIBE, channel=channel,
                        subscriber=subscriber, topic_id=topic.id, evidence=evidence)
@@ -159,6 +161,7 @@ def confirm(session: Session, token: str, *, evidence: Evidence = NO_EVIDENCE,
             continue
         sub.status = SubscriptionStatus.SUBSCRIBED
         sub.updated_at = now
+        sub.confirmed_at = sub.confirmed_at or now
         session.add(sub)
         record_consent(session, action=ConsentAction.CONFIRM, channel=Channel.FORM,
                        subscriber=subscriber, topic_id=sub.topic_id, evidence=evidence)

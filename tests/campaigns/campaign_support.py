@@ -34,13 +34,15 @@ def make_topic(session: Session, slug: str, name: str | None = None) -> Topic:
 def add_subscriber(session: Session, email: str, topics: dict[int, str] | None = None, *,
                    status: str = SubscriberStatus.ACTIVE, name: str = "",
                    attributes: dict[str, Any] | None = None) -> Subscriber:
-    """A subscriber with {topic_id: subscription status}."""
+    """A subscriber with {topic_id: subscription status}; subscribed and unsubscribed ones
+    stand for people who confirmed (confirmed_at set), unconfirmed ones did not."""
     subscriber = Subscriber(email=email, name=name, status=status, attributes=attributes or {})
     session.add(subscriber)
     session.flush()
     for topic_id, sub_status in (topics or {}).items():
-        session.add(Subscription(subscriber_id=subscriber.id, topic_id=topic_id,
-                                 status=sub_status))
+        session.add(Subscription(
+            subscriber_id=subscriber.id, topic_id=topic_id, status=sub_status,
+            confirmed_at=None if sub_status == SubscriptionStatus.UNCONFIRMED else utcnow()))
     session.flush()
     return subscriber
 
