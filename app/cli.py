@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +85,24 @@ def serve(
                 proxy_headers=True, access_log=False, log_level="info")
 
 
+def _read_password(password_stdin: bool, prompt: str = "Password") -> str:
+    """From stdin (scripts) or asked twice without echo; never printed."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        cells = (str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        typer.echo("  ".join(cells).rstrip())
+
+
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Option(help="The marketer's email address.")],
@@ -96,14 +115,83 @@ def user_create(
     from app.errors import OctomailError
     from app.users import create_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     try:
         with session_scope() as session:
             user = create_user(session, email=email, password=password, role=role)
             typer.echo(f"created {user.role} {user.email}")
+    except OctomailError as exc:
+        _fail(str(exc))
+
+
+_USER_ARG = Annotated[str, typer.Argument(metavar="USER", help="The user's email or id.")]
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every account: id, email, role, whether it is active, when it was created."""
+    from app.db import session_scope
+    from app.users import list_users
+
+    with session_scope() as session:
+        rows = [[str(u.id), u.email, str(u.role), "yes" if u.is_active else "no",
+                 _when(u.created_at)] for u in list_users(session)]
+    _table(["id", "email", "role", "active", "created"], rows)
+
+
+def _change_user(ref: str, **changes: object) -> None:
+    from app.db import session_scope
+    from app.errors import OctomailError
+    from app.users import get_user, update_user
+
+    try:
+        with session_scope() as session:
+            user = update_user(session, get_user(session, ref), **changes)  # type: ignore[arg-type]
+            typer.echo(f"{user.email}: {user.role}, {'active' if user.is_active else 'disabled'}")
+    except OctomailError as exc:
+        _fail(str(exc))
+
+
+@user_app.command("disable")
+def user_disable(user: _USER_ARG) -> None:
+    """Disable an account: its API tokens are refused from the next request on."""
+    _change_user(user, is_active=False)
+
+
+@user_app.command("enable")
+def user_enable(user: _USER_ARG) -> None:
+    """Enable a disabled account again (its tokens that were not revoked work again)."""
+    _change_user(user, is_active=True)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    user: _USER_ARG,
+    role: Annotated[Role, typer.Argument(help="admin, editor or viewer.")],
+) -> None:
+    """Change an account's role (the last active admin cannot be demoted)."""
+    _change_user(user, role=role)
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    user: _USER_ARG,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the new password from standard input.")] = False,
+) -> None:
+    """Set a new password (asked twice, or read from stdin; never printed)."""
+    from app.db import session_scope
+    from app.errors import OctomailError
+    from app.users import get_user, set_password
+
+    try:
+        with session_scope() as session:
+            get_user(session, user)  # an unknown user hears so before typing a password
+        password = _read_password(password_stdin, "New password")
+        with session_scope() as session:
+            account = get_user(session, user)
+            set_password(session, account, password)
+            typer.echo(f"password changed for {account.email}")
     except OctomailError as exc:
         _fail(str(exc))
 
@@ -124,6 +212,42 @@ def token_create(
     except OctomailError as exc:
         _fail(str(exc))
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Option(help="Only this user's tokens (email or id).")] = None,
+) -> None:
+    """Every API token: id, user, name, created, last used, revoked (never the token)."""
+    from app.db import session_scope
+    from app.errors import OctomailError
+    from app.users import get_user, list_tokens
+
+    try:
+        with session_scope() as session:
+            owner = get_user(session, user) if user else None
+            rows = [[str(t.id), email, t.name, _when(t.created_at), _when(t.last_used_at),
+                     _when(t.revoked_at)] for t, email in list_tokens(session, user=owner)]
+    except OctomailError as exc:
+        _fail(str(exc))
+    _table(["id", "user", "name", "created", "last used", "revoked"], rows)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(metavar="ID", help="The token's id (token list).")],
+) -> None:
+    """Revoke an API token: refused from its next request on, for good."""
+    from app.db import session_scope
+    from app.errors import OctomailError
+    from app.users import revoke_token
+
+    try:
+        with session_scope() as session:
+            token = revoke_token(session, token_id)
+            typer.echo(f"token {token.id} ({token.name}) revoked")
+    except OctomailError as exc:
+        _fail(str(exc))
 
 
 @cli.command("import")

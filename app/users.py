@@ -1,4 +1,8 @@
-"""Marketer accounts (argon2 passwords) and API tokens (random, stored as SHA-256)."""
+"""Marketer accounts (argon2 passwords) and API tokens (random, stored as SHA-256).
+
+Accounts can be taken back: disable, re-role, reset a password, revoke a token. Every check
+is per request (no cache), so a disabled user's or a revoked token's next request is refused.
+The last active admin can be neither disabled nor demoted: nobody could manage users after."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import ApiToken, Role, User, utcnow
@@ -17,9 +21,19 @@ _hasher = PasswordHasher()
 TOKEN_PREFIX = "octo_"
 
 
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1000  # argon2 hashes anything, but a megabyte "password" is an attack
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+
+
 def create_user(session: Session, *, email: str, password: str, role: Role) -> User:
-    if len(password) < 10:
-        raise InvalidInput("the password must have at least 10 characters")
+    _check_password(password)
     address = normalize_email(email)
     if session.exec(select(User).where(User.email == address)).first():
         raise Conflict(f"a user {address} already exists")
@@ -77,3 +91,84 @@ def user_for_token(session: Session, token: str) -> User | None:
     row.last_used_at = utcnow()
     session.add(row)
     return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(col(User.id))))
+
+
+def get_user(session: Session, ref: int | str) -> User:
+    """A user by id, or by email address (as typed: it is normalized first)."""
+    user: User | None
+    if isinstance(ref, int) or ref.isdecimal():
+        user = session.get(User, int(ref)) if int(ref) < 2**31 else None
+    else:
+        try:
+            address = normalize_email(ref)
+        except InvalidInput:
+            address = None
+        user = session.exec(select(User).where(User.email == address)).first() if address else None
+    if user is None:
+        raise NotFound(f"no user {ref}")
+    return user
+
+
+def _active_admin_ids(session: Session) -> list[int]:
+    """Ids of the active admins, their rows locked in id order (PostgreSQL; SQLite serializes
+    writers at BEGIN): two admins demoting each other at once queue here, and the second then
+    sees the first is no longer an admin, so one of them stays."""
+    return list(session.exec(
+        select(User.id).where(User.role == Role.ADMIN, User.is_active == True)  # noqa: E712
+        .order_by(col(User.id)).with_for_update()
+    ))
+
+
+def update_user(session: Session, user: User, *, role: Role | None = None,
+                is_active: bool | None = None) -> User:
+    """Change a user's role and/or active flag; refuse to leave no active admin (Conflict)."""
+    new_role = Role(role) if role is not None else Role(user.role)
+    new_active = user.is_active if is_active is None else is_active
+    was_admin = Role(user.role) == Role.ADMIN and user.is_active
+    stays_admin = new_role == Role.ADMIN and new_active
+    if was_admin and not stays_admin and _active_admin_ids(session) == [user.id]:
+        raise Conflict(f"{user.email} is the last active admin: make another admin first")
+    user.role = new_role
+    user.is_active = new_active
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Replace the password (argon2); API tokens are separate and stay as they are."""
+    _check_password(password)
+    user.password_hash = _hasher.hash(password)
+    session.add(user)
+    session.flush()
+
+
+def list_tokens(session: Session, *, user: User | None = None) -> list[tuple[ApiToken, str]]:
+    """Every token (revoked ones too) with its user's email; never the token or its hash."""
+    query = select(ApiToken, User.email).join(User, col(User.id) == col(ApiToken.user_id))
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return [(token, email) for token, email in session.exec(query.order_by(col(ApiToken.id)))]
+
+
+def get_token(session: Session, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
+    if token is None:
+        raise NotFound(f"no token {token_id}")
+    return token
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken:
+    """Revoke a token for good (its next request gets 401); revoking twice keeps the first
+    time."""
+    token = get_token(session, token_id)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.add(token)
+        session.flush()
+    return token
+

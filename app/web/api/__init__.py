@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter
 
-from app.web.api import campaigns, inbound, subscribers, topics
+from app.web.api import campaigns, inbound, subscribers, tokens, topics, users
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(topics.router)
 router.include_router(subscribers.router)
 router.include_router(campaigns.router)
 router.include_router(inbound.router)
+router.include_router(users.router)
+router.include_router(tokens.router)

@@ -1,0 +1,49 @@
+"""/api/v1/tokens: API tokens, for admins only (list, revoke); never the token or its hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel
+
+from app import users
+from app.models import ApiToken
+from app.web.deps import AdminDep, SessionDep
+
+router = APIRouter(prefix="/tokens", tags=["tokens"])
+
+
+class TokenPublic(BaseModel):
+    id: int
+    user_id: int
+    user_email: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenList(BaseModel):
+    items: list[TokenPublic]
+
+
+def _public(token: ApiToken, email: str) -> TokenPublic:
+    return TokenPublic(id=token.id, user_id=token.user_id, user_email=email,  # type: ignore[arg-type]
+                       name=token.name, created_at=token.created_at,
+                       last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+
+
+@router.get("", response_model=TokenList)
+def list_tokens(session: SessionDep, _admin: AdminDep,
+                user_id: int | None = Query(None, ge=1, le=2**31 - 1)) -> TokenList:
+    """Every token, revoked ones included (`revoked_at`); `user_id` narrows to one user."""
+    owner = users.get_user(session, user_id) if user_id is not None else None
+    return TokenList(items=[_public(t, e) for t, e in users.list_tokens(session, user=owner)])
+
+
+@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_token(session: SessionDep, _admin: AdminDep,
+                 token_id: int = Path(ge=1, le=2**31 - 1)) -> None:
+    """Revoke a token: its next request gets 401. Revoking twice is not an error."""
+    users.revoke_token(session, token_id)
