@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     confirm_max_age: timedelta = timedelta(days=7)
     policy_version: str = "2026-11"
     signup_rate_limit: int = 10
-    """Sign-ups per IP address per minute on the public form and endpoint."""
+    """Sign-ups per minute per IPv4 address or IPv6 /64 on the public form and endpoint."""
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_private_key_file: str = ""
@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     inbound_lease_ttl: timedelta = timedelta(seconds=30)
     inbound_max_bytes: int = 25_000_000
     """Larger inbound messages go to Review unread."""
+    # Issue 9 part 4 (mail allowance): at most this many transactional mails (confirmations,
+    # acknowledgements, exports) per hour in all, on top of the per-address limits; 0 = none.
+    transactional_mail_per_hour: int = 500
     embedded_worker: bool = True
     embedded_poller: bool = True
     embedded_scheduler: bool = True

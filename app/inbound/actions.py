@@ -8,7 +8,7 @@ transaction, so a crash either leaves both (then the message is only moved) or n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import func, or_, update
@@ -35,8 +35,6 @@ from app.subscribers.optout import (
     unsubscribe_many,
 )
 from app.subscribers.preferences import LinkScope, link_scopes
-
-ACK_INTERVAL = timedelta(days=1)
 
 
 class RowLike(Protocol):
@@ -65,7 +63,6 @@ class Batch:
         self._pending: list[tuple[OptOutRequest, Callable[[OptOutResult], None] | None]] = []
         self._everything_ids: set[int] = set()
         self._everything_addresses: set[str] = set()
-        self.acked: set[str] = set()  # address hashes acknowledged in this batch
         self._by_id: dict[int, Subscriber | None] = {}
         self._by_email: dict[str, Subscriber | None] = {}
         self._scopes: dict[int | None, LinkScope] = {}
@@ -325,18 +322,11 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
 
 def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
          batch: Batch, sender: str | None = None) -> list[dict[str, Any]]:
-    """At most one acknowledgement per address per day, never to automated mail."""
+    """An acknowledgement is due, never to automated mail. Whether it goes out is the mail
+    allowance's decision when it is sent (at most one per address per day, like every
+    transactional mail: app/subscribers/allowance.py); the poller records acked_at then."""
     sender = sender or _normal(verdict.from_addr)
     if not settings.ack_optouts or verdict.automated or sender is None:
         return []
-    hashed = email_hmac(sender)
-    row.address_hmac = hashed
-    recent = session.exec(select(InboundMessage.id).where(
-        InboundMessage.address_hmac == hashed,
-        InboundMessage.acked_at >= utcnow() - ACK_INTERVAL,  # type: ignore[operator]
-    ).limit(1)).first()
-    if recent is not None or hashed in batch.acked:
-        return []
-    batch.acked.add(hashed)  # rows of this batch are written after it: remember here
-    row.acked_at = utcnow()
+    row.address_hmac = email_hmac(sender)
     return [{"kind": "ack", "to": sender}]

@@ -8,8 +8,9 @@ from email.message import EmailMessage
 from email.utils import formataddr
 
 from app.inbound.identity import own_message_id
-from app.sending.mailer import send_transactional
 from app.settings import Settings
+from app.subscribers import allowance
+from app.subscribers.allowance import MailKind, Outcome
 from app.tokens import Purpose, mint
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,16 @@ def confirmation_request(settings: Settings, *, to: str, url: str) -> EmailMessa
     return message
 
 
-def deliver(settings: Settings, message: EmailMessage) -> str | None:
-    """Send now; returns an error text instead of raising (mail is best effort here)."""
+# What the poller's outbox calls each mail, and the allowance that limits it.
+OUTBOX_KINDS = {"ack": MailKind.ACK, "confirm": MailKind.OPTOUT_CONFIRM}
+
+
+def deliver(settings: Settings, kind: MailKind, to: str,
+            message: EmailMessage) -> tuple[Outcome, str | None]:
+    """Send now within `to`'s allowance (one of each kind a day, however many mails ask);
+    returns the outcome and an error text instead of raising (mail is best effort here)."""
     try:
-        send_transactional(message, settings)
+        return allowance.send(kind, to, message, settings), None
     except Exception as exc:  # noqa: BLE001 - SMTP trouble of every kind
-        log.warning("could not send %s to %s: %s", message["Subject"], message["To"], exc)
-        return f"{type(exc).__name__}: {exc}"[:300]
-    return None
+        log.warning("could not send %s (%s): %s", message["Subject"], kind, exc)
+        return Outcome.FAILED, f"{type(exc).__name__}: {exc}"[:300]

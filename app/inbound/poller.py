@@ -34,6 +34,7 @@ from app.inbound.sources import Fetched, Source, is_connection_error, source_fro
 from app.inbound.text import sanitize
 from app.models import InboundMessage, InboundStatus, utcnow
 from app.settings import Settings
+from app.subscribers.allowance import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +286,7 @@ class Poller:
         pending = [r for r in rows if r.evidence.get("outbox")]
         for row in pending:
             results = []
+            acked = False
             reply = row.evidence.get("reply", {})
             for mail in row.evidence["outbox"]:
                 if mail["kind"] == "ack":
@@ -296,14 +298,22 @@ class Poller:
                                                     int(mail["index"]))
                     message = mailouts.confirmation_request(self.settings, to=mail["to"],
                                                             url=url)
-                error = mailouts.deliver(self.settings, message)
-                results.append({"kind": mail["kind"], "error": error})
-                self.summary[f"mail_{mail['kind']}"] += 1
+                outcome, error = mailouts.deliver(
+                    self.settings, mailouts.OUTBOX_KINDS[mail["kind"]], mail["to"], message)
+                results.append({"kind": mail["kind"], "outcome": outcome.value,
+                                "error": error})
+                if outcome is Outcome.SENT:
+                    self.summary[f"mail_{mail['kind']}"] += 1
+                    acked = acked or mail["kind"] == "ack"
+                else:
+                    self.summary[f"mail_{mail['kind']}_{outcome.value}"] += 1
             with Session(self.engine) as session:
                 fresh = session.get(InboundMessage, row.id)
                 if fresh is not None:
                     evidence = {k: v for k, v in fresh.evidence.items() if k != "outbox"}
                     fresh.evidence = {**evidence, "sent": results}
+                    if acked:
+                        fresh.acked_at = utcnow()
                     session.add(fresh)
                     session.commit()
 

@@ -15,12 +15,13 @@ from app.models.enums import (
     SubscriptionStatus,
 )
 from app.models.inbound import InboundMessage, Lease
+from app.models.mail import MailAllowance
 from app.models.subscribers import ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from app.models.users import ApiToken, User
 
 __all__ = [
     "ApiToken", "Campaign", "CampaignStatus", "CampaignTopic", "Category", "Channel",
-    "ConsentAction", "ConsentEvent", "InboundMessage", "InboundStatus", "Lease", "Role", "Scope",
-    "Send", "SendStatus", "Subscriber", "SubscriberStatus", "Subscription", "SubscriptionStatus",
-    "Suppression", "Topic", "TrackingEvent", "User", "utcnow",
+    "ConsentAction", "ConsentEvent", "InboundMessage", "InboundStatus", "Lease", "MailAllowance",
+    "Role", "Scope", "Send", "SendStatus", "Subscriber", "SubscriberStatus", "Subscription",
+    "SubscriptionStatus", "Suppression", "Topic", "TrackingEvent", "User", "utcnow",
 ]

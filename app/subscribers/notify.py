@@ -10,8 +10,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.links import confirm_url
 from app.models import Topic
-from app.sending.mailer import send_transactional
 from app.settings import Settings, get_settings
+from app.subscribers import allowance
+from app.subscribers.allowance import Grant, MailKind, Outcome
 from app.web_paths import TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,14 @@ def confirmation_message(*, to_email: str, to_name: str, subscriber_id: int,
 
 
 def send_confirmation(*, to_email: str, to_name: str, subscriber_id: int, topics: list[Topic],
-                      settings: Settings | None = None) -> None:
-    """Send it now; a failure is logged (the person can simply sign up again)."""
+                      settings: Settings | None = None, grant: Grant | None = None) -> Outcome:
+    """Send it now, within the address's allowance (at most one an hour; `grant` when the
+    caller claimed it already). A failure is logged (the person can simply sign up again)."""
     settings = settings or get_settings()
     message = confirmation_message(to_email=to_email, to_name=to_name,
                                    subscriber_id=subscriber_id, topics=topics, settings=settings)
     try:
-        send_transactional(message, settings)
+        return allowance.send(MailKind.CONFIRM, to_email, message, settings, grant)
     except Exception:  # noqa: BLE001 - SMTP errors of every kind end here
         log.exception("could not send the confirmation email for subscriber %s", subscriber_id)
+        return Outcome.FAILED

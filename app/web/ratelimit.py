@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import deque
+
+
+def client_key(host: str) -> str:
+    """The key a client is limited by: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 subscriber line routinely gets a whole /64 (often a /56), so a per-address
+    limit would give one person 2**64 fresh keys. IPv4-mapped IPv6 counts as its IPv4."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class RateLimiter:

@@ -12,6 +12,8 @@ from sqlmodel import select
 from app.db import get_engine
 from app.errors import InvalidInput
 from app.models import Channel, ConsentEvent, Scope, SubscriberStatus, Topic, utcnow
+from app.subscribers import allowance
+from app.subscribers.allowance import Grant, MailKind
 from app.subscribers.consent import Evidence, record_consent
 from app.subscribers.directory import export_csv as export_rows
 from app.subscribers.directory import (
@@ -59,8 +61,10 @@ def create_subscriber(body: SubscriberCreate, request: Request, response: Respon
                       session: SessionDep, user: EditorDep,
                       background: BackgroundTasks) -> dict[str, Any]:
     """Add a subscriber. Without `preconfirm` the subscriptions stay `unconfirmed` and a
-    confirmation email goes out; `preconfirm` needs a `consent_source` (you attest consent).
-    Suppressed addresses are refused (409): only the person's own sign-up lifts that."""
+    confirmation email goes out, at most one an hour per address (`confirmation` in the
+    answer says whether this call queued one); `preconfirm` needs a `consent_source` (you
+    attest consent). Suppressed addresses are refused (409): only the person's own sign-up
+    lifts that."""
     if body.preconfirm and not (body.consent_source or "").strip():
         raise InvalidInput("preconfirm needs a consent_source saying how the person consented")
     evidence = request_evidence(request, by=user.email, consent_source=body.consent_source)
@@ -71,14 +75,25 @@ def create_subscriber(body: SubscriberCreate, request: Request, response: Respon
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK
+    confirmation: str | None = None
     if result.pending_topic_ids:
         topics = [session.get(Topic, t) for t in result.pending_topic_ids]
         session.commit()  # the link in the mail must find the rows
-        background.add_task(send_confirmation, to_email=result.subscriber.email,
-                            to_name=result.subscriber.name,
-                            subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
-                            topics=[t for t in topics if t])
-    return _one(session, result.subscriber.id)  # type: ignore[arg-type]
+        # Claimed now (after the commit: on SQLite the claim needs the write lock), so the
+        # answer can say whether a mail was queued.
+        grant = allowance.claim(MailKind.CONFIRM, result.subscriber.email)
+        if isinstance(grant, Grant):
+            confirmation = "queued"
+            background.add_task(send_confirmation, to_email=result.subscriber.email,
+                                to_name=result.subscriber.name,
+                                subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+                                topics=[t for t in topics if t], grant=grant)
+        else:
+            confirmation = grant.value
+    body = _one(session, result.subscriber.id)  # type: ignore[arg-type]
+    if confirmation is not None:
+        body["confirmation"] = confirmation
+    return body
 
 
 @router.get("")

@@ -25,9 +25,10 @@ from starlette.concurrency import run_in_threadpool
 from app.db import get_engine
 from app.errors import TokenInvalid
 from app.models import Channel, SubscriptionStatus
-from app.sending.mailer import send_transactional
 from app.settings import get_settings
+from app.subscribers import allowance
 from app.subscribers.addresses import mask_email
+from app.subscribers.allowance import MailKind, Outcome
 from app.subscribers.consent import Evidence
 from app.subscribers.preferences import (
     LinkScope,
@@ -198,7 +199,8 @@ def _export(subscriber_id: int, evidence: Evidence) -> dict[str, Any] | None:
 
 @router.post("/preferences/{token}/export-email", include_in_schema=False)
 async def email_data(token: str, request: Request) -> Response:
-    """The same export, mailed to the subscriber's own address (and nowhere else)."""
+    """The same export, mailed to the subscriber's own address (and nowhere else), at most
+    once a day (a second request the same day is answered as done: the mail is there)."""
     subscriber_id = parse_prefs_token(token)
     evidence = _evidence(request, delivery="email")
 
@@ -208,9 +210,12 @@ async def email_data(token: str, request: Request) -> Response:
         if data is None:
             return _page(request, "public/preferences_gone.html", {})
         try:
-            send_transactional(_export_message(data))
+            outcome = allowance.send(MailKind.EXPORT, data["subscriber"]["email"],
+                                     _export_message(data))
         except Exception:  # noqa: BLE001 - any SMTP failure: tell the person, keep the page
             log.exception("could not email the data export of subscriber %s", subscriber_id)
+            outcome = Outcome.FAILED
+        if outcome in (Outcome.FAILED, Outcome.CEILING):
             return _center(request, token, subscriber_id, status_code=503, error=gettext(
                 "We could not send the email just now. Please try again later, or download "
                 "your data from this page."))

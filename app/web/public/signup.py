@@ -20,7 +20,7 @@ from app.subscribers.signup import confirm, subscribe
 from app.tokens import Purpose, verify
 from app.web import csrf
 from app.web.deps import SessionDep, client_ip, request_evidence
-from app.web.ratelimit import RateLimiter
+from app.web.ratelimit import RateLimiter, client_key
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -67,10 +67,11 @@ def signup_form(request: Request, session: SessionDep) -> Response:
 async def signup_submit(request: Request, session: SessionDep,
                         background: BackgroundTasks) -> Response:
     """Form posts get a page, JSON posts get JSON; both answer the same whether or not the
-    address was known (no account enumeration)."""
+    address was known (no account enumeration), and whether or not the confirmation mail
+    was within the address's allowance (app/subscribers/allowance.py decides, later)."""
     ip = client_ip(request) or "unknown"
     is_json = request.headers.get("content-type", "").startswith("application/json")
-    if not _limiter(request).allow(ip):
+    if not _limiter(request).allow(client_key(ip)):
         raise RateLimited("Too many sign-ups from your network. Please try again in a minute.")
     if is_json:
         try:
