@@ -282,6 +282,9 @@ def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
 
 def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
             evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
+    """The sender is opted out at once when the request is about them; an address written
+    in the text only ever gets a confirmation mail (a stranger's word changes no one else's
+    state), and a request about other addresses only leaves the sender alone."""
     sender = _normal(verdict.from_addr)
     if sender is None:
         row.action = "none: invalid From address"
@@ -294,8 +297,9 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         row.action = ("unsubscribed sender" if result.subscriber_id else "suppressed sender") + (
             "" if result.changed else " (already)") + row.action
 
-    batch.add(OptOutRequest(address=sender, scope=Scope.ALL, channel=Channel.EMAIL,
-                              evidence=evidence), done)
+    if verdict.sender_optout:
+        batch.add(OptOutRequest(address=sender, scope=Scope.ALL, channel=Channel.EMAIL,
+                                evidence=evidence), done)
     mails: list[dict[str, Any]] = []
     pending: list[str] = []
     for address in verdict.requested:
@@ -303,21 +307,23 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         if normal is None or normal == sender:
             continue
         sub = batch.by_email(normal)
-        if sub is None:
-            # Unknown to us: suppressing is harmless (the owner's own confirmed sign-up lifts
-            # it) and needs no mail to a stranger.
-            batch.add(OptOutRequest(address=normal, scope=Scope.ALL, channel=Channel.EMAIL,
-                                      evidence=evidence))
-            continue
-        if (sub.status != SubscriberStatus.ACTIVE or batch.opting_out(sub, normal)
-                or is_suppressed(session, normal)):
-            continue
+        if (sub is None or sub.status != SubscriberStatus.ACTIVE
+                or batch.opting_out(sub, normal) or is_suppressed(session, normal)):
+            continue  # unknown to us or already out: nothing to ask, no mail to a stranger
         pending.append(normal)
         mails.append({"kind": "confirm", "to": normal, "index": len(pending) - 1})
     if pending:
         row.evidence = {**row.evidence, "pending": pending}
         row.action += f"; confirmation asked of {len(pending)} other address(es)"
-    return mails + _ack(session, settings, row, verdict, batch, sender)
+    if verdict.sender_optout:
+        return mails + _ack(session, settings, row, verdict, batch, sender)
+    if not pending:
+        row.action = "none: no address written is on our list"
+        row.status = InboundStatus.REVIEW
+        row.folder = REVIEW
+        return []
+    row.action = row.action.removeprefix("; ") + "; sender kept"
+    return mails
 
 
 def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,

@@ -20,9 +20,9 @@ from enum import StrEnum
 from typing import Any
 
 from app.inbound import reports
+from app.inbound.intent import Reading, read_request
 from app.inbound.mime import parse_bytes
 from app.inbound.phrases import (
-    find_optout,
     is_auto_reply_subject,
     is_reply_subject,
     may_ask_to_opt_out,
@@ -76,6 +76,7 @@ class Verdict:
     subscriber_id: int | None = None  # from a verified mailto token
     campaign_id: int | None = None
     requested: list[str] = field(default_factory=list)  # other addresses written in the body
+    sender_optout: bool = True  # a person's request is about the sender's own address
 
     @property
     def folder(self) -> str:
@@ -435,17 +436,25 @@ def _token(msg: Message, verdict: Verdict, ctx: Context) -> bool:
 
 
 def _person(msg: Message, verdict: Verdict, ctx: Context) -> bool:
-    """Step 4: opt-out wording in the subject or in what the sender wrote."""
+    """Step 4: opt-out wording in the subject or in what the sender wrote, read in its
+    clause: a negated request ("please do NOT unsubscribe me") goes to a person, and a
+    request about another address written in the text does not opt the sender out."""
     text, kind = body_text(msg)
-    found = None
-    where = ""
+    subject = Reading()
     if verdict.subject and not is_reply_subject(verdict.subject):
-        found, where = find_optout(verdict.subject), "subject"
-    if found is None and not may_ask_to_opt_out(text):
+        subject = read_request(verdict.subject)
+    if subject.found is None and not subject.negated and not may_ask_to_opt_out(text):
         return False  # no wording anywhere, so none in the written part: skip the stripping
     written = written_part(text)
-    if found is None:
-        found, where = find_optout(written), f"body ({kind})"
+    reading = subject.merge(read_request(written))
+    where = "subject" if subject.found or subject.negated else f"body ({kind})"
+    if reading.negated:
+        verdict.kind = Kind.OTHER
+        verdict.reason = f"negated opt-out wording ({', '.join(reading.negated)}): needs a person"
+        verdict.evidence = {"rule": "negated", "where": where, "negated": reading.negated,
+                            "written": written[:500]}
+        return True
+    found = reading.found
     if found is None:
         return False
     if "@" not in verdict.from_addr:
@@ -455,8 +464,14 @@ def _person(msg: Message, verdict: Verdict, ctx: Context) -> bool:
     excluded = {verdict.from_addr} | set(ctx.info_addresses)
     others = [a.lower().strip(".") for a in _ADDRESS.findall(written)]
     verdict.requested = [a for a in dict.fromkeys(others) if a not in excluded][:10]
+    # With another address written, the sender is asking for themselves only when the
+    # request says so ("remove me", "désabonnez-moi", "mich", "darme").
+    verdict.sender_optout = not verdict.requested or reading.names_sender
     verdict.kind = Kind.PERSON_OPTOUT
     verdict.reason = f"opt-out request in the {where} ({found['lang']}: {found['match']!r})"
+    if not verdict.sender_optout:
+        verdict.reason += ": for the address(es) written, not the sender"
     verdict.evidence = {"rule": "person", "where": where, "matched": found,
-                        "written": written[:500], "requested": verdict.requested}
+                        "written": written[:500], "requested": verdict.requested,
+                        "sender_optout": verdict.sender_optout}
     return True

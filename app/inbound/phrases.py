@@ -38,6 +38,8 @@ OPTOUT_PATTERNS: dict[str, list[str]] = {
     "de": [
         r"abmelden", r"abmeldung", r"melden sie mich (?:bitte )?ab", r"meld(?:e|et) mich ab",
         r"austragen", r"austragung", r"tragen sie mich (?:bitte )?aus",
+        r"(?:tragen|nehmen|streichen|entfernen|loschen) sie\b.{0,80}? aus (?:dem|der|ihrem|"
+        r"ihrer) (?:e-?mail-?)?(?:verteiler|liste|newsletter)",
         r"abbestellen", r"abbestellung", r"abbestellt",
         r"(?:entfernen|loschen|streichen) sie (?:mich|meine (?:adresse|e-?mail))",
         r"meine (?:e-?mail-?)?adresse (?:loschen|entfernen)",
@@ -68,6 +70,8 @@ _BARE_WORD = re.compile(
     r"^\W*(?:please\s+)?(?:stop|stopp|arret|arrete|baja|remove|unsubscribe|halt)"
     r"(?:\s+(?:please|bitte|merci|por favor|svp|thanks?))?\W*$"
 )
+# What app/inbound/intent.py reads each phrase with.
+OPTOUT_ANY, OPTOUT_COMPILED, BARE_WORD = _ANY, _COMPILED, _BARE_WORD
 
 AUTO_REPLY_SUBJECT = re.compile(
     r"^\W*(?:auto(?:matic|matische|matique|matica)?[ -]?(?:reply|response|antwort|reponse|"

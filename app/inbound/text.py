@@ -100,8 +100,58 @@ _CUT_LINES = [
     r"Enviado|Fecha|To|An|[ÀA]|Para|Subject|Betreff|Objet|Asunto)\s?\*?\s?:",
     r"^>",
     r"^-- ?$",  # RFC 3676 signature delimiter
-    r"^(?:Sent from my|Envoy[ée] de mon|Von meinem|Enviado desde mi|Get Outlook for)\b.*$",
+    # Mobile and webmail signatures ("Sent from my iPhone", "Von meinem iPhone gesendet").
+    r"^(?:Sent (?:from|with|via) |Envoy[ée] (?:de|depuis|avec|à partir de) |Von meinem |"
+    r"Gesendet (?:von|mit|über|ueber) |Enviado (?:desde|con|a trav[ée]s de) |"
+    r"(?:Get|Obtenir|Obtener) Outlook (?:for|pour|para) |Outlook für ).*$",
+    # A sign-off alone on its line: below it are the name, the title, the company footer.
+    r"^(?:(?:best|kind|warm|warmest|with kind|many thanks and|yours) regards|regards|"
+    r"best wishes|(?:yours )?sincerely|yours (?:truly|faithfully)|(?:bien |tr[èe]s )?"
+    r"cordialement|bien [àa] vous|salutations(?: distingu[ée]es)?|mit (?:freundlichen|besten|"
+    r"herzlichen|lieben) gr[üu](?:ß|ss)en|(?:viele|beste|liebe|herzliche|freundliche) "
+    r"gr[üu](?:ß|ss)e|lg|mfg|vg|(?:un )?saludos?(?: cordiales)?|cordiales saludos|"
+    r"atentamente)\s*[,.!]?\s*$",
 ]
+# Where a legal disclaimer or a list footer starts: wording addressed to a reader ("If you no
+# longer wish to receive...", "To unsubscribe from this list, ...", "Ce message est
+# confidentiel", "Wenn Sie diese E-Mails nicht mehr erhalten möchten"), never a request
+# made to us. Cut there unless it is the first thing in the text (then it is a gateway's
+# banner above the person's words: only its paragraph goes).
+_FOOTER_LINES = [
+    r"if you (?:no longer|do not|don'?t|would (?:rather|prefer) not)\b.{0,40}"
+    r"\b(?:wish|want|like|care)\b",
+    r"if you (?:are not the|have received this|received this)\b",
+    r"to (?:unsubscribe|opt[ -]?out|stop receiving)(?: from (?:this|these|our|all|future)\b|"
+    r"\s*,| click| visit| use| send| go| reply| update| manage)",
+    r"you (?:are receiving|received|have received|are subscribed|were sent) (?:this|these)\b",
+    r"(?:this|the information in this) (?:e-?mail|message|communication|transmission)"
+    r"(?: and any (?:attachments?|files?)(?: to it)?)?,? (?:is|are|was|may|contains|has been)"
+    r"\b",
+    r"(?:confidentiality|privacy|legal) (?:notice|note|statement|disclaimer)",
+    r"disclaimer\s*:", r"confidential(?:ity)?\s*:",
+    r"click here to (?:unsubscribe|opt[ -]?out|manage)",
+    r"si vous (?:ne )?(?:souhaitez|d[ée]sirez|voulez)(?: ne)? (?:plus|pas)\b",
+    r"si vous (?:n'[êe]tes pas|avez re[çc]u ce)",
+    r"pour (?:vous )?(?:d[ée]sabonner|d[ée]sinscrire|ne plus recevoir)",
+    r"vous (?:recevez|avez re[çc]u) ce (?:message|courriel|e-?mail)",
+    r"ce (?:message|courriel|e-?mail)(?: et (?:ses|toutes? (?:ses|les)) pi[èe]ces jointes)?,? "
+    r"(?:est|peut|contient|et|a [ée]t[ée])\b",
+    r"(?:wenn|falls) sie (?:diese|keine|unsere|unseren|den)\b.{0,60}"
+    r"\b(?:erhalten|bekommen|empfangen)",
+    r"um (?:sich|diesen newsletter|den newsletter) (?:vom|von|aus|abzu)",
+    r"sie (?:erhalten|bekommen) diese",
+    r"diese (?:e-?mail|nachricht)(?: und (?:alle|ihre|etwaige) anh[äa]nge)?,? "
+    r"(?:ist|enth[äa]lt|kann|wurde|und)\b",
+    r"(?:haftungsausschluss|vertraulichkeitshinweis|rechtlicher hinweis)",
+    r"si (?:ya )?no (?:desea|quiere|deseas|quieres) (?:seguir )?recibir",
+    r"para (?:darse de baja|dejar de recibir|cancelar (?:la|su) suscripci[óo]n)",
+    r"(?:usted )?(?:est[áa] )?recib(?:e|iendo) este (?:mensaje|correo)",
+    r"este (?:mensaje|correo(?: electr[óo]nico)?)(?: y sus (?:anexos|adjuntos))?,? "
+    r"(?:es|va dirigido|contiene|puede|y)\b",
+    r"aviso (?:legal|de confidencialidad)",
+]
+_FOOTER = re.compile(r"^[*\[(]*(?:" + "|".join(f"(?:{p})" for p in _FOOTER_LINES) + ")",
+                     re.MULTILINE | re.IGNORECASE)
 _CUT = re.compile("|".join(f"(?:{p})" for p in _CUT_LINES), re.MULTILINE | re.IGNORECASE)
 # A two-line Gmail "On ... <x@y>\nwrote:" header is joined first so the line rules see it.
 _WRAPPED_WROTE = re.compile(r"^(On\b[^\n]{0,200})\n([^\n]{0,80}\bwrote:\s*)$", re.MULTILINE)
@@ -136,6 +186,19 @@ def _reply_parts(text: str) -> ReplyMessage:
                     _header_regex=_HEADER_REGEX).read()
 
 
+def _without_footer(text: str) -> str:
+    """Text above the first disclaimer or list footer; one at the very top (a gateway's
+    "[EXTERNAL] This message was sent from outside...") loses only its paragraph."""
+    while True:
+        found = _FOOTER.search(text)
+        if found is None:
+            return text
+        if text[: found.start()].strip():
+            return text[: found.start()]
+        end = text.find("\n\n", found.end())
+        text = "" if end < 0 else text[end:]
+
+
 def written_part(text: str) -> str:
     """The part of a plain-text body the sender wrote: everything above the first quote,
     forwarded block, reply header or signature. mail-parser-reply finds the client headers
@@ -145,7 +208,7 @@ def written_part(text: str) -> str:
     text = _WRAPPED_WROTE.sub(r"\1 \2", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     match = _CUT.search(text)
-    head = text[: match.start()] if match else text
+    head = _without_footer(text[: match.start()] if match else text)
     if _SHORTCUT and not _MAY_HOLD_HEADER.search(head):
         return head.strip()  # what the library returns for it (see _MAY_HOLD_HEADER)
     try:

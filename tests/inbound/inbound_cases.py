@@ -68,9 +68,10 @@ CASES = [
          subject="Newsletter – bitte nicht mehr"),
     Case("koi8r_question", "other", R, (("boris@example.ru", "active"),),
          subject="Вопрос о первом выпуске"),
+    # Wendy asks for her old address: she is not opted out, Xavier's address gets a
+    # confirmation link (and no opt-out until it is clicked).
     Case("third_party_request", "person_optout", P,
-         (("wendy@example.com", "suppressed"), ("xavier@example.com", "active")),
-         ack_to="wendy@example.com"),
+         (("wendy@example.com", "untouched"), ("xavier@example.com", "active"))),
     Case("unknown_sender_request", "person_optout", P, (("yann@unknown.example", "suppressed"),),
          ack_to="yann@unknown.example"),
     Case("undeclared_8bit_header", "person_optout", P, (("zoe@example.com", "unsubscribed"),),
@@ -80,9 +81,9 @@ CASES = [
     Case("precedence_bulk", "automated", P),
 ]
 NOT_ACKED = ["liam@example.com", "mona@example.com", "mia@example.com", "rose@example.com",
-             "erin@example.com"]
+             "erin@example.com", "wendy@example.com"]
 SUBSCRIBERS = sorted({addr for case in CASES for addr, state in case.effects
-                      if state != "suppressed"})
+                      if state not in {"suppressed", "untouched"}})
 
 
 @dataclass
@@ -138,6 +139,10 @@ def check_effects(session: Session, case: Case, world: World) -> list[str]:
         sub = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
         events = session.exec(select(ConsentEvent).where(
             ConsentEvent.email_hmac == email_hmac(address))).all()
+        if expected == "untouched":  # an address we do not know, and still do not act on
+            if sub is not None or is_suppressed(session, address) or events:
+                problems.append(f"{address}: expected no subscriber, suppression or event")
+            continue
         if expected == "suppressed":
             if sub is not None or not is_suppressed(session, address):
                 problems.append(f"{address}: expected suppressed unknown address")
