@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.errors import InvalidInput, Suppressed, TokenInvalid
@@ -86,11 +87,18 @@ def subscribe(
             source=(source or None) and source[:200],
             referrer=(referrer or None) and referrer[:500],
         )
-        session.add(subscriber)
-        session.flush()
-    elif by_marketer and subscriber.status != SubscriberStatus.ACTIVE:
+        try:
+            with session.begin_nested():  # a concurrent sign-up may insert the address first
+                session.add(subscriber)
+                session.flush()
+        except IntegrityError:
+            subscriber = find_by_email(session, address, lock=True)
+            if subscriber is None:
+                raise
+            created = False
+    if not created and by_marketer and subscriber.status != SubscriberStatus.ACTIVE:
         raise Suppressed(f"{address} has status {subscriber.status}; a marketer cannot re-add it")
-    elif by_marketer and name:
+    elif not created and by_marketer and name:
         subscriber.name = name.strip()[:200]
         session.add(subscriber)
 
