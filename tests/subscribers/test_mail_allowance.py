@@ -267,3 +267,19 @@ def test_every_transactional_mail_goes_through_the_allowance() -> None:
                      if re.search(r"\bsend_transactional\(", p.read_text())
                      and p.name != "mailer.py")
     assert callers == ["subscribers/allowance.py"]
+
+
+def test_rows_that_limit_nothing_are_pruned_when_a_new_hour_starts(
+        settings_env: dict[str, str]) -> None:
+    """The table holds about a day of transactional mail, not every address ever mailed."""
+    from app.models import MailAllowance
+    from app.subscribers import allowance
+    from app.subscribers.allowance import Grant, MailKind
+
+    for i in range(3):
+        assert isinstance(allowance.claim(MailKind.ACK, f"old{i}@example.com"), Grant)
+    _age_allowance(timedelta(days=1, hours=2))
+    assert isinstance(allowance.claim(MailKind.EXPORT, "new@example.com"), Grant)
+    with Session(get_engine()) as s:
+        kinds = sorted(row.kind for row in s.exec(orm_select(MailAllowance)))
+    assert kinds == ["ceiling", "export"]
