@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.db import get_engine
-from app.inbound import actions, mailouts
+from app.inbound import actions, copies, mailouts
 from app.inbound.classify import PROCESSED, REVIEW, Context, Kind, Verdict, classify, oversized
 from app.inbound.identity import build_context
 from app.inbound.lease import LeaseKeeper, current_holder
@@ -204,6 +204,7 @@ class Poller:
         # rows updated together at the end.
         table = InboundMessage.__table__  # type: ignore[attr-defined]
         now = utcnow()
+        hashes = {item.uid: copies.content_hash(item) for item, _verdict in verdicts}
         rows = [RowView(
             id=0, uid=item.uid, message_id=sanitize(verdict.message_id, 500) or None,
             folder=verdict.folder, reason=sanitize(verdict.reason),
@@ -219,13 +220,24 @@ class Poller:
             "subject": sanitize(verdict.subject, 1000) or None, "verdict": verdict.kind.value,
             "action": row.action, "status": row.status.value, "reason": row.reason,
             "evidence": row.evidence, "folder": row.folder, "created_at": now,
+            "content_hash": hashes[row.uid],
         } for row, (_item, verdict) in zip(rows, verdicts, strict=True)]
         counts: Counter[str] = Counter()
         with Session(self.engine, expire_on_commit=False) as session:
+            originals = copies.find_originals(session, hashes)
+            seen = [(row, verdicts[i]) for i, row in enumerate(rows) if row.uid in originals]
+            if seen:  # recorded before under another UID: not acted on again
+                fresh = [i for i, row in enumerate(rows) if row.uid not in originals]
+                every = verdicts
+                rows, values, verdicts = ([rows[i] for i in fresh], [values[i] for i in fresh],
+                                          [verdicts[i] for i in fresh])
             # Matched by uid (unique in the batch), not by order: asking SQLite for RETURNING
             # in parameter order makes SQLAlchemy insert row by row.
-            result = session.execute(insert(table).returning(table.c.id, table.c.uid), values)
-            ids = {uid: db_id for db_id, uid in result.all()}
+            ids: dict[str, int] = {}
+            if values:
+                result = session.execute(insert(table).returning(table.c.id, table.c.uid),
+                                         values)
+                ids = {uid: db_id for db_id, uid in result.all()}
             for row in rows:
                 row.id = ids[row.uid]
             # Optimistic: the batch's opt-outs queue up and run in ONE unsubscribe_many
@@ -254,9 +266,52 @@ class Poller:
                         "r_hmac": row.address_hmac, "r_acked": row.acked_at,
                         "r_evidence": row.evidence, "r_status": row.status.value,
                         "r_folder": row.folder, "r_reason": row.reason} for row in acted])
+            if seen:
+                rows = rows + self._record_copies(
+                    session, uidvalidity, now, seen, originals, {row.uid: row for row in rows},
+                    ids, {item.uid: verdict for item, verdict in every})
+                counts[copies.VERDICT] += len(seen)
             session.commit()
         self.summary.update(counts)
         return rows
+
+    def _record_copies(self, session: Session, uidvalidity: int, now: datetime,
+                       seen: list[tuple[RowView, tuple[Fetched, Verdict]]],
+                       originals: dict[str, copies.Original], fresh: dict[str, RowView],
+                       ids: dict[str, int], by_uid: dict[str, Verdict]) -> list[RowView]:
+        """Rows for messages already recorded under another UID: no action (a soft bounce
+        is counted once), filed beside the original. Inserted after the batch's own rows,
+        whose ids and final folders an original from this batch takes."""
+        table = InboundMessage.__table__  # type: ignore[attr-defined]
+        values = []
+        for row, (item, _verdict) in seen:
+            original = originals[item.uid]
+            first = fresh.get(original.uid) if original.id is None else None
+            if first is not None:  # an earlier message of this batch, as it was read
+                read = by_uid[first.uid]
+                original = copies.Original(
+                    ids[first.uid], first.uid, first.message_id,
+                    sanitize(read.from_addr, 320) or None, sanitize(read.subject, 1000) or None,
+                    read.kind.value, first.folder)
+            row.message_id = original.message_id
+            row.folder = copies.folder_of(original.folder)
+            row.status = InboundStatus.PROCESSED
+            row.action = f"none: duplicate of #{original.id}"
+            row.reason = f"already recorded as #{original.id} (same content, another UID)"
+            row.evidence = {"duplicate_of": original.id, "verdict": original.verdict,
+                            "poller": self.keeper.holder}
+            values.append({
+                "source": self.source.name, "uidvalidity": uidvalidity, "uid": row.uid,
+                "message_id": row.message_id, "from_addr": original.from_addr,
+                "subject": original.subject, "verdict": copies.VERDICT, "action": row.action,
+                "status": row.status.value, "reason": row.reason, "evidence": row.evidence,
+                "folder": row.folder, "created_at": now,
+                "content_hash": copies.content_hash(item)})
+        rows = {row.uid: row for row, _pair in seen}
+        for db_id, uid in session.execute(insert(table).returning(table.c.id, table.c.uid),
+                                          values).all():
+            rows[uid].id = db_id
+        return list(rows.values())
 
     def _act(self, session: Session, row: RowView, verdict: Verdict,
              batch: actions.Batch | None = None) -> None:

@@ -85,6 +85,13 @@ class Dovecot:
     def url(self, user: str, folder: str = "INBOX") -> str:
         return f"imap://{user}:{PASSWORD}@127.0.0.1:{self.port}/{folder}"
 
+    def set_uidvalidity(self, user: str, value: int, folder: str = "INBOX") -> None:
+        """What a server does when it rebuilds a folder's index: a new UIDVALIDITY."""
+        doveadm = shutil.which("doveadm") or "/usr/bin/doveadm"
+        subprocess.run([doveadm, "-c", str(self.dir / "dovecot.conf"), "mailbox", "update",
+                        "-u", user, "--uid-validity", str(value), folder],
+                       check=True, capture_output=True, timeout=60)
+
     def connect(self, user: str) -> MailBoxUnencrypted:
         return MailBoxUnencrypted("127.0.0.1", self.port, timeout=30).login(user, PASSWORD)
 
