@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     inbound_lease_ttl: timedelta = timedelta(seconds=30)
     inbound_max_bytes: int = 25_000_000
     """Larger inbound messages go to Review unread."""
+    # Issue 9 part 3 (free-text reader): the authserv-id of our own receiving MTA; only the
+    # topmost Authentication-Results header it wrote is believed. Empty = none trusted.
+    inbound_authserv_id: str = ""
     # Issue 9 part 4 (mail allowance): at most this many transactional mails (confirmations,
     # acknowledgements, exports) per hour in all, on top of the per-address limits; 0 = none.
     transactional_mail_per_hour: int = 500

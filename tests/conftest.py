@@ -94,6 +94,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
         "OCTOMAIL_POSTAL_ADDRESS": "Octomail Ltd, 1 Test Street, 75001 Paris, France",
         "OCTOMAIL_FROM": "news@example.org",
         "OCTOMAIL_UNSUBSCRIBE_MAILTO": "info@example.org",
+        "OCTOMAIL_INBOUND_AUTHSERV_ID": "mx.example.org",
         "OCTOMAIL_EMBEDDED_WORKER": "false",
         "OCTOMAIL_EMBEDDED_POLLER": "false",
         "OCTOMAIL_EMBEDDED_SCHEDULER": "false",

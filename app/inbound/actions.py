@@ -80,6 +80,7 @@ class Batch:
             if verdict.kind is Kind.SOFT_BOUNCE:
                 soft.append(verdict)
             ids.update(verdict.returned_subscribers)
+            ids.update(verdict.reply_subscribers)
             if verdict.subscriber_id:
                 ids.add(verdict.subscriber_id)
             if verdict.campaign_id:
@@ -180,6 +181,8 @@ def _evidence(settings: Settings, row: RowLike, verdict: Verdict) -> Evidence:
     return Evidence(policy_version=settings.policy_version, details={
         "inbound_id": row.id, "message_id": verdict.message_id[:300],
         "rule": verdict.evidence.get("rule", verdict.kind.value), "reason": verdict.reason[:300],
+        # DKIM/SPF/DMARC as our MTA saw them (opt-outs by email only; empty otherwise)
+        **({"auth": verdict.auth} if verdict.auth else {}),
     })
 
 
@@ -328,11 +331,31 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
 
 def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
          batch: Batch, sender: str | None = None) -> list[dict[str, Any]]:
-    """An acknowledgement is due, never to automated mail. Whether it goes out is the mail
-    allowance's decision when it is sent (at most one per address per day, like every
-    transactional mail: app/subscribers/allowance.py); the poller records acked_at then."""
+    """An acknowledgement is due, never to automated mail, and only to a From address we
+    can trust: one our MTA authenticated (DMARC pass, or an aligned DKIM pass), or the
+    address one of our signed campaign Message-IDs went to, replied to. A forged From thus
+    cannot make us mail a third party (the opt-out itself is still honoured at once).
+    Whether it goes out is then the mail allowance's decision when it is sent (at most one
+    per address per day: app/subscribers/allowance.py); the poller records acked_at then."""
     sender = sender or _normal(verdict.from_addr)
     if not settings.ack_optouts or verdict.automated or sender is None:
         return []
     row.address_hmac = email_hmac(sender)
+    trusted = _ack_trust(batch, verdict, sender)
+    row.evidence = {**row.evidence, "ack": trusted or "withheld: sender not authenticated"}
+    if trusted is None:
+        return []
     return [{"kind": "ack", "to": sender}]
+
+
+def _ack_trust(batch: Batch, verdict: Verdict, sender: str) -> str | None:
+    """Why the sender may be mailed back, or None."""
+    if verdict.auth.get("dmarc_pass"):
+        return "DMARC pass"
+    if verdict.auth.get("aligned_dkim_pass"):
+        return "aligned DKIM pass"
+    for subscriber_id in verdict.reply_subscribers:
+        sub = batch.subscriber(subscriber_id)
+        if sub is not None and sub.email == sender:
+            return "reply to our Message-ID"
+    return None

@@ -19,7 +19,7 @@ from email.utils import getaddresses, parseaddr
 from enum import StrEnum
 from typing import Any
 
-from app.inbound import reports
+from app.inbound import authres, reports
 from app.inbound.intent import Reading, read_request
 from app.inbound.mime import parse_bytes
 from app.inbound.phrases import (
@@ -58,6 +58,8 @@ class Context:
     # (campaign_id, subscriber_id) of one of our campaign Message-IDs (verified), else None
     parse_campaign_message_id: Callable[[str], tuple[int, int] | None] = lambda _m: None
     max_bytes: int = 25_000_000
+    authserv_id: str = ""  # our MTA's Authentication-Results id (OCTOMAIL_INBOUND_AUTHSERV_ID)
+    unsubscribe_address: str = ""  # the List-Unsubscribe mailto address (OCTOMAIL_...MAILTO)
 
 
 @dataclass
@@ -77,6 +79,9 @@ class Verdict:
     campaign_id: int | None = None
     requested: list[str] = field(default_factory=list)  # other addresses written in the body
     sender_optout: bool = True  # a person's request is about the sender's own address
+    auth: dict[str, Any] = field(default_factory=dict)  # Authentication-Results evidence
+    # subscribers of our signed campaign Message-IDs this message replies to
+    reply_subscribers: list[int] = field(default_factory=list)
 
     @property
     def folder(self) -> str:
@@ -295,13 +300,16 @@ def _classify(msg: Message, verdict: Verdict, ctx: Context) -> Verdict:
         return verdict
     if _token(msg, verdict, ctx):
         verdict.evidence["automated"] = signals
-        return verdict
+        return _authenticate(msg, verdict, ctx)
     if signals:
+        if _list_unsubscribe(msg, verdict, ctx, signals):
+            return _authenticate(msg, verdict, ctx)
         verdict.kind, verdict.reason = Kind.AUTOMATED, "automated: " + ", ".join(signals)
         verdict.evidence = {"rule": "automated", "signals": signals}
         return verdict
     if _person(msg, verdict, ctx):
-        return verdict
+        return _authenticate(msg, verdict, ctx) if verdict.kind is Kind.PERSON_OPTOUT \
+            else verdict
     verdict.kind, verdict.reason = Kind.OTHER, "no rule matched: needs a person"
     verdict.evidence = {"rule": "none"}
     return verdict
@@ -433,6 +441,59 @@ def _token(msg: Message, verdict: Verdict, ctx: Context) -> bool:
                                 "subscriber_id": payload[0], "campaign_id": payload[1]}
             return True
     return False
+
+
+_MSGIDS = re.compile(r"<[^<>\s]{1,250}>")
+_MAILTO_SUBJECT = re.compile(r"^\s*unsubscribe(?:\s+[\w.=-]{1,500})?\s*$", re.IGNORECASE)
+# What a mail client's own List-Unsubscribe mailto message may carry; anything else that made
+# the message look automated (our own mailbox or Message-ID, a daemon sender, an auto-reply
+# subject, a mailing list) means it is not one.
+_CLIENT_SIGNALS = ("Auto-Submitted:", "empty Return-Path")
+
+
+def _list_unsubscribe(msg: Message, verdict: Verdict, ctx: Context, signals: list[str]) -> bool:
+    """Step 3a: a mail client's automatic List-Unsubscribe mailto request (RFC 2369; Gmail,
+    Apple Mail, Outlook send these with Auto-Submitted), addressed to our mailto address with
+    our subject, not a reply: honoured for its From address, never acknowledged (it is
+    automated, so no mail goes back and no loop can start). Its token, if still valid, was
+    read in step 2."""
+    wanted = ctx.unsubscribe_address.strip().lower()
+    if (not wanted or "@" not in verdict.from_addr or not _MAILTO_SUBJECT.match(verdict.subject)
+            or msg.get("In-Reply-To") is not None
+            or not all(s.startswith(_CLIENT_SIGNALS) for s in signals)):
+        return False
+    local, _, domain = wanted.partition("@")
+    addressed = [a.lower() for name in _RECIPIENT_HEADERS for a in _addresses(msg, name)]
+    if not any(a.rpartition("@")[2] == domain and a.rpartition("@")[0].split("+", 1)[0] == local
+               for a in addressed):
+        return False
+    verdict.kind = Kind.PERSON_OPTOUT
+    verdict.reason = "a mail client's automatic List-Unsubscribe request (mailto)"
+    verdict.evidence = {"rule": "list_unsubscribe_mailto", "signals": signals,
+                        "subject": verdict.subject[:200]}
+    return True
+
+
+def _authenticate(msg: Message, verdict: Verdict, ctx: Context) -> Verdict:
+    """Attach the authentication evidence of an opt-out by email: what our trusted MTA's
+    Authentication-Results header says about the From domain, and which of our signed
+    campaign Message-IDs the message replies to (In-Reply-To / References)."""
+    try:
+        headers = [sanitize(v, 4000) for v in msg.get_all("Authentication-Results", [])]
+    except Exception:  # noqa: BLE001 - an unreadable header is no evidence
+        headers = []
+    verdict.auth = authres.evidence(headers, ctx.authserv_id, verdict.from_addr)
+    replied = " ".join(_header(msg, name, 4000) for name in ("In-Reply-To", "References"))
+    found = []
+    for message_id in _MSGIDS.findall(replied)[:50]:
+        parsed = ctx.parse_campaign_message_id(message_id)
+        if parsed is not None:
+            found.append(parsed[1])
+    verdict.reply_subscribers = list(dict.fromkeys(found))[:10]
+    verdict.evidence["auth"] = verdict.auth
+    if verdict.reply_subscribers:
+        verdict.evidence["reply_to_subscribers"] = verdict.reply_subscribers
+    return verdict
 
 
 def _person(msg: Message, verdict: Verdict, ctx: Context) -> bool:

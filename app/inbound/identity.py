@@ -96,4 +96,6 @@ def build_context(settings: Settings) -> Context:
         is_own_message_id=lambda mid: is_own_message_id(settings, mid),
         parse_campaign_message_id=lambda mid: parse_campaign_message_id(settings, mid),
         max_bytes=max_bytes(settings),
+        authserv_id=settings.inbound_authserv_id,
+        unsubscribe_address=settings.unsubscribe_mailto,
     )

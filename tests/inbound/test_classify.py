@@ -29,7 +29,8 @@ def _values() -> dict[str, str]:
     settings = get_settings()
     return {"{{TOKEN_SAM}}": unsubscribe_token(SAM, CAMPAIGN),
             "{{TOKEN_TINA}}": unsubscribe_token(TINA, 0),
-            "{{OWN_MSGID}}": campaign_message_id(settings, CAMPAIGN, 99)}
+            "{{OWN_MSGID}}": campaign_message_id(settings, CAMPAIGN, 99),
+            "{{MSGID_HECTOR}}": campaign_message_id(settings, CAMPAIGN, 12)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

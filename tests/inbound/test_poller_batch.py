@@ -14,7 +14,10 @@ from app.settings import get_settings
 
 
 def _request(sender: str, n: int) -> bytes:
-    return (f"From: Ann <{sender}>\r\nTo: info@example.org\r\nSubject: Newsletter\r\n"
+    # Authenticated by our MTA (acknowledgements go only to authenticated senders).
+    domain = sender.rpartition("@")[2].lower()
+    return (f"Authentication-Results: mx.example.org; dmarc=pass header.from={domain}\r\n"
+            f"From: Ann <{sender}>\r\nTo: info@example.org\r\nSubject: Newsletter\r\n"
             f"Message-ID: <req{n}@mail.example.com>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
             "Please unsubscribe me from this list.\r\n\r\nThanks\r\n").encode()
