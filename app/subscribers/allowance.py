@@ -72,7 +72,7 @@ class Grant:
     kind: MailKind
     address_hmac: str
     at: datetime
-    window: datetime | None  # the ceiling window it was counted in (None: no ceiling)
+    window: datetime  # the start of the ceiling window it was counted in
 
 
 def claim(kind: MailKind, address: str, settings: Settings | None = None,
@@ -87,22 +87,28 @@ def claim(kind: MailKind, address: str, settings: Settings | None = None,
             log.info("%s mail to address %s... not sent: one went out within %s",
                      kind, hashed[:12], INTERVALS[kind])
             return Outcome.SENT_RECENTLY
-        window: datetime | None = None
         ceiling = settings.transactional_mail_per_hour
-        if ceiling > 0:
-            counted = _claim_ceiling(conn, ceiling, now)
-            if counted is None:
-                transaction.rollback()  # the address's row goes back to what it was
-                log.warning("transactional mail ceiling reached (%d per hour, "
-                            "OCTOMAIL_TRANSACTIONAL_MAIL_PER_HOUR): %s mail to address %s... "
-                            "not sent", ceiling, kind, hashed[:12])
-                return Outcome.CEILING
-            window, count = counted
-            if count == 1:  # a new hour: forget what no longer limits anything
-                conn.execute(delete(MailAllowance).where(
-                    MailAllowance.address_hmac != CEILING_KEY,  # type: ignore[arg-type]
-                    MailAllowance.sent_at < now - _KEEP))  # type: ignore[arg-type]
+        counted = _claim_ceiling(conn, ceiling, now)  # counted even when 0 (no ceiling)
+        if counted is None:
+            transaction.rollback()  # the address's row goes back to what it was
+            log.warning("transactional mail ceiling reached (%d per hour, "
+                        "OCTOMAIL_TRANSACTIONAL_MAIL_PER_HOUR): %s mail to address %s... "
+                        "not sent", ceiling, kind, hashed[:12])
+            return Outcome.CEILING
+        window, count = counted
+    if count == 1:  # a new hour: forget what limits nothing any more
+        _prune(settings, now)
     return Grant(kind=kind, address_hmac=hashed, at=now, window=window)
+
+
+def _prune(settings: Settings, now: datetime) -> None:
+    """Delete per-address rows older than the longest interval. Its own transaction, after
+    the claim's: deleting while holding the ceiling row could deadlock with a claim that
+    holds an old address row and waits for the ceiling row."""
+    table = MailAllowance.__table__  # type: ignore[attr-defined]
+    with get_engine(settings).begin() as conn:
+        conn.execute(delete(table).where(table.c.address_hmac != CEILING_KEY,
+                                         table.c.sent_at < now - _KEEP))
 
 
 def release(grant: Grant, settings: Settings | None = None) -> None:
@@ -113,11 +119,10 @@ def release(grant: Grant, settings: Settings | None = None) -> None:
         conn.execute(delete(table).where(table.c.address_hmac == grant.address_hmac,
                                          table.c.kind == grant.kind.value,
                                          table.c.sent_at == grant.at))
-        if grant.window is not None:
-            conn.execute(table.update().where(
-                table.c.address_hmac == CEILING_KEY, table.c.kind == CEILING_KIND,
-                table.c.sent_at == grant.window, table.c.sent_count > 0,
-            ).values(sent_count=table.c.sent_count - 1))
+        conn.execute(table.update().where(
+            table.c.address_hmac == CEILING_KEY, table.c.kind == CEILING_KIND,
+            table.c.sent_at == grant.window, table.c.sent_count > 0,
+        ).values(sent_count=table.c.sent_count - 1))
 
 
 def send(kind: MailKind, address: str, message: EmailMessage,
@@ -161,7 +166,8 @@ def _claim_address(conn: Connection, hashed: str, kind: MailKind, now: datetime)
 def _claim_ceiling(conn: Connection, ceiling: int,
                    now: datetime) -> tuple[datetime, int] | None:
     """Count one mail in the current hour's window (a new window once the last is an hour
-    old); None when the window is full. Returns (window start, mails in it)."""
+    old); None when the window is full (never when `ceiling` is 0). Returns (window
+    start, mails in it)."""
     table = MailAllowance.__table__  # type: ignore[attr-defined]
     stale = table.c.sent_at <= now - CEILING_WINDOW
     stmt = _insert(conn)(table).values(address_hmac=CEILING_KEY, kind=CEILING_KIND,
@@ -170,7 +176,7 @@ def _claim_ceiling(conn: Connection, ceiling: int,
         index_elements=[table.c.address_hmac, table.c.kind],
         set_={"sent_at": case((stale, stmt.excluded.sent_at), else_=table.c.sent_at),
               "sent_count": case((stale, 1), else_=table.c.sent_count + 1)},
-        where=or_(stale, table.c.sent_count < ceiling),
+        where=or_(stale, table.c.sent_count < ceiling) if ceiling > 0 else None,
     ).returning(table.c.sent_at, table.c.sent_count)
     row = conn.execute(stmt).first()
     return None if row is None else (row[0], int(row[1]))

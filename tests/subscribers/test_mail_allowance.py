@@ -283,3 +283,20 @@ def test_rows_that_limit_nothing_are_pruned_when_a_new_hour_starts(
     with Session(get_engine()) as s:
         kinds = sorted(row.kind for row in s.exec(orm_select(MailAllowance)))
     assert kinds == ["ceiling", "export"]
+
+
+def test_without_a_ceiling_the_address_limits_still_hold_and_rows_are_pruned(
+        settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.models import MailAllowance
+    from app.subscribers import allowance
+    from app.subscribers.allowance import Grant, MailKind, Outcome
+
+    monkeypatch.setenv("OCTOMAIL_TRANSACTIONAL_MAIL_PER_HOUR", "0")
+    get_settings.cache_clear()
+    grants = [allowance.claim(MailKind.CONFIRM, f"p{i}@example.com") for i in range(30)]
+    assert all(isinstance(g, Grant) for g in grants)
+    assert allowance.claim(MailKind.CONFIRM, "p1@example.com") is Outcome.SENT_RECENTLY
+    _age_allowance(timedelta(days=1, hours=2))
+    assert isinstance(allowance.claim(MailKind.CONFIRM, "p1@example.com"), Grant)
+    with Session(get_engine()) as s:
+        assert len(s.exec(orm_select(MailAllowance)).all()) == 2  # p1's row and the hour's
