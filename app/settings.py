@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     embedded_poller: bool = True
     embedded_scheduler: bool = True
 
+    # Issue 9, templates (parts 5 and 6): bounded rendering and campaign layouts.
+    render_timeout: float = Field(5.0, gt=0)
+    """Seconds a preview or test-send render may take before it answers 422."""
+    email_layout_dir: str = ""
+    """An extra folder of campaign layouts (NAME.html, optional NAME.txt), searched first."""
+
     @field_validator("missed_grace", "confirm_max_age", "soft_bounce_window", "poll_interval",
                      "send_lease", "send_retry_max_age", "inbound_lease_ttl", mode="before")
     @classmethod

@@ -12,9 +12,10 @@ from sqlmodel import Session, select
 from app.campaigns.service import campaign_topics
 from app.errors import InvalidInput, NotFound
 from app.models import Campaign, Subscriber
+from app.sending.offload import run_limited, run_limited_async
 from app.sending.render import (
-    PreparedCampaign,
     Recipient,
+    RenderedMessage,
     prepare_campaign,
     render_message,
     render_preview,
@@ -27,9 +28,8 @@ SAMPLE = Recipient(id=0, email="subscriber@example.org", name="Jane Doe", attrib
 MAX_TEST_ADDRESSES = 20
 
 
-def prepare(session: Session, campaign: Campaign, settings: Settings) -> PreparedCampaign:
-    topics = campaign_topics(session, [campaign.id])[campaign.id]  # type: ignore[index]
-    return prepare_campaign(campaign, settings=settings, topic_names=[t.name for t in topics])
+def topic_names(session: Session, campaign: Campaign) -> list[str]:
+    return [t.name for t in campaign_topics(session, [campaign.id])[campaign.id]]  # type: ignore[index]
 
 
 def _recipient(session: Session, subscriber_id: int | None) -> Recipient:
@@ -44,15 +44,25 @@ def _recipient(session: Session, subscriber_id: int | None) -> Recipient:
 
 def preview(session: Session, campaign: Campaign, *, settings: Settings,
             subscriber_id: int | None = None) -> dict[str, Any]:
-    """Subject, HTML, text and the headers exactly as this subscriber would get them."""
-    prepared = prepare(session, campaign, settings)
+    """Subject, HTML, text and the headers exactly as this subscriber would get them.
+    The database is read here; the rendering runs in a render thread, time-limited."""
+    topics = topic_names(session, campaign)
     recipient = _recipient(session, subscriber_id)
+    shown = run_limited(_preview, campaign, topics, recipient, settings,
+                        timeout=settings.render_timeout)
+    shown["subscriber_id"] = subscriber_id
+    return shown
+
+
+def _preview(campaign: Campaign, topics: list[str], recipient: Recipient,
+             settings: Settings) -> dict[str, Any]:
+    prepared = prepare_campaign(campaign, settings=settings, topic_names=topics)
     shown = render_preview(prepared, recipient, settings=settings)
     message = render_message(prepared, recipient, settings=settings)
     parsed = BytesHeaderParser(policy=policy.default).parsebytes(message.data)
     headers = {name: str(value) for name, value in parsed.items()
                if name.lower() not in {"content-type", "mime-version"}}
-    return {"subscriber_id": subscriber_id, "to": recipient.email, "subject": shown.subject,
+    return {"subscriber_id": None, "to": recipient.email, "subject": shown.subject,
             "html": shown.html, "text": shown.text, "headers": headers,
             "message_id": message.message_id}
 
@@ -73,14 +83,13 @@ async def send_test(session: Session, campaign: Campaign, emails: list[str], *,
     if not emails or len(emails) > MAX_TEST_ADDRESSES:
         raise InvalidInput(f"give between 1 and {MAX_TEST_ADDRESSES} addresses")
     addresses = list(dict.fromkeys(normalize_email(e) for e in emails))
-    prepared = prepare(session, campaign, settings)
+    topics = topic_names(session, campaign)
     known = {s.email: s for s in session.exec(
         select(Subscriber).where(Subscriber.email.in_(addresses)))}  # type: ignore[attr-defined]
-    messages = []
-    for address in addresses:
-        sub = known.get(address)
-        sample = Recipient(sub.id, sub.email, sub.name, sub.attributes or {}) if sub else None
-        messages.append(render_test(prepared, address, settings=settings, recipient=sample))
+    samples = {address: Recipient(sub.id, sub.email, sub.name, sub.attributes or {})
+               for address, sub in known.items()}
+    messages = await run_limited_async(_render_tests, campaign, topics, addresses, samples,
+                                       settings, timeout=settings.render_timeout)
     report = TestSendReport()
     pool = make_pool(settings)
     await pool.start()
@@ -95,3 +104,10 @@ async def send_test(session: Session, campaign: Campaign, emails: list[str], *,
     finally:
         await pool.close()
     return report
+
+
+def _render_tests(campaign: Campaign, topics: list[str], addresses: list[str],
+                  samples: dict[str, Recipient], settings: Settings) -> list[RenderedMessage]:
+    prepared = prepare_campaign(campaign, settings=settings, topic_names=topics)
+    return [render_test(prepared, address, settings=settings, recipient=samples.get(address))
+            for address in addresses]

@@ -86,6 +86,25 @@ def _address(value: str, field: str) -> str:
     return value.strip()
 
 
+def _check_content(session: Session, fields: dict[str, Any], topic_ids: list[int],
+                   settings: Settings | None, campaign_id: int = 0) -> None:
+    """The content as it will be sent, checked now (422 with the reason): template safety on
+    the final templates, unknown variables, the layout, the marketing footer, and a trial
+    render within the limits, off the request thread and time-limited."""
+    from app.sending.offload import run_limited
+    from app.sending.templating import campaign_context, check_campaign
+
+    settings = settings or get_settings()
+    names = list(session.exec(select(Topic.name).where(Topic.id.in_(topic_ids))))  # type: ignore[union-attr]
+    context = campaign_context(
+        org_name=settings.org_name, postal_address=settings.postal_address, topics=names,
+        category=fields["category"], campaign_id=campaign_id, campaign_name=fields["name"])
+    run_limited(check_campaign, body=fields["body"] or "", body_format=fields["body_format"],
+                layout=fields["layout"] or "default", subject=fields["subject"],
+                category=fields["category"], context=context,
+                layout_dir=settings.email_layout_dir, timeout=settings.render_timeout)
+
+
 def _topic_ids(session: Session, slugs: list[str]) -> list[int]:
     if not slugs:
         raise InvalidInput("a campaign needs at least one topic")
@@ -107,12 +126,14 @@ def create_campaign(session: Session, *, name: str, subject: str, body: str = ""
                     topics: list[str], body_format: str = "markdown",
                     category: str = Category.MARKETING, from_addr: str = "",
                     reply_to: str = "", layout: str = "default",
-                    attribute_filter: dict[str, Any] | None = None) -> Campaign:
+                    attribute_filter: dict[str, Any] | None = None,
+                    settings: Settings | None = None) -> Campaign:
     fields = _clean({"name": name, "subject": subject, "body": body, "body_format": body_format,
                      "category": category, "from_addr": from_addr or "",
                      "reply_to": reply_to or "", "layout": layout or "default",
                      "attribute_filter": attribute_filter or {}})
     topic_ids = _topic_ids(session, topics)
+    _check_content(session, fields, topic_ids, settings)
     campaign = Campaign(**fields)
     session.add(campaign)
     session.flush()
@@ -121,7 +142,8 @@ def create_campaign(session: Session, *, name: str, subject: str, body: str = ""
     return campaign
 
 
-def update_campaign(session: Session, campaign_id: int, changes: dict[str, Any]) -> Campaign:
+def update_campaign(session: Session, campaign_id: int, changes: dict[str, Any], *,
+                    settings: Settings | None = None) -> Campaign:
     """Edit a draft. Anything past draft has (or will have) recipients: 409."""
     campaign = get_campaign(session, campaign_id, lock=True)
     if campaign.status != S.DRAFT:
@@ -131,7 +153,14 @@ def update_campaign(session: Session, campaign_id: int, changes: dict[str, Any])
         raise InvalidInput(f"cannot change: {', '.join(sorted(unknown))}")
     fields = _clean({k: v for k, v in changes.items() if k != "topics"})
     if "topics" in changes:
-        _set_topics(session, campaign_id, _topic_ids(session, list(changes["topics"] or [])))
+        topic_ids = _topic_ids(session, list(changes["topics"] or []))
+    else:
+        topic_ids = [t.id for t in campaign_topics(session, [campaign_id])[campaign_id]]  # type: ignore[misc]
+    merged = {key: getattr(campaign, key) for key in
+              ("name", "subject", "body", "body_format", "category", "layout")} | fields
+    _check_content(session, merged, topic_ids, settings, campaign_id)
+    if "topics" in changes:
+        _set_topics(session, campaign_id, topic_ids)
     for key, value in fields.items():
         setattr(campaign, key, value)
     campaign.updated_at = utcnow()

@@ -23,6 +23,7 @@ from jinja2 import TemplateError
 from app.errors import ConfigurationError, InvalidInput
 from app.models import Campaign
 from app.models.enums import Category
+from app.sending.compliance import check_rendered
 from app.sending.dkim import Signer
 from app.sending.mime import (
     ascii_address,
@@ -33,7 +34,7 @@ from app.sending.mime import (
     phrase,
     unstructured,
 )
-from app.sending.templating import CompiledTemplate, compile_campaign
+from app.sending.templating import CompiledTemplate, campaign_context, compile_campaign
 from app.settings import Settings
 from app.tokens import Purpose
 
@@ -132,16 +133,13 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
     from_name, from_address = _sender(campaign, settings)
     domain = from_address.rpartition("@")[2]
     campaign_id = int(campaign.id or 0)
-    context = {
-        "org_name": settings.org_name,
-        "postal_address": settings.postal_address,
-        "topics": list(topic_names or []),
-        "category": category.value,
-        "campaign": {"id": campaign_id, "name": campaign.name, "category": category.value},
-    }
+    context = campaign_context(
+        org_name=settings.org_name, postal_address=settings.postal_address,
+        topics=list(topic_names or []), category=category.value, campaign_id=campaign_id,
+        campaign_name=campaign.name)
     html, text, subject = compile_campaign(
         campaign.body, campaign.body_format, campaign.layout or "default", campaign.subject,
-        context,
+        context, layout_dir=settings.email_layout_dir,
     )
     static_subject = None if "{" in campaign.subject else clean_text(campaign.subject)
     boundary = f"=_om_{secrets.token_hex(12)}"  # "=_" never occurs in QP or base64 output
@@ -186,7 +184,18 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
     # A trial render surfaces runtime template errors (sandbox violations, bad filters) now,
     # as one clear error, instead of one failed send per recipient.
     render_message(prepared, SAMPLE, settings=settings)
+    if category == Category.MARKETING:
+        _check_footer(prepared, settings)
     return prepared
+
+
+def _check_footer(prepared: PreparedCampaign, settings: Settings) -> None:
+    """The sample message, as rendered, shows the unsubscribe link and the postal address
+    in both parts: checked once per campaign, so no marketing send goes out without."""
+    shown = render_preview(prepared, SAMPLE, settings=settings)
+    values, _token = _values(prepared, SAMPLE)
+    check_rendered(shown.html, shown.text, unsubscribe_url=values["unsubscribe_url"],
+                   postal_address=settings.postal_address)
 
 
 SAMPLE = Recipient(id=0, email="sample@example.org", name="Sample Person")

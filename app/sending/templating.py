@@ -1,10 +1,12 @@
 """Campaign templates compiled once: Markdown, layout, CSS inlining, text version, sandbox.
 
-Marketers write Jinja in a sandbox (ImmutableSandboxedEnvironment): no `_`-attributes, no
-include/import/extends, and a static check at compile time so a hostile template fails with a
-clear error before anything is sent. CSS is inlined ONCE per campaign on the template source:
-Jinja tags are swapped for inert placeholders around css-inline and inscriptis, then restored,
-so personalisation never needs re-inlining per recipient.
+Marketers write Jinja in a bounded sandbox (app.sending.sandbox: no `_`-attributes, no
+include/import/extends, limits on operators and work). The static checks run on the FINAL
+templates (after Markdown, CSS inlining and the text conversion, which decode entities such as
+`&#123;&#123;` into live tags), and refuse unknown variables: a typo is a clear error at
+create time, not an empty string in every mail. CSS is inlined ONCE per campaign on the
+template source: Jinja tags are swapped for inert placeholders around css-inline and
+inscriptis, then restored, so personalisation never needs re-inlining per recipient.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import Any
 import css_inline
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
-from jinja2 import ChainableUndefined, FileSystemLoader, TemplateError, nodes
+from jinja2 import ChainableUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 from markdown_it import MarkdownIt
 
 from app.errors import InvalidInput
 from app.sending.mime import QPiece, qp_piece
+from app.sending.sandbox import MAX_OUTPUT, BoundedSandbox, TemplateLimitError, reset_budget
 from app.web_paths import TEMPLATE_DIR
 
 EMAIL_TEMPLATES = TEMPLATE_DIR / "email"
@@ -36,27 +39,53 @@ _CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*(\|\s*safe\s*)?-?\}\}")
 _LAYOUT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 _FORBIDDEN_TAGS = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 
+PERSONAL_VARIABLES = ("name", "first_name", "email", "attributes", "unsubscribe_url",
+                      "preferences_url", "subject")
+"""What render.py's `_values` gives every message (keep the two in step)."""
+CAMPAIGN_VARIABLES = ("org_name", "postal_address", "topics", "category", "campaign")
+"""What render.py's `prepare_campaign` gives every template of a campaign."""
+_STRING_VARIABLES = ("name", "first_name", "email", "unsubscribe_url", "preferences_url",
+                     "subject", "org_name", "postal_address", "category")
+
 
 class _Undefined(ChainableUndefined):
-    """Missing values render empty, but a sandbox violation raises instead of hiding."""
+    """An unknown variable raises (a typo must not become an empty string in every mail);
+    a missing attribute (`attributes.city` of someone without a city) renders empty; a
+    sandbox violation raises instead of hiding."""
 
     __slots__ = ()
 
-    def __str__(self) -> str:
-        if isinstance(self._undefined_exception, type) and issubclass(
-                self._undefined_exception, SecurityError):
+    def _strict(self) -> None:
+        if self._undefined_obj is missing or (
+                isinstance(self._undefined_exception, type)
+                and issubclass(self._undefined_exception, SecurityError)):
             self._fail_with_undefined_error()
+
+    def __str__(self) -> str:
+        self._strict()
         return ""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._strict()
+        return iter(())
+
+    def __bool__(self) -> bool:
+        self._strict()
+        return False
+
+    def __len__(self) -> int:
+        self._strict()
+        return 0
 
 
 @lru_cache(maxsize=2)
-def environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
+def environment(autoescape: bool) -> BoundedSandbox:
     """The sandbox: autoescaped for HTML, plain for text and subjects."""
-    return ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(str(EMAIL_TEMPLATES)),
+    return BoundedSandbox(
         autoescape=autoescape,
-        undefined=_Undefined,  # a missing attribute renders empty, never crashes a send
+        undefined=_Undefined,
         keep_trailing_newline=True,
+        safe_names=_STRING_VARIABLES,
     )
 
 
@@ -67,8 +96,9 @@ def _markdown() -> MarkdownIt:
     )
 
 
-def check_template(source: str, what: str) -> None:
-    """Refuse templates that reach for Python internals or other files, with a clear message."""
+def check_template(source: str, what: str, known: tuple[str, ...] | None = None) -> None:
+    """Refuse templates that reach for Python internals or other files, or use a variable
+    that does not exist (when `known` is given), with a clear message."""
     env = environment(True)
     try:
         tree = env.parse(source)
@@ -76,6 +106,8 @@ def check_template(source: str, what: str) -> None:
         line = getattr(exc, "lineno", None)
         where = f" (line {line})" if line else ""
         raise InvalidInput(f"{what}: template error{where}: {exc.message}") from exc
+    except (ValueError, RecursionError, MemoryError) as exc:  # e.g. a 5,000-digit literal
+        raise InvalidInput(f"{what}: template error: {str(exc)[:200]}") from exc
     for node in tree.find_all(_FORBIDDEN_TAGS):
         raise InvalidInput(f"{what}: {type(node).__name__.lower()} is not allowed in email "
                            f"templates (line {node.lineno})")
@@ -88,6 +120,13 @@ def check_template(source: str, what: str) -> None:
         if isinstance(const.value, str) and const.value.startswith("__"):
             raise InvalidInput(f"{what}: '{const.value}' is not allowed in templates "
                                f"(line {const.lineno})")
+    if known is not None:
+        unknown = sorted(meta.find_undeclared_variables(tree) - set(known) - set(env.globals))
+        if unknown:
+            raise InvalidInput(
+                f"{what}: unknown template variable{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)}; the known ones are {', '.join(sorted(known))} "
+                "(subscriber fields are under attributes, e.g. {{ attributes.city }})")
 
 
 class _Protector:
@@ -127,14 +166,18 @@ def body_to_html(body: str, body_format: str) -> str:
     return protector.restore(_markdown().render(protector.protect(body)))
 
 
-def load_layout(name: str) -> tuple[str, str | None]:
-    """The HTML layout source and its optional text counterpart from templates/email/."""
+def load_layout(name: str, layout_dir: str | Path = "") -> tuple[str, str | None]:
+    """The HTML layout source and its optional text counterpart, from `layout_dir`
+    (OCTOMAIL_EMAIL_LAYOUT_DIR) first, then the shipped templates/email/."""
     if not _LAYOUT_NAME.match(name or ""):
         raise InvalidInput(f"unknown email layout: {name!r}")
-    html_path: Path = EMAIL_TEMPLATES / f"{name}.html"
-    if not html_path.is_file():
+    folders = [Path(layout_dir)] if layout_dir else []
+    folder = next((f for f in [*folders, EMAIL_TEMPLATES] if (f / f"{name}.html").is_file()),
+                  None)
+    if folder is None:
         raise InvalidInput(f"unknown email layout: {name!r}")
-    text_path = EMAIL_TEMPLATES / f"{name}.txt"
+    html_path: Path = folder / f"{name}.html"
+    text_path = folder / f"{name}.txt"
     text = text_path.read_text("utf-8") if text_path.is_file() else None
     return html_path.read_text("utf-8"), text
 
@@ -153,8 +196,34 @@ def inline_css(html_source: str) -> str:
     return protector.restore(inliner.inline(protected))
 
 
+_TABLE_OR_STATEMENT = re.compile(r"<(/?)(table|td|th)\b|\{%", re.I)
+_TABLE_PARTS = re.compile(r"<(/?)(?:table|tbody|thead|tfoot|tr|td|th)\b", re.I)
+
+
+def _statement_between_cells(html_source: str) -> bool:
+    """Is a {% %} tag inside a table but outside its cells ({% for %} around <tr>)?"""
+    stack: list[str] = []
+    for match in _TABLE_OR_STATEMENT.finditer(html_source):
+        if match.group(0) == "{%":
+            if stack and stack[-1] == "table":
+                return True
+            continue
+        closing, tag = match.group(1), match.group(2).lower()
+        kind = "table" if tag == "table" else "cell"
+        if not closing:
+            stack.append(kind)
+        elif kind in stack:
+            while stack.pop() != kind:
+                pass
+    return False
+
+
 def html_to_text(html_source: str) -> str:
     """A plain-text Jinja template from an HTML Jinja template (links shown as [text](url))."""
+    if _statement_between_cells(html_source):
+        # A text table lays cells out as a grid and moves everything between them out of
+        # it: the {% for %} around a row would no longer surround its {{ item }}.
+        html_source = _TABLE_PARTS.sub(r"<\1div", html_source)
     protector = _Protector()
     text = get_text(protector.protect(html_source), ParserConfig(display_links=True))
     return protector.restore(text).strip() + "\n"
@@ -173,12 +242,26 @@ class CompiledTemplate:
         }
 
     def render(self, values: dict[str, Any]) -> str:
-        return self.template.render(values)
+        reset_budget()
+        try:
+            out = self.template.render(values)
+        except RecursionError as exc:
+            raise TemplateLimitError("the template calls itself too deeply") from exc
+        if len(out) > MAX_OUTPUT:
+            raise TemplateLimitError(f"the rendered message is {len(out):,} characters long "
+                                     f"(limit {MAX_OUTPUT:,})")
+        return out
 
     def qp_pieces(self, values: dict[str, Any]) -> list[QPiece]:
-        """The rendered template as QP pieces: static ones from the cache, values encoded now."""
+        """The rendered template as QP pieces: static ones from the cache, values encoded now.
+        (The work budget bounds the size; the trial render checked MAX_OUTPUT.)"""
         get = self.cache.get
-        return [get(piece) or qp_piece(piece) for piece in self.template.generate(values) if piece]
+        reset_budget()
+        try:
+            return [get(piece) or qp_piece(piece)
+                    for piece in self.template.generate(values) if piece]
+        except RecursionError as exc:
+            raise TemplateLimitError("the template calls itself too deeply") from exc
 
 
 def _str_constants(code: CodeType) -> Iterator[str]:
@@ -189,24 +272,86 @@ def _str_constants(code: CodeType) -> Iterator[str]:
             yield from _str_constants(const)
 
 
-def compile_campaign(body: str, body_format: str, layout: str, subject: str,
-                     context: dict[str, Any]) -> tuple[CompiledTemplate, CompiledTemplate,
-                                                        CompiledTemplate]:
-    """(html, text, subject) templates for one campaign; raises InvalidInput on bad input."""
-    check_template(body, "body")
-    check_template(subject, "subject")
+def campaign_sources(body: str, body_format: str, layout: str,
+                     layout_dir: str | Path = "") -> tuple[str, str]:
+    """The FINAL html and text templates of a campaign: what actually gets rendered."""
+    check_template(body, "body")  # before Markdown: a clear line number for the author
     body_html = body_to_html(body, body_format)
-    layout_html, layout_text = load_layout(layout)
+    layout_html, layout_text = load_layout(layout, layout_dir)
     html_source = inline_css(_fill_slot(layout_html, body_html))
     if layout_text is not None:
         text_source = _fill_slot(layout_text, html_to_text(body_html).rstrip("\n"))
     else:
         text_source = html_to_text(_fill_slot(layout_html, body_html))
+    known = PERSONAL_VARIABLES + CAMPAIGN_VARIABLES
+    # Markdown, css-inline and inscriptis decode entities: "&#123;&#123;" is a live tag now.
+    check_template(html_source, "body (HTML part)", known)
+    check_template(text_source, "body (text part)", known)
+    return html_source, text_source
+
+
+def compile_campaign(body: str, body_format: str, layout: str, subject: str,
+                     context: dict[str, Any], *, layout_dir: str | Path = ""
+                     ) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate]:
+    """(html, text, subject) templates for one campaign; raises InvalidInput on bad input."""
+    return _compile(body, body_format, layout, subject, context, layout_dir)[2:]
+
+
+def _compile(body: str, body_format: str, layout: str, subject: str, context: dict[str, Any],
+             layout_dir: str | Path) -> tuple[str, str, CompiledTemplate, CompiledTemplate,
+                                              CompiledTemplate]:
+    check_template(subject, "subject",
+                   tuple(v for v in PERSONAL_VARIABLES if v != "subject") + CAMPAIGN_VARIABLES)
+    html_source, text_source = campaign_sources(body, body_format, layout, layout_dir)
     try:
         return (
+            html_source, text_source,
             CompiledTemplate(html_source, autoescape=True, context=context),
             CompiledTemplate(text_source, autoescape=False, context=context),
             CompiledTemplate(subject, autoescape=False, context=context),
         )
     except TemplateError as exc:
         raise InvalidInput(f"template error: {exc}") from exc
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise InvalidInput(f"template error: {str(exc)[:200]}") from exc
+
+
+def campaign_context(*, org_name: str, postal_address: str, topics: list[str], category: str,
+                     campaign_id: int, campaign_name: str) -> dict[str, Any]:
+    """The per-campaign template variables (CAMPAIGN_VARIABLES)."""
+    return {
+        "org_name": org_name,
+        "postal_address": postal_address,
+        "topics": list(topics),
+        "category": category,
+        "campaign": {"id": campaign_id, "name": campaign_name, "category": category},
+    }
+
+
+SAMPLE_VALUES: dict[str, Any] = {
+    "name": "Jane Doe", "first_name": "Jane", "email": "subscriber@example.org",
+    "attributes": {}, "unsubscribe_url": "https://octomail.example/u/sample",
+    "preferences_url": "https://octomail.example/preferences/sample",
+}
+
+
+def check_campaign(*, body: str, body_format: str, layout: str, subject: str, category: str,
+                   context: dict[str, Any], layout_dir: str | Path = "") -> None:
+    """Everything that can be known about a campaign's content before it is sent, checked
+    at create/update: template safety and variables (on the final templates), the layout,
+    the marketing footer, and a trial render within the limits. Raises InvalidInput."""
+    from app.sending.compliance import check_layout
+
+    html_source, text_source, html, text, subject_template = _compile(
+        body, body_format, layout, subject, context, layout_dir)
+    if category == "marketing":
+        env = environment(True)
+        check_layout(env.parse(html_source), env.parse(text_source))
+    values = dict(SAMPLE_VALUES)
+    try:
+        values["subject"] = subject_template.render(values)
+        html.render(values)
+        text.render(values)
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError,
+            RecursionError) as exc:
+        raise InvalidInput(f"the campaign template cannot be rendered: {exc}") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from campaign_support import add_subscriber, make_topic
+from campaign_support import add_subscriber, legacy_campaign, make_topic
 from fastapi.testclient import TestClient
 
 from app.db import session_scope
@@ -147,10 +147,15 @@ def test_marketing_refuses_to_start_without_postal_address(
 
 
 def test_broken_template_cannot_start(api: TestClient, topics: dict[str, int]) -> None:
-    campaign = new(api, body="{{ name.__class__.__mro__ }}")
-    response = api.post(f"/api/v1/campaigns/{campaign['id']}/send")
+    refused = api.post("/api/v1/campaigns", json={
+        "name": "n", "subject": "s", "topics": ["news"], "body": "{{ name.__class__.__mro__ }}"})
+    assert refused.status_code == 422 and "__mro__" in refused.json()["detail"]
+    # A row written before templates were checked at create time still cannot start.
+    with session_scope() as s:
+        campaign_id = legacy_campaign(s, ["news"], body="{{ name.__class__.__mro__ }}")
+    response = api.post(f"/api/v1/campaigns/{campaign_id}/send")
     assert response.status_code == 422
-    assert api.get(f"/api/v1/campaigns/{campaign['id']}").json()["status"] == "draft"
+    assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["status"] == "draft"
 
 
 def test_viewer_reads_editor_writes(client: TestClient, api: TestClient,

@@ -81,10 +81,11 @@ def _public(session: Session, campaign: Campaign, *, with_progress: bool = True,
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_campaign(body: CampaignCreate, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
+def create_campaign(body: CampaignCreate, session: SessionDep, settings: SettingsDep,
+                    _user: EditorDep) -> dict[str, Any]:
     fields = body.model_dump()
     fields["from_addr"] = fields.pop("from_")
-    campaign = service.create_campaign(session, **fields)
+    campaign = service.create_campaign(session, **fields, settings=settings)
     return _public(session, campaign)
 
 
@@ -105,14 +106,14 @@ def get_campaign(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[
 
 @router.patch("/{campaign_id}")
 def update_campaign(campaign_id: int, body: CampaignUpdate, session: SessionDep,
-                    _user: EditorDep) -> dict[str, Any]:
+                    settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "from_" in changes:
         changes["from_addr"] = changes.pop("from_") or ""
     for key in ("reply_to", "body"):
         if key in changes and changes[key] is None:
             changes[key] = ""
-    campaign = service.update_campaign(session, campaign_id, changes)
+    campaign = service.update_campaign(session, campaign_id, changes, settings=settings)
     return _public(session, campaign)
 
 
