@@ -65,8 +65,14 @@ def _age_allowance(by: timedelta, kind: str | None = None) -> None:
                 ).values(sent_at=sent_at - by))
 
 
+def _authenticated(sender: str) -> str:
+    """The header our own MTA (OCTOMAIL_INBOUND_AUTHSERV_ID) adds: acknowledgements go only
+    to authenticated senders, so these floods have acks in play."""
+    return f"Authentication-Results: mx.example.org; dmarc=pass header.from={sender.split('@')[1]}\r\n"
+
+
 def _third_party_request(sender: str, n: int, named: str = VICTIM) -> bytes:
-    return (f"From: Sender {n} <{sender}>\r\nTo: info@example.org\r\n"
+    return (f"{_authenticated(sender)}From: Sender {n} <{sender}>\r\nTo: info@example.org\r\n"
             f"Subject: Please remove my old address\r\nMessage-ID: <flood{n}@example.net>\r\n"
             "Date: Tue, 3 Nov 2026 17:35:00 +0100\r\nMIME-Version: 1.0\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\n"
@@ -102,6 +108,30 @@ def test_flood_of_signups_and_mails_naming_one_address(client: TestClient,
     assert len([m for m in to_victim if "/email-optout/" in _text(m)]) == 1
     assert len(to_victim) == 2
     assert all(len(_to(mailbox, sender)) <= 1 for sender in senders)
+
+
+def test_a_hundred_requests_from_one_person_get_one_acknowledgement(
+        client: TestClient, mailbox: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCTOMAIL_INBOUND_BATCH_SIZE", "7")  # across batches and within
+    get_settings.cache_clear()
+    with Session(get_engine()) as s:
+        s.add(Subscriber(email=VICTIM))
+        s.commit()
+    _deliver([(f"{_authenticated(VICTIM)}From: Victim <{VICTIM}>\r\nTo: info@example.org\r\n"
+               f"Subject: Newsletter\r\nMessage-ID: <self{n}@example.com>\r\n"
+               "Date: Tue, 3 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+               "Please unsubscribe me from this list.\r\n\r\nThanks\r\n").encode()
+              for n in range(100)])
+    assert poll_once(get_settings())["seen"] == 100
+    [ack] = _to(mailbox, VICTIM)
+    assert ack["Auto-Submitted"] == "auto-replied"
+    _age_allowance(timedelta(days=1, seconds=1))  # the next day, one more
+    _deliver([(f"{_authenticated(VICTIM)}From: <{VICTIM}>\r\nTo: info@example.org\r\n"
+               "Subject: stop\r\nMessage-ID: <self-next@example.com>\r\n\r\n"
+               "Please unsubscribe me.\r\n").encode()])
+    poll_once(get_settings())
+    assert len(_to(mailbox, VICTIM)) == 2
 
 
 def test_signing_up_again_resends_only_after_the_hour(client: TestClient,
