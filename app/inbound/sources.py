@@ -85,6 +85,37 @@ def _by_bytes(sizes: dict[str, int], budget: int) -> list[list[str]]:
     return [g for g in groups if g]
 
 
+SEARCH_LINE_OCTETS = 8000
+"""Longest UID SEARCH line we send: RFC 7162 asks clients to stay under 8192 octets."""
+_SEARCHABLE = re.compile(r'<[\x21\x23-\x5b\x5d-\x7e]{1,400}>')
+"""Message-IDs a quoted IMAP string can carry (printable ASCII, no quote, no backslash);
+the rare others are moved without looking for a copy."""
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def _search_groups(message_ids: list[str]) -> list[list[str]]:
+    """Message-IDs in groups whose OR-ed search line stays under SEARCH_LINE_OCTETS."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for message_id in message_ids:
+        cost = len(message_id) + 25  # 'OR ' and 'HEADER Message-ID "..." '
+        if groups[-1] and size + cost > SEARCH_LINE_OCTETS:
+            groups.append([])
+            size = 0
+        groups[-1].append(message_id)
+        size += cost
+    return [g for g in groups if g]
+
+
+def _any_message_id(message_ids: list[str]) -> str:
+    """One search key for any of these Message-IDs. OR takes two keys, so they form a
+    balanced tree: depth log2(n), not n (servers parse search keys recursively)."""
+    if len(message_ids) == 1:
+        return f'HEADER Message-ID "{message_ids[0]}"'
+    half = len(message_ids) // 2
+    return f"OR {_any_message_id(message_ids[:half])} {_any_message_id(message_ids[half:])}"
+
+
 _FETCH_UID = re.compile(rb"UID (\d+)")
 _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
@@ -258,24 +289,45 @@ class ImapSource:
         """File messages recorded before a crash. A MOVE cut off with the connection may have
         copied some already (the server copies, then expunges): for those the copy in
         `folder` is kept and the INBOX leftover expunged, which completes that MOVE; the
-        others are moved now. Nothing is lost and nothing ends up twice in the folders."""
+        others are moved now. Nothing is lost and nothing ends up twice in the folders.
+
+        The copies are found with a few commands, not one SEARCH per message (a thousand
+        round trips, each a scan of the folder): see `_present`."""
         assert self.box is not None
         self._ensure_folder(folder)
-        wanted = [m for _u, m in items if m and '"' not in m and "\\" not in m]
+        wanted = {m for _u, m in items if m and _SEARCHABLE.fullmatch(m)}
         present: set[str] = set()
         client = self._client()
         if wanted and client.select(utf7_encode(folder), readonly=True)[0] == "OK":
             try:
-                for message_id in wanted:
-                    typ, data = client.uid("SEARCH", "HEADER", "Message-ID", f'"{message_id}"')
-                    if typ == "OK" and data and data[0]:
-                        present.add(message_id)
+                present = self._present(sorted(wanted))
             finally:
                 self._select()
         leftovers = [u for u, m in items if m in present]
         if leftovers:
             _remove_copied(client, uid_set(leftovers))
         self.move([u for u, m in items if m not in present], folder)
+
+    def _present(self, message_ids: list[str]) -> set[str]:
+        """Which of these Message-IDs the selected folder holds: UID SEARCH with the IDs
+        OR-ed together, as many as fit in a command line of SEARCH_LINE_OCTETS (about a
+        hundred), then one FETCH of the Message-ID header of what matched (a HEADER search
+        matches substrings: only an exact ID counts)."""
+        client = self._client()
+        uids: set[int] = set()
+        for group in _search_groups(message_ids):
+            typ, data = client.uid("SEARCH", _any_message_id(group))
+            if typ != "OK":
+                raise ConnectionError(f"UID SEARCH failed: {data!r}")
+            uids.update(int(u) for u in (data[0].split() if data and data[0] else []))
+        found: set[str] = set()
+        ordered = [str(u) for u in sorted(uids)]
+        for start in range(0, len(ordered), 1000):
+            for _line, header in self._fetch(ordered[start:start + 1000],
+                                             "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"):
+                if header:
+                    found.update(_MESSAGE_ID.findall(header.decode("ascii", "replace")))
+        return found & set(message_ids)
 
     def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool:
         """Move one message between folders after a person resolved it. Its UID changed when
