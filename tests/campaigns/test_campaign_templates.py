@@ -39,6 +39,12 @@ def create(api: TestClient, **fields: object):
     return api.post("/api/v1/campaigns", json=body)
 
 
+# Generous bounds: the CI box is a loaded 2-core machine. Today's code takes 5 s and more
+# (holding the GIL) on the first bomb and accepts every one of them with a 201 anyway.
+QUICK = 10.0
+RESPONSIVE = 2.0
+
+
 def timed(call):
     started = time.monotonic()
     response = call()
@@ -66,14 +72,14 @@ def test_template_bombs_are_a_quick_422_at_create_and_preview(
     response, elapsed = timed(lambda: create(api, body=body, body_format="html"))
     assert response.status_code == 422, response.text
     assert reason in response.json()["detail"]
-    assert elapsed < 3.0, elapsed
+    assert elapsed < QUICK, elapsed
     # The same body in a row that was never checked: the preview refuses it just as fast.
     with session_scope() as s:
         campaign_id = legacy_campaign(s, ["news"], body=body, body_format="html")
     shown, elapsed = timed(lambda: api.get(f"/api/v1/campaigns/{campaign_id}/preview"))
     assert shown.status_code == 422, shown.text
     assert reason in shown.json()["detail"]
-    assert elapsed < 3.0, elapsed
+    assert elapsed < QUICK, elapsed
 
 
 def _healthz_latencies(api: TestClient, busy: threading.Thread) -> list[float]:
@@ -101,13 +107,13 @@ def test_healthz_answers_while_a_bomb_is_previewed(api: TestClient, topics: None
     latencies = _healthz_latencies(api, thread)
     thread.join(30)
     assert result[0].status_code == 422
-    assert max(latencies) < 1.0, latencies
+    assert max(latencies) < RESPONSIVE, latencies
 
 
 def test_a_slow_preview_answers_422_at_the_time_limit_and_healthz_stays_up(
         api: TestClient, topics: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # About a million loop iterations: within the work budget, but far over 20 ms.
-    body = ("{% set r = range(1000) | list %}{% for i in r %}{% for j in r %}{% endfor %}"
+    # 250,000 loop iterations a part: within the work budget, but far over 20 ms.
+    body = ("{% set r = range(500) | list %}{% for i in r %}{% for j in r %}{% endfor %}"
             "{% endfor %}done")
     created = create(api, body=body)
     assert created.status_code == 201, created.text
@@ -119,12 +125,12 @@ def test_a_slow_preview_answers_422_at_the_time_limit_and_healthz_stays_up(
     thread.join(30)
     assert result[0].status_code == 422, result[0].text
     assert "longer than 0.02 s" in result[0].json()["detail"]
-    assert max(latencies) < 1.0, latencies
+    assert max(latencies) < RESPONSIVE, latencies
 
 
 def test_a_test_send_is_time_limited_too(api: TestClient, topics: None,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    body = ("{% set r = range(1000) | list %}{% for i in r %}{% for j in r %}{% endfor %}"
+    body = ("{% set r = range(500) | list %}{% for i in r %}{% for j in r %}{% endfor %}"
             "{% endfor %}done")
     created = create(api, body=body)
     assert created.status_code == 201, created.text
