@@ -52,7 +52,8 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
         },
         "subscriptions": [
             {"topic": t.slug, "topic_name": t.name, "status": s.status,
-             "since": _iso(s.created_at), "updated_at": _iso(s.updated_at)}
+             "since": _iso(s.created_at), "updated_at": _iso(s.updated_at),
+             "confirmed_at": _iso(s.confirmed_at)}
             for s, t in subs
         ],
         "consent_log": [
