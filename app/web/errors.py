@@ -47,3 +47,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _bad_value(request: Request, exc: DataError) -> Response:
         # A value the database cannot hold (an id past 2**31, ...) is bad input, not a crash.
         return error_response(request, errors.InvalidInput("a value is out of range"))
+
+    @app.exception_handler(OverflowError)
+    async def _too_big(request: Request, exc: OverflowError) -> Response:
+        # SQLite's driver raises this itself (not a DataError) for an integer past 2**63.
+        return error_response(request, errors.InvalidInput("a value is out of range"))

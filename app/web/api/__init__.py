@@ -3,8 +3,9 @@
 from fastapi import APIRouter
 
 from app.web.api import campaigns, inbound, subscribers, tokens, topics, users
+from app.web.api.responses import COMMON
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=COMMON)
 router.include_router(topics.router)
 router.include_router(subscribers.router)
 router.include_router(campaigns.router)

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from app.campaigns import preview as previews
 from app.campaigns import service
 from app.models import Campaign
+from app.web.api.responses import errors
 from app.web.deps import EditorDep, SessionDep, SettingsDep, UserDep
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -80,7 +81,7 @@ def _public(session: Session, campaign: Campaign, *, with_progress: bool = True,
     return out
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(400, 403))
 def create_campaign(body: CampaignCreate, session: SessionDep, settings: SettingsDep,
                     _user: EditorDep) -> dict[str, Any]:
     fields = body.model_dump()
@@ -99,12 +100,12 @@ def list_campaigns(session: SessionDep, _user: UserDep,
                       for c in campaigns]}
 
 
-@router.get("/{campaign_id}")
+@router.get("/{campaign_id}", responses=errors(404))
 def get_campaign(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     return _public(session, service.get_campaign(session, campaign_id))
 
 
-@router.patch("/{campaign_id}")
+@router.patch("/{campaign_id}", responses=errors(400, 403, 404, 409))
 def update_campaign(campaign_id: int, body: CampaignUpdate, session: SessionDep,
                     settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
@@ -117,15 +118,15 @@ def update_campaign(campaign_id: int, body: CampaignUpdate, session: SessionDep,
     return _public(session, campaign)
 
 
-@router.get("/{campaign_id}/preview")
-@router.post("/{campaign_id}/preview")
+@router.get("/{campaign_id}/preview", responses=errors(404))
+@router.post("/{campaign_id}/preview", responses=errors(404))
 def preview_campaign(campaign_id: int, session: SessionDep, settings: SettingsDep,
                      _user: UserDep, subscriber_id: int | None = None) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     return previews.preview(session, campaign, settings=settings, subscriber_id=subscriber_id)
 
 
-@router.post("/{campaign_id}/test")
+@router.post("/{campaign_id}/test", responses=errors(400, 403, 404, 409))
 async def test_campaign(campaign_id: int, body: TestBody, session: SessionDep,
                         settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
@@ -133,13 +134,14 @@ async def test_campaign(campaign_id: int, body: TestBody, session: SessionDep,
     return {"sent": report.sent, "failed": report.failed}
 
 
-@router.post("/{campaign_id}/send", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{campaign_id}/send", status_code=status.HTTP_202_ACCEPTED,
+             responses=errors(403, 404, 409))
 def send_campaign(campaign_id: int, session: SessionDep, settings: SettingsDep,
                   _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.send_now(session, campaign_id, settings=settings))
 
 
-@router.post("/{campaign_id}/schedule")
+@router.post("/{campaign_id}/schedule", responses=errors(400, 403, 404, 409))
 def schedule_campaign(campaign_id: int, body: ScheduleBody, session: SessionDep,
                       settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     campaign = service.schedule(session, campaign_id, send_at=body.send_at,
@@ -147,22 +149,22 @@ def schedule_campaign(campaign_id: int, body: ScheduleBody, session: SessionDep,
     return _public(session, campaign)
 
 
-@router.post("/{campaign_id}/pause")
+@router.post("/{campaign_id}/pause", responses=errors(403, 404, 409))
 def pause_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.pause(session, campaign_id))
 
 
-@router.post("/{campaign_id}/resume")
+@router.post("/{campaign_id}/resume", responses=errors(403, 404, 409))
 def resume_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.resume(session, campaign_id))
 
 
-@router.post("/{campaign_id}/cancel")
+@router.post("/{campaign_id}/cancel", responses=errors(403, 404, 409))
 def cancel_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.cancel(session, campaign_id))
 
 
-@router.get("/{campaign_id}/progress")
+@router.get("/{campaign_id}/progress", responses=errors(404))
 def campaign_progress(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     return {"id": campaign.id, "status": campaign.status,

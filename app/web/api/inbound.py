@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +9,7 @@ from pydantic import BaseModel
 
 from app.inbound import review
 from app.models import InboundMessage, InboundStatus
+from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, UserDep, request_evidence
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
@@ -28,8 +28,8 @@ class InboundPublic(BaseModel):
     reason: str
     evidence: dict[str, Any]
     folder: str
-    created_at: datetime
-    resolved_at: datetime | None
+    created_at: UtcDatetime
+    resolved_at: UtcDatetime | None
 
 
 class InboundPage(BaseModel):
@@ -55,12 +55,13 @@ def list_inbound(session: SessionDep, _user: UserDep,
     return InboundPage(items=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{inbound_id}", response_model=InboundPublic)
+@router.get("/{inbound_id}", response_model=InboundPublic, responses=errors(404))
 def get_inbound(inbound_id: int, session: SessionDep, _user: UserDep) -> InboundPublic:
     return _public(review.get_message(session, inbound_id))
 
 
-@router.post("/{inbound_id}/resolve", response_model=InboundPublic)
+@router.post("/{inbound_id}/resolve", response_model=InboundPublic,
+             responses=errors(400, 403, 404, 409))
 def resolve_inbound(inbound_id: int, body: ResolveBody, request: Request,
                     session: SessionDep, user: EditorDep) -> InboundPublic:
     row = review.resolve(session, inbound_id, action=body.action, actor=user.email,

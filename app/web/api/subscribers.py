@@ -27,6 +27,7 @@ from app.subscribers.notify import send_confirmation
 from app.subscribers.optout import unsubscribe
 from app.subscribers.rights import erase, export_data
 from app.subscribers.signup import subscribe, topics_by_slug
+from app.web.api.responses import errors
 from app.web.deps import EditorDep, SessionDep, UserDep, request_evidence
 
 router = APIRouter(prefix="/subscribers", tags=["subscribers"])
@@ -56,7 +57,7 @@ def _one(session: SessionDep, subscriber_id: int) -> dict[str, Any]:
     return public_subscriber(subscriber, subscriptions_of(session, [subscriber_id])[subscriber_id])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(400, 403, 409))
 def create_subscriber(body: SubscriberCreate, request: Request, response: Response,
                       session: SessionDep, user: EditorDep,
                       background: BackgroundTasks) -> dict[str, Any]:
@@ -119,7 +120,7 @@ def export_all(_user: UserDep) -> StreamingResponse:
                                       'attachment; filename="subscribers.csv"'})
 
 
-@router.post("/import")
+@router.post("/import", responses=errors(400, 403))
 def import_file(file: UploadFile, consent_source: Annotated[str, Form(max_length=500)],
                 user: EditorDep, topic: Annotated[str | None, Form()] = None) -> dict[str, Any]:
     """Import a CSV (columns: email, name, topics, any others become attributes). You attest
@@ -130,12 +131,12 @@ def import_file(file: UploadFile, consent_source: Annotated[str, Form(max_length
     return report.as_dict()
 
 
-@router.get("/{subscriber_id}")
+@router.get("/{subscriber_id}", responses=errors(404))
 def get_one(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     return _one(session, subscriber_id)
 
 
-@router.patch("/{subscriber_id}")
+@router.patch("/{subscriber_id}", responses=errors(400, 403, 404))
 def update(subscriber_id: int, body: SubscriberUpdate, request: Request, session: SessionDep,
            user: EditorDep) -> dict[str, Any]:
     subscriber = get_subscriber(session, subscriber_id)
@@ -165,14 +166,15 @@ def update(subscriber_id: int, body: SubscriberUpdate, request: Request, session
     return _one(session, subscriber_id)
 
 
-@router.delete("/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=errors(403, 404))
 def erase_one(subscriber_id: int, session: SessionDep, user: EditorDep) -> None:
     """Erase (GDPR art. 17): personal data deleted, the keyed hash stays suppressed."""
     erase(session, get_subscriber(session, subscriber_id), channel=Channel.API,
           evidence=Evidence(details={"requested_by": user.email}))
 
 
-@router.get("/{subscriber_id}/consent")
+@router.get("/{subscriber_id}/consent", responses=errors(404))
 def consent_log(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     get_subscriber(session, subscriber_id)
     topics = {t.id: t.slug for t in session.exec(select(Topic))}
@@ -185,7 +187,7 @@ def consent_log(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict
         for e in events]}
 
 
-@router.get("/{subscriber_id}/data")
+@router.get("/{subscriber_id}/data", responses=errors(404))
 def data_export(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     """Everything held about the person (GDPR art. 15), as JSON."""
     return export_data(session, get_subscriber(session, subscriber_id))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel
 
 from app import users
 from app.models import ApiToken
+from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import AdminDep, SessionDep
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -19,9 +18,9 @@ class TokenPublic(BaseModel):
     user_id: int
     user_email: str
     name: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
 
 
 class TokenList(BaseModel):
@@ -34,7 +33,7 @@ def _public(token: ApiToken, email: str) -> TokenPublic:
                        last_used_at=token.last_used_at, revoked_at=token.revoked_at)
 
 
-@router.get("", response_model=TokenList)
+@router.get("", response_model=TokenList, responses=errors(403, 404))
 def list_tokens(session: SessionDep, _admin: AdminDep,
                 user_id: int | None = Query(None, ge=1, le=2**31 - 1)) -> TokenList:
     """Every token, revoked ones included (`revoked_at`); `user_id` narrows to one user."""
@@ -42,7 +41,7 @@ def list_tokens(session: SessionDep, _admin: AdminDep,
     return TokenList(items=[_public(t, e) for t, e in users.list_tokens(session, user=owner)])
 
 
-@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
 def revoke_token(session: SessionDep, _admin: AdminDep,
                  token_id: int = Path(ge=1, le=2**31 - 1)) -> None:
     """Revoke a token: its next request gets 401. Revoking twice is not an error."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from app.errors import Conflict, NotFound
 from app.models import Topic
+from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, UserDep
 
 router = APIRouter(prefix="/topics", tags=["topics"])
@@ -31,7 +30,7 @@ class TopicPublic(BaseModel):
     slug: str
     name: str
     description: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 def _get(session: SessionDep, topic_id: int) -> Topic:
@@ -41,7 +40,8 @@ def _get(session: SessionDep, topic_id: int) -> Topic:
     return topic
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TopicPublic)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TopicPublic,
+             responses=errors(400, 403, 409))
 def create_topic(body: TopicCreate, session: SessionDep, _user: EditorDep) -> Topic:
     if session.exec(select(Topic).where(Topic.slug == body.slug)).first():
         raise Conflict(f"topic {body.slug!r} already exists")
@@ -56,12 +56,12 @@ def list_topics(session: SessionDep, _user: UserDep) -> dict[str, list[Topic]]:
     return {"items": list(session.exec(select(Topic).order_by(Topic.id)))}
 
 
-@router.get("/{topic_id}", response_model=TopicPublic)
+@router.get("/{topic_id}", response_model=TopicPublic, responses=errors(404))
 def get_topic(topic_id: int, session: SessionDep, _user: UserDep) -> Topic:
     return _get(session, topic_id)
 
 
-@router.patch("/{topic_id}", response_model=TopicPublic)
+@router.patch("/{topic_id}", response_model=TopicPublic, responses=errors(400, 403, 404))
 def update_topic(topic_id: int, body: TopicUpdate, session: SessionDep,
                  _user: EditorDep) -> Topic:
     topic = _get(session, topic_id)
@@ -71,6 +71,6 @@ def update_topic(topic_id: int, body: TopicUpdate, session: SessionDep,
     return topic
 
 
-@router.delete("/{topic_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{topic_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
 def delete_topic(topic_id: int, session: SessionDep, _user: EditorDep) -> None:
     session.delete(_get(session, topic_id))

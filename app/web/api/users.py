@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 
 from app import users
 from app.models import Role, User
+from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import AdminDep, SessionDep
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -21,7 +20,7 @@ class UserPublic(BaseModel):
     email: str
     role: Role
     is_active: bool
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class UserList(BaseModel):
@@ -50,12 +49,13 @@ def _public(user: User) -> UserPublic:
     return UserPublic.model_validate(user, from_attributes=True)
 
 
-@router.get("", response_model=UserList)
+@router.get("", response_model=UserList, responses=errors(403))
 def list_users(session: SessionDep, _admin: AdminDep) -> UserList:
     return UserList(items=[_public(u) for u in users.list_users(session)])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserPublic,
+             responses=errors(400, 403, 409))
 def create_user(body: UserCreate, session: SessionDep, _admin: AdminDep) -> UserPublic:
     """Create an account (409 if the address already has one). Tokens are made with
     `octomail token create`."""
@@ -63,12 +63,12 @@ def create_user(body: UserCreate, session: SessionDep, _admin: AdminDep) -> User
                                      role=body.role))
 
 
-@router.get("/{user_id}", response_model=UserPublic)
+@router.get("/{user_id}", response_model=UserPublic, responses=errors(403, 404))
 def get_user(session: SessionDep, _admin: AdminDep, user_id: int = UserId) -> UserPublic:
     return _public(users.get_user(session, user_id))
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
+@router.patch("/{user_id}", response_model=UserPublic, responses=errors(400, 403, 404, 409))
 def update_user(body: UserUpdate, session: SessionDep, _admin: AdminDep,
                 user_id: int = UserId) -> UserPublic:
     """Change the role or disable/enable (409 for the last active admin)."""
@@ -76,7 +76,8 @@ def update_user(body: UserUpdate, session: SessionDep, _admin: AdminDep,
     return _public(users.update_user(session, user, role=body.role, is_active=body.is_active))
 
 
-@router.post("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT,
+             responses=errors(400, 403, 404))
 def reset_password(body: PasswordBody, session: SessionDep, _admin: AdminDep,
                    user_id: int = UserId) -> None:
     users.set_password(session, users.get_user(session, user_id), body.password)
