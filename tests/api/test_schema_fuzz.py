@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
