@@ -199,7 +199,10 @@ class _Postgres(_Database):
 
     def _subscribe_new(self, rows: list[ImportRow], ids: dict[str, int]) -> None:
         """People this transaction created: no subscription of theirs can exist yet."""
-        now, evidence = self.now, self.evidence
+        evidence = self.evidence
+        # The time as text, parsed by the server: psycopg adapts a datetime at ~0.7 µs, and
+        # each subscription carries three (created, updated, confirmed).
+        now = self.now.isoformat(" ")
         new_rows = [(ids[r[EMAIL]], r) for r in rows if r[EMAIL] in ids]
         with self.cur.copy("COPY subscription (subscriber_id, topic_id, status, created_at,"
                            " updated_at, confirmed_at) FROM STDIN") as copy:
