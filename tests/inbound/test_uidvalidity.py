@@ -4,6 +4,8 @@ once towards OCTOMAIL_SOFT_BOUNCE_LIMIT. Against Dovecot, on SQLite and PostgreS
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from dovecot_server import Dovecot
 from inbound_support import ImapMailbox, Mailbox
@@ -13,7 +15,16 @@ from test_poller_batch import _soft_bounce
 from app.db import get_engine
 from app.inbound.poller import poll_once
 from app.inbound.sources import ImapSource
-from app.models import InboundMessage, Subscriber, SubscriberStatus
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    InboundMessage,
+    Send,
+    SendStatus,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
 from app.settings import get_settings
 
 
@@ -27,6 +38,18 @@ def imap(settings_env: dict[str, str], dovecot: Dovecot,
     return box
 
 
+def _mailed_bob() -> None:
+    """Bob, to whom we sent a campaign yesterday (what ties his bounces to our mail)."""
+    with Session(get_engine()) as session:
+        bob = Subscriber(email="bob@example.com")
+        campaign = Campaign(name="News", subject="News", status=CampaignStatus.DONE)
+        session.add_all([bob, campaign])
+        session.flush()
+        session.add(Send(campaign_id=campaign.id, subscriber_id=bob.id, status=SendStatus.SENT,
+                         sent_at=utcnow() - timedelta(days=1)))
+        session.commit()
+
+
 def _lost_connection(self: ImapSource, uids: object, folder: str) -> None:
     raise ConnectionError("connection lost before the move")
 
@@ -38,9 +61,7 @@ def _bob() -> str:
 
 def test_a_uidvalidity_change_does_not_count_a_soft_bounce_twice(
         imap: ImapMailbox, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Session(get_engine()) as session:
-        session.add(Subscriber(email="bob@example.com"))
-        session.commit()
+    _mailed_bob()
     imap.deliver([_soft_bounce("bob@example.com", 1)])
     # Recorded and counted, then the connection drops before the message is moved.
     with monkeypatch.context() as patch:
@@ -69,9 +90,7 @@ def test_a_uidvalidity_change_does_not_count_a_soft_bounce_twice(
 
 def test_the_same_message_twice_in_one_batch_counts_once(mailbox: Mailbox) -> None:
     """Two copies of one bounce in the mailbox (delivered twice, or copied back by hand)."""
-    with Session(get_engine()) as session:
-        session.add(Subscriber(email="bob@example.com"))
-        session.commit()
+    _mailed_bob()
     bounce = _soft_bounce("bob@example.com", 1)
     mailbox.deliver([bounce, _soft_bounce("bob@example.com", 2), bounce])
     summary = poll_once(get_settings())
