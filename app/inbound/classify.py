@@ -187,8 +187,8 @@ class _PlainHeaders(policy.EmailPolicy):
         if "=?" in value and name.lower() not in _ADDRESS_HEADERS:
             try:
                 value = str(make_header(decode_header(value)))
-            except (UnicodeError, LookupError, ValueError, email_errors.HeaderParseError):
-                pass
+            except (UnicodeError, LookupError, ValueError, email_errors.MessageError):
+                pass  # an undecodable encoded word (even "=?€utf-8?q?...?=") stays as written
         return value
 
 

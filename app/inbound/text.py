@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from email.errors import CharsetError
 from email.message import EmailMessage, Message
 
 from inscriptis import get_text
@@ -44,8 +45,11 @@ def _part_text(part: Message) -> str:
     try:
         content = part.get_content() if isinstance(part, EmailMessage) else part.get_payload(
             decode=True).decode(part.get_content_charset() or "utf-8", "replace")
-    except LookupError as exc:  # unknown charset: we cannot honestly read the words
-        raise UnreadableBody(f"unknown charset {part.get_content_charset()!r}") from exc
+    except (LookupError, UnicodeError, CharsetError) as exc:
+        # An unknown charset, or a name that is not even ASCII ("€utf-8", a stray 8-bit
+        # byte): we cannot honestly read the words.
+        raise UnreadableBody(f"unknown charset {sanitize(part.get_param('charset'), 60)!r}"
+                             ) from exc
     return content if isinstance(content, str) else ""
 
 
