@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # Issue 9 part 4 (mail allowance): at most this many transactional mails (confirmations,
     # acknowledgements, exports) per hour in all, on top of the per-address limits; 0 = none.
     transactional_mail_per_hour: int = 500
+    # Issue 9 part 2 (reports from outside act only on mail we sent)
+    bounce_address: str = ""
+    """Mailbox bounces reach; campaign mail is sent from signed +sub-addresses of it (VERP).
+    Empty: OCTOMAIL_UNSUBSCRIBE_MAILTO."""
     embedded_worker: bool = True
     embedded_poller: bool = True
     embedded_scheduler: bool = True

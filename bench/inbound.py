@@ -228,13 +228,16 @@ def main() -> None:
             "news@example.org", "OCTOMAIL_ACK_OPTOUTS": "false",
             "OCTOMAIL_IMAP_URL": server.url(poller_user),
         })
+        from datetime import timedelta
+
+        from sqlalchemy import insert
         from sqlmodel import Session
 
         from app.db import get_engine
         from app.inbound.poller import poll_once
         from app.links import unsubscribe_token
         from app.migrate import upgrade
-        from app.models import Subscriber
+        from app.models import Campaign, Send, Subscriber, utcnow
         from app.settings import get_settings
 
         get_settings.cache_clear()
@@ -242,6 +245,14 @@ def main() -> None:
         upgrade(get_engine(settings))
         with Session(get_engine(settings)) as session:
             session.add_all([Subscriber(email=f"user{i}@example.com") for i in range(5000)])
+            # Yesterday's campaign went to all of them: their bounces and complaints are
+            # tied to our mail (a report about an address we never mailed goes to Review).
+            campaign = Campaign(name="November news", subject="News", status="done")
+            session.add(campaign)
+            session.flush()
+            session.execute(insert(Send.__table__), [  # type: ignore[attr-defined]
+                {"campaign_id": campaign.id, "subscriber_id": i + 1, "status": "sent",
+                 "attempts": 1, "sent_at": utcnow() - timedelta(days=1)} for i in range(5000)])
             session.commit()
         tokens = [unsubscribe_token(i + 1, 0, settings) for i in range(0, 5000, 7)]
         messages = build_messages(args.messages, tokens)

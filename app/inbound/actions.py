@@ -8,10 +8,10 @@ transaction, so a crash either leaves both (then the message is only moved) or n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, or_, tuple_, update
 from sqlmodel import Session, select
 
 from app.errors import InvalidInput
@@ -21,6 +21,8 @@ from app.models import (
     InboundMessage,
     InboundStatus,
     Scope,
+    Send,
+    SendStatus,
     Subscriber,
     SubscriberStatus,
     utcnow,
@@ -36,6 +38,12 @@ from app.subscribers.optout import (
 )
 from app.subscribers.preferences import LinkScope, link_scopes
 
+# A bounce or complaint with no signed tie (Message-ID, VERP) still acts when we mailed the
+# address this recently: most bounces arrive within days, and a forger cannot make us have
+# mailed someone.
+RECENT_SEND = timedelta(days=30)
+_REPORTS = {Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT}
+
 
 class RowLike(Protocol):
     """The inbound_message fields an action reads and sets (the poller passes a light view)."""
@@ -44,6 +52,7 @@ class RowLike(Protocol):
     action: str
     status: InboundStatus
     folder: str
+    reason: str
     evidence: dict[str, Any]
     address_hmac: str | None
     acked_at: datetime | None
@@ -68,6 +77,10 @@ class Batch:
         self._scopes: dict[int | None, LinkScope] = {}
         self._soft_bounces: dict[str, int] = {}  # address hash -> soft bounces counted so far
         self._soft_candidates: set[str] = set()
+        self._sent_pairs: set[tuple[int, int]] = set()  # (campaign, subscriber) sends we made
+        self._pairs_checked: set[tuple[int, int]] = set()
+        self._recent: set[int] = set()  # subscribers we sent to within RECENT_SEND
+        self._checked: set[int] = set()  # subscribers whose recent sends are known
 
     def prefetch(self, verdicts: Iterable[Verdict]) -> None:
         """Load every subscriber and campaign scope these verdicts may need, in one query
@@ -76,10 +89,13 @@ class Batch:
         emails: set[str] = set()
         campaigns: set[int | None] = set()
         soft: list[Verdict] = []
+        reports: list[Verdict] = []
         for verdict in verdicts:
             if verdict.kind is Kind.SOFT_BOUNCE:
                 soft.append(verdict)
-            ids.update(verdict.returned_subscribers)
+            if verdict.kind in _REPORTS:
+                reports.append(verdict)
+            ids.update(tie.subscriber_id for tie in verdict.ties)
             ids.update(verdict.reply_subscribers)
             if verdict.subscriber_id:
                 ids.add(verdict.subscriber_id)
@@ -100,9 +116,44 @@ class Batch:
                 self._by_email[sub.email] = sub
         if campaigns:
             self._scopes.update(link_scopes(self.session, campaigns))
+        if reports:
+            self.load_sends(reports)
         for verdict in soft:  # the addresses _report() will count soft bounces for
             if targets := _targets(self, verdict):
-                self._soft_candidates.add(email_hmac(targets[0].email))
+                self._soft_candidates.add(email_hmac(targets[0][0].email))
+
+    def load_sends(self, verdicts: list[Verdict]) -> None:
+        """What ties these reports to our mail, in at most two queries: which of their
+        signed (campaign, subscriber) pairs are sends we made (a signature proves we minted
+        the id, the row that the id still means the person we mailed: an erased person's
+        sends lose their subscriber id), and which named subscribers we mailed recently."""
+        pairs = {(t.campaign_id, t.subscriber_id) for v in verdicts for t in v.ties
+                 } - self._pairs_checked
+        named = {sub.id for v in verdicts for a in v.recipients
+                 if (normal := _normal(a)) and (sub := self.by_email(normal)) is not None
+                 and sub.id is not None} - self._checked
+        table = Send.__table__  # type: ignore[attr-defined]
+        if pairs:
+            self._sent_pairs.update((c, s) for c, s in self.session.execute(
+                select(table.c.campaign_id, table.c.subscriber_id).where(
+                    tuple_(table.c.campaign_id, table.c.subscriber_id).in_(sorted(pairs)),
+                    table.c.status.in_(_SENT))).all())
+            self._pairs_checked.update(pairs)
+        if named:
+            self._recent.update(self.session.execute(
+                select(table.c.subscriber_id).distinct().where(
+                    table.c.subscriber_id.in_(sorted(named)),
+                    table.c.status == SendStatus.SENT.value,
+                    table.c.sent_at >= utcnow() - RECENT_SEND)).scalars())
+            self._checked.update(named)
+
+    def sent(self, campaign_id: int, subscriber_id: int) -> bool:
+        """Whether we made this send (load_sends() asked for it)."""
+        return (campaign_id, subscriber_id) in self._sent_pairs
+
+    def mailed_recently(self, subscriber_id: int) -> bool:
+        """Whether we sent to this subscriber within RECENT_SEND (load_sends() asked)."""
+        return subscriber_id in self._recent
 
     def subscriber(self, subscriber_id: int) -> Subscriber | None:
         if subscriber_id in self._by_id:
@@ -177,6 +228,10 @@ class Batch:
                 then(result)
 
 
+# Sends that reached the SMTP server (or may have: a worker died after handing it over).
+_SENT = (SendStatus.SENT.value, SendStatus.SENDING.value, SendStatus.BOUNCED.value)
+
+
 def _evidence(settings: Settings, row: RowLike, verdict: Verdict) -> Evidence:
     return Evidence(policy_version=settings.policy_version, details={
         "inbound_id": row.id, "message_id": verdict.message_id[:300],
@@ -193,18 +248,23 @@ def _normal(address: str) -> str | None:
         return None
 
 
-def _targets(batch: Batch, verdict: Verdict) -> list[Subscriber]:
-    """Subscribers a report is about: named by our returned Message-ID/token, or by address."""
-    found: dict[int, Subscriber] = {}
-    for sid in verdict.returned_subscribers:
-        sub = batch.subscriber(sid)
+def _targets(batch: Batch, verdict: Verdict) -> list[tuple[Subscriber, str]]:
+    """Subscribers a report may act on, each with what ties the report to mail we sent them:
+    a signed Message-ID or VERP address of a send we made, else a send to the named address
+    within RECENT_SEND. Named addresses with no tie are left alone."""
+    found: dict[int, tuple[Subscriber, str]] = {}
+    for tie in verdict.ties:
+        if tie.subscriber_id in found or not batch.sent(tie.campaign_id, tie.subscriber_id):
+            continue
+        sub = batch.subscriber(tie.subscriber_id)
         if sub is not None and sub.id is not None:
-            found[sub.id] = sub
+            found[sub.id] = (sub, f"{tie.how} of campaign {tie.campaign_id}")
     for address in verdict.recipients:
         normal = _normal(address)
         sub = batch.by_email(normal) if normal else None
-        if sub is not None and sub.id is not None:
-            found.setdefault(sub.id, sub)
+        if sub is not None and sub.id is not None and sub.id not in found \
+                and batch.mailed_recently(sub.id):
+            found[sub.id] = (sub, f"sent to within {RECENT_SEND.days} days")
     return list(found.values())
 
 
@@ -229,24 +289,23 @@ def apply(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
 
 def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
             evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
-    targets = _targets(batch, verdict)
+    batch.load_sends([verdict])  # nothing to load when the batch's prefetch did it
+    tied = _targets(batch, verdict)
     channel = Channel.COMPLAINT if verdict.kind is Kind.COMPLAINT else Channel.BOUNCE
-    if targets:
-        row.address_hmac = email_hmac(targets[0].email)
-    elif verdict.recipients:
-        normal = _normal(verdict.recipients[0])
-        row.address_hmac = email_hmac(normal) if normal else None
-    if verdict.kind is Kind.COMPLAINT and not targets:
-        # A complaint about an address we no longer know still goes on the suppression list.
-        done = [r for r in verdict.recipients if _normal(r)]
-        for address in done:
-            batch.add(OptOutRequest(address=address, scope=Scope.ALL, channel=channel,
-                                      evidence=evidence))
-        row.action = "suppressed unknown address" if done else "none: recipient unknown"
+    if not tied:
+        # Forged, misdirected, or about someone we never mailed: a person decides.
+        named = ", ".join(verdict.recipients[:3]) or "no recipient named"
+        row.action = "none: not tied to our mail"
+        row.status, row.folder = InboundStatus.REVIEW, REVIEW
+        row.reason = (f"{row.reason}; not tied to our mail ({named}): no signed Message-ID "
+                      f"or VERP address of a send of ours, and no mail sent to the address "
+                      f"in the last {RECENT_SEND.days} days")[:2000]
+        row.evidence = {**row.evidence, "tie": None}
         return []
-    if not targets:
-        row.action = "none: recipient unknown"
-        return []
+    targets = [sub for sub, _why in tied]
+    row.address_hmac = email_hmac(targets[0].email)
+    row.evidence = {**row.evidence, "tie": {str(sub.id): why for sub, why in tied}}
+    evidence.details["tie"] = tied[0][1]
     if verdict.kind is Kind.SOFT_BOUNCE:
         count = batch.soft_bounces(row, utcnow() - settings.soft_bounce_window)
         if count < settings.soft_bounce_limit:

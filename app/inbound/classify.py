@@ -57,6 +57,8 @@ class Context:
     is_own_message_id: Callable[[str], bool] = lambda _m: False
     # (campaign_id, subscriber_id) of one of our campaign Message-IDs (verified), else None
     parse_campaign_message_id: Callable[[str], tuple[int, int] | None] = lambda _m: None
+    # (campaign_id, subscriber_id) of one of our signed VERP addresses, else None
+    parse_bounce_address: Callable[[str], tuple[int, int] | None] = lambda _a: None
     max_bytes: int = 25_000_000
     authserv_id: str = ""  # our MTA's Authentication-Results id (OCTOMAIL_INBOUND_AUTHSERV_ID)
     unsubscribe_address: str = ""  # the List-Unsubscribe mailto address (OCTOMAIL_...MAILTO)
@@ -73,8 +75,9 @@ class Verdict:
     references: str = ""
     automated: bool = False
     recipients: list[str] = field(default_factory=list)  # bounced / complained addresses
-    # subscribers named by the returned original (its signed Message-ID or unsubscribe token)
-    returned_subscribers: list[int] = field(default_factory=list)
+    # what ties a report to a send of ours (signed Message-ID, VERP address); nothing acts
+    # on a report without a tie or a recent send to the address (app/inbound/actions.py)
+    ties: list[reports.Tie] = field(default_factory=list)
     subscriber_id: int | None = None  # from a verified mailto token
     campaign_id: int | None = None
     requested: list[str] = field(default_factory=list)  # other addresses written in the body
@@ -265,17 +268,35 @@ def classify(raw: bytes, ctx: Context) -> Verdict:
     except Exception as exc:  # noqa: BLE001
         return Verdict(kind=Kind.UNREADABLE, reason=f"cannot parse: {sanitize(exc, 300)}")
     defects = [d for part in msg.walk() for d in part.defects if isinstance(d, _FATAL_DEFECTS)]
-    if defects:
-        verdict.kind = Kind.UNREADABLE
-        verdict.reason = "malformed MIME: " + ", ".join(sorted({type(d).__name__ for d in defects}))
-        return verdict
     try:
+        if defects:
+            return _lenient(msg, verdict, ctx, sorted({type(d).__name__ for d in defects}))
         return _classify(msg, verdict, ctx)
     except UnreadableBody as exc:
         verdict.kind, verdict.reason = Kind.UNREADABLE, f"unreadable body: {exc}"
     except Exception as exc:  # noqa: BLE001 - never lose a message to a classifier bug
         verdict.kind = Kind.UNREADABLE
         verdict.reason = f"classification failed: {type(exc).__name__}: {sanitize(exc, 300)}"
+    return verdict
+
+
+_MACHINE_REPORTS = {Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT, Kind.REPORT}
+
+
+def _lenient(msg: Message, verdict: Verdict, ctx: Context, defects: list[str]) -> Verdict:
+    """Malformed MIME: the parser has recovered what it could (a returned message cut to
+    "Message removed", a missing close boundary, a part without its blank line). Delivery
+    and feedback reports are machine-written fields, still readable from that recovery and
+    only acted on when tied to our mail, so they are taken; anything a person wrote stays
+    for a person, as its text may be mangled."""
+    lenient = _classify(msg, verdict, ctx)
+    if lenient.kind in _MACHINE_REPORTS:
+        lenient.evidence["malformed_mime"] = defects
+        lenient.reason += " (read leniently: malformed MIME)"
+        return lenient
+    verdict = _base(msg)
+    verdict.kind = Kind.UNREADABLE
+    verdict.reason = "malformed MIME: " + ", ".join(defects)
     return verdict
 
 
@@ -354,7 +375,7 @@ def _report(msg: Message, verdict: Verdict, ctx: Context) -> bool:
         assert returned is not None
         verdict.recipients = [a for a in [reports._addr(fields.get("original-rcpt-to", ""))]
                               if "@" in a] or returned.to
-        verdict.returned_subscribers = _returned_subscribers(returned, ctx)
+        verdict.ties = _ties(msg, returned, ctx)
         verdict.evidence = {"rule": "arf", "feedback_type": kind,
                             "user_agent": fields.get("user-agent", ""),
                             "original_message_id": returned.message_id}
@@ -366,7 +387,7 @@ def _report(msg: Message, verdict: Verdict, ctx: Context) -> bool:
     if rtype in {"delivery-status", "global-delivery-status"}:
         assert returned is not None
         statuses = reports.delivery_statuses(msg)
-        verdict.returned_subscribers = _returned_subscribers(returned, ctx)
+        verdict.ties = _ties(msg, returned, ctx)
         verdict.evidence = {"rule": "dsn", "original_message_id": returned.message_id,
                             "recipients": [vars(s) for s in statuses]}
         hard = [s.address for s in statuses if s.permanent]
@@ -384,33 +405,29 @@ def _report(msg: Message, verdict: Verdict, ctx: Context) -> bool:
         elif not _flufl(msg, verdict, returned, ctx):
             verdict.kind, verdict.reason = Kind.OTHER, "delivery report with no recipient found"
         return True
+    return_path = _header(msg, "Return-Path").strip("<> ") if msg.get("Return-Path") else None
+    if reports.looks_like_bounce(msg, verdict.from_addr, return_path) and _flufl(
+            msg, verdict, returned or reports.returned_message(msg), ctx):
+        return True  # (also a bounce labelled as another report type)
     if rtype:
         verdict.kind, verdict.reason = Kind.REPORT, f"{rtype} report: no action"
         verdict.evidence = {"rule": "report", "report_type": rtype}
         return True
-    return_path = _header(msg, "Return-Path").strip("<> ") if msg.get("Return-Path") else None
-    if reports.looks_like_bounce(msg, verdict.from_addr, return_path):
-        return _flufl(msg, verdict, reports.returned_message(msg), ctx)
     return False
 
 
-def _returned_subscribers(returned: reports.Returned, ctx: Context) -> list[int]:
-    found = []
-    parsed = ctx.parse_campaign_message_id(returned.message_id) if returned.message_id else None
-    if parsed is not None:
-        found.append(parsed[1])
-    for token in returned.tokens:
-        payload = ctx.verify_token(token)
-        if payload is not None:
-            found.append(payload[0])
-    return list(dict.fromkeys(found))
+def _ties(msg: Message, returned: reports.Returned, ctx: Context) -> list[reports.Tie]:
+    """What ties this report to our mail (the returned unsubscribe token does not: a test
+    send carries a real subscriber's token to a marketer's address)."""
+    return reports.ties(msg, returned, message_id=ctx.parse_campaign_message_id,
+                        bounce_address=ctx.parse_bounce_address)
 
 
 def _flufl(msg: Message, verdict: Verdict, returned: reports.Returned, ctx: Context) -> bool:
     temporary, permanent = reports.flufl_failures(msg)
     if not (temporary or permanent):
         return False
-    verdict.returned_subscribers = _returned_subscribers(returned, ctx)
+    verdict.ties = _ties(msg, returned, ctx)
     verdict.evidence = {"rule": "flufl.bounce", "permanent": permanent, "temporary": temporary,
                         "original_message_id": returned.message_id}
     if permanent:

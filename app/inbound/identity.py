@@ -17,6 +17,7 @@ from app.errors import TokenInvalid
 from app.inbound.classify import Context
 from app.settings import Settings
 from app.tokens import Purpose, verify
+from app.verp import parse_verp
 
 _CAMPAIGN_MSGID = re.compile(r"^<?c(\d+)\.s(\d+)\.([0-9a-f]{12})@([^>\s]+)>?$")
 _OWN_MSGID = re.compile(r"^<?(?:octomail-[a-z]+|test)\.[0-9a-f]{8,}@([^>\s]+)>?$")
@@ -64,7 +65,8 @@ def is_own_message_id(settings: Settings, message_id: str) -> bool:
 
 def info_addresses(settings: Settings) -> frozenset[str]:
     """Our own mailbox addresses (mail from them is a loop, never a request)."""
-    found = {settings.unsubscribe_mailto.strip().lower(), settings.from_address.strip().lower()}
+    found = {settings.unsubscribe_mailto.strip().lower(), settings.from_address.strip().lower(),
+             settings.bounce_address.strip().lower()}
     if settings.imap_url:
         user = unquote(urlsplit(settings.imap_url).username or "")
         if "@" in user:
@@ -95,6 +97,7 @@ def build_context(settings: Settings) -> Context:
         verify_token=lambda token: verify_unsubscribe_token(settings, token),
         is_own_message_id=lambda mid: is_own_message_id(settings, mid),
         parse_campaign_message_id=lambda mid: parse_campaign_message_id(settings, mid),
+        parse_bounce_address=lambda address: parse_verp(settings, address),
         max_bytes=max_bytes(settings),
         authserv_id=settings.inbound_authserv_id,
         unsubscribe_address=settings.unsubscribe_mailto,

@@ -4,6 +4,7 @@ non-standard bounces flufl.bounce knows, and the original message they return. P
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import HeaderParser
@@ -20,9 +21,17 @@ _TOKEN_IN_MAILTO = re.compile(
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status notification|failure|has failed)|"
     r"mail delivery (?:failed|failure|system)|failure notice|returned mail|"
-    r"unzustellbar|non remis|non distribuable|no se puede entregar|delivery incomplete",
+    r"unzustellbar|non remis|non distribuable|no se puede entregar|delivery incomplete|"
+    r"non-?delivery|could not be delivered|user unknown",
     re.IGNORECASE,
 )
+_DAEMONS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mdaemon"}
+_MSGID = re.compile(r"<[^<>\s]{1,300}>")
+# Where MTAs write the address a message was delivered to (DSNs are also addressed To the
+# envelope sender). Only these are searched for our VERP address.
+_DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
+                     "X-Delivered-To", "X-Rcpt-To", "To", "Cc", "Return-Path")
+_ACTIONS = {"failure": "failed", "fail": "failed", "delay": "delayed"}
 
 
 @dataclass
@@ -50,6 +59,42 @@ class Returned:
     message_id: str = ""
     to: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
+    return_path: str = ""  # our envelope sender, as the receiving MTA recorded it
+
+
+@dataclass(frozen=True)
+class Tie:
+    """Evidence that a report is about mail we sent to this (campaign, subscriber): our
+    signed Message-ID in the returned headers (or the report's In-Reply-To/References), or
+    the report arriving at that send's signed VERP address. Checked against the send table
+    before anything acts (app/inbound/actions.py)."""
+
+    how: str  # "message-id", "in-reply-to", "verp"
+    campaign_id: int
+    subscriber_id: int
+
+
+def ties(msg: Message, returned: Returned, *,
+         message_id: Callable[[str], tuple[int, int] | None],
+         bounce_address: Callable[[str], tuple[int, int] | None]) -> list[Tie]:
+    """Every tie of a report to our mail; `message_id` and `bounce_address` verify our
+    signed campaign Message-IDs and VERP addresses ((campaign, subscriber) or None)."""
+    found: list[Tie] = []
+    if returned.message_id and (pair := message_id(returned.message_id)) is not None:
+        found.append(Tie("message-id", *pair))
+    for name in ("In-Reply-To", "References"):
+        for value in msg.get_all(name, []):
+            for candidate in _MSGID.findall(sanitize(value, 4000))[:20]:
+                if (pair := message_id(candidate)) is not None:
+                    found.append(Tie("in-reply-to", *pair))
+    values = [sanitize(v, 1000) for name in _DELIVERY_HEADERS for v in msg.get_all(name, [])]
+    values.append(returned.return_path)
+    for value in values:
+        if "+b-" in value.lower():
+            for _name, address in getaddresses([value]):
+                if (pair := bounce_address(address)) is not None:
+                    found.append(Tie("verp", *pair))
+    return list(dict.fromkeys(found))
 
 
 def _addr(value: str) -> str:
@@ -95,7 +140,7 @@ def delivery_statuses(msg: Message) -> list[RecipientStatus]:
         address = _addr(str(final or recipient))
         result.append(RecipientStatus(
             address=address,
-            action=str(block.get("Action", "")).strip().lower(),
+            action=_action(str(block.get("Action", ""))),
             status=status.group(0) if status else "",
             diagnostic=diagnostic,
         ))
@@ -104,6 +149,14 @@ def delivery_statuses(msg: Message) -> list[RecipientStatus]:
             result.append(RecipientStatus(address=_addr(str(original)), action=result[-1].action,
                                           status=result[-1].status, diagnostic=diagnostic))
     return result
+
+
+def _action(value: str) -> str:
+    """The Action field's keyword: "failed (Bad destination mailbox address)" is "failed",
+    and the non-standard "failure" some MTAs write means the same."""
+    word = re.match(r"\s*([a-z]+)", value.lower())
+    action = word.group(1) if word else ""
+    return _ACTIONS.get(action, action)
 
 
 def feedback_fields(msg: Message) -> dict[str, str]:
@@ -141,15 +194,17 @@ def returned_message(msg: Message) -> Returned:
     to = [a.lower() for _n, a in getaddresses([sanitize(v) for v in headers.get_all("To", [])])
           if "@" in a]
     return Returned(message_id=sanitize(headers.get("Message-ID", ""), 500).strip(),
-                    to=to, tokens=list(dict.fromkeys(tokens)))
+                    to=to, tokens=list(dict.fromkeys(tokens)),
+                    return_path=sanitize(headers.get("Return-Path", ""), 500).strip())
 
 
 def looks_like_bounce(msg: Message, sender: str, return_path: str | None) -> bool:
     """Worth running flufl.bounce's heuristics on (they are slow and can misfire on prose)."""
     local = sender.split("@", 1)[0]
     return (
-        local in {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
+        local in _DAEMONS
         or return_path == ""
+        or (return_path or "").split("@", 1)[0].lower() in _DAEMONS
         or msg.get("X-Failed-Recipients") is not None
         or bool(_BOUNCE_SUBJECT.search(sanitize(msg.get("Subject", ""))))
     )

@@ -51,6 +51,9 @@ class Send(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id"),
         Index("ix_send_claim", "campaign_id", "status", "next_attempt_at"),
+        # "did we mail this person lately?" (bounce ties) and the ON DELETE SET NULL of an
+        # erasure, which otherwise scans every send (migration 0006_bounce_evidence)
+        Index("ix_send_subscriber_sent", "subscriber_id", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -38,25 +38,30 @@ def _open_maildir(path: Path) -> mailbox.Maildir:
     return maildir
 
 
+def _mailbox_of(address: str) -> tuple[str, str]:
+    """(local part without its +sub-address, domain), lower-cased."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return local.split("+", 1)[0], domain
+
+
 class MaildirHandler:
     """aiosmtpd handler: each accepted message is stored once per recipient.
 
-    Mail to the info mailbox (OCTOMAIL_UNSUBSCRIBE_MAILTO, `+tag` sub-addresses included)
-    goes to `inbox` when one is given, where the embedded poller reads it: so a mailto
-    unsubscribe works end to end on the embedded defaults too.
+    Mail to the info mailbox (OCTOMAIL_UNSUBSCRIBE_MAILTO) or the bounce mailbox
+    (OCTOMAIL_BOUNCE_ADDRESS), `+tag` sub-addresses (VERP) included, goes to `inbox` when one
+    is given, where the embedded poller reads it: so mailto unsubscribes and bounces work end
+    to end on the embedded defaults too.
     """
 
     def __init__(self, path: Path, *, inbox: Path | None = None,
-                 info_address: str = "") -> None:
+                 info_address: str = "", also: tuple[str, ...] = ()) -> None:
         self.path = path
         self.maildir = _open_maildir(path)
-        self.inbox = _open_maildir(inbox) if inbox and info_address else None
-        self.info_local, _, self.info_domain = info_address.lower().partition("@")
+        self.info = {_mailbox_of(a) for a in (info_address, *also) if "@" in a}
+        self.inbox = _open_maildir(inbox) if inbox and self.info else None
 
     def _is_info(self, rcpt: str) -> bool:
-        local, _, domain = rcpt.lower().partition("@")
-        return bool(self.info_domain) and domain == self.info_domain and (
-            local.split("+", 1)[0] == self.info_local)
+        return _mailbox_of(rcpt) in self.info
 
     def store(self, mail_from: str, rcpt: str, content: bytes) -> str:
         # Return-Path/Delivered-To are what a real delivery agent adds; the original bytes
@@ -82,7 +87,8 @@ class MaildirHandler:
 
 def catcher_handler(settings: Settings) -> MaildirHandler:
     return MaildirHandler(outbox_path(settings), inbox=inbox_path(settings),
-                          info_address=settings.unsubscribe_mailto)
+                          info_address=settings.unsubscribe_mailto,
+                          also=(settings.bounce_address,))
 
 
 def _server_factory(handler: MaildirHandler) -> Any:

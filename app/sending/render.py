@@ -37,6 +37,7 @@ from app.sending.mime import (
 from app.sending.templating import CompiledTemplate, campaign_context, compile_campaign
 from app.settings import Settings
 from app.tokens import Purpose
+from app.verp import VerpMinter, bounce_base
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class PreparedCampaign:
     static_subject: str | None  # the subject when it has no personal fields
     static_subject_header: bytes | None
     from_domain: str
-    envelope_from: str
+    envelope_from: str  # test sends; campaign mail goes from verp(subscriber) when set
     head: bytes  # From, Reply-To, List-Id, List-Unsubscribe-Post, MIME-Version, Content-Type
     text_part_head: bytes
     html_part_head: bytes
@@ -87,6 +88,7 @@ class PreparedCampaign:
     preferences: _Minter
     msgid_mac: Any  # hmac object keyed once; copied per message
     signer: Signer | None = None
+    verp: VerpMinter | None = None  # the signed per-recipient envelope sender
 
 
 class _Minter:
@@ -122,6 +124,17 @@ def _sender(campaign: Campaign, settings: Settings) -> tuple[str, str]:
     return name or settings.org_name, address
 
 
+def _bounce_base(settings: Settings) -> str:
+    """The envelope sender's base: the mailbox the poller reads (see app/verp.py)."""
+    base = bounce_base(settings)
+    if not base:
+        return ""
+    try:
+        return ascii_address(clean_text(base))
+    except InvalidInput as exc:
+        raise ConfigurationError(f"invalid OCTOMAIL_BOUNCE_ADDRESS: {exc}") from exc
+
+
 def prepare_campaign(campaign: Campaign, *, settings: Settings,
                      topic_names: list[str] | None = None) -> PreparedCampaign:
     """Compile a campaign once; raises ConfigurationError / InvalidInput before any send."""
@@ -133,6 +146,7 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
     from_name, from_address = _sender(campaign, settings)
     domain = from_address.rpartition("@")[2]
     campaign_id = int(campaign.id or 0)
+    bounces = _bounce_base(settings)
     context = campaign_context(
         org_name=settings.org_name, postal_address=settings.postal_address,
         topics=list(topic_names or []), category=category.value, campaign_id=campaign_id,
@@ -167,7 +181,7 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
         static_subject_header=None if static_subject is None
         else header("Subject", unstructured(static_subject)),
         from_domain=domain,
-        envelope_from=from_address,
+        envelope_from=bounces or from_address,
         head=b"".join(head),
         text_part_head=(f"--{boundary}" + part.format("plain")).encode(),
         html_part_head=(f"\r\n--{boundary}" + part.format("html")).encode(),
@@ -180,6 +194,7 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
                                           + settings.signing_keys[0].encode()).digest(),
                            digestmod=hashlib.sha256),
         signer=Signer.from_settings(settings),
+        verp=VerpMinter(settings, bounces, campaign_id) if bounces else None,
     )
     # A trial render surfaces runtime template errors (sandbox violations, bad filters) now,
     # as one clear error, instead of one failed send per recipient.
@@ -278,7 +293,8 @@ def render_message(prepared: PreparedCampaign, recipient: Recipient, *,
         # Marketers' templates can fail like any code ({{ 1/0 }}, iterating a number):
         # one clear domain error, raised by the trial render in prepare_campaign.
         raise InvalidInput(f"the campaign template cannot be rendered: {exc}") from exc
-    return RenderedMessage(msgid, prepared.envelope_from, rcpt, data)
+    envelope = prepared.verp(recipient.id) if prepared.verp else prepared.envelope_from
+    return RenderedMessage(msgid, envelope, rcpt, data)
 
 
 def render_test(prepared: PreparedCampaign, address: str, *, settings: Settings,

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session, select
 
 from app.models import (
     Campaign,
+    CampaignStatus,
     CampaignTopic,
     ConsentEvent,
+    Send,
+    SendStatus,
     Subscriber,
     Subscription,
     SubscriptionStatus,
     Topic,
+    utcnow,
 )
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import is_suppressed
@@ -98,7 +103,8 @@ class World:
 
 
 def populate(session: Session) -> World:
-    """Topics news + events, every case's subscriber on both, a campaign on news."""
+    """Topics news + events, every case's subscriber on both, a campaign on news sent to
+    all of them yesterday (so their bounces and complaints are tied to our mail)."""
     news, events = Topic(slug="news", name="News"), Topic(slug="events", name="Events")
     session.add_all([news, events])
     session.flush()
@@ -111,10 +117,14 @@ def populate(session: Session) -> World:
         for topic in (news, events):
             session.add(Subscription(subscriber_id=sub.id, topic_id=topic.id,
                                      status=SubscriptionStatus.SUBSCRIBED))
-    campaign = Campaign(name="November news", subject="November news")
+    campaign = Campaign(name="November news", subject="November news",
+                        status=CampaignStatus.DONE)
     session.add(campaign)
     session.flush()
     session.add(CampaignTopic(campaign_id=campaign.id, topic_id=news.id))
+    yesterday = utcnow() - timedelta(days=1)
+    session.add_all([Send(campaign_id=campaign.id, subscriber_id=sid, status=SendStatus.SENT,
+                          sent_at=yesterday) for sid in ids.values()])
     session.commit()
     return World(ids=ids, news=news.id, events=events.id, campaign=campaign.id)
 

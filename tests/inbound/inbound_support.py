@@ -105,3 +105,20 @@ def load_fixture(name: str, values: dict[str, str] | None = None) -> bytes:
     for key, value in (values or {}).items():
         raw = raw.replace(key.encode(), value.encode())
     return raw
+
+
+def record_campaign_sent(session, subscribers: list, *, days_ago: float = 1) -> int:  # noqa: ANN001
+    """A campaign marked done, sent to these subscribers `days_ago` (one send row each, as
+    the dispatcher leaves them); returns its id."""
+    from datetime import timedelta
+
+    from app.models import Campaign, CampaignStatus, Send, SendStatus, utcnow
+
+    campaign = Campaign(name="Sent news", subject="News", status=CampaignStatus.DONE)
+    session.add(campaign)
+    session.flush()
+    at = utcnow() - timedelta(days=days_ago)
+    session.add_all([Send(campaign_id=campaign.id, subscriber_id=sub.id, status=SendStatus.SENT,
+                          sent_at=at, message_id=None) for sub in subscribers])
+    session.commit()
+    return int(campaign.id)

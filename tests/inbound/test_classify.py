@@ -69,7 +69,8 @@ def test_bounce_of_our_campaign_names_the_subscriber(ctx: Context) -> None:
     assert parse_campaign_message_id(settings, msgid.replace("s4242", "s4243")) is None
     raw = load_fixture("dsn_postfix_hard").replace(
         b"<20261102090000.octomail.42.17@news.example.org>", msgid.encode())
-    assert classify(raw, ctx).returned_subscribers == [4242]
+    assert [(t.how, t.campaign_id, t.subscriber_id) for t in classify(raw, ctx).ties] == [
+        ("message-id", CAMPAIGN, 4242)]
 
 
 def test_too_large_goes_to_review_with_reason(env: dict[str, str]) -> None:

@@ -4,7 +4,7 @@ a repeat in the same batch is "(already)" and writes nothing, one ack per addres
 from __future__ import annotations
 
 import pytest
-from inbound_support import Catcher, Mailbox
+from inbound_support import Catcher, Mailbox, record_campaign_sent
 from sqlmodel import Session, select
 
 from app.db import get_engine
@@ -40,8 +40,10 @@ def _bounce(recipient: str, n: int) -> bytes:
 
 def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> None:
     with Session(get_engine()) as session:
-        session.add_all([Subscriber(email="ann@example.com"), Subscriber(email="bob@example.com")])
+        people = [Subscriber(email="ann@example.com"), Subscriber(email="bob@example.com")]
+        session.add_all(people)
         session.commit()
+        record_campaign_sent(session, people)
     mailbox.deliver([_request("ann@example.com", 1), _bounce("bob@example.com", 1),
                      _request("ANN@example.com", 2), _bounce("bob@example.com", 2),
                      _request("stranger@example.net", 3), _request("stranger@example.net", 4)])
@@ -74,18 +76,24 @@ def test_soft_bounces_count_the_same_whatever_the_batches(
     monkeypatch.setenv("OCTOMAIL_INBOUND_BATCH_SIZE", size)
     get_settings.cache_clear()
     with Session(get_engine()) as session:
-        session.add_all([Subscriber(email="bob@example.com"), Subscriber(email="cy@example.com")])
+        people = [Subscriber(email="bob@example.com"), Subscriber(email="cy@example.com")]
+        session.add_all(people)
         session.commit()
+        record_campaign_sent(session, people)
     mailbox.deliver([_soft_bounce("bob@example.com", 1), _soft_bounce("cy@example.com", 2),
                      _soft_bounce("bob@example.com", 3), _soft_bounce("nobody@example.com", 4),
                      _soft_bounce("bob@example.com", 5), _soft_bounce("bob@example.com", 6)])
     assert poll_once(get_settings())["seen"] == 6
     with Session(get_engine()) as session:
         rows = session.exec(select(InboundMessage)).all()
-        actions = [r.action for r in sorted(rows, key=lambda r: r.message_id or "")]
+        ordered = sorted(rows, key=lambda r: r.message_id or "")
+        actions = [r.action for r in ordered]
+        folders = [r.folder for r in ordered]
         people = {s.email: s.status for s in session.exec(select(Subscriber))}
+    # (a bounce for an address we never mailed is tied to nothing of ours: Review)
     assert actions == ["soft bounce 1/3", "soft bounce 1/3", "soft bounce 2/3",
-                       "none: recipient unknown", "bounced after 3 soft bounces",
+                       "none: not tied to our mail", "bounced after 3 soft bounces",
                        "bounced after 4 soft bounces"]
+    assert folders == ["Processed"] * 3 + ["Review"] + ["Processed"] * 2
     assert people == {"bob@example.com": SubscriberStatus.BOUNCED,
                       "cy@example.com": SubscriberStatus.ACTIVE}

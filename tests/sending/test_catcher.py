@@ -99,3 +99,32 @@ def test_mail_to_the_info_mailbox_lands_in_the_inbox(render_settings: Settings,
     assert delivered == ["Info+abc.def@Example.org", "info@example.org"]
     assert [m["Delivered-To"] for m in mailbox.Maildir(str(outbox_path(settings)))] == [
         "someone@example.org"]
+
+
+def test_bounces_to_verp_addresses_land_in_the_inbox(render_settings: Settings,
+                                                      tmp_path: Path) -> None:
+    """A bounce goes to the envelope sender, a +sub-address of the bounce mailbox: on the
+    embedded defaults the catcher files it where the poller reads."""
+    import smtplib
+
+    from app.sending.catcher import inbox_path
+    from app.verp import verp_address
+
+    settings = render_settings.model_copy(update={
+        "var_dir": tmp_path / "var", "unsubscribe_mailto": "info@example.org",
+        "bounce_address": "bounces@mail.example.org"})
+    verp = verp_address(settings, 3, 4)
+    assert verp.startswith("bounces+b-3-4-")
+    controller = start_catcher(settings, port=free_port())
+    try:
+        with smtplib.SMTP("127.0.0.1", controller.port) as client:
+            for rcpt in (verp, "info+b-1-2-0123456789abcdef@example.org",
+                         "bounces@example.org", "someone@mail.example.org"):
+                client.sendmail("", [rcpt], b"Subject: bounce\r\n\r\nbody\r\n")
+    finally:
+        controller.stop()
+    inbox = mailbox.Maildir(str(inbox_path(settings)), create=False)
+    assert sorted(m["Delivered-To"] for m in inbox) == sorted(
+        [verp, "info+b-1-2-0123456789abcdef@example.org"])
+    assert sorted(m["Delivered-To"] for m in mailbox.Maildir(str(outbox_path(settings)))) == [
+        "bounces@example.org", "someone@mail.example.org"]

@@ -23,6 +23,7 @@ from app.sending.render import (
 )
 from app.settings import Settings
 from app.tokens import Purpose, verify
+from app.verp import parse_verp, verp_address
 
 BODY = """# Hello {{ first_name }}!
 
@@ -109,7 +110,46 @@ def test_message_id_is_deterministic(render_settings: Settings) -> None:
     assert first.message_id == again.message_id == parse(first.data)["Message-ID"]
     assert re.fullmatch(r"<c7\.s42\.[0-9a-f]{12}@example\.org>", first.message_id)
     assert other.message_id != first.message_id
-    assert first.envelope_from == "news@example.org" and first.rcpt == "alice@example.com"
+    # The envelope sender is the signed VERP address of this send (its bounces come back to
+    # the info mailbox naming campaign 7, subscriber 42), the same on a re-send.
+    assert first.envelope_from == again.envelope_from != other.envelope_from
+    assert first.envelope_from.startswith("info+b-7-42-") and first.rcpt == "alice@example.com"
+    assert parse_verp(render_settings, first.envelope_from) == (7, 42)
+    assert parse_verp(render_settings, other.envelope_from) == (7, 43)
+
+
+def test_verp_address_cannot_be_made_up(render_settings: Settings) -> None:
+    address = verp_address(render_settings, 7, 42)
+    local, _, domain = address.partition("@")
+    tag = local.rsplit("-", 1)[1]
+    assert parse_verp(render_settings, address.upper()) == (7, 42)  # MTAs may fold case
+    assert parse_verp(render_settings, f"Mail <{address}>") == (7, 42)
+    for forged in (address.replace("-42-", "-43-"), address.replace("b-7-", "b-8-"),
+                   address.replace(tag, "0" * len(tag)), f"info+b-7-42-{tag[:-1]}@{domain}",
+                   "info@example.org", ""):
+        assert parse_verp(render_settings, forged) is None, forged
+    assert parse_verp(_with_keys(render_settings, "another-key-0123456789"), address) is None
+    rotated = _with_keys(render_settings, "new-key-0123456789," + render_settings.secret_keys)
+    assert parse_verp(rotated, address) == (7, 42)  # old mail's bounces still verify
+    assert verp_address(rotated, 7, 42) != address  # the newest key signs
+
+
+def _with_keys(settings: Settings, keys: str) -> Settings:
+    copy = settings.model_copy(update={"secret_keys": keys})
+    copy.__dict__.pop("signing_keys", None)  # a cached_property: model_copy keeps its value
+    return copy
+
+
+def test_envelope_sender_base(render_settings: Settings) -> None:
+    bounces = render_settings.model_copy(update={"bounce_address": "bounces@mail.example.org"})
+    message = render_message(prepare_campaign(campaign(), settings=bounces), ALICE,
+                             settings=bounces)
+    assert re.fullmatch(r"bounces\+b-7-42-[0-9a-f]{16}@mail\.example\.org",
+                        message.envelope_from)
+    plain = render_settings.model_copy(update={"unsubscribe_mailto": ""})
+    message = render_message(prepare_campaign(campaign(), settings=plain), ALICE,
+                             settings=plain)
+    assert message.envelope_from == "news@example.org"  # no mailbox reads bounces: no VERP
 
 
 def test_wire_format(render_settings: Settings) -> None:
