@@ -211,8 +211,14 @@ def _check_method(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> No
         _check_replace(owner, args[0], args[1], args[2] if len(args) > 2 else -1)
     elif name == "join" and args:
         items = args[0]
-        if isinstance(items, list | tuple | str):
-            _check_result_size(weight(items) + len(owner) * max(len(items) - 1, 0), "join")
+        if not isinstance(items, list | tuple | str):
+            _refuse("str.join takes a list here (use the join filter)")
+        _check_result_size(weight(items) + len(owner) * max(len(items) - 1, 0), "join")
+    elif name == "translate" and args:
+        table = args[0]
+        longest = max((weight(v) for v in table.values()), default=1) if isinstance(
+            table, dict) else 1
+        _check_result_size(len(owner) * max(longest, 1), "str.translate")
 
 
 def _check_replace(text: Any, old: Any, new: Any, count: Any) -> None:
@@ -230,12 +236,13 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """A filter that pays for its input and result, with a pre-check for the risky ones."""
     skip = 1 if _PassArg.from_obj(func) is not None else 0
     check = _FILTER_CHECKS.get(name)
+    cost = _FILTER_COST.get(name, 0)
 
     @wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         _spend(2)
-        if len(args) > skip:
-            charge(args[skip])
+        if cost and len(args) > skip:
+            _spend(cost * weight(args[skip]))
         if check is not None:
             check(*args[skip:], **kwargs)
         return charge(func(*args, **kwargs))
@@ -287,6 +294,34 @@ def _join(value: Any, d: Any = "", *_a: Any, **kwargs: Any) -> None:
     d = kwargs.get("d", d)
     if isinstance(value, list | tuple | str):
         _check_result_size(weight(value) + len(str(d)) * max(len(value) - 1, 0), "join")
+    elif len(str(d)) > MAX_WIDTH:
+        # An iterator's length is unknown until it is consumed: keep the separator short.
+        _refuse(f"a join separator over {MAX_WIDTH} characters")
+
+
+def _nested_size(value: Any, step: int) -> int:
+    """Characters of a pretty-printed value: each item indented `step` per nesting level."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack and total <= MAX_VALUE:
+        item, depth = stack.pop()
+        total += weight(item, 64) if not isinstance(item, dict | list | tuple) else 2
+        total += depth * step
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for pair in item.items() for v in pair)
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+    return total
+
+
+def _tojson(value: Any, indent: Any = None, **_k: Any) -> None:
+    step = indent if isinstance(indent, int) else len(indent) if isinstance(indent, str) else 0
+    if step:
+        _check_result_size(_nested_size(value, max(step, 0)), "tojson")
+
+
+def _pprint(value: Any, *_a: Any, **_k: Any) -> None:
+    _check_result_size(_nested_size(value, 1), "pprint")
 
 
 def _count_arg(position: int, keyword: str, what: str) -> Callable[..., None]:
@@ -304,6 +339,13 @@ def _sum(iterable: Any = (), attribute: Any = None, start: Any = 0, **kwargs: An
         _refuse("sum adds numbers only")
 
 
+_FILTER_COST = {"pprint": 40, "tojson": 8, "urlize": 8, "groupby": 8, "wordwrap": 4,
+                "dictsort": 4, "sort": 4, "unique": 4, "xmlattr": 4, "striptags": 4,
+                "title": 2, "wordcount": 2, "urlencode": 4, "map": 2, "select": 2, "reject": 2,
+                "selectattr": 2, "rejectattr": 2, "sum": 2, "min": 2, "max": 2}
+"""Filters whose work grows with their input pay for it per item (measured, relative to a
+loop iteration); the others are cheap on their input and pay for what they produce."""
+
 _FILTER_CHECKS: dict[str, Callable[..., None]] = {
     "center": _center,
     "indent": _indent,
@@ -311,6 +353,8 @@ _FILTER_CHECKS: dict[str, Callable[..., None]] = {
     "format": _format,
     "wordwrap": _wordwrap,
     "join": _join,
+    "tojson": _tojson,
+    "pprint": _pprint,
     "batch": _count_arg(1, "linecount", "batch size"),
     "slice": _count_arg(1, "slices", "slice count"),
     "sum": _sum,
@@ -318,8 +362,9 @@ _FILTER_CHECKS: dict[str, Callable[..., None]] = {
 
 
 def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
-    if not all(isinstance(v, int) for v in (n, min, max)) or n > 100 or max > 1000:
-        _refuse("lipsum is limited to 100 paragraphs of 1,000 words")
+    if not all(isinstance(v, int) for v in (n, min, max)) or n > 20 or max > 200:
+        _refuse("lipsum is limited to 20 paragraphs of 200 words")
+    _spend(10 * n * max if n > 0 and max > 0 else 0)  # built word by word in Python
     return generate_lorem_ipsum(n=n, html=html, min=min, max=max)
 
 
@@ -422,7 +467,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _spend(CALL_COST)
         owner = getattr(__obj, "__self__", None)
-        if isinstance(owner, str | list | tuple | dict):
+        if isinstance(owner, str | list | tuple):  # str methods, index() and count() scan
             charge(owner)
         for arg in args:
             charge(arg)

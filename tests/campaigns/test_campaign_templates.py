@@ -63,6 +63,11 @@ BOMBS = [
     ("{{ 'x' | center(50000000) | length }}", "center"),
     ("{% for i in range(3000) %}{% for j in range(3000) %}{% endfor %}{% endfor %}",
      "too much work"),
+    ("{{ range(1000) | map('string') | join('-' * 5000) | length }}", "join separator"),
+    ("{{ ('a' * 1000).translate({97: 'x' * 100000}) | length }}", "str.translate"),
+    ("{{ ([[1] * 100] * 100) | tojson(indent=500) | length }}", "tojson"),
+    ("{% macro twice(n) %}{% if n %}{{ twice(n - 1) }}{{ twice(n - 1) }}{% endif %}"
+     "{% endmacro %}{{ twice(30) | length }}", "too much work"),
 ]
 
 
