@@ -122,7 +122,7 @@ _CUT_LINES = [
 # made to us. Cut there unless it is the first thing in the text (then it is a gateway's
 # banner above the person's words: only its paragraph goes).
 _FOOTER_LINES = [
-    r"if you (?:no longer|do not|don'?t|would (?:rather|prefer) not)\b.{0,40}"
+    r"if you (?:no longer|do not|don'?t|would (?:rather|prefer) not)\b[\s\S]{0,40}"
     r"\b(?:wish|want|like|care)\b",
     r"if you (?:are not the|have received this|received this)\b",
     r"to (?:unsubscribe|opt[ -]?out|stop receiving)(?: from (?:this|these|our|all|future)\b|"
@@ -130,7 +130,7 @@ _FOOTER_LINES = [
     r"you (?:are receiving|received|have received|are subscribed|were sent) (?:this|these)\b",
     r"(?:this|the information in this) (?:e-?mail|message|communication|transmission)"
     r"(?: and any (?:attachments?|files?)(?: to it)?)?,? (?:is|are|was|may|contains|has been)"
-    r"\b",
+    r"\b[\s\S]{0,120}\b(?:confidential|intended|privileged|proprietary|recipient|legally|virus)",
     r"(?:confidentiality|privacy|legal) (?:notice|note|statement|disclaimer)",
     r"disclaimer\s*:", r"confidential(?:ity)?\s*:",
     r"click here to (?:unsubscribe|opt[ -]?out|manage)",
@@ -139,19 +139,19 @@ _FOOTER_LINES = [
     r"pour (?:vous )?(?:d[ée]sabonner|d[ée]sinscrire|ne plus recevoir)",
     r"vous (?:recevez|avez re[çc]u) ce (?:message|courriel|e-?mail)",
     r"ce (?:message|courriel|e-?mail)(?: et (?:ses|toutes? (?:ses|les)) pi[èe]ces jointes)?,? "
-    r"(?:est|peut|contient|et|a [ée]t[ée])\b",
-    r"(?:wenn|falls) sie (?:diese|keine|unsere|unseren|den)\b.{0,60}"
+    r"(?:est|peut|contient|et|a [ée]t[ée])\b[\s\S]{0,120}(?:confidenti|destin|privil[ée]gi)",
+    r"(?:wenn|falls) sie (?:diese|keine|unsere|unseren|den)\b[\s\S]{0,60}"
     r"\b(?:erhalten|bekommen|empfangen)",
     r"um (?:sich|diesen newsletter|den newsletter) (?:vom|von|aus|abzu)",
     r"sie (?:erhalten|bekommen) diese",
     r"diese (?:e-?mail|nachricht)(?: und (?:alle|ihre|etwaige) anh[äa]nge)?,? "
-    r"(?:ist|enth[äa]lt|kann|wurde|und)\b",
+    r"(?:ist|enth[äa]lt|kann|wurde|und)\b[\s\S]{0,120}(?:vertraulich|bestimmt|empf[äa]nger)",
     r"(?:haftungsausschluss|vertraulichkeitshinweis|rechtlicher hinweis)",
     r"si (?:ya )?no (?:desea|quiere|deseas|quieres) (?:seguir )?recibir",
     r"para (?:darse de baja|dejar de recibir|cancelar (?:la|su) suscripci[óo]n)",
     r"(?:usted )?(?:est[áa] )?recib(?:e|iendo) este (?:mensaje|correo)",
     r"este (?:mensaje|correo(?: electr[óo]nico)?)(?: y sus (?:anexos|adjuntos))?,? "
-    r"(?:es|va dirigido|contiene|puede|y)\b",
+    r"(?:es|va dirigido|contiene|puede|y)\b[\s\S]{0,120}(?:confidencial|destinatario|dirigido)",
     r"aviso (?:legal|de confidencialidad)",
 ]
 _FOOTER = re.compile(r"^[*\[(]*(?:" + "|".join(f"(?:{p})" for p in _FOOTER_LINES) + ")",

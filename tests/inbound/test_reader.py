@@ -111,6 +111,11 @@ def test_wording_in_the_senders_signature_is_not_a_request(body: str, ctx: Conte
     "[EXTERNAL] This message was sent from outside the organisation.\n\nPlease unsubscribe me."
     "\n\nBest regards,\nJohn",
     "Please remove me from your list.\n\nKind regards,\nJohn\nThis email is confidential.",
+    # the person's own words that merely look like a disclaimer's opening
+    "This email is to ask you to unsubscribe me from your newsletter.",
+    "Ce message est pour vous demander de me désabonner.",
+    "Diese E-Mail ist meine Abmeldung: bitte tragen Sie mich aus.",
+    "Este mensaje es para darme de baja de la lista.",
 ])
 def test_request_above_a_signature_or_under_a_banner_still_counts(body: str,
                                                                   ctx: Context) -> None:
