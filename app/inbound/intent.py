@@ -32,6 +32,21 @@ _NEGATIONS = frozenset({
 })
 # "no longer", "nicht mehr", "ne ... plus", "ya no": the wish to stop, not a negated request.
 _NO_LONGER = frozenset({"longer", "anymore", "more", "mehr", "plus", "ya", "mas"})
+# "not interested", "I never signed up", "I don't read it": the reason to leave, negated.
+_REASONS = frozenset({
+    "interested", "interest", "relevant", "read", "reading", "signed", "subscribed",
+    "subscribe", "asked", "requested", "opened", "wanted",
+    "interesse", "lis", "inscrit", "abonne", "demande",
+    "interessiert", "lese", "gelesen", "abonniert", "angemeldet", "bestellt",
+    "interesa", "interesan", "leo", "suscrito", "suscribi", "pedi",
+})
+# Spanish "no" negates the verb after it ("no me den de baja", "no quiero..."); English
+# "no" before a noun ("no time", "no interest") does not.
+_NO_NEGATES = frozenset({
+    "me", "te", "nos", "lo", "la", "se", "quiero", "deseo", "quiere", "desea", "queremos",
+    "den", "des", "cancelen", "cancele", "borren", "eliminen", "quiten", "hace", "hagan",
+    "es", "need", "necesito", "hay",
+})
 # "I can't unsubscribe", "je n'arrive pas à me désabonner": the person wants out.
 _INABILITY = frozenset({
     "can", "could", "can't", "cant", "cannot", "couldn't", "couldnt", "unable", "able",
@@ -91,10 +106,10 @@ def _is_negated(before: list[str], folded: str, end: int) -> bool:
         return False
     for index, word in enumerate(window):
         cue = word in _NEGATIONS or word.startswith("n'")
-        if not cue:
+        following = window[index + 1:]
+        if not cue or (word == "no" and following and following[0] not in _NO_NEGATES):
             continue
-        rest = set(window[index + 1:])
-        if rest & _NO_LONGER or set(window) & _INABILITY:
+        if set(following) & (_NO_LONGER | _REASONS) or set(window) & _INABILITY:
             continue
         return True
     return False

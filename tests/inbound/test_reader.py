@@ -36,6 +36,8 @@ NEGATED = [
     "Ich möchte mich nicht abmelden, ich habe nur eine Frage.",
     "Hola, no me den de baja por favor, solo cambien mi nombre.",
     "No quiero darme de baja, solo actualizar mis datos.",
+    "No quiero que me den de baja.",
+    "There is no need to unsubscribe me, I only changed jobs.",
 ]
 
 
@@ -59,6 +61,10 @@ def test_negated_subject_goes_to_a_person(ctx: Context) -> None:
     "I can't unsubscribe with your link, it is broken: please remove me.",
     "There is no unsubscribe link in your mail! Remove me from your list.",
     "Don't email me again.",
+    "I have no time to read it unsubscribe me",
+    "Not interested unsubscribe",
+    "I never signed up for this unsubscribe me",
+    "Ich habe das nie abonniert abmelden bitte",
     "Je ne la lis plus, désinscrivez-moi.",
     "Ich lese ihn nicht mehr, bitte abmelden.",
     "Ya no leo sus correos, denme de baja.",
