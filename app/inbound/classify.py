@@ -319,12 +319,15 @@ def _classify(msg: Message, verdict: Verdict, ctx: Context) -> Verdict:
     verdict.automated = bool(signals)
     if _report(msg, verdict, ctx):
         return verdict
+    client = _from_mail_client(msg, verdict, ctx, signals)
     if _token(msg, verdict, ctx):
         verdict.evidence["automated"] = signals
+        if client:  # the person clicked "unsubscribe" in their mail app: no reply expected
+            verdict.automated = verdict.evidence["mail_client"] = True
         return _authenticate(msg, verdict, ctx)
+    if client:
+        return _authenticate(msg, _list_unsubscribe(verdict, signals), ctx)
     if signals:
-        if _list_unsubscribe(msg, verdict, ctx, signals):
-            return _authenticate(msg, verdict, ctx)
         verdict.kind, verdict.reason = Kind.AUTOMATED, "automated: " + ", ".join(signals)
         verdict.evidence = {"rule": "automated", "signals": signals}
         return verdict
@@ -461,34 +464,44 @@ def _token(msg: Message, verdict: Verdict, ctx: Context) -> bool:
 
 
 _MSGIDS = re.compile(r"<[^<>\s]{1,250}>")
-_MAILTO_SUBJECT = re.compile(r"^\s*unsubscribe(?:\s+[\w.=-]{1,500})?\s*$", re.IGNORECASE)
+_MAILTO_SUBJECT = re.compile(r"^\s*unsubscribe(?:\s+([\w.=-]{1,500}))?\s*$", re.IGNORECASE)
+# The shape of our signed tokens (payload.signature): no person types one into a subject.
+_TOKEN_SHAPE = re.compile(r"[\w-]{2,}\.[\w.-]{10,}")
 # What a mail client's own List-Unsubscribe mailto message may carry; anything else that made
 # the message look automated (our own mailbox or Message-ID, a daemon sender, an auto-reply
 # subject, a mailing list) means it is not one.
 _CLIENT_SIGNALS = ("Auto-Submitted:", "empty Return-Path")
 
 
-def _list_unsubscribe(msg: Message, verdict: Verdict, ctx: Context, signals: list[str]) -> bool:
-    """Step 3a: a mail client's automatic List-Unsubscribe mailto request (RFC 2369; Gmail,
-    Apple Mail, Outlook send these with Auto-Submitted), addressed to our mailto address with
-    our subject, not a reply: honoured for its From address, never acknowledged (it is
-    automated, so no mail goes back and no loop can start). Its token, if still valid, was
-    read in step 2."""
+def _from_mail_client(msg: Message, verdict: Verdict, ctx: Context, signals: list[str]) -> bool:
+    """A mail client's own List-Unsubscribe mailto message (RFC 2369; Gmail, Apple Mail,
+    Outlook): addressed to our mailto address (or a +tag of it) with our subject, not a
+    reply, and marked Auto-Submitted or carrying the token we put in the subject."""
     wanted = ctx.unsubscribe_address.strip().lower()
-    if (not wanted or "@" not in verdict.from_addr or not _MAILTO_SUBJECT.match(verdict.subject)
+    subject = _MAILTO_SUBJECT.match(verdict.subject)
+    if (not wanted or "@" not in verdict.from_addr or subject is None
             or msg.get("In-Reply-To") is not None
             or not all(s.startswith(_CLIENT_SIGNALS) for s in signals)):
         return False
+    if not (any(s.startswith("Auto-Submitted:") for s in signals)
+            or (subject.group(1) and _TOKEN_SHAPE.fullmatch(subject.group(1)))):
+        return False
     local, _, domain = wanted.partition("@")
     addressed = [a.lower() for name in _RECIPIENT_HEADERS for a in _addresses(msg, name)]
-    if not any(a.rpartition("@")[2] == domain and a.rpartition("@")[0].split("+", 1)[0] == local
-               for a in addressed):
-        return False
+    return any(a.rpartition("@")[2] == domain and a.rpartition("@")[0].split("+", 1)[0] == local
+               for a in addressed)
+
+
+def _list_unsubscribe(verdict: Verdict, signals: list[str]) -> Verdict:
+    """Step 3a: a mail client's List-Unsubscribe request whose token is no longer valid (or
+    that has none): honoured for its From address, never acknowledged (it is automated, so
+    no mail goes back and no loop can start)."""
+    verdict.automated = True
     verdict.kind = Kind.PERSON_OPTOUT
     verdict.reason = "a mail client's automatic List-Unsubscribe request (mailto)"
     verdict.evidence = {"rule": "list_unsubscribe_mailto", "signals": signals,
                         "subject": verdict.subject[:200]}
-    return True
+    return verdict
 
 
 def _authenticate(msg: Message, verdict: Verdict, ctx: Context) -> Verdict:

@@ -180,6 +180,30 @@ def test_mail_clients_list_unsubscribe_mailto_is_honoured_without_ack(
     assert mailbox.folder_ids("Review") == []
 
 
+def test_mail_clients_mailto_with_our_token_is_never_answered(mailbox: Mailbox,
+                                                              smtp: Catcher) -> None:
+    """Gmail's mailto message carries no Auto-Submitted, only our subject with its token:
+    that token (valid: its subscriber; stale: the From) is the request, and no reply goes
+    back even to an authenticated sender."""
+    from app.links import unsubscribe_token
+
+    ids, campaign = _people("nia@example.com", "oto@example.com")
+    authenticated = (f"Authentication-Results: {OURS}; dkim=pass header.d=example.com;\r\n"
+                     "\tdmarc=pass header.from=example.com\r\n")
+    valid = unsubscribe_token(ids["nia@example.com"], campaign)
+    mailbox.deliver([
+        _mail("nia@example.com", AUTO_GMAIL, subject=f"unsubscribe {valid}",
+              headers=authenticated),
+        _mail("oto@example.com", AUTO_GMAIL, subject="unsubscribe WzksOV0.c3RhbGUtc2lnbmF0dXJl",
+              headers=authenticated),
+    ])
+    poll_once(get_settings())
+
+    assert _state("nia@example.com")[1][0].evidence["rule"] == "token"
+    assert _state("oto@example.com")[0] == "unsubscribed"
+    assert smtp.messages == []
+
+
 def test_out_of_office_is_still_ignored(mailbox: Mailbox, smtp: Catcher) -> None:
     _people("kim@example.com", "lea@example.com", "max@example.com")
     ack_id = "<octomail-ack.0123456789abcdef0123@example.org>"
