@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from app.campaigns import preview as previews
 from app.campaigns import service
-from app.models import Campaign
-from app.web.api.responses import errors
+from app.models import Campaign, CampaignStatus
+from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, SettingsDep, UserDep
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -58,6 +58,72 @@ class TestBody(BaseModel):
     emails: list[str] = Field(min_length=1, max_length=previews.MAX_TEST_ADDRESSES)
 
 
+class ProgressPublic(BaseModel):
+    total: int
+    queued: int
+    sending: int
+    sent: int
+    failed: int
+    bounced: int
+    skipped: int
+    remaining: int
+    rate: float = Field(description="Messages a second over the last minute.")
+    average_rate: float
+
+
+class CampaignPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    name: str
+    subject: str
+    body: str
+    body_format: Literal["markdown", "html"]
+    topics: list[str]
+    category: Literal["marketing", "transactional"]
+    from_: str = Field(alias="from")
+    reply_to: str
+    layout: str
+    attribute_filter: dict[str, Any]
+    status: CampaignStatus
+    send_at: UtcDatetime | None
+    timezone: str | None
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    created_at: UtcDatetime | None
+    updated_at: UtcDatetime | None
+    progress: ProgressPublic | None = Field(default=None, description="Not in lists.")
+
+
+class CampaignList(BaseModel):
+    items: list[CampaignPublic]
+
+
+class CampaignProgress(ProgressPublic):
+    id: int
+    status: CampaignStatus
+
+
+class PreviewPublic(BaseModel):
+    subscriber_id: int | None
+    to: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str]
+    message_id: str
+
+
+class FailedTest(BaseModel):
+    email: str
+    reply: str
+
+
+class TestReportPublic(BaseModel):
+    sent: list[str] = Field(description="The addresses the test went to.")
+    failed: list[FailedTest]
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() + "Z" if value else None
 
@@ -81,7 +147,8 @@ def _public(session: Session, campaign: Campaign, *, with_progress: bool = True,
     return out
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(400, 403))
+@router.post("", response_model=CampaignPublic, status_code=status.HTTP_201_CREATED,
+             responses=errors(400, 403))
 def create_campaign(body: CampaignCreate, session: SessionDep, settings: SettingsDep,
                     _user: EditorDep) -> dict[str, Any]:
     fields = body.model_dump()
@@ -90,7 +157,7 @@ def create_campaign(body: CampaignCreate, session: SessionDep, settings: Setting
     return _public(session, campaign)
 
 
-@router.get("")
+@router.get("", response_model=CampaignList)
 def list_campaigns(session: SessionDep, _user: UserDep,
                    status: str | None = None) -> dict[str, list[dict[str, Any]]]:
     campaigns = service.list_campaigns(session, status=status)
@@ -100,12 +167,12 @@ def list_campaigns(session: SessionDep, _user: UserDep,
                       for c in campaigns]}
 
 
-@router.get("/{campaign_id}", responses=errors(404))
+@router.get("/{campaign_id}", response_model=CampaignPublic, responses=errors(404))
 def get_campaign(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     return _public(session, service.get_campaign(session, campaign_id))
 
 
-@router.patch("/{campaign_id}", responses=errors(400, 403, 404, 409))
+@router.patch("/{campaign_id}", response_model=CampaignPublic, responses=errors(400, 403, 404, 409))
 def update_campaign(campaign_id: int, body: CampaignUpdate, session: SessionDep,
                     settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
@@ -118,15 +185,16 @@ def update_campaign(campaign_id: int, body: CampaignUpdate, session: SessionDep,
     return _public(session, campaign)
 
 
-@router.get("/{campaign_id}/preview", responses=errors(404))
-@router.post("/{campaign_id}/preview", responses=errors(404))
+@router.get("/{campaign_id}/preview", response_model=PreviewPublic, responses=errors(404))
+@router.post("/{campaign_id}/preview", response_model=PreviewPublic, responses=errors(404))
 def preview_campaign(campaign_id: int, session: SessionDep, settings: SettingsDep,
                      _user: UserDep, subscriber_id: int | None = None) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     return previews.preview(session, campaign, settings=settings, subscriber_id=subscriber_id)
 
 
-@router.post("/{campaign_id}/test", responses=errors(400, 403, 404, 409))
+@router.post("/{campaign_id}/test", response_model=TestReportPublic,
+             responses=errors(400, 403, 404, 409))
 async def test_campaign(campaign_id: int, body: TestBody, session: SessionDep,
                         settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
@@ -134,14 +202,16 @@ async def test_campaign(campaign_id: int, body: TestBody, session: SessionDep,
     return {"sent": report.sent, "failed": report.failed}
 
 
-@router.post("/{campaign_id}/send", status_code=status.HTTP_202_ACCEPTED,
+@router.post("/{campaign_id}/send", response_model=CampaignPublic,
+             status_code=status.HTTP_202_ACCEPTED,
              responses=errors(403, 404, 409))
 def send_campaign(campaign_id: int, session: SessionDep, settings: SettingsDep,
                   _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.send_now(session, campaign_id, settings=settings))
 
 
-@router.post("/{campaign_id}/schedule", responses=errors(400, 403, 404, 409))
+@router.post("/{campaign_id}/schedule", response_model=CampaignPublic,
+             responses=errors(400, 403, 404, 409))
 def schedule_campaign(campaign_id: int, body: ScheduleBody, session: SessionDep,
                       settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     campaign = service.schedule(session, campaign_id, send_at=body.send_at,
@@ -149,22 +219,24 @@ def schedule_campaign(campaign_id: int, body: ScheduleBody, session: SessionDep,
     return _public(session, campaign)
 
 
-@router.post("/{campaign_id}/pause", responses=errors(403, 404, 409))
+@router.post("/{campaign_id}/pause", response_model=CampaignPublic, responses=errors(403, 404, 409))
 def pause_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.pause(session, campaign_id))
 
 
-@router.post("/{campaign_id}/resume", responses=errors(403, 404, 409))
+@router.post("/{campaign_id}/resume", response_model=CampaignPublic,
+             responses=errors(403, 404, 409))
 def resume_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.resume(session, campaign_id))
 
 
-@router.post("/{campaign_id}/cancel", responses=errors(403, 404, 409))
+@router.post("/{campaign_id}/cancel", response_model=CampaignPublic,
+             responses=errors(403, 404, 409))
 def cancel_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.cancel(session, campaign_id))
 
 
-@router.get("/{campaign_id}/progress", responses=errors(404))
+@router.get("/{campaign_id}/progress", response_model=CampaignProgress, responses=errors(404))
 def campaign_progress(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     return {"id": campaign.id, "status": campaign.status,

@@ -11,7 +11,15 @@ from sqlmodel import select
 
 from app.db import get_engine
 from app.errors import InvalidInput
-from app.models import Channel, ConsentEvent, Scope, SubscriberStatus, Topic, utcnow
+from app.models import (
+    Channel,
+    ConsentEvent,
+    Scope,
+    SubscriberStatus,
+    SubscriptionStatus,
+    Topic,
+    utcnow,
+)
 from app.subscribers import allowance
 from app.subscribers.allowance import Grant, MailKind
 from app.subscribers.consent import Evidence, record_consent
@@ -27,7 +35,7 @@ from app.subscribers.notify import send_confirmation
 from app.subscribers.optout import unsubscribe
 from app.subscribers.rights import erase, export_data
 from app.subscribers.signup import subscribe, topics_by_slug
-from app.web.api.responses import errors
+from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, UserDep, request_evidence
 
 router = APIRouter(prefix="/subscribers", tags=["subscribers"])
@@ -52,12 +60,73 @@ class SubscriberUpdate(BaseModel):
     unsubscribe_topics: list[str] | None = None
 
 
+class SubscriptionPublic(BaseModel):
+    topic: str = Field(description="The topic's slug.")
+    status: SubscriptionStatus
+
+
+class SubscriberPublic(BaseModel):
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    attributes: dict[str, Any]
+    source: str | None
+    referrer: str | None
+    tracking_allowed: bool
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    subscriptions: list[SubscriptionPublic]
+    confirmation: str | None = Field(
+        default=None, description="POST only: whether this call queued a confirmation mail "
+        "(`queued`) or why not.")
+
+
+class SubscriberPage(BaseModel):
+    items: list[SubscriberPublic]
+    next_cursor: str | None
+
+
+class RowErrorPublic(BaseModel):
+    line: int
+    reason: str
+
+
+class ImportReportPublic(BaseModel):
+    rows: int
+    imported: int
+    skipped: int
+    suppressed: int
+    error_count: int
+    errors: list[RowErrorPublic] = Field(description="At most 1,000.")
+
+
+class ConsentEventPublic(BaseModel):
+    id: int
+    action: str
+    channel: str
+    topic: str | None
+    campaign_id: int | None
+    at: UtcDatetime
+    ip: str | None
+    user_agent: str | None
+    policy_version: str | None
+    evidence: dict[str, Any] | None
+
+
+class ConsentLog(BaseModel):
+    items: list[ConsentEventPublic]
+
+
 def _one(session: SessionDep, subscriber_id: int) -> dict[str, Any]:
     subscriber = get_subscriber(session, subscriber_id)
     return public_subscriber(subscriber, subscriptions_of(session, [subscriber_id])[subscriber_id])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(400, 403, 409))
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriberPublic,
+             responses={200: {"model": SubscriberPublic,
+                              "description": "The address was known: the subscriber as is."},
+                        **errors(400, 403, 409)})
 def create_subscriber(body: SubscriberCreate, request: Request, response: Response,
                       session: SessionDep, user: EditorDep,
                       background: BackgroundTasks) -> dict[str, Any]:
@@ -97,7 +166,7 @@ def create_subscriber(body: SubscriberCreate, request: Request, response: Respon
     return body
 
 
-@router.get("")
+@router.get("", response_model=SubscriberPage)
 def list_all(
     session: SessionDep, _user: UserDep,
     status_: Annotated[SubscriberStatus | None, Query(alias="status")] = None,
@@ -120,7 +189,7 @@ def export_all(_user: UserDep) -> StreamingResponse:
                                       'attachment; filename="subscribers.csv"'})
 
 
-@router.post("/import", responses=errors(400, 403))
+@router.post("/import", response_model=ImportReportPublic, responses=errors(400, 403))
 def import_file(file: UploadFile, consent_source: Annotated[str, Form(max_length=500)],
                 user: EditorDep, topic: Annotated[str | None, Form()] = None) -> dict[str, Any]:
     """Import a CSV (columns: email, name, topics, any others become attributes). You attest
@@ -131,12 +200,13 @@ def import_file(file: UploadFile, consent_source: Annotated[str, Form(max_length
     return report.as_dict()
 
 
-@router.get("/{subscriber_id}", responses=errors(404))
+@router.get("/{subscriber_id}", response_model=SubscriberPublic, responses=errors(404))
 def get_one(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     return _one(session, subscriber_id)
 
 
-@router.patch("/{subscriber_id}", responses=errors(400, 403, 404))
+@router.patch("/{subscriber_id}", response_model=SubscriberPublic,
+              responses=errors(400, 403, 404))
 def update(subscriber_id: int, body: SubscriberUpdate, request: Request, session: SessionDep,
            user: EditorDep) -> dict[str, Any]:
     subscriber = get_subscriber(session, subscriber_id)
@@ -174,7 +244,7 @@ def erase_one(subscriber_id: int, session: SessionDep, user: EditorDep) -> None:
           evidence=Evidence(details={"requested_by": user.email}))
 
 
-@router.get("/{subscriber_id}/consent", responses=errors(404))
+@router.get("/{subscriber_id}/consent", response_model=ConsentLog, responses=errors(404))
 def consent_log(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     get_subscriber(session, subscriber_id)
     topics = {t.id: t.slug for t in session.exec(select(Topic))}
