@@ -31,6 +31,7 @@ _MSGID = re.compile(r"<[^<>\s]{1,300}>")
 # envelope sender). Only these are searched for our VERP address.
 _DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
                      "X-Delivered-To", "X-Rcpt-To", "To", "Cc", "Return-Path")
+_RECEIVED_FOR = re.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+)", re.IGNORECASE)
 _ACTIONS = {"failure": "failed", "fail": "failed", "delay": "delayed"}
 
 
@@ -89,11 +90,16 @@ def ties(msg: Message, returned: Returned, *,
                     found.append(Tie("in-reply-to", *pair))
     values = [sanitize(v, 1000) for name in _DELIVERY_HEADERS for v in msg.get_all(name, [])]
     values.append(returned.return_path)
-    for value in values:
-        if "+b-" in value.lower():
-            for _name, address in getaddresses([value]):
-                if (pair := bounce_address(address)) is not None:
-                    found.append(Tie("verp", *pair))
+    addresses = [a for v in values if "+b-" in v.lower() for _n, a in getaddresses([v])]
+    # Where no delivery header says it (some IMAP servers write none), the receiving MTA's
+    # Received line does: "... for <info+b-...@example.org>; date".
+    for value in msg.get_all("Received", []):
+        text = sanitize(value, 2000)
+        if "+b-" in text.lower():
+            addresses += _RECEIVED_FOR.findall(text)
+    for address in addresses:
+        if (pair := bounce_address(address)) is not None:
+            found.append(Tie("verp", *pair))
     return list(dict.fromkeys(found))
 
 

@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from inbound_support import Mailbox, record_campaign_sent
 from sqlmodel import Session, select
@@ -252,3 +253,43 @@ def test_campaign_mail_is_sent_from_its_verp_address_and_its_bounce_acts(
     assert result["<dsn1@mx.example.net>"] == ("Processed", "bounced", "Processed")
     with Session(get_engine()) as session:
         assert session.get(Subscriber, reader_id).status == SubscriberStatus.BOUNCED
+
+
+VERP_HEADERS = {
+    "Delivered-To": "Delivered-To: {a}\r\n",  # Postfix local/virtual, Dovecot LDA, Gmail
+    "X-Original-To": "X-Original-To: {a}\r\n",  # Postfix
+    "Envelope-To": "Envelope-to: {a}\r\n",  # Exim
+    "X-Envelope-To": "X-Envelope-To: <{a}>\r\n",
+    "To": "To: {a}\r\n",  # a DSN is addressed to the envelope sender
+    "Received": "Received: from mx.example.net by mail.example.org (Postfix)\r\n"
+                " with ESMTP id 4F2; for <{a}>; Tue, 3 Nov 2026 10:00:01 +0000\r\n",
+}
+
+
+@pytest.mark.parametrize("where", list(VERP_HEADERS))
+def test_verp_address_is_found_where_mtas_write_it(env: dict[str, str], where: str) -> None:
+    from app.inbound.classify import Kind, classify
+    from app.inbound.identity import build_context
+
+    settings = get_settings()
+    address = verp_address(settings, 12, 34)
+    plain = dsn("ann@example.com", 1, to="info@example.org").replace(
+        b"Delivered-To: info@example.org\r\n", b"").replace(
+        b"To: info@example.org\r\n", b"To: postmaster@example.org\r\n")
+    raw = VERP_HEADERS[where].format(a=address.upper() if where == "To" else address).encode() \
+        + plain
+    verdict = classify(raw, build_context(settings))
+    assert verdict.kind is Kind.HARD_BOUNCE
+    assert [(t.how, t.campaign_id, t.subscriber_id) for t in verdict.ties] == [("verp", 12, 34)]
+    assert classify(plain, build_context(settings)).ties == []
+
+
+def test_verp_return_path_of_the_returned_original_ties_a_complaint(env: dict[str, str]) -> None:
+    from app.inbound.classify import Kind, classify
+    from app.inbound.identity import build_context
+
+    settings = get_settings()
+    raw = arf("ann@example.com", 1, return_path=verp_address(settings, 5, 6))
+    verdict = classify(raw, build_context(settings))
+    assert verdict.kind is Kind.COMPLAINT
+    assert [(t.how, t.campaign_id, t.subscriber_id) for t in verdict.ties] == [("verp", 5, 6)]
