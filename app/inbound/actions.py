@@ -300,7 +300,7 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         row.reason = (f"{row.reason}; not tied to our mail ({named}): no signed Message-ID "
                       f"or VERP address of a send of ours, and no mail sent to the address "
                       f"in the last {RECENT_SEND.days} days")[:2000]
-        row.evidence = {**row.evidence, "tie": None}
+        row.evidence = {**row.evidence, "tie": None, "named": verdict.recipients[:20]}
         return []
     targets = [sub for sub, _why in tied]
     row.address_hmac = email_hmac(targets[0].email)

@@ -38,14 +38,23 @@ def get_message(session: Session, inbound_id: int) -> InboundMessage:
     return row
 
 
-def resolve(session: Session, inbound_id: int, *, action: Literal["unsubscribe", "dismiss"],
+# A report a person may apply: the channel its opt-outs are recorded with.
+_APPLICABLE = {"hard_bounce": Channel.BOUNCE, "complaint": Channel.COMPLAINT}
+
+
+def resolve(session: Session, inbound_id: int,
+            *, action: Literal["unsubscribe", "apply", "dismiss"],
             actor: str, evidence: Evidence) -> InboundMessage:
-    """A person decides: unsubscribe the sender (the one opt-out function, channel admin) or
-    dismiss. Either way the message leaves Review for Processed on the poller's next pass."""
+    """A person decides: unsubscribe the sender (the one opt-out function, channel admin),
+    apply a bounce or complaint the poller could not tie to our mail to the addresses it
+    names (the person vouches for it), or dismiss. Either way the message leaves Review for
+    Processed on the poller's next pass."""
     row = get_message(session, inbound_id)
     if row.status in (InboundStatus.RESOLVED, InboundStatus.DISMISSED):
         raise Conflict(f"already {row.status}")
-    if action == "unsubscribe":
+    if action == "apply":
+        _apply(session, row, actor, evidence)
+    elif action == "unsubscribe":
         try:
             address = normalize_email(row.from_addr or "")
         except InvalidInput as exc:
@@ -62,7 +71,7 @@ def resolve(session: Session, inbound_id: int, *, action: Literal["unsubscribe",
         row.action = row.action if row.action and row.action != "none" else "dismissed"
         row.status = InboundStatus.DISMISSED
     else:
-        raise InvalidInput("action must be 'unsubscribe' or 'dismiss'")
+        raise InvalidInput("action must be 'unsubscribe', 'apply' or 'dismiss'")
     row.resolved_at = utcnow()
     row.evidence = {**row.evidence, "resolved_by": actor}
     if row.folder == "Review":
@@ -70,3 +79,28 @@ def resolve(session: Session, inbound_id: int, *, action: Literal["unsubscribe",
     session.add(row)
     session.flush()
     return row
+
+
+def _apply(session: Session, row: InboundMessage, actor: str, evidence: Evidence) -> None:
+    """The report's own effect (bounced / complained) on the addresses it names."""
+    channel = _APPLICABLE.get(row.verdict or "")
+    named = [a for a in (row.evidence or {}).get("named", []) if isinstance(a, str)]
+    if channel is None or row.status != InboundStatus.REVIEW:
+        raise Conflict("only a hard bounce or complaint waiting in Review can be applied")
+    addresses = []
+    for address in named:
+        try:
+            addresses.append(normalize_email(address))
+        except InvalidInput:
+            continue
+    if not addresses:
+        raise InvalidInput("this report names no usable recipient address")
+    details = {**evidence.details, "inbound_id": row.id, "by": actor, "tie": "a person"}
+    for address in dict.fromkeys(addresses):
+        unsubscribe(session, address=address, scope=Scope.ALL, channel=channel,
+                    evidence=Evidence(ip=evidence.ip, user_agent=evidence.user_agent,
+                                      policy_version=evidence.policy_version,
+                                      details=details))
+    row.action = ("bounced" if channel is Channel.BOUNCE else "complaint: unsubscribed") + \
+        " (by a person)"
+    row.status = InboundStatus.RESOLVED

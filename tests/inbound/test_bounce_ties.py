@@ -293,3 +293,32 @@ def test_verp_return_path_of_the_returned_original_ties_a_complaint(env: dict[st
     verdict = classify(raw, build_context(settings))
     assert verdict.kind is Kind.COMPLAINT
     assert [(t.how, t.campaign_id, t.subscriber_id) for t in verdict.ties] == [("verp", 5, 6)]
+
+
+def test_a_person_can_apply_an_untied_report_from_review(api, mailbox: Mailbox) -> None:
+    """Review is where a person decides: "apply" gives the bounce its effect on the address
+    it names (recorded as theirs); "unsubscribe" would only ever reach the MAILER-DAEMON."""
+    people("ann@example.com", "bob@example.com")
+    mailbox.deliver([dsn("ann@example.com", 1), dsn("bob@example.com", 2, action="delayed",
+                                                    status="4.4.1")])
+    outcome(mailbox)
+    items = api.get("/api/v1/inbound", params={"status": "review"}).json()["items"]
+    by_id = {i["message_id"]: i for i in items}
+    hard, soft = by_id["<dsn1@mx.example.net>"], by_id["<dsn2@mx.example.net>"]
+    assert "not tied to our mail (ann@example.com)" in hard["reason"]
+
+    assert api.post(f"/api/v1/inbound/{soft['id']}/resolve",
+                    json={"action": "apply"}).status_code == 409  # a delay proves nothing
+    answer = api.post(f"/api/v1/inbound/{hard['id']}/resolve", json={"action": "apply"})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["action"]) == ("resolved",
+                                                                  "bounced (by a person)")
+    assert state("ann@example.com") == ("bounced", 1, True)
+    assert state("bob@example.com") == UNTOUCHED
+    with Session(get_engine()) as session:
+        event = session.exec(select(ConsentEvent).where(
+            ConsentEvent.email_hmac == email_hmac("ann@example.com"))).one()
+    assert (event.channel, event.evidence["tie"], event.evidence["by"]) == (
+        "bounce", "a person", "admin@example.org")
+    assert api.post(f"/api/v1/inbound/{hard['id']}/resolve",
+                    json={"action": "apply"}).status_code == 409

@@ -38,7 +38,7 @@ class InboundPage(BaseModel):
 
 
 class ResolveBody(BaseModel):
-    action: Literal["unsubscribe", "dismiss"]
+    action: Literal["unsubscribe", "apply", "dismiss"]
 
 
 def _public(row: InboundMessage) -> InboundPublic:
