@@ -98,6 +98,7 @@ _FATAL_DEFECTS = (
     email_errors.MultipartInvariantViolationDefect,
     email_errors.MissingHeaderBodySeparatorDefect,
 )
+_ESCAPED_MBOX_FROM = re.compile(rb">+From ")
 _SUBJECT_TOKEN = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-.]+)", re.IGNORECASE)
 _ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _AUTO_SENDERS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "noreply",
@@ -262,6 +263,10 @@ def classify(raw: bytes, ctx: Context) -> Verdict:
     """The verdict for one raw message."""
     if len(raw) > ctx.max_bytes:
         return oversized(raw[:65536], len(raw), ctx)
+    if raw[:1] == b">" and _ESCAPED_MBOX_FROM.match(raw):
+        # An mbox separator escaped as ">From ..." (a plain "From " line the parser takes as
+        # the envelope): not a header, so every header would be read as body.
+        raw = raw.partition(b"\n")[2]
     try:
         msg = parse(raw)
         verdict = _base(msg)

@@ -61,3 +61,14 @@ def test_a_malformed_message_from_a_person_still_goes_to_review() -> None:
     verdict = classify(load_fixture("malformed_mime"), Context())
     assert verdict.kind is Kind.UNREADABLE and verdict.folder == "Review"
     assert verdict.reason.startswith("malformed MIME")
+
+
+def test_an_mbox_separator_line_does_not_hide_the_headers() -> None:
+    from inbound_support import load_fixture
+
+    bounce = load_fixture("dsn_postfix_hard")
+    for line in (b"From MAILER-DAEMON Mon Nov  2 10:00:31 2026\n",
+                 b">From MAILER-DAEMON Mon Nov  2 10:00:31 2026\n"):  # as mboxo escapes it
+        verdict = classify(line + bounce, Context())
+        assert verdict.kind is Kind.HARD_BOUNCE, (line, verdict.reason)
+        assert verdict.recipients == ["mia@example.com"]
