@@ -294,8 +294,11 @@ def _lenient(msg: Message, verdict: Verdict, ctx: Context, defects: list[str]) -
     and feedback reports are machine-written fields, still readable from that recovery and
     only acted on when tied to our mail, so they are taken; anything a person wrote stays
     for a person, as its text may be mangled."""
-    lenient = _classify(msg, verdict, ctx)
-    if lenient.kind in _MACHINE_REPORTS:
+    try:
+        lenient: Verdict | None = _classify(msg, verdict, ctx)
+    except UnreadableBody:  # a person's text, mangled: the same answer as below
+        lenient = None
+    if lenient is not None and lenient.kind in _MACHINE_REPORTS:
         lenient.evidence["malformed_mime"] = defects
         lenient.reason += " (read leniently: malformed MIME)"
         return lenient
