@@ -28,7 +28,6 @@ from typing import Any
 
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, _PassArg, generate_lorem_ipsum
 from markupsafe import Markup
@@ -46,7 +45,15 @@ MAX_OUTPUT = 2_000_000
 MAX_WIDTH = 1000
 """Largest width or precision in a format string ("%10s", "{:>10}")."""
 
+_SEQUENCES = (list, tuple, set, frozenset)
+_JOINABLE = (list, tuple, str)
+_CONTAINERS = (*_SEQUENCES, dict, range, Namespace, str)
+_DATA_NAMES = frozenset({"attributes", "campaign", "topics"})
 _CHARGE = "octomail_charge"  # the filter the compile-time pass wraps expressions in
+_RAW_PREFIX = "octomail_raw_"
+_RAW_FILTERS = frozenset({"join", "default", "d", "length", "count", "upper", "lower", "title",
+                          "capitalize", "trim", "e", "escape", "string", "first", "last",
+                          "safe", "int", "float", "round", "abs", "truncate", "wordcount"})
 _ITERATE = "octomail_iterate"
 
 
@@ -79,10 +86,21 @@ def weight(value: Any, limit: int = MAX_VALUE) -> int:
     """The size of a value counted deeply (characters plus items), stopping past `limit`.
 
     Deep, because `[x] * 1000` holds 1000 references to one `x`: printing it costs 1000 x."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str or kind is Markup:
         return len(value)
-    if isinstance(value, int | float | bool) or value is None or isinstance(value, Undefined):
-        return (value.bit_length() // 3 + 1) if type(value) is int else 1
+    if kind is int:
+        return value.bit_length() // 3 + 1
+    if kind not in _CONTAINERS and not isinstance(value, _CONTAINERS):
+        return 1  # numbers, None, Undefined, generators, loop objects: small to print
+    if kind is list or kind is tuple:  # the common case: a flat list of strings
+        total = 1 + len(value)
+        for item in value:
+            if type(item) is not str:
+                break
+            total += len(item)
+        else:
+            return total
     total = 0
     stack: list[Any] = [value]
     while stack:
@@ -90,14 +108,14 @@ def weight(value: Any, limit: int = MAX_VALUE) -> int:
         total += 1
         if isinstance(item, str):
             total += len(item)
-        elif isinstance(item, int) and not isinstance(item, bool):
+        elif type(item) is int:
             total += item.bit_length() // 3
         elif isinstance(item, range):
             total += len(item)
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
+        elif isinstance(item, _SEQUENCES):
             stack.extend(item)
         elif isinstance(item, Namespace):
             stack.append(object.__getattribute__(item, "_Namespace__attrs"))
@@ -106,13 +124,17 @@ def weight(value: Any, limit: int = MAX_VALUE) -> int:
     return total
 
 
-def charge(value: Any) -> Any:
+def charge(value: Any, steps: int = 1) -> Any:
     """Count a produced value against the budget; refuse one over MAX_VALUE. Returns it."""
     size = weight(value)
     if size > MAX_VALUE:
         raise TemplateLimitError(
             f"the template builds a value of over {MAX_VALUE:,} characters or items")
-    _spend(size + 1)
+    budget = _budget
+    left = budget.work - size - steps
+    budget.work = left
+    if left < 0:
+        _spend(0)
     return value
 
 
@@ -176,12 +198,12 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
         if isinstance(left, int) and isinstance(right, int):
             if left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
                 _refuse(f"the product is too large a number (over {MAX_INT_BITS} bits)")
-        elif isinstance(right, int) and isinstance(left, str | list | tuple):
+        elif isinstance(right, int) and isinstance(left, (str, list, tuple)):
             _check_result_size(weight(left) * max(right, 0), "repeating a value")
-        elif isinstance(left, int) and isinstance(right, str | list | tuple):
+        elif isinstance(left, int) and isinstance(right, (str, list, tuple)):
             _check_result_size(weight(right) * max(left, 0), "repeating a value")
     elif operator == "+":
-        if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+        if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
             _check_result_size(weight(left) + weight(right), "joining two values")
     elif operator == "%":
         check_printf(left)
@@ -211,7 +233,7 @@ def _check_method(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> No
         _check_replace(owner, args[0], args[1], args[2] if len(args) > 2 else -1)
     elif name == "join" and args:
         items = args[0]
-        if not isinstance(items, list | tuple | str):
+        if not isinstance(items, (list, tuple, str)):
             _refuse("str.join takes a list here (use the join filter)")
         _check_result_size(weight(items) + len(owner) * max(len(items) - 1, 0), "join")
     elif name == "translate" and args:
@@ -240,12 +262,11 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        _spend(2)
         if cost and len(args) > skip:
             _spend(cost * weight(args[skip]))
         if check is not None:
             check(*args[skip:], **kwargs)
-        return charge(func(*args, **kwargs))
+        return charge(func(*args, **kwargs), 3)  # a filter call costs 2 steps
 
     return guarded
 
@@ -291,10 +312,13 @@ def _wordwrap(value: Any, width: Any = 79, break_long_words: Any = True,
 
 
 def _join(value: Any, d: Any = "", *_a: Any, **kwargs: Any) -> None:
-    d = kwargs.get("d", d)
-    if isinstance(value, list | tuple | str):
-        _check_result_size(weight(value) + len(str(d)) * max(len(value) - 1, 0), "join")
-    elif len(str(d)) > MAX_WIDTH:
+    if kwargs:
+        d = kwargs.get("d", d)
+    separator = len(d) if type(d) is str else len(str(d))
+    if type(value) in _JOINABLE or isinstance(value, _JOINABLE):
+        if len(value) > 1:
+            _check_result_size(weight(value) + separator * (len(value) - 1), "join")
+    elif separator > MAX_WIDTH:
         # An iterator's length is unknown until it is consumed: keep the separator short.
         _refuse(f"a join separator over {MAX_WIDTH} characters")
 
@@ -305,11 +329,11 @@ def _nested_size(value: Any, step: int) -> int:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack and total <= MAX_VALUE:
         item, depth = stack.pop()
-        total += weight(item, 64) if not isinstance(item, dict | list | tuple) else 2
+        total += weight(item, 64) if not isinstance(item, (dict, list, tuple)) else 2
         total += depth * step
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for pair in item.items() for v in pair)
-        elif isinstance(item, list | tuple):
+        elif isinstance(item, (list, tuple)):
             stack.extend((v, depth + 1) for v in item)
     return total
 
@@ -335,7 +359,7 @@ def _count_arg(position: int, keyword: str, what: str) -> Callable[..., None]:
 
 def _sum(iterable: Any = (), attribute: Any = None, start: Any = 0, **kwargs: Any) -> None:
     start = kwargs.get("start", start)
-    if not isinstance(start, int | float):
+    if not isinstance(start, (int, float)):
         _refuse("sum adds numbers only")
 
 
@@ -373,16 +397,28 @@ def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str
 class _Instrument:
     """Wrap the expressions that can cost work in the charge filter, once per template.
 
-    `safe_names` are context variables the template never reassigns: their size is bounded
-    by the data, so printing or comparing them costs nothing extra on the hot path."""
+    `safe_names` are string variables the template never reassigns: their size is bounded by
+    the data, so printing or comparing them costs nothing extra on the hot path; outside loops
+    and macros the same holds for attributes of the data (`{{ attributes.city }}`). Filters,
+    calls and operators pay for their results themselves and are not wrapped again."""
 
     def __init__(self, tree: nodes.Template, safe_names: frozenset[str]) -> None:
         assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
         self.safe = safe_names - assigned
+        self.data = (safe_names | _DATA_NAMES) - assigned
+        self.depth = 0  # inside how many loops, macros and call blocks
 
     def _cheap(self, node: nodes.Node) -> bool:
-        return (isinstance(node, nodes.Const | nodes.TemplateData)
-                or (isinstance(node, nodes.Name) and node.name in self.safe))
+        if isinstance(node, (nodes.Const, nodes.TemplateData)):
+            return True
+        if isinstance(node, nodes.Name):
+            return node.name in self.safe
+        if self.depth:
+            return False
+        while isinstance(node, nodes.Getattr) or (
+                isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const)):
+            node = node.node
+        return isinstance(node, nodes.Name) and node.name in self.data
 
     def _wrap(self, node: nodes.Expr, name: str = _CHARGE) -> nodes.Expr:
         return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
@@ -392,7 +428,7 @@ class _Instrument:
         if not isinstance(node, nodes.Node):
             return node
         self.visit(node)
-        if isinstance(node, nodes.Concat | nodes.List | nodes.Dict) or (
+        if isinstance(node, (nodes.Concat, nodes.List, nodes.Dict)) or (
                 isinstance(node, nodes.Tuple) and node.ctx == "load") or (
                 isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice)):
             return self._wrap(node)
@@ -401,10 +437,17 @@ class _Instrument:
     def visit(self, node: nodes.Node) -> None:
         if isinstance(node, nodes.For):
             node.iter = self._wrap(self._expr(node.iter), _ITERATE)
+            self.depth += 1
             for child in (*node.body, *node.else_):
                 self.visit(child)
             if node.test is not None:
                 node.test = self._expr(node.test)
+            self.depth -= 1
+            return
+        if isinstance(node, (nodes.Macro, nodes.CallBlock)):
+            self.depth += 1
+            self._visit_fields(node)
+            self.depth -= 1
             return
         if isinstance(node, nodes.Output):
             node.nodes = [self._charged(child) for child in node.nodes]
@@ -414,18 +457,38 @@ class _Instrument:
             for operand in node.ops:
                 operand.expr = self._charged(operand.expr)
             return
+        self._visit_fields(node)
+
+    def _visit_fields(self, node: nodes.Node) -> None:
         for field, value in node.iter_fields():
             if isinstance(value, list):
                 setattr(node, field, [self._child(node, field, v) for v in value])
             elif isinstance(value, nodes.Node):
                 setattr(node, field, self._child(node, field, value))
 
+    def _raw_ok(self, node: nodes.Node) -> bool:
+        """A linear filter with short constant arguments applied, outside loops and macros,
+        to the data: its cost is bounded by the data, so it runs unwrapped (the hot path)."""
+        return (not self.depth and isinstance(node, nodes.Filter) and node.name in _RAW_FILTERS
+                and node.node is not None and not node.kwargs and node.dyn_args is None
+                and node.dyn_kwargs is None
+                and all(isinstance(a, nodes.Const) and weight(a.value) <= 100 for a in node.args)
+                and (self._cheap(node.node) or self._raw_ok(node.node)))
+
     def _charged(self, node: nodes.Expr) -> nodes.Expr:
         if self._cheap(node):
             return node
-        node = self._expr(node)
-        if isinstance(node, nodes.Filter) and node.name == _CHARGE:
+        if self._raw_ok(node):
+            filters = node
+            while isinstance(filters, nodes.Filter):
+                filters.name = _RAW_PREFIX + filters.name
+                filters = filters.node
             return node
+        node = self._expr(node)
+        if isinstance(node, (nodes.Filter, nodes.Call)) or (
+                isinstance(node, nodes.BinExpr)
+                and node.operator in BoundedSandbox.intercepted_binops):
+            return node  # already paid for by the filter wrapper, call() or call_binop()
         return self._wrap(node)
 
     def _child(self, parent: nodes.Node, field: str, child: Any) -> Any:
@@ -449,7 +512,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, *args: Any, safe_names: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.safe_names = frozenset(safe_names)
+        raw = {_RAW_PREFIX + name: self.filters[name] for name in _RAW_FILTERS}
         self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
+        self.filters.update(raw)
         self.filters[_CHARGE] = charge
         self.filters[_ITERATE] = _iterate
         self.tests = {name: _guard_test(t) for name, t in self.tests.items()}
@@ -467,7 +532,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _spend(CALL_COST)
         owner = getattr(__obj, "__self__", None)
-        if isinstance(owner, str | list | tuple):  # str methods, index() and count() scan
+        if isinstance(owner, (str, list, tuple)):  # str methods, index() and count() scan
             charge(owner)
         for arg in args:
             charge(arg)
