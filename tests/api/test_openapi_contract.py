@@ -42,3 +42,17 @@ def test_times_are_rfc3339_utc(api):
     token = api.get("/api/v1/tokens").json()["items"][0]
     assert token["created_at"].endswith("Z") and token["last_used_at"].endswith("Z")
     assert api.get("/api/v1/users").json()["items"][0]["created_at"].endswith("Z")
+
+
+def test_response_models_keep_the_answers_shapes(api):
+    """Declaring response models added no keys: `confirmation` only where a mail was due,
+    `progress` only on a single campaign."""
+    api.post("/api/v1/topics", json={"slug": "news", "name": "News"})
+    ann = api.post("/api/v1/subscribers", json={"email": "ann@example.org", "topics": ["news"],
+                                                "preconfirm": True, "consent_source": "fair"})
+    assert ann.status_code == 201 and "confirmation" not in ann.json()
+    assert "confirmation" not in api.get(f"/api/v1/subscribers/{ann.json()['id']}").json()
+    campaign = api.post("/api/v1/campaigns", json={"name": "N", "subject": "S", "body": "B",
+                                                   "topics": ["news"]}).json()
+    assert campaign["progress"]["total"] == 0 and campaign["from"] == ""
+    assert "progress" not in api.get("/api/v1/campaigns").json()["items"][0]

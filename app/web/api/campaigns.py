@@ -71,7 +71,9 @@ class ProgressPublic(BaseModel):
     average_rate: float
 
 
-class CampaignPublic(BaseModel):
+class CampaignSummary(BaseModel):
+    """A campaign as lists show it (no progress: that costs a query per campaign)."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     id: int
@@ -92,11 +94,14 @@ class CampaignPublic(BaseModel):
     finished_at: UtcDatetime | None
     created_at: UtcDatetime | None
     updated_at: UtcDatetime | None
-    progress: ProgressPublic | None = Field(default=None, description="Not in lists.")
+
+
+class CampaignPublic(CampaignSummary):
+    progress: ProgressPublic
 
 
 class CampaignList(BaseModel):
-    items: list[CampaignPublic]
+    items: list[CampaignSummary]
 
 
 class CampaignProgress(ProgressPublic):

@@ -77,9 +77,12 @@ class SubscriberPublic(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     subscriptions: list[SubscriptionPublic]
+
+
+class SubscriberCreated(SubscriberPublic):
     confirmation: str | None = Field(
-        default=None, description="POST only: whether this call queued a confirmation mail "
-        "(`queued`) or why not.")
+        default=None, description="Whether this call queued a confirmation mail (`queued`) "
+        "or why not; absent when none was due.")
 
 
 class SubscriberPage(BaseModel):
@@ -123,8 +126,9 @@ def _one(session: SessionDep, subscriber_id: int) -> dict[str, Any]:
     return public_subscriber(subscriber, subscriptions_of(session, [subscriber_id])[subscriber_id])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriberPublic,
-             responses={200: {"model": SubscriberPublic,
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriberCreated,
+             response_model_exclude_unset=True,
+             responses={200: {"model": SubscriberCreated,
                               "description": "The address was known: the subscriber as is."},
                         **errors(400, 403, 409)})
 def create_subscriber(body: SubscriberCreate, request: Request, response: Response,
