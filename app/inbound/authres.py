@@ -21,52 +21,66 @@ _PAIR = re.compile(
     r'("(?:[^"\\]|\\.)*"|[^\s;"]+)')
 
 
+_QUOTED_PAIR = re.compile(r"\\(.)")
+_SPECIAL = re.compile(r'[()"\\]')
+_PIECES = re.compile(r'"(?:[^"\\]|\\.)*"?|;|[^";]+')
+
+
 def _strip_comments(value: str) -> str:
-    """CFWS comments removed (nested parentheses; quoted strings left alone)."""
+    """CFWS comments removed (nested parentheses, quoted pairs; quoted strings left alone).
+    Jumps from one special character to the next: this runs for every opt-out by email."""
+    if "(" not in value:
+        return value
     out: list[str] = []
     depth = pos = 0
-    while pos < len(value):
-        char = value[pos]
-        if depth == 0 and char == '"':
-            found = _QUOTED.match(value, pos)
-            end = found.end() if found else len(value)
+    quoted = False
+    while True:
+        found = _SPECIAL.search(value, pos)
+        end = found.start() if found else len(value)
+        if depth == 0:
             out.append(value[pos:end])
-            pos = end
-            continue
-        if char == "\\" and depth:
-            pos += 2
-            continue
-        if char == "(":
+        if found is None:
+            return "".join(out)
+        char, pos = found.group(), end + 1
+        if char == "\\":
+            if depth == 0:
+                out.append(value[end:end + 2])
+            pos = end + 2
+        elif quoted:  # only ever at depth 0: a comment cannot start inside quotes
+            out.append(char)
+            quoted = char != '"'
+        elif char == '"':
+            if depth == 0:
+                out.append(char)
+                quoted = True
+        elif char == "(":
             depth += 1
-        elif char == ")" and depth:
+        elif depth:
             depth -= 1
             if depth == 0:
                 out.append(" ")
-        elif depth == 0:
+        else:
             out.append(char)
-        pos += 1
-    return "".join(out)
 
 
 def _split(value: str) -> list[str]:
     """Split on ';' outside quoted strings."""
-    parts, start, pos = [], 0, 0
-    while pos < len(value):
-        if value[pos] == '"':
-            found = _QUOTED.match(value, pos)
-            pos = found.end() if found else len(value)
-            continue
-        if value[pos] == ";":
-            parts.append(value[start:pos])
-            start = pos + 1
-        pos += 1
-    parts.append(value[start:])
+    if '"' not in value:
+        return value.split(";")
+    parts, current = [], []
+    for piece in _PIECES.findall(value):
+        if piece == ";":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(piece)
+    parts.append("".join(current))
     return parts
 
 
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1])
+        return _QUOTED_PAIR.sub(r"\1", value[1:-1]) if "\\" in value else value[1:-1]
     return value
 
 
@@ -77,7 +91,7 @@ def parse(value: str) -> tuple[str, list[dict[str, str]]]:
     authserv_id = _unquote(head[0]).lower() if head else ""
     results = []
     for part in parts[1:]:
-        pairs = [(re.sub(r"\s+", "", key).lower(), _unquote(val)) for key, val in
+        pairs = [("".join(key.split()).lower(), _unquote(val)) for key, val in
                  _PAIR.findall(part)]
         if not pairs:
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from app.inbound.phrases import BARE_WORD, OPTOUT_ANY, OPTOUT_COMPILED, fold
 
@@ -79,6 +80,7 @@ class Reading:
                        names_sender=self.names_sender or other.names_sender)
 
 
+@lru_cache(maxsize=1024)  # the same few phrases come back all day; callers copy the dict
 def _describe(text: str) -> dict[str, str]:
     for lang, pattern, regex in OPTOUT_COMPILED:
         if regex.fullmatch(text):
@@ -135,7 +137,7 @@ def read_request(text: str) -> Reading:
             reading.negated.append(match.group(0))
             continue
         if reading.found is None:
-            reading.found = _describe(match.group(0))
+            reading.found = dict(_describe(match.group(0)))
         after = _clause_after(folded, match.end())
         if _names_self(_WORDS.findall(match.group(0)) + before[-1:] + after[:1]):
             reading.names_sender = True
