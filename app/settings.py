@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     embedded_scheduler: bool = True
 
     # Issue 9, templates (parts 5 and 6): bounded rendering and campaign layouts.
-    render_timeout: float = Field(5.0, gt=0)
-    """Seconds a preview or test-send render may take before it answers 422."""
+    render_timeout: float = Field(10.0, gt=0)
+    """Seconds a preview or test send (compile and render) may take before it answers 422."""
     email_layout_dir: str = ""
     """An extra folder of campaign layouts (NAME.html, optional NAME.txt), searched first."""
 

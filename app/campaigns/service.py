@@ -90,8 +90,7 @@ def _check_content(session: Session, fields: dict[str, Any], topic_ids: list[int
                    settings: Settings | None, campaign_id: int = 0) -> None:
     """The content as it will be sent, checked now (422 with the reason): template safety on
     the final templates, unknown variables, the layout, the marketing footer, and a trial
-    render within the limits, off the request thread and time-limited."""
-    from app.sending.offload import run_limited
+    render within the sandbox's limits (which bound its time; no thread needed here)."""
     from app.sending.templating import campaign_context, check_campaign
 
     settings = settings or get_settings()
@@ -99,10 +98,10 @@ def _check_content(session: Session, fields: dict[str, Any], topic_ids: list[int
     context = campaign_context(
         org_name=settings.org_name, postal_address=settings.postal_address, topics=names,
         category=fields["category"], campaign_id=campaign_id, campaign_name=fields["name"])
-    run_limited(check_campaign, body=fields["body"] or "", body_format=fields["body_format"],
-                layout=fields["layout"] or "default", subject=fields["subject"],
-                category=fields["category"], context=context,
-                layout_dir=settings.email_layout_dir, timeout=settings.render_timeout)
+    check_campaign(body=fields["body"] or "", body_format=fields["body_format"],
+                   layout=fields["layout"] or "default", subject=fields["subject"],
+                   category=fields["category"], context=context,
+                   layout_dir=settings.email_layout_dir)
 
 
 def _topic_ids(session: Session, slugs: list[str]) -> list[int]:

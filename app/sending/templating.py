@@ -96,9 +96,10 @@ def _markdown() -> MarkdownIt:
     )
 
 
-def check_template(source: str, what: str, known: tuple[str, ...] | None = None) -> None:
+def check_template(source: str, what: str,
+                   known: tuple[str, ...] | None = None) -> nodes.Template:
     """Refuse templates that reach for Python internals or other files, or use a variable
-    that does not exist (when `known` is given), with a clear message."""
+    that does not exist (when `known` is given), with a clear message. Returns the tree."""
     env = environment(True)
     try:
         tree = env.parse(source)
@@ -127,6 +128,7 @@ def check_template(source: str, what: str, known: tuple[str, ...] | None = None)
                 f"{what}: unknown template variable{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(unknown)}; the known ones are {', '.join(sorted(known))} "
                 "(subscriber fields are under attributes, e.g. {{ attributes.city }})")
+    return tree
 
 
 class _Protector:
@@ -232,7 +234,8 @@ def html_to_text(html_source: str) -> str:
 class CompiledTemplate:
     """A sandboxed template plus the QP encoding of its static text, computed once."""
 
-    def __init__(self, source: str, *, autoescape: bool, context: dict[str, Any]) -> None:
+    def __init__(self, source: str | nodes.Template, *, autoescape: bool,
+                 context: dict[str, Any]) -> None:
         env = environment(autoescape)
         code = env.compile(source)
         # A plain dict, not make_globals()' ChainMap: Jinja copies the globals per render.
@@ -275,6 +278,11 @@ def _str_constants(code: CodeType) -> Iterator[str]:
 def campaign_sources(body: str, body_format: str, layout: str,
                      layout_dir: str | Path = "") -> tuple[str, str]:
     """The FINAL html and text templates of a campaign: what actually gets rendered."""
+    return _final_templates(body, body_format, layout, layout_dir)[:2]
+
+
+def _final_templates(body: str, body_format: str, layout: str, layout_dir: str | Path
+                     ) -> tuple[str, str, nodes.Template, nodes.Template]:
     check_template(body, "body")  # before Markdown: a clear line number for the author
     body_html = body_to_html(body, body_format)
     layout_html, layout_text = load_layout(layout, layout_dir)
@@ -285,30 +293,29 @@ def campaign_sources(body: str, body_format: str, layout: str,
         text_source = html_to_text(_fill_slot(layout_html, body_html))
     known = PERSONAL_VARIABLES + CAMPAIGN_VARIABLES
     # Markdown, css-inline and inscriptis decode entities: "&#123;&#123;" is a live tag now.
-    check_template(html_source, "body (HTML part)", known)
-    check_template(text_source, "body (text part)", known)
-    return html_source, text_source
+    return (html_source, text_source, check_template(html_source, "body (HTML part)", known),
+            check_template(text_source, "body (text part)", known))
 
 
 def compile_campaign(body: str, body_format: str, layout: str, subject: str,
-                     context: dict[str, Any], *, layout_dir: str | Path = ""
+                     context: dict[str, Any], *, layout_dir: str | Path = "",
+                     marketing: bool = False
                      ) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate]:
-    """(html, text, subject) templates for one campaign; raises InvalidInput on bad input."""
-    return _compile(body, body_format, layout, subject, context, layout_dir)[2:]
+    """(html, text, subject) templates for one campaign; raises InvalidInput on bad input.
+    `marketing`: also require the unsubscribe link and postal address in both parts."""
+    from app.sending.compliance import check_layout
 
-
-def _compile(body: str, body_format: str, layout: str, subject: str, context: dict[str, Any],
-             layout_dir: str | Path) -> tuple[str, str, CompiledTemplate, CompiledTemplate,
-                                              CompiledTemplate]:
-    check_template(subject, "subject",
-                   tuple(v for v in PERSONAL_VARIABLES if v != "subject") + CAMPAIGN_VARIABLES)
-    html_source, text_source = campaign_sources(body, body_format, layout, layout_dir)
-    try:
+    subject_tree = check_template(
+        subject, "subject",
+        tuple(v for v in PERSONAL_VARIABLES if v != "subject") + CAMPAIGN_VARIABLES)
+    _html, _text, html_tree, text_tree = _final_templates(body, body_format, layout, layout_dir)
+    if marketing:
+        check_layout(html_tree, text_tree)
+    try:  # compiled from the checked trees: each template is parsed once
         return (
-            html_source, text_source,
-            CompiledTemplate(html_source, autoescape=True, context=context),
-            CompiledTemplate(text_source, autoescape=False, context=context),
-            CompiledTemplate(subject, autoescape=False, context=context),
+            CompiledTemplate(html_tree, autoescape=True, context=context),
+            CompiledTemplate(text_tree, autoescape=False, context=context),
+            CompiledTemplate(subject_tree, autoescape=False, context=context),
         )
     except TemplateError as exc:
         raise InvalidInput(f"template error: {exc}") from exc
@@ -340,13 +347,9 @@ def check_campaign(*, body: str, body_format: str, layout: str, subject: str, ca
     """Everything that can be known about a campaign's content before it is sent, checked
     at create/update: template safety and variables (on the final templates), the layout,
     the marketing footer, and a trial render within the limits. Raises InvalidInput."""
-    from app.sending.compliance import check_layout
-
-    html_source, text_source, html, text, subject_template = _compile(
-        body, body_format, layout, subject, context, layout_dir)
-    if category == "marketing":
-        env = environment(True)
-        check_layout(env.parse(html_source), env.parse(text_source))
+    html, text, subject_template = compile_campaign(
+        body, body_format, layout, subject, context, layout_dir=layout_dir,
+        marketing=category == "marketing")
     values = dict(SAMPLE_VALUES)
     try:
         values["subject"] = subject_template.render(values)

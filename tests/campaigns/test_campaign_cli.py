@@ -47,3 +47,20 @@ def test_campaign_commands(settings_env: dict[str, str], tmp_path: Path) -> None
     assert "is cancelled" in run("cancel", campaign_id)
     missing = runner.invoke(app, ["campaign", "show", "999"])
     assert missing.exit_code == 1 and "not found" in missing.output
+
+
+def test_create_refuses_what_the_api_refuses(settings_env: dict[str, str],
+                                             tmp_path: Path) -> None:
+    with session_scope() as s:
+        make_topic(s, "news")
+    body = tmp_path / "body.md"
+    body.write_text("Dear {{ frist_name }},\n")
+    typo = runner.invoke(app, ["campaign", "create", "--name", "CLI", "--subject", "Hi",
+                               "--topic", "news", "--body-file", str(body)])
+    assert typo.exit_code == 1
+    assert "unknown template variable frist_name" in typo.output
+    body.write_text("{{ (3 ** 12000000) % 7 }}\n")
+    bomb = runner.invoke(app, ["campaign", "create", "--name", "CLI", "--subject", "Hi",
+                               "--topic", "news", "--body-file", str(body), "--layout", "nope"])
+    assert bomb.exit_code == 1 and "unknown email layout: 'nope'" in bomb.output
+    assert "CLI" not in run("list")
