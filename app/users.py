@@ -100,8 +100,8 @@ def list_users(session: Session) -> list[User]:
 def get_user(session: Session, ref: int | str) -> User:
     """A user by id, or by email address (as typed: it is normalized first)."""
     user: User | None
-    if isinstance(ref, int) or ref.isdecimal():
-        user = session.get(User, int(ref)) if int(ref) < 2**31 else None
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit()):
+        user = session.get(User, int(ref)) if 0 < int(ref) < 2**31 else None
     else:
         try:
             address = normalize_email(ref)

@@ -139,7 +139,10 @@ def test_token_list_and_revoke(settings_env, client):
     ["user", "enable", "42"],
     ["user", "set-role", "nobody@example.org", "viewer"],
     ["user", "reset-password", "nobody@example.org", "--password-stdin"],
+    ["user", "disable", "99999999999999999999"],
+    ["user", "disable", "\u00b2"],
     ["token", "revoke", "42"],
+    ["token", "revoke", "99999999999999999999"],
     ["token", "list", "--user", "nobody@example.org"],
 ])
 def test_unknown_users_and_tokens_are_clear_errors(settings_env, args):
