@@ -75,8 +75,10 @@ def serve(
         get_settings.cache_clear()
     settings = get_settings()
     upgrade()
-    typer.secho(f"Octomail is running: open {settings.base_url}/subscribe "
-                f"(API docs: {settings.base_url}/docs)", fg=typer.colors.GREEN, bold=True)
+    docs = (f"API docs: {settings.base_url}/docs" if settings.public_docs
+            else "API docs: docs/API.md, or set OCTOMAIL_PUBLIC_DOCS=true for /docs")
+    typer.secho(f"Octomail is running: open {settings.base_url}/subscribe ({docs})",
+                fg=typer.colors.GREEN, bold=True)
     if not settings.smtp_url_list:
         outbox = settings.var_dir / "mail" / "outbox"
         typer.echo(f"No OCTOMAIL_SMTP_URLS: mail goes to the local catcher on port "
@@ -298,7 +300,9 @@ def export_command(
     from app.db import get_engine
     from app.subscribers.directory import export_csv
 
-    out = file.open("w", newline="", encoding="utf-8") if file else sys.stdout
+    # Personal data: a new file is created owner-only (0600), like everything in var/.
+    out = (os.fdopen(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                     newline="", encoding="utf-8") if file else sys.stdout)
     try:
         for chunk in export_csv(get_engine()):
             out.write(chunk)

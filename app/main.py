@@ -14,9 +14,14 @@ from app.background import embedded_services, supervise
 from app.settings import get_settings
 from app.subscribers.batcher import close_loop_committers
 from app.web.errors import install_error_handlers
+from app.web.guard import RequestGuard
+from app.web.security_headers import SecurityHeaders
 from app.web_paths import STATIC_DIR
 
 log = logging.getLogger(__name__)
+
+UPLOAD_PATHS = ("/api/v1/subscribers/import",)
+"""Routes that take files, within OCTOMAIL_MAX_UPLOAD_BYTES instead of OCTOMAIL_MAX_BODY_BYTES."""
 
 
 @asynccontextmanager
@@ -43,14 +48,25 @@ def create_app() -> FastAPI:
     from app.web.api import router as api_router
     from app.web.public import router as public_router
 
+    settings = get_settings()
+    # The API docs are a map of every route for whoever asks: served only when the operator
+    # says so (OCTOMAIL_PUBLIC_DOCS); otherwise /docs, /redoc and /openapi.json are 404.
+    docs = settings.public_docs
     app = FastAPI(
         title="Octomail",
         version="0.1.0",
         description="Subscribers, consent and newsletter campaigns. API tokens: "
         "`octomail token create`; send them as `Authorization: Bearer TOKEN`.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
+    # Outermost last: headers go on every answer, the guard's 413/422 included.
+    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes,
+                       max_upload=settings.max_upload_bytes, upload_paths=UPLOAD_PATHS)
+    app.add_middleware(SecurityHeaders, no_csp_paths=("/docs", "/redoc") if docs else ())
     # Public first: routes are matched in order and the recipients' endpoints (one-click
     # POSTs, /healthz) are the hot path; the two sets share no path, so order is free.
     app.include_router(public_router)

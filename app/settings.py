@@ -13,8 +13,11 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.files import private_dir
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -91,11 +94,29 @@ class Settings(BaseSettings):
     email_layout_dir: str = ""
     """An extra folder of campaign layouts (NAME.html, optional NAME.txt), searched first."""
 
+    # Issue 9 part 7/8 (input): request limits and what is served publicly.
+    max_body_bytes: int = 2_000_000
+    """Largest request body on any route (413 beyond), counted as it streams in; room for
+    the largest campaign body (1,000,000 characters)."""
+    max_upload_bytes: int = 200_000_000
+    """Largest CSV upload to POST /api/v1/subscribers/import (about two million rows)."""
+    public_docs: bool = False
+    """Serve /docs, /redoc and /openapi.json; off by default (they answer 404)."""
+
     @field_validator("missed_grace", "confirm_max_age", "soft_bounce_window", "poll_interval",
                      "send_lease", "send_retry_max_age", "inbound_lease_ttl", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]
+
+    @field_validator("from_")
+    @classmethod
+    def _one_line_address(cls, value: str) -> str:
+        # The From that is checked must be the From that is sent: a control character or a
+        # Unicode line separator would be read differently by the parsers on the way out.
+        if _CONTROL.search(value):
+            raise ValueError("OCTOMAIL_FROM must not contain control or line-separator characters")
+        return value.strip()
 
     @property
     def from_address(self) -> str:
@@ -126,7 +147,7 @@ class Settings(BaseSettings):
         path = self.var_dir / "secrets.json"
         if path.exists():
             return json.loads(path.read_text())
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.var_dir)
         data = {
             "secret_key": secrets.token_urlsafe(32),
             "suppression_pepper": secrets.token_urlsafe(32),

@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +30,7 @@ from app.models import (
     Topic,
     utcnow,
 )
+from app.sending.mime import ascii_address, has_control, sender_address
 from app.settings import Settings, get_settings
 from app.subscribers.addresses import normalize_email
 
@@ -76,13 +76,23 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _address(value: str, field: str) -> str:
-    """'Name <a@b>' or 'a@b'; the address part validated, no header injection."""
-    if "\r" in value or "\n" in value:
-        raise InvalidInput(f"{field} must be a single line")
-    name, addr = parseaddr(value)
+    """'Name <a@b>' or 'a@b'; the address part validated, no header injection.
+
+    The address checked is the one the renderer will send: it is read the same way
+    (`sender_address`), and characters that parsers split differently (control characters,
+    U+2028/U+2029 line separators) are refused rather than cleaned.
+    """
+    if has_control(value):
+        raise InvalidInput(f"{field} must be a single line without control or "
+                           "line-separator characters")
+    _name, addr = sender_address(value)
     if not addr or "@" not in addr:
         raise InvalidInput(f"{field}: not an email address")
     normalize_email(addr)  # raises InvalidInput on bad syntax
+    try:
+        ascii_address(addr)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{field}: {exc}") from exc
     return value.strip()
 
 

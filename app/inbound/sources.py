@@ -19,6 +19,7 @@ from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.imap_utf7 import utf7_encode
 
 from app.errors import ConfigurationError
+from app.files import private_dir
 from app.settings import Settings
 
 HEAD_BYTES = 65536  # what we read of a message too large to classify
@@ -377,7 +378,7 @@ class MaildirSource:
 
     def open(self) -> None:
         for sub in ("cur", "new", "tmp"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(self.root / sub)
 
     def close(self) -> None:
         self._paths.clear()
@@ -413,7 +414,7 @@ class MaildirSource:
     def move(self, uids: Sequence[str], folder: str) -> None:
         target = self.root / f".{folder}"
         for sub in ("cur", "new", "tmp"):
-            (target / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(target / sub)
         for uid in uids:
             path = self._paths.pop(uid, None)
             if path is None:
@@ -428,7 +429,7 @@ class MaildirSource:
         """Move one message between folders; its file name (the uid) never changes."""
         target = self.root / f".{dst}"
         for sub in ("cur", "new", "tmp"):
-            (target / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(target / sub)
         for sub in ("cur", "new"):
             folder = self.root / f".{src}" / sub
             for path in folder.glob(f"{uid}*") if folder.exists() else []:

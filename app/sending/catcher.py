@@ -16,6 +16,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from app.files import PrivateMaildir
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,8 @@ def inbox_path(settings: Settings) -> Path:
 
 
 def _open_maildir(path: Path) -> mailbox.Maildir:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    maildir = mailbox.Maildir(str(path), create=True)
-    for sub in ("tmp", "new", "cur"):  # create=True skips these when `path` exists
-        (path / sub).mkdir(parents=True, exist_ok=True)
-    return maildir
+    """Owner-only (0700 directories, 0600 messages): the outbox holds every person's mail."""
+    return PrivateMaildir(path, create=True)
 
 
 def _mailbox_of(address: str) -> tuple[str, str]:

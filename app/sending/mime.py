@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import re
 from base64 import b64encode
+from email.utils import parseaddr
 
 from app.errors import InvalidInput
 
@@ -24,6 +25,17 @@ QP_LINE = 76
 def clean_text(value: str) -> str:
     """One header-safe line: control characters become spaces, runs of blanks collapse."""
     return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def has_control(value: str) -> bool:
+    """True when `value` holds a character that must never reach a header."""
+    return _CONTROL.search(value) is not None
+
+
+def sender_address(value: str) -> tuple[str, str]:
+    """(display name, address) of a From/Reply-To value, read exactly as it is sent; the
+    campaign validation uses this same reading, so what is checked is what goes out."""
+    return parseaddr(clean_text(value))
 
 
 def encoded_words(text: str, first_room: int = 60) -> str:

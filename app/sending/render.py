@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate
 from typing import Any
 
 from itsdangerous import URLSafeSerializer
@@ -32,6 +32,7 @@ from app.sending.mime import (
     join_pieces,
     mailbox,
     phrase,
+    sender_address,
     unstructured,
 )
 from app.sending.templating import CompiledTemplate, campaign_context, compile_campaign
@@ -114,7 +115,7 @@ class _Minter:
 
 
 def _sender(campaign: Campaign, settings: Settings) -> tuple[str, str]:
-    name, address = parseaddr(clean_text(campaign.from_addr or settings.from_address))
+    name, address = sender_address(campaign.from_addr or settings.from_address)
     if not address:
         raise ConfigurationError("the campaign has no valid From address (set OCTOMAIL_FROM)")
     try:
@@ -160,7 +161,7 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
     list_slug = "".join(c for c in settings.org_name.lower() if c.isalnum()) or "octomail"
     head = [header("From", mailbox(from_name, from_address))]
     if campaign.reply_to.strip():
-        _, reply_to = parseaddr(clean_text(campaign.reply_to))
+        _, reply_to = sender_address(campaign.reply_to)
         head.append(header("Reply-To", ascii_address(reply_to)))
     head += [
         header("List-Id", f"{phrase(settings.org_name)} <{list_slug}.{domain}>".lstrip()),

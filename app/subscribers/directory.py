@@ -112,9 +112,9 @@ def export_csv(engine: Engine, *, chunk: int = 2000) -> Iterator[str]:
         for r in rows:
             topics = ";".join(s["topic"] for s in subs.get(r.id, [])  # type: ignore[arg-type]
                               if s["status"] == "subscribed")
-            writer.writerow([r.id, r.email, _safe(r.name), r.status, topics, r.source or "",
-                             r.referrer or "", r.created_at.isoformat(),
-                             json.dumps(r.attributes, ensure_ascii=False)])
+            writer.writerow([r.id, *map(cell, (
+                r.email, r.name, r.status, topics, r.source or "", r.referrer or "")),
+                r.created_at.isoformat(), cell(json.dumps(r.attributes, ensure_ascii=False))])
         last_id = rows[-1].id  # type: ignore[assignment]
         yield _drain(buffer)
 
@@ -126,9 +126,15 @@ def _drain(buffer: io.StringIO) -> str:
     return value
 
 
-def _safe(value: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection) in free-text fields."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: str | None) -> str:
+    """A text cell a spreadsheet will not run (CSV injection, the OWASP way): one that starts
+    like a formula gets a leading single quote. Applied to every text column, the email
+    address included: `=HYPERLINK(...)@example.org` is a valid address."""
+    value = value or ""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def public_subscriber(subscriber: Subscriber, subscriptions: list[dict]) -> dict[str, Any]:

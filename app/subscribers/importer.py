@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from app.errors import InvalidInput
 from app.models import Topic
 from app.settings import Settings, get_settings
 from app.subscribers.addresses import keyed_hasher, normalize_email
+from app.subscribers.fields import ATTRIBUTES_MAX_BYTES, NAME_MAX, clean_name
 from app.subscribers.import_writer import EMAIL, BatchCounts, BatchWriter, ImportRow
 
 BATCH_SIZE = 10_000
@@ -162,6 +164,8 @@ def _read_header(reader: Any) -> list[str]:
         raise InvalidInput(f"line 1: unreadable CSV header: {exc}") from exc
     if "email" not in [h.strip().lower() for h in header]:
         raise InvalidInput("line 1: the header has no 'email' column")
+    if any("\x00" in h for h in header):
+        raise InvalidInput("line 1: a column name contains a NUL character")
     return header
 
 
@@ -187,7 +191,8 @@ class _RowParser:
         self._topic_cells: dict[str, tuple[int, ...] | str] = {}
 
     def parse(self, values: list[str], line: int) -> ImportRow | RowError | None:
-        if len(values) != self.width or not values[self.email_at]:
+        if (len(values) != self.width or not values[self.email_at]
+                or values[self.email_at].isspace()):  # a line of blanks is a blank line
             if not any(v.strip() for v in values):
                 return None
             if len(values) > self.width:
@@ -203,10 +208,19 @@ class _RowParser:
             else self.batch_topic
         if type(topic_ids) is str:
             return RowError(line, topic_ids)
-        name = values[self.name_at].strip()[:200] if self.name_at is not None else ""
-        attributes = ", ".join([key + _json_string(value) for i, key in self.extra
-                                if (value := values[i].strip())])
-        return line, email, self.hash(email), name, "{" + attributes + "}", topic_ids  # type: ignore[return-value]
+        name = values[self.name_at].strip()[:NAME_MAX] if self.name_at is not None else ""
+        if not name.isprintable():  # rare: control characters or line separators
+            name = clean_name(values[self.name_at])  # type: ignore[index]
+        attributes = "{" + ", ".join([key + _json_string(value) for i, key in self.extra
+                                      if (value := values[i].strip())]) + "}"
+        if len(attributes) > ATTRIBUTES_MAX_BYTES and _json_size(attributes) > \
+                ATTRIBUTES_MAX_BYTES:
+            return RowError(line, f"the extra columns are too large: more than "
+                                  f"{ATTRIBUTES_MAX_BYTES:,} bytes together")
+        if "\\u0000" in attributes and any("\x00" in values[i] for i, _key in self.extra):
+            # PostgreSQL's JSONB refuses it: report the row rather than fail its batch.
+            return RowError(line, "an extra column contains a NUL character")
+        return line, email, self.hash(email), name, attributes, topic_ids  # type: ignore[return-value]
 
     def _topic_ids(self, cell: str) -> tuple[int, ...] | str:
         """Topic ids of a cell ("news;offers"), or why it is wrong; cells repeat, so cached."""
@@ -238,3 +252,9 @@ def _has_bad_bytes(values: list[str]) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _json_size(attributes: str) -> int:
+    """Bytes of the attributes as compact UTF-8 JSON, as check_attributes counts them."""
+    return len(json.dumps(json.loads(attributes), ensure_ascii=False,
+                          separators=(",", ":")).encode())

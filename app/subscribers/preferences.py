@@ -27,6 +27,7 @@ from app.models import (
 )
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent
+from app.subscribers.fields import clean_name
 from app.subscribers.optout import (
     OptOutRequest,
     OptOutResult,
@@ -261,8 +262,8 @@ def update_profile(session: Session, *, subscriber_id: int, name: str | None = N
     if subscriber is None:
         return []
     changed: list[str] = []
-    if name is not None and name.strip()[:200] != subscriber.name:
-        subscriber.name = name.strip()[:200]
+    if name is not None and clean_name(name) != subscriber.name:
+        subscriber.name = clean_name(name)
         record_consent(session, action=ConsentAction.UPDATE, channel=Channel.PREFERENCES,
                        subscriber=subscriber, evidence=_with(evidence, field="name"))
         changed.append("name")

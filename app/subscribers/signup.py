@@ -28,6 +28,7 @@ from app.subscribers.consent import (
     lift_suppression,
     record_consent,
 )
+from app.subscribers.fields import check_attributes, clean_name
 from app.subscribers.optout import find_by_email, lock_subscriber
 from app.tokens import Purpose, verify
 
@@ -71,6 +72,7 @@ def subscribe(
     address; the person's own sign-up can, and their confirmation lifts the suppression.
     Signing up again changes nothing that is already subscribed and creates no duplicate."""
     address = normalize_email(email)
+    name, attributes = clean_name(name), check_attributes(attributes)
     topics = topics_by_slug(session, topic_slugs)
     if by_marketer and active_suppression(session, email_hmac(address)) is not None:
         raise Suppressed(
@@ -82,8 +84,8 @@ def subscribe(
     if subscriber is None:
         subscriber = Subscriber(
             email=address,
-            name=(name or "").strip()[:200],
-            attributes=attributes or {},
+            name=name,
+            attributes=attributes,
             source=(source or None) and source[:200],
             referrer=(referrer or None) and referrer[:500],
         )
@@ -99,7 +101,7 @@ def subscribe(
     if not created and by_marketer and subscriber.status != SubscriberStatus.ACTIVE:
         raise Suppressed(f"{address} has status {subscriber.status}; a marketer cannot re-add it")
     elif not created and by_marketer and name:
-        subscriber.name = name.strip()[:200]
+        subscriber.name = name
         session.add(subscriber)
 
     existing = {

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from fastapi.routing import iter_route_contexts
 
 from app.main import create_app
@@ -18,7 +19,7 @@ def test_no_route_answers_500_to_bad_input(api):
     api.post("/api/v1/topics", json={"slug": "news", "name": "News"})
     bodies = [None, {}, {"email": 5, "topics": "x", "send_at": "yesterday"}, b"\xff\xfe{"]
     for method, path in _routes():
-        for fake_id in ("99999999999", "-1", "0"):
+        for fake_id in ("99999999999", "99999999999999999999", "-1", "0", "²"):
             url = re.sub(r"\{[^}]+\}", fake_id, path)
             for body in bodies:
                 if isinstance(body, bytes):
@@ -27,6 +28,24 @@ def test_no_route_answers_500_to_bad_input(api):
                 else:
                     response = api.request(method, url, json=body)
                 assert response.status_code < 500, (method, url, body, response.text[:200])
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/subscribers/99999999999999999999",
+    "/api/v1/subscribers/99999999999999999999/consent",
+    "/api/v1/inbound?cursor=99999999999999999999",
+    "/api/v1/inbound/99999999999999999999",
+    "/api/v1/campaigns/1/preview?subscriber_id=99999999999999999999",
+])
+def test_ids_past_the_databases_range_are_a_clear_422(api, url):
+    response = api.get(url)
+    assert response.status_code == 422, response.text
+    assert "2147483647" in response.text  # says the range
+
+
+def test_largest_id_the_database_holds_is_a_plain_404(api):
+    assert api.get("/api/v1/subscribers/2147483647").status_code == 404
+    assert api.get("/api/v1/subscribers/2147483648").status_code == 422
 
 
 def test_search_treats_wildcards_literally(api):

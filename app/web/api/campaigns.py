@@ -14,6 +14,7 @@ from app.campaigns import service
 from app.models import Campaign, CampaignStatus
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, SettingsDep, UserDep
+from app.web.params import DbId, OptionalDbIdQuery
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -173,12 +174,12 @@ def list_campaigns(session: SessionDep, _user: UserDep,
 
 
 @router.get("/{campaign_id}", response_model=CampaignPublic, responses=errors(404))
-def get_campaign(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+def get_campaign(campaign_id: DbId, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     return _public(session, service.get_campaign(session, campaign_id))
 
 
 @router.patch("/{campaign_id}", response_model=CampaignPublic, responses=errors(400, 403, 404, 409))
-def update_campaign(campaign_id: int, body: CampaignUpdate, session: SessionDep,
+def update_campaign(campaign_id: DbId, body: CampaignUpdate, session: SessionDep,
                     settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "from_" in changes:
@@ -192,15 +193,15 @@ def update_campaign(campaign_id: int, body: CampaignUpdate, session: SessionDep,
 
 @router.get("/{campaign_id}/preview", response_model=PreviewPublic, responses=errors(404))
 @router.post("/{campaign_id}/preview", response_model=PreviewPublic, responses=errors(404))
-def preview_campaign(campaign_id: int, session: SessionDep, settings: SettingsDep,
-                     _user: UserDep, subscriber_id: int | None = None) -> dict[str, Any]:
+def preview_campaign(campaign_id: DbId, session: SessionDep, settings: SettingsDep,
+                     _user: UserDep, subscriber_id: OptionalDbIdQuery = None) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     return previews.preview(session, campaign, settings=settings, subscriber_id=subscriber_id)
 
 
 @router.post("/{campaign_id}/test", response_model=TestReportPublic,
              responses=errors(400, 403, 404, 409))
-async def test_campaign(campaign_id: int, body: TestBody, session: SessionDep,
+async def test_campaign(campaign_id: DbId, body: TestBody, session: SessionDep,
                         settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     report = await previews.send_test(session, campaign, body.emails, settings=settings)
@@ -210,14 +211,14 @@ async def test_campaign(campaign_id: int, body: TestBody, session: SessionDep,
 @router.post("/{campaign_id}/send", response_model=CampaignPublic,
              status_code=status.HTTP_202_ACCEPTED,
              responses=errors(403, 404, 409))
-def send_campaign(campaign_id: int, session: SessionDep, settings: SettingsDep,
+def send_campaign(campaign_id: DbId, session: SessionDep, settings: SettingsDep,
                   _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.send_now(session, campaign_id, settings=settings))
 
 
 @router.post("/{campaign_id}/schedule", response_model=CampaignPublic,
              responses=errors(400, 403, 404, 409))
-def schedule_campaign(campaign_id: int, body: ScheduleBody, session: SessionDep,
+def schedule_campaign(campaign_id: DbId, body: ScheduleBody, session: SessionDep,
                       settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
     campaign = service.schedule(session, campaign_id, send_at=body.send_at,
                                 timezone=body.timezone, settings=settings)
@@ -225,24 +226,24 @@ def schedule_campaign(campaign_id: int, body: ScheduleBody, session: SessionDep,
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignPublic, responses=errors(403, 404, 409))
-def pause_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
+def pause_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.pause(session, campaign_id))
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignPublic,
              responses=errors(403, 404, 409))
-def resume_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
+def resume_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.resume(session, campaign_id))
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignPublic,
              responses=errors(403, 404, 409))
-def cancel_campaign(campaign_id: int, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
+def cancel_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.cancel(session, campaign_id))
 
 
 @router.get("/{campaign_id}/progress", response_model=CampaignProgress, responses=errors(404))
-def campaign_progress(campaign_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+def campaign_progress(campaign_id: DbId, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     return {"id": campaign.id, "status": campaign.status,
             **service.progress(session, campaign).as_dict()}

@@ -11,6 +11,7 @@ from app.inbound import review
 from app.models import InboundMessage, InboundStatus
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, UserDep, request_evidence
+from app.web.params import MAX_DB_INT, DbId
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
 
@@ -49,20 +50,20 @@ def _public(row: InboundMessage) -> InboundPublic:
 def list_inbound(session: SessionDep, _user: UserDep,
                  status: InboundStatus | None = None,
                  limit: int = Query(50, ge=1, le=500),
-                 cursor: int | None = Query(None, ge=1)) -> InboundPage:
+                 cursor: int | None = Query(None, ge=1, le=MAX_DB_INT)) -> InboundPage:
     rows, next_cursor = review.list_messages(session, status=status, limit=limit,
                                              cursor=cursor)
     return InboundPage(items=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{inbound_id}", response_model=InboundPublic, responses=errors(404))
-def get_inbound(inbound_id: int, session: SessionDep, _user: UserDep) -> InboundPublic:
+def get_inbound(inbound_id: DbId, session: SessionDep, _user: UserDep) -> InboundPublic:
     return _public(review.get_message(session, inbound_id))
 
 
 @router.post("/{inbound_id}/resolve", response_model=InboundPublic,
              responses=errors(400, 403, 404, 409))
-def resolve_inbound(inbound_id: int, body: ResolveBody, request: Request,
+def resolve_inbound(inbound_id: DbId, body: ResolveBody, request: Request,
                     session: SessionDep, user: EditorDep) -> InboundPublic:
     row = review.resolve(session, inbound_id, action=body.action, actor=user.email,
                          evidence=request_evidence(request, via="api"))

@@ -30,6 +30,7 @@ from app.subscribers.directory import (
     public_subscriber,
     subscriptions_of,
 )
+from app.subscribers.fields import check_attributes, clean_name
 from app.subscribers.importer import import_csv
 from app.subscribers.notify import send_confirmation
 from app.subscribers.optout import unsubscribe
@@ -37,6 +38,7 @@ from app.subscribers.rights import erase, export_data
 from app.subscribers.signup import subscribe, topics_by_slug
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, UserDep, request_evidence
+from app.web.params import DbId
 
 router = APIRouter(prefix="/subscribers", tags=["subscribers"])
 
@@ -205,20 +207,20 @@ def import_file(file: UploadFile, consent_source: Annotated[str, Form(max_length
 
 
 @router.get("/{subscriber_id}", response_model=SubscriberPublic, responses=errors(404))
-def get_one(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+def get_one(subscriber_id: DbId, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     return _one(session, subscriber_id)
 
 
 @router.patch("/{subscriber_id}", response_model=SubscriberPublic,
               responses=errors(400, 403, 404))
-def update(subscriber_id: int, body: SubscriberUpdate, request: Request, session: SessionDep,
+def update(subscriber_id: DbId, body: SubscriberUpdate, request: Request, session: SessionDep,
            user: EditorDep) -> dict[str, Any]:
     subscriber = get_subscriber(session, subscriber_id)
     evidence = request_evidence(request, by=user.email)
     if body.name is not None:
-        subscriber.name = body.name.strip()
+        subscriber.name = clean_name(body.name)
     if body.attributes is not None:
-        subscriber.attributes = body.attributes
+        subscriber.attributes = check_attributes(body.attributes)
     if body.tracking_allowed is not None:
         subscriber.tracking_allowed = body.tracking_allowed
     subscriber.updated_at = utcnow()
@@ -242,14 +244,14 @@ def update(subscriber_id: int, body: SubscriberUpdate, request: Request, session
 
 @router.delete("/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=errors(403, 404))
-def erase_one(subscriber_id: int, session: SessionDep, user: EditorDep) -> None:
+def erase_one(subscriber_id: DbId, session: SessionDep, user: EditorDep) -> None:
     """Erase (GDPR art. 17): personal data deleted, the keyed hash stays suppressed."""
     erase(session, get_subscriber(session, subscriber_id), channel=Channel.API,
           evidence=Evidence(details={"requested_by": user.email}))
 
 
 @router.get("/{subscriber_id}/consent", response_model=ConsentLog, responses=errors(404))
-def consent_log(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+def consent_log(subscriber_id: DbId, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     get_subscriber(session, subscriber_id)
     topics = {t.id: t.slug for t in session.exec(select(Topic))}
     events = session.exec(select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id)
@@ -262,6 +264,6 @@ def consent_log(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict
 
 
 @router.get("/{subscriber_id}/data", responses=errors(404))
-def data_export(subscriber_id: int, session: SessionDep, _user: UserDep) -> dict[str, Any]:
+def data_export(subscriber_id: DbId, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     """Everything held about the person (GDPR art. 15), as JSON."""
     return export_data(session, get_subscriber(session, subscriber_id))

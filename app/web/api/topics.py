@@ -10,6 +10,7 @@ from app.errors import Conflict, NotFound
 from app.models import Topic
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, UserDep
+from app.web.params import DbId
 
 router = APIRouter(prefix="/topics", tags=["topics"])
 
@@ -57,12 +58,12 @@ def list_topics(session: SessionDep, _user: UserDep) -> dict[str, list[Topic]]:
 
 
 @router.get("/{topic_id}", response_model=TopicPublic, responses=errors(404))
-def get_topic(topic_id: int, session: SessionDep, _user: UserDep) -> Topic:
+def get_topic(topic_id: DbId, session: SessionDep, _user: UserDep) -> Topic:
     return _get(session, topic_id)
 
 
 @router.patch("/{topic_id}", response_model=TopicPublic, responses=errors(400, 403, 404))
-def update_topic(topic_id: int, body: TopicUpdate, session: SessionDep,
+def update_topic(topic_id: DbId, body: TopicUpdate, session: SessionDep,
                  _user: EditorDep) -> Topic:
     topic = _get(session, topic_id)
     for key, value in body.model_dump(exclude_none=True).items():
@@ -72,5 +73,5 @@ def update_topic(topic_id: int, body: TopicUpdate, session: SessionDep,
 
 
 @router.delete("/{topic_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
-def delete_topic(topic_id: int, session: SessionDep, _user: EditorDep) -> None:
+def delete_topic(topic_id: DbId, session: SessionDep, _user: EditorDep) -> None:
     session.delete(_get(session, topic_id))

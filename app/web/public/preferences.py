@@ -42,6 +42,7 @@ from app.subscribers.preferences import (
     update_topics,
 )
 from app.tokens import Purpose, verify
+from app.web.params import form_ids
 from app.web.public.unsubscribe import PRIVATE_HEADERS
 from app.web.templating import render
 
@@ -127,8 +128,7 @@ async def save_preferences(token: str, request: Request) -> Response:
     form = await _form(request)
     # Fields absent from the body are left alone (a partial form never clears anything);
     # the page's form always carries `topics_shown` and the hidden tracking=0 fallback.
-    wanted = ([int(t) for t in form.get("topic", []) if t.isdigit()]
-              if "topics_shown" in form else None)
+    wanted = form_ids(form.get("topic", [])) if "topics_shown" in form else None
     name = form.get("name", [None])[0]
     tracking = form["tracking"][-1] == "1" if "tracking" in form else None
     evidence = _evidence(request)

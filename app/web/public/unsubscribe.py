@@ -42,6 +42,7 @@ from app.subscribers.preferences import (
     resubscribe,
 )
 from app.tokens import Purpose, verify
+from app.web.params import form_ids
 from app.web.templating import render, templates
 
 router = APIRouter()
@@ -190,7 +191,7 @@ async def undo(token: str, request: Request) -> Response:
     """Resubscribe to what this link just dropped (logged as `resubscribe`)."""
     subscriber_id, campaign_id = parse_unsubscribe_token(token)
     form = await _read_form(request) or {}
-    topic_ids = [int(t) for t in form.get("topics", "").split(",") if t.strip().isdigit()]
+    topic_ids = form_ids(form.get("topics", "").split(","))
     everything = form.get("all") == "1"
     evidence = _evidence(request, via="unsubscribe page")
     return await run_in_threadpool(_undo_now, request, token, subscriber_id, campaign_id,
