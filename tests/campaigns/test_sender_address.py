@@ -7,9 +7,10 @@ from campaign_support import make_topic
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from app.campaigns.preview import prepare
+from app.campaigns.preview import topic_names
 from app.campaigns.service import get_campaign
 from app.db import session_scope
+from app.sending.render import prepare_campaign
 from app.settings import Settings, get_settings
 
 
@@ -57,7 +58,8 @@ def test_the_validated_from_is_the_sent_from(api: TestClient, topics: None) -> N
     assert created.status_code == 201
     with session_scope() as session:
         campaign = get_campaign(session, created.json()["id"])
-        prepared = prepare(session, campaign, get_settings())
+        prepared = prepare_campaign(campaign, settings=get_settings(),
+                                    topic_names=topic_names(session, campaign))
     assert prepared.envelope_from == "team@example.org"
     assert b"From: Team Spring <team@example.org>\r\n" in prepared.head
     assert b"Reply-To: answers@example.org\r\n" in prepared.head
