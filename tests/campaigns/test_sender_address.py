@@ -60,7 +60,6 @@ def test_the_validated_from_is_the_sent_from(api: TestClient, topics: None) -> N
         campaign = get_campaign(session, created.json()["id"])
         prepared = prepare_campaign(campaign, settings=get_settings(),
                                     topic_names=topic_names(session, campaign))
-    assert prepared.envelope_from == "team@example.org"
     assert b"From: Team Spring <team@example.org>\r\n" in prepared.head
     assert b"Reply-To: answers@example.org\r\n" in prepared.head
 
