@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -36,6 +37,15 @@ CONFIG = schemathesis.Config.from_dict({
 })
 
 
+@pytest.fixture(autouse=True)
+def _public_docs(env, monkeypatch):
+    """/openapi.json is served only with OCTOMAIL_PUBLIC_DOCS (off by default: 404)."""
+    from app.settings import get_settings
+
+    monkeypatch.setenv("OCTOMAIL_PUBLIC_DOCS", "true")
+    get_settings.cache_clear()
+
+
 def _restore_admin(email: str) -> None:
     """Undo what a generated request may have done to the caller itself (disabled or demoted
     while another admin existed, its token revoked), so every request runs as an admin."""
@@ -55,14 +65,10 @@ def _restore_admin(email: str) -> None:
             s.add(token)
 
 
-def test_api_conforms_to_its_schema(settings_env, admin_token, monkeypatch):
+def test_api_conforms_to_its_schema(settings_env, admin_token):
     from schemathesis.python import asgi
 
     from app.main import create_app
-    from app.settings import get_settings
-
-    monkeypatch.setenv("OCTOMAIL_PUBLIC_DOCS", "true")  # /openapi.json is 404 by default
-    get_settings.cache_clear()
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(), config=CONFIG)
     headers = {"Authorization": f"Bearer {admin_token}"}
