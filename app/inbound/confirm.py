@@ -28,6 +28,8 @@ def confirm(session: Session, token: str, evidence: Evidence) -> tuple[str, OptO
     """Opt the address out of everything (idempotent: a second click changes nothing)."""
     row, address = pending_address(session, token)
     details = {**evidence.details, "inbound_id": row.id, "confirmed_by_link": True}
+    if (row.evidence or {}).get("auth"):  # how the request that named the address was signed
+        details["request_auth"] = row.evidence["auth"]
     result = unsubscribe(session, address=address, scope=Scope.ALL, channel=Channel.EMAIL,
                          evidence=Evidence(ip=evidence.ip, user_agent=evidence.user_agent,
                                            policy_version=evidence.policy_version,

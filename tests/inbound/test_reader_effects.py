@@ -6,6 +6,9 @@ ignored, and requests that must not touch the sender."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from inbound_support import Catcher, Mailbox, load_fixture
 from sqlmodel import Session, select
 
@@ -231,7 +234,7 @@ def test_out_of_office_is_still_ignored(mailbox: Mailbox, smtp: Catcher) -> None
 
 
 def test_request_about_another_address_confirms_it_and_leaves_the_sender(
-        mailbox: Mailbox, smtp: Catcher) -> None:
+        client, mailbox: Mailbox, smtp: Catcher) -> None:
     _people("carol@example.com", "jack.old@work.example")
     mailbox.deliver([_mail("carol@example.com",
                            "Hello,\n\nplease unsubscribe my old work address "
@@ -247,6 +250,14 @@ def test_request_about_another_address_confirms_it_and_leaves_the_sender(
     [confirm] = smtp.to("jack.old@work.example")
     assert "/email-optout/" in confirm.get_content()
     assert mailbox.folder_ids("Processed") and not mailbox.folder_ids("Review")
+
+    # The owner clicks: now the address is out, and the record keeps the request's evidence.
+    path = urlsplit(re.search(r"http\S+/email-optout/\S+", confirm.get_content()).group(0)).path
+    assert client.post(path).status_code == 200
+    status, [event], _ = _state("jack.old@work.example")
+    assert status == "unsubscribed" and event.evidence["confirmed_by_link"] is True
+    assert event.evidence["request_auth"]["dmarc_pass"] is True
+    assert _state("carol@example.com")[:2] == ("active", [])
 
 
 def test_negated_request_reaches_a_person_and_changes_nothing(mailbox: Mailbox,
