@@ -82,12 +82,22 @@ CASES = [
          subject="Abbestellung für Zöe Müller"),
     Case("plain_question", "other", R, (("adam@example.com", "active"),)),
     Case("own_message_loop", "automated", P),
+    # The reader does what the person meant (issue 9, part 3).
+    Case("outlook_negated_request_de", "other", R, (("bernd@example.de", "active"),)),
+    Case("exchange_question_with_disclaimer", "other", R,
+         (("oscar@contoso.example", "active"),)),
+    Case("list_unsubscribe_auto", "person_optout", P, (("paula@example.com", "unsubscribed"),)),
+    Case("iphone_request_es", "person_optout", P, (("rosa@example.es", "unsubscribed"),)),
+    Case("old_address_request_fr", "person_optout", P,
+         (("celine@example.fr", "active"), ("celine.ancienne@example.fr", "active"))),
     Case("precedence_bulk", "automated", P),
 ]
 NOT_ACKED = ["liam@example.com", "mona@example.com", "mia@example.com", "rose@example.com",
              "erin@example.com", "wendy@example.com", "denis@example.fr", "kate@example.com",
              "sam.alt@elsewhere.example", "ursula@example.fr", "viktor@example.de",
-             "yann@unknown.example", "zoe@example.com"]
+             "yann@unknown.example", "zoe@example.com", "bernd@example.de",
+             "oscar@contoso.example", "paula@example.com", "rosa@example.es",
+             "celine@example.fr"]
 SUBSCRIBERS = sorted({addr for case in CASES for addr, state in case.effects
                       if state not in {"suppressed", "untouched"}})
 
