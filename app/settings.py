@@ -109,13 +109,14 @@ class Settings(BaseSettings):
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]
 
-    @field_validator("from_")
+    @field_validator("from_", "org_name")
     @classmethod
-    def _one_line_address(cls, value: str) -> str:
-        # The From that is checked must be the From that is sent: a control character or a
-        # Unicode line separator would be read differently by the parsers on the way out.
+    def _one_line(cls, value: str) -> str:
+        # Both go into the From header: the From that is checked must be the From that is
+        # sent, and a control character or a Unicode line separator is read differently by
+        # the parsers on the way out.
         if _CONTROL.search(value):
-            raise ValueError("OCTOMAIL_FROM must not contain control or line-separator characters")
+            raise ValueError("must not contain control or line-separator characters")
         return value.strip()
 
     @property

@@ -13,6 +13,7 @@ from app.models import Topic
 from app.settings import Settings, get_settings
 from app.subscribers import allowance
 from app.subscribers.allowance import Grant, MailKind, Outcome
+from app.subscribers.fields import clean_name
 from app.web_paths import TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ def confirmation_message(*, to_email: str, to_name: str, subscriber_id: int,
     message = EmailMessage()
     message["Subject"] = f"Please confirm your subscription to {settings.org_name}"
     message["From"] = formataddr((settings.org_name, settings.from_address))
-    message["To"] = formataddr((to_name, to_email))
+    message["To"] = formataddr((clean_name(to_name), to_email))  # rows stored before names
+    # were cleaned may still hold a line break, which would make this mail fail to build
     message["Message-ID"] = make_msgid(domain=settings.from_address.partition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(_env.get_template("transactional/confirm.txt").render(context))

@@ -71,3 +71,6 @@ def test_octomail_from_with_a_line_separator_is_refused_at_startup(
         Settings()
     monkeypatch.setenv("OCTOMAIL_FROM", " news@example.org ")
     assert Settings().from_address == "news@example.org"
+    monkeypatch.setenv("OCTOMAIL_ORG_NAME", "Acme\r\nBcc: x@evil.example")
+    with pytest.raises(ValidationError, match="line-separator"):
+        Settings()

@@ -74,3 +74,15 @@ def test_imported_and_preference_center_names_are_one_line(session):
     update_profile(session, subscriber_id=person_id, name="Ann\u2028Lee\r\n")
     session.commit()
     assert _stored_name("ann@example.org") == "Ann Lee"
+
+
+def test_a_name_stored_before_cleaning_no_longer_stops_the_confirmation(client, mailbox):
+    with Session(get_engine()) as s:
+        make_topic(s, "news")
+        s.add(Subscriber(email="old@example.org", name="Old\r\nBcc: x@example.org"))
+        s.commit()
+    response = client.post("/subscribe", json={"email": "old@example.org", "consent": True,
+                                               "topics": ["news"]})
+    assert response.status_code == 202
+    assert [r for r, _m in mailbox] == [["old@example.org"]]
+    assert mailbox[0][1]["To"].addresses[0].display_name == "Old Bcc: x@example.org"
