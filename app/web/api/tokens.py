@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 from app import users
 from app.models import ApiToken
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import AdminDep, SessionDep
+from app.web.params import DbId, OptionalDbIdQuery
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -35,14 +36,13 @@ def _public(token: ApiToken, email: str) -> TokenPublic:
 
 @router.get("", response_model=TokenList, responses=errors(403, 404))
 def list_tokens(session: SessionDep, _admin: AdminDep,
-                user_id: int | None = Query(None, ge=1, le=2**31 - 1)) -> TokenList:
+                user_id: OptionalDbIdQuery = None) -> TokenList:
     """Every token, revoked ones included (`revoked_at`); `user_id` narrows to one user."""
     owner = users.get_user(session, user_id) if user_id is not None else None
     return TokenList(items=[_public(t, e) for t, e in users.list_tokens(session, user=owner)])
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
-def revoke_token(session: SessionDep, _admin: AdminDep,
-                 token_id: int = Path(ge=1, le=2**31 - 1)) -> None:
+def revoke_token(token_id: DbId, session: SessionDep, _admin: AdminDep) -> None:
     """Revoke a token: its next request gets 401. Revoking twice is not an error."""
     users.revoke_token(session, token_id)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from app import users
 from app.models import Role, User
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import AdminDep, SessionDep
+from app.web.params import DbId
 
 router = APIRouter(prefix="/users", tags=["users"])
-
-UserId = Path(ge=1, le=2**31 - 1)
 
 
 class UserPublic(BaseModel):
@@ -64,13 +63,13 @@ def create_user(body: UserCreate, session: SessionDep, _admin: AdminDep) -> User
 
 
 @router.get("/{user_id}", response_model=UserPublic, responses=errors(403, 404))
-def get_user(session: SessionDep, _admin: AdminDep, user_id: int = UserId) -> UserPublic:
+def get_user(user_id: DbId, session: SessionDep, _admin: AdminDep) -> UserPublic:
     return _public(users.get_user(session, user_id))
 
 
 @router.patch("/{user_id}", response_model=UserPublic, responses=errors(400, 403, 404, 409))
-def update_user(body: UserUpdate, session: SessionDep, _admin: AdminDep,
-                user_id: int = UserId) -> UserPublic:
+def update_user(user_id: DbId, body: UserUpdate, session: SessionDep,
+                _admin: AdminDep) -> UserPublic:
     """Change the role or disable/enable (409 for the last active admin)."""
     user = users.get_user(session, user_id)
     return _public(users.update_user(session, user, role=body.role, is_active=body.is_active))
@@ -78,6 +77,6 @@ def update_user(body: UserUpdate, session: SessionDep, _admin: AdminDep,
 
 @router.post("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT,
              responses=errors(400, 403, 404))
-def reset_password(body: PasswordBody, session: SessionDep, _admin: AdminDep,
-                   user_id: int = UserId) -> None:
+def reset_password(user_id: DbId, body: PasswordBody, session: SessionDep,
+                   _admin: AdminDep) -> None:
     users.set_password(session, users.get_user(session, user_id), body.password)
