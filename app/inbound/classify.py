@@ -19,7 +19,7 @@ from email.utils import getaddresses, parseaddr
 from enum import StrEnum
 from typing import Any
 
-from app.inbound import authres, reports
+from app.inbound import authres, reports, senders
 from app.inbound.intent import Reading, read_request
 from app.inbound.mime import parse_bytes
 from app.inbound.phrases import (
@@ -471,33 +471,13 @@ def _token(msg: Message, verdict: Verdict, ctx: Context) -> bool:
     return False
 
 
-_MSGIDS = re.compile(r"<[^<>\s]{1,250}>")
-_MAILTO_SUBJECT = re.compile(r"^\s*unsubscribe(?:\s+([\w.=-]{1,500}))?\s*$", re.IGNORECASE)
-# The shape of our signed tokens (payload.signature): no person types one into a subject.
-_TOKEN_SHAPE = re.compile(r"[\w-]{2,}\.[\w.-]{10,}")
-# What a mail client's own List-Unsubscribe mailto message may carry; anything else that made
-# the message look automated (our own mailbox or Message-ID, a daemon sender, an auto-reply
-# subject, a mailing list) means it is not one.
-_CLIENT_SIGNALS = ("Auto-Submitted:", "empty Return-Path")
-
-
 def _from_mail_client(msg: Message, verdict: Verdict, ctx: Context, signals: list[str]) -> bool:
-    """A mail client's own List-Unsubscribe mailto message (RFC 2369; Gmail, Apple Mail,
-    Outlook): addressed to our mailto address (or a +tag of it) with our subject, not a
-    reply, and marked Auto-Submitted or carrying the token we put in the subject."""
-    wanted = ctx.unsubscribe_address.strip().lower()
-    subject = _MAILTO_SUBJECT.match(verdict.subject)
-    if (not wanted or "@" not in verdict.from_addr or subject is None
-            or msg.get("In-Reply-To") is not None
-            or not all(s.startswith(_CLIENT_SIGNALS) for s in signals)):
-        return False
-    if not (any(s.startswith("Auto-Submitted:") for s in signals)
-            or (subject.group(1) and _TOKEN_SHAPE.fullmatch(subject.group(1)))):
-        return False
-    local, _, domain = wanted.partition("@")
-    addressed = [a.lower() for name in _RECIPIENT_HEADERS for a in _addresses(msg, name)]
-    return any(a.rpartition("@")[2] == domain and a.rpartition("@")[0].split("+", 1)[0] == local
-               for a in addressed)
+    """A mail client's own List-Unsubscribe mailto message (app/inbound/senders.py)."""
+    return senders.is_mail_client_request(
+        subject=verdict.subject, from_addr=verdict.from_addr,
+        is_reply=msg.get("In-Reply-To") is not None, signals=signals,
+        recipients=lambda: [a for name in _RECIPIENT_HEADERS for a in _addresses(msg, name)],
+        unsubscribe_address=ctx.unsubscribe_address)
 
 
 def _list_unsubscribe(verdict: Verdict, signals: list[str]) -> Verdict:
@@ -522,12 +502,8 @@ def _authenticate(msg: Message, verdict: Verdict, ctx: Context) -> Verdict:
         headers = []
     verdict.auth = authres.evidence(headers, ctx.authserv_id, verdict.from_addr)
     replied = " ".join(_header(msg, name, 4000) for name in ("In-Reply-To", "References"))
-    found = []
-    for message_id in _MSGIDS.findall(replied)[:50]:
-        parsed = ctx.parse_campaign_message_id(message_id)
-        if parsed is not None:
-            found.append(parsed[1])
-    verdict.reply_subscribers = list(dict.fromkeys(found))[:10]
+    verdict.reply_subscribers = senders.replied_subscribers(replied,
+                                                            ctx.parse_campaign_message_id)
     verdict.evidence["auth"] = verdict.auth
     if verdict.reply_subscribers:
         verdict.evidence["reply_to_subscribers"] = verdict.reply_subscribers
