@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,9 @@ def generated(draw: st.DrawFn) -> bytes:
 @given(raw=generated())
 def test_generated_messages_get_a_verdict(raw: bytes, ctx: Context) -> None:
     check(raw, ctx)
+    if len(raw) > 200:  # over the size limit: only the headers are read
+        verdict = check(raw, replace(ctx, max_bytes=200))
+        assert verdict.kind is Kind.UNREADABLE and "too large" in verdict.reason
 
 
 # ---- real fixtures, mutated -----------------------------------------------------------
