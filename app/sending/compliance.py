@@ -20,8 +20,8 @@ from jinja2 import nodes
 from app.errors import InvalidInput
 
 REQUIRED = ("unsubscribe_url", "postal_address")
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0",
-                           re.I)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden"
+                           r"|font-size\s*:\s*0+(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:;|!|$)", re.I)
 _INVISIBLE = frozenset({"head", "style", "script", "title", "template"})
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
                    "source", "track", "wbr"})

@@ -1,7 +1,7 @@
 """The bounded Jinja sandbox: whatever a marketer writes, a render finishes quickly.
 
 Jinja's sandbox stops templates reaching Python internals, not templates that compute too
-much: `{{ 9 ** 9 ** 9 }}` holds the GIL (and so the whole process) forever, `"x" * 10 ** 10`
+much: `{{ 9 ** (9 ** 9) }}` holds the GIL (and so the whole process) for hours, `"x" * 10 ** 10`
 eats the memory, nested loops never end. A worker thread cannot be killed, so the limits are
 enforced inside the render itself:
 

@@ -199,6 +199,9 @@ def layouts(settings_env: dict[str, str], tmp_path: Path,
         "Unsubscribe</a> {{ postal_address }}</p></body></html>")
     (folder / "hidden.txt").write_text(
         "{{ content }}\n{% if false %}{{ unsubscribe_url }} {{ postal_address }}{% endif %}\n")
+    (folder / "small.html").write_text(
+        "<html><body>{{ content }}<p style=\"font-size: 0.75em\"><a href=\"{{ unsubscribe_url }}\">"
+        "Unsubscribe</a><br>{{ org_name }}, {{ postal_address }}</p></body></html>")
     monkeypatch.setenv("OCTOMAIL_EMAIL_LAYOUT_DIR", str(folder))
     get_settings.cache_clear()
     return folder
@@ -251,6 +254,10 @@ def test_a_message_that_does_not_show_the_footer_cannot_start(
         assert "the text part has no unsubscribe link" in detail
         assert "the text part does not show the postal address" in detail
     assert api.get(base).json()["status"] == "draft"
+    # Small print is still print; a layout without a .txt gets its text part from the HTML.
+    small = create(api, layout="small")
+    assert small.status_code == 201, small.text
+    assert api.post(f"/api/v1/campaigns/{small.json()['id']}/send").status_code == 202
     # A row never checked (the bare layout) cannot start either.
     with session_scope() as s:
         legacy = legacy_campaign(s, ["news"], layout="bare")
