@@ -1,11 +1,12 @@
 """schemathesis over the whole /api/v1 OpenAPI schema, with an admin token: no server error,
 and every answer is documented (status code, content type, body schema, headers).
 
-Each operation gets valid (positive) and invalid (negative) requests, a bounded, derandomized
-number of each, so the run is the same every time and takes well under a minute per database.
-The operations are driven one by one with hypothesis rather than by schemathesis' pytest
-plugin: its lazy-fixture mode (needed for our per-database fixtures) relies on a pytest
-internal that pytest 9 removed."""
+Each operation goes through schemathesis' own phases: the schema's examples, coverage (the
+boundary and invalid values of every parameter and body, deterministic) and fuzzing (valid and
+invalid requests, a bounded, derandomized number), so the run is the same every time and
+takes well under a minute per database. The per-operation tests come from schemathesis'
+builder, driven here rather than by its pytest plugin: the plugin's lazy-fixture mode (needed
+for our per-database fixtures) reads a pytest internal that pytest 9 removed."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import time
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
+from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.feedback import FeedbackSources
+from schemathesis.pytest._test_builder import build_operation_test  # the plugin's own builder
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -27,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
-# Per operation and mode: ~2 x 30 s on a loaded 2-core box. Dig deeper locally with
-# OCTOMAIL_FUZZ_EXAMPLES=200.
+# Fuzzed requests per operation, valid and invalid mixed (the coverage phase adds its own,
+# ~30 an operation). Dig deeper locally with OCTOMAIL_FUZZ_EXAMPLES=300.
 EXAMPLES = int(os.environ.get("OCTOMAIL_FUZZ_EXAMPLES", "15"))
 
 CONFIG = schemathesis.Config.from_dict({
@@ -72,8 +73,20 @@ def test_api_conforms_to_its_schema(settings_env, admin_token):
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(), config=CONFIG)
     headers = {"Authorization": f"Bearer {admin_token}"}
+    budget = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                      suppress_health_check=list(HealthCheck))
     failures: list[str] = []
-    operations = 0
+    operations = calls = 0
+
+    def check(case) -> None:
+        nonlocal calls
+        calls += 1
+        try:
+            case.call_and_validate(headers=headers, checks=CHECKS)
+        finally:
+            if case.operation.path.startswith(("/api/v1/users", "/api/v1/tokens")):
+                _restore_admin("admin@example.org")
+
     started = time.monotonic()
     try:
         for result in schema.get_all_operations():
@@ -81,29 +94,18 @@ def test_api_conforms_to_its_schema(settings_env, admin_token):
             if not operation.path.startswith("/api/v1/"):
                 continue
             operations += 1
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-                @given(case=operation.as_strategy(generation_mode=mode))
-                @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                          database=None, suppress_health_check=list(HealthCheck),
-                          phases=["explicit", "generate", "shrink"])
-                def check(case) -> None:
-                    try:
-                        case.call_and_validate(headers=headers, checks=CHECKS)
-                    finally:
-                        if case.operation.path.startswith(("/api/v1/users", "/api/v1/tokens")):
-                            _restore_admin("admin@example.org")
-
-                try:
-                    check()
-                except Unsatisfiable:
-                    assert mode == GenerationMode.NEGATIVE  # nothing to get wrong: no input
-                except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect them all
-                    failures.append(f"{operation.label} ({mode}): {exc}")
+            test = build_operation_test(config=schema.config, operation=operation,
+                                        test_func=check, given_kwargs={},
+                                        feedback=FeedbackSources(), explicit_settings=budget)
+            try:
+                test()
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect them all
+                failures.append(f"{operation.label}: {exc}")
     finally:
         asgi.shutdown_lifespans()
-    print(f"\nschemathesis: {operations} operations, {time.monotonic() - started:.1f} s")
-    assert operations >= 25
+    print(f"\nschemathesis: {operations} operations, {calls} requests, "
+          f"{time.monotonic() - started:.1f} s")
+    assert operations >= 37 and calls >= operations * 20
     assert not failures, "\n\n".join(failures)
 
 
