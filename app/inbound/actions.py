@@ -325,6 +325,8 @@ def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
            evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
     sub = batch.subscriber(verdict.subscriber_id) if verdict.subscriber_id else None
     if sub is None:
+        if verdict.evidence.get("mail_client"):
+            return _stale_mail_client(session, settings, row, verdict, evidence, batch)
         row.action = "none: subscriber no longer exists"
         return []
     topic_ids = batch.campaign_topics(verdict.campaign_id) if verdict.campaign_id else []
@@ -340,6 +342,16 @@ def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
                               channel=Channel.EMAIL, evidence=evidence,
                               campaign_id=verdict.campaign_id or None), done)
     return _ack(session, settings, row, verdict, batch)
+
+
+def _stale_mail_client(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
+                       evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
+    """A mail client's List-Unsubscribe request whose token names nobody any more: the
+    person whose client sent it asked to leave, so it is honoured for its From address
+    (unanswered: it is automated)."""
+    evidence.details["token_names_nobody"] = True
+    verdict.requested, verdict.sender_optout = [], True
+    return _person(session, settings, row, verdict, evidence, batch)
 
 
 def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict,

@@ -207,6 +207,25 @@ def test_mail_clients_mailto_with_our_token_is_never_answered(mailbox: Mailbox,
     assert smtp.messages == []
 
 
+def test_mail_clients_mailto_whose_token_names_nobody_opts_out_its_sender(
+        mailbox: Mailbox, smtp: Catcher) -> None:
+    """The token is ours but its person is gone (erased): the click still came from the
+    From address's mail app, and that person wants out."""
+    from app.links import unsubscribe_token
+
+    ids, campaign = _people("pia@example.com")
+    gone = unsubscribe_token(ids["pia@example.com"] + 1000, campaign)
+    mailbox.deliver([_mail("pia@example.com", AUTO_GMAIL, subject=f"unsubscribe {gone}",
+                           headers="Auto-Submitted: auto-generated\r\n")])
+    poll_once(get_settings())
+
+    status, [event], suppressed = _state("pia@example.com")
+    assert status == "unsubscribed" and suppressed
+    assert event.evidence["token_names_nobody"] is True
+    assert _rows()["pia@example.com"].action == "unsubscribed sender"
+    assert smtp.messages == []
+
+
 def test_out_of_office_is_still_ignored(mailbox: Mailbox, smtp: Catcher) -> None:
     _people("kim@example.com", "lea@example.com", "max@example.com")
     ack_id = "<octomail-ack.0123456789abcdef0123@example.org>"
