@@ -413,6 +413,10 @@ class _Instrument:
             return True
         if isinstance(node, nodes.Name):
             return node.name in self.safe
+        return isinstance(node, nodes.Getattr | nodes.Getitem) and self._data(node)
+
+    def _data(self, node: nodes.Node) -> bool:
+        """The data, or an attribute or item of it, outside loops and macros."""
         if self.depth:
             return False
         while isinstance(node, nodes.Getattr) or (
@@ -473,7 +477,7 @@ class _Instrument:
                 and node.node is not None and not node.kwargs and node.dyn_args is None
                 and node.dyn_kwargs is None
                 and all(isinstance(a, nodes.Const) and weight(a.value) <= 100 for a in node.args)
-                and (self._cheap(node.node) or self._raw_ok(node.node)))
+                and (self._data(node.node) or self._raw_ok(node.node)))
 
     def _charged(self, node: nodes.Expr) -> nodes.Expr:
         if self._cheap(node):
