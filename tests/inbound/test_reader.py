@@ -112,6 +112,19 @@ def test_wording_in_the_senders_signature_is_not_a_request(body: str, ctx: Conte
     assert verdict.folder == "Review"
 
 
+def test_disclaimer_in_an_html_only_mail_is_not_a_request(ctx: Context) -> None:
+    html = ("<html><body><p>Bonjour, reste-t-il des places pour l'atelier&nbsp;?</p>"
+            "<p>Bien cordialement,<br>Luc Martin<br>Directeur, Exemple SA</p>"
+            "<p style='font-size:7pt'>Ce message et toutes ses pi&egrave;ces jointes sont "
+            "confidentiels. Si vous ne souhaitez plus recevoir nos offres, "
+            "<a href='https://exemple.example/desinscription'>d&eacute;sabonnez-vous ici</a>."
+            "</p></body></html>")
+    raw = mail("").replace(b"text/plain", b"text/html").replace(b"\r\n\r\n\r\n",
+                                                              b"\r\n\r\n" + html.encode())
+    verdict = classify(raw, ctx)
+    assert verdict.kind is Kind.OTHER and verdict.folder == "Review", verdict.reason
+
+
 @pytest.mark.parametrize("body", [
     # a gateway banner on top, the request below
     "[EXTERNAL] This message was sent from outside the organisation.\n\nPlease unsubscribe me."
