@@ -90,7 +90,7 @@ def serve(
 def _read_password(password_stdin: bool, prompt: str = "Password") -> str:
     """From stdin (scripts) or asked twice without echo; never printed."""
     if password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        return sys.stdin.readline().rstrip("\r\n")  # a CRLF pipe adds no character
     return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
 
 

@@ -104,7 +104,7 @@ def test_reset_password_asks_twice_or_reads_stdin(settings_env):
     assert _can_log_in("ed@example.org", "third password 3")
 
     piped = run("user", "reset-password", "ed@example.org", "--password-stdin",
-                input="from a password manager\n")
+                input="from a password manager\r\n")  # a CRLF pipe
     assert piped.exit_code == 0, piped.output
     assert _can_log_in("ed@example.org", "from a password manager")
 
