@@ -184,6 +184,11 @@ def test_answers_with_real_data_conform(api, mailbox):
     call("PATCH", f"/api/v1/users/{ed['id']}", json={"role": "viewer", "is_active": False})
     call("POST", f"/api/v1/users/{ed['id']}/password", json={"password": "another long pw"})
     call("GET", "/api/v1/tokens")
+    too_big = call("POST", "/api/v1/topics", content=b"[" + b" " * 2_000_000 + b"]",
+                   headers={"content-type": "application/json"})
+    nested = call("POST", "/api/v1/subscribers", content=b"[" * 1000 + b"]" * 1000,
+                  headers={"content-type": "application/json"})
+    assert (too_big.status_code, nested.status_code) == (413, 422)
     call("DELETE", f"/api/v1/subscribers/{ann['id']}")
     call("DELETE", f"/api/v1/topics/{topic['id']}")
     assert len(seen) >= 35
