@@ -266,17 +266,20 @@ def test_a_message_that_does_not_show_the_footer_cannot_start(
     assert "HTML part has no visible unsubscribe link" in response.json()["detail"]
 
 
-def test_the_dispatcher_never_sends_marketing_mail_without_the_footer(
+def test_the_dispatcher_never_sends_marketing_mail_without_the_footer_or_with_a_typo(
         api: TestClient, topics: None, layouts: Path, mailbox: list) -> None:
     with session_scope() as s:
         news_id = s.exec(select(Topic.id).where(Topic.slug == "news")).one()
         for i in range(3):
             add_subscriber(s, f"reader{i}@example.org", {news_id: SubscriptionStatus.SUBSCRIBED})
-        campaign_id = legacy_campaign(s, ["news"], layout="bare")
-        campaign = s.get(Campaign, campaign_id)
-        # Started by something that skipped the preflight (an older version, a script).
-        assert service.start(s, campaign, sources=(CampaignStatus.DRAFT,)) == 3
+        campaign_ids = [legacy_campaign(s, ["news"], layout="bare"),
+                        legacy_campaign(s, ["news"], body="Dear {{ frist_name }},")]
+        for campaign_id in campaign_ids:
+            # Started by something that skipped the preflight (an older version, a script).
+            campaign = s.get(Campaign, campaign_id)
+            assert service.start(s, campaign, sources=(CampaignStatus.DRAFT,)) == 3
     with BackgroundWorker(get_settings()):
-        wait_until(lambda: campaign_status(campaign_id) == "paused", message="paused")
-    assert mailbox == []
-    assert send_counts(campaign_id).get("sent", 0) == 0
+        for campaign_id in campaign_ids:
+            wait_until(lambda c=campaign_id: campaign_status(c) == "paused", message="paused")
+    assert mailbox == []  # not one message with an empty name or without the footer
+    assert all(send_counts(c).get("sent", 0) == 0 for c in campaign_ids)
