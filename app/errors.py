@@ -25,6 +25,11 @@ class TokenExpired(TokenInvalid):
     pass
 
 
+class LinkGone(TokenInvalid):
+    """A genuine link whose person is gone (erased), or who is not the person it was made
+    for: answered with the "gone" page (410), never with anyone's data."""
+
+
 class Suppressed(OctomailError):
     """The address is on the suppression list: a marketer may not (re-)add it."""
 

@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     public_docs: bool = False
     """Serve /docs, /redoc and /openapi.json; off by default (they answer 404)."""
 
+    # Issue 9, old links never reach a new person: the mailed personal-data download link.
+    export_link_max_age: timedelta = timedelta(hours=24)
+    """Lifetime of the download link that "email my data" sends to the person's address."""
+
+    @field_validator("export_link_max_age", mode="before")
+    @classmethod
+    def _export_link_duration(cls, value: object) -> timedelta:
+        return parse_duration(value)  # type: ignore[arg-type]
+
     @field_validator("missed_grace", "confirm_max_age", "soft_bounce_window", "poll_interval",
                      "send_lease", "send_retry_max_age", "inbound_lease_ttl", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ class Purpose(StrEnum):
     OPEN = "open.v1"
     EMAIL_OPTOUT = "email-optout.v1"
     ERASE = "erase.v1"
+    EXPORT = "export.v1"
 
 
 # Purposes whose tokens never expire (links in mail already sent must keep working).

@@ -244,7 +244,8 @@ def main() -> None:
         settings = get_settings()
         upgrade(get_engine(settings))
         with Session(get_engine(settings)) as session:
-            session.add_all([Subscriber(email=f"user{i}@example.com") for i in range(5000)])
+            people = [Subscriber(email=f"user{i}@example.com") for i in range(5000)]
+            session.add_all(people)
             # Yesterday's campaign went to all of them: their bounces and complaints are
             # tied to our mail (a report about an address we never mailed goes to Review).
             campaign = Campaign(name="November news", subject="News", status="done")
@@ -254,7 +255,8 @@ def main() -> None:
                 {"campaign_id": campaign.id, "subscriber_id": i + 1, "status": "sent",
                  "attempts": 1, "sent_at": utcnow() - timedelta(days=1)} for i in range(5000)])
             session.commit()
-        tokens = [unsubscribe_token(i + 1, 0, settings) for i in range(0, 5000, 7)]
+            tokens = [unsubscribe_token(p.id, 0, settings, secret=p.link_secret)  # type: ignore[arg-type]
+                      for p in people[::7]]
         messages = build_messages(args.messages, tokens)
         size = sum(map(len, messages)) / len(messages)
 

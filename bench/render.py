@@ -54,7 +54,8 @@ def settings(key_file: str = "") -> Settings:
 
 def recipients(n: int) -> list[Recipient]:
     return [Recipient(id=i, email=f"person{i}@example.com", name=f"Person Number{i}",
-                      attributes={"city": "Lyon", "plan": "pro" if i % 2 else "free"})
+                      attributes={"city": "Lyon", "plan": "pro" if i % 2 else "free"},
+                      link_secret=f"{i:032x}")
             for i in range(n)]
 
 
@@ -68,12 +69,15 @@ def naive(campaign: Campaign, s: Settings, people: list[Recipient]) -> None:
         html = template.render(name=person.name, first_name=person.name.split()[0],
                                attributes=person.attributes, org_name=s.org_name,
                                postal_address=s.postal_address, topics=["News"],
-                               unsubscribe_url=links.unsubscribe_url(person.id, 1, s),
-                               preferences_url=links.preferences_url(person.id, s))
+                               unsubscribe_url=links.unsubscribe_url(person.id, 1, s,
+                                                                     secret=person.link_secret),
+                               preferences_url=links.preferences_url(person.id, s,
+                                                                     secret=person.link_secret))
         html = css_inline.inline(html)
         msg = EmailMessage(policy=policy.SMTP)
         msg["From"], msg["To"], msg["Subject"] = s.from_address, person.email, "News"
-        msg["List-Unsubscribe"] = f"<{links.unsubscribe_url(person.id, 1, s)}>"
+        msg["List-Unsubscribe"] = (
+            f"<{links.unsubscribe_url(person.id, 1, s, secret=person.link_secret)}>")
         msg.set_content(get_text(html))
         msg.add_alternative(html, subtype="html")
         msg.as_bytes()

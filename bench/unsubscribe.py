@@ -133,11 +133,11 @@ def seed(url: str, rows: int, token_file: Path) -> int:
             "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at) "
             "SELECT s.id, t.id, 'subscribed', now(), now() FROM subscriber s CROSS JOIN topic t")
         conn.execute("ANALYZE")
-        ids = [r[0] for r in conn.execute("SELECT id FROM subscriber ORDER BY id")]
+        people = conn.execute("SELECT id, link_secret FROM subscriber ORDER BY id").fetchall()
     settings = get_settings()
     with token_file.open("w") as handle:
-        for sid in ids:
-            handle.write(f"/u/{unsubscribe_token(sid, campaign_id, settings)}\n")
+        for sid, secret in people:
+            handle.write(f"/u/{unsubscribe_token(sid, campaign_id, settings, secret=secret)}\n")
     return campaign_id
 
 

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers every table)
 from app.db import get_engine
+from app.migrate import migration_connection
 
 target_metadata = SQLModel.metadata
 
@@ -14,9 +15,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    with get_engine().connect() as connection:
+    with migration_connection(get_engine()) as connection:
         _run(connection)
-        connection.commit()
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]

@@ -81,6 +81,8 @@ def _truncate_all(url: str) -> None:
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+            # AUTOINCREMENT counters start again, as RESTART IDENTITY does on PostgreSQL.
+            conn.execute(text("DELETE FROM sqlite_sequence"))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from app.db import _engine_for
-from app.migrate import alembic_config
+from app.migrate import alembic_config, migration_connection
 
 
 def test_0005_carries_recent_acknowledgements_over_and_downgrades(db_url, tmp_path):
@@ -26,7 +26,7 @@ def test_0005_carries_recent_acknowledgements_over_and_downgrades(db_url, tmp_pa
     config = alembic_config()
 
     def migrate(step, revision):
-        with engine.begin() as conn:
+        with migration_connection(engine) as conn:
             config.attributes["connection"] = conn
             step(config, revision)
 

@@ -1,7 +1,10 @@
 """The migrations are the schema: autogenerate against the models must find nothing to do."""
 
+from contextlib import contextmanager
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401
@@ -28,16 +31,14 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(env, tmp_path, monkeypatch):
     engine.dispose()
 
 
-def test_0003_keeps_subscriptions_both_ways(db_url, tmp_path):
-    """The subscription table is rebuilt (SQLite) or re-keyed (PostgreSQL): rows survive
-    the upgrade to head and a downgrade to 0002 and back."""
+@contextmanager
+def _fresh_database(db_url: str, tmp_path):
+    """An empty database of the test's backend, for migrating step by step."""
     import uuid
 
-    from alembic import command
     from sqlalchemy import create_engine, make_url, text
 
     from app.db import _engine_for
-    from app.migrate import alembic_config
 
     if db_url.startswith("sqlite"):
         url, admin, name = f"sqlite:///{tmp_path / 'm.db'}", None, None
@@ -48,20 +49,45 @@ def test_0003_keeps_subscriptions_both_ways(db_url, tmp_path):
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
     engine = _engine_for(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def _migrator(engine):
+    from alembic import command
+
+    from app.migrate import alembic_config, migration_connection
+
     config = alembic_config()
 
     def migrate(step, revision):
-        with engine.begin() as conn:
+        with migration_connection(engine) as conn:
             config.attributes["connection"] = conn
-            step(config, revision)
+            getattr(command, step)(config, revision)
 
-    def subscriptions():
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT subscriber_id, topic_id, status FROM subscription"
-                                     " ORDER BY 1, 2")).all()
+    return migrate
 
-    try:
-        migrate(command.upgrade, "0002_inbound")
+
+def test_0003_keeps_subscriptions_both_ways(db_url, tmp_path):
+    """The subscription table is rebuilt (SQLite) or re-keyed (PostgreSQL): rows survive
+    the upgrade to head and a downgrade to 0002 and back."""
+    from sqlalchemy import text
+
+    with _fresh_database(db_url, tmp_path) as engine:
+        migrate = _migrator(engine)
+
+        def subscriptions():
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT subscriber_id, topic_id, status FROM"
+                                         " subscription ORDER BY 1, 2")).all()
+
+        migrate("upgrade", "0002_inbound")
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO topic (slug, name, description, created_at) VALUES"
                               " ('news', 'News', '', '2026-11-22'), ('a', 'A', '', '2026-11-22')"))
@@ -75,18 +101,12 @@ def test_0003_keeps_subscriptions_both_ways(db_url, tmp_path):
                 " FROM subscriber s, topic t"))
         before = subscriptions()
         assert len(before) == 2
-        migrate(command.upgrade, "head")
+        migrate("upgrade", "head")
         assert subscriptions() == before
-        migrate(command.downgrade, "0002_inbound")
+        migrate("downgrade", "0002_inbound")
         assert subscriptions() == before
-        migrate(command.upgrade, "head")
+        migrate("upgrade", "head")
         assert subscriptions() == before
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
@@ -99,7 +119,7 @@ def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
     from sqlalchemy import create_engine, make_url, text
 
     from app.db import _engine_for
-    from app.migrate import alembic_config
+    from app.migrate import alembic_config, migration_connection
 
     if db_url.startswith("sqlite"):
         url, admin, name = f"sqlite:///{tmp_path / 'm7.db'}", None, None
@@ -113,7 +133,7 @@ def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
     config = alembic_config()
 
     def migrate(step, revision):
-        with engine.begin() as conn:
+        with migration_connection(engine) as conn:
             config.attributes["connection"] = conn
             step(config, revision)
 
@@ -186,3 +206,88 @@ def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
+
+_ROWS_0004 = {
+    "subscriber": "SELECT id, email, name, status FROM subscriber ORDER BY id",
+    "campaign": "SELECT id, name, status FROM campaign ORDER BY id",
+    "subscription": "SELECT subscriber_id, topic_id, status FROM subscription ORDER BY 1, 2",
+    "send": "SELECT id, campaign_id, subscriber_id, status FROM send ORDER BY id",
+    "tracking_event": "SELECT id, send_id, kind FROM tracking_event ORDER BY id",
+    "campaign_topic": "SELECT campaign_id, topic_id FROM campaign_topic ORDER BY 1, 2",
+}
+
+
+def test_0004_keeps_every_row_gives_each_person_a_secret_and_never_reuses_ids(db_url, tmp_path):
+    """subscriber and campaign are rebuilt on SQLite (AUTOINCREMENT): nothing that points at
+    them is lost on the way up or down; each existing person gets their own secret and keeps
+    their old links; an id freed after the upgrade is not handed out again."""
+    from sqlalchemy import text
+
+    stamp = "'2026-11-22'"
+    person = ("INSERT INTO subscriber (email, name, attributes, status, tracking_allowed,"
+              f" created_at, updated_at) VALUES (:email, 'X', '{{}}', 'active', true, {stamp},"
+              f" {stamp})")
+    with _fresh_database(db_url, tmp_path) as engine:
+        migrate = _migrator(engine)
+
+        def snapshot():
+            with engine.connect() as conn:
+                return {name: conn.execute(text(sql)).all() for name, sql in _ROWS_0004.items()}
+
+        migrate("upgrade", "0003_import_speed")
+        with engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO topic (slug, name, description, created_at) VALUES"
+                              f" ('news', 'News', '', {stamp})"))
+            for address in ("ann@example.org", "bob@example.org", "cid@example.org"):
+                conn.execute(text(person), {"email": address})
+            conn.execute(text(
+                "INSERT INTO campaign (name, subject, from_addr, reply_to, body, body_format,"
+                " layout, category, attribute_filter, status, timezone, created_at, updated_at)"
+                f" VALUES ('c', 's', '', '', 'b', 'markdown', 'default', 'marketing', '{{}}',"
+                f" 'done', 'UTC', {stamp}, {stamp})"))
+            conn.execute(text("INSERT INTO campaign_topic SELECT c.id, t.id FROM campaign c,"
+                              " topic t"))
+            conn.execute(text(f"INSERT INTO subscription (subscriber_id, topic_id, status,"
+                              f" created_at, updated_at) SELECT s.id, t.id, 'subscribed',"
+                              f" {stamp}, {stamp} FROM subscriber s, topic t"))
+            conn.execute(text("INSERT INTO send (campaign_id, subscriber_id, status, attempts)"
+                              " SELECT c.id, s.id, 'sent', 1 FROM campaign c, subscriber s"))
+            conn.execute(text(f"INSERT INTO tracking_event (send_id, kind, at, meta)"
+                              f" SELECT id, 'open', {stamp}, '{{}}' FROM send"))
+        before = snapshot()
+        assert all(before.values())
+
+        migrate("upgrade", "0004_link_secrets")
+        assert snapshot() == before
+        with engine.begin() as conn:
+            secrets = conn.execute(text("SELECT link_secret, legacy_links FROM subscriber"
+                                        " ORDER BY id")).all()
+            assert len({s for s, _ in secrets}) == 3
+            assert all(len(s) == 32 and int(s, 16) >= 0 and legacy for s, legacy in secrets)
+            # Free the highest id, then add someone with plain SQL (no secret given).
+            top = conn.execute(text("SELECT max(id) FROM subscriber")).scalar()
+            conn.execute(text("DELETE FROM send WHERE subscriber_id = :id"), {"id": top})
+            conn.execute(text("DELETE FROM subscription WHERE subscriber_id = :id"), {"id": top})
+            conn.execute(text("DELETE FROM subscriber WHERE id = :id"), {"id": top})
+            conn.execute(text(person), {"email": "dan@example.org"})
+            new_id, secret, legacy = conn.execute(text(
+                "SELECT id, link_secret, legacy_links FROM subscriber"
+                " WHERE email = 'dan@example.org'")).one()
+        assert new_id > top
+        assert len(secret) == 32 and secret not in {s for s, _ in secrets} and not legacy
+
+        after = snapshot()
+        migrate("downgrade", "0003_import_speed")
+        assert snapshot() == after
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa_inspect(conn).get_columns("subscriber")}
+        assert "link_secret" not in columns and "legacy_links" not in columns
+        migrate("upgrade", "head")
+        assert snapshot() == after
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                schema = dict(conn.execute(text(
+                    "SELECT name, sql FROM sqlite_master WHERE name IN"
+                    " ('subscriber', 'campaign')")).all())
+            assert all("AUTOINCREMENT" in sql for sql in schema.values())

@@ -39,7 +39,7 @@ def _recipient(session: Session, subscriber_id: int | None) -> Recipient:
     if subscriber is None:
         raise NotFound(f"subscriber {subscriber_id} not found")
     return Recipient(subscriber.id, subscriber.email, subscriber.name,  # type: ignore[arg-type]
-                     subscriber.attributes or {})
+                     subscriber.attributes or {}, subscriber.link_secret)
 
 
 def preview(session: Session, campaign: Campaign, *, settings: Settings,
@@ -86,7 +86,8 @@ async def send_test(session: Session, campaign: Campaign, emails: list[str], *,
     topics = topic_names(session, campaign)
     known = {s.email: s for s in session.exec(
         select(Subscriber).where(Subscriber.email.in_(addresses)))}  # type: ignore[attr-defined]
-    samples = {address: Recipient(sub.id, sub.email, sub.name, sub.attributes or {})
+    samples = {address: Recipient(sub.id, sub.email, sub.name,  # type: ignore[arg-type]
+                                  sub.attributes or {}, sub.link_secret)
                for address, sub in known.items()}
     messages = await run_limited_async(_render_tests, campaign, topics, addresses, samples,
                                        settings, timeout=settings.render_timeout)

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from app.errors import InvalidInput
 from app.inbound.classify import REVIEW, Kind, Verdict
+from app.link_secrets import LEGACY, link_matches, link_tag
 from app.models import (
     Channel,
     InboundMessage,
@@ -324,6 +325,9 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
 def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
            evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
     sub = batch.subscriber(verdict.subscriber_id) if verdict.subscriber_id else None
+    if sub is not None and not link_matches(verdict.link_tag or LEGACY, sub.link_secret,
+                                            sub.legacy_links):
+        sub = None  # the token's person was erased: whoever has the id now is someone else
     if sub is None:
         if verdict.evidence.get("mail_client"):
             return _stale_mail_client(session, settings, row, verdict, evidence, batch)
@@ -385,7 +389,8 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
                 or batch.opting_out(sub, normal) or is_suppressed(session, normal)):
             continue  # unknown to us or already out: nothing to ask, no mail to a stranger
         pending.append(normal)
-        mails.append({"kind": "confirm", "to": normal, "index": len(pending) - 1})
+        mails.append({"kind": "confirm", "to": normal, "index": len(pending) - 1,
+                      "tag": link_tag(sub.link_secret)})
     if pending:
         row.evidence = {**row.evidence, "pending": pending}
         row.action += f"; confirmation asked of {len(pending)} other address(es)"

@@ -53,7 +53,8 @@ class Context:
     """What classification needs to know about us."""
 
     info_addresses: frozenset[str] = frozenset()
-    verify_token: Callable[[str], tuple[int, int] | None] = lambda _t: None
+    # (subscriber_id, campaign_id, link tag) of a signed unsubscribe token, else None
+    verify_token: Callable[[str], tuple[int, int, str] | None] = lambda _t: None
     is_own_message_id: Callable[[str], bool] = lambda _m: False
     # (campaign_id, subscriber_id) of one of our campaign Message-IDs (verified), else None
     parse_campaign_message_id: Callable[[str], tuple[int, int] | None] = lambda _m: None
@@ -80,6 +81,7 @@ class Verdict:
     ties: list[reports.Tie] = field(default_factory=list)
     subscriber_id: int | None = None  # from a verified mailto token
     campaign_id: int | None = None
+    link_tag: str | None = None  # the token's link tag: actions check it against the row
     requested: list[str] = field(default_factory=list)  # other addresses written in the body
     sender_optout: bool = True  # a person's request is about the sender's own address
     auth: dict[str, Any] = field(default_factory=dict)  # Authentication-Results evidence
@@ -463,7 +465,7 @@ def _token(msg: Message, verdict: Verdict, ctx: Context) -> bool:
         payload = ctx.verify_token(token)
         if payload is not None:
             verdict.kind = Kind.TOKEN_OPTOUT
-            verdict.subscriber_id, verdict.campaign_id = payload
+            verdict.subscriber_id, verdict.campaign_id, verdict.link_tag = payload
             verdict.reason = f"signed unsubscribe token in the {where}"
             verdict.evidence = {"rule": "token", "where": where,
                                 "subscriber_id": payload[0], "campaign_id": payload[1]}

@@ -16,9 +16,10 @@ from app.tokens import Purpose, mint
 log = logging.getLogger(__name__)
 
 
-def email_optout_url(settings: Settings, inbound_id: int, index: int) -> str:
-    """The confirm link for the index-th address written in inbound message `inbound_id`."""
-    token = mint(Purpose.EMAIL_OPTOUT, [inbound_id, index], settings=settings)
+def email_optout_url(settings: Settings, inbound_id: int, index: int, tag: str) -> str:
+    """The confirm link for the index-th address written in inbound message `inbound_id`;
+    `tag` is the link tag of that address's subscriber (app/link_secrets.py)."""
+    token = mint(Purpose.EMAIL_OPTOUT, [inbound_id, index, tag], settings=settings)
     return f"{settings.base_url.rstrip('/')}/email-optout/{token}"
 
 

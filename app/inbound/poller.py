@@ -350,7 +350,7 @@ class Poller:
                         references=reply.get("references", ""), subject=reply.get("subject", ""))
                 else:
                     url = mailouts.email_optout_url(self.settings, int(row.id or 0),
-                                                    int(mail["index"]))
+                                                    int(mail["index"]), str(mail["tag"]))
                     message = mailouts.confirmation_request(self.settings, to=mail["to"],
                                                             url=url)
                 outcome, error = mailouts.deliver(

@@ -13,6 +13,11 @@ from app.models.enums import CampaignStatus, Category, SendStatus
 
 
 class Campaign(SQLModel, table=True):
+    """AUTOINCREMENT on SQLite: a campaign id in an old unsubscribe link never names a
+    later campaign."""
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=String(200))
     subject: str = Field(sa_type=String(500))

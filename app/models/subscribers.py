@@ -5,14 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, false
 from sqlmodel import Field, SQLModel
 
-from app.models.base import enum_field, json_field, opt_ts_field, ts_field
+from app.models.base import (
+    enum_field,
+    json_field,
+    new_link_secret,
+    opt_ts_field,
+    random_secret,
+    ts_field,
+)
 from app.models.enums import SubscriberStatus, SubscriptionStatus
 
 
 class Subscriber(SQLModel, table=True):
+    """AUTOINCREMENT on SQLite: an erased person's id is never handed out again (PostgreSQL
+    sequences never go back either)."""
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_type=String(320), unique=True, index=True)
     name: str = Field(default="", sa_type=String(200))
@@ -23,6 +35,11 @@ class Subscriber(SQLModel, table=True):
     tracking_allowed: bool = True
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
+    link_secret: str = Field(default_factory=new_link_secret, sa_type=String(32),
+                             sa_column_kwargs={"server_default": random_secret()})
+    """Every signed link of this person carries a tag derived from it (app/link_secrets.py)."""
+    legacy_links: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """Existed before migration 0004: links signed then (without a tag) still work."""
 
 
 class Topic(SQLModel, table=True):

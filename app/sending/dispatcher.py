@@ -216,7 +216,8 @@ class Worker:
     async def _deliver(self, pool: SmtpPool, prepared: PreparedCampaign, job: Job) -> Result:
         try:
             message = render_message(
-                prepared, Recipient(job.subscriber_id, job.email, job.name, job.attributes),
+                prepared, Recipient(job.subscriber_id, job.email, job.name, job.attributes,
+                                    job.link_secret),
                 settings=self.settings)
         except Exception as exc:  # noqa: BLE001 - one bad address must not stop the others
             return Result(job.send_id, SendStatus.FAILED, reply=f"not rendered: {exc}",

@@ -21,6 +21,7 @@ from itsdangerous.encoding import base64_encode
 from jinja2 import TemplateError
 
 from app.errors import ConfigurationError, InvalidInput
+from app.link_secrets import link_tag
 from app.models import Campaign
 from app.models.enums import Category
 from app.sending.compliance import check_rendered
@@ -43,12 +44,14 @@ from app.verp import VerpMinter, bounce_base
 
 @dataclass(frozen=True)
 class Recipient:
-    """Who a message goes to: the subscriber's id (for links and Message-ID) and fields."""
+    """Who a message goes to: the subscriber's id and link secret (for links and the
+    Message-ID, app/link_secrets.py) and fields."""
 
     id: int
     email: str
     name: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
+    link_secret: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +110,9 @@ class _Minter:
         self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
         self._sep = signer.sep
 
-    def __call__(self, ids: list[int]) -> str:
-        body = base64_encode(("[" + ",".join(str(int(i)) for i in ids) + "]").encode())
+    def __call__(self, ids: list[int], tag: str) -> str:
+        """The token of payload [*ids, tag] (the tag is hex: no JSON escaping needed)."""
+        body = base64_encode(("[" + "".join(f"{int(i)}," for i in ids) + f'"{tag}"]').encode())
         mac = self._mac.copy()
         mac.update(body)
         return (body + self._sep + base64_encode(mac.digest())).decode("ascii")
@@ -229,17 +233,18 @@ def _date() -> str:
     return _date_cache[1]
 
 
-def message_id(prepared: PreparedCampaign, subscriber_id: int) -> str:
-    """Deterministic per (campaign, subscriber): a re-send after a crash has the same id."""
-    local = f"c{prepared.campaign_id}.s{subscriber_id}"
+def message_id(prepared: PreparedCampaign, subscriber_id: int, tag: str) -> str:
+    """Deterministic per (campaign, subscriber): a re-send after a crash has the same id.
+    Carries the subscriber's link tag (app/inbound/identity.py reads and verifies it)."""
+    local = f"c{prepared.campaign_id}.s{subscriber_id}.{tag}"
     mac = prepared.msgid_mac.copy()
     mac.update(local.encode())
-    tag = mac.hexdigest()[:12]
-    return f"<{local}.{tag}@{prepared.from_domain}>"
+    return f"<{local}.{mac.hexdigest()[:12]}@{prepared.from_domain}>"
 
 
-def _values(prepared: PreparedCampaign, recipient: Recipient) -> tuple[dict[str, Any], str]:
-    token = prepared.unsubscribe([recipient.id, prepared.campaign_id])
+def _values(prepared: PreparedCampaign, recipient: Recipient,
+            tag: str) -> tuple[dict[str, Any], str]:
+    token = prepared.unsubscribe([recipient.id, prepared.campaign_id], tag)
     name = clean_text(recipient.name or "")
     values = {
         "name": name,
@@ -248,7 +253,7 @@ def _values(prepared: PreparedCampaign, recipient: Recipient) -> tuple[dict[str,
         "attributes": recipient.attributes or {},
         "unsubscribe_url": f"{prepared.base_url}/u/{token}",
         "preferences_url": f"{prepared.base_url}/preferences/"
-                           f"{prepared.preferences([recipient.id])}",
+                           f"{prepared.preferences([recipient.id], tag)}",
     }
     subject = prepared.static_subject
     if subject is None:
@@ -286,9 +291,10 @@ def render_message(prepared: PreparedCampaign, recipient: Recipient, *,
                    settings: Settings) -> RenderedMessage:
     """One personalised message; raises InvalidInput for an undeliverable address."""
     rcpt = ascii_address(recipient.email)
-    msgid = message_id(prepared, recipient.id)
+    tag = link_tag(recipient.link_secret)
+    msgid = message_id(prepared, recipient.id, tag)
     try:
-        values, token = _values(prepared, recipient)
+        values, token = _values(prepared, recipient, tag)
         data = _assemble(prepared, recipient, rcpt, msgid, values["subject"], values, token)
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         # Marketers' templates can fail like any code ({{ 1/0 }}, iterating a number):
@@ -304,7 +310,7 @@ def render_test(prepared: PreparedCampaign, address: str, *, settings: Settings,
     (a sample subscriber) or empty ones, a random Message-ID so it never collides."""
     rcpt = ascii_address(address)
     sample = recipient or Recipient(id=0, email=address)
-    values, token = _values(prepared, sample)
+    values, token = _values(prepared, sample, link_tag(sample.link_secret))
     values["subject"] = f"[TEST] {values['subject']}"
     msgid = f"<test.{secrets.token_hex(8)}@{prepared.from_domain}>"
     data = _assemble(prepared, Recipient(id=sample.id, email=rcpt, name=sample.name), rcpt,
@@ -316,7 +322,7 @@ def render_preview(prepared: PreparedCampaign, recipient: Recipient, *,
                    settings: Settings) -> Preview:
     """Subject, HTML and text exactly as `recipient` would get them (for the preview API/UI)."""
     try:
-        values, _token = _values(prepared, recipient)
+        values, _token = _values(prepared, recipient, link_tag(recipient.link_secret))
         return Preview(values["subject"], prepared.html.render(values),
                        prepared.text.render(values))
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:

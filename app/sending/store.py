@@ -114,6 +114,7 @@ class Job:
     attributes: dict[str, Any]
     attempts: int
     checked: int = 0  # the worker's opt-out poll count when eligibility was last checked
+    link_secret: str = ""  # for the links and the Message-ID (app/link_secrets.py)
 
 
 @dataclass(slots=True)
@@ -218,15 +219,15 @@ class SendStore:
         rows = conn.execute(
             sa.select(_send.c.id, _send.c.attempts, _subscriber.c.id, _subscriber.c.email,
                       _subscriber.c.name, _subscriber.c.attributes,
-                      sa.case((eligible, 1), else_=0))
+                      sa.case((eligible, 1), else_=0), _subscriber.c.link_secret)
             .select_from(_send.outerjoin(_subscriber, _subscriber.c.id == _send.c.subscriber_id))
             .where(_send.c.id.in_(ids))
         ).all()
         candidates = [r for r in rows if r[2] is not None and r[6]]
         blocked = blocked_by_suppression(conn, [r[3] for r in candidates], campaign.category,
                                          self.settings)
-        jobs = [Job(r[0], campaign.id, r[2], r[3], r[4] or "", r[5] or {}, r[1])  # type: ignore[arg-type]
-                for r in candidates if r[3] not in blocked]
+        jobs = [Job(r[0], campaign.id, r[2], r[3], r[4] or "", r[5] or {}, r[1],  # type: ignore[arg-type]
+                    link_secret=r[7]) for r in candidates if r[3] not in blocked]
         if len(jobs) < len(rows):
             keep = {j.send_id for j in jobs}
             self._skip(conn, [r[0] for r in rows if r[0] not in keep and r[3] in blocked],

@@ -250,10 +250,14 @@ class _Sqlite(_Database):
     def create_subscribers(self, rows: list[ImportRow]) -> Created:
         # In address order, consecutive inserts touch the same pages of the email index.
         rows = sorted(rows, key=_email)
-        # Insert first, with the ids SQLite would pick itself (max + 1) and the suppression
-        # check in the statement: a first import (the large one) needs no lookup, and
-        # subscriptions and events know their subscriber.
-        (top,) = self.cur.execute("SELECT coalesce(max(id), 0) FROM subscriber").fetchone()
+        # Insert first, with the ids SQLite would pick itself and the suppression check in
+        # the statement: a first import (the large one) needs no lookup, and subscriptions
+        # and events know their subscriber. Past the AUTOINCREMENT counter too: an erased
+        # person's id (even the highest) is never handed out again, so old links stay dead.
+        (top,) = self.cur.execute(
+            "SELECT max(coalesce((SELECT max(id) FROM subscriber), 0),"
+            " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'subscriber'), 0))"
+        ).fetchone()
         inserted = self._insert(
             f"INSERT INTO subscriber (id, {_SUBSCRIBER_COLUMNS}) SELECT column1, column2,"
             " column3, column4, 'active', 'import', ?, 1, ?, ? FROM (VALUES {rows})"

@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 from sqlmodel import select as orm_select
 
+from app.link_secrets import link_matches
 from app.models import (
     Channel,
     ConsentAction,
@@ -67,6 +68,9 @@ class OptOutRequest:
     topic_ids: Iterable[int] | None = None
     evidence: Evidence = NO_EVIDENCE
     campaign_id: int | None = None
+    link_tag: str | None = None
+    """Set when a signed link asks: the tag it carries (app/link_secrets.py). The request
+    then acts only if the subscriber still holds that secret, else it finds nobody."""
 
 
 def lock_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
@@ -136,12 +140,18 @@ def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> lis
     # ORM machinery was a visible share of a one-click batch.
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
-    rows = _lock_subscribers(conn, postgres, plans)
+    locked = _lock_subscribers(conn, postgres, plans)
+    rows = [row[:3] for row in locked]
     by_id = {row[0]: row for row in rows}
     by_email = {row[1]: row for row in rows}
+    secrets = {row[0]: (row[3], row[4]) for row in locked}
     for plan in plans:
         plan.target = by_id.get(plan.by_id) if plan.by_id is not None else (
             by_email.get(plan.by_email) if plan.by_email else None)
+        tag = plan.request.link_tag
+        if plan.target is not None and tag is not None and not link_matches(
+                tag, *secrets[plan.target[0]]):
+            plan.target = None  # a link of someone else (or of a person erased): nobody
 
     now = utcnow()
     remaining = _unsubscribe_topics(conn, postgres, plans, now)
@@ -192,18 +202,19 @@ def _resolve(session: Session, req: OptOutRequest) -> _Plan:
 
 
 _LOCK_PG = sa.text("""
-SELECT id, email, status FROM subscriber
+SELECT id, email, status, link_secret, legacy_links FROM subscriber
 WHERE id = ANY(CAST(:ids AS integer[])) OR email = ANY(CAST(:emails AS text[]))
 ORDER BY id FOR UPDATE""")
 _LOCK_SQLITE = sa.text("""
-SELECT id, email, status FROM subscriber
+SELECT id, email, status, link_secret, legacy_links FROM subscriber
 WHERE id IN (SELECT value FROM json_each(:ids)) OR email IN (SELECT value FROM json_each(:emails))
 ORDER BY id""")  # SQLite: BEGIN IMMEDIATE already serialises writers
 
 
-def _lock_subscribers(conn: sa.Connection, postgres: bool,
-                      plans: list[_Plan]) -> list[tuple[int, str, str]]:
-    """(id, email, status) of every target, row-locked in id order (deadlock-free batches)."""
+def _lock_subscribers(conn: sa.Connection, postgres: bool, plans: list[_Plan],
+                      ) -> list[tuple[int, str, str, str, bool]]:
+    """(id, email, status, link_secret, legacy_links) of every target, row-locked in id
+    order (deadlock-free batches); the secret checks links in the same read."""
     ids = sorted({p.by_id for p in plans if p.by_id is not None})
     emails = sorted({p.by_email for p in plans if p.by_email})
     if not ids and not emails:
@@ -213,7 +224,7 @@ def _lock_subscribers(conn: sa.Connection, postgres: bool,
     else:
         result = conn.execute(_LOCK_SQLITE, {"ids": json.dumps(ids),
                                                 "emails": json.dumps(emails)})
-    return [(row[0], row[1], row[2]) for row in result]
+    return [(row[0], row[1], row[2], row[3], bool(row[4])) for row in result]
 
 
 _TOPICS_SET = """

@@ -94,22 +94,26 @@ _CAMPAIGN_TOPICS_SQLITE = sa_text(
 
 
 def opt_out_request(*, subscriber_id: int, scope: LinkScope, everything: bool = False,
-                    channel: Channel, evidence: Evidence = NO_EVIDENCE) -> OptOutRequest:
-    """The opt-out a link asks for: the link's topics, or everything."""
+                    channel: Channel, evidence: Evidence = NO_EVIDENCE,
+                    link_tag: str | None = None) -> OptOutRequest:
+    """The opt-out a link asks for: the link's topics, or everything. With `link_tag` it
+    acts only if the subscriber still holds that link's secret (result: no subscriber)."""
     if everything or scope.everything:
         return OptOutRequest(subscriber=subscriber_id, scope=Scope.ALL, channel=channel,
-                             evidence=evidence, campaign_id=scope.campaign_id)
+                             evidence=evidence, campaign_id=scope.campaign_id,
+                             link_tag=link_tag)
     return OptOutRequest(subscriber=subscriber_id, scope=Scope.TOPIC,
                          topic_ids=scope.topic_ids, channel=channel, evidence=evidence,
-                         campaign_id=scope.campaign_id)
+                         campaign_id=scope.campaign_id, link_tag=link_tag)
 
 
 def opt_out(session: Session, *, subscriber_id: int, scope: LinkScope, everything: bool = False,
-            channel: Channel, evidence: Evidence = NO_EVIDENCE) -> OptOutResult:
+            channel: Channel, evidence: Evidence = NO_EVIDENCE,
+            link_tag: str | None = None) -> OptOutResult:
     """Unsubscribe through the one opt-out function, within the link's scope (or all)."""
     return unsubscribe_many(session, [opt_out_request(
         subscriber_id=subscriber_id, scope=scope, everything=everything, channel=channel,
-        evidence=evidence)])[0]
+        evidence=evidence, link_tag=link_tag)])[0]
 
 
 @dataclass

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
 from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
+from app.links import export_url
 from app.models import (
     Campaign,
     Channel,
@@ -19,6 +22,8 @@ from app.models import (
     Topic,
     TrackingEvent,
 )
+from app.settings import Settings, get_settings
+from app.subscribers import allowance
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent, suppress
 
@@ -96,3 +101,34 @@ def erase(session: Session, subscriber: Subscriber, *, channel: Channel,
                                      details=dict(evidence.details)))
     session.flush()
     return hashed
+
+
+def export_link_message(subscriber: Subscriber, settings: Settings) -> EmailMessage:
+    """The mail that carries a person's download link: to their own address only."""
+    hours = max(1, round(settings.export_link_max_age.total_seconds() / 3600))
+    url = export_url(subscriber.id or 0, settings, secret=subscriber.link_secret)
+    message = EmailMessage()
+    message["Subject"] = f"Your data held by {settings.org_name}"
+    message["From"] = formataddr((settings.org_name, settings.from_address))
+    message["To"] = formataddr((subscriber.name or "", subscriber.email))
+    message["Message-ID"] = make_msgid(domain=settings.from_address.partition("@")[2] or None)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(
+        f"You asked for a copy of the data {settings.org_name} holds about you. Open this "
+        f"link and press the button to download it (a JSON file):\n\n{url}\n\n"
+        f"The link works for {hours} hour{'s' if hours != 1 else ''}. It is yours alone: do "
+        "not forward this email. If you did not ask for it, ignore this message.\n\n"
+        f"-- \n{settings.org_name}\n{settings.postal_address}\n")
+    return message
+
+
+def send_export_link(subscriber: Subscriber,
+                     settings: Settings | None = None) -> allowance.Outcome:
+    """Mail the person a short-lived download link for their data (OCTOMAIL_EXPORT_LINK_MAX_AGE).
+
+    The only way to the export from a link: preference links travel in every newsletter and
+    can be forwarded, so the data goes only where the address's owner reads it. Within the
+    address's allowance (one a day): returns SENT or why not; SMTP failures raise."""
+    settings = settings or get_settings()
+    return allowance.send(allowance.MailKind.EXPORT, subscriber.email,
+                          export_link_message(subscriber, settings), settings)

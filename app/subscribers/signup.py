@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.errors import InvalidInput, Suppressed, TokenInvalid
+from app.errors import InvalidInput, LinkGone, Suppressed, TokenInvalid
+from app.links import read_confirm_token
 from app.models import (
     Channel,
     ConsentAction,
@@ -29,8 +30,8 @@ from app.subscribers.consent import (
     record_consent,
 )
 from app.subscribers.fields import check_attributes, clean_name
-from app.subscribers.optout import find_by_email, lock_subscriber
-from app.tokens import Purpose, verify
+from app.subscribers.link_owner import GONE, link_owner
+from app.subscribers.optout import find_by_email
 
 
 @dataclass
@@ -143,14 +144,10 @@ def confirm(session: Session, token: str, *, evidence: Evidence = NO_EVIDENCE,
     """The person's own confirmation (a POST): subscribes the pending topics, reactivates
     the address and lifts its suppression, every step logged."""
     settings = settings or get_settings()
-    payload = verify(Purpose.CONFIRM, token, settings=settings)
-    try:
-        subscriber_id, topic_ids = int(payload[0]), [int(t) for t in payload[1]]
-    except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise TokenInvalid("This link is not valid.") from exc
-    subscriber = lock_subscriber(session, subscriber_id)
-    if subscriber is None:
-        raise TokenInvalid("This link is no longer valid.")
+    ref, topic_ids = read_confirm_token(token, settings)
+    subscriber = link_owner(session, ref, lock=True)
+    if subscriber is None:  # erased since, or not the person the link was made for
+        raise LinkGone(GONE)
     if subscriber.status == SubscriberStatus.BLOCKLISTED:
         raise TokenInvalid("This address cannot be subscribed. Please contact us.")
     now = utcnow()

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DataError
 from app import errors
 
 _STATUS = {
+    errors.LinkGone: 410,
     errors.NotFound: 404,
     errors.InvalidTransition: 409,
     errors.Conflict: 409,
@@ -34,6 +35,8 @@ def error_response(request: Request, exc: errors.OctomailError) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=status)
     from app.web.templating import render
 
+    if isinstance(exc, errors.LinkGone):  # the person is gone: the same page as every link's
+        return render(request, "public/preferences_gone.html", {}, status_code=status)
     return render(request, "public/error.html", {"message": str(exc), "status": status},
                   status_code=status)
 

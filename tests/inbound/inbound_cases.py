@@ -110,6 +110,7 @@ class World:
     news: int
     events: int
     campaign: int
+    secrets: dict[str, str]  # link secrets: tokens and Message-IDs carry their tags
 
 
 def populate(session: Session) -> World:
@@ -118,12 +119,12 @@ def populate(session: Session) -> World:
     news, events = Topic(slug="news", name="News"), Topic(slug="events", name="Events")
     session.add_all([news, events])
     session.flush()
-    ids = {}
+    ids, secrets = {}, {}
     for address in SUBSCRIBERS:
         sub = Subscriber(email=address, name=address.split("@")[0].title())
         session.add(sub)
         session.flush()
-        ids[address] = sub.id
+        ids[address], secrets[address] = sub.id, sub.link_secret
         for topic in (news, events):
             session.add(Subscription(subscriber_id=sub.id, topic_id=topic.id,
                                      status=SubscriptionStatus.SUBSCRIBED))
@@ -136,7 +137,8 @@ def populate(session: Session) -> World:
     session.add_all([Send(campaign_id=campaign.id, subscriber_id=sid, status=SendStatus.SENT,
                           sent_at=yesterday) for sid in ids.values()])
     session.commit()
-    return World(ids=ids, news=news.id, events=events.id, campaign=campaign.id)
+    return World(ids=ids, news=news.id, events=events.id, campaign=campaign.id,
+                 secrets=secrets)
 
 
 def placeholders(world: World) -> dict[str, str]:
@@ -145,13 +147,16 @@ def placeholders(world: World) -> dict[str, str]:
     from app.settings import get_settings
 
     settings = get_settings()
+    ids, secrets = world.ids, world.secrets
+    sam, tina, adam = "sam@example.com", "tina@example.com", "adam@example.com"
     return {
-        "{{TOKEN_SAM}}": unsubscribe_token(world.ids["sam@example.com"], world.campaign),
-        "{{TOKEN_TINA}}": unsubscribe_token(world.ids["tina@example.com"], 0),
-        "{{OWN_MSGID}}": campaign_message_id(settings, world.campaign,
-                                             world.ids["adam@example.com"]),
+        "{{TOKEN_SAM}}": unsubscribe_token(ids[sam], world.campaign, secret=secrets[sam]),
+        "{{TOKEN_TINA}}": unsubscribe_token(ids[tina], 0, secret=secrets[tina]),
+        "{{OWN_MSGID}}": campaign_message_id(settings, world.campaign, ids[adam],
+                                             secrets[adam]),
         "{{MSGID_HECTOR}}": campaign_message_id(settings, world.campaign,
-                                                world.ids["hector@example.es"]),
+                                                ids["hector@example.es"],
+                                                secrets["hector@example.es"]),
     }
 
 

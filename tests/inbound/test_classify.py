@@ -14,10 +14,12 @@ from app.inbound.classify import Context, Kind, address_of, classify
 from app.inbound.identity import build_context, campaign_message_id, parse_campaign_message_id
 from app.inbound.phrases import find_optout
 from app.inbound.text import sanitize, written_part
+from app.link_secrets import link_tag
 from app.links import unsubscribe_token
 from app.settings import get_settings
 
 SAM, TINA, CAMPAIGN = 17, 23, 5
+SECRET = "5e" * 16
 
 
 @pytest.fixture
@@ -27,10 +29,10 @@ def ctx(env: dict[str, str]) -> Context:
 
 def _values() -> dict[str, str]:
     settings = get_settings()
-    return {"{{TOKEN_SAM}}": unsubscribe_token(SAM, CAMPAIGN),
-            "{{TOKEN_TINA}}": unsubscribe_token(TINA, 0),
-            "{{OWN_MSGID}}": campaign_message_id(settings, CAMPAIGN, 99),
-            "{{MSGID_HECTOR}}": campaign_message_id(settings, CAMPAIGN, 12)}
+    return {"{{TOKEN_SAM}}": unsubscribe_token(SAM, CAMPAIGN, secret=SECRET),
+            "{{TOKEN_TINA}}": unsubscribe_token(TINA, 0, secret=SECRET),
+            "{{OWN_MSGID}}": campaign_message_id(settings, CAMPAIGN, 99, SECRET),
+            "{{MSGID_HECTOR}}": campaign_message_id(settings, CAMPAIGN, 12, SECRET)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -52,9 +54,10 @@ def test_bounces_name_the_failed_recipient(ctx: Context) -> None:
 
 def test_token_carries_subscriber_and_campaign(ctx: Context) -> None:
     subject = classify(load_fixture("mailto_subject_token", _values()), ctx)
-    assert (subject.subscriber_id, subject.campaign_id) == (SAM, CAMPAIGN)
+    tag = link_tag(SECRET)
+    assert (subject.subscriber_id, subject.campaign_id, subject.link_tag) == (SAM, CAMPAIGN, tag)
     plus = classify(load_fixture("mailto_plus_token", _values()), ctx)
-    assert (plus.subscriber_id, plus.campaign_id) == (TINA, 0)
+    assert (plus.subscriber_id, plus.campaign_id, plus.link_tag) == (TINA, 0, tag)
 
 
 def test_forged_token_is_not_a_token(ctx: Context) -> None:
@@ -64,9 +67,11 @@ def test_forged_token_is_not_a_token(ctx: Context) -> None:
 
 def test_bounce_of_our_campaign_names_the_subscriber(ctx: Context) -> None:
     settings = get_settings()
-    msgid = campaign_message_id(settings, CAMPAIGN, 4242)
+    msgid = campaign_message_id(settings, CAMPAIGN, 4242, SECRET)
     assert parse_campaign_message_id(settings, msgid) == (CAMPAIGN, 4242)
     assert parse_campaign_message_id(settings, msgid.replace("s4242", "s4243")) is None
+    tag = link_tag(SECRET)
+    assert parse_campaign_message_id(settings, msgid.replace(tag, link_tag("x"))) is None
     raw = load_fixture("dsn_postfix_hard").replace(
         b"<20261102090000.octomail.42.17@news.example.org>", msgid.encode())
     assert [(t.how, t.campaign_id, t.subscriber_id) for t in classify(raw, ctx).ties] == [

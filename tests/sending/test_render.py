@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import re
+from dataclasses import replace
 from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -12,6 +13,7 @@ import pytest
 
 from app import links
 from app.errors import ConfigurationError, InvalidInput
+from app.link_secrets import link_tag
 from app.models import Campaign
 from app.models.enums import Category
 from app.sending.render import (
@@ -60,8 +62,9 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     return text.get_content(), html.get_content()
 
 
+ALICE_SECRET = "a1" * 16
 ALICE = Recipient(id=42, email="alice@example.com", name="Alice Martin",
-                  attributes={"city": "Lyon", "plan": "pro", "pid": 9})
+                  attributes={"city": "Lyon", "plan": "pro", "pid": 9}, link_secret=ALICE_SECRET)
 
 
 def test_headers_footer_and_links(render_settings: Settings) -> None:
@@ -70,9 +73,9 @@ def test_headers_footer_and_links(render_settings: Settings) -> None:
     msg = parse(rendered.data)
     assert not msg.defects
 
-    unsubscribe = links.unsubscribe_url(42, 7, render_settings)
-    preferences = links.preferences_url(42, render_settings)
-    mailto = links.mailto_unsubscribe(42, 7, render_settings)
+    unsubscribe = links.unsubscribe_url(42, 7, render_settings, secret=ALICE_SECRET)
+    preferences = links.preferences_url(42, render_settings, secret=ALICE_SECRET)
+    mailto = links.mailto_unsubscribe(42, 7, render_settings, secret=ALICE_SECRET)
     assert unsubscribe.startswith("https://news.example.org/u/")
     values = msg.get_all("List-Unsubscribe")
     assert values is not None and len(values) == 1
@@ -86,7 +89,7 @@ def test_headers_footer_and_links(render_settings: Settings) -> None:
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     assert verify(Purpose.UNSUBSCRIBE, unsubscribe.rsplit("/", 1)[1],
-                  settings=render_settings) == [42, 7]
+                  settings=render_settings) == [42, 7, link_tag(ALICE_SECRET)]
 
     text, html = parts(msg)
     for part in (text, html):
@@ -108,8 +111,13 @@ def test_message_id_is_deterministic(render_settings: Settings) -> None:
     other = render_message(prepare_campaign(campaign(), settings=render_settings),
                            Recipient(id=43, email="bob@example.com"), settings=render_settings)
     assert first.message_id == again.message_id == parse(first.data)["Message-ID"]
-    assert re.fullmatch(r"<c7\.s42\.[0-9a-f]{12}@example\.org>", first.message_id)
+    tag = link_tag(ALICE_SECRET)
+    assert re.fullmatch(rf"<c7\.s42\.{tag}\.[0-9a-f]{{12}}@example\.org>", first.message_id)
     assert other.message_id != first.message_id
+    # The same person with a new secret (or a new person with the same id): another id.
+    renewed = render_message(prepare_campaign(campaign(), settings=render_settings),
+                             replace(ALICE, link_secret="b2" * 16), settings=render_settings)
+    assert renewed.message_id != first.message_id
     # The envelope sender is the signed VERP address of this send (its bounces come back to
     # the info mailbox naming campaign 7, subscriber 42), the same on a re-send.
     assert first.envelope_from == again.envelope_from != other.envelope_from
@@ -289,7 +297,8 @@ def test_no_mailto_when_unset(render_settings: Settings) -> None:
     settings = render_settings.model_copy(update={"unsubscribe_mailto": ""})
     msg = parse(render_message(prepare_campaign(campaign(), settings=settings), ALICE,
                                settings=settings).data)
-    assert str(msg["List-Unsubscribe"]) == f"<{links.unsubscribe_url(42, 7, settings)}>"
+    assert str(msg["List-Unsubscribe"]) == \
+        f"<{links.unsubscribe_url(42, 7, settings, secret=ALICE_SECRET)}>"
 
 
 def test_test_send_and_preview(render_settings: Settings) -> None:

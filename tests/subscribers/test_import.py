@@ -163,3 +163,25 @@ def test_batches_and_duplicates_across_them(session, monkeypatch):
     assert emails == {f"p{i}@example.org" for i in range(10) if i not in (7, 8)}
     assert len(session.exec(select(ConsentEvent).where(ConsentEvent.channel == "import")).all()) \
         == 8
+
+
+def test_import_never_hands_out_an_erased_persons_id_and_gives_each_a_secret(session):
+    """Bob had the highest id and erased himself: the people an import then creates get new
+    ids (Bob's old links must never open their data), each with their own link secret."""
+    from app.models import Channel
+    from app.subscribers.rights import erase
+
+    make_topic(session, "news")
+    run("email\nann@example.org\nbob@example.org\n")
+    bob = session.exec(select(Subscriber).where(Subscriber.email == "bob@example.org")).one()
+    top = bob.id
+    assert top == max(p.id for p in session.exec(select(Subscriber)))
+    erase(session, bob, channel=Channel.ADMIN)
+    session.commit()
+    run("email\ncarol@example.org\ndan@example.org\n")
+    session.expire_all()
+    people = {p.email: p for p in session.exec(select(Subscriber))}
+    assert people["carol@example.org"].id > top and people["dan@example.org"].id > top
+    secrets = [p.link_secret for p in people.values()]
+    assert len(set(secrets)) == 3 and all(len(s) == 32 for s in secrets)
+    assert not any(p.legacy_links for p in people.values())

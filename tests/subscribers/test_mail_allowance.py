@@ -189,7 +189,8 @@ def test_email_my_data_once_a_day_and_a_failed_send_does_not_count(
         person = Subscriber(email="jane@example.com", name="Jane")
         s.add(person)
         s.commit()
-        path = preferences_url(person.id).removeprefix("http://testserver")  # type: ignore[arg-type]
+        path = preferences_url(person.id, secret=person.link_secret).removeprefix(  # type: ignore[arg-type]
+            "http://testserver")
     working = os.environ["OCTOMAIL_SMTP_URLS"]
     monkeypatch.setenv("OCTOMAIL_SMTP_URLS", "smtp://127.0.0.1:9")  # nothing listens
     get_settings.cache_clear()

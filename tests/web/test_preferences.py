@@ -11,6 +11,7 @@ from test_unsubscribe_support import (
     Seeded,
     events,
     form_fields,
+    secret_of,
     seed,
     snapshot,
     statuses,
@@ -28,7 +29,13 @@ def seeded(settings_env: dict[str, str]) -> Seeded:
 
 
 def prefs_path(subscriber_id: int) -> str:
-    return preferences_url(subscriber_id).removeprefix("http://testserver")
+    return preferences_url(subscriber_id, secret=secret_of(subscriber_id)).removeprefix(
+        "http://testserver")
+
+
+def u_path(subscriber_id: int) -> str:
+    return unsubscribe_url(subscriber_id, 0, secret=secret_of(subscriber_id)).removeprefix(
+        "http://testserver")
 
 
 def test_page_shows_topics_name_tracking_and_changes_nothing(client: TestClient,
@@ -137,12 +144,46 @@ def test_a_complained_address_cannot_subscribe_again(client: TestClient,
     assert snapshot() == before
 
 
-def test_download_my_data_is_a_json_file_with_the_consent_log(client: TestClient,
-                                                              seeded: Seeded) -> None:
-    client.post(unsubscribe_url(seeded.subscriber_id, 0).removeprefix("http://testserver"),
-                data={"List-Unsubscribe": "One-Click"})
-    url = prefs_path(seeded.subscriber_id)
-    action, _ = form_fields(client.get(url).text, "/export")
+def _mailed_link(client: TestClient, mailbox: list, subscriber_id: int,
+                 button: str = "/export-email") -> str:
+    """Press a data button on the preference page; the download link mailed to the person."""
+    page = client.get(prefs_path(subscriber_id)).text
+    action = f"{prefs_path(subscriber_id)}{button}"
+    assert button != "/export-email" or form_fields(page, button)[0] == action
+    response = client.post(action)
+    assert response.status_code == 200 and "emailed you a link" in response.text
+    [(rcpts, message)] = mailbox[-1:]
+    mailbox.clear()
+    [url] = re.findall(r"http://testserver(/my-data/\S+)", message.get_content())
+    return url
+
+
+@pytest.mark.parametrize("button", ["/export-email", "/export"])
+def test_a_forwarded_preference_link_mails_the_data_link_and_never_downloads(
+        client: TestClient, seeded: Seeded, mailbox: list, button: str) -> None:
+    """The preference link is in every newsletter: whoever it is forwarded to presses the
+    data button and gets no data; a link goes to the subscriber's own address."""
+    before = snapshot()
+    response = client.post(prefs_path(seeded.subscriber_id) + button)
+    assert response.status_code == 200 and "emailed you a link" in response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "jane@example.com" not in response.text and "consent_log" not in response.text
+    assert snapshot() == before  # nothing exported yet: no export event
+    [(rcpts, message)] = mailbox
+    assert rcpts == ["jane@example.com"]
+    assert not list(message.iter_attachments())
+    assert "/my-data/" in message.get_content()
+
+
+def test_the_mailed_link_downloads_the_data_with_the_consent_log(
+        client: TestClient, seeded: Seeded, mailbox: list) -> None:
+    client.post(u_path(seeded.subscriber_id), data={"List-Unsubscribe": "One-Click"})
+    url = _mailed_link(client, mailbox, seeded.subscriber_id)
+    before = snapshot()
+    page = client.get(url)  # a link scanner opening it takes nothing and logs nothing
+    assert page.status_code == 200 and "j***@example.com" in page.text
+    assert snapshot() == before
+    action, _ = form_fields(page.text, "/my-data/")
     response = client.post(action)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -154,48 +195,46 @@ def test_download_my_data_is_a_json_file_with_the_consent_log(client: TestClient
     assert {s["topic"] for s in data["subscriptions"]} == {"news", "offers"}
 
 
-def test_email_my_data_goes_to_the_subscribers_own_address(
-        client: TestClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
-    import email
-    import email.policy
-    import socket
+def test_the_mailed_link_expires(client: TestClient, seeded: Seeded, mailbox: list,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from datetime import timedelta
 
-    from aiosmtpd.controller import Controller
+    from app.settings import Settings, get_settings
 
-    from app.settings import get_settings
+    assert Settings().export_link_max_age == timedelta(hours=24)  # the documented default
+    monkeypatch.setenv("OCTOMAIL_EXPORT_LINK_MAX_AGE", "1s")
+    get_settings.cache_clear()
+    url = _mailed_link(client, mailbox, seeded.subscriber_id)
+    time.sleep(2.1)
+    before = snapshot()
+    for method in ("GET", "POST"):
+        expired = client.request(method, url)
+        assert expired.status_code == 400 and "expired" in expired.text
+        assert "jane" not in expired.text
+    assert snapshot() == before
+    monkeypatch.setenv("OCTOMAIL_EXPORT_LINK_MAX_AGE", "1h")
+    get_settings.cache_clear()
+    assert client.post(url).status_code == 200  # the same link, within the lifetime
 
-    received: list[bytes] = []
 
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
-            received.append((envelope.rcpt_tos, envelope.content))
-            return "250 OK"
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        monkeypatch.setenv("OCTOMAIL_SMTP_URLS", f"smtp://127.0.0.1:{port}")
-        get_settings.cache_clear()
-        url = prefs_path(seeded.subscriber_id)
-        action, _ = form_fields(client.get(url).text, "/export-email")
-        response = client.post(action)
-    finally:
-        controller.stop()
-    assert response.status_code == 200 and "emailed" in response.text
-    [(rcpts, raw)] = received
-    assert rcpts == ["jane@example.com"]
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    [attachment] = list(message.iter_attachments())
-    assert json.loads(attachment.get_content())["subscriber"]["email"] == "jane@example.com"
+def test_the_mailed_link_dies_with_the_person(client: TestClient, seeded: Seeded,
+                                              mailbox: list) -> None:
+    url = _mailed_link(client, mailbox, seeded.subscriber_id)
+    client.post(prefs_path(seeded.subscriber_id) + "/erase", data={"confirm": "yes"})
+    carol = seed(email="carol@example.com")
+    for method in ("GET", "POST"):
+        response = client.request(method, url)
+        assert response.status_code == 410 and "No data held" in response.text
+        assert "carol" not in response.text
+    assert carol.subscriber_id != seeded.subscriber_id
 
 
 def test_email_export_failure_is_reported_not_a_500(client: TestClient,
                                                     seeded: Seeded) -> None:
-    response = client.post(prefs_path(seeded.subscriber_id) + "/export-email")
-    assert response.status_code == 503 and "could not send" in response.text
+    for button in ("/export-email", "/export"):
+        response = client.post(prefs_path(seeded.subscriber_id) + button)
+        assert response.status_code == 503 and "could not send" in response.text
 
 
 def test_erase_needs_confirmation_and_keeps_the_suppression(client: TestClient,
@@ -213,11 +252,10 @@ def test_erase_needs_confirmation_and_keeps_the_suppression(client: TestClient,
     assert subscriber_status(seeded.subscriber_id) is None
     assert suppressed(seeded.email)
     assert [e.action for e in events()] == ["erase"]
-    # The old links now say so calmly, and never 500.
-    assert "No data held" in client.get(url).text
-    assert client.post(url + "/export").status_code == 200
-    assert client.post(unsubscribe_url(seeded.subscriber_id, 0).removeprefix(
-        "http://testserver"), data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    # The old links now say so calmly (410, the "gone" page), and never 500.
+    gone = client.get(url)
+    assert gone.status_code == 410 and "No data held" in gone.text
+    assert client.post(url + "/export").status_code == 410
 
 
 def test_bad_tokens_are_400_on_every_preference_route(client: TestClient,
@@ -244,5 +282,5 @@ def test_bad_tokens_are_400_on_every_preference_route(client: TestClient,
 def test_french_preference_center(client: TestClient, seeded: Seeded) -> None:
     page = client.get(prefs_path(seeded.subscriber_id) + "?lang=fr")
     assert 'lang="fr"' in page.text and "Vos préférences" in page.text
-    action, _ = form_fields(page.text, "/export")
+    action, _ = form_fields(page.text, "/export-email")
     assert action.endswith("?lang=fr")  # the language follows the forms

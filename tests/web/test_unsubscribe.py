@@ -11,6 +11,7 @@ from test_unsubscribe_support import (
     events,
     form_fields,
     make_campaign,
+    secret_of,
     seed,
     snapshot,
     statuses,
@@ -36,7 +37,7 @@ def path_of(url: str) -> str:
 
 
 def u_path(subscriber_id: int, campaign_id: int | None = 0) -> str:
-    return path_of(unsubscribe_url(subscriber_id, campaign_id))
+    return path_of(unsubscribe_url(subscriber_id, campaign_id, secret=secret_of(subscriber_id)))
 
 
 # --- RFC 8058 one-click -------------------------------------------------------------------
@@ -121,7 +122,8 @@ def _bad_tokens(seeded: Seeded) -> dict[str, str]:
     return {
         "tampered": _tampered(good),
         "other subscriber in payload": mint(Purpose.PREFS, [seeded.subscriber_id]),
-        "prefs token": path_of(preferences_url(seeded.subscriber_id)).rsplit("/", 1)[1],
+        "prefs token": path_of(preferences_url(
+            seeded.subscriber_id, secret=secret_of(seeded.subscriber_id))).rsplit("/", 1)[1],
         "confirm token": mint(Purpose.CONFIRM, [seeded.subscriber_id, []]),
         "click token": mint(Purpose.CLICK, [seeded.subscriber_id, 0]),
         "garbage": "not-a-token",
@@ -283,16 +285,17 @@ def test_erased_address_gets_a_calm_page_and_no_undo(client: TestClient,
                                                     seeded: Seeded) -> None:
     from app.subscribers.rights import erase
 
+    url = u_path(seeded.subscriber_id)
     with Session(get_engine()) as session:
         from app.models import Subscriber
 
         erase(session, session.get(Subscriber, seeded.subscriber_id), channel=Channel.ADMIN)
         session.commit()
-    url = u_path(seeded.subscriber_id)
-    assert "Nothing to unsubscribe" in client.get(url).text
-    assert client.post(url, data=ONE_CLICK).status_code == 200
+    page = client.get(url)
+    assert page.status_code == 410 and "Nothing to unsubscribe" in page.text
     before = snapshot()
-    assert client.post(f"{url}/undo", data={"all": "1"}).status_code == 409
+    assert client.post(url, data=ONE_CLICK).status_code == 410
+    assert client.post(f"{url}/undo", data={"all": "1"}).status_code == 410
     assert snapshot() == before and suppressed(seeded.email)
 
 

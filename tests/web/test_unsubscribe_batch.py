@@ -7,14 +7,22 @@ import asyncio
 
 import httpx
 from fastapi.testclient import TestClient
-from test_unsubscribe_support import ONE_CLICK, events, make_campaign, seed, statuses
+from test_unsubscribe_support import (
+    ONE_CLICK,
+    events,
+    make_campaign,
+    secret_of,
+    seed,
+    statuses,
+)
 
 from app.links import unsubscribe_url
 from app.tokens import Purpose, mint
 
 
 def _path(subscriber_id: int, campaign_id: int) -> str:
-    return unsubscribe_url(subscriber_id, campaign_id).removeprefix("http://testserver")
+    return unsubscribe_url(subscriber_id, campaign_id,
+                           secret=secret_of(subscriber_id)).removeprefix("http://testserver")
 
 
 def test_simultaneous_one_clicks_are_each_committed_once(settings_env: dict[str, str]) -> None:

@@ -55,6 +55,13 @@ def seed(email: str = "jane@example.com", subscribed: tuple[str, ...] = ("news",
         return Seeded(subscriber_id=subscriber.id, topics=topics, email=email)
 
 
+def secret_of(subscriber_id: int) -> str:
+    """The subscriber's link secret, to build their links as the mail they got carries them."""
+    with Session(get_engine()) as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        return subscriber.link_secret if subscriber else "0" * 32
+
+
 def make_campaign(topic_ids: list[int]) -> int:
     with Session(get_engine(), expire_on_commit=False) as session:
         campaign = Campaign(name="November", subject="News for November")

@@ -163,6 +163,7 @@ def create_subscriber(body: SubscriberCreate, request: Request, response: Respon
             background.add_task(send_confirmation, to_email=result.subscriber.email,
                                 to_name=result.subscriber.name,
                                 subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+                                link_secret=result.subscriber.link_secret,
                                 topics=[t for t in topics if t], grant=grant)
         else:
             confirmation = grant.value

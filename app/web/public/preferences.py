@@ -1,7 +1,12 @@
 """/preferences/{token}: the preference center behind the signed link in every footer.
 
-Topics, name, tracking choice, unsubscribe from everything, download or email my data,
-erase my data (with a confirmation step). Every change is a consent event.
+Topics, name, tracking choice, unsubscribe from everything, email my data, erase my data
+(with a confirmation step). Every change is a consent event. The link is in every
+newsletter, so it can be forwarded: it never hands out the data export itself, it mails a
+short-lived download link (/my-data/{token}) to the person's own address.
+
+Every route first checks that the link's person still holds its secret (one primary-key
+read); a link of an erased person answers the "gone" page (410) and changes nothing.
 
 No CSRF token, on purpose: no cookie or session authenticates anyone here; the signed token
 in the URL is the whole capability (see app/web/public/unsubscribe.py). GET and HEAD never
@@ -13,8 +18,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,13 +26,13 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
-from app.errors import TokenInvalid
+from app.links import LinkRef, read_export_token, read_prefs_token
 from app.models import Channel, SubscriptionStatus
 from app.settings import get_settings
-from app.subscribers import allowance
 from app.subscribers.addresses import mask_email
-from app.subscribers.allowance import MailKind, Outcome
+from app.subscribers.allowance import Outcome
 from app.subscribers.consent import Evidence
+from app.subscribers.link_owner import link_owner
 from app.subscribers.preferences import (
     LinkScope,
     ResubscribeRefused,
@@ -41,22 +44,13 @@ from app.subscribers.preferences import (
     update_profile,
     update_topics,
 )
-from app.tokens import Purpose, verify
+from app.subscribers.rights import send_export_link
 from app.web.params import form_ids
 from app.web.public.unsubscribe import PRIVATE_HEADERS
 from app.web.templating import render
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-
-def parse_prefs_token(token: str) -> int:
-    """The subscriber id from a valid PREFS token, or TokenInvalid."""
-    payload = verify(Purpose.PREFS, token)
-    if (not isinstance(payload, list) or len(payload) != 1 or type(payload[0]) is not int
-            or payload[0] <= 0):
-        raise TokenInvalid("This link is not valid.")
-    return payload[0]
 
 
 def _evidence(request: Request, **details: object) -> Evidence:
@@ -80,7 +74,7 @@ def _urls(request: Request, token: str) -> dict[str, str]:
     query = f"?lang={lang}" if lang in ("en", "fr") else ""
     base = f"/preferences/{token}"
     return {name: f"{base}{suffix}{query}" for name, suffix in (
-        ("action", ""), ("action_unsubscribe", "/unsubscribe"), ("action_export", "/export"),
+        ("action", ""), ("action_unsubscribe", "/unsubscribe"),
         ("action_export_email", "/export-email"), ("erase_url", "/erase"),
         ("action_erase", "/erase"))}
 
@@ -92,13 +86,18 @@ def _page(request: Request, name: str, context: dict[str, Any],
     return response
 
 
-def _center(request: Request, token: str, subscriber_id: int, *, notice: str | None = None,
+def _gone(request: Request) -> Response:
+    """The link's person is gone (erased) or it was not made for this id's holder."""
+    return _page(request, "public/preferences_gone.html", {}, status_code=410)
+
+
+def _center(request: Request, token: str, ref: LinkRef, *, notice: str | None = None,
             error: str | None = None, status_code: int = 200) -> Response:
     """The preference center page, from the current state of the database."""
     with Session(get_engine()) as session:
-        view = load_view(session, subscriber_id)
+        view = load_view(session, ref.subscriber_id) if link_owner(session, ref) else None
         if view is None:
-            return _page(request, "public/preferences_gone.html", {})
+            return _gone(request)
         subscriber = view.subscriber
         topics = [{"id": t.id, "name": t.name, "description": t.description,
                    "checked": view.status_by_topic.get(t.id) == SubscriptionStatus.SUBSCRIBED}
@@ -118,13 +117,13 @@ def _center(request: Request, token: str, subscriber_id: int, *, notice: str | N
 
 @router.api_route("/preferences/{token}", methods=["GET", "HEAD"], include_in_schema=False)
 def preference_center(token: str, request: Request) -> Response:
-    return _center(request, token, parse_prefs_token(token))
+    return _center(request, token, read_prefs_token(token))
 
 
 @router.post("/preferences/{token}", include_in_schema=False)
 async def save_preferences(token: str, request: Request) -> Response:
     """Topics, name and tracking choice from one form; only real changes are logged."""
-    subscriber_id = parse_prefs_token(token)
+    ref = read_prefs_token(token)
     form = await _form(request)
     # Fields absent from the body are left alone (a partial form never clears anything);
     # the page's form always carries `topics_shown` and the hidden tracking=0 fallback.
@@ -132,14 +131,16 @@ async def save_preferences(token: str, request: Request) -> Response:
     name = form.get("name", [None])[0]
     tracking = form["tracking"][-1] == "1" if "tracking" in form else None
     evidence = _evidence(request)
-    return await run_in_threadpool(_save, request, token, subscriber_id, wanted, name, tracking,
-                                   evidence)
+    return await run_in_threadpool(_save, request, token, ref, wanted, name, tracking, evidence)
 
 
-def _save(request: Request, token: str, subscriber_id: int, wanted: list[int] | None,
+def _save(request: Request, token: str, ref: LinkRef, wanted: list[int] | None,
           name: str | None, tracking: bool | None, evidence: Evidence) -> Response:
     gettext = request_gettext(request)
+    subscriber_id = ref.subscriber_id
     with Session(get_engine(), expire_on_commit=False) as session:
+        if link_owner(session, ref, lock=True) is None:
+            return _gone(request)
         added: list[int] = []
         removed: list[int] = []
         try:
@@ -148,41 +149,90 @@ def _save(request: Request, token: str, subscriber_id: int, wanted: list[int] | 
                                                wanted=wanted, evidence=evidence)
         except ResubscribeRefused:
             session.rollback()
-            return _center(request, token, subscriber_id, status_code=409, error=gettext(
+            return _center(request, token, ref, status_code=409, error=gettext(
                 "This address cannot be subscribed again from a link. Please contact us."))
         fields = update_profile(session, subscriber_id=subscriber_id, name=name,
                                 tracking_allowed=tracking, evidence=evidence)
         session.commit()
     changed = bool(added or removed or fields)
     notice = gettext("Your preferences were saved.") if changed else gettext("Nothing changed.")
-    return _center(request, token, subscriber_id, notice=notice)
+    return _center(request, token, ref, notice=notice)
 
 
 @router.post("/preferences/{token}/unsubscribe", include_in_schema=False)
 async def unsubscribe_everything(token: str, request: Request) -> Response:
-    subscriber_id = parse_prefs_token(token)
+    ref = read_prefs_token(token)
     evidence = _evidence(request)
 
     def work() -> Response:
         with Session(get_engine(), expire_on_commit=False) as session:
-            opt_out(session, subscriber_id=subscriber_id, scope=LinkScope(campaign_id=None),
-                    everything=True, channel=Channel.PREFERENCES, evidence=evidence)
+            result = opt_out(session, subscriber_id=ref.subscriber_id,
+                             scope=LinkScope(campaign_id=None), everything=True,
+                             channel=Channel.PREFERENCES, evidence=evidence, link_tag=ref.tag)
             session.commit()
+        if result.subscriber_id is None:
+            return _gone(request)
         gettext = request_gettext(request)
-        return _center(request, token, subscriber_id, notice=gettext(
+        return _center(request, token, ref, notice=gettext(
             "You are unsubscribed from everything. You will not receive our emails any more."))
 
     return await run_in_threadpool(work)
 
 
 @router.post("/preferences/{token}/export", include_in_schema=False)
+@router.post("/preferences/{token}/export-email", include_in_schema=False)
+async def email_data(token: str, request: Request) -> Response:
+    """Mail a short-lived download link to the subscriber's own address (and nowhere else),
+    at most once a day (app/subscribers/allowance.py).
+
+    This link travels in every newsletter and can be forwarded: whoever holds it may see the
+    masked address and the topics, never the export. `/export` (the old download button)
+    does the same."""
+    ref = read_prefs_token(token)
+
+    def work() -> Response:
+        gettext = request_gettext(request)
+        with Session(get_engine(), expire_on_commit=False) as session:
+            subscriber = link_owner(session, ref)
+            if subscriber is None:
+                return _gone(request)
+            session.expunge(subscriber)
+        try:
+            outcome = send_export_link(subscriber)
+        except Exception:  # noqa: BLE001 - any SMTP failure: tell the person, keep the page
+            log.exception("could not email the data link of subscriber %s", ref.subscriber_id)
+            outcome = Outcome.FAILED
+        if outcome in (Outcome.FAILED, Outcome.CEILING):
+            return _center(request, token, ref, status_code=503, error=gettext(
+                "We could not send the email just now. Please try again later."))
+        # SENT_RECENTLY (one a day per address) is answered as done: the mail is there.
+        return _center(request, token, ref, notice=gettext(
+            "We have emailed you a link to download your data."))
+
+    return await run_in_threadpool(work)
+
+
+@router.api_route("/my-data/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+def download_page(token: str, request: Request) -> Response:
+    """The page behind the mailed link: a button (link scanners that open it take nothing
+    and log nothing); expired, tampered or gone links answer 400 / 410."""
+    ref = read_export_token(token)
+    with Session(get_engine()) as session:
+        subscriber = link_owner(session, ref)
+        if subscriber is None:
+            return _gone(request)
+        return _page(request, "public/my_data.html", {
+            "masked_email": mask_email(subscriber.email), "action": request.url.path})
+
+
+@router.post("/my-data/{token}", include_in_schema=False)
 async def download_data(token: str, request: Request) -> Response:
     """The JSON export as a file download (a POST: the request itself is logged)."""
-    subscriber_id = parse_prefs_token(token)
-    evidence = _evidence(request, delivery="download")
-    data = await run_in_threadpool(_export, subscriber_id, evidence)
+    ref = read_export_token(token)
+    evidence = _evidence(request, delivery="download", link="mailed")
+    data = await run_in_threadpool(_export, ref, evidence)
     if data is None:
-        return _page(request, "public/preferences_gone.html", {})
+        return _gone(request)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     return Response(json.dumps(data, indent=2, ensure_ascii=False, default=str),
                     media_type="application/json", headers={
@@ -190,85 +240,43 @@ async def download_data(token: str, request: Request) -> Response:
                         "Content-Disposition": f'attachment; filename="my-data-{stamp}.json"'})
 
 
-def _export(subscriber_id: int, evidence: Evidence) -> dict[str, Any] | None:
+def _export(ref: LinkRef, evidence: Evidence) -> dict[str, Any] | None:
     with Session(get_engine(), expire_on_commit=False) as session:
-        data = export_for(session, subscriber_id=subscriber_id, evidence=evidence)
+        if link_owner(session, ref) is None:
+            return None
+        data = export_for(session, subscriber_id=ref.subscriber_id, evidence=evidence)
         session.commit()
     return data
-
-
-@router.post("/preferences/{token}/export-email", include_in_schema=False)
-async def email_data(token: str, request: Request) -> Response:
-    """The same export, mailed to the subscriber's own address (and nowhere else), at most
-    once a day (a second request the same day is answered as done: the mail is there)."""
-    subscriber_id = parse_prefs_token(token)
-    evidence = _evidence(request, delivery="email")
-
-    def work() -> Response:
-        gettext = request_gettext(request)
-        data = _export(subscriber_id, evidence)
-        if data is None:
-            return _page(request, "public/preferences_gone.html", {})
-        try:
-            outcome = allowance.send(MailKind.EXPORT, data["subscriber"]["email"],
-                                     _export_message(data))
-        except Exception:  # noqa: BLE001 - any SMTP failure: tell the person, keep the page
-            log.exception("could not email the data export of subscriber %s", subscriber_id)
-            outcome = Outcome.FAILED
-        if outcome in (Outcome.FAILED, Outcome.CEILING):
-            return _center(request, token, subscriber_id, status_code=503, error=gettext(
-                "We could not send the email just now. Please try again later, or download "
-                "your data from this page."))
-        return _center(request, token, subscriber_id, notice=gettext(
-            "We have emailed your data to your address."))
-
-    return await run_in_threadpool(work)
-
-
-def _export_message(data: dict[str, Any]) -> EmailMessage:
-    settings = get_settings()
-    person = data["subscriber"]
-    message = EmailMessage()
-    message["Subject"] = f"Your data held by {settings.org_name}"
-    message["From"] = formataddr((settings.org_name, settings.from_address))
-    message["To"] = formataddr((person.get("name") or "", person["email"]))
-    message["Message-ID"] = make_msgid(domain=settings.from_address.partition("@")[2] or None)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
-        f"You asked for a copy of the data {settings.org_name} holds about you. It is attached "
-        f"as a JSON file.\n\n{settings.org_name}\n{settings.postal_address}\n")
-    message.add_attachment(json.dumps(data, indent=2, ensure_ascii=False, default=str).encode(),
-                           maintype="application", subtype="json", filename="my-data.json")
-    return message
 
 
 @router.api_route("/preferences/{token}/erase", methods=["GET", "HEAD"],
                   include_in_schema=False)
 def erase_confirmation(token: str, request: Request) -> Response:
     """Step one: explain what erasure means; the button on this page is step two."""
-    subscriber_id = parse_prefs_token(token)
+    ref = read_prefs_token(token)
     with Session(get_engine()) as session:
-        view = load_view(session, subscriber_id)
-        if view is None:
-            return _page(request, "public/preferences_gone.html", {})
+        subscriber = link_owner(session, ref)
+        if subscriber is None:
+            return _gone(request)
         return _page(request, "public/preferences_erase.html", {
-            **_urls(request, token), "masked_email": mask_email(view.subscriber.email)})
+            **_urls(request, token), "masked_email": mask_email(subscriber.email)})
 
 
 @router.post("/preferences/{token}/erase", include_in_schema=False)
 async def erase_data(token: str, request: Request) -> Response:
-    subscriber_id = parse_prefs_token(token)
+    ref = read_prefs_token(token)
     form = await _form(request)
     evidence = _evidence(request)
     if form.get("confirm", [""])[0] != "yes":
         def again() -> Response:
             with Session(get_engine()) as session:
-                view = load_view(session, subscriber_id)
-            if view is None:
-                return _page(request, "public/preferences_gone.html", {})
+                subscriber = link_owner(session, ref)
+                masked = mask_email(subscriber.email) if subscriber else None
+            if masked is None:
+                return _gone(request)
             gettext = request_gettext(request)
             return _page(request, "public/preferences_erase.html", {
-                **_urls(request, token), "masked_email": mask_email(view.subscriber.email),
+                **_urls(request, token), "masked_email": masked,
                 "error": gettext(
                     "Please tick the box to confirm that you want your data erased.")},
                 status_code=422)
@@ -277,7 +285,9 @@ async def erase_data(token: str, request: Request) -> Response:
 
     def work() -> Response:
         with Session(get_engine(), expire_on_commit=False) as session:
-            erase_for(session, subscriber_id=subscriber_id, evidence=evidence)
+            if link_owner(session, ref, lock=True) is None:
+                return _gone(request)
+            erase_for(session, subscriber_id=ref.subscriber_id, evidence=evidence)
             session.commit()
         return _page(request, "public/preferences_erased.html", {})
 

@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import select
 
 from app.errors import InvalidInput, RateLimited
+from app.links import read_confirm_token
 from app.models import Channel, Topic
 from app.settings import get_settings
+from app.subscribers.link_owner import require_link_owner
 from app.subscribers.notify import send_confirmation
 from app.subscribers.signup import confirm, subscribe
-from app.tokens import Purpose, verify
 from app.web import csrf
 from app.web.deps import SessionDep, client_ip, request_evidence
 from app.web.ratelimit import RateLimiter, client_key
@@ -112,6 +113,7 @@ async def signup_submit(request: Request, session: SessionDep,
         background.add_task(send_confirmation, to_email=result.subscriber.email,
                             to_name=result.subscriber.name,
                             subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+                            link_secret=result.subscriber.link_secret,
                             topics=[t for t in topics if t])
     if is_json:
         return JSONResponse({"status": "pending_confirmation",
@@ -132,9 +134,10 @@ def _form_again(request: Request, session: SessionDep, data: SignupJson,
 
 
 @router.get("/confirm/{token}")
-def confirm_page(token: str, request: Request) -> Response:
+def confirm_page(token: str, request: Request, session: SessionDep) -> Response:
     """Shows a button; link scanners that fetch this URL confirm nothing."""
-    verify(Purpose.CONFIRM, token)  # expired or tampered -> 400 page
+    ref, _topics = read_confirm_token(token)  # expired or tampered -> 400 page
+    require_link_owner(session, ref)  # the person erased since -> 410 "gone" page
     return render(request, "public/confirm.html", {"token": token})
 
 

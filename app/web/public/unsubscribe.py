@@ -22,12 +22,13 @@ from starlette.concurrency import run_in_threadpool
 from app.db import get_engine
 from app.errors import TokenInvalid
 from app.i18n import gettext_context, pick_language
-from app.links import preferences_url
+from app.links import LinkRef, preferences_url, read_unsubscribe_token
 from app.models import Channel
 from app.settings import get_settings
 from app.subscribers.addresses import mask_email
 from app.subscribers.batcher import GroupCommitter, committer_for_loop
 from app.subscribers.consent import Evidence
+from app.subscribers.link_owner import link_owner
 from app.subscribers.optout import OptOutResult, unsubscribe_many
 from app.subscribers.preferences import (
     LinkScope,
@@ -41,7 +42,6 @@ from app.subscribers.preferences import (
     opt_out_request,
     resubscribe,
 )
-from app.tokens import Purpose, verify
 from app.web.params import form_ids
 from app.web.templating import render, templates
 
@@ -54,15 +54,6 @@ _MAX_BODY = 64 * 1024
 _BAD_REQUEST = ("This request was not understood: a one-click unsubscribe is a POST with the "
                 "body List-Unsubscribe=One-Click. Nothing was changed.\n")
 _BAD_TOKEN = "This unsubscribe link is not valid. Nothing was changed.\n"
-
-
-def parse_unsubscribe_token(token: str) -> tuple[int, int]:
-    """[subscriber_id, campaign_id or 0] from a valid UNSUBSCRIBE token, or TokenInvalid."""
-    payload = verify(Purpose.UNSUBSCRIBE, token)
-    if (not isinstance(payload, list) or len(payload) != 2
-            or not all(type(v) is int and v >= 0 for v in payload) or payload[0] == 0):
-        raise TokenInvalid("This link is not valid.")
-    return payload[0], payload[1]
 
 
 def _evidence(request: Request, **details: object) -> Evidence:
@@ -99,7 +90,7 @@ _BATCH_WAIT = 0.002
 
 @dataclass(frozen=True, slots=True)
 class _LinkOptOut:
-    subscriber_id: int
+    ref: LinkRef
     campaign_id: int
     channel: Channel
     evidence: Evidence
@@ -109,23 +100,25 @@ class _LinkOptOut:
 def _commit_opt_outs(items: Sequence[_LinkOptOut]) -> list[tuple[LinkScope, OptOutResult]]:
     """ONE short transaction for a batch of link opt-outs (worker thread), committed before
     any of their callers answers: the campaigns' scopes in one query, the opt-outs in one
-    unsubscribe_many call."""
+    unsubscribe_many call, which also checks each link's secret in its locked read."""
     with Session(get_engine(), expire_on_commit=False) as session:
         scopes = link_scopes(session, {i.campaign_id for i in items})
         results = unsubscribe_many(session, [opt_out_request(
-            subscriber_id=i.subscriber_id, scope=scopes[i.campaign_id], everything=i.everything,
-            channel=i.channel, evidence=i.evidence) for i in items])
+            subscriber_id=i.ref.subscriber_id, scope=scopes[i.campaign_id],
+            everything=i.everything, channel=i.channel, evidence=i.evidence,
+            link_tag=i.ref.tag) for i in items])
         session.commit()
     return [(scopes[i.campaign_id], r) for i, r in zip(items, results, strict=True)]
 
 
-async def _opt_out_now(subscriber_id: int, campaign_id: int, channel: Channel,
+async def _opt_out_now(ref: LinkRef, campaign_id: int, channel: Channel,
                        evidence: Evidence, everything: bool) -> tuple[LinkScope, OptOutResult]:
     """Committed before the caller answers, in a transaction shared with concurrent link
-    opt-outs on this event loop (group commit: one commit for many requests)."""
+    opt-outs on this event loop (group commit: one commit for many requests). A link whose
+    person is gone comes back with no subscriber and changed nothing."""
     committer = committer_for_loop("link-opt-outs", lambda: GroupCommitter(
         _commit_opt_outs, max_wait=_BATCH_WAIT))
-    return await committer.submit(_LinkOptOut(subscriber_id, campaign_id, channel, evidence,
+    return await committer.submit(_LinkOptOut(ref, campaign_id, channel, evidence,
                                               everything))
 
 
@@ -141,7 +134,7 @@ def _one_click_page(lang: str, org_name: str, postal_address: str) -> bytes:
 async def one_click(token: str, request: Request) -> Response:
     """RFC 8058: no cookie, no CSRF token, no auth; 200 and never a redirect; idempotent."""
     try:
-        subscriber_id, campaign_id = parse_unsubscribe_token(token)
+        ref, campaign_id = read_unsubscribe_token(token)
     except TokenInvalid:
         return PlainTextResponse(_BAD_TOKEN, status_code=400, headers=PRIVATE_HEADERS)
     form = await _read_form(request)
@@ -151,9 +144,11 @@ async def one_click(token: str, request: Request) -> Response:
     human = form.get("page") == "1"
     channel = Channel.LINK if human else Channel.ONE_CLICK
     evidence = _evidence(request, via="unsubscribe page" if human else "one-click")
-    scope, result = await _opt_out_now(subscriber_id, campaign_id, channel, evidence, False)
+    scope, result = await _opt_out_now(ref, campaign_id, channel, evidence, False)
+    if result.subscriber_id is None:
+        return _gone(request)
     if human:
-        return await run_in_threadpool(_done_page, request, token, subscriber_id, scope, result)
+        return await run_in_threadpool(_done_page, request, token, ref, scope, result)
     settings = get_settings()
     lang = pick_language(request.headers.get("accept-language"), request.query_params.get("lang"))
     body = _one_click_page(lang, settings.org_name, settings.postal_address)
@@ -163,12 +158,14 @@ async def one_click(token: str, request: Request) -> Response:
 @router.api_route("/u/{token}", methods=["GET", "HEAD"], include_in_schema=False)
 def unsubscribe_page(token: str, request: Request) -> Response:
     """Names the list and the (masked) address; changes nothing, whatever scanners do."""
-    subscriber_id, campaign_id = parse_unsubscribe_token(token)
+    ref, campaign_id = read_unsubscribe_token(token)
     with Session(get_engine()) as session:
+        if link_owner(session, ref) is None:
+            return _gone(request)
         scope = link_scope(session, campaign_id)
-        view = load_view(session, subscriber_id)
+        view = load_view(session, ref.subscriber_id)
         if view is None:
-            return _page(request, "public/unsubscribe_gone.html", {})
+            return _gone(request)
         if is_opted_out(view, scope):
             return _render_done(request, session, token, view, scope, result=None)
         return _page(request, "public/unsubscribe.html", {
@@ -179,28 +176,33 @@ def unsubscribe_page(token: str, request: Request) -> Response:
 @router.post("/u/{token}/all", include_in_schema=False)
 async def unsubscribe_everything(token: str, request: Request) -> Response:
     """The page's second button: every topic and the address itself."""
-    subscriber_id, campaign_id = parse_unsubscribe_token(token)
+    ref, campaign_id = read_unsubscribe_token(token)
     evidence = _evidence(request, via="unsubscribe page")
-    scope, result = await _opt_out_now(subscriber_id, campaign_id, Channel.LINK, evidence, True)
-    return await run_in_threadpool(_done_page, request, token, subscriber_id,
+    scope, result = await _opt_out_now(ref, campaign_id, Channel.LINK, evidence, True)
+    if result.subscriber_id is None:
+        return _gone(request)
+    return await run_in_threadpool(_done_page, request, token, ref,
                                    LinkScope(campaign_id=scope.campaign_id), result)
 
 
 @router.post("/u/{token}/undo", include_in_schema=False)
 async def undo(token: str, request: Request) -> Response:
     """Resubscribe to what this link just dropped (logged as `resubscribe`)."""
-    subscriber_id, campaign_id = parse_unsubscribe_token(token)
+    ref, campaign_id = read_unsubscribe_token(token)
     form = await _read_form(request) or {}
     topic_ids = form_ids(form.get("topics", "").split(","))
     everything = form.get("all") == "1"
     evidence = _evidence(request, via="unsubscribe page")
-    return await run_in_threadpool(_undo_now, request, token, subscriber_id, campaign_id,
+    return await run_in_threadpool(_undo_now, request, token, ref, campaign_id,
                                    topic_ids, everything, evidence)
 
 
-def _undo_now(request: Request, token: str, subscriber_id: int, campaign_id: int,
+def _undo_now(request: Request, token: str, ref: LinkRef, campaign_id: int,
               topic_ids: list[int], everything: bool, evidence: Evidence) -> Response:
+    subscriber_id = ref.subscriber_id
     with Session(get_engine(), expire_on_commit=False) as session:
+        if link_owner(session, ref, lock=True) is None:
+            return _gone(request)
         scope = link_scope(session, campaign_id)
         if not scope.everything and not everything:
             topic_ids = [t for t in topic_ids if t in scope.topic_ids]
@@ -225,13 +227,19 @@ def _undo_now(request: Request, token: str, subscriber_id: int, campaign_id: int
         })
 
 
-def _done_page(request: Request, token: str, subscriber_id: int, scope: LinkScope,
+def _done_page(request: Request, token: str, ref: LinkRef, scope: LinkScope,
                result: OptOutResult) -> Response:
     with Session(get_engine()) as session:
-        view = load_view(session, subscriber_id)
+        view = load_view(session, ref.subscriber_id) if link_owner(session, ref) else None
         if view is None:
-            return _page(request, "public/unsubscribe_gone.html", {})
+            return _gone(request)
         return _render_done(request, session, token, view, scope, result)
+
+
+def _gone(request: Request) -> Response:
+    """The link's person is gone (erased), or it was not made for whoever has this id now:
+    say so, show nobody's data, change nothing."""
+    return _page(request, "public/unsubscribe_gone.html", {}, status_code=410)
 
 
 def _render_done(request: Request, session: Session, token: str, view: SubscriberView,
@@ -267,7 +275,8 @@ def _common(request: Request, token: str, view: SubscriberView, scope: LinkScope
         "action": f"/u/{token}{query}",
         "action_all": f"/u/{token}/all{query}",
         "action_undo": f"/u/{token}/undo{query}",
-        "preferences_url": preferences_url(view.subscriber.id or 0) + query,
+        "preferences_url": preferences_url(view.subscriber.id or 0,
+                                           secret=view.subscriber.link_secret) + query,
     }
 
 
