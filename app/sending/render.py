@@ -213,7 +213,7 @@ def _check_footer(prepared: PreparedCampaign, settings: Settings) -> None:
     """The sample message, as rendered, shows the unsubscribe link and the postal address
     in both parts: checked once per campaign, so no marketing send goes out without."""
     shown = render_preview(prepared, SAMPLE, settings=settings)
-    values, _token = _values(prepared, SAMPLE)
+    values, _token = _values(prepared, SAMPLE, link_tag(SAMPLE.link_secret))
     check_rendered(shown.html, shown.text, unsubscribe_url=values["unsubscribe_url"],
                    postal_address=settings.postal_address)
 

@@ -50,6 +50,12 @@ def _people(*addresses: str) -> tuple[dict[str, int], int]:
         return ids, campaign.id
 
 
+def _secret(subscriber_id: int) -> str:
+    """The link secret our campaign Message-IDs for this subscriber are made with."""
+    with Session(get_engine()) as session:
+        return session.get(Subscriber, subscriber_id).link_secret  # type: ignore[union-attr]
+
+
 def _mail(sender: str, body: str, *, subject: str = "Newsletter", to: str = "info@example.org",
           headers: str = "", msgid: str = "") -> bytes:
     msgid = msgid or f"<{abs(hash((sender, body, subject, headers)))}@mail.example.net>"
@@ -102,8 +108,10 @@ def test_ack_only_to_an_authenticated_sender_or_a_reply_to_our_message_id(
               "eve@example.net", "fay@example.net"]
     ids, campaign = _people(*people)
     settings = get_settings()
-    ben_msgid = campaign_message_id(settings, campaign, ids["ben@example.net"])
-    fay_msgid = campaign_message_id(settings, campaign, ids["fay@example.net"])
+    ben_msgid = campaign_message_id(settings, campaign, ids["ben@example.net"],
+                                    _secret(ids["ben@example.net"]))
+    fay_msgid = campaign_message_id(settings, campaign, ids["fay@example.net"],
+                                    _secret(ids["fay@example.net"]))
     mailbox.deliver([
         # DMARC pass for the From domain, written by our MTA
         _mail("ann@example.com", "Please remove me from your list.", headers=(

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from app.db import get_engine
 from app.links import confirm_url
-from app.models import Channel, Scope, Subscription, SubscriptionStatus, Topic
+from app.models import Channel, Scope, Subscriber, Subscription, SubscriptionStatus, Topic
 from app.subscribers.optout import unsubscribe
 from app.subscribers.preferences import resubscribe, update_topics
 from app.subscribers.rights import export_data
@@ -31,8 +31,9 @@ def _state(session: Session, subscriber_id: int) -> dict[int, tuple[str, datetim
         select(Subscription).where(Subscription.subscriber_id == subscriber_id))}
 
 
-def _token(subscriber_id: int, topic_ids: list[int]) -> str:
-    return confirm_url(subscriber_id, topic_ids).rsplit("/", 1)[1]
+def _token(session: Session, subscriber_id: int, topic_ids: list[int]) -> str:
+    secret = session.get(Subscriber, subscriber_id).link_secret  # type: ignore[union-attr]
+    return confirm_url(subscriber_id, topic_ids, secret=secret).rsplit("/", 1)[1]
 
 
 def test_confirmed_at_is_set_by_each_consent_and_kept_through_opt_outs(
@@ -64,7 +65,7 @@ def test_confirmed_at_is_set_by_each_consent_and_kept_through_opt_outs(
         unsubscribe(session, subscriber=sid, scope=Scope.ALL, channel=Channel.LINK)
         subscribe(session, email="ann@example.org", topic_slugs=["news"], channel=Channel.FORM)
         assert _state(session, sid)[news] == ("unconfirmed", first)
-        confirm(session, _token(sid, [news]))
+        confirm(session, _token(session, sid, [news]))
         assert _state(session, sid)[news] == ("subscribed", first)
         exported = {s["topic"]: s["confirmed_at"]
                     for s in export_data(session, person)["subscriptions"]}
@@ -73,5 +74,5 @@ def test_confirmed_at_is_set_by_each_consent_and_kept_through_opt_outs(
         # The double opt-in sets it for someone who had none.
         bob = subscribe(session, email="bob@example.org", topic_slugs=["offers"],
                         channel=Channel.FORM).subscriber
-        confirm(session, _token(bob.id, [offers]))
+        confirm(session, _token(session, bob.id, [offers]))
         assert _state(session, bob.id)[offers][1] is not None
