@@ -110,8 +110,9 @@ def test_forged_reports_naming_subscribers_go_to_review(mailbox: Mailbox) -> Non
     subs = people("ann@example.com", "bob@example.com", "cy@example.com", "eve@example.com")
     campaign = mailed([subs["eve@example.com"]], days_ago=90)
     settings = get_settings()
-    eve_id = campaign_message_id(settings, campaign, subs["eve@example.com"].id)
-    real = campaign_message_id(settings, campaign, subs["cy@example.com"].id)
+    eve, cy = subs["eve@example.com"], subs["cy@example.com"]
+    eve_id = campaign_message_id(settings, campaign, eve.id, eve.link_secret)
+    real = campaign_message_id(settings, campaign, cy.id, cy.link_secret)
     forged_id = re.sub(r"\.[0-9a-f]{12}@", ".0123456789ab@", real)
     assert forged_id != real
     mailbox.deliver([
@@ -139,7 +140,8 @@ def test_our_signed_message_id_in_the_report_ties_it(mailbox: Mailbox) -> None:
     subs = people("ann@example.com", "bob@example.com", "cy@example.com")
     campaign = mailed(list(subs.values()), days_ago=90)  # too old for the recent-send rule
     settings = get_settings()
-    own = {a: campaign_message_id(settings, campaign, s.id) for a, s in subs.items()}
+    own = {a: campaign_message_id(settings, campaign, s.id, s.link_secret)
+           for a, s in subs.items()}
     mailbox.deliver([
         dsn("ann@example.com", 1, returned_id=own["ann@example.com"]),
         arf("bob@example.com", 2, returned_id=own["bob@example.com"]),

@@ -201,7 +201,8 @@ def test_mail_clients_mailto_with_our_token_is_never_answered(mailbox: Mailbox,
     ids, campaign = _people("nia@example.com", "oto@example.com")
     authenticated = (f"Authentication-Results: {OURS}; dkim=pass header.d=example.com;\r\n"
                      "\tdmarc=pass header.from=example.com\r\n")
-    valid = unsubscribe_token(ids["nia@example.com"], campaign)
+    valid = unsubscribe_token(ids["nia@example.com"], campaign,
+                              secret=_secret(ids["nia@example.com"]))
     mailbox.deliver([
         _mail("nia@example.com", AUTO_GMAIL, subject=f"unsubscribe {valid}",
               headers=authenticated),
