@@ -71,8 +71,10 @@ def _send_and_receive(subscriber_id: int, campaign_id: int) -> email.message.Ema
     with Session(get_engine()) as session:
         campaign = session.get(Campaign, campaign_id)
         prepared = prepare_campaign(campaign, settings=settings, topic_names=["Monthly news"])
+        secret = session.get(Subscriber, subscriber_id).link_secret  # type: ignore[union-attr]
     message = render_message(prepared, Recipient(id=subscriber_id, email="jane@example.com",
-                                                 name="Jane Doe"), settings=settings)
+                                                 name="Jane Doe", link_secret=secret),
+                             settings=settings)
     port = free_port()
     controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
     controller.start()

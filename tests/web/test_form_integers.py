@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from test_unsubscribe_support import Seeded, form_fields, make_campaign, seed, statuses
+from test_unsubscribe_support import (
+    Seeded,
+    form_fields,
+    make_campaign,
+    secret_of,
+    seed,
+    statuses,
+)
 
 from app.links import preferences_url, unsubscribe_url
 from app.web.params import form_ids
@@ -28,7 +35,8 @@ def test_form_ids_keep_only_ids_a_row_can_have() -> None:
 def test_undo_with_non_ascii_or_huge_topic_ids_is_not_a_500(client: TestClient, seeded: Seeded,
                                                             bad: str) -> None:
     news = seeded.topics["news"]
-    url = _path(unsubscribe_url(seeded.subscriber_id, make_campaign([news])))
+    url = _path(unsubscribe_url(seeded.subscriber_id, make_campaign([news]),
+                                secret=secret_of(seeded.subscriber_id)))
     action, fields = form_fields(client.get(url).text, url)
     assert client.post(action, data=fields).status_code == 200
     undone = client.post(f"{url}/undo", data={"topics": f"{bad},{news}", "all": "0"})
@@ -41,7 +49,8 @@ def test_preferences_with_non_ascii_or_huge_topic_ids_is_not_a_500(client: TestC
                                                                    seeded: Seeded,
                                                                    bad: str) -> None:
     topics = seeded.topics
-    response = client.post(_path(preferences_url(seeded.subscriber_id)), data={
+    response = client.post(_path(preferences_url(
+        seeded.subscriber_id, secret=secret_of(seeded.subscriber_id))), data={
         "topics_shown": "1", "name": "Jane", "topic": [bad, str(topics["news"])]})
     assert response.status_code == 200
     assert statuses(seeded.subscriber_id) == {topics["news"]: "subscribed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from test_unsubscribe_support import Seeded, seed
+from test_unsubscribe_support import Seeded, secret_of, seed
 
 from app.links import preferences_url, unsubscribe_url
 from app.main import create_app
@@ -32,8 +32,9 @@ def _assert_protected(response) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_every_public_page_and_error_is_protected(client: TestClient, seeded: Seeded) -> None:
-    pages = ["/subscribe", _path(unsubscribe_url(seeded.subscriber_id, 0)),
-             _path(preferences_url(seeded.subscriber_id)), "/u/not-a-token", "/healthz",
+    secret = secret_of(seeded.subscriber_id)
+    pages = ["/subscribe", _path(unsubscribe_url(seeded.subscriber_id, 0, secret=secret)),
+             _path(preferences_url(seeded.subscriber_id, secret=secret)), "/u/not-a-token", "/healthz",
              "/static/public.css"]
     for path in pages:
         response = client.get(path)
