@@ -102,6 +102,11 @@ def check_template(source: str, what: str,
     that does not exist (when `known` is given), with a clear message. Returns the tree."""
     env = environment(True)
     try:
+        source.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what}: not valid text (a lone surrogate at character "
+                           f"{exc.start})") from exc
+    try:
         tree = env.parse(source)
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)

@@ -52,6 +52,8 @@ def test_create_and_read_a_draft(api: TestClient, topics: dict[str, int]) -> Non
     ({"attribute_filter": {"a b": 1}}, "invalid attribute name"),
     ({"attribute_filter": {"country": {"$ne": 1}}}, "must be a string"),
     ({"layout": "../../etc/passwd"}, "layout"),
+    ({"layout": "nosuchlayout"}, "unknown email layout"),
+    ({"subject": "Hi {{ nmae }}"}, "unknown template variable nmae"),
     ({"unexpected": 1}, None),
 ])
 def test_bad_input_is_422_never_500(api: TestClient, topics: dict[str, int], body: dict,

@@ -329,3 +329,11 @@ def test_unknown_layout_and_from(render_settings: Settings) -> None:
     assert msg["From"].addresses[0].display_name == "Ünïcode Team"
     assert msg["Reply-To"] == "replies@example.net"
     assert msg["List-Id"] == "Octomail <octomail.example.net>"
+
+
+@pytest.mark.parametrize("field", ["body", "subject"])
+def test_a_lone_surrogate_is_refused_not_crashed_on(render_settings: Settings,
+                                                    field: str) -> None:
+    # css-inline and the encoders need real text; a row from a lax client must not crash a send.
+    with pytest.raises(InvalidInput, match="lone surrogate"):
+        prepare_campaign(campaign(**{field: "Hi \ud800"}), settings=render_settings)
