@@ -258,8 +258,10 @@ def _targets(batch: Batch, verdict: Verdict) -> list[tuple[Subscriber, str]]:
         if tie.subscriber_id in found or not batch.sent(tie.campaign_id, tie.subscriber_id):
             continue
         sub = batch.subscriber(tie.subscriber_id)
-        if sub is not None and sub.id is not None:
-            found[sub.id] = (sub, f"{tie.how} of campaign {tie.campaign_id}")
+        if sub is None or sub.id is None or (tie.link_tag is not None and not link_matches(
+                tie.link_tag, sub.link_secret, sub.legacy_links)):
+            continue  # erased, or a Message-ID made for someone else under this id
+        found[sub.id] = (sub, f"{tie.how} of campaign {tie.campaign_id}")
     for address in verdict.recipients:
         normal = _normal(address)
         sub = batch.by_email(normal) if normal else None

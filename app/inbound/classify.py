@@ -60,6 +60,8 @@ class Context:
     parse_campaign_message_id: Callable[[str], tuple[int, int] | None] = lambda _m: None
     # (campaign_id, subscriber_id) of one of our signed VERP addresses, else None
     parse_bounce_address: Callable[[str], tuple[int, int] | None] = lambda _a: None
+    # (campaign_id, subscriber_id, link tag) of one of our campaign Message-IDs, else None
+    read_campaign_message_id: Callable[[str], tuple[int, int, str] | None] = lambda _m: None
     max_bytes: int = 25_000_000
     authserv_id: str = ""  # our MTA's Authentication-Results id (OCTOMAIL_INBOUND_AUTHSERV_ID)
     unsubscribe_address: str = ""  # the List-Unsubscribe mailto address (OCTOMAIL_...MAILTO)
@@ -432,7 +434,7 @@ def _report(msg: Message, verdict: Verdict, ctx: Context) -> bool:
 def _ties(msg: Message, returned: reports.Returned, ctx: Context) -> list[reports.Tie]:
     """What ties this report to our mail (the returned unsubscribe token does not: a test
     send carries a real subscriber's token to a marketer's address)."""
-    return reports.ties(msg, returned, message_id=ctx.parse_campaign_message_id,
+    return reports.ties(msg, returned, message_id=ctx.read_campaign_message_id,
                         bounce_address=ctx.parse_bounce_address)
 
 

@@ -138,6 +138,10 @@ def max_bytes(settings: Settings) -> int:
     return settings.inbound_max_bytes or DEFAULT_MAX_BYTES
 
 
+def _triple(found: CampaignMessageId | None) -> tuple[int, int, str] | None:
+    return (found.campaign_id, found.subscriber_id, found.link_tag) if found else None
+
+
 def build_context(settings: Settings) -> Context:
     return Context(
         info_addresses=info_addresses(settings),
@@ -145,6 +149,7 @@ def build_context(settings: Settings) -> Context:
         is_own_message_id=lambda mid: is_own_message_id(settings, mid),
         parse_campaign_message_id=lambda mid: parse_campaign_message_id(settings, mid),
         parse_bounce_address=lambda address: parse_verp(settings, address),
+        read_campaign_message_id=lambda mid: _triple(read_campaign_message_id(settings, mid)),
         max_bytes=max_bytes(settings),
         authserv_id=settings.inbound_authserv_id,
         unsubscribe_address=settings.unsubscribe_mailto,

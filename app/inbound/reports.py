@@ -73,21 +73,25 @@ class Tie:
     how: str  # "message-id", "in-reply-to", "verp"
     campaign_id: int
     subscriber_id: int
+    # a Message-ID's link tag (app/link_secrets.py), checked against the subscriber's secret;
+    # None for VERP, whose send row is what dies with the person
+    link_tag: str | None = None
 
 
 def ties(msg: Message, returned: Returned, *,
-         message_id: Callable[[str], tuple[int, int] | None],
+         message_id: Callable[[str], tuple[int, int, str] | None],
          bounce_address: Callable[[str], tuple[int, int] | None]) -> list[Tie]:
     """Every tie of a report to our mail; `message_id` and `bounce_address` verify our
-    signed campaign Message-IDs and VERP addresses ((campaign, subscriber) or None)."""
+    signed campaign Message-IDs ((campaign, subscriber, link tag) or None) and VERP
+    addresses ((campaign, subscriber) or None)."""
     found: list[Tie] = []
-    if returned.message_id and (pair := message_id(returned.message_id)) is not None:
-        found.append(Tie("message-id", *pair))
+    if returned.message_id and (ours := message_id(returned.message_id)) is not None:
+        found.append(Tie("message-id", *ours))
     for name in ("In-Reply-To", "References"):
         for value in msg.get_all(name, []):
             for candidate in _MSGID.findall(sanitize(value, 4000))[:20]:
-                if (pair := message_id(candidate)) is not None:
-                    found.append(Tie("in-reply-to", *pair))
+                if (ours := message_id(candidate)) is not None:
+                    found.append(Tie("in-reply-to", *ours))
     values = [sanitize(v, 1000) for name in _DELIVERY_HEADERS for v in msg.get_all(name, [])]
     values.append(returned.return_path)
     addresses = [a for v in values if "+b-" in v.lower() for _n, a in getaddresses([v])]

@@ -324,3 +324,43 @@ def test_a_person_can_apply_an_untied_report_from_review(api, mailbox: Mailbox) 
         "bounce", "a person", "admin@example.org")
     assert api.post(f"/api/v1/inbound/{hard['id']}/resolve",
                     json={"action": "apply"}).status_code == 409
+
+
+def _legacy_message_id(campaign_id: int, subscriber_id: int) -> str:
+    """A Message-ID as sent before migration 0004 (no link tag)."""
+    import hashlib
+    import hmac
+
+    key = hashlib.sha256(b"octomail-message-id\0" + get_settings().signing_keys[0].encode())
+    local = f"c{campaign_id}.s{subscriber_id}"
+    mac = hmac.new(key.digest(), local.encode(), hashlib.sha256).hexdigest()[:12]
+    return f"<{local}.{mac}@example.org>"
+
+
+def test_a_message_id_ties_only_the_person_it_was_made_for(mailbox: Mailbox) -> None:
+    """Signed by us, sent to this id, but made with another link secret (the id's earlier
+    holder, erased) or before link secrets for someone created after: nobody is tied."""
+    subs = people("ann@example.com", "bob@example.com", "cy@example.com")
+    with Session(get_engine()) as session:  # Cy existed before migration 0004
+        cy = session.get(Subscriber, subs["cy@example.com"].id)
+        cy.legacy_links = True
+        session.add(cy)
+        session.commit()
+    campaign = mailed(list(subs.values()), days_ago=90)
+    settings = get_settings()
+    ann, bob = subs["ann@example.com"], subs["bob@example.com"]
+    mailbox.deliver([
+        dsn("ann@example.com", 1,
+            returned_id=campaign_message_id(settings, campaign, ann.id, "f" * 32)),
+        dsn("bob@example.com", 2, returned_id=_legacy_message_id(campaign, bob.id)),
+        dsn("cy@example.com", 3,
+            returned_id=_legacy_message_id(campaign, subs["cy@example.com"].id)),
+    ])
+    result = outcome(mailbox)
+
+    for msgid in ("<dsn1@mx.example.net>", "<dsn2@mx.example.net>"):
+        assert result[msgid] == ("Review", "none: not tied to our mail", "Review"), msgid
+    assert state("ann@example.com") == UNTOUCHED
+    assert state("bob@example.com") == UNTOUCHED
+    assert result["<dsn3@mx.example.net>"] == ("Processed", "bounced", "Processed")
+    assert state("cy@example.com") == ("bounced", 1, True)
