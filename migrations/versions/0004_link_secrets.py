@@ -26,7 +26,7 @@ down_revision: str | None = '0003_import_speed'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SECRET_SQLITE = "lower(hex(randomblob(16)))"
+_SECRET_SQLITE = "hex(randomblob(16))"
 _SECRET_PG = "replace(CAST(gen_random_uuid() AS text), '-', '')"
 _JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
