@@ -312,3 +312,39 @@ def test_links_signed_before_tags_work_only_for_people_who_existed_then(
         assert client.post(one_click, data=ONE_CLICK).status_code == status
     assert not _active_and_subscribed("old@example.com")
     assert _active_and_subscribed("new@example.com")
+
+
+def test_a_stale_one_click_in_a_burst_changes_nobody(settings_env: dict[str, str],
+                                                     news: int) -> None:
+    """The one-click batch checks each link's secret in its own locked read: in one group
+    commit, the rightful holder's click counts and a stale link for the same id does not."""
+    import asyncio
+
+    import httpx
+
+    from app.main import create_app
+
+    with Session(get_engine(), expire_on_commit=False) as session:
+        people = [Subscriber(email=f"p{i}@example.com") for i in range(4)]
+        session.add_all(people)
+        session.flush()
+        for person in people:
+            session.add(Subscription(subscriber_id=person.id, topic_id=news,
+                                     status=SubscriptionStatus.SUBSCRIBED))
+        session.commit()
+    valid = [unsubscribe_url(p.id or 0, 0, secret=p.link_secret)[len(BASE):] for p in people[:2]]
+    stale = [unsubscribe_url(p.id or 0, 0, secret="0" * 32)[len(BASE):] for p in people[2:]]
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=create_app())
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            return await asyncio.gather(*[client.post(p, data=ONE_CLICK)
+                                          for p in valid + stale])
+
+    before = snapshot()
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [200, 200, 410, 410]
+    assert [_active_and_subscribed(p.email) for p in people] == [False, False, True, True]
+    after = snapshot()
+    assert after["subscriptions"] != before["subscriptions"]
+    assert len(after["consent"]) == len(before["consent"]) + 2  # the two real opt-outs only
