@@ -7,6 +7,7 @@ The last active admin can be neither disabled nor demoted: nobody could manage u
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 
 from argon2 import PasswordHasher
@@ -17,6 +18,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models import ApiToken, Role, User, utcnow
 from app.subscribers.addresses import normalize_email
 
+log = logging.getLogger(__name__)
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "octo_"
 
@@ -124,14 +126,18 @@ def _active_admin_ids(session: Session) -> list[int]:
 
 
 def update_user(session: Session, user: User, *, role: Role | None = None,
-                is_active: bool | None = None) -> User:
-    """Change a user's role and/or active flag; refuse to leave no active admin (Conflict)."""
+                is_active: bool | None = None, by: str = "cli") -> User:
+    """Change a user's role and/or active flag; refuse to leave no active admin (Conflict).
+    `by` (an admin's email, or "cli") goes to the log: who took an account back."""
     new_role = Role(role) if role is not None else Role(user.role)
     new_active = user.is_active if is_active is None else is_active
     was_admin = Role(user.role) == Role.ADMIN and user.is_active
     stays_admin = new_role == Role.ADMIN and new_active
     if was_admin and not stays_admin and _active_admin_ids(session) == [user.id]:
         raise Conflict(f"{user.email} is the last active admin: make another admin first")
+    if (new_role, new_active) != (Role(user.role), user.is_active):
+        log.info("account %s (id %s) is now %s, %s (by %s)", user.email, user.id, new_role,
+                 "active" if new_active else "disabled", by)
     user.role = new_role
     user.is_active = new_active
     session.add(user)
@@ -139,9 +145,10 @@ def update_user(session: Session, user: User, *, role: Role | None = None,
     return user
 
 
-def set_password(session: Session, user: User, password: str) -> None:
+def set_password(session: Session, user: User, password: str, *, by: str = "cli") -> None:
     """Replace the password (argon2); API tokens are separate and stay as they are."""
     _check_password(password)
+    log.info("password of %s (id %s) reset (by %s)", user.email, user.id, by)
     user.password_hash = _hasher.hash(password)
     session.add(user)
     session.flush()
@@ -162,11 +169,13 @@ def get_token(session: Session, token_id: int) -> ApiToken:
     return token
 
 
-def revoke_token(session: Session, token_id: int) -> ApiToken:
+def revoke_token(session: Session, token_id: int, *, by: str = "cli") -> ApiToken:
     """Revoke a token for good (its next request gets 401); revoking twice keeps the first
     time."""
     token = get_token(session, token_id)
     if token.revoked_at is None:
+        log.info("token %s (%s) of user id %s revoked (by %s)", token.id, token.name,
+                 token.user_id, by)
         token.revoked_at = utcnow()
         session.add(token)
         session.flush()

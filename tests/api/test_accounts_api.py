@@ -185,3 +185,21 @@ def test_the_last_admin_survives_concurrent_demotions(settings_env):
     assert outcome == ["refused"]
     with session_scope() as s:
         assert [u.email for u in list_users(s) if u.role == Role.ADMIN] == ["two@example.org"]
+
+
+def test_taking_an_account_back_is_logged_with_who_did_it(api, caplog):
+    import logging
+
+    user_id, _ = _account("ed@example.org", Role.EDITOR)
+    token_id = api.get("/api/v1/tokens", params={"user_id": user_id}).json()["items"][0]["id"]
+    with caplog.at_level(logging.INFO, logger="app.users"):
+        api.patch(f"/api/v1/users/{user_id}", json={"is_active": False})
+        api.post(f"/api/v1/users/{user_id}/password", json={"password": "a new long password"})
+        api.delete(f"/api/v1/tokens/{token_id}")
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.users"]
+    assert lines == [
+        f"account ed@example.org (id {user_id}) is now editor, disabled (by admin@example.org)",
+        f"password of ed@example.org (id {user_id}) reset (by admin@example.org)",
+        f"token {token_id} (editor laptop) of user id {user_id} revoked (by admin@example.org)",
+    ]
+    assert "a new long password" not in caplog.text

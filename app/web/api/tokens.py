@@ -43,6 +43,6 @@ def list_tokens(session: SessionDep, _admin: AdminDep,
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
-def revoke_token(token_id: DbId, session: SessionDep, _admin: AdminDep) -> None:
+def revoke_token(token_id: DbId, session: SessionDep, admin: AdminDep) -> None:
     """Revoke a token: its next request gets 401. Revoking twice is not an error."""
-    users.revoke_token(session, token_id)
+    users.revoke_token(session, token_id, by=admin.email)

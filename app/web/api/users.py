@@ -69,14 +69,16 @@ def get_user(user_id: DbId, session: SessionDep, _admin: AdminDep) -> UserPublic
 
 @router.patch("/{user_id}", response_model=UserPublic, responses=errors(400, 403, 404, 409))
 def update_user(user_id: DbId, body: UserUpdate, session: SessionDep,
-                _admin: AdminDep) -> UserPublic:
+                admin: AdminDep) -> UserPublic:
     """Change the role or disable/enable (409 for the last active admin)."""
     user = users.get_user(session, user_id)
-    return _public(users.update_user(session, user, role=body.role, is_active=body.is_active))
+    return _public(users.update_user(session, user, role=body.role, is_active=body.is_active,
+                                     by=admin.email))
 
 
 @router.post("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT,
              responses=errors(400, 403, 404))
 def reset_password(user_id: DbId, body: PasswordBody, session: SessionDep,
-                   _admin: AdminDep) -> None:
-    users.set_password(session, users.get_user(session, user_id), body.password)
+                   admin: AdminDep) -> None:
+    users.set_password(session, users.get_user(session, user_id), body.password,
+                       by=admin.email)
