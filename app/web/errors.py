@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 
@@ -41,10 +42,25 @@ def error_response(request: Request, exc: errors.OctomailError) -> Response:
                   status_code=status)
 
 
+def _printable(value: object) -> str:
+    """Text that JSON can carry: a location may be a key from the request itself."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.OctomailError)
     async def _domain_error(request: Request, exc: errors.OctomailError) -> Response:
         return error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own answer echoes each field's input: a lone surrogate in it cannot be
+        # encoded (a 500), and a password or token in it would land in the client's logs.
+        detail = [{"loc": [part if isinstance(part, int) else _printable(part)
+                           for part in e.get("loc", ())],
+                   "msg": _printable(e.get("msg", "")), "type": _printable(e.get("type", ""))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(DataError)
     async def _bad_value(request: Request, exc: DataError) -> Response:

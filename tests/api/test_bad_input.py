@@ -63,3 +63,20 @@ def test_huge_cursor_is_a_clear_error(api):
     cursor = base64.urlsafe_b64encode(json.dumps({"after": 10**30}).encode()).decode()
     response = api.get("/api/v1/subscribers", params={"cursor": cursor})
     assert response.status_code == 422 and response.json()["detail"] == "invalid cursor"
+
+
+def test_a_lone_surrogate_in_a_json_string_is_a_422_that_echoes_nothing(api):
+    """JSON may spell a lone surrogate (\\ud800); it cannot be stored or encoded. FastAPI's
+    default answer echoed the input back and crashed encoding it: a 500. Echoing input is
+    also how a password or token would land in a client's logs."""
+    bodies = {
+        "/api/v1/topics": b'{"slug": "\\ud800", "name": "x"}',
+        "/api/v1/subscribers": b'{"email": "a@example.org", "name": "\\udc80 secret"}',
+        "/api/v1/campaigns": b'{"name": "\\udc80", "subject": "x", "body": "y"}',
+    }
+    for path, body in bodies.items():
+        response = api.post(path, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (path, response.text[:200])
+        detail = response.json()["detail"]
+        assert detail and all({"loc", "msg", "type"} <= set(item) for item in detail)
+        assert "secret" not in response.text and "input" not in detail[0]
