@@ -4,14 +4,20 @@ One worker process runs one asyncio loop:
 - a feeder claims batches (store.SendStore.claim: lease + eligibility re-check in one
   transaction) and queues the jobs, a batch ahead so SMTP connections never wait on the DB;
 - N senders (N = the pool's connection count) render and send one job at a time;
-- a recorder, every 200 ms, writes the results in one UPDATE per batch, renews the leases
-  still held, re-reads the status of the campaigns it holds jobs for (a pause, resume or
-  cancel takes effect within a second: queued jobs go back, in-flight ones finish) and reads
-  the consent events written since its last look; a job whose address opted out after it
-  was claimed is re-checked before it is sent.
+- a recorder writes the results in one UPDATE per batch as soon as RECORD_BATCH results
+  wait or the oldest has waited OCTOMAIL_SEND_RECORD_INTERVAL (50 ms), whichever comes
+  first; the next batch collects while one flush is in flight, and past RECORD_BACKLOG
+  unrecorded results the senders pause until the database catches up;
+- a housekeeper, every 200 ms, renews the leases still held, re-reads the status of the
+  campaigns it holds jobs for (a pause, resume or cancel takes effect within a second:
+  queued jobs go back, in-flight ones finish) and reads the consent events written since
+  its last look; a job whose address opted out after it was claimed is re-checked before
+  it is sent.
 
 A worker killed with SIGKILL loses nothing: its rows stay `sending` until the lease expires,
-then return to the queue. Only the rows it held can go twice, with the same Message-ID.
+then return to the queue. What can go twice, with the same Message-ID, is what it had sent
+but not yet recorded: the messages on its SMTP connections plus at most one collecting and
+one flushing batch (about 2 x the interval of its sending, never more than RECORD_BACKLOG).
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-RECORD_INTERVAL = 0.2  # seconds between result flushes (and the bound on lost results)
+RECORD_BATCH = 32  # results that trigger a flush without waiting for the interval
+RECORD_BACKLOG = 2 * RECORD_BATCH  # unrecorded results past which senders pause
+HOUSEKEEPING_INTERVAL = 0.2  # seconds between lease renewal / status / consent checks
 STATUS_INTERVAL = 0.5  # seconds between campaign status checks (pause within a second)
 IDLE_INTERVAL = 0.5  # how long an idle worker waits before looking for work again
 RECOVER_INTERVAL = 5.0  # seconds between sweeps for expired leases
@@ -78,6 +86,11 @@ class Worker:
         self.wakeup = asyncio.Event()  # for senders: there are jobs
         self.hungry = asyncio.Event()  # for the feeder: the queue is running low
         self.results: list[Result] = []
+        self.record_interval = settings.send_record_interval
+        self.first_unrecorded = 0.0  # monotonic time the oldest waiting result/release came
+        self.flushing = 0  # results in the flush now in flight (unrecorded until it commits)
+        self.record_due = asyncio.Event()  # for the recorder: a batch may be due
+        self.recorded = asyncio.Event()  # for paused senders: a flush finished
         self.to_release: list[int] = []
         self.to_recheck: list[tuple[PreparedCampaign, Job]] = []
         self.halted: set[int] = set()  # campaigns no longer running: release, don't send
@@ -91,6 +104,7 @@ class Worker:
         self.optouts: dict[str, tuple[int, float]] = {}
         self.sent = 0
         self._stopping = False
+        self._closing = False  # the recorder's cue: flush what is left once, then return
 
     # ------------------------------------------------------------ entry point
 
@@ -102,6 +116,7 @@ class Worker:
         senders = [asyncio.create_task(self._sender(), name=f"sender-{i}")
                    for i in range(self.concurrency)]
         recorder = asyncio.create_task(self._recorder(), name="recorder")
+        housekeeper = asyncio.create_task(self._housekeeper(), name="housekeeper")
         try:
             await self._feeder(stop)
         finally:
@@ -114,9 +129,12 @@ class Worker:
             self._stopping = True
             self.wakeup.set()
             await asyncio.gather(*senders, return_exceptions=True)
-            recorder.cancel()
+            housekeeper.cancel()
+            await asyncio.gather(housekeeper, return_exceptions=True)
+            # Not cancelled: a flush in flight completes, then the rest is flushed once.
+            self._closing = True
+            self.record_due.set()
             await asyncio.gather(recorder, return_exceptions=True)
-            await self._flush()
             if self.own_pool:
                 await self.pool.close()
             log.info("worker %s stopped after %d messages", self.worker_id, self.sent)
@@ -192,6 +210,9 @@ class Worker:
                 self.wakeup.clear()
                 await self.wakeup.wait()
                 continue
+            if self.flushing + len(self.results) >= RECORD_BACKLOG:
+                await self._backpressure()
+                continue
             if len(queue) <= self.batch_size // 2:
                 self.hungry.set()
             prepared, job = queue.popleft()
@@ -204,8 +225,26 @@ class Worker:
             result = await self._deliver(pool, prepared, job)
             # Not `self.results.append(await ...)`: that binds the list before the await,
             # and the recorder may swap it out meanwhile, losing the result.
+            self._pending()
             self.results.append(result)
+            if len(self.results) >= RECORD_BATCH:
+                self.record_due.set()
             self._release_hold(job.campaign_id)
+
+    async def _backpressure(self) -> None:
+        """Too many results unrecorded (a slow database): wait for a flush to finish, so a
+        crash never re-sends more than RECORD_BACKLOG plus what is on the wire."""
+        self.recorded.clear()
+        try:
+            await asyncio.wait_for(self.recorded.wait(), timeout=1.0)
+        except TimeoutError:
+            pass  # re-check (and notice a shutdown) at least once a second
+
+    def _pending(self) -> None:
+        """Something is about to wait for the recorder: start its interval if it is the first."""
+        if not self.results and not self.to_release:
+            self.first_unrecorded = time.monotonic()
+            self.record_due.set()
 
     def _opted_out_since_check(self, job: Job) -> bool:
         digest = hmac.new(self.settings.pepper, job.email.strip().lower().encode(),
@@ -253,6 +292,7 @@ class Worker:
                                                          self.retry_cap))
 
     def _drop(self, job: Job) -> None:
+        self._pending()
         self.to_release.append(job.send_id)
         self._release_hold(job.campaign_id)
 
@@ -262,10 +302,33 @@ class Worker:
     # ------------------------------------------------------------ recorder
 
     async def _recorder(self) -> None:
+        """Flush when RECORD_BATCH results wait or the oldest waited the interval, whichever
+        first. Pipelined: senders keep collecting the next batch while one flush is in
+        flight, and a batch already due when it returns is flushed at once."""
+        while True:
+            if self._closing:
+                await self._flush()  # once: a database that is down must not hang shutdown
+                return
+            if not self.results and not self.to_release:
+                wait: float | None = None
+            elif len(self.results) >= RECORD_BATCH:
+                wait = 0.0
+            else:
+                wait = self.first_unrecorded + self.record_interval - time.monotonic()
+            if wait is None or wait > 0:
+                self.record_due.clear()
+                try:
+                    await asyncio.wait_for(self.record_due.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+                continue
+            if not await self._flush():
+                await asyncio.sleep(self.record_interval)  # the database is failing: no spin
+
+    async def _housekeeper(self) -> None:
         last_status = 0.0
         while True:
-            await asyncio.sleep(RECORD_INTERVAL)
-            await self._flush()
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             try:
                 await self._watch_consent()
                 await self._recheck()
@@ -276,19 +339,30 @@ class Worker:
             except Exception:  # noqa: BLE001 - retried at the next tick; leases protect rows
                 log.exception("worker housekeeping failed")
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Record the waiting results and releases; False (and kept for later) on failure."""
+        started = self.first_unrecorded
         results, self.results = self.results, []
         release, self.to_release = self.to_release, []
+        self.flushing = len(results)
         try:
             if results:
                 await asyncio.to_thread(self.store.record, results)
+                results = []
             if release:
                 await asyncio.to_thread(self.store.release, release)
+            return True
         except Exception:
             # Keep them for the next flush; the lease still protects the rows meanwhile.
             log.exception("recording %d results failed; will retry", len(results))
+            if results or release:
+                self.first_unrecorded = started
             self.results[:0] = results
             self.to_release[:0] = release
+            return False
+        finally:
+            self.flushing = 0
+            self.recorded.set()
 
     async def _watch_consent(self) -> None:
         events = await asyncio.to_thread(self.store.consent_since,
