@@ -3,33 +3,14 @@ the upgrade (the acked_at limit moves into mail_allowance); downgrade and upgrad
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
-from alembic import command
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import inspect, text
 
-from app.db import _engine_for
-from app.migrate import alembic_config, migration_connection
+from tests.migration_support import fresh_database, migrator
 
 
 def test_0005_carries_recent_acknowledgements_over_and_downgrades(db_url, tmp_path):
-    if db_url.startswith("sqlite"):
-        url, admin, name = f"sqlite:///{tmp_path / 'm.db'}", None, None
-    else:
-        name = f"octomail_mig_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    engine = _engine_for(url)
-    config = alembic_config()
-
-    def migrate(step, revision):
-        with migration_connection(engine) as conn:
-            config.attributes["connection"] = conn
-            step(config, revision)
-
     def inbound(uid: str, hashed: str | None, acked: str | None) -> None:
         with engine.begin() as conn:
             conn.execute(text(
@@ -38,13 +19,14 @@ def test_0005_carries_recent_acknowledgements_over_and_downgrades(db_url, tmp_pa
                 " ('maildir', 1, :uid, 'person_optout', 'x', 'processed', '', '{}', 'Processed',"
                 " :h, :acked, '2026-11-29 10:00:00')"), {"uid": uid, "h": hashed, "acked": acked})
 
-    try:
-        migrate(command.upgrade, "0004_link_secrets")
+    with fresh_database(db_url, tmp_path) as engine:
+        migrate = migrator(engine)
+        migrate("upgrade", "0004_link_secrets")
         inbound("1", "a" * 64, "2026-11-28 09:00:00")
         inbound("2", "a" * 64, "2026-11-29 09:00:00")  # the latest ack of that address counts
         inbound("3", "b" * 64, None)  # an opt-out that was not acknowledged
         inbound("4", None, None)
-        migrate(command.upgrade, "0005_mail_allowance")
+        migrate("upgrade", "0005_mail_allowance")
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT address_hmac, kind, sent_at, sent_count"
                                      " FROM mail_allowance")).all()
@@ -53,13 +35,7 @@ def test_0005_carries_recent_acknowledgements_over_and_downgrades(db_url, tmp_pa
         if isinstance(sent_at, str):
             sent_at = datetime.fromisoformat(sent_at)
         assert sent_at == datetime(2026, 11, 29, 9, 0)
-        migrate(command.downgrade, "0004_link_secrets")
+        migrate("downgrade", "0004_link_secrets")
         assert "mail_allowance" not in inspect(engine).get_table_names()
-        migrate(command.upgrade, "head")
+        migrate("upgrade", "head")
         assert "mail_allowance" in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()

@@ -1,7 +1,5 @@
 """The migrations are the schema: autogenerate against the models must find nothing to do."""
 
-from contextlib import contextmanager
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect as sa_inspect
@@ -9,6 +7,7 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401
 from app.db import get_engine
+from tests.migration_support import fresh_database, migrator
 
 
 def test_models_and_migrations_agree(settings_env):
@@ -31,56 +30,13 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(env, tmp_path, monkeypatch):
     engine.dispose()
 
 
-@contextmanager
-def _fresh_database(db_url: str, tmp_path):
-    """An empty database of the test's backend, for migrating step by step."""
-    import uuid
-
-    from sqlalchemy import create_engine, make_url, text
-
-    from app.db import _engine_for
-
-    if db_url.startswith("sqlite"):
-        url, admin, name = f"sqlite:///{tmp_path / 'm.db'}", None, None
-    else:
-        name = f"octomail_mig_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    engine = _engine_for(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-
-def _migrator(engine):
-    from alembic import command
-
-    from app.migrate import alembic_config, migration_connection
-
-    config = alembic_config()
-
-    def migrate(step, revision):
-        with migration_connection(engine) as conn:
-            config.attributes["connection"] = conn
-            getattr(command, step)(config, revision)
-
-    return migrate
-
-
 def test_0003_keeps_subscriptions_both_ways(db_url, tmp_path):
     """The subscription table is rebuilt (SQLite) or re-keyed (PostgreSQL): rows survive
     the upgrade to head and a downgrade to 0002 and back."""
     from sqlalchemy import text
 
-    with _fresh_database(db_url, tmp_path) as engine:
-        migrate = _migrator(engine)
+    with fresh_database(db_url, tmp_path) as engine:
+        migrate = migrator(engine)
 
         def subscriptions():
             with engine.connect() as conn:
@@ -113,29 +69,7 @@ def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
     """A subscription counts as confirmed from its first confirm, attested import or API
     add with a consent source; one never confirmed stays NULL, even once unsubscribed
     (transactional mail must not reach it). Downgrade and upgrade again give the same."""
-    import uuid
-
-    from alembic import command
-    from sqlalchemy import create_engine, make_url, text
-
-    from app.db import _engine_for
-    from app.migrate import alembic_config, migration_connection
-
-    if db_url.startswith("sqlite"):
-        url, admin, name = f"sqlite:///{tmp_path / 'm7.db'}", None, None
-    else:
-        name = f"octomail_mig_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    engine = _engine_for(url)
-    config = alembic_config()
-
-    def migrate(step, revision):
-        with migration_connection(engine) as conn:
-            config.attributes["connection"] = conn
-            step(config, revision)
+    from sqlalchemy import text
 
     # person: (subscriptions {topic: status}, events (action, channel, topic, evidence, at))
     people = {
@@ -158,8 +92,9 @@ def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
              "2026-02-03")]),
         "no_event": ({1: "subscribed", 2: "unconfirmed"}, []),
     }
-    try:
-        migrate(command.upgrade, "0006_bounce_evidence")
+    with fresh_database(db_url, tmp_path) as engine:
+        migrate = migrator(engine)
+        migrate("upgrade", "0006_bounce_evidence")
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO topic (id, slug, name, description, created_at)"
                               " VALUES (1, 'news', 'News', '', '2026-01-01'),"
@@ -189,7 +124,7 @@ def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
             return {(email.split("@")[0], topic): at and str(at)[:10]
                     for email, topic, at in rows}
 
-        migrate(command.upgrade, "head")
+        migrate("upgrade", "head")
         expected = {
             ("api_attested", 1): "2026-02-02", ("api_unattested", 1): None,
             ("confirmed", 1): "2026-01-02", ("imported", 1): "2026-02-01",
@@ -197,15 +132,9 @@ def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
             ("no_event", 1): "2026-05-05", ("no_event", 2): None,
         }
         assert confirmed() == expected
-        migrate(command.downgrade, "0006_bounce_evidence")
-        migrate(command.upgrade, "head")
+        migrate("downgrade", "0006_bounce_evidence")
+        migrate("upgrade", "head")
         assert confirmed() == expected
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 _ROWS_0004 = {
@@ -228,8 +157,8 @@ def test_0004_keeps_every_row_gives_each_person_a_secret_and_never_reuses_ids(db
     person = ("INSERT INTO subscriber (email, name, attributes, status, tracking_allowed,"
               f" created_at, updated_at) VALUES (:email, 'X', '{{}}', 'active', true, {stamp},"
               f" {stamp})")
-    with _fresh_database(db_url, tmp_path) as engine:
-        migrate = _migrator(engine)
+    with fresh_database(db_url, tmp_path) as engine:
+        migrate = migrator(engine)
 
         def snapshot():
             with engine.connect() as conn:

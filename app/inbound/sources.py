@@ -9,7 +9,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,18 +72,23 @@ def uid_set(uids: Sequence[str]) -> str:
     return ",".join(parts)
 
 
+def _grouped(items: list[str], cost: Callable[[str], int], budget: int) -> list[list[str]]:
+    """Items in order, in groups whose costs add up to at most `budget` (or one item)."""
+    groups: list[list[str]] = [[]]
+    total = 0
+    for item in items:
+        if groups[-1] and total + cost(item) > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(item)
+        total += cost(item)
+    return [g for g in groups if g]
+
+
 def _by_bytes(sizes: dict[str, int], budget: int) -> list[list[str]]:
     """UIDs in groups of at most `budget` octets (or one message), so large mail is never
     all in memory at once."""
-    groups: list[list[str]] = [[]]
-    total = 0
-    for uid, size in sizes.items():
-        if groups[-1] and total + size > budget:
-            groups.append([])
-            total = 0
-        groups[-1].append(uid)
-        total += size
-    return [g for g in groups if g]
+    return _grouped(list(sizes), sizes.__getitem__, budget)
 
 
 SEARCH_LINE_OCTETS = 8000
@@ -96,16 +101,8 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 def _search_groups(message_ids: list[str]) -> list[list[str]]:
     """Message-IDs in groups whose OR-ed search line stays under SEARCH_LINE_OCTETS."""
-    groups: list[list[str]] = [[]]
-    size = 0
-    for message_id in message_ids:
-        cost = len(message_id) + 25  # 'OR ' and 'HEADER Message-ID "..." '
-        if groups[-1] and size + cost > SEARCH_LINE_OCTETS:
-            groups.append([])
-            size = 0
-        groups[-1].append(message_id)
-        size += cost
-    return [g for g in groups if g]
+    # Each costs 'OR ' and 'HEADER Message-ID "..." ' besides itself.
+    return _grouped(message_ids, lambda message_id: len(message_id) + 25, SEARCH_LINE_OCTETS)
 
 
 def _any_message_id(message_ids: list[str]) -> str:
