@@ -72,6 +72,8 @@ def create_token(session: Session, *, user: User | str, name: str) -> str:
         if found is None:
             raise NotFound(f"no user {user}")
         user = found
+    if not user.is_active:  # it would be refused on use: say so now, not at the first call
+        raise Conflict(f"{user.email} is disabled: enable the account first")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, name=name, token_hash=_hash_token(token)))
     session.flush()

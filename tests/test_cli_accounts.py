@@ -60,8 +60,11 @@ def test_disable_refuses_the_users_tokens_at_once_and_enable_brings_them_back(
     assert client.get("/api/v1/topics", headers=_bearer(token)).status_code == 401
     assert not _can_log_in("ed@example.org", "long enough pw")
     assert run("user", "list").stdout.splitlines()[2].split()[3] == "no"
+    refused = run("token", "create", "--user", "ed@example.org", "--name", "another")
+    assert refused.exit_code == 1 and "disabled" in refused.output
     assert run("user", "enable", "2").exit_code == 0  # by id, too
     assert client.get("/api/v1/topics", headers=_bearer(token)).status_code == 200
+    assert run("token", "create", "--user", "ed@example.org", "--name", "another").exit_code == 0
 
 
 def test_set_role_takes_effect_on_the_next_request(settings_env, client):
