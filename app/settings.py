@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     send_retry_max_age: timedelta = timedelta(days=3)
     """How long a recipient throttled with 4xx replies is retried before it is marked failed."""
     # Issue 14 (a killed worker doubles only what it had on the wire): results are recorded
-    # when 32 wait or the oldest has waited this long, whichever comes first.
+    # when 64 wait or the oldest has waited this long, whichever comes first.
     send_record_interval: float = Field(0.05, gt=0, le=5)
     """Seconds a send result may wait before it is recorded (the old fixed cadence was 0.2)."""
     confirm_max_age: timedelta = timedelta(days=7)

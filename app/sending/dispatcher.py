@@ -45,8 +45,8 @@ from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-RECORD_BATCH = 32  # results that trigger a flush without waiting for the interval
-RECORD_BACKLOG = 2 * RECORD_BATCH  # unrecorded results past which senders pause
+RECORD_BATCH = 64  # results that trigger a flush without waiting for the interval
+RECORD_BACKLOG = 4 * RECORD_BATCH  # unrecorded results past which senders pause
 HOUSEKEEPING_INTERVAL = 0.2  # seconds between lease renewal / status / consent checks
 STATUS_INTERVAL = 0.5  # seconds between campaign status checks (pause within a second)
 IDLE_INTERVAL = 0.5  # how long an idle worker waits before looking for work again

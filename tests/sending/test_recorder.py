@@ -71,7 +71,7 @@ def test_a_full_batch_is_recorded_at_once_and_the_rest_after_the_interval(
 def test_a_stalled_database_pauses_sending_past_the_backlog(
         api: TestClient, settings_env: dict[str, str], smtp_sink: SmtpSink,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    recipients, connections = 400, 4
+    recipients, connections = 600, 4
     settings = configure_sending(monkeypatch, smtp_sink.url, pool_size=str(connections))
     with session_scope() as s:
         news = make_topic(s, "news").id
