@@ -267,7 +267,6 @@ class SendStore:
                 [r.send_id, r.status.value, r.message_id, reply, self.ts(r.next_attempt_at),
                  r.attempts] for r, reply in zip(results, replies, strict=True)])}
         bounces = [r for r in results if r.bounce and r.subscriber_id]
-        bounces = [r for r in results if r.bounce and r.subscriber_id]
         with Session(self.engine) as session:
             session.execute(_RECORD_PG if self.postgres else _RECORD_SQLITE, params)
             for r in bounces:
