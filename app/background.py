@@ -39,8 +39,7 @@ def embedded_services(settings: Settings) -> list[tuple[str, Service]]:
     return services
 
 
-async def supervise(name: str, service: Service, settings: Settings,
-                    stop: asyncio.Event) -> None:
+async def supervise(name: str, service: Service, settings: Settings, stop: asyncio.Event) -> None:
     """Keep a service running: log and restart it after a crash, until asked to stop."""
     delay = 1.0
     while not stop.is_set():

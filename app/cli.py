@@ -37,8 +37,9 @@ def _fail(message: str) -> None:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # Their INFO lines (every scheduler tick, every SMTP connection) drown ours.
     for noisy in ("apscheduler", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -75,16 +76,32 @@ def serve(
         get_settings.cache_clear()
     settings = get_settings()
     upgrade()
-    docs = (f"API docs: {settings.base_url}/docs" if settings.public_docs
-            else "API docs: docs/API.md, or set OCTOMAIL_PUBLIC_DOCS=true for /docs")
-    typer.secho(f"Octomail is running: open {settings.base_url}/subscribe ({docs})",
-                fg=typer.colors.GREEN, bold=True)
+    docs = (
+        f"API docs: {settings.base_url}/docs"
+        if settings.public_docs
+        else "API docs: docs/API.md, or set OCTOMAIL_PUBLIC_DOCS=true for /docs"
+    )
+    typer.secho(
+        f"Octomail is running: open {settings.base_url}/subscribe ({docs})",
+        fg=typer.colors.GREEN,
+        bold=True,
+    )
     if not settings.smtp_url_list:
         outbox = settings.var_dir / "mail" / "outbox"
-        typer.echo(f"No OCTOMAIL_SMTP_URLS: mail goes to the local catcher on port "
-                   f"{settings.mail_catcher_port}, stored in {outbox}")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, access_log=False, log_level="info")
+        typer.echo(
+            f"No OCTOMAIL_SMTP_URLS: mail goes to the local catcher on port "
+            f"{settings.mail_catcher_port}, stored in {outbox}"
+        )
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+        log_level="info",
+    )
 
 
 def _read_password(password_stdin: bool, prompt: str = "Password") -> str:
@@ -109,8 +126,9 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 def user_create(
     email: Annotated[str, typer.Option(help="The marketer's email address.")],
     role: Annotated[Role, typer.Option(help="admin, editor or viewer.")] = Role.EDITOR,
-    password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="Read the password from standard input.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
 ) -> None:
     """Create a marketer account (the password is asked for, never printed)."""
     from app.db import session_scope
@@ -136,8 +154,10 @@ def user_list() -> None:
     from app.users import list_users
 
     with session_scope() as session:
-        rows = [[str(u.id), u.email, str(u.role), "yes" if u.is_active else "no",
-                 _when(u.created_at)] for u in list_users(session)]
+        rows = [
+            [str(u.id), u.email, str(u.role), "yes" if u.is_active else "no", _when(u.created_at)]
+            for u in list_users(session)
+        ]
     _table(["id", "email", "role", "active", "created"], rows)
 
 
@@ -178,8 +198,9 @@ def user_set_role(
 @user_app.command("reset-password")
 def user_reset_password(
     user: _USER_ARG,
-    password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="Read the new password from standard input.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from standard input.")
+    ] = False,
 ) -> None:
     """Set a new password (asked twice, or read from stdin; never printed)."""
     from app.db import session_scope
@@ -228,8 +249,17 @@ def token_list(
     try:
         with session_scope() as session:
             owner = get_user(session, user) if user else None
-            rows = [[str(t.id), email, t.name, _when(t.created_at), _when(t.last_used_at),
-                     _when(t.revoked_at)] for t, email in list_tokens(session, user=owner)]
+            rows = [
+                [
+                    str(t.id),
+                    email,
+                    t.name,
+                    _when(t.created_at),
+                    _when(t.last_used_at),
+                    _when(t.revoked_at),
+                ]
+                for t, email in list_tokens(session, user=owner)
+            ]
     except OctomailError as exc:
         _fail(str(exc))
     _table(["id", "user", "name", "created", "last used", "revoked"], rows)
@@ -254,10 +284,18 @@ def token_revoke(
 
 @cli.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                         help="CSV with an email column.")],
-    consent_source: Annotated[str, typer.Option(
-        help="How these people consented (logged for each one), e.g. 'shop checkout 2026'.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="CSV with an email column."
+        ),
+    ],
+    consent_source: Annotated[
+        str,
+        typer.Option(
+            help="How these people consented (logged for each one), e.g. 'shop checkout 2026'."
+        ),
+    ],
     topic: Annotated[str | None, typer.Option(help="Topic slug to subscribe everyone to.")] = None,
 ) -> None:
     """Import subscribers from CSV: bad rows are reported with line numbers, the rest go in."""
@@ -268,18 +306,31 @@ def import_command(
     from app.subscribers.importer import import_csv
 
     size = file.stat().st_size
-    with file.open("rb") as handle, Progress(
-        TextColumn("importing"), BarColumn(), DownloadColumn(),
-        TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn(), transient=False,
-    ) as bar:
+    with (
+        file.open("rb") as handle,
+        Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeRemainingColumn(),
+            transient=False,
+        ) as bar,
+    ):
         task = bar.add_task("import", total=size, rows=0)
 
         def progress(rows: int) -> None:
             bar.update(task, completed=min(handle.tell(), size), rows=rows)
 
         try:
-            report = import_csv(get_engine(), handle, consent_source=consent_source,
-                                topic_slug=topic, file_name=file.name, progress=progress)
+            report = import_csv(
+                get_engine(),
+                handle,
+                consent_source=consent_source,
+                topic_slug=topic,
+                file_name=file.name,
+                progress=progress,
+            )
         except OctomailError as exc:
             _fail(str(exc))
         bar.update(task, completed=size)
@@ -287,9 +338,11 @@ def import_command(
         typer.echo(f"line {error.line}: {error.reason}", err=True)
     if report.error_count > len(report.errors):
         typer.echo(f"... and {report.error_count - len(report.errors)} more errors", err=True)
-    typer.echo(f"{report.rows:,} rows: {report.imported:,} imported, {report.skipped:,} skipped "
-               f"({report.suppressed:,} suppressed), {report.error_count:,}"
-               f" error{'' if report.error_count == 1 else 's'}")
+    typer.echo(
+        f"{report.rows:,} rows: {report.imported:,} imported, {report.skipped:,} skipped "
+        f"({report.suppressed:,} suppressed), {report.error_count:,}"
+        f" error{'' if report.error_count == 1 else 's'}"
+    )
 
 
 @cli.command("export")
@@ -301,8 +354,16 @@ def export_command(
     from app.subscribers.directory import export_csv
 
     # Personal data: a new file is created owner-only (0600), like everything in var/.
-    out = (os.fdopen(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
-                     newline="", encoding="utf-8") if file else sys.stdout)
+    out = (
+        os.fdopen(
+            os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+            "w",
+            newline="",
+            encoding="utf-8",
+        )
+        if file
+        else sys.stdout
+    )
     try:
         for chunk in export_csv(get_engine()):
             out.write(chunk)

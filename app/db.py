@@ -38,7 +38,9 @@ def _engine_for(url: str) -> Engine:
             # Owner-only: SQLite gives the -wal and -shm files the database file's mode.
             private_file(Path(parsed.database))
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
             max_overflow=16,
         )
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -27,8 +27,7 @@ def gettext_context(lang: str) -> dict[str, Any]:
     """The callables `{% trans %}` and `_()` resolve, for one language."""
     trans = translations(lang)
     gettext_fn = _make_new_gettext(trans.gettext)
-    return {"gettext": gettext_fn, "_": gettext_fn,
-            "ngettext": _make_new_ngettext(trans.ngettext)}
+    return {"gettext": gettext_fn, "_": gettext_fn, "ngettext": _make_new_ngettext(trans.ngettext)}
 
 
 def pick_language(accept_language: str | None, explicit: str | None = None) -> str:

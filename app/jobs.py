@@ -42,8 +42,9 @@ def tick(settings: Settings, *, now: datetime | None = None, recover: bool = Tru
         report.missed = service.mark_missed(session, grace=settings.missed_grace, now=now)
         due = service.due_campaigns(session, grace=settings.missed_grace, now=now)
     for campaign_id in report.missed:
-        log.warning("campaign %s is more than %s late: marked missed", campaign_id,
-                    settings.missed_grace)
+        log.warning(
+            "campaign %s is more than %s late: marked missed", campaign_id, settings.missed_grace
+        )
     for campaign_id in due:
         if _start(settings, campaign_id, now):
             report.started.append(campaign_id)
@@ -63,8 +64,7 @@ def _start(settings: Settings, campaign_id: int, now: datetime) -> bool:
             if campaign.status != CampaignStatus.SCHEDULED:
                 return False  # another scheduler got there first
             service.preflight(session, campaign, settings)
-            count = service.start(session, campaign, sources=(CampaignStatus.SCHEDULED,),
-                                  now=now)
+            count = service.start(session, campaign, sources=(CampaignStatus.SCHEDULED,), now=now)
     except OctomailError as exc:
         # Left scheduled: fixed in time it starts, otherwise it becomes missed.
         log.error("campaign %s cannot start: %s", campaign_id, exc)
@@ -94,11 +94,18 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
             busy = False
 
     scheduler = AsyncIOScheduler(timezone=UTC)
-    scheduler.add_job(job, "interval", seconds=TICK_SECONDS, id="campaign-clock",
-                      # More than one instance so APScheduler does not warn while a long
-                      # tick runs; `busy` above keeps the ticks themselves sequential.
-                      max_instances=3, coalesce=True, next_run_time=datetime.now(UTC),
-                      misfire_grace_time=None)
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=TICK_SECONDS,
+        id="campaign-clock",
+        # More than one instance so APScheduler does not warn while a long
+        # tick runs; `busy` above keeps the ticks themselves sequential.
+        max_instances=3,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+        misfire_grace_time=None,
+    )
     scheduler.start()
     try:
         await stop.wait()

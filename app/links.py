@@ -31,36 +31,40 @@ def _base(settings: Settings) -> str:
     return settings.base_url.rstrip("/")
 
 
-def unsubscribe_token(subscriber_id: int, campaign_id: int | None,
-                      settings: Settings | None = None, *, secret: str) -> str:
+def unsubscribe_token(
+    subscriber_id: int, campaign_id: int | None, settings: Settings | None = None, *, secret: str
+) -> str:
     """Payload [subscriber_id, campaign_id or 0, tag]; never expires; scope = the campaign's
     topics. `secret` is the subscriber's link_secret."""
-    return mint(Purpose.UNSUBSCRIBE, [subscriber_id, campaign_id or 0, link_tag(secret)],
-                settings=settings)
+    return mint(
+        Purpose.UNSUBSCRIBE, [subscriber_id, campaign_id or 0, link_tag(secret)], settings=settings
+    )
 
 
-def unsubscribe_url(subscriber_id: int, campaign_id: int | None,
-                    settings: Settings | None = None, *, secret: str) -> str:
+def unsubscribe_url(
+    subscriber_id: int, campaign_id: int | None, settings: Settings | None = None, *, secret: str
+) -> str:
     """The RFC 8058 one-click URL (POST) that also shows the unsubscribe page (GET)."""
     settings = settings or get_settings()
     token = unsubscribe_token(subscriber_id, campaign_id, settings, secret=secret)
     return f"{_base(settings)}/u/{token}"
 
 
-def preferences_url(subscriber_id: int, settings: Settings | None = None, *,
-                    secret: str) -> str:
+def preferences_url(subscriber_id: int, settings: Settings | None = None, *, secret: str) -> str:
     """The preference center (topics, name, erase; the data export is mailed from there)."""
     settings = settings or get_settings()
     token = mint(Purpose.PREFS, [subscriber_id, link_tag(secret)], settings=settings)
     return f"{_base(settings)}/preferences/{token}"
 
 
-def confirm_url(subscriber_id: int, topic_ids: list[int], settings: Settings | None = None,
-                *, secret: str) -> str:
+def confirm_url(
+    subscriber_id: int, topic_ids: list[int], settings: Settings | None = None, *, secret: str
+) -> str:
     """Double opt-in confirmation link; expires after OCTOMAIL_CONFIRM_MAX_AGE."""
     settings = settings or get_settings()
-    token = mint(Purpose.CONFIRM, [subscriber_id, sorted(topic_ids), link_tag(secret)],
-                 settings=settings)
+    token = mint(
+        Purpose.CONFIRM, [subscriber_id, sorted(topic_ids), link_tag(secret)], settings=settings
+    )
     return f"{_base(settings)}/confirm/{token}"
 
 
@@ -72,8 +76,9 @@ def export_url(subscriber_id: int, settings: Settings | None = None, *, secret: 
     return f"{_base(settings)}/my-data/{token}"
 
 
-def mailto_unsubscribe(subscriber_id: int, campaign_id: int | None,
-                       settings: Settings | None = None, *, secret: str) -> str | None:
+def mailto_unsubscribe(
+    subscriber_id: int, campaign_id: int | None, settings: Settings | None = None, *, secret: str
+) -> str | None:
     """mailto: URL to the info mailbox with the unsubscribe token in the subject."""
     settings = settings or get_settings()
     if not settings.unsubscribe_mailto:
@@ -132,8 +137,12 @@ def read_confirm_token(token: str, settings: Settings | None = None) -> tuple[Li
 def read_export_token(token: str, settings: Settings | None = None) -> LinkRef:
     """Who a valid, unexpired EXPORT token names (always tagged: it is newer than tags)."""
     settings = settings or get_settings()
-    payload = verify(Purpose.EXPORT, token, settings=settings,
-                     max_age=settings.export_link_max_age.total_seconds())
+    payload = verify(
+        Purpose.EXPORT,
+        token,
+        settings=settings,
+        max_age=settings.export_link_max_age.total_seconds(),
+    )
     if not isinstance(payload, list) or len(payload) != 2 or read_tag(payload[1]) is None:
         raise TokenInvalid("This link is not valid.")
     return LinkRef(_positive_id(payload[0]), payload[1])

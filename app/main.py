@@ -64,8 +64,12 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     # Outermost last: headers go on every answer, the guard's 413/422 included.
-    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes,
-                       max_upload=settings.max_upload_bytes, upload_paths=UPLOAD_PATHS)
+    app.add_middleware(
+        RequestGuard,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
     app.add_middleware(SecurityHeaders, no_csp_paths=("/docs", "/redoc") if docs else ())
     # Public first: routes are matched in order and the recipients' endpoints (one-click
     # POSTs, /healthz) are the hot path; the two sets share no path, so order is free.

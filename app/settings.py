@@ -116,8 +116,16 @@ class Settings(BaseSettings):
     def _export_link_duration(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]
 
-    @field_validator("missed_grace", "confirm_max_age", "soft_bounce_window", "poll_interval",
-                     "send_lease", "send_retry_max_age", "inbound_lease_ttl", mode="before")
+    @field_validator(
+        "missed_grace",
+        "confirm_max_age",
+        "soft_bounce_window",
+        "poll_interval",
+        "send_lease",
+        "send_retry_max_age",
+        "inbound_lease_ttl",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]

@@ -34,8 +34,9 @@ def _keys(settings: Settings) -> list[str]:
     return list(reversed(settings.signing_keys))
 
 
-def mint(purpose: Purpose, payload: list[Any] | dict[str, Any], *,
-         settings: Settings | None = None) -> str:
+def mint(
+    purpose: Purpose, payload: list[Any] | dict[str, Any], *, settings: Settings | None = None
+) -> str:
     """Sign `payload` (ids only, never an address) for one purpose."""
     settings = settings or get_settings()
     if purpose in _NON_EXPIRING:
@@ -44,15 +45,17 @@ def mint(purpose: Purpose, payload: list[Any] | dict[str, Any], *,
 
 
 @lru_cache(maxsize=64)
-def _serializer(purpose: Purpose, keys: tuple[str, ...],
-                timed: bool) -> URLSafeSerializer | URLSafeTimedSerializer:
+def _serializer(
+    purpose: Purpose, keys: tuple[str, ...], timed: bool
+) -> URLSafeSerializer | URLSafeTimedSerializer:
     """Built once per purpose and key list: verify() runs on every one-click POST."""
     cls = URLSafeTimedSerializer if timed else URLSafeSerializer
     return cls(list(keys), salt=purpose.value)
 
 
-def verify(purpose: Purpose, token: str, *, max_age: float | None = None,
-           settings: Settings | None = None) -> Any:
+def verify(
+    purpose: Purpose, token: str, *, max_age: float | None = None, settings: Settings | None = None
+) -> Any:
     """Return the payload of a valid token or raise TokenInvalid / TokenExpired."""
     settings = settings or get_settings()
     if not token or len(token) > 512:
@@ -62,9 +65,7 @@ def verify(purpose: Purpose, token: str, *, max_age: float | None = None,
             return _serializer(purpose, tuple(_keys(settings)), False).loads(token)
         if max_age is None:
             max_age = settings.confirm_max_age.total_seconds()
-        return _serializer(purpose, tuple(_keys(settings)), True).loads(
-            token, max_age=max_age
-        )
+        return _serializer(purpose, tuple(_keys(settings)), True).loads(token, max_age=max_age)
     except SignatureExpired as exc:
         raise TokenExpired("This link has expired.") from exc
     except (BadData, UnicodeError, ValueError) as exc:

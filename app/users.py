@@ -84,8 +84,9 @@ def user_for_token(session: Session, token: str) -> User | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = session.exec(
-        select(ApiToken).where(ApiToken.token_hash == _hash_token(token),
-                               ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        select(ApiToken).where(
+            ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None)
+        )  # type: ignore[union-attr]
     ).first()
     if row is None:
         return None
@@ -121,14 +122,24 @@ def _active_admin_ids(session: Session) -> list[int]:
     """Ids of the active admins, their rows locked in id order (PostgreSQL; SQLite serializes
     writers at BEGIN): two admins demoting each other at once queue here, and the second then
     sees the first is no longer an admin, so one of them stays."""
-    return list(session.exec(
-        select(User.id).where(User.role == Role.ADMIN, User.is_active == True)  # noqa: E712
-        .order_by(col(User.id)).with_for_update()
-    ))
+    return list(
+        session.exec(
+            select(User.id)
+            .where(User.role == Role.ADMIN, User.is_active == True)  # noqa: E712
+            .order_by(col(User.id))
+            .with_for_update()
+        )
+    )
 
 
-def update_user(session: Session, user: User, *, role: Role | None = None,
-                is_active: bool | None = None, by: str = "cli") -> User:
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    by: str = "cli",
+) -> User:
     """Change a user's role and/or active flag; refuse to leave no active admin (Conflict).
     `by` (an admin's email, or "cli") goes to the log: who took an account back."""
     new_role = Role(role) if role is not None else Role(user.role)
@@ -138,8 +149,14 @@ def update_user(session: Session, user: User, *, role: Role | None = None,
     if was_admin and not stays_admin and _active_admin_ids(session) == [user.id]:
         raise Conflict(f"{user.email} is the last active admin: make another admin first")
     if (new_role, new_active) != (Role(user.role), user.is_active):
-        log.info("account %s (id %s) is now %s, %s (by %s)", user.email, user.id, new_role,
-                 "active" if new_active else "disabled", by)
+        log.info(
+            "account %s (id %s) is now %s, %s (by %s)",
+            user.email,
+            user.id,
+            new_role,
+            "active" if new_active else "disabled",
+            by,
+        )
     user.role = new_role
     user.is_active = new_active
     session.add(user)
@@ -176,10 +193,10 @@ def revoke_token(session: Session, token_id: int, *, by: str = "cli") -> ApiToke
     time."""
     token = get_token(session, token_id)
     if token.revoked_at is None:
-        log.info("token %s (%s) of user id %s revoked (by %s)", token.id, token.name,
-                 token.user_id, by)
+        log.info(
+            "token %s (%s) of user id %s revoked (by %s)", token.id, token.name, token.user_id, by
+        )
         token.revoked_at = utcnow()
         session.add(token)
         session.flush()
     return token
-

@@ -31,8 +31,9 @@ def bounce_base(settings: Settings) -> str:
 
 
 def _keys(settings: Settings) -> list[bytes]:
-    return [hashlib.sha256(b"octomail-verp\0" + key.encode()).digest()
-            for key in settings.signing_keys]
+    return [
+        hashlib.sha256(b"octomail-verp\0" + key.encode()).digest() for key in settings.signing_keys
+    ]
 
 
 def _tag(key: bytes, campaign_id: int, subscriber_id: int) -> str:

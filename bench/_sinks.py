@@ -18,9 +18,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-INSTALL_HINT = ("install Postfix's tools: echo 'postfix postfix/main_mailer_type select No "
-                "configuration' | debconf-set-selections && DEBIAN_FRONTEND=noninteractive "
-                "apt-get install -y postfix (or run scripts/system-deps)")
+INSTALL_HINT = (
+    "install Postfix's tools: echo 'postfix postfix/main_mailer_type select No "
+    "configuration' | debconf-set-selections && DEBIAN_FRONTEND=noninteractive "
+    "apt-get install -y postfix (or run scripts/system-deps)"
+)
 
 
 def find_tool(name: str) -> str:
@@ -68,11 +70,20 @@ def smtp_sink(port: int | None = None, backlog: int = 1000) -> Iterator[int]:
             process.wait()
 
 
-def smtp_source_rate(port: int, messages: int = 20000, sessions: int = 8,
-                     size: int = 15000) -> float:
+def smtp_source_rate(
+    port: int, messages: int = 20000, sessions: int = 8, size: int = 15000
+) -> float:
     """Postfix's C client to the sink: `smtp-source -m N -s S -l SIZE`; returns msg/s."""
-    command = [find_tool("smtp-source"), "-m", str(messages), "-s", str(sessions),
-               "-l", str(size), f"127.0.0.1:{port}"]
+    command = [
+        find_tool("smtp-source"),
+        "-m",
+        str(messages),
+        "-s",
+        str(sessions),
+        "-l",
+        str(size),
+        f"127.0.0.1:{port}",
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return messages / (time.perf_counter() - started)
@@ -80,8 +91,10 @@ def smtp_source_rate(port: int, messages: int = 20000, sessions: int = 8,
 
 def sample_message(size: int = 15000) -> bytes:
     """A pre-rendered ~`size`-byte multipart message with CRLF line endings."""
-    head = (b"From: Octo News <news@example.org>\r\nTo: someone@example.com\r\n"
-            b"Subject: Benchmark\r\nMessage-ID: <bench@example.org>\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: text/plain; charset=utf-8\r\n\r\n")
+    head = (
+        b"From: Octo News <news@example.org>\r\nTo: someone@example.com\r\n"
+        b"Subject: Benchmark\r\nMessage-ID: <bench@example.org>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
     line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n"
     return head + line * max(1, (size - len(head)) // len(line))

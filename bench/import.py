@@ -37,9 +37,15 @@ def generate(path: Path, rows: int) -> None:
         writer = csv.writer(handle)
         writer.writerow(["email", "name", "topics", "country", "plan"])
         for i in range(rows):
-            writer.writerow([f"user{i}.bench@example{i % 997}.com", f"User {i}",
-                             TOPICS[i % 3], ["FR", "DE", "ES", "US"][i % 4],
-                             "pro" if i % 7 == 0 else "free"])
+            writer.writerow(
+                [
+                    f"user{i}.bench@example{i % 997}.com",
+                    f"User {i}",
+                    TOPICS[i % 3],
+                    ["FR", "DE", "ES", "US"][i % 4],
+                    "pro" if i % 7 == 0 else "free",
+                ]
+            )
 
 
 def peak_mb() -> float:
@@ -65,16 +71,27 @@ def child_import(url: str, path: Path, var_dir: str) -> None:
         session.commit()
     start = time.perf_counter()
     with path.open("rb") as handle:
-        report = import_csv(engine, handle, consent_source="bench: generated",
-                            file_name=path.name)
+        report = import_csv(engine, handle, consent_source="bench: generated", file_name=path.name)
     elapsed = time.perf_counter() - start
-    print(json.dumps({"seconds": elapsed, "imported": report.imported,
-                      "errors": report.error_count, "peak_mb": peak_mb()}))
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "imported": report.imported,
+                "errors": report.error_count,
+                "peak_mb": peak_mb(),
+            }
+        )
+    )
 
 
 def run_child(url: str, path: Path, var_dir: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", url, str(path), var_dir],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", url, str(path), var_dir],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -83,11 +100,14 @@ def baseline_pg(url: str, path: Path) -> float:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE bare (email text, name text, topics text, country text,"
-                     " plan text)")
+        conn.execute(
+            "CREATE TABLE bare (email text, name text, topics text, country text, plan text)"
+        )
         start = time.perf_counter()
-        with path.open("rb") as handle, conn.cursor().copy(
-                "COPY bare FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+        with (
+            path.open("rb") as handle,
+            conn.cursor().copy("COPY bare FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+        ):
             while chunk := handle.read(1 << 20):
                 copy.write(chunk)
         return time.perf_counter() - start
@@ -126,11 +146,16 @@ def floor_pg(url: str, path: Path) -> float:
     baseline_pg(plain, path)
     with psycopg.connect(plain, autocommit=True) as conn:
         for slug in TOPICS:
-            conn.execute("INSERT INTO topic (slug, name, description, created_at)"
-                         " VALUES (%s, %s, '', now())", (slug, slug.title()))
-        conn.execute("CREATE TABLE numbered AS SELECT row_number() OVER () AS n,"
-                     " encode(sha256(convert_to(lower(email), 'UTF8')), 'hex') AS hmac, *"
-                     " FROM bare")
+            conn.execute(
+                "INSERT INTO topic (slug, name, description, created_at)"
+                " VALUES (%s, %s, '', now())",
+                (slug, slug.title()),
+            )
+        conn.execute(
+            "CREATE TABLE numbered AS SELECT row_number() OVER () AS n,"
+            " encode(sha256(convert_to(lower(email), 'UTF8')), 'hex') AS hmac, *"
+            " FROM bare"
+        )
         conn.execute("ANALYZE numbered")
         start = time.perf_counter()
         with conn.transaction():
@@ -142,8 +167,7 @@ def floor_pg(url: str, path: Path) -> float:
 def baseline_sqlite(db: Path, path: Path) -> float:
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE bare (email text, name text, topics text, country text,"
-                 " plan text)")
+    conn.execute("CREATE TABLE bare (email text, name text, topics text, country text, plan text)")
     start = time.perf_counter()
     with path.open(newline="") as handle:
         reader = csv.reader(handle)
@@ -171,8 +195,9 @@ def main() -> None:
             name, url = create_database()
             try:
                 ours = run_child(url, csv_path, str(tmpdir / "var"))
-                base = baseline_pg(url.replace("postgresql+psycopg://", "postgresql://", 1),
-                                   csv_path)
+                base = baseline_pg(
+                    url.replace("postgresql+psycopg://", "postgresql://", 1), csv_path
+                )
             finally:
                 drop_database(name)
             name, url = create_database()
@@ -182,23 +207,26 @@ def main() -> None:
                 drop_database(name)
             results.append(("PostgreSQL", "COPY into a bare table", ours, base))
         if args.only in (None, "sqlite"):
-            ours = run_child(f"sqlite:///{tmpdir / 'octomail.db'}", csv_path,
-                             str(tmpdir / "var"))
+            ours = run_child(f"sqlite:///{tmpdir / 'octomail.db'}", csv_path, str(tmpdir / "var"))
             base = baseline_sqlite(tmpdir / "bare.db", csv_path)
             results.append(("SQLite", "executemany into a bare table", ours, base))
         for label, base_label, ours, base in results:
             rate, base_rate = args.rows / ours["seconds"], args.rows / base
-            print(f"{label}: octomail import {rate:,.0f} rows/s "
-                  f"({ours['seconds']:.1f} s, {ours['imported']:,} imported, "
-                  f"{ours['errors']} errors, peak {ours['peak_mb']:.0f} MB); "
-                  f"baseline {base_label} {base_rate:,.0f} rows/s; "
-                  f"ratio {rate / base_rate:.3f} (target >= 0.1, peak < 300 MB)")
+            print(
+                f"{label}: octomail import {rate:,.0f} rows/s "
+                f"({ours['seconds']:.1f} s, {ours['imported']:,} imported, "
+                f"{ours['errors']} errors, peak {ours['peak_mb']:.0f} MB); "
+                f"baseline {base_label} {base_rate:,.0f} rows/s; "
+                f"ratio {rate / base_rate:.3f} (target >= 0.1, peak < 300 MB)"
+            )
             if label == "PostgreSQL":
                 floor_rate = args.rows / floor
-                print(f"PostgreSQL floor: the same rows by INSERT ... SELECT inside the server"
-                      f" {floor_rate:,.0f} rows/s ({floor:.1f} s), ratio to COPY"
-                      f" {floor_rate / base_rate:.3f}; octomail import / floor"
-                      f" {rate / floor_rate:.2f}")
+                print(
+                    f"PostgreSQL floor: the same rows by INSERT ... SELECT inside the server"
+                    f" {floor_rate:,.0f} rows/s ({floor:.1f} s), ratio to COPY"
+                    f" {floor_rate / base_rate:.3f}; octomail import / floor"
+                    f" {rate / floor_rate:.2f}"
+                )
 
 
 if __name__ == "__main__":

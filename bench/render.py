@@ -32,52 +32,75 @@ from app.sending.render import Recipient, prepare_campaign, render_message  # no
 from app.sending.templating import body_to_html, load_layout  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
-PARAGRAPH = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
-             "incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis "
-             "nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. ")
-BODY = ("# Hello {{ first_name }}!\n\nYour city: **{{ attributes.city }}**.\n\n"
-        + "".join(f"## Section {i}\n\n{PARAGRAPH * 2}\n\n[Read more](https://example.org/a/{i})"
-                  "\n\n" for i in range(14))
-        + "{% if attributes.plan == 'pro' %}Thanks for being a pro.{% endif %}\n")
+PARAGRAPH = (
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+    "incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis "
+    "nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. "
+)
+BODY = (
+    "# Hello {{ first_name }}!\n\nYour city: **{{ attributes.city }}**.\n\n"
+    + "".join(
+        f"## Section {i}\n\n{PARAGRAPH * 2}\n\n[Read more](https://example.org/a/{i})\n\n"
+        for i in range(14)
+    )
+    + "{% if attributes.plan == 'pro' %}Thanks for being a pro.{% endif %}\n"
+)
 
 
 def settings(key_file: str = "") -> Settings:
-    values = {"secret_keys": "bench-secret", "suppression_pepper": "p",
-              "base_url": "https://news.example.org", "postal_address": "1 Test Street, Paris",
-              "OCTOMAIL_FROM": "Octo News <news@example.org>",
-              "unsubscribe_mailto": "info@example.org", "var_dir": tempfile.mkdtemp()}
+    values = {
+        "secret_keys": "bench-secret",
+        "suppression_pepper": "p",
+        "base_url": "https://news.example.org",
+        "postal_address": "1 Test Street, Paris",
+        "OCTOMAIL_FROM": "Octo News <news@example.org>",
+        "unsubscribe_mailto": "info@example.org",
+        "var_dir": tempfile.mkdtemp(),
+    }
     if key_file:
-        values.update(dkim_selector="octo", dkim_domain="example.org",
-                      dkim_private_key_file=key_file)
+        values.update(
+            dkim_selector="octo", dkim_domain="example.org", dkim_private_key_file=key_file
+        )
     return Settings.model_validate(values)
 
 
 def recipients(n: int) -> list[Recipient]:
-    return [Recipient(id=i, email=f"person{i}@example.com", name=f"Person Number{i}",
-                      attributes={"city": "Lyon", "plan": "pro" if i % 2 else "free"},
-                      link_secret=f"{i:032x}")
-            for i in range(n)]
+    return [
+        Recipient(
+            id=i,
+            email=f"person{i}@example.com",
+            name=f"Person Number{i}",
+            attributes={"city": "Lyon", "plan": "pro" if i % 2 else "free"},
+            link_secret=f"{i:032x}",
+        )
+        for i in range(n)
+    ]
 
 
 def naive(campaign: Campaign, s: Settings, people: list[Recipient]) -> None:
     """The obvious per-recipient pipeline, for the ratio."""
     env = ImmutableSandboxedEnvironment(autoescape=True)
     layout, _ = load_layout("default")
-    template = env.from_string(layout.replace("{{ content }}",
-                                              body_to_html(campaign.body, "markdown")))
+    template = env.from_string(
+        layout.replace("{{ content }}", body_to_html(campaign.body, "markdown"))
+    )
     for person in people:
-        html = template.render(name=person.name, first_name=person.name.split()[0],
-                               attributes=person.attributes, org_name=s.org_name,
-                               postal_address=s.postal_address, topics=["News"],
-                               unsubscribe_url=links.unsubscribe_url(person.id, 1, s,
-                                                                     secret=person.link_secret),
-                               preferences_url=links.preferences_url(person.id, s,
-                                                                     secret=person.link_secret))
+        html = template.render(
+            name=person.name,
+            first_name=person.name.split()[0],
+            attributes=person.attributes,
+            org_name=s.org_name,
+            postal_address=s.postal_address,
+            topics=["News"],
+            unsubscribe_url=links.unsubscribe_url(person.id, 1, s, secret=person.link_secret),
+            preferences_url=links.preferences_url(person.id, s, secret=person.link_secret),
+        )
         html = css_inline.inline(html)
         msg = EmailMessage(policy=policy.SMTP)
         msg["From"], msg["To"], msg["Subject"] = s.from_address, person.email, "News"
         msg["List-Unsubscribe"] = (
-            f"<{links.unsubscribe_url(person.id, 1, s, secret=person.link_secret)}>")
+            f"<{links.unsubscribe_url(person.id, 1, s, secret=person.link_secret)}>"
+        )
         msg.set_content(get_text(html))
         msg.add_alternative(html, subtype="html")
         msg.as_bytes()
@@ -105,29 +128,40 @@ def main() -> None:
     for person in people[:200]:  # warm-up
         render_message(prepared, person, settings=s)
 
-    ours = per_message(lambda: [render_message(prepared, p, settings=s) for p in people],
-                       len(people))
-    parse = per_message(lambda: [email.message_from_bytes(sample, policy=policy.default)
-                                 for _ in people], len(people))
+    ours = per_message(
+        lambda: [render_message(prepared, p, settings=s) for p in people], len(people)
+    )
+    parse = per_message(
+        lambda: [email.message_from_bytes(sample, policy=policy.default) for _ in people],
+        len(people),
+    )
     few = people[:300]
     obvious = per_message(lambda: naive(campaign, s, few), len(few))
     print(f"message {len(sample)} bytes (HTML+text, QP), prepare_campaign {prepare_ms:.1f} ms")
     print("(CPU time of this process per message)")
-    print(f"render_message:                    {ours:8.1f} µs/message  "
-          f"({1e6 / ours:,.0f} msg/s on one core)")
-    print(f"baseline email.message_from_bytes: {parse:8.1f} µs/message  "
-          f"ratio render/parse: {ours / parse:.2f}")
-    print(f"baseline naive per-recipient:      {obvious:8.1f} µs/message  "
-          f"speed-up: {obvious / ours:.0f}x")
+    print(
+        f"render_message:                    {ours:8.1f} µs/message  "
+        f"({1e6 / ours:,.0f} msg/s on one core)"
+    )
+    print(
+        f"baseline email.message_from_bytes: {parse:8.1f} µs/message  "
+        f"ratio render/parse: {ours / parse:.2f}"
+    )
+    print(
+        f"baseline naive per-recipient:      {obvious:8.1f} µs/message  "
+        f"speed-up: {obvious / ours:.0f}x"
+    )
     if args.dkim:
         key = Path(tempfile.mkdtemp()) / "dkim.pem"
-        subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True
+        )
         signing = settings(str(key))
         signed = prepare_campaign(campaign, settings=signing, topic_names=["News"])
         few = people[:500]
-        dkim_us = per_message(lambda: [render_message(signed, p, settings=signing)
-                                       for p in few], len(few))
+        dkim_us = per_message(
+            lambda: [render_message(signed, p, settings=signing) for p in few], len(few)
+        )
         print(f"render_message + DKIM (RSA 2048):  {dkim_us:8.1f} µs/message")
 
 

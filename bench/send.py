@@ -38,13 +38,19 @@ from _sinks import smtp_sink, smtp_source_rate  # noqa: E402
 from smtp_raw import raw_aiosmtplib_rate  # noqa: E402
 
 SMALL = 10_000
-PARAGRAPH = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
-             "incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis "
-             "nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. ")
-BODY = ("# Hello {{ first_name }}!\n\nYour plan: **{{ attributes.plan }}** in "
-        "{{ attributes.country }}.\n\n"
-        + "".join(f"## Section {i}\n\n{PARAGRAPH * 2}\n\n[Read more](https://example.org/a/{i})"
-                  "\n\n" for i in range(9)))
+PARAGRAPH = (
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+    "incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis "
+    "nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. "
+)
+BODY = (
+    "# Hello {{ first_name }}!\n\nYour plan: **{{ attributes.plan }}** in "
+    "{{ attributes.country }}.\n\n"
+    + "".join(
+        f"## Section {i}\n\n{PARAGRAPH * 2}\n\n[Read more](https://example.org/a/{i})\n\n"
+        for i in range(9)
+    )
+)
 
 
 def settings_env(url: str, port: int, var_dir: str) -> dict[str, str]:
@@ -64,38 +70,51 @@ def settings_env(url: str, port: int, var_dir: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------- database
 
+
 def populate(url: str, recipients: int) -> None:
     """N subscribers on topic `all`, the first 10k also on `small` (COPY + set-based SQL)."""
     dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(dsn) as conn:
         with conn.cursor() as cur:
-            with cur.copy("COPY subscriber (email, name, attributes, status, tracking_allowed, "
-                          "created_at, updated_at) FROM STDIN") as copy:
+            with cur.copy(
+                "COPY subscriber (email, name, attributes, status, tracking_allowed, "
+                "created_at, updated_at) FROM STDIN"
+            ) as copy:
                 buffer = io.StringIO()
                 for i in range(recipients):
                     country = ("FR", "DE", "ES", "US")[i % 4]
                     plan = "pro" if i % 7 == 0 else "free"
-                    buffer.write(f"reader{i}@example{i % 97}.com\tReader {i}\t"
-                                 f'{{"country": "{country}", "plan": "{plan}"}}\tactive\tt\t'
-                                 "2026-01-01 00:00:00\t2026-01-01 00:00:00\n")
+                    buffer.write(
+                        f"reader{i}@example{i % 97}.com\tReader {i}\t"
+                        f'{{"country": "{country}", "plan": "{plan}"}}\tactive\tt\t'
+                        "2026-01-01 00:00:00\t2026-01-01 00:00:00\n"
+                    )
                     if buffer.tell() > 1 << 20:
                         copy.write(buffer.getvalue())
                         buffer = io.StringIO()
                 copy.write(buffer.getvalue())
-            cur.execute("INSERT INTO topic (slug, name, description, created_at) VALUES "
-                        "('all', 'All news', '', now()), ('small', 'Small', '', now())")
-            cur.execute("INSERT INTO subscription (subscriber_id, topic_id, status, created_at, "
-                        "updated_at) SELECT s.id, t.id, 'subscribed', now(), now() "
-                        "FROM subscriber s, topic t WHERE t.slug = 'all'")
-            cur.execute("INSERT INTO subscription (subscriber_id, topic_id, status, created_at, "
-                        "updated_at) SELECT s.id, t.id, 'subscribed', now(), now() "
-                        "FROM (SELECT id FROM subscriber ORDER BY id LIMIT %s) s, topic t "
-                        "WHERE t.slug = 'small'", (SMALL,))
+            cur.execute(
+                "INSERT INTO topic (slug, name, description, created_at) VALUES "
+                "('all', 'All news', '', now()), ('small', 'Small', '', now())"
+            )
+            cur.execute(
+                "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, "
+                "updated_at) SELECT s.id, t.id, 'subscribed', now(), now() "
+                "FROM subscriber s, topic t WHERE t.slug = 'all'"
+            )
+            cur.execute(
+                "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, "
+                "updated_at) SELECT s.id, t.id, 'subscribed', now(), now() "
+                "FROM (SELECT id FROM subscriber ORDER BY id LIMIT %s) s, topic t "
+                "WHERE t.slug = 'small'",
+                (SMALL,),
+            )
         conn.commit()
         conn.execute("ANALYZE")
 
 
 # ---------------------------------------------------------------- one campaign run
+
 
 class RssSampler(threading.Thread):
     """Peak RSS of each worker process, sampled every 100 ms."""
@@ -124,15 +143,19 @@ def run_campaign(env: dict[str, str], topic: str, processes: int, label: str) ->
 
     with session_scope() as session:
         campaign = service.create_campaign(
-            session, name=label, subject="News for {{ first_name }}", body=BODY,
-            topics=[topic])
+            session, name=label, subject="News for {{ first_name }}", body=BODY, topics=[topic]
+        )
         campaign_id = campaign.id
     started = time.perf_counter()
     with session_scope() as session:
         service.send_now(session, campaign_id)  # type: ignore[arg-type]
     materialised = time.perf_counter() - started
-    workers = [subprocess.Popen([sys.executable, "-m", "app.sending.dispatcher"], cwd=ROOT,
-                                env={**os.environ, **env}) for _ in range(processes)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app.sending.dispatcher"], cwd=ROOT, env={**os.environ, **env}
+        )
+        for _ in range(processes)
+    ]
     sampler = RssSampler([w.pid for w in workers])
     sampler.start()
     engine = get_engine()
@@ -140,8 +163,9 @@ def run_campaign(env: dict[str, str], topic: str, processes: int, label: str) ->
         while True:
             time.sleep(0.25)
             with engine.connect() as conn:
-                status = conn.execute(text("SELECT status FROM campaign WHERE id = :i"),
-                                      {"i": campaign_id}).scalar_one()
+                status = conn.execute(
+                    text("SELECT status FROM campaign WHERE id = :i"), {"i": campaign_id}
+                ).scalar_one()
             if status != "running":
                 break
             if any(w.poll() is not None for w in workers):
@@ -154,21 +178,33 @@ def run_campaign(env: dict[str, str], topic: str, processes: int, label: str) ->
         for w in workers:
             w.wait(60)
     with engine.connect() as conn:
-        row = conn.execute(text(
-            "SELECT count(*) FILTER (WHERE send.status = 'sent'), count(*), "
-            "EXTRACT(EPOCH FROM max(sent_at) - min(sent_at)), "
-            "EXTRACT(EPOCH FROM min(sent_at) - c.started_at), "
-            "EXTRACT(EPOCH FROM c.finished_at - max(sent_at)) "
-            "FROM send JOIN campaign c ON c.id = send.campaign_id WHERE campaign_id = :i "
-            "GROUP BY c.started_at, c.finished_at"), {"i": campaign_id}).one()
+        row = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE send.status = 'sent'), count(*), "
+                "EXTRACT(EPOCH FROM max(sent_at) - min(sent_at)), "
+                "EXTRACT(EPOCH FROM min(sent_at) - c.started_at), "
+                "EXTRACT(EPOCH FROM c.finished_at - max(sent_at)) "
+                "FROM send JOIN campaign c ON c.id = send.campaign_id WHERE campaign_id = :i "
+                "GROUP BY c.started_at, c.finished_at"
+            ),
+            {"i": campaign_id},
+        ).one()
     sent, total, span = int(row[0]), int(row[1]), float(row[2] or 0)
-    print(f"  {label}: first send {float(row[3]):.1f}s after start, done "
-          f"{float(row[4]):.1f}s after the last", flush=True)
+    print(
+        f"  {label}: first send {float(row[3]):.1f}s after start, done "
+        f"{float(row[4]):.1f}s after the last",
+        flush=True,
+    )
     if sent != total:
         raise SystemExit(f"{label}: only {sent} of {total} sent")
-    return {"label": label, "sent": sent, "rate": sent / span if span else 0.0,
-            "wall": wall, "materialise": materialised,
-            "peaks_mb": [p / 2**20 for p in sampler.peaks]}
+    return {
+        "label": label,
+        "sent": sent,
+        "rate": sent / span if span else 0.0,
+        "wall": wall,
+        "materialise": materialised,
+        "peaks_mb": [p / 2**20 for p in sampler.peaks],
+    }
 
 
 def sample_bytes() -> bytes:
@@ -179,16 +215,19 @@ def sample_bytes() -> bytes:
 
     campaign = Campaign(id=1, name="sample", subject="News for {{ first_name }}", body=BODY)
     prepared = prepare_campaign(campaign, settings=get_settings(), topic_names=["All news"])
-    recipient = Recipient(1, "reader1@example1.com", "Reader 1",
-                          {"country": "DE", "plan": "free"})
+    recipient = Recipient(1, "reader1@example1.com", "Reader 1", {"country": "DE", "plan": "free"})
     return render_message(prepared, recipient, settings=get_settings()).data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=100_000)
-    parser.add_argument("--connections", type=int, default=8,
-                        help="SMTP connections per worker process (and for the baseline)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=8,
+        help="SMTP connections per worker process (and for the baseline)",
+    )
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     n = args.recipients
@@ -206,8 +245,10 @@ def main() -> None:
             upgrade(get_engine())
             t0 = time.perf_counter()
             populate(url, n)
-            print(f"database {name}: {n:,} subscribers populated with COPY in "
-                  f"{time.perf_counter() - t0:.1f}s; smtp-sink on 127.0.0.1:{port}")
+            print(
+                f"database {name}: {n:,} subscribers populated with COPY in "
+                f"{time.perf_counter() - t0:.1f}s; smtp-sink on 127.0.0.1:{port}"
+            )
 
             message = sample_bytes()
             raw_aiosmtplib_rate(port, args.connections, 500, message)  # warm-up
@@ -219,9 +260,10 @@ def main() -> None:
             raws = [raw()]
             runs = []
             for topic, processes, label in [
-                    ("small", 1, f"1 process, {small:,} recipients"),
-                    ("all", 1, f"1 process, {n:,} recipients"),
-                    ("all", 2, f"2 processes, {n:,} recipients")]:
+                ("small", 1, f"1 process, {small:,} recipients"),
+                ("all", 1, f"1 process, {n:,} recipients"),
+                ("all", 2, f"2 processes, {n:,} recipients"),
+            ]:
                 runs.append(run_campaign(env, topic, processes, label))
                 raws.append(raw())
             source = smtp_source_rate(port, 20_000, 8, 15_000)
@@ -232,27 +274,35 @@ def main() -> None:
         if not args.keep_db:
             drop_database(name)
 
-    print(f"\nmessage size {len(message):,} bytes; {args.connections} SMTP connections per "
-          "process; 2 CPU cores shared by workers, PostgreSQL and smtp-sink\n")
+    print(
+        f"\nmessage size {len(message):,} bytes; {args.connections} SMTP connections per "
+        "process; 2 CPU cores shared by workers, PostgreSQL and smtp-sink\n"
+    )
     print(f"{'run':34} {'msg/s':>8} {'wall s':>7} {'start s':>8}  peak RSS per process")
     for r in runs:
         peaks = ", ".join(f"{p:.0f} MB" for p in r["peaks_mb"])
-        print(f"{r['label']:34} {r['rate']:8.0f} {r['wall']:7.1f} {r['materialise']:8.2f}  "
-              f"{peaks}")
-    print(f"{'baseline: raw aiosmtplib, 1 msg':34} "
-          + " / ".join(f"{r:.0f}" for r in raws) + "  (before, between and after the runs)")
+        print(f"{r['label']:34} {r['rate']:8.0f} {r['wall']:7.1f} {r['materialise']:8.2f}  {peaks}")
+    print(
+        f"{'baseline: raw aiosmtplib, 1 msg':34} "
+        + " / ".join(f"{r:.0f}" for r in raws)
+        + "  (before, between and after the runs)"
+    )
     print(f"{'baseline: smtp-source (C)':34} {source:8.0f}")
     for i in (0, 1):
         adjacent = (raws[i] + raws[i + 1]) / 2
         rate = runs[i]["rate"]
         verdict = "  OK" if rate >= 0.8 * adjacent else "  MISSED"
-        print(f"\n{runs[i]['label']} / raw aiosmtplib measured around it: "
-              f"{rate / adjacent:.2f} (target >= 0.80){verdict}", end="")
+        print(
+            f"\n{runs[i]['label']} / raw aiosmtplib measured around it: "
+            f"{rate / adjacent:.2f} (target >= 0.80){verdict}",
+            end="",
+        )
     print()
     two = runs[2]["rate"]
     ok = "  OK" if two >= 1500 else "  MISSED"
-    print(f"two processes: {two:,.0f} msg/s (target >= 1,500){ok}"
-          f"; {two / source:.2f} of smtp-source")
+    print(
+        f"two processes: {two:,.0f} msg/s (target >= 1,500){ok}; {two / source:.2f} of smtp-source"
+    )
     growth = runs[1]["peaks_mb"][0] / runs[0]["peaks_mb"][0]
     print(f"peak RSS {n:,} vs {small:,} recipients: {growth:.2f}x (flat is ~1.0)")
 

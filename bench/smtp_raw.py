@@ -48,21 +48,21 @@ async def _raw(port: int, message: bytes, connections: int, messages: int) -> fl
     return messages / elapsed
 
 
-async def _pool(port: int, message: bytes, connections: int, messages: int,
-                render: bool = False) -> float:
+async def _pool(
+    port: int, message: bytes, connections: int, messages: int, render: bool = False
+) -> float:
     remaining = messages
     failures = 0
     prepared, people, settings = _campaign(messages) if render else (None, [], None)
-    async with SmtpPool([f"smtp://127.0.0.1:{port}"],
-                        connections_per_provider=connections) as pool:
+    async with SmtpPool([f"smtp://127.0.0.1:{port}"], connections_per_provider=connections) as pool:
+
         async def loop() -> None:
             nonlocal remaining, failures
             while remaining > 0:
                 remaining -= 1
                 if prepared is not None:  # what a worker does per recipient, minus the DB
                     rendered = render_message(prepared, people[remaining], settings=settings)
-                    result = await pool.send(rendered.envelope_from, rendered.rcpt,
-                                             rendered.data)
+                    result = await pool.send(rendered.envelope_from, rendered.rcpt, rendered.data)
                 else:
                     result = await pool.send(SENDER, RCPT, message)
                 failures += result.outcome != DeliveryOutcome.SENT
@@ -92,14 +92,25 @@ def _run(coro: object, loop_name: str) -> float:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-def raw_aiosmtplib_rate(port: int, connections: int = 8, messages: int = 10000,
-                        message: bytes | None = None, loop: str = "uvloop") -> float:
+def raw_aiosmtplib_rate(
+    port: int,
+    connections: int = 8,
+    messages: int = 10000,
+    message: bytes | None = None,
+    loop: str = "uvloop",
+) -> float:
     """msg/s of plain aiosmtplib `sendmail` over `connections` connections (the ceiling)."""
     return _run(_raw(port, message or sample_message(), connections, messages), loop)
 
 
-def pool_rate(port: int, connections: int = 8, messages: int = 10000,
-              message: bytes | None = None, loop: str = "uvloop", render: bool = False) -> float:
+def pool_rate(
+    port: int,
+    connections: int = 8,
+    messages: int = 10000,
+    message: bytes | None = None,
+    loop: str = "uvloop",
+    render: bool = False,
+) -> float:
     """msg/s of SmtpPool.send with the same message and connection count (with `render`:
     render_message of a ~15 KB HTML campaign per recipient first)."""
     return _run(_pool(port, message or sample_message(), connections, messages, render), loop)
@@ -110,13 +121,18 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--loop", choices=["uvloop", "asyncio", "both"], default="both")
-    parser.add_argument("--smtp-source", action="store_true",
-                        help="also measure Postfix's smtp-source (the machine's ceiling)")
+    parser.add_argument(
+        "--smtp-source",
+        action="store_true",
+        help="also measure Postfix's smtp-source (the machine's ceiling)",
+    )
     args = parser.parse_args()
     message = sample_message()
     loops = ["uvloop", "asyncio"] if args.loop == "both" else [args.loop]
-    print(f"message {len(message)} bytes, {args.messages} messages, "
-          f"{args.connections} connections, smtp-sink on loopback")
+    print(
+        f"message {len(message)} bytes, {args.messages} messages, "
+        f"{args.connections} connections, smtp-sink on loopback"
+    )
     with smtp_sink() as port:
         for loop in loops:
             # warm up both paths (imports, TCP, the sink's process pool)
@@ -125,9 +141,11 @@ def main() -> None:
             raw = raw_aiosmtplib_rate(port, args.connections, args.messages, message, loop)
             pooled = pool_rate(port, args.connections, args.messages, message, loop)
             rendered = pool_rate(port, args.connections, args.messages, message, loop, True)
-            print(f"[{loop:7}] raw aiosmtplib sendmail: {raw:6.0f} msg/s | SmtpPool.send: "
-                  f"{pooled:6.0f} msg/s, ratio {pooled / raw:.2f} | render_message + "
-                  f"SmtpPool.send: {rendered:6.0f} msg/s, ratio {rendered / raw:.2f}")
+            print(
+                f"[{loop:7}] raw aiosmtplib sendmail: {raw:6.0f} msg/s | SmtpPool.send: "
+                f"{pooled:6.0f} msg/s, ratio {pooled / raw:.2f} | render_message + "
+                f"SmtpPool.send: {rendered:6.0f} msg/s, ratio {rendered / raw:.2f}"
+            )
         if args.smtp_source:
             source = smtp_source_rate(port, 20000, args.connections, len(message))
             print(f"smtp-source (C, machine ceiling): {source:8.0f} msg/s")

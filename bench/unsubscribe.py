@@ -114,24 +114,41 @@ def seed(url: str, rows: int, token_file: Path) -> int:
     engine.dispose()
     raw = url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(raw) as conn:
-        conn.execute("INSERT INTO topic (slug, name, description, created_at) VALUES "
-                     "('news', 'News', '', now()), ('offers', 'Offers', '', now())")
+        conn.execute(
+            "INSERT INTO topic (slug, name, description, created_at) VALUES "
+            "('news', 'News', '', now()), ('offers', 'Offers', '', now())"
+        )
         campaign_id = conn.execute(
             "INSERT INTO campaign (name, subject, from_addr, reply_to, body, body_format, "
             "layout, category, attribute_filter, status, timezone, created_at, updated_at) "
             "VALUES ('bench', 'bench', '', '', '', 'markdown', 'default', 'marketing', '{}', "
-            "'done', 'UTC', now(), now()) RETURNING id").fetchone()[0]
-        conn.execute("INSERT INTO campaign_topic (campaign_id, topic_id) "
-                     "SELECT %s, id FROM topic WHERE slug = 'news'", (campaign_id,))
+            "'done', 'UTC', now(), now()) RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO campaign_topic (campaign_id, topic_id) "
+            "SELECT %s, id FROM topic WHERE slug = 'news'",
+            (campaign_id,),
+        )
         with conn.cursor().copy(
-                "COPY subscriber (email, name, attributes, status, tracking_allowed, "
-                "created_at, updated_at) FROM STDIN") as copy:
+            "COPY subscriber (email, name, attributes, status, tracking_allowed, "
+            "created_at, updated_at) FROM STDIN"
+        ) as copy:
             for i in range(rows):
-                copy.write_row((f"bench{i}@example.com", f"Bench {i}", "{}", "active", True,
-                                "2026-01-01", "2026-01-01"))
+                copy.write_row(
+                    (
+                        f"bench{i}@example.com",
+                        f"Bench {i}",
+                        "{}",
+                        "active",
+                        True,
+                        "2026-01-01",
+                        "2026-01-01",
+                    )
+                )
         conn.execute(
             "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at) "
-            "SELECT s.id, t.id, 'subscribed', now(), now() FROM subscriber s CROSS JOIN topic t")
+            "SELECT s.id, t.id, 'subscribed', now(), now() FROM subscriber s CROSS JOIN topic t"
+        )
         conn.execute("ANALYZE")
         people = conn.execute("SELECT id, link_secret FROM subscriber ORDER BY id").fetchall()
     settings = get_settings()
@@ -142,10 +159,26 @@ def seed(url: str, rows: int, token_file: Path) -> int:
 
 
 def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-           "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-           "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -187,19 +220,42 @@ def cpu_seconds(server_pid: int, db_name: str) -> tuple[float, float]:
 
     server = psutil.Process(server_pid)
     shared = ("walwriter", "checkpointer", "background writer")
-    pg = [p for p in psutil.process_iter(["name", "cmdline"])
-          if (p.info["name"] or "").startswith("postgres")
-          and any(db_name in part or any(s in part for s in shared)
-                  for part in p.info["cmdline"] or [])]
+    pg = [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if (p.info["name"] or "").startswith("postgres")
+        and any(
+            db_name in part or any(s in part for s in shared) for part in p.info["cmdline"] or []
+        )
+    ]
     return total([server, *server.children(recursive=True)]), total(pg)
 
 
-def run_wrk(url: str, script: Path, duration: int, connections: int, threads: int,
-            args: list[str], server_pid: int, db_name: str) -> dict:
+def run_wrk(
+    url: str,
+    script: Path,
+    duration: int,
+    connections: int,
+    threads: int,
+    args: list[str],
+    server_pid: int,
+    db_name: str,
+) -> dict:
     before = cpu_seconds(server_pid, db_name)
     load_before = os.getloadavg()[0]
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-           "-s", str(script), url, "--", *args]
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        *args,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True)
     line = next(x for x in out.stdout.splitlines() if x.startswith("WRKJSON "))
     result = json.loads(line.removeprefix("WRKJSON "))
@@ -218,10 +274,13 @@ def count_optouts(url: str, campaign_id: int) -> int:
     with psycopg.connect(raw) as conn:
         events = conn.execute(
             "SELECT count(*) FROM consent_event WHERE action = 'unsubscribe' "
-            "AND channel = 'one_click' AND campaign_id = %s", (campaign_id,)).fetchone()[0]
+            "AND channel = 'one_click' AND campaign_id = %s",
+            (campaign_id,),
+        ).fetchone()[0]
         rows = conn.execute(
             "SELECT count(*) FROM subscription s JOIN topic t ON t.id = s.topic_id "
-            "WHERE t.slug = 'news' AND s.status = 'unsubscribed'").fetchone()[0]
+            "WHERE t.slug = 'news' AND s.status = 'unsubscribed'"
+        ).fetchone()[0]
     if events != rows:
         raise SystemExit(f"inconsistent: {events} consent events but {rows} opt-outs")
     return rows
@@ -233,8 +292,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--rows", type=int, default=0,
-                        help="subscribers/tokens (default: enough for 4,000/s)")
+    parser.add_argument(
+        "--rows", type=int, default=0, help="subscribers/tokens (default: enough for 4,000/s)"
+    )
     opts = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (scripts/system-deps installs it)")
@@ -243,12 +303,18 @@ def main() -> None:
     name, url = create_database()
     proc = None
     try:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("OCTOMAIL_")},
-               "OCTOMAIL_DATABASE_URL": url, "OCTOMAIL_SECRET_KEYS": SECRET,
-               "OCTOMAIL_SUPPRESSION_PEPPER": PEPPER, "OCTOMAIL_VAR_DIR": str(tmp / "var"),
-               "OCTOMAIL_BASE_URL": "http://127.0.0.1", "OCTOMAIL_EMBEDDED_WORKER": "false",
-               "OCTOMAIL_EMBEDDED_POLLER": "false", "OCTOMAIL_EMBEDDED_SCHEDULER": "false",
-               "OCTOMAIL_POSTAL_ADDRESS": "1 Bench Street, Paris"}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("OCTOMAIL_")},
+            "OCTOMAIL_DATABASE_URL": url,
+            "OCTOMAIL_SECRET_KEYS": SECRET,
+            "OCTOMAIL_SUPPRESSION_PEPPER": PEPPER,
+            "OCTOMAIL_VAR_DIR": str(tmp / "var"),
+            "OCTOMAIL_BASE_URL": "http://127.0.0.1",
+            "OCTOMAIL_EMBEDDED_WORKER": "false",
+            "OCTOMAIL_EMBEDDED_POLLER": "false",
+            "OCTOMAIL_EMBEDDED_SCHEDULER": "false",
+            "OCTOMAIL_POSTAL_ADDRESS": "1 Bench Street, Paris",
+        }
         os.environ.update(env)
         t0 = time.perf_counter()
         token_file = tmp / "tokens.txt"
@@ -264,8 +330,15 @@ def main() -> None:
         pid = proc.pid
         run_wrk(f"{base}/healthz", get_script, 2, *wrk_args, [], pid, name)  # warm up the workers
         health = run_wrk(f"{base}/healthz", get_script, opts.duration, *wrk_args, [], pid, name)
-        post = run_wrk(base, post_script, opts.duration, *wrk_args,
-                       [str(token_file), str(opts.threads)], pid, name)
+        post = run_wrk(
+            base,
+            post_script,
+            opts.duration,
+            *wrk_args,
+            [str(token_file), str(opts.threads)],
+            pid,
+            name,
+        )
         time.sleep(0.5)  # let requests cut off by wrk's stop finish on the server
         committed = count_optouts(url, campaign_id)
     finally:
@@ -275,26 +348,43 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     ok_posts = post["requests"] - post["non2xx"]
-    print(f"\nserver: uvicorn, {opts.workers} workers, uvloop + httptools, access log off; "
-          f"wrk {opts.threads} thread(s), {opts.connections} connections, "
-          f"{opts.duration}s each; cores: {os.cpu_count()}")
-    print(f"{'':20}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}"
-          f"{'app CPU':>10}{'PG CPU':>9}{'load':>6}")
+    print(
+        f"\nserver: uvicorn, {opts.workers} workers, uvloop + httptools, access log off; "
+        f"wrk {opts.threads} thread(s), {opts.connections} connections, "
+        f"{opts.duration}s each; cores: {os.cpu_count()}"
+    )
+    print(
+        f"{'':20}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'app CPU':>10}{'PG CPU':>9}{'load':>6}"
+    )
     for label, r in (("GET /healthz", health), ("POST /u/{token}", post)):
-        print(f"{label:20}{r['rps']:>9,.0f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
-              f"{r['p99_ms']:>9.2f}{r['non2xx'] + r['socket_errors']:>8}"
-              f"{r['app_cpu_ms']:>8.2f}ms{r['pg_cpu_ms']:>7.2f}ms{r['load']:>6.1f}")
-    print("(app/PG CPU: CPU time of the server's / PostgreSQL's processes per request; load: "
-          "the machine's 1-minute load average, other work included)")
+        print(
+            f"{label:20}{r['rps']:>9,.0f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
+            f"{r['p99_ms']:>9.2f}{r['non2xx'] + r['socket_errors']:>8}"
+            f"{r['app_cpu_ms']:>8.2f}ms{r['pg_cpu_ms']:>7.2f}ms{r['load']:>6.1f}"
+        )
+    print(
+        "(app/PG CPU: CPU time of the server's / PostgreSQL's processes per request; load: "
+        "the machine's 1-minute load average, other work included)"
+    )
     committed_rate = committed / post["seconds"]
-    print(f"\ncommitted opt-outs in the database: {committed:,} "
-          f"(wrk saw {ok_posts:,} answered 200; tokens available {rows:,})")
+    print(
+        f"\ncommitted opt-outs in the database: {committed:,} "
+        f"(wrk saw {ok_posts:,} answered 200; tokens available {rows:,})"
+    )
     print(f"committed opt-outs/s: {committed_rate:,.0f}")
     print(f"ratio one-click / healthz: {post['rps'] / health['rps']:.2f}")
-    ok = (committed_rate >= TARGET_RPS and post["p99_ms"] < TARGET_P99_MS
-          and committed >= ok_posts and post["non2xx"] == 0 and ok_posts < rows)
-    print(f"target >= {TARGET_RPS:,}/s with p99 < {TARGET_P99_MS:.0f} ms: "
-          f"{'MET' if ok else 'NOT MET'}")
+    ok = (
+        committed_rate >= TARGET_RPS
+        and post["p99_ms"] < TARGET_P99_MS
+        and committed >= ok_posts
+        and post["non2xx"] == 0
+        and ok_posts < rows
+    )
+    print(
+        f"target >= {TARGET_RPS:,}/s with p99 < {TARGET_P99_MS:.0f} ms: "
+        f"{'MET' if ok else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database for this test session, one per backend."""
     from app.migrate import upgrade
 
@@ -102,8 +104,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
         "OCTOMAIL_EMBEDDED_SCHEDULER": "false",
         "OCTOMAIL_SMTP_URLS": "smtp://127.0.0.1:9",
     }
-    for key in [k for k in os.environ if k.startswith("OCTOMAIL_") and not k.startswith(
-            "OCTOMAIL_TEST_")]:
+    for key in [
+        k for k in os.environ if k.startswith("OCTOMAIL_") and not k.startswith("OCTOMAIL_TEST_")
+    ]:
         monkeypatch.delenv(key)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
@@ -113,7 +116,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings_env(env: dict[str, str], db_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def settings_env(
+    env: dict[str, str], db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Settings pointing at a clean, migrated database (SQLite and PostgreSQL)."""
     _truncate_all(db_url)
     monkeypatch.setenv("OCTOMAIL_DATABASE_URL", db_url)
@@ -148,8 +153,9 @@ def admin_token(settings_env: dict[str, str]) -> str:
     from app.users import create_token, create_user
 
     with session_scope() as s:
-        user = create_user(s, email="admin@example.org", password="correct horse battery",
-                           role=Role.ADMIN)
+        user = create_user(
+            s, email="admin@example.org", password="correct horse battery", role=Role.ADMIN
+        )
         token = create_token(s, user=user, name="tests")
     return token
 

@@ -10,21 +10,46 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def octomail(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin, text=True,
-                          capture_output=True, cwd=ROOT, env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 def test_help_explains_each_command(env):
     out = octomail("--help")
     assert out.returncode == 0
-    for command in ("serve", "migrate", "import", "export", "user", "token", "poll", "poller",
-                    "campaign", "worker"):
+    for command in (
+        "serve",
+        "migrate",
+        "import",
+        "export",
+        "user",
+        "token",
+        "poll",
+        "poller",
+        "campaign",
+        "worker",
+    ):
         assert command in out.stdout
 
 
 def test_user_and_token_creation(settings_env, client):
-    created = octomail("user", "create", "--email", "Boss@Example.org", "--role", "admin",
-                       "--password-stdin", stdin="a very good password\n")
+    created = octomail(
+        "user",
+        "create",
+        "--email",
+        "Boss@Example.org",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="a very good password\n",
+    )
     assert created.returncode == 0, created.stderr
     assert "a very good password" not in created.stdout + created.stderr
     token = octomail("token", "create", "--user", "boss@example.org", "--name", "ci")
@@ -33,11 +58,18 @@ def test_user_and_token_creation(settings_env, client):
     assert "\n" not in value and value.startswith("octo_")
     response = client.get("/api/v1/topics", headers={"Authorization": f"Bearer {value}"})
     assert response.status_code == 200
-    again = octomail("user", "create", "--email", "boss@example.org", "--password-stdin",
-                     stdin="another good password\n")
+    again = octomail(
+        "user",
+        "create",
+        "--email",
+        "boss@example.org",
+        "--password-stdin",
+        stdin="another good password\n",
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
-    short = octomail("user", "create", "--email", "x@example.org", "--password-stdin",
-                     stdin="short\n")
+    short = octomail(
+        "user", "create", "--email", "x@example.org", "--password-stdin", stdin="short\n"
+    )
     assert short.returncode == 1 and "10 characters" in short.stderr
 
 

@@ -49,8 +49,7 @@ def test_user_list_shows_every_account(settings_env):
     assert "hash" not in out.stdout and "argon2" not in out.stdout
 
 
-def test_disable_refuses_the_users_tokens_at_once_and_enable_brings_them_back(
-        settings_env, client):
+def test_disable_refuses_the_users_tokens_at_once_and_enable_brings_them_back(settings_env, client):
     _account("boss@example.org", Role.ADMIN)
     token = _account("ed@example.org", Role.EDITOR)
     assert client.get("/api/v1/topics", headers=_bearer(token)).status_code == 200
@@ -82,8 +81,10 @@ def test_set_role_takes_effect_on_the_next_request(settings_env, client):
 
 def test_the_last_active_admin_cannot_be_disabled_or_demoted(settings_env, client):
     token = _account("boss@example.org", Role.ADMIN)
-    for args in (["user", "disable", "boss@example.org"],
-                 ["user", "set-role", "boss@example.org", "editor"]):
+    for args in (
+        ["user", "disable", "boss@example.org"],
+        ["user", "set-role", "boss@example.org", "editor"],
+    ):
         out = run(*args)
         assert out.exit_code == 1
         assert out.stderr.startswith("error: boss@example.org is the last active admin")
@@ -93,21 +94,30 @@ def test_the_last_active_admin_cannot_be_disabled_or_demoted(settings_env, clien
 
 def test_reset_password_asks_twice_or_reads_stdin(settings_env):
     _account("ed@example.org", Role.EDITOR)
-    out = run("user", "reset-password", "ed@example.org",
-              input="brand new password\nbrand new password\n")
+    out = run(
+        "user", "reset-password", "ed@example.org", input="brand new password\nbrand new password\n"
+    )
     assert out.exit_code == 0, out.output
     assert "brand new password" not in out.output
     assert _can_log_in("ed@example.org", "brand new password")
     assert not _can_log_in("ed@example.org", "long enough pw")
 
-    mismatch = run("user", "reset-password", "ed@example.org",
-                   input="first password 1\nsecond password\nthird password 3\n"
-                         "third password 3\n")
+    mismatch = run(
+        "user",
+        "reset-password",
+        "ed@example.org",
+        input="first password 1\nsecond password\nthird password 3\nthird password 3\n",
+    )
     assert mismatch.exit_code == 0 and "do not match" in mismatch.output.lower()
     assert _can_log_in("ed@example.org", "third password 3")
 
-    piped = run("user", "reset-password", "ed@example.org", "--password-stdin",
-                input="from a password manager\r\n")  # a CRLF pipe
+    piped = run(
+        "user",
+        "reset-password",
+        "ed@example.org",
+        "--password-stdin",
+        input="from a password manager\r\n",
+    )  # a CRLF pipe
     assert piped.exit_code == 0, piped.output
     assert _can_log_in("ed@example.org", "from a password manager")
 
@@ -137,17 +147,20 @@ def test_token_list_and_revoke(settings_env, client):
     assert not run("token", "list").stdout.splitlines()[2].rstrip().endswith("-")
 
 
-@pytest.mark.parametrize("args", [
-    ["user", "disable", "nobody@example.org"],
-    ["user", "enable", "42"],
-    ["user", "set-role", "nobody@example.org", "viewer"],
-    ["user", "reset-password", "nobody@example.org", "--password-stdin"],
-    ["user", "disable", "99999999999999999999"],
-    ["user", "disable", "\u00b2"],
-    ["token", "revoke", "42"],
-    ["token", "revoke", "99999999999999999999"],
-    ["token", "list", "--user", "nobody@example.org"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["user", "disable", "nobody@example.org"],
+        ["user", "enable", "42"],
+        ["user", "set-role", "nobody@example.org", "viewer"],
+        ["user", "reset-password", "nobody@example.org", "--password-stdin"],
+        ["user", "disable", "99999999999999999999"],
+        ["user", "disable", "\u00b2"],
+        ["token", "revoke", "42"],
+        ["token", "revoke", "99999999999999999999"],
+        ["token", "list", "--user", "nobody@example.org"],
+    ],
+)
 def test_unknown_users_and_tokens_are_clear_errors(settings_env, args):
     out = run(*args, input="long enough password\n")
     assert out.exit_code == 1, out.output
@@ -159,8 +172,12 @@ def test_as_a_real_process(settings_env, client):
     """The installed command: prompts twice on a terminal-less stdin, exit codes, stderr."""
     _account("boss@example.org", Role.ADMIN)
     token = _account("ed@example.org", Role.EDITOR)
-    out = octomail("user", "reset-password", "ed@example.org",
-                   stdin="a password typed twice\na password typed twice\n")
+    out = octomail(
+        "user",
+        "reset-password",
+        "ed@example.org",
+        stdin="a password typed twice\na password typed twice\n",
+    )
     assert out.returncode == 0, out.stderr
     assert _can_log_in("ed@example.org", "a password typed twice")
     out = octomail("token", "revoke", "2")

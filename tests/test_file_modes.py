@@ -56,8 +56,7 @@ def test_catcher_maildirs_and_their_messages_are_owner_only(fresh_var: Path) -> 
     settings = get_settings()
     handler = catcher_handler(settings)
     handler.store("news@example.org", "ann@example.org", b"Subject: hi\r\n\r\nhello\r\n")
-    handler.store("ann@example.org", settings.unsubscribe_mailto,
-                  b"Subject: unsubscribe\r\n\r\n")
+    handler.store("ann@example.org", settings.unsubscribe_mailto, b"Subject: unsubscribe\r\n\r\n")
     for box in (outbox_path(settings), inbox_path(settings)):
         dirs = [box.parent, box, *(box / sub for sub in ("tmp", "new", "cur"))]
         assert {str(d): mode(d) for d in dirs} == {str(d): 0o700 for d in dirs}

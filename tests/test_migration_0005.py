@@ -13,11 +13,15 @@ from tests.migration_support import fresh_database, migrator
 def test_0005_carries_recent_acknowledgements_over_and_downgrades(db_url, tmp_path):
     def inbound(uid: str, hashed: str | None, acked: str | None) -> None:
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO inbound_message (source, uidvalidity, uid, verdict, action, status,"
-                " reason, evidence, folder, address_hmac, acked_at, created_at) VALUES"
-                " ('maildir', 1, :uid, 'person_optout', 'x', 'processed', '', '{}', 'Processed',"
-                " :h, :acked, '2026-11-29 10:00:00')"), {"uid": uid, "h": hashed, "acked": acked})
+            conn.execute(
+                text(
+                    "INSERT INTO inbound_message (source, uidvalidity, uid, verdict, action, status,"
+                    " reason, evidence, folder, address_hmac, acked_at, created_at) VALUES"
+                    " ('maildir', 1, :uid, 'person_optout', 'x', 'processed', '', '{}', 'Processed',"
+                    " :h, :acked, '2026-11-29 10:00:00')"
+                ),
+                {"uid": uid, "h": hashed, "acked": acked},
+            )
 
     with fresh_database(db_url, tmp_path) as engine:
         migrate = migrator(engine)
@@ -28,8 +32,9 @@ def test_0005_carries_recent_acknowledgements_over_and_downgrades(db_url, tmp_pa
         inbound("4", None, None)
         migrate("upgrade", "0005_mail_allowance")
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT address_hmac, kind, sent_at, sent_count"
-                                     " FROM mail_allowance")).all()
+            rows = conn.execute(
+                text("SELECT address_hmac, kind, sent_at, sent_count FROM mail_allowance")
+            ).all()
         assert [(h, k, c) for h, k, _at, c in rows] == [("a" * 64, "ack", 1)]
         sent_at = rows[0][2]
         if isinstance(sent_at, str):

@@ -40,21 +40,32 @@ def test_0003_keeps_subscriptions_both_ways(db_url, tmp_path):
 
         def subscriptions():
             with engine.connect() as conn:
-                return conn.execute(text("SELECT subscriber_id, topic_id, status FROM"
-                                         " subscription ORDER BY 1, 2")).all()
+                return conn.execute(
+                    text("SELECT subscriber_id, topic_id, status FROM subscription ORDER BY 1, 2")
+                ).all()
 
         migrate("upgrade", "0002_inbound")
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO topic (slug, name, description, created_at) VALUES"
-                              " ('news', 'News', '', '2026-11-22'), ('a', 'A', '', '2026-11-22')"))
-            conn.execute(text(
-                "INSERT INTO subscriber (email, name, attributes, status, tracking_allowed,"
-                " created_at, updated_at) VALUES ('ann@example.org', 'Ann', '{}', 'active', true,"
-                " '2026-11-22', '2026-11-22')"))
-            conn.execute(text(
-                "INSERT INTO subscription (subscriber_id, topic_id, status, created_at,"
-                " updated_at) SELECT s.id, t.id, t.slug, '2026-11-22', '2026-11-22'"
-                " FROM subscriber s, topic t"))
+            conn.execute(
+                text(
+                    "INSERT INTO topic (slug, name, description, created_at) VALUES"
+                    " ('news', 'News', '', '2026-11-22'), ('a', 'A', '', '2026-11-22')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO subscriber (email, name, attributes, status, tracking_allowed,"
+                    " created_at, updated_at) VALUES ('ann@example.org', 'Ann', '{}', 'active', true,"
+                    " '2026-11-22', '2026-11-22')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO subscription (subscriber_id, topic_id, status, created_at,"
+                    " updated_at) SELECT s.id, t.id, t.slug, '2026-11-22', '2026-11-22'"
+                    " FROM subscriber s, topic t"
+                )
+            )
         before = subscriptions()
         assert len(before) == 2
         migrate("upgrade", "head")
@@ -73,63 +84,117 @@ def test_0007_backfills_confirmed_at_from_the_consent_log(db_url, tmp_path):
 
     # person: (subscriptions {topic: status}, events (action, channel, topic, evidence, at))
     people = {
-        "confirmed": ({1: "unsubscribed"}, [
-            ("subscribe", "form", 1, "{}", "2026-01-01"),
-            ("confirm", "form", 1, "{}", "2026-01-02"),
-            ("confirm", "form", 1, "{}", "2026-03-01"),
-            ("unsubscribe", "link", None, '{"scope": "all"}', "2026-04-01")]),
-        "never": ({1: "unsubscribed"}, [
-            ("subscribe", "form", 1, "{}", "2026-01-01"),
-            ("unsubscribe", "email", None, '{"scope": "all"}', "2026-01-03")]),
-        "imported": ({1: "unsubscribed", 2: "subscribed"}, [
-            ("subscribe", "import", None, '{"consent_source": "fair", "topic_ids": [1, 2]}',
-             "2026-02-01")]),
-        "api_attested": ({1: "unsubscribed"}, [
-            ("subscribe", "api", 1, '{"by": "m@example.org", "consent_source": "fair"}',
-             "2026-02-02")]),
-        "api_unattested": ({1: "unsubscribed"}, [
-            ("subscribe", "api", 1, '{"by": "m@example.org", "consent_source": null}',
-             "2026-02-03")]),
+        "confirmed": (
+            {1: "unsubscribed"},
+            [
+                ("subscribe", "form", 1, "{}", "2026-01-01"),
+                ("confirm", "form", 1, "{}", "2026-01-02"),
+                ("confirm", "form", 1, "{}", "2026-03-01"),
+                ("unsubscribe", "link", None, '{"scope": "all"}', "2026-04-01"),
+            ],
+        ),
+        "never": (
+            {1: "unsubscribed"},
+            [
+                ("subscribe", "form", 1, "{}", "2026-01-01"),
+                ("unsubscribe", "email", None, '{"scope": "all"}', "2026-01-03"),
+            ],
+        ),
+        "imported": (
+            {1: "unsubscribed", 2: "subscribed"},
+            [
+                (
+                    "subscribe",
+                    "import",
+                    None,
+                    '{"consent_source": "fair", "topic_ids": [1, 2]}',
+                    "2026-02-01",
+                )
+            ],
+        ),
+        "api_attested": (
+            {1: "unsubscribed"},
+            [
+                (
+                    "subscribe",
+                    "api",
+                    1,
+                    '{"by": "m@example.org", "consent_source": "fair"}',
+                    "2026-02-02",
+                )
+            ],
+        ),
+        "api_unattested": (
+            {1: "unsubscribed"},
+            [
+                (
+                    "subscribe",
+                    "api",
+                    1,
+                    '{"by": "m@example.org", "consent_source": null}',
+                    "2026-02-03",
+                )
+            ],
+        ),
         "no_event": ({1: "subscribed", 2: "unconfirmed"}, []),
     }
     with fresh_database(db_url, tmp_path) as engine:
         migrate = migrator(engine)
         migrate("upgrade", "0006_bounce_evidence")
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO topic (id, slug, name, description, created_at)"
-                              " VALUES (1, 'news', 'News', '', '2026-01-01'),"
-                              " (2, 'offers', 'Offers', '', '2026-01-01')"))
+            conn.execute(
+                text(
+                    "INSERT INTO topic (id, slug, name, description, created_at)"
+                    " VALUES (1, 'news', 'News', '', '2026-01-01'),"
+                    " (2, 'offers', 'Offers', '', '2026-01-01')"
+                )
+            )
             for sid, (person, (subs, events)) in enumerate(people.items(), start=1):
-                conn.execute(text(
-                    "INSERT INTO subscriber (id, email, name, attributes, status,"
-                    " tracking_allowed, created_at, updated_at) VALUES"
-                    f" ({sid}, '{person}@example.org', '', '{{}}', 'active', true,"
-                    " '2026-01-01', '2026-01-01')"))
+                conn.execute(
+                    text(
+                        "INSERT INTO subscriber (id, email, name, attributes, status,"
+                        " tracking_allowed, created_at, updated_at) VALUES"
+                        f" ({sid}, '{person}@example.org', '', '{{}}', 'active', true,"
+                        " '2026-01-01', '2026-01-01')"
+                    )
+                )
                 for topic, status in subs.items():
-                    conn.execute(text(
-                        "INSERT INTO subscription (subscriber_id, topic_id, status, created_at,"
-                        f" updated_at) VALUES ({sid}, {topic}, '{status}', '2026-01-01',"
-                        " '2026-05-05')"))
+                    conn.execute(
+                        text(
+                            "INSERT INTO subscription (subscriber_id, topic_id, status, created_at,"
+                            f" updated_at) VALUES ({sid}, {topic}, '{status}', '2026-01-01',"
+                            " '2026-05-05')"
+                        )
+                    )
                 for action, channel, topic, evidence, at in events:
-                    conn.execute(text(
-                        "INSERT INTO consent_event (subscriber_id, email_hmac, action, channel,"
-                        f" topic_id, evidence, at) VALUES ({sid}, 'h', '{action}',"
-                        f" '{channel}', {topic or 'NULL'}, '{evidence}', '{at}')"))
+                    conn.execute(
+                        text(
+                            "INSERT INTO consent_event (subscriber_id, email_hmac, action, channel,"
+                            f" topic_id, evidence, at) VALUES ({sid}, 'h', '{action}',"
+                            f" '{channel}', {topic or 'NULL'}, '{evidence}', '{at}')"
+                        )
+                    )
 
         def confirmed():
             with engine.connect() as conn:
-                rows = conn.execute(text(
-                    "SELECT s.email, t.topic_id, t.confirmed_at FROM subscription t"
-                    " JOIN subscriber s ON s.id = t.subscriber_id ORDER BY 1, 2")).all()
-            return {(email.split("@")[0], topic): at and str(at)[:10]
-                    for email, topic, at in rows}
+                rows = conn.execute(
+                    text(
+                        "SELECT s.email, t.topic_id, t.confirmed_at FROM subscription t"
+                        " JOIN subscriber s ON s.id = t.subscriber_id ORDER BY 1, 2"
+                    )
+                ).all()
+            return {(email.split("@")[0], topic): at and str(at)[:10] for email, topic, at in rows}
 
         migrate("upgrade", "head")
         expected = {
-            ("api_attested", 1): "2026-02-02", ("api_unattested", 1): None,
-            ("confirmed", 1): "2026-01-02", ("imported", 1): "2026-02-01",
-            ("imported", 2): "2026-02-01", ("never", 1): None,
-            ("no_event", 1): "2026-05-05", ("no_event", 2): None,
+            ("api_attested", 1): "2026-02-02",
+            ("api_unattested", 1): None,
+            ("confirmed", 1): "2026-01-02",
+            ("imported", 1): "2026-02-01",
+            ("imported", 2): "2026-02-01",
+            ("never", 1): None,
+            ("no_event", 1): "2026-05-05",
+            ("no_event", 2): None,
         }
         assert confirmed() == expected
         migrate("downgrade", "0006_bounce_evidence")
@@ -154,9 +219,11 @@ def test_0004_keeps_every_row_gives_each_person_a_secret_and_never_reuses_ids(db
     from sqlalchemy import text
 
     stamp = "'2026-11-22'"
-    person = ("INSERT INTO subscriber (email, name, attributes, status, tracking_allowed,"
-              f" created_at, updated_at) VALUES (:email, 'X', '{{}}', 'active', true, {stamp},"
-              f" {stamp})")
+    person = (
+        "INSERT INTO subscriber (email, name, attributes, status, tracking_allowed,"
+        f" created_at, updated_at) VALUES (:email, 'X', '{{}}', 'active', true, {stamp},"
+        f" {stamp})"
+    )
     with fresh_database(db_url, tmp_path) as engine:
         migrate = migrator(engine)
 
@@ -166,32 +233,53 @@ def test_0004_keeps_every_row_gives_each_person_a_secret_and_never_reuses_ids(db
 
         migrate("upgrade", "0003_import_speed")
         with engine.begin() as conn:
-            conn.execute(text(f"INSERT INTO topic (slug, name, description, created_at) VALUES"
-                              f" ('news', 'News', '', {stamp})"))
+            conn.execute(
+                text(
+                    f"INSERT INTO topic (slug, name, description, created_at) VALUES"
+                    f" ('news', 'News', '', {stamp})"
+                )
+            )
             for address in ("ann@example.org", "bob@example.org", "cid@example.org"):
                 conn.execute(text(person), {"email": address})
-            conn.execute(text(
-                "INSERT INTO campaign (name, subject, from_addr, reply_to, body, body_format,"
-                " layout, category, attribute_filter, status, timezone, created_at, updated_at)"
-                f" VALUES ('c', 's', '', '', 'b', 'markdown', 'default', 'marketing', '{{}}',"
-                f" 'done', 'UTC', {stamp}, {stamp})"))
-            conn.execute(text("INSERT INTO campaign_topic SELECT c.id, t.id FROM campaign c,"
-                              " topic t"))
-            conn.execute(text(f"INSERT INTO subscription (subscriber_id, topic_id, status,"
-                              f" created_at, updated_at) SELECT s.id, t.id, 'subscribed',"
-                              f" {stamp}, {stamp} FROM subscriber s, topic t"))
-            conn.execute(text("INSERT INTO send (campaign_id, subscriber_id, status, attempts)"
-                              " SELECT c.id, s.id, 'sent', 1 FROM campaign c, subscriber s"))
-            conn.execute(text(f"INSERT INTO tracking_event (send_id, kind, at, meta)"
-                              f" SELECT id, 'open', {stamp}, '{{}}' FROM send"))
+            conn.execute(
+                text(
+                    "INSERT INTO campaign (name, subject, from_addr, reply_to, body, body_format,"
+                    " layout, category, attribute_filter, status, timezone, created_at, updated_at)"
+                    f" VALUES ('c', 's', '', '', 'b', 'markdown', 'default', 'marketing', '{{}}',"
+                    f" 'done', 'UTC', {stamp}, {stamp})"
+                )
+            )
+            conn.execute(
+                text("INSERT INTO campaign_topic SELECT c.id, t.id FROM campaign c, topic t")
+            )
+            conn.execute(
+                text(
+                    f"INSERT INTO subscription (subscriber_id, topic_id, status,"
+                    f" created_at, updated_at) SELECT s.id, t.id, 'subscribed',"
+                    f" {stamp}, {stamp} FROM subscriber s, topic t"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO send (campaign_id, subscriber_id, status, attempts)"
+                    " SELECT c.id, s.id, 'sent', 1 FROM campaign c, subscriber s"
+                )
+            )
+            conn.execute(
+                text(
+                    f"INSERT INTO tracking_event (send_id, kind, at, meta)"
+                    f" SELECT id, 'open', {stamp}, '{{}}' FROM send"
+                )
+            )
         before = snapshot()
         assert all(before.values())
 
         migrate("upgrade", "0004_link_secrets")
         assert snapshot() == before
         with engine.begin() as conn:
-            secrets = conn.execute(text("SELECT link_secret, legacy_links FROM subscriber"
-                                        " ORDER BY id")).all()
+            secrets = conn.execute(
+                text("SELECT link_secret, legacy_links FROM subscriber ORDER BY id")
+            ).all()
             assert len({s for s, _ in secrets}) == 3
             assert all(len(s) == 32 and int(s, 16) >= 0 and legacy for s, legacy in secrets)
             # Free the highest id, then add someone with plain SQL (no secret given).
@@ -200,9 +288,12 @@ def test_0004_keeps_every_row_gives_each_person_a_secret_and_never_reuses_ids(db
             conn.execute(text("DELETE FROM subscription WHERE subscriber_id = :id"), {"id": top})
             conn.execute(text("DELETE FROM subscriber WHERE id = :id"), {"id": top})
             conn.execute(text(person), {"email": "dan@example.org"})
-            new_id, secret, legacy = conn.execute(text(
-                "SELECT id, link_secret, legacy_links FROM subscriber"
-                " WHERE email = 'dan@example.org'")).one()
+            new_id, secret, legacy = conn.execute(
+                text(
+                    "SELECT id, link_secret, legacy_links FROM subscriber"
+                    " WHERE email = 'dan@example.org'"
+                )
+            ).one()
         assert new_id > top
         assert len(secret) == 32 and secret not in {s for s, _ in secrets} and not legacy
 
@@ -216,7 +307,12 @@ def test_0004_keeps_every_row_gives_each_person_a_secret_and_never_reuses_ids(db
         assert snapshot() == after
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
-                schema = dict(conn.execute(text(
-                    "SELECT name, sql FROM sqlite_master WHERE name IN"
-                    " ('subscriber', 'campaign')")).all())
+                schema = dict(
+                    conn.execute(
+                        text(
+                            "SELECT name, sql FROM sqlite_master WHERE name IN"
+                            " ('subscriber', 'campaign')"
+                        )
+                    ).all()
+                )
             assert all("AUTOINCREMENT" in sql for sql in schema.values())

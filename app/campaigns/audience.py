@@ -53,8 +53,9 @@ from app.settings import Settings
 from app.subscribers.addresses import email_hmac
 
 # Suppression reasons that only mean "no more marketing from me" (the person's own opt-out).
-SELF_SERVICE_OPTOUTS = frozenset({"link", "one_click", "preferences", "email", "form", "api",
-                                  "cli"})
+SELF_SERVICE_OPTOUTS = frozenset(
+    {"link", "one_click", "preferences", "email", "form", "api", "cli"}
+)
 
 _SUBSCRIBER_OK = {
     Category.MARKETING: (SubscriberStatus.ACTIVE.value,),
@@ -62,8 +63,10 @@ _SUBSCRIBER_OK = {
 }
 _SUBSCRIPTION_OK = {
     Category.MARKETING: (SubscriptionStatus.SUBSCRIBED.value,),
-    Category.TRANSACTIONAL: (SubscriptionStatus.SUBSCRIBED.value,
-                             SubscriptionStatus.UNSUBSCRIBED.value),
+    Category.TRANSACTIONAL: (
+        SubscriptionStatus.SUBSCRIBED.value,
+        SubscriptionStatus.UNSUBSCRIBED.value,
+    ),
 }
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _Scalar = str | int | float | bool
@@ -80,8 +83,10 @@ def validate_filter(value: Any) -> dict[str, Any]:
             raise InvalidInput(f"attribute_filter: invalid attribute name {key!r}")
         values = wanted if isinstance(wanted, list) else [wanted]
         if not values or not all(isinstance(v, _Scalar) for v in values):
-            raise InvalidInput(f"attribute_filter: {key!r} must be a string, number, boolean "
-                               "or a non-empty list of them")
+            raise InvalidInput(
+                f"attribute_filter: {key!r} must be a string, number, boolean "
+                "or a non-empty list of them"
+            )
     return dict(value)
 
 
@@ -93,9 +98,14 @@ def _attribute_clause(filters: dict[str, Any], postgres: bool) -> sa.ColumnEleme
         if postgres:
             # jsonb containment is type-exact ("1" is not 1) and uses a GIN index if present.
             doc = sa.cast(attributes, JSONB)
-            clauses.append(sa.or_(*[
-                doc.op("@>")(sa.cast(sa.literal(json.dumps({key: v})), JSONB)) for v in values
-            ]))
+            clauses.append(
+                sa.or_(
+                    *[
+                        doc.op("@>")(sa.cast(sa.literal(json.dumps({key: v})), JSONB))
+                        for v in values
+                    ]
+                )
+            )
         else:
             # json_extract gives SQL values: true/false come back as 1/0, like Python's bools.
             extracted = sa.func.json_extract(attributes, f'$."{key}"')
@@ -103,9 +113,13 @@ def _attribute_clause(filters: dict[str, Any], postgres: bool) -> sa.ColumnEleme
     return sa.and_(sa.true(), *clauses)
 
 
-def eligible_clause(campaign_id: int | sa.ColumnElement[int], category: Category | str,
-                    attribute_filter: dict[str, Any] | None, *,
-                    postgres: bool) -> sa.ColumnElement[bool]:
+def eligible_clause(
+    campaign_id: int | sa.ColumnElement[int],
+    category: Category | str,
+    attribute_filter: dict[str, Any] | None,
+    *,
+    postgres: bool,
+) -> sa.ColumnElement[bool]:
     """True for `subscriber` rows the campaign may reach (suppression aside, see above)."""
     category = Category(category)
     sub = Subscription.__table__  # type: ignore[attr-defined]
@@ -115,9 +129,9 @@ def eligible_clause(campaign_id: int | sa.ColumnElement[int], category: Category
     if category is Category.TRANSACTIONAL:
         agreed.append(sub.c.confirmed_at.is_not(None))
     in_topic = sa.exists(
-        sa.select(sa.literal(1)).select_from(sub.join(ct, ct.c.topic_id == sub.c.topic_id))
-        .where(ct.c.campaign_id == campaign_id, sub.c.subscriber_id == subscriber.c.id,
-               *agreed)
+        sa.select(sa.literal(1))
+        .select_from(sub.join(ct, ct.c.topic_id == sub.c.topic_id))
+        .where(ct.c.campaign_id == campaign_id, sub.c.subscriber_id == subscriber.c.id, *agreed)
     )
     return sa.and_(
         subscriber.c.status.in_(_SUBSCRIBER_OK[category]),
@@ -126,8 +140,14 @@ def eligible_clause(campaign_id: int | sa.ColumnElement[int], category: Category
     )
 
 
-def materialise(conn: sa.Connection, *, campaign_id: int, category: Category | str,
-                attribute_filter: dict[str, Any] | None, now: Any) -> int:
+def materialise(
+    conn: sa.Connection,
+    *,
+    campaign_id: int,
+    category: Category | str,
+    attribute_filter: dict[str, Any] | None,
+    now: Any,
+) -> int:
     """Write one queued `send` row per eligible subscriber in ONE set-based statement.
 
     Deduplicated across topics by construction (one row per subscriber via EXISTS) and by
@@ -138,29 +158,37 @@ def materialise(conn: sa.Connection, *, campaign_id: int, category: Category | s
     subscriber = Subscriber.__table__  # type: ignore[attr-defined]
     send = Send.__table__  # type: ignore[attr-defined]
     source = sa.select(
-        sa.literal(campaign_id), subscriber.c.id, sa.literal(SendStatus.QUEUED.value),
-        sa.literal(0), sa.bindparam("now", now, type_=sa.DateTime()),
+        sa.literal(campaign_id),
+        subscriber.c.id,
+        sa.literal(SendStatus.QUEUED.value),
+        sa.literal(0),
+        sa.bindparam("now", now, type_=sa.DateTime()),
     ).where(eligible_clause(campaign_id, category, attribute_filter, postgres=postgres))
-    insert = (postgresql.insert(send) if postgres else sqlite.insert(send)).from_select(
-        ["campaign_id", "subscriber_id", "status", "attempts", "next_attempt_at"], source
-    ).on_conflict_do_nothing(index_elements=["campaign_id", "subscriber_id"])
+    insert = (
+        (postgresql.insert(send) if postgres else sqlite.insert(send))
+        .from_select(
+            ["campaign_id", "subscriber_id", "status", "attempts", "next_attempt_at"], source
+        )
+        .on_conflict_do_nothing(index_elements=["campaign_id", "subscriber_id"])
+    )
     # preserve_rowcount: SQLAlchemy 2.1 otherwise reports -1 for INSERT ... SELECT.
     return max(0, conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount)
 
 
-def blocked_by_suppression(conn: sa.Connection, emails: Iterable[str],
-                           category: Category | str, settings: Settings) -> set[str]:
+def blocked_by_suppression(
+    conn: sa.Connection, emails: Iterable[str], category: Category | str, settings: Settings
+) -> set[str]:
     """The addresses (of those given) this campaign must not reach because of suppression."""
     by_hash = {email_hmac(e, settings): e for e in emails}
     if not by_hash:
         return set()
     table = Suppression.__table__  # type: ignore[attr-defined]
     rows = conn.execute(
-        sa.select(table.c.email_hmac, table.c.reason)
-        .where(table.c.email_hmac.in_(list(by_hash)), table.c.lifted_at.is_(None))
+        sa.select(table.c.email_hmac, table.c.reason).where(
+            table.c.email_hmac.in_(list(by_hash)), table.c.lifted_at.is_(None)
+        )
     ).all()
     transactional = Category(category) is Category.TRANSACTIONAL
     return {
-        by_hash[h] for h, reason in rows
-        if not (transactional and reason in SELF_SERVICE_OPTOUTS)
+        by_hash[h] for h, reason in rows if not (transactional and reason in SELF_SERVICE_OPTOUTS)
     }

@@ -14,8 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-campaign_app = typer.Typer(help="Write, schedule, send and follow campaigns.",
-                           no_args_is_help=True)
+campaign_app = typer.Typer(help="Write, schedule, send and follow campaigns.", no_args_is_help=True)
 
 IdArg = Annotated[int, typer.Argument(help="The campaign id (see `octomail campaign list`).")]
 
@@ -34,16 +33,22 @@ def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
     try:
         with session_scope() as session:
             campaign = getattr(service, action)(session, campaign_id, **kwargs)
-            typer.echo(f"campaign {campaign.id} is {campaign.status}"
-                       + (f" (send at {campaign.send_at:%Y-%m-%d %H:%M} UTC)"
-                          if campaign.status == "scheduled" and campaign.send_at else ""))
+            typer.echo(
+                f"campaign {campaign.id} is {campaign.status}"
+                + (
+                    f" (send at {campaign.send_at:%Y-%m-%d %H:%M} UTC)"
+                    if campaign.status == "scheduled" and campaign.send_at
+                    else ""
+                )
+            )
     except OctomailError as exc:
         _fail(str(exc))
 
 
 @campaign_app.command("list")
-def list_command(status: Annotated[str | None, typer.Option(help="Only this status.")] = None
-                 ) -> None:
+def list_command(
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+) -> None:
     """Campaigns, newest first."""
     from rich.console import Console
     from rich.table import Table
@@ -54,8 +59,14 @@ def list_command(status: Annotated[str | None, typer.Option(help="Only this stat
     table = Table("id", "status", "name", "subject", "send at (UTC)", "category")
     with session_scope() as session:
         for c in service.list_campaigns(session, status=status):
-            table.add_row(str(c.id), c.status, c.name, c.subject,
-                          f"{c.send_at:%Y-%m-%d %H:%M}" if c.send_at else "", c.category)
+            table.add_row(
+                str(c.id),
+                c.status,
+                c.name,
+                c.subject,
+                f"{c.send_at:%Y-%m-%d %H:%M}" if c.send_at else "",
+                c.category,
+            )
     Console().print(table)
 
 
@@ -70,12 +81,21 @@ def show_command(campaign_id: IdArg) -> None:
         with session_scope() as session:
             c = service.get_campaign(session, campaign_id)
             topics = [t.slug for t in service.campaign_topics(session, [campaign_id])[campaign_id]]
-            out = {"id": c.id, "name": c.name, "subject": c.subject, "status": c.status,
-                   "category": c.category, "topics": topics, "from": c.from_addr,
-                   "reply_to": c.reply_to, "layout": c.layout, "body_format": c.body_format,
-                   "attribute_filter": c.attribute_filter,
-                   "send_at": c.send_at.isoformat() + "Z" if c.send_at else None,
-                   "progress": service.progress(session, c).as_dict()}
+            out = {
+                "id": c.id,
+                "name": c.name,
+                "subject": c.subject,
+                "status": c.status,
+                "category": c.category,
+                "topics": topics,
+                "from": c.from_addr,
+                "reply_to": c.reply_to,
+                "layout": c.layout,
+                "body_format": c.body_format,
+                "attribute_filter": c.attribute_filter,
+                "send_at": c.send_at.isoformat() + "Z" if c.send_at else None,
+                "progress": service.progress(session, c).as_dict(),
+            }
     except OctomailError as exc:
         _fail(str(exc))
     typer.echo(json.dumps(out, indent=2))
@@ -86,23 +106,25 @@ def create_command(
     name: Annotated[str, typer.Option(help="Internal name.")],
     subject: Annotated[str, typer.Option(help="Subject line (Jinja: {{ first_name }}).")],
     topic: Annotated[list[str], typer.Option(help="Target topic slug (repeat for several).")],
-    body_file: Annotated[Path, typer.Option(exists=True, dir_okay=False,
-                                            help="Markdown or HTML body.")],
+    body_file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="Markdown or HTML body.")
+    ],
     body_format: Annotated[str, typer.Option("--format", help="markdown or html.")] = "",
     category: Annotated[str, typer.Option(help="marketing or transactional.")] = "marketing",
     from_: Annotated[str, typer.Option("--from", help="From address.")] = "",
     reply_to: Annotated[str, typer.Option(help="Reply-To address.")] = "",
     layout: Annotated[str, typer.Option(help="Layout in templates/email/.")] = "default",
-    filter_: Annotated[list[str] | None, typer.Option(
-        "--filter", help="Attribute filter key=value (repeat; JSON values allowed).")] = None,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="Attribute filter key=value (repeat; JSON values allowed)."),
+    ] = None,
 ) -> None:
     """Create a draft campaign; prints its id."""
     from app.campaigns import service
     from app.db import session_scope
     from app.errors import OctomailError
 
-    fmt = body_format or ("html" if body_file.suffix.lower() in {".html", ".htm"}
-                          else "markdown")
+    fmt = body_format or ("html" if body_file.suffix.lower() in {".html", ".htm"} else "markdown")
     attribute_filter: dict[str, Any] = {}
     for item in filter_ or []:
         key, sep, raw = item.partition("=")
@@ -115,9 +137,18 @@ def create_command(
     try:
         with session_scope() as session:
             campaign = service.create_campaign(
-                session, name=name, subject=subject, body=body_file.read_text("utf-8"),
-                topics=topic, body_format=fmt, category=category, from_addr=from_,
-                reply_to=reply_to, layout=layout, attribute_filter=attribute_filter)
+                session,
+                name=name,
+                subject=subject,
+                body=body_file.read_text("utf-8"),
+                topics=topic,
+                body_format=fmt,
+                category=category,
+                from_addr=from_,
+                reply_to=reply_to,
+                layout=layout,
+                attribute_filter=attribute_filter,
+            )
             typer.echo(campaign.id)
     except OctomailError as exc:
         _fail(str(exc))
@@ -132,8 +163,12 @@ def send_command(campaign_id: IdArg) -> None:
 @campaign_app.command("schedule")
 def schedule_command(
     campaign_id: IdArg,
-    at: Annotated[str, typer.Option(help="ISO-8601 time, e.g. 2026-05-01T09:00+02:00, or "
-                                         "a local time with --timezone.")],
+    at: Annotated[
+        str,
+        typer.Option(
+            help="ISO-8601 time, e.g. 2026-05-01T09:00+02:00, or a local time with --timezone."
+        ),
+    ],
     timezone: Annotated[str | None, typer.Option(help="IANA zone, e.g. Europe/Paris.")] = None,
 ) -> None:
     """Schedule (or reschedule) a campaign."""
@@ -163,8 +198,10 @@ def cancel_command(campaign_id: IdArg) -> None:
 
 
 @campaign_app.command("test")
-def test_command(campaign_id: IdArg, email: Annotated[list[str], typer.Option(
-        help="Address to send the test to (repeat).")]) -> None:
+def test_command(
+    campaign_id: IdArg,
+    email: Annotated[list[str], typer.Option(help="Address to send the test to (repeat).")],
+) -> None:
     """Send "[TEST] subject" to the given addresses now."""
     import asyncio
 
@@ -209,16 +246,21 @@ def progress_command(
         status, p = read()
     except OctomailError as exc:
         _fail(str(exc))
-    columns = (TextColumn("[bold]{task.fields[status]}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("queued {task.fields[queued]:,} · failed {task.fields[failed]:,} · "
-                          "skipped {task.fields[skipped]:,} · remaining "
-                          "{task.fields[remaining]:,} · {task.fields[rate]:,.0f} msg/s"))
+    columns = (
+        TextColumn("[bold]{task.fields[status]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "queued {task.fields[queued]:,} · failed {task.fields[failed]:,} · "
+            "skipped {task.fields[skipped]:,} · remaining "
+            "{task.fields[remaining]:,} · {task.fields[rate]:,.0f} msg/s"
+        ),
+    )
     with Progress(*columns) as bar:
         task = bar.add_task("send", total=max(1, p["total"]), status=status, **_fields(p))
         while True:
             done = p["sent"] + p["failed"] + p["skipped"]
-            bar.update(task, total=max(1, p["total"]), completed=done, status=status,
-                       **_fields(p))
+            bar.update(task, total=max(1, p["total"]), completed=done, status=status, **_fields(p))
             if not watch or status not in ("running", "scheduled", "paused"):
                 break
             time.sleep(0.5)
@@ -229,14 +271,22 @@ def _fields(p: dict[str, Any]) -> dict[str, Any]:
     return {k: p[k] for k in ("queued", "failed", "skipped", "remaining", "rate")}
 
 
-def worker_command(concurrency: Annotated[int, typer.Option(
-        min=1, help="Worker processes (each keeps OCTOMAIL_SMTP_POOL_SIZE connections per "
-                    "provider); one per core is a good start.")] = 1) -> None:
+def worker_command(
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes (each keeps OCTOMAIL_SMTP_POOL_SIZE connections per "
+            "provider); one per core is a good start.",
+        ),
+    ] = 1,
+) -> None:
     """Run sending workers until SIGTERM/SIGINT; any number may share a PostgreSQL database."""
     from app.sending.dispatcher import run_workers
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     run_workers(concurrency)
 

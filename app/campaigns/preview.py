@@ -38,33 +38,50 @@ def _recipient(session: Session, subscriber_id: int | None) -> Recipient:
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         raise NotFound(f"subscriber {subscriber_id} not found")
-    return Recipient(subscriber.id, subscriber.email, subscriber.name,  # type: ignore[arg-type]
-                     subscriber.attributes or {}, subscriber.link_secret)
+    return Recipient(
+        subscriber.id,
+        subscriber.email,
+        subscriber.name,  # type: ignore[arg-type]
+        subscriber.attributes or {},
+        subscriber.link_secret,
+    )
 
 
-def preview(session: Session, campaign: Campaign, *, settings: Settings,
-            subscriber_id: int | None = None) -> dict[str, Any]:
+def preview(
+    session: Session, campaign: Campaign, *, settings: Settings, subscriber_id: int | None = None
+) -> dict[str, Any]:
     """Subject, HTML, text and the headers exactly as this subscriber would get them.
     The database is read here; the rendering runs in a render thread, time-limited."""
     topics = topic_names(session, campaign)
     recipient = _recipient(session, subscriber_id)
-    shown = run_limited(_preview, campaign, topics, recipient, settings,
-                        timeout=settings.render_timeout)
+    shown = run_limited(
+        _preview, campaign, topics, recipient, settings, timeout=settings.render_timeout
+    )
     shown["subscriber_id"] = subscriber_id
     return shown
 
 
-def _preview(campaign: Campaign, topics: list[str], recipient: Recipient,
-             settings: Settings) -> dict[str, Any]:
+def _preview(
+    campaign: Campaign, topics: list[str], recipient: Recipient, settings: Settings
+) -> dict[str, Any]:
     prepared = prepare_campaign(campaign, settings=settings, topic_names=topics)
     shown = render_preview(prepared, recipient, settings=settings)
     message = render_message(prepared, recipient, settings=settings)
     parsed = BytesHeaderParser(policy=policy.default).parsebytes(message.data)
-    headers = {name: str(value) for name, value in parsed.items()
-               if name.lower() not in {"content-type", "mime-version"}}
-    return {"subscriber_id": None, "to": recipient.email, "subject": shown.subject,
-            "html": shown.html, "text": shown.text, "headers": headers,
-            "message_id": message.message_id}
+    headers = {
+        name: str(value)
+        for name, value in parsed.items()
+        if name.lower() not in {"content-type", "mime-version"}
+    }
+    return {
+        "subscriber_id": None,
+        "to": recipient.email,
+        "subject": shown.subject,
+        "html": shown.html,
+        "text": shown.text,
+        "headers": headers,
+        "message_id": message.message_id,
+    }
 
 
 @dataclass
@@ -73,8 +90,9 @@ class TestSendReport:
     failed: list[dict[str, str]] = field(default_factory=list)
 
 
-async def send_test(session: Session, campaign: Campaign, emails: list[str], *,
-                    settings: Settings) -> TestSendReport:
+async def send_test(
+    session: Session, campaign: Campaign, emails: list[str], *, settings: Settings
+) -> TestSendReport:
     """Send "[TEST] subject" to each address now (personal fields from the subscriber with
     that address when there is one, else empty). Nothing is recorded as a send."""
     from app.sending.dispatcher import make_pool
@@ -84,13 +102,28 @@ async def send_test(session: Session, campaign: Campaign, emails: list[str], *,
         raise InvalidInput(f"give between 1 and {MAX_TEST_ADDRESSES} addresses")
     addresses = list(dict.fromkeys(normalize_email(e) for e in emails))
     topics = topic_names(session, campaign)
-    known = {s.email: s for s in session.exec(
-        select(Subscriber).where(Subscriber.email.in_(addresses)))}  # type: ignore[attr-defined]
-    samples = {address: Recipient(sub.id, sub.email, sub.name,  # type: ignore[arg-type]
-                                  sub.attributes or {}, sub.link_secret)
-               for address, sub in known.items()}
-    messages = await run_limited_async(_render_tests, campaign, topics, addresses, samples,
-                                       settings, timeout=settings.render_timeout)
+    known = {
+        s.email: s for s in session.exec(select(Subscriber).where(Subscriber.email.in_(addresses)))
+    }  # type: ignore[attr-defined]
+    samples = {
+        address: Recipient(
+            sub.id,
+            sub.email,
+            sub.name,  # type: ignore[arg-type]
+            sub.attributes or {},
+            sub.link_secret,
+        )
+        for address, sub in known.items()
+    }
+    messages = await run_limited_async(
+        _render_tests,
+        campaign,
+        topics,
+        addresses,
+        samples,
+        settings,
+        timeout=settings.render_timeout,
+    )
     report = TestSendReport()
     pool = make_pool(settings)
     await pool.start()
@@ -100,15 +133,23 @@ async def send_test(session: Session, campaign: Campaign, emails: list[str], *,
             if result.outcome is DeliveryOutcome.SENT:
                 report.sent.append(address)
             else:
-                report.failed.append({"email": address,
-                                      "reply": f"{result.code} {result.reply}".strip()})
+                report.failed.append(
+                    {"email": address, "reply": f"{result.code} {result.reply}".strip()}
+                )
     finally:
         await pool.close()
     return report
 
 
-def _render_tests(campaign: Campaign, topics: list[str], addresses: list[str],
-                  samples: dict[str, Recipient], settings: Settings) -> list[RenderedMessage]:
+def _render_tests(
+    campaign: Campaign,
+    topics: list[str],
+    addresses: list[str],
+    samples: dict[str, Recipient],
+    settings: Settings,
+) -> list[RenderedMessage]:
     prepared = prepare_campaign(campaign, settings=settings, topic_names=topics)
-    return [render_test(prepared, address, settings=settings, recipient=samples.get(address))
-            for address in addresses]
+    return [
+        render_test(prepared, address, settings=settings, recipient=samples.get(address))
+        for address in addresses
+    ]

@@ -38,14 +38,25 @@ log = logging.getLogger(__name__)
 
 S = CampaignStatus
 BODY_FORMATS = ("markdown", "html")
-EDITABLE = ("name", "subject", "body", "body_format", "from_addr", "reply_to", "layout",
-            "category", "attribute_filter", "topics")
+EDITABLE = (
+    "name",
+    "subject",
+    "body",
+    "body_format",
+    "from_addr",
+    "reply_to",
+    "layout",
+    "category",
+    "attribute_filter",
+    "topics",
+)
 _LAYOUT = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _campaigns = Campaign.__table__  # type: ignore[attr-defined]
 _sends = Send.__table__  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- create, edit, read
+
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     """Validate user-supplied fields; header-bound values must not carry line breaks."""
@@ -83,8 +94,9 @@ def _address(value: str, field: str) -> str:
     U+2028/U+2029 line separators) are refused rather than cleaned.
     """
     if has_control(value):
-        raise InvalidInput(f"{field} must be a single line without control or "
-                           "line-separator characters")
+        raise InvalidInput(
+            f"{field} must be a single line without control or line-separator characters"
+        )
     _name, addr = sender_address(value)
     if not addr or "@" not in addr:
         raise InvalidInput(f"{field}: not an email address")
@@ -96,8 +108,13 @@ def _address(value: str, field: str) -> str:
     return value.strip()
 
 
-def _check_content(session: Session, fields: dict[str, Any], topic_ids: list[int],
-                   settings: Settings | None, campaign_id: int = 0) -> None:
+def _check_content(
+    session: Session,
+    fields: dict[str, Any],
+    topic_ids: list[int],
+    settings: Settings | None,
+    campaign_id: int = 0,
+) -> None:
     """The content as it will be sent, checked now (422 with the reason): template safety on
     the final templates, unknown variables, the layout, the marketing footer, and a trial
     render within the sandbox's limits (which bound its time; no thread needed here)."""
@@ -106,12 +123,22 @@ def _check_content(session: Session, fields: dict[str, Any], topic_ids: list[int
     settings = settings or get_settings()
     names = list(session.exec(select(Topic.name).where(Topic.id.in_(topic_ids))))  # type: ignore[union-attr]
     context = campaign_context(
-        org_name=settings.org_name, postal_address=settings.postal_address, topics=names,
-        category=fields["category"], campaign_id=campaign_id, campaign_name=fields["name"])
-    check_campaign(body=fields["body"] or "", body_format=fields["body_format"],
-                   layout=fields["layout"] or "default", subject=fields["subject"],
-                   category=fields["category"], context=context,
-                   layout_dir=settings.email_layout_dir)
+        org_name=settings.org_name,
+        postal_address=settings.postal_address,
+        topics=names,
+        category=fields["category"],
+        campaign_id=campaign_id,
+        campaign_name=fields["name"],
+    )
+    check_campaign(
+        body=fields["body"] or "",
+        body_format=fields["body_format"],
+        layout=fields["layout"] or "default",
+        subject=fields["subject"],
+        category=fields["category"],
+        context=context,
+        layout_dir=settings.email_layout_dir,
+    )
 
 
 def _topic_ids(session: Session, slugs: list[str]) -> list[int]:
@@ -125,22 +152,43 @@ def _topic_ids(session: Session, slugs: list[str]) -> list[int]:
 
 
 def _set_topics(session: Session, campaign_id: int, topic_ids: list[int]) -> None:
-    session.execute(sa.delete(CampaignTopic.__table__).where(  # type: ignore[attr-defined]
-        CampaignTopic.__table__.c.campaign_id == campaign_id))  # type: ignore[attr-defined]
+    session.execute(
+        sa.delete(CampaignTopic.__table__).where(  # type: ignore[attr-defined]
+            CampaignTopic.__table__.c.campaign_id == campaign_id
+        )
+    )  # type: ignore[attr-defined]
     for topic_id in topic_ids:
         session.add(CampaignTopic(campaign_id=campaign_id, topic_id=topic_id))
 
 
-def create_campaign(session: Session, *, name: str, subject: str, body: str = "",
-                    topics: list[str], body_format: str = "markdown",
-                    category: str = Category.MARKETING, from_addr: str = "",
-                    reply_to: str = "", layout: str = "default",
-                    attribute_filter: dict[str, Any] | None = None,
-                    settings: Settings | None = None) -> Campaign:
-    fields = _clean({"name": name, "subject": subject, "body": body, "body_format": body_format,
-                     "category": category, "from_addr": from_addr or "",
-                     "reply_to": reply_to or "", "layout": layout or "default",
-                     "attribute_filter": attribute_filter or {}})
+def create_campaign(
+    session: Session,
+    *,
+    name: str,
+    subject: str,
+    body: str = "",
+    topics: list[str],
+    body_format: str = "markdown",
+    category: str = Category.MARKETING,
+    from_addr: str = "",
+    reply_to: str = "",
+    layout: str = "default",
+    attribute_filter: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> Campaign:
+    fields = _clean(
+        {
+            "name": name,
+            "subject": subject,
+            "body": body,
+            "body_format": body_format,
+            "category": category,
+            "from_addr": from_addr or "",
+            "reply_to": reply_to or "",
+            "layout": layout or "default",
+            "attribute_filter": attribute_filter or {},
+        }
+    )
     topic_ids = _topic_ids(session, topics)
     _check_content(session, fields, topic_ids, settings)
     campaign = Campaign(**fields)
@@ -151,8 +199,9 @@ def create_campaign(session: Session, *, name: str, subject: str, body: str = ""
     return campaign
 
 
-def update_campaign(session: Session, campaign_id: int, changes: dict[str, Any], *,
-                    settings: Settings | None = None) -> Campaign:
+def update_campaign(
+    session: Session, campaign_id: int, changes: dict[str, Any], *, settings: Settings | None = None
+) -> Campaign:
     """Edit a draft. Anything past draft has (or will have) recipients: 409."""
     campaign = get_campaign(session, campaign_id, lock=True)
     if campaign.status != S.DRAFT:
@@ -165,8 +214,10 @@ def update_campaign(session: Session, campaign_id: int, changes: dict[str, Any],
         topic_ids = _topic_ids(session, list(changes["topics"] or []))
     else:
         topic_ids = [t.id for t in campaign_topics(session, [campaign_id])[campaign_id]]  # type: ignore[misc]
-    merged = {key: getattr(campaign, key) for key in
-              ("name", "subject", "body", "body_format", "category", "layout")} | fields
+    merged = {
+        key: getattr(campaign, key)
+        for key in ("name", "subject", "body", "body_format", "category", "layout")
+    } | fields
     _check_content(session, merged, topic_ids, settings, campaign_id)
     if "topics" in changes:
         _set_topics(session, campaign_id, topic_ids)
@@ -213,20 +264,22 @@ def campaign_topics(session: Session, campaign_ids: list[int]) -> dict[int, list
 
 # ---------------------------------------------------------------- state changes
 
-def _cas(session: Session, campaign_id: int, sources: tuple[S, ...], target: S,
-         **values: Any) -> bool:
+
+def _cas(
+    session: Session, campaign_id: int, sources: tuple[S, ...], target: S, **values: Any
+) -> bool:
     """Compare-and-set the status; True when this caller made the change."""
     result = session.execute(
         sa.update(_campaigns)
-        .where(_campaigns.c.id == campaign_id,
-               _campaigns.c.status.in_([s.value for s in sources]))
+        .where(_campaigns.c.id == campaign_id, _campaigns.c.status.in_([s.value for s in sources]))
         .values(status=target.value, **values)
     )
     return result.rowcount == 1
 
 
-def _transition(session: Session, campaign_id: int, target: S, verb: str,
-                **values: Any) -> Campaign:
+def _transition(
+    session: Session, campaign_id: int, target: S, verb: str, **values: Any
+) -> Campaign:
     campaign = get_campaign(session, campaign_id)
     states.check(campaign.status, target, verb=verb)
     if not _cas(session, campaign_id, states.sources_for(target, verb=verb), target, **values):
@@ -242,8 +295,10 @@ def preflight(session: Session, campaign: Campaign, settings: Settings | None = 
     template. Raised as domain errors (409/422) before any recipient row is written."""
     settings = settings or get_settings()
     if Category(campaign.category) is Category.MARKETING and not settings.postal_address.strip():
-        raise ConfigurationError("OCTOMAIL_POSTAL_ADDRESS is not set: marketing campaigns "
-                                 "must show the sender's postal address")
+        raise ConfigurationError(
+            "OCTOMAIL_POSTAL_ADDRESS is not set: marketing campaigns "
+            "must show the sender's postal address"
+        )
     from app.sending.render import prepare_campaign
 
     topics = campaign_topics(session, [campaign.id])[campaign.id]  # type: ignore[index]
@@ -255,8 +310,9 @@ def preflight(session: Session, campaign: Campaign, settings: Settings | None = 
         raise InvalidInput(f"the campaign cannot be rendered: {exc}") from exc
 
 
-def start(session: Session, campaign: Campaign, *, sources: tuple[S, ...],
-          now: datetime | None = None) -> int | None:
+def start(
+    session: Session, campaign: Campaign, *, sources: tuple[S, ...], now: datetime | None = None
+) -> int | None:
     """CAS to running and write the audience in the same transaction.
 
     Returns the number of recipients, or None when another process changed the status
@@ -264,13 +320,16 @@ def start(session: Session, campaign: Campaign, *, sources: tuple[S, ...],
     now = now or utcnow()
     if not _cas(session, campaign.id, sources, S.RUNNING, started_at=now):  # type: ignore[arg-type]
         return None
-    return materialise(session.connection(), campaign_id=campaign.id,  # type: ignore[arg-type]
-                       category=campaign.category, attribute_filter=campaign.attribute_filter,
-                       now=now)
+    return materialise(
+        session.connection(),
+        campaign_id=campaign.id,  # type: ignore[arg-type]
+        category=campaign.category,
+        attribute_filter=campaign.attribute_filter,
+        now=now,
+    )
 
 
-def send_now(session: Session, campaign_id: int, *,
-             settings: Settings | None = None) -> Campaign:
+def send_now(session: Session, campaign_id: int, *, settings: Settings | None = None) -> Campaign:
     campaign = get_campaign(session, campaign_id)
     states.check(campaign.status, S.RUNNING, verb="send")
     preflight(session, campaign, settings)
@@ -287,8 +346,10 @@ def to_utc(send_at: datetime, timezone: str | None) -> tuple[datetime, str]:
         zone = timezone or (send_at.tzname() or "UTC")
         return send_at.astimezone(UTC).replace(tzinfo=None), zone[:64]
     if not timezone:
-        raise InvalidInput("send_at needs a UTC offset (e.g. 2026-05-01T09:00:00+02:00) "
-                           "or a timezone (e.g. Europe/Paris)")
+        raise InvalidInput(
+            "send_at needs a UTC offset (e.g. 2026-05-01T09:00:00+02:00) "
+            "or a timezone (e.g. Europe/Paris)"
+        )
     try:
         zone_info = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -297,8 +358,14 @@ def to_utc(send_at: datetime, timezone: str | None) -> tuple[datetime, str]:
     return local.astimezone(UTC).replace(tzinfo=None), timezone
 
 
-def schedule(session: Session, campaign_id: int, *, send_at: datetime,
-             timezone: str | None = None, settings: Settings | None = None) -> Campaign:
+def schedule(
+    session: Session,
+    campaign_id: int,
+    *,
+    send_at: datetime,
+    timezone: str | None = None,
+    settings: Settings | None = None,
+) -> Campaign:
     """Schedule (or reschedule a scheduled or missed campaign) at a moment in time."""
     settings = settings or get_settings()
     when, zone = to_utc(send_at, timezone)
@@ -307,8 +374,7 @@ def schedule(session: Session, campaign_id: int, *, send_at: datetime,
     campaign = get_campaign(session, campaign_id)
     states.check(campaign.status, S.SCHEDULED, verb="schedule")
     preflight(session, campaign, settings)
-    return _transition(session, campaign_id, S.SCHEDULED, "schedule", send_at=when,
-                       timezone=zone)
+    return _transition(session, campaign_id, S.SCHEDULED, "schedule", send_at=when, timezone=zone)
 
 
 def pause(session: Session, campaign_id: int) -> Campaign:
@@ -327,33 +393,44 @@ def cancel(session: Session, campaign_id: int) -> Campaign:
 
 # ---------------------------------------------------------------- scheduler rules
 
+
 def mark_missed(session: Session, *, grace: timedelta, now: datetime | None = None) -> list[int]:
     """Scheduled campaigns more than `grace` late are not sent on their own."""
     now = now or utcnow()
     rows = session.execute(
         sa.update(_campaigns)
         .where(_campaigns.c.status == S.SCHEDULED.value, _campaigns.c.send_at < now - grace)
-        .values(status=S.MISSED.value).returning(_campaigns.c.id)
+        .values(status=S.MISSED.value)
+        .returning(_campaigns.c.id)
     ).all()
     return [r[0] for r in rows]
 
 
 def due_campaigns(session: Session, *, grace: timedelta, now: datetime | None = None) -> list[int]:
     now = now or utcnow()
-    return list(session.execute(
-        sa.select(_campaigns.c.id).where(
-            _campaigns.c.status == S.SCHEDULED.value, _campaigns.c.send_at <= now,
-            _campaigns.c.send_at >= now - grace)
-        .order_by(_campaigns.c.send_at)
-    ).scalars())
+    return list(
+        session.execute(
+            sa.select(_campaigns.c.id)
+            .where(
+                _campaigns.c.status == S.SCHEDULED.value,
+                _campaigns.c.send_at <= now,
+                _campaigns.c.send_at >= now - grace,
+            )
+            .order_by(_campaigns.c.send_at)
+        ).scalars()
+    )
 
 
-def finish_complete(conn: sa.Connection | Session, campaign_id: int | None = None,
-                    now: datetime | None = None) -> list[int]:
+def finish_complete(
+    conn: sa.Connection | Session, campaign_id: int | None = None, now: datetime | None = None
+) -> list[int]:
     """Running campaigns with no queued or sending row left become done (one CAS UPDATE)."""
-    pending = sa.exists(sa.select(sa.literal(1)).where(
-        _sends.c.campaign_id == _campaigns.c.id,
-        _sends.c.status.in_([SendStatus.QUEUED.value, SendStatus.SENDING.value])))
+    pending = sa.exists(
+        sa.select(sa.literal(1)).where(
+            _sends.c.campaign_id == _campaigns.c.id,
+            _sends.c.status.in_([SendStatus.QUEUED.value, SendStatus.SENDING.value]),
+        )
+    )
     stmt = sa.update(_campaigns).where(_campaigns.c.status == S.RUNNING.value, ~pending)
     if campaign_id is not None:
         stmt = stmt.where(_campaigns.c.id == campaign_id)
@@ -364,6 +441,7 @@ def finish_complete(conn: sa.Connection | Session, campaign_id: int | None = Non
 
 
 # ---------------------------------------------------------------- progress
+
 
 @dataclass
 class Progress:
@@ -384,27 +462,40 @@ class Progress:
         return self.queued + self.sending
 
     def as_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "queued": self.queued + self.sending,
-                "sending": self.sending, "sent": self.sent,
-                "failed": self.failed + self.bounced, "bounced": self.bounced,
-                "skipped": self.skipped, "remaining": self.remaining,
-                "rate": round(self.rate, 1), "average_rate": round(self.average_rate, 1)}
+        return {
+            "total": self.total,
+            "queued": self.queued + self.sending,
+            "sending": self.sending,
+            "sent": self.sent,
+            "failed": self.failed + self.bounced,
+            "bounced": self.bounced,
+            "skipped": self.skipped,
+            "remaining": self.remaining,
+            "rate": round(self.rate, 1),
+            "average_rate": round(self.average_rate, 1),
+        }
 
 
-def progress(session: Session | sa.Connection, campaign: Campaign,
-             now: datetime | None = None) -> Progress:
+def progress(
+    session: Session | sa.Connection, campaign: Campaign, now: datetime | None = None
+) -> Progress:
     now = now or utcnow()
-    counts = dict(session.execute(  # type: ignore[arg-type]
-        sa.select(_sends.c.status, sa.func.count()).where(_sends.c.campaign_id == campaign.id)
-        .group_by(_sends.c.status)
-    ).all())
+    counts = dict(
+        session.execute(  # type: ignore[arg-type]
+            sa.select(_sends.c.status, sa.func.count())
+            .where(_sends.c.campaign_id == campaign.id)
+            .group_by(_sends.c.status)
+        ).all()
+    )
     out = Progress(**{s.value: int(counts.get(s.value, 0)) for s in SendStatus})
     out.total = sum(int(v) for v in counts.values())
     window = 60
     recent = session.execute(  # type: ignore[union-attr]
         sa.select(sa.func.count()).where(
-            _sends.c.campaign_id == campaign.id, _sends.c.status == SendStatus.SENT.value,
-            _sends.c.sent_at >= now - timedelta(seconds=window))
+            _sends.c.campaign_id == campaign.id,
+            _sends.c.status == SendStatus.SENT.value,
+            _sends.c.sent_at >= now - timedelta(seconds=window),
+        )
     ).scalar_one()
     if campaign.started_at:
         elapsed = ((campaign.finished_at or now) - campaign.started_at).total_seconds()

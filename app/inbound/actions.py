@@ -106,9 +106,14 @@ class Batch:
                 if normal := _normal(address):
                     emails.add(normal)
         if ids or emails:
-            found = self.session.exec(select(Subscriber).where(or_(
-                Subscriber.id.in_(sorted(ids)),  # type: ignore[union-attr]
-                Subscriber.email.in_(sorted(emails))))).all()  # type: ignore[attr-defined]
+            found = self.session.exec(
+                select(Subscriber).where(
+                    or_(
+                        Subscriber.id.in_(sorted(ids)),  # type: ignore[union-attr]
+                        Subscriber.email.in_(sorted(emails)),
+                    )
+                )
+            ).all()  # type: ignore[attr-defined]
             self._by_id.update(dict.fromkeys(ids))
             self._by_email.update(dict.fromkeys(emails))
             for sub in found:
@@ -128,24 +133,41 @@ class Batch:
         signed (campaign, subscriber) pairs are sends we made (a signature proves we minted
         the id, the row that the id still means the person we mailed: an erased person's
         sends lose their subscriber id), and which named subscribers we mailed recently."""
-        pairs = {(t.campaign_id, t.subscriber_id) for v in verdicts for t in v.ties
-                 } - self._pairs_checked
-        named = {sub.id for v in verdicts for a in v.recipients
-                 if (normal := _normal(a)) and (sub := self.by_email(normal)) is not None
-                 and sub.id is not None} - self._checked
+        pairs = {
+            (t.campaign_id, t.subscriber_id) for v in verdicts for t in v.ties
+        } - self._pairs_checked
+        named = {
+            sub.id
+            for v in verdicts
+            for a in v.recipients
+            if (normal := _normal(a))
+            and (sub := self.by_email(normal)) is not None
+            and sub.id is not None
+        } - self._checked
         table = Send.__table__  # type: ignore[attr-defined]
         if pairs:
-            self._sent_pairs.update((c, s) for c, s in self.session.execute(
-                select(table.c.campaign_id, table.c.subscriber_id).where(
-                    tuple_(table.c.campaign_id, table.c.subscriber_id).in_(sorted(pairs)),
-                    table.c.status.in_(_SENT))).all())
+            self._sent_pairs.update(
+                (c, s)
+                for c, s in self.session.execute(
+                    select(table.c.campaign_id, table.c.subscriber_id).where(
+                        tuple_(table.c.campaign_id, table.c.subscriber_id).in_(sorted(pairs)),
+                        table.c.status.in_(_SENT),
+                    )
+                ).all()
+            )
             self._pairs_checked.update(pairs)
         if named:
-            self._recent.update(self.session.execute(
-                select(table.c.subscriber_id).distinct().where(
-                    table.c.subscriber_id.in_(sorted(named)),
-                    table.c.status == SendStatus.SENT.value,
-                    table.c.sent_at >= utcnow() - RECENT_SEND)).scalars())
+            self._recent.update(
+                self.session.execute(
+                    select(table.c.subscriber_id)
+                    .distinct()
+                    .where(
+                        table.c.subscriber_id.in_(sorted(named)),
+                        table.c.status == SendStatus.SENT.value,
+                        table.c.sent_at >= utcnow() - RECENT_SEND,
+                    )
+                ).scalars()
+            )
             self._checked.update(named)
 
     def sent(self, campaign_id: int, subscriber_id: int) -> bool:
@@ -177,28 +199,42 @@ class Batch:
         their hash in the poller's final update, so the count sees only earlier batches);
         immediate: the row's hash is stored first, then counted."""
         table = InboundMessage.__table__  # type: ignore[attr-defined]
-        counted = select(func.count()).select_from(table).where(
-            table.c.address_hmac == row.address_hmac,
-            table.c.verdict == Kind.SOFT_BOUNCE.value, table.c.created_at >= since)
+        counted = (
+            select(func.count())
+            .select_from(table)
+            .where(
+                table.c.address_hmac == row.address_hmac,
+                table.c.verdict == Kind.SOFT_BOUNCE.value,
+                table.c.created_at >= since,
+            )
+        )
         if self.immediate:
-            self.session.execute(update(table).where(table.c.id == row.id).values(
-                address_hmac=row.address_hmac))
+            self.session.execute(
+                update(table).where(table.c.id == row.id).values(address_hmac=row.address_hmac)
+            )
             return int(self.session.execute(counted).scalar_one())
         key = row.address_hmac or ""
         if key not in self._soft_bounces:
             # Every address of the batch at once (prefetch listed them).
             wanted = sorted({key} | (self._soft_candidates - self._soft_bounces.keys()))
-            found = dict(self.session.execute(
-                select(table.c.address_hmac, func.count()).where(
-                    table.c.address_hmac.in_(wanted),
-                    table.c.verdict == Kind.SOFT_BOUNCE.value, table.c.created_at >= since,
-                ).group_by(table.c.address_hmac)).all())
+            found = dict(
+                self.session.execute(
+                    select(table.c.address_hmac, func.count())
+                    .where(
+                        table.c.address_hmac.in_(wanted),
+                        table.c.verdict == Kind.SOFT_BOUNCE.value,
+                        table.c.created_at >= since,
+                    )
+                    .group_by(table.c.address_hmac)
+                ).all()
+            )
             self._soft_bounces.update({h: int(found.get(h, 0)) for h in wanted})
         self._soft_bounces[key] += 1
         return self._soft_bounces[key]
 
-    def add(self, request: OptOutRequest,
-            then: Callable[[OptOutResult], None] | None = None) -> None:
+    def add(
+        self, request: OptOutRequest, then: Callable[[OptOutResult], None] | None = None
+    ) -> None:
         if self.immediate:
             [result] = unsubscribe_many(self.session, [request])
             if then is not None:
@@ -234,12 +270,17 @@ _SENT = (SendStatus.SENT.value, SendStatus.SENDING.value, SendStatus.BOUNCED.val
 
 
 def _evidence(settings: Settings, row: RowLike, verdict: Verdict) -> Evidence:
-    return Evidence(policy_version=settings.policy_version, details={
-        "inbound_id": row.id, "message_id": verdict.message_id[:300],
-        "rule": verdict.evidence.get("rule", verdict.kind.value), "reason": verdict.reason[:300],
-        # DKIM/SPF/DMARC as our MTA saw them (opt-outs by email only; empty otherwise)
-        **({"auth": verdict.auth} if verdict.auth else {}),
-    })
+    return Evidence(
+        policy_version=settings.policy_version,
+        details={
+            "inbound_id": row.id,
+            "message_id": verdict.message_id[:300],
+            "rule": verdict.evidence.get("rule", verdict.kind.value),
+            "reason": verdict.reason[:300],
+            # DKIM/SPF/DMARC as our MTA saw them (opt-outs by email only; empty otherwise)
+            **({"auth": verdict.auth} if verdict.auth else {}),
+        },
+    )
 
 
 def _normal(address: str) -> str | None:
@@ -258,21 +299,32 @@ def _targets(batch: Batch, verdict: Verdict) -> list[tuple[Subscriber, str]]:
         if tie.subscriber_id in found or not batch.sent(tie.campaign_id, tie.subscriber_id):
             continue
         sub = batch.subscriber(tie.subscriber_id)
-        if sub is None or sub.id is None or (tie.link_tag is not None and not link_matches(
-                tie.link_tag, sub.link_secret, sub.legacy_links)):
+        if (
+            sub is None
+            or sub.id is None
+            or (
+                tie.link_tag is not None
+                and not link_matches(tie.link_tag, sub.link_secret, sub.legacy_links)
+            )
+        ):
             continue  # erased, or a Message-ID made for someone else under this id
         found[sub.id] = (sub, f"{tie.how} of campaign {tie.campaign_id}")
     for address in verdict.recipients:
         normal = _normal(address)
         sub = batch.by_email(normal) if normal else None
-        if sub is not None and sub.id is not None and sub.id not in found \
-                and batch.mailed_recently(sub.id):
+        if (
+            sub is not None
+            and sub.id is not None
+            and sub.id not in found
+            and batch.mailed_recently(sub.id)
+        ):
             found[sub.id] = (sub, f"sent to within {RECENT_SEND.days} days")
     return list(found.values())
 
 
-def apply(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-          batch: Batch | None = None) -> list[dict[str, Any]]:
+def apply(
+    session: Session, settings: Settings, row: RowLike, verdict: Verdict, batch: Batch | None = None
+) -> list[dict[str, Any]]:
     """Act on a recorded verdict; sets row.action (and address_hmac); returns mails to send.
 
     With `batch`, the opt-outs are queued there and row.action is final only after its
@@ -290,8 +342,14 @@ def apply(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
     return []
 
 
-def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-            evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
+def _report(
+    session: Session,
+    settings: Settings,
+    row: RowLike,
+    verdict: Verdict,
+    evidence: Evidence,
+    batch: Batch,
+) -> list[dict[str, Any]]:
     batch.load_sends([verdict])  # nothing to load when the batch's prefetch did it
     tied = _targets(batch, verdict)
     channel = Channel.COMPLAINT if verdict.kind is Kind.COMPLAINT else Channel.BOUNCE
@@ -300,9 +358,11 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         named = ", ".join(verdict.recipients[:3]) or "no recipient named"
         row.action = "none: not tied to our mail"
         row.status, row.folder = InboundStatus.REVIEW, REVIEW
-        row.reason = (f"{row.reason}; not tied to our mail ({named}): no signed Message-ID "
-                      f"or VERP address of a send of ours, and no mail sent to the address "
-                      f"in the last {RECENT_SEND.days} days")[:2000]
+        row.reason = (
+            f"{row.reason}; not tied to our mail ({named}): no signed Message-ID "
+            f"or VERP address of a send of ours, and no mail sent to the address "
+            f"in the last {RECENT_SEND.days} days"
+        )[:2000]
         row.evidence = {**row.evidence, "tie": None, "named": verdict.recipients[:20]}
         return []
     targets = [sub for sub, _why in tied]
@@ -319,16 +379,24 @@ def _report(session: Session, settings: Settings, row: RowLike, verdict: Verdict
     else:
         row.action = "complaint: unsubscribed" if channel is Channel.COMPLAINT else "bounced"
     for sub in targets:
-        batch.add(OptOutRequest(subscriber=sub, scope=Scope.ALL, channel=channel,
-                                  evidence=evidence))
+        batch.add(
+            OptOutRequest(subscriber=sub, scope=Scope.ALL, channel=channel, evidence=evidence)
+        )
     return []
 
 
-def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-           evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
+def _token(
+    session: Session,
+    settings: Settings,
+    row: RowLike,
+    verdict: Verdict,
+    evidence: Evidence,
+    batch: Batch,
+) -> list[dict[str, Any]]:
     sub = batch.subscriber(verdict.subscriber_id) if verdict.subscriber_id else None
-    if sub is not None and not link_matches(verdict.link_tag or LEGACY, sub.link_secret,
-                                            sub.legacy_links):
+    if sub is not None and not link_matches(
+        verdict.link_tag or LEGACY, sub.link_secret, sub.legacy_links
+    ):
         sub = None  # the token's person was erased: whoever has the id now is someone else
     if sub is None:
         if verdict.evidence.get("mail_client"):
@@ -337,21 +405,38 @@ def _token(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
         return []
     topic_ids = batch.campaign_topics(verdict.campaign_id) if verdict.campaign_id else []
     scope = Scope.TOPIC if topic_ids else Scope.ALL
-    row.action = (f"unsubscribed from topics {sorted(topic_ids)}" if topic_ids
-                  else "unsubscribed from everything")
+    row.action = (
+        f"unsubscribed from topics {sorted(topic_ids)}"
+        if topic_ids
+        else "unsubscribed from everything"
+    )
 
     def done(result: OptOutResult) -> None:
         if not result.changed:
             row.action += " (already)"
 
-    batch.add(OptOutRequest(subscriber=sub, scope=scope, topic_ids=topic_ids,
-                              channel=Channel.EMAIL, evidence=evidence,
-                              campaign_id=verdict.campaign_id or None), done)
+    batch.add(
+        OptOutRequest(
+            subscriber=sub,
+            scope=scope,
+            topic_ids=topic_ids,
+            channel=Channel.EMAIL,
+            evidence=evidence,
+            campaign_id=verdict.campaign_id or None,
+        ),
+        done,
+    )
     return _ack(session, settings, row, verdict, batch)
 
 
-def _stale_mail_client(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-                       evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
+def _stale_mail_client(
+    session: Session,
+    settings: Settings,
+    row: RowLike,
+    verdict: Verdict,
+    evidence: Evidence,
+    batch: Batch,
+) -> list[dict[str, Any]]:
     """A mail client's List-Unsubscribe request whose token names nobody any more: the
     person whose client sent it asked to leave, so it is honoured for its From address
     (unanswered: it is automated)."""
@@ -360,8 +445,14 @@ def _stale_mail_client(session: Session, settings: Settings, row: RowLike, verdi
     return _person(session, settings, row, verdict, evidence, batch)
 
 
-def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-            evidence: Evidence, batch: Batch) -> list[dict[str, Any]]:
+def _person(
+    session: Session,
+    settings: Settings,
+    row: RowLike,
+    verdict: Verdict,
+    evidence: Evidence,
+    batch: Batch,
+) -> list[dict[str, Any]]:
     """The sender is opted out at once when the request is about them; an address written
     in the text only ever gets a confirmation mail (a stranger's word changes no one else's
     state), and a request about other addresses only leaves the sender alone."""
@@ -374,12 +465,19 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
     row.action = ""  # the rest is appended below; done() puts the opt-out's outcome first
 
     def done(result: OptOutResult) -> None:
-        row.action = ("unsubscribed sender" if result.subscriber_id else "suppressed sender") + (
-            "" if result.changed else " (already)") + row.action
+        row.action = (
+            ("unsubscribed sender" if result.subscriber_id else "suppressed sender")
+            + ("" if result.changed else " (already)")
+            + row.action
+        )
 
     if verdict.sender_optout:
-        batch.add(OptOutRequest(address=sender, scope=Scope.ALL, channel=Channel.EMAIL,
-                                evidence=evidence), done)
+        batch.add(
+            OptOutRequest(
+                address=sender, scope=Scope.ALL, channel=Channel.EMAIL, evidence=evidence
+            ),
+            done,
+        )
     mails: list[dict[str, Any]] = []
     pending: list[str] = []
     for address in verdict.requested:
@@ -387,12 +485,22 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
         if normal is None or normal == sender:
             continue
         sub = batch.by_email(normal)
-        if (sub is None or sub.status != SubscriberStatus.ACTIVE
-                or batch.opting_out(sub, normal) or is_suppressed(session, normal)):
+        if (
+            sub is None
+            or sub.status != SubscriberStatus.ACTIVE
+            or batch.opting_out(sub, normal)
+            or is_suppressed(session, normal)
+        ):
             continue  # unknown to us or already out: nothing to ask, no mail to a stranger
         pending.append(normal)
-        mails.append({"kind": "confirm", "to": normal, "index": len(pending) - 1,
-                      "tag": link_tag(sub.link_secret)})
+        mails.append(
+            {
+                "kind": "confirm",
+                "to": normal,
+                "index": len(pending) - 1,
+                "tag": link_tag(sub.link_secret),
+            }
+        )
     if pending:
         row.evidence = {**row.evidence, "pending": pending}
         row.action += f"; confirmation asked of {len(pending)} other address(es)"
@@ -407,8 +515,14 @@ def _person(session: Session, settings: Settings, row: RowLike, verdict: Verdict
     return mails
 
 
-def _ack(session: Session, settings: Settings, row: RowLike, verdict: Verdict,
-         batch: Batch, sender: str | None = None) -> list[dict[str, Any]]:
+def _ack(
+    session: Session,
+    settings: Settings,
+    row: RowLike,
+    verdict: Verdict,
+    batch: Batch,
+    sender: str | None = None,
+) -> list[dict[str, Any]]:
     """An acknowledgement is due, never to automated mail, and only to a From address we
     can trust: one our MTA authenticated (DMARC pass, or an aligned DKIM pass), or the
     address one of our signed campaign Message-IDs went to, replied to. A forged From thus

@@ -17,8 +17,9 @@ from typing import Any
 MAX_HEADERS = 20
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _PAIR = re.compile(
-    r'([A-Za-z][\w-]*(?:\s*/\s*\d+)?(?:\s*\.\s*[A-Za-z][\w-]*)?)\s*=\s*'
-    r'("(?:[^"\\]|\\.)*"|[^\s;"]+)')
+    r"([A-Za-z][\w-]*(?:\s*/\s*\d+)?(?:\s*\.\s*[A-Za-z][\w-]*)?)\s*=\s*"
+    r'("(?:[^"\\]|\\.)*"|[^\s;"]+)'
+)
 
 
 _QUOTED_PAIR = re.compile(r"\\(.)")
@@ -44,7 +45,7 @@ def _strip_comments(value: str) -> str:
         char, pos = found.group(), end + 1
         if char == "\\":
             if depth == 0:
-                out.append(value[end:end + 2])
+                out.append(value[end : end + 2])
             pos = end + 2
         elif quoted:  # only ever at depth 0: a comment cannot start inside quotes
             out.append(char)
@@ -91,8 +92,7 @@ def parse(value: str) -> tuple[str, list[dict[str, str]]]:
     authserv_id = _unquote(head[0]).lower() if head else ""
     results = []
     for part in parts[1:]:
-        pairs = [("".join(key.split()).lower(), _unquote(val)) for key, val in
-                 _PAIR.findall(part)]
+        pairs = [("".join(key.split()).lower(), _unquote(val)) for key, val in _PAIR.findall(part)]
         if not pairs:
             continue
         method, result = pairs[0]
@@ -113,16 +113,22 @@ def aligned(signing: str, from_domain: str) -> bool:
     signing, from_domain = _domain(signing), _domain(from_domain)
     if not signing or not from_domain or "." not in signing:
         return False
-    return (signing == from_domain or from_domain.endswith("." + signing)
-            or signing.endswith("." + from_domain))
+    return (
+        signing == from_domain
+        or from_domain.endswith("." + signing)
+        or signing.endswith("." + from_domain)
+    )
 
 
 def evidence(headers: list[str], trusted_id: str, from_addr: str) -> dict[str, Any]:
     """What the trusted Authentication-Results header says about this message's From."""
     trusted = trusted_id.strip().lower()
     from_domain = _domain(from_addr) if "@" in from_addr else ""
-    found: dict[str, Any] = {"authserv_id": trusted, "from_domain": from_domain,
-                             "authenticated": False}
+    found: dict[str, Any] = {
+        "authserv_id": trusted,
+        "from_domain": from_domain,
+        "authenticated": False,
+    }
     if not trusted:
         found["reason"] = "no trusted authserv-id configured"
         return found
@@ -140,17 +146,41 @@ def evidence(headers: list[str], trusted_id: str, from_addr: str) -> dict[str, A
     if top is None:
         found["reason"] = "no Authentication-Results header from the trusted authserv-id"
         return found
-    dkim = [{"result": r["result"], "domain": _domain(r.get("header.d", "")
-                                                       or r.get("header.i", "")),
-             "aligned": aligned(r.get("header.d", "") or r.get("header.i", ""), from_domain)}
-            for r in top if r["method"] == "dkim"][:10]
-    spf = next(({"result": r["result"], "mailfrom": r.get("smtp.mailfrom", "")[:255]}
-                for r in top if r["method"] == "spf"), None)
-    dmarc = next(({"result": r["result"], "from": _domain(r.get("header.from", ""))}
-                  for r in top if r["method"] == "dmarc"), None)
-    dmarc_pass = bool(dmarc and dmarc["result"] == "pass" and from_domain
-                      and dmarc["from"] == from_domain)
+    dkim = [
+        {
+            "result": r["result"],
+            "domain": _domain(r.get("header.d", "") or r.get("header.i", "")),
+            "aligned": aligned(r.get("header.d", "") or r.get("header.i", ""), from_domain),
+        }
+        for r in top
+        if r["method"] == "dkim"
+    ][:10]
+    spf = next(
+        (
+            {"result": r["result"], "mailfrom": r.get("smtp.mailfrom", "")[:255]}
+            for r in top
+            if r["method"] == "spf"
+        ),
+        None,
+    )
+    dmarc = next(
+        (
+            {"result": r["result"], "from": _domain(r.get("header.from", ""))}
+            for r in top
+            if r["method"] == "dmarc"
+        ),
+        None,
+    )
+    dmarc_pass = bool(
+        dmarc and dmarc["result"] == "pass" and from_domain and dmarc["from"] == from_domain
+    )
     dkim_pass = any(d["result"] == "pass" and d["aligned"] for d in dkim)
-    found.update(dkim=dkim, spf=spf, dmarc=dmarc, dmarc_pass=dmarc_pass,
-                 aligned_dkim_pass=dkim_pass, authenticated=dmarc_pass or dkim_pass)
+    found.update(
+        dkim=dkim,
+        spf=spf,
+        dmarc=dmarc,
+        dmarc_pass=dmarc_pass,
+        aligned_dkim_pass=dkim_pass,
+        authenticated=dmarc_pass or dkim_pass,
+    )
     return found

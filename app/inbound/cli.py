@@ -17,13 +17,19 @@ from app.settings import get_settings
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
-def poll_command(once: Annotated[bool, typer.Option(
-        "--once", help="Process what is in the mailbox now, print a JSON summary, exit.")
-] = False) -> None:
+def poll_command(
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Process what is in the mailbox now, print a JSON summary, exit."
+        ),
+    ] = False,
+) -> None:
     """Read the info mailbox: opt-outs, bounces, complaints; file mail into Processed/Review."""
     from app.inbound.poller import poll_once
 

@@ -18,8 +18,11 @@ def pending_address(session: Session, token: str) -> tuple[InboundMessage, str]:
     and the link tag of the address's subscriber when it was sent: the link dies with them,
     and never reaches whoever holds the address after an erasure)."""
     payload = verify(Purpose.EMAIL_OPTOUT, token)
-    if (not isinstance(payload, list) or len(payload) not in (2, 3)
-            or not all(type(v) is int and v >= 0 for v in payload[:2])):
+    if (
+        not isinstance(payload, list)
+        or len(payload) not in (2, 3)
+        or not all(type(v) is int and v >= 0 for v in payload[:2])
+    ):
         raise TokenInvalid("This link is not valid.")
     tag = read_tag(payload[2]) if len(payload) == 3 else LEGACY
     if tag is None:
@@ -43,8 +46,16 @@ def confirm(session: Session, token: str, evidence: Evidence) -> tuple[str, OptO
     details = {**evidence.details, "inbound_id": row.id, "confirmed_by_link": True}
     if (row.evidence or {}).get("auth"):  # how the request that named the address was signed
         details["request_auth"] = row.evidence["auth"]
-    result = unsubscribe(session, address=address, scope=Scope.ALL, channel=Channel.EMAIL,
-                         evidence=Evidence(ip=evidence.ip, user_agent=evidence.user_agent,
-                                           policy_version=evidence.policy_version,
-                                           details=details))
+    result = unsubscribe(
+        session,
+        address=address,
+        scope=Scope.ALL,
+        channel=Channel.EMAIL,
+        evidence=Evidence(
+            ip=evidence.ip,
+            user_agent=evidence.user_agent,
+            policy_version=evidence.policy_version,
+            details=details,
+        ),
+    )
     return address, result

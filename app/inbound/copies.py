@@ -56,13 +56,25 @@ def find_originals(session: Session, hashes: dict[str, str]) -> dict[str, Origin
     table = InboundMessage.__table__  # type: ignore[attr-defined]
     found: dict[str, Original] = {}
     for row in session.execute(
-            select(table.c.id, table.c.uid, table.c.message_id, table.c.from_addr,
-                   table.c.subject, table.c.verdict, table.c.folder, table.c.content_hash)
-            .where(table.c.content_hash.in_(sorted(set(hashes.values()))))
-            .order_by(table.c.id)):
-        found.setdefault(row.content_hash, Original(
-            row.id, row.uid, row.message_id, row.from_addr, row.subject, row.verdict,
-            row.folder))
+        select(
+            table.c.id,
+            table.c.uid,
+            table.c.message_id,
+            table.c.from_addr,
+            table.c.subject,
+            table.c.verdict,
+            table.c.folder,
+            table.c.content_hash,
+        )
+        .where(table.c.content_hash.in_(sorted(set(hashes.values()))))
+        .order_by(table.c.id)
+    ):
+        found.setdefault(
+            row.content_hash,
+            Original(
+                row.id, row.uid, row.message_id, row.from_addr, row.subject, row.verdict, row.folder
+            ),
+        )
     originals: dict[str, Original] = {}
     for uid, digest in hashes.items():
         if digest in found:

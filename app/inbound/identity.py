@@ -32,19 +32,21 @@ from app.models import Subscriber
 from app.settings import Settings
 from app.verp import parse_verp
 
-_CAMPAIGN_MSGID = re.compile(
-    r"^<?c(\d+)\.s(\d+)\.(?:([0-9a-f]{12})\.)?([0-9a-f]{12})@([^>\s]+)>?$")
+_CAMPAIGN_MSGID = re.compile(r"^<?c(\d+)\.s(\d+)\.(?:([0-9a-f]{12})\.)?([0-9a-f]{12})@([^>\s]+)>?$")
 _OWN_MSGID = re.compile(r"^<?(?:octomail-[a-z]+|test)\.[0-9a-f]{8,}@([^>\s]+)>?$")
 DEFAULT_MAX_BYTES = 25_000_000
 
 
 def _msgid_keys(settings: Settings) -> list[bytes]:
-    return [hashlib.sha256(b"octomail-message-id\0" + key.encode()).digest()
-            for key in settings.signing_keys]
+    return [
+        hashlib.sha256(b"octomail-message-id\0" + key.encode()).digest()
+        for key in settings.signing_keys
+    ]
 
 
-def campaign_message_id(settings: Settings, campaign_id: int, subscriber_id: int,
-                        secret: str) -> str:
+def campaign_message_id(
+    settings: Settings, campaign_id: int, subscriber_id: int, secret: str
+) -> str:
     """The Message-ID the sending code gives (campaign, subscriber with this link secret);
     signed with the newest key. app/sending/render.py builds the same, faster."""
     local = f"c{campaign_id}.s{subscriber_id}.{link_tag(secret)}"
@@ -80,8 +82,9 @@ def parse_campaign_message_id(settings: Settings, message_id: str) -> tuple[int,
     return (found.campaign_id, found.subscriber_id) if found else None
 
 
-def verify_campaign_message_id(session: Session, settings: Settings,
-                               message_id: str) -> tuple[int, int] | None:
+def verify_campaign_message_id(
+    session: Session, settings: Settings, message_id: str
+) -> tuple[int, int] | None:
     """(campaign_id, subscriber_id) when `message_id` is one of our campaign Message-IDs AND
     its subscriber still holds the link secret it was made with; else None (not ours, the
     person erased, or a Message-ID that names someone else). One primary-key read.
@@ -91,8 +94,10 @@ def verify_campaign_message_id(session: Session, settings: Settings,
     if found is None:
         return None
     row = session.execute(
-        select(Subscriber.link_secret, Subscriber.legacy_links)  # type: ignore[call-overload]
-        .where(Subscriber.id == found.subscriber_id)).first()
+        select(Subscriber.link_secret, Subscriber.legacy_links).where(  # type: ignore[call-overload]
+            Subscriber.id == found.subscriber_id
+        )
+    ).first()
     if row is None or not link_matches(found.link_tag, row[0], row[1]):
         return None
     return found.campaign_id, found.subscriber_id
@@ -108,14 +113,18 @@ def is_own_message_id(settings: Settings, message_id: str) -> bool:
     if parse_campaign_message_id(settings, message_id) is not None:
         return True
     match = _OWN_MSGID.match(message_id.strip())
-    return bool(match) and match.group(1).lower() == \
-        settings.from_address.rpartition("@")[2].lower()
+    return (
+        bool(match) and match.group(1).lower() == settings.from_address.rpartition("@")[2].lower()
+    )
 
 
 def info_addresses(settings: Settings) -> frozenset[str]:
     """Our own mailbox addresses (mail from them is a loop, never a request)."""
-    found = {settings.unsubscribe_mailto.strip().lower(), settings.from_address.strip().lower(),
-             settings.bounce_address.strip().lower()}
+    found = {
+        settings.unsubscribe_mailto.strip().lower(),
+        settings.from_address.strip().lower(),
+        settings.bounce_address.strip().lower(),
+    }
     if settings.imap_url:
         user = unquote(urlsplit(settings.imap_url).username or "")
         if "@" in user:

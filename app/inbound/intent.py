@@ -24,46 +24,169 @@ _CLAUSE_BREAK = re.compile(
     r"entonces|gracias|favor)(?!\w)"
 )
 _WORDS = re.compile(r"[\w']+")
-_NEGATIONS = frozenset({
-    "not", "no", "never", "dont", "don't", "doesnt", "doesn't", "didnt", "didn't", "wont",
-    "won't", "wouldnt", "wouldn't", "shouldnt", "shouldn't", "without", "neither", "nor",
-    "ne", "pas", "jamais", "sans", "non", "aucun", "aucune",
-    "nicht", "kein", "keine", "keinen", "keiner", "nie", "niemals", "ohne",
-    "nunca", "jamas", "sin", "tampoco", "ni",
-})
+_NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "dont",
+        "don't",
+        "doesnt",
+        "doesn't",
+        "didnt",
+        "didn't",
+        "wont",
+        "won't",
+        "wouldnt",
+        "wouldn't",
+        "shouldnt",
+        "shouldn't",
+        "without",
+        "neither",
+        "nor",
+        "ne",
+        "pas",
+        "jamais",
+        "sans",
+        "non",
+        "aucun",
+        "aucune",
+        "nicht",
+        "kein",
+        "keine",
+        "keinen",
+        "keiner",
+        "nie",
+        "niemals",
+        "ohne",
+        "nunca",
+        "jamas",
+        "sin",
+        "tampoco",
+        "ni",
+    }
+)
 # "no longer", "nicht mehr", "ne ... plus", "ya no": the wish to stop, not a negated request.
 _NO_LONGER = frozenset({"longer", "anymore", "more", "mehr", "plus", "ya", "mas"})
 # "not interested", "I never signed up", "I don't read it": the reason to leave, negated.
-_REASONS = frozenset({
-    "interested", "interest", "relevant", "read", "reading", "signed", "subscribed",
-    "subscribe", "asked", "requested", "opened", "wanted",
-    "interesse", "lis", "inscrit", "abonne", "demande",
-    "interessiert", "lese", "gelesen", "abonniert", "angemeldet", "bestellt",
-    "interesa", "interesan", "leo", "suscrito", "suscribi", "pedi",
-})
+_REASONS = frozenset(
+    {
+        "interested",
+        "interest",
+        "relevant",
+        "read",
+        "reading",
+        "signed",
+        "subscribed",
+        "subscribe",
+        "asked",
+        "requested",
+        "opened",
+        "wanted",
+        "interesse",
+        "lis",
+        "inscrit",
+        "abonne",
+        "demande",
+        "interessiert",
+        "lese",
+        "gelesen",
+        "abonniert",
+        "angemeldet",
+        "bestellt",
+        "interesa",
+        "interesan",
+        "leo",
+        "suscrito",
+        "suscribi",
+        "pedi",
+    }
+)
 # Spanish "no" negates the verb after it ("no me den de baja", "no quiero..."); English
 # "no" before a noun ("no time", "no interest") does not.
-_NO_NEGATES = frozenset({
-    "me", "te", "nos", "lo", "la", "se", "quiero", "deseo", "quiere", "desea", "queremos",
-    "den", "des", "cancelen", "cancele", "borren", "eliminen", "quiten", "hace", "hagan",
-    "es", "need", "necesito", "hay",
-})
+_NO_NEGATES = frozenset(
+    {
+        "me",
+        "te",
+        "nos",
+        "lo",
+        "la",
+        "se",
+        "quiero",
+        "deseo",
+        "quiere",
+        "desea",
+        "queremos",
+        "den",
+        "des",
+        "cancelen",
+        "cancele",
+        "borren",
+        "eliminen",
+        "quiten",
+        "hace",
+        "hagan",
+        "es",
+        "need",
+        "necesito",
+        "hay",
+    }
+)
 # "I can't unsubscribe", "je n'arrive pas à me désabonner": the person wants out.
-_INABILITY = frozenset({
-    "can", "could", "can't", "cant", "cannot", "couldn't", "couldnt", "unable", "able",
-    "possible", "work", "works", "working", "find", "found", "manage", "managed", "seem", "seems",
-    "arrive", "reussi", "pu", "peux", "peut", "pouvais", "trouve", "marche", "fonctionne",
-    "kann", "konnte", "klappt", "funktioniert", "finde", "moglich",
-    "puedo", "pude", "funciona", "encuentro", "consigo",
-})
+_INABILITY = frozenset(
+    {
+        "can",
+        "could",
+        "can't",
+        "cant",
+        "cannot",
+        "couldn't",
+        "couldnt",
+        "unable",
+        "able",
+        "possible",
+        "work",
+        "works",
+        "working",
+        "find",
+        "found",
+        "manage",
+        "managed",
+        "seem",
+        "seems",
+        "arrive",
+        "reussi",
+        "pu",
+        "peux",
+        "peut",
+        "pouvais",
+        "trouve",
+        "marche",
+        "fonctionne",
+        "kann",
+        "konnte",
+        "klappt",
+        "funktioniert",
+        "finde",
+        "moglich",
+        "puedo",
+        "pude",
+        "funciona",
+        "encuentro",
+        "consigo",
+    }
+)
 # "unsubscribe link/button": a mention of the mechanism, never negated ("there is no
 # unsubscribe link" is a complaint from someone who wants out).
-_MECHANISM = re.compile(r"\s*-?\s*(?:link|links|button|page|url|lien|bouton|enlace|boton|"
-                        r"knopf|schaltflache)\b")
-_SELF = frozenset({"me", "myself", "us", "ourselves", "moi", "nous", "mich", "mir", "uns",
-                   "nos"})
-_SELF_SUFFIXED = re.compile(r"^(?:dar|den|dad|eliminar|eliminen|borrar|borren|quitar|quiten|"
-                            r"sacar|saquen|retirar|retiren)me$|^m'")
+_MECHANISM = re.compile(
+    r"\s*-?\s*(?:link|links|button|page|url|lien|bouton|enlace|boton|"
+    r"knopf|schaltflache)\b"
+)
+_SELF = frozenset({"me", "myself", "us", "ourselves", "moi", "nous", "mich", "mir", "uns", "nos"})
+_SELF_SUFFIXED = re.compile(
+    r"^(?:dar|den|dad|eliminar|eliminen|borrar|borren|quitar|quiten|"
+    r"sacar|saquen|retirar|retiren)me$|^m'"
+)
 _WINDOW = 6
 
 
@@ -76,8 +199,11 @@ class Reading:
     names_sender: bool = False  # an asking phrase has a first-person object ("remove me")
 
     def merge(self, other: Reading) -> Reading:
-        return Reading(found=self.found or other.found, negated=self.negated + other.negated,
-                       names_sender=self.names_sender or other.names_sender)
+        return Reading(
+            found=self.found or other.found,
+            negated=self.negated + other.negated,
+            names_sender=self.names_sender or other.names_sender,
+        )
 
 
 @lru_cache(maxsize=1024)  # the same few phrases come back all day; callers copy the dict
@@ -89,7 +215,7 @@ def _describe(text: str) -> dict[str, str]:
 
 
 def _clause_before(folded: str, start: int) -> list[str]:
-    head = folded[max(0, start - 200):start]
+    head = folded[max(0, start - 200) : start]
     cut = 0
     for found in _CLAUSE_BREAK.finditer(head):
         cut = found.end()
@@ -97,9 +223,9 @@ def _clause_before(folded: str, start: int) -> list[str]:
 
 
 def _clause_after(folded: str, end: int) -> list[str]:
-    tail = folded[end:end + 80]
+    tail = folded[end : end + 80]
     found = _CLAUSE_BREAK.search(tail)
-    return _WORDS.findall(tail[:found.start()] if found else tail)
+    return _WORDS.findall(tail[: found.start()] if found else tail)
 
 
 def _is_negated(before: list[str], folded: str, end: int) -> bool:
@@ -108,7 +234,7 @@ def _is_negated(before: list[str], folded: str, end: int) -> bool:
         return False
     for index, word in enumerate(window):
         cue = word in _NEGATIONS or word.startswith("n'")
-        following = window[index + 1:]
+        following = window[index + 1 :]
         if not cue or (word == "no" and following and following[0] not in _NO_NEGATES):
             continue
         if set(following) & (_NO_LONGER | _REASONS) or set(window) & _INABILITY:

@@ -39,8 +39,7 @@ def try_acquire(engine: Engine, name: str, holder: str, ttl: timedelta = DEFAULT
         now = _now(session)
         result = session.exec(  # type: ignore[call-overload]
             update(Lease)
-            .where(Lease.name == name,
-                   or_(Lease.holder == holder, Lease.expires_at < now))  # type: ignore[arg-type]
+            .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))  # type: ignore[arg-type]
             .values(holder=holder, expires_at=now + ttl)
         )
         session.commit()
@@ -59,7 +58,8 @@ def release(engine: Engine, name: str, holder: str) -> None:
     """Give the lease up at once (a clean shutdown need not make the next poller wait)."""
     with Session(engine) as session:
         session.exec(  # type: ignore[call-overload]
-            update(Lease).where(Lease.name == name, Lease.holder == holder)  # type: ignore[arg-type]
+            update(Lease)
+            .where(Lease.name == name, Lease.holder == holder)  # type: ignore[arg-type]
             .values(expires_at=_now(session) - timedelta(seconds=1))
         )
         session.commit()
@@ -76,8 +76,9 @@ def current_holder(engine: Engine, name: str) -> str | None:
 class LeaseKeeper:
     """Holds a lease for a long-running loop: renews it when a third of the TTL has passed."""
 
-    def __init__(self, engine: Engine, name: str, holder: str | None = None,
-                 ttl: timedelta = DEFAULT_TTL) -> None:
+    def __init__(
+        self, engine: Engine, name: str, holder: str | None = None, ttl: timedelta = DEFAULT_TTL
+    ) -> None:
         self.engine, self.name, self.ttl = engine, name, ttl
         self.holder = holder or new_holder()
         self._renewed = 0.0

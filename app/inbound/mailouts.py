@@ -32,19 +32,20 @@ def _base(settings: Settings, to: str, subject: str) -> EmailMessage:
     return message
 
 
-def acknowledgement(settings: Settings, *, to: str, in_reply_to: str, references: str,
-                    subject: str) -> EmailMessage:
+def acknowledgement(
+    settings: Settings, *, to: str, in_reply_to: str, references: str, subject: str
+) -> EmailMessage:
     """One short auto-reply confirming the opt-out (never sent to automated mail)."""
     reply_subject = subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
-    message = _base(settings, to, reply_subject if subject else
-                    f"You are unsubscribed from {settings.org_name}")
+    message = _base(
+        settings, to, reply_subject if subject else f"You are unsubscribed from {settings.org_name}"
+    )
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"  # keep Exchange out-of-office replies away
     if in_reply_to:
         message["In-Reply-To"] = in_reply_to
         message["References"] = references or in_reply_to
-    footer = settings.org_name + (f", {settings.postal_address}" if settings.postal_address
-                                  else "")
+    footer = settings.org_name + (f", {settings.postal_address}" if settings.postal_address else "")
     message.set_content(
         "Hello,\n\n"
         f"We received your request and removed your address from {settings.org_name}'s "
@@ -76,8 +77,9 @@ def confirmation_request(settings: Settings, *, to: str, url: str) -> EmailMessa
 OUTBOX_KINDS = {"ack": MailKind.ACK, "confirm": MailKind.OPTOUT_CONFIRM}
 
 
-def deliver(settings: Settings, kind: MailKind, to: str,
-            message: EmailMessage) -> tuple[Outcome, str | None]:
+def deliver(
+    settings: Settings, kind: MailKind, to: str, message: EmailMessage
+) -> tuple[Outcome, str | None]:
     """Send now within `to`'s allowance (one of each kind a day, however many mails ask);
     returns the outcome and an error text instead of raising (mail is best effort here)."""
     try:

@@ -68,9 +68,13 @@ class _Re:
 
     @staticmethod
     def compile(pattern: Any, flags: int = 0) -> Any:
-        if (flags == 0 and isinstance(pattern, str) and pattern.startswith(_HEAD)
-                and pattern.endswith(_TAIL)):
-            escaped = pattern[len(_HEAD):-len(_TAIL)]
+        if (
+            flags == 0
+            and isinstance(pattern, str)
+            and pattern.startswith(_HEAD)
+            and pattern.endswith(_TAIL)
+        ):
+            escaped = pattern[len(_HEAD) : -len(_TAIL)]
             sep = _unescape(escaped)
             if sep is not None and re.escape(sep) == escaped:
                 return _Boundary(sep, pattern)
@@ -94,7 +98,8 @@ def _unescape(escaped: str) -> str | None:
 
 def _private_feedparser() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        f"{__name__}._feedparser", _stdlib_feedparser.__file__)
+        f"{__name__}._feedparser", _stdlib_feedparser.__file__
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -110,5 +115,5 @@ def parse_bytes(raw: bytes, policy: Policy) -> Message:
     text = raw.decode("ascii", errors="surrogateescape")
     parser = _feedparser.FeedParser(policy=policy)
     for start in range(0, len(text), _CHUNK):
-        parser.feed(text[start:start + _CHUNK])
+        parser.feed(text[start : start + _CHUNK])
     return parser.close()

@@ -78,7 +78,7 @@ class Poller:
         uids = self.source.list_uids()
         uidvalidity = self.source.uidvalidity()
         size = batch_size(self.settings)
-        chunks = [uids[start:start + size] for start in range(0, len(uids), size)]
+        chunks = [uids[start : start + size] for start in range(0, len(uids), size)]
         if not chunks:
             return self.summary
         filing: list[Future[None]] = []
@@ -107,8 +107,9 @@ class Poller:
         _raise_failed(filing, wait=True)
         return self.summary
 
-    def _prefetch(self, imap: ThreadPoolExecutor, uids: Sequence[str], uidvalidity: int
-                  ) -> tuple[dict[str, InboundMessage], Future[list[Fetched]]]:
+    def _prefetch(
+        self, imap: ThreadPoolExecutor, uids: Sequence[str], uidvalidity: int
+    ) -> tuple[dict[str, InboundMessage], Future[list[Fetched]]]:
         """Rows already recorded (here: the database stays on this thread) and, in the IMAP
         thread, the messages still to classify."""
         with Session(self.engine, expire_on_commit=False) as session:
@@ -119,9 +120,14 @@ class Poller:
     def _refile_resolved(self) -> None:
         """Messages a person resolved through the API leave Review for Processed."""
         with Session(self.engine, expire_on_commit=False) as session:
-            rows = session.exec(select(InboundMessage).where(
-                InboundMessage.source == self.source.name,
-                InboundMessage.folder == REFILE_PENDING).limit(200)).all()
+            rows = session.exec(
+                select(InboundMessage)
+                .where(
+                    InboundMessage.source == self.source.name,
+                    InboundMessage.folder == REFILE_PENDING,
+                )
+                .limit(200)
+            ).all()
             for row in rows:
                 moved = self.source.refile(row.uid, row.message_id, REVIEW, PROCESSED)
                 row.folder = PROCESSED if moved else REVIEW
@@ -129,18 +135,25 @@ class Poller:
                 self.summary["refiled"] += int(moved)
             session.commit()
 
-    def _known(self, session: Session, uids: Sequence[str], uidvalidity: int
-               ) -> dict[str, InboundMessage]:
-        rows = session.exec(select(InboundMessage).where(
-            InboundMessage.source == self.source.name,
-            InboundMessage.uidvalidity == uidvalidity,
-            InboundMessage.uid.in_(list(uids)),  # type: ignore[attr-defined]
-        )).all()
+    def _known(
+        self, session: Session, uids: Sequence[str], uidvalidity: int
+    ) -> dict[str, InboundMessage]:
+        rows = session.exec(
+            select(InboundMessage).where(
+                InboundMessage.source == self.source.name,
+                InboundMessage.uidvalidity == uidvalidity,
+                InboundMessage.uid.in_(list(uids)),  # type: ignore[attr-defined]
+            )
+        ).all()
         return {row.uid: row for row in rows}
 
-    def _record_and_send(self, verdicts: list[tuple[Fetched, Verdict]],
-                         known: dict[str, InboundMessage], uids: Sequence[str],
-                         uidvalidity: int) -> tuple[list, dict[str, InboundMessage]]:
+    def _record_and_send(
+        self,
+        verdicts: list[tuple[Fetched, Verdict]],
+        known: dict[str, InboundMessage],
+        uids: Sequence[str],
+        uidvalidity: int,
+    ) -> tuple[list, dict[str, InboundMessage]]:
         try:
             rows = self._record(verdicts, uidvalidity)
         except IntegrityError:
@@ -161,8 +174,10 @@ class Poller:
         with self._waiting_lock:
             waiting, self._waiting = self._waiting, []
         if waiting:
-            self._file([row for rows, _known in waiting for row in rows],
-                       {uid: row for _rows, known in waiting for uid, row in known.items()})
+            self._file(
+                [row for rows, _known in waiting for row in rows],
+                {uid: row for _rows, known in waiting for uid, row in known.items()},
+            )
 
     def _file(self, rows: list, known: dict[str, InboundMessage]) -> None:
         """Move recorded messages to their folders (only ever after their commit)."""
@@ -183,8 +198,7 @@ class Poller:
             return oversized(item.raw, item.size, self.context)
         return classify(item.raw, self.context)
 
-    def _record(self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int
-                ) -> list[RowView]:
+    def _record(self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int) -> list[RowView]:
         """Insert the rows and apply their actions in one transaction. Optimistic first (no
         savepoints); if an action fails, again with a savepoint per message so only that one
         goes to Review."""
@@ -196,8 +210,9 @@ class Poller:
             log.warning("an action failed; redoing the batch message by message")
             return self._record_batch(verdicts, uidvalidity, careful=True)
 
-    def _record_batch(self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int,
-                      careful: bool) -> list[RowView]:
+    def _record_batch(
+        self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int, careful: bool
+    ) -> list[RowView]:
         # One multi-row INSERT ... RETURNING for the batch (the ORM's per-object cost was the
         # largest share of a batch); actionable rows are then acted on in order (each sees
         # the previous ones: soft-bounce counts, one ack a day, pending opt-outs) and their
@@ -205,23 +220,42 @@ class Poller:
         table = InboundMessage.__table__  # type: ignore[attr-defined]
         now = utcnow()
         hashes = {item.uid: copies.content_hash(item) for item, _verdict in verdicts}
-        rows = [RowView(
-            id=0, uid=item.uid, message_id=sanitize(verdict.message_id, 500) or None,
-            folder=verdict.folder, reason=sanitize(verdict.reason),
-            action="" if verdict.kind in _ACTIONABLE else "none",
-            status=InboundStatus.REVIEW if verdict.folder == REVIEW else InboundStatus.PROCESSED,
-            evidence={**_clean(verdict.evidence), "poller": self.keeper.holder},
-        ) for item, verdict in verdicts]
+        rows = [
+            RowView(
+                id=0,
+                uid=item.uid,
+                message_id=sanitize(verdict.message_id, 500) or None,
+                folder=verdict.folder,
+                reason=sanitize(verdict.reason),
+                action="" if verdict.kind in _ACTIONABLE else "none",
+                status=InboundStatus.REVIEW
+                if verdict.folder == REVIEW
+                else InboundStatus.PROCESSED,
+                evidence={**_clean(verdict.evidence), "poller": self.keeper.holder},
+            )
+            for item, verdict in verdicts
+        ]
         if not rows:
             return []
-        values = [{
-            "source": self.source.name, "uidvalidity": uidvalidity, "uid": row.uid,
-            "message_id": row.message_id, "from_addr": sanitize(verdict.from_addr, 320) or None,
-            "subject": sanitize(verdict.subject, 1000) or None, "verdict": verdict.kind.value,
-            "action": row.action, "status": row.status.value, "reason": row.reason,
-            "evidence": row.evidence, "folder": row.folder, "created_at": now,
-            "content_hash": hashes[row.uid],
-        } for row, (_item, verdict) in zip(rows, verdicts, strict=True)]
+        values = [
+            {
+                "source": self.source.name,
+                "uidvalidity": uidvalidity,
+                "uid": row.uid,
+                "message_id": row.message_id,
+                "from_addr": sanitize(verdict.from_addr, 320) or None,
+                "subject": sanitize(verdict.subject, 1000) or None,
+                "verdict": verdict.kind.value,
+                "action": row.action,
+                "status": row.status.value,
+                "reason": row.reason,
+                "evidence": row.evidence,
+                "folder": row.folder,
+                "created_at": now,
+                "content_hash": hashes[row.uid],
+            }
+            for row, (_item, verdict) in zip(rows, verdicts, strict=True)
+        ]
         counts: Counter[str] = Counter()
         with Session(self.engine, expire_on_commit=False) as session:
             originals = copies.find_originals(session, hashes)
@@ -229,14 +263,16 @@ class Poller:
             if seen:  # recorded before under another UID: not acted on again
                 fresh = [i for i, row in enumerate(rows) if row.uid not in originals]
                 every = verdicts
-                rows, values, verdicts = ([rows[i] for i in fresh], [values[i] for i in fresh],
-                                          [verdicts[i] for i in fresh])
+                rows, values, verdicts = (
+                    [rows[i] for i in fresh],
+                    [values[i] for i in fresh],
+                    [verdicts[i] for i in fresh],
+                )
             # Matched by uid (unique in the batch), not by order: asking SQLite for RETURNING
             # in parameter order makes SQLAlchemy insert row by row.
             ids: dict[str, int] = {}
             if values:
-                result = session.execute(insert(table).returning(table.c.id, table.c.uid),
-                                         values)
+                result = session.execute(insert(table).returning(table.c.id, table.c.uid), values)
                 ids = {uid: db_id for db_id, uid in result.all()}
             for row in rows:
                 row.id = ids[row.uid]
@@ -257,28 +293,59 @@ class Poller:
                 acted.append(row)
             batch.flush()
             if acted:
-                session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
-                    action=bindparam("r_action"), address_hmac=bindparam("r_hmac"),
-                    acked_at=bindparam("r_acked"), evidence=bindparam("r_evidence"),
-                    status=bindparam("r_status"), folder=bindparam("r_folder"),
-                    reason=bindparam("r_reason")), [{
-                        "row_id": row.id, "r_action": row.action[:64],
-                        "r_hmac": row.address_hmac, "r_acked": row.acked_at,
-                        "r_evidence": row.evidence, "r_status": row.status.value,
-                        "r_folder": row.folder, "r_reason": row.reason} for row in acted])
+                session.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("row_id"))
+                    .values(
+                        action=bindparam("r_action"),
+                        address_hmac=bindparam("r_hmac"),
+                        acked_at=bindparam("r_acked"),
+                        evidence=bindparam("r_evidence"),
+                        status=bindparam("r_status"),
+                        folder=bindparam("r_folder"),
+                        reason=bindparam("r_reason"),
+                    ),
+                    [
+                        {
+                            "row_id": row.id,
+                            "r_action": row.action[:64],
+                            "r_hmac": row.address_hmac,
+                            "r_acked": row.acked_at,
+                            "r_evidence": row.evidence,
+                            "r_status": row.status.value,
+                            "r_folder": row.folder,
+                            "r_reason": row.reason,
+                        }
+                        for row in acted
+                    ],
+                )
             if seen:
                 rows = rows + self._record_copies(
-                    session, uidvalidity, now, seen, originals, {row.uid: row for row in rows},
-                    ids, {item.uid: verdict for item, verdict in every})
+                    session,
+                    uidvalidity,
+                    now,
+                    seen,
+                    originals,
+                    {row.uid: row for row in rows},
+                    ids,
+                    {item.uid: verdict for item, verdict in every},
+                )
                 counts[copies.VERDICT] += len(seen)
             session.commit()
         self.summary.update(counts)
         return rows
 
-    def _record_copies(self, session: Session, uidvalidity: int, now: datetime,
-                       seen: list[tuple[RowView, tuple[Fetched, Verdict]]],
-                       originals: dict[str, copies.Original], fresh: dict[str, RowView],
-                       ids: dict[str, int], by_uid: dict[str, Verdict]) -> list[RowView]:
+    def _record_copies(
+        self,
+        session: Session,
+        uidvalidity: int,
+        now: datetime,
+        seen: list[tuple[RowView, tuple[Fetched, Verdict]]],
+        originals: dict[str, copies.Original],
+        fresh: dict[str, RowView],
+        ids: dict[str, int],
+        by_uid: dict[str, Verdict],
+    ) -> list[RowView]:
         """Rows for messages already recorded under another UID: no action (a soft bounce
         is counted once), filed beside the original. Inserted after the batch's own rows,
         whose ids and final folders an original from this batch takes."""
@@ -290,40 +357,67 @@ class Poller:
             if first is not None:  # an earlier message of this batch, as it was read
                 read = by_uid[first.uid]
                 original = copies.Original(
-                    ids[first.uid], first.uid, first.message_id,
-                    sanitize(read.from_addr, 320) or None, sanitize(read.subject, 1000) or None,
-                    read.kind.value, first.folder)
+                    ids[first.uid],
+                    first.uid,
+                    first.message_id,
+                    sanitize(read.from_addr, 320) or None,
+                    sanitize(read.subject, 1000) or None,
+                    read.kind.value,
+                    first.folder,
+                )
             row.message_id = original.message_id
             row.folder = copies.folder_of(original.folder)
             row.status = InboundStatus.PROCESSED
             row.action = f"none: duplicate of #{original.id}"
             row.reason = f"already recorded as #{original.id} (same content, another UID)"
-            row.evidence = {"duplicate_of": original.id, "verdict": original.verdict,
-                            "poller": self.keeper.holder}
-            values.append({
-                "source": self.source.name, "uidvalidity": uidvalidity, "uid": row.uid,
-                "message_id": row.message_id, "from_addr": original.from_addr,
-                "subject": original.subject, "verdict": copies.VERDICT, "action": row.action,
-                "status": row.status.value, "reason": row.reason, "evidence": row.evidence,
-                "folder": row.folder, "created_at": now,
-                "content_hash": copies.content_hash(item)})
+            row.evidence = {
+                "duplicate_of": original.id,
+                "verdict": original.verdict,
+                "poller": self.keeper.holder,
+            }
+            values.append(
+                {
+                    "source": self.source.name,
+                    "uidvalidity": uidvalidity,
+                    "uid": row.uid,
+                    "message_id": row.message_id,
+                    "from_addr": original.from_addr,
+                    "subject": original.subject,
+                    "verdict": copies.VERDICT,
+                    "action": row.action,
+                    "status": row.status.value,
+                    "reason": row.reason,
+                    "evidence": row.evidence,
+                    "folder": row.folder,
+                    "created_at": now,
+                    "content_hash": copies.content_hash(item),
+                }
+            )
         rows = {row.uid: row for row, _pair in seen}
-        for db_id, uid in session.execute(insert(table).returning(table.c.id, table.c.uid),
-                                          values).all():
+        for db_id, uid in session.execute(
+            insert(table).returning(table.c.id, table.c.uid), values
+        ).all():
             rows[uid].id = db_id
         return list(rows.values())
 
-    def _act(self, session: Session, row: RowView, verdict: Verdict,
-             batch: actions.Batch | None = None) -> None:
+    def _act(
+        self, session: Session, row: RowView, verdict: Verdict, batch: actions.Batch | None = None
+    ) -> None:
         mails = actions.apply(session, self.settings, row, verdict, batch)
         if mails:
-            row.evidence = {**row.evidence, "outbox": mails,
-                            "reply": {"message_id": verdict.message_id[:500],
-                                      "references": verdict.references[:2000],
-                                      "subject": verdict.subject[:300]}}
+            row.evidence = {
+                **row.evidence,
+                "outbox": mails,
+                "reply": {
+                    "message_id": verdict.message_id[:500],
+                    "references": verdict.references[:2000],
+                    "subject": verdict.subject[:300],
+                },
+            }
 
-    def _act_carefully(self, session: Session, row: RowView, verdict: Verdict,
-                       batch: actions.Batch) -> None:
+    def _act_carefully(
+        self, session: Session, row: RowView, verdict: Verdict, batch: actions.Batch
+    ) -> None:
         savepoint = session.begin_nested()
         try:
             self._act(session, row, verdict, batch)
@@ -346,17 +440,21 @@ class Poller:
             for mail in row.evidence["outbox"]:
                 if mail["kind"] == "ack":
                     message = mailouts.acknowledgement(
-                        self.settings, to=mail["to"], in_reply_to=reply.get("message_id", ""),
-                        references=reply.get("references", ""), subject=reply.get("subject", ""))
+                        self.settings,
+                        to=mail["to"],
+                        in_reply_to=reply.get("message_id", ""),
+                        references=reply.get("references", ""),
+                        subject=reply.get("subject", ""),
+                    )
                 else:
-                    url = mailouts.email_optout_url(self.settings, int(row.id or 0),
-                                                    int(mail["index"]), str(mail["tag"]))
-                    message = mailouts.confirmation_request(self.settings, to=mail["to"],
-                                                            url=url)
+                    url = mailouts.email_optout_url(
+                        self.settings, int(row.id or 0), int(mail["index"]), str(mail["tag"])
+                    )
+                    message = mailouts.confirmation_request(self.settings, to=mail["to"], url=url)
                 outcome, error = mailouts.deliver(
-                    self.settings, mailouts.OUTBOX_KINDS[mail["kind"]], mail["to"], message)
-                results.append({"kind": mail["kind"], "outcome": outcome.value,
-                                "error": error})
+                    self.settings, mailouts.OUTBOX_KINDS[mail["kind"]], mail["to"], message
+                )
+                results.append({"kind": mail["kind"], "outcome": outcome.value, "error": error})
                 if outcome is Outcome.SENT:
                     self.summary[f"mail_{mail['kind']}"] += 1
                     acked = acked or mail["kind"] == "ack"
@@ -389,8 +487,13 @@ class RowView:
     acked_at: datetime | None = None
 
 
-_ACTIONABLE = {Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT, Kind.TOKEN_OPTOUT,
-               Kind.PERSON_OPTOUT}
+_ACTIONABLE = {
+    Kind.HARD_BOUNCE,
+    Kind.SOFT_BOUNCE,
+    Kind.COMPLAINT,
+    Kind.TOKEN_OPTOUT,
+    Kind.PERSON_OPTOUT,
+}
 
 
 def _clean(value: Any) -> Any:
@@ -416,8 +519,11 @@ def poll_once(settings: Settings) -> dict[str, Any]:
     source = source_from_settings(settings)
     keeper = LeaseKeeper(get_engine(settings), lease_name(source), ttl=lease_ttl(settings))
     if not keeper.ensure():
-        return {"source": source.name, "skipped": "another poller holds the mailbox",
-                "holder": current_holder(keeper.engine, keeper.name)}
+        return {
+            "source": source.name,
+            "skipped": "another poller holds the mailbox",
+            "holder": current_holder(keeper.engine, keeper.name),
+        }
     try:
         source.open()
         summary = Poller(settings, source, keeper).process_available()
@@ -452,13 +558,22 @@ def run_forever(settings: Settings, stop: threading.Event, holder: str | None = 
                 if time.monotonic() >= next_scan or getattr(source, "push", False):
                     Poller(settings, source, keeper).process_available()
                     next_scan = time.monotonic() + interval
-                source.wait(min(chunk, max(0.1, next_scan - time.monotonic()))
-                            if not getattr(source, "push", False) else chunk, stop)
+                source.wait(
+                    min(chunk, max(0.1, next_scan - time.monotonic()))
+                    if not getattr(source, "push", False)
+                    else chunk,
+                    stop,
+                )
                 backoff = 1.0
             except Exception as exc:  # noqa: BLE001 - keep polling; reconnect after drops
                 level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(level, "poller error (retrying in %.0fs): %s", backoff, exc,
-                        exc_info=level == logging.ERROR)
+                log.log(
+                    level,
+                    "poller error (retrying in %.0fs): %s",
+                    backoff,
+                    exc,
+                    exc_info=level == logging.ERROR,
+                )
                 source.close()
                 opened = False
                 stop.wait(backoff)

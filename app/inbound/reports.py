@@ -17,7 +17,8 @@ from app.inbound.text import sanitize
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _TOKEN_IN_URL = re.compile(r"/u/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-.]+)")
 _TOKEN_IN_MAILTO = re.compile(
-    r"subject=unsubscribe(?:%20|\+|\s)+([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-.]+)", re.IGNORECASE)
+    r"subject=unsubscribe(?:%20|\+|\s)+([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-.]+)", re.IGNORECASE
+)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status notification|failure|has failed)|"
     r"mail delivery (?:failed|failure|system)|failure notice|returned mail|"
@@ -29,8 +30,17 @@ _DAEMONS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mdaem
 _MSGID = re.compile(r"<[^<>\s]{1,300}>")
 # Where MTAs write the address a message was delivered to (DSNs are also addressed To the
 # envelope sender). Only these are searched for our VERP address.
-_DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
-                     "X-Delivered-To", "X-Rcpt-To", "To", "Cc", "Return-Path")
+_DELIVERY_HEADERS = (
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+    "X-Envelope-To",
+    "X-Delivered-To",
+    "X-Rcpt-To",
+    "To",
+    "Cc",
+    "Return-Path",
+)
 _RECEIVED_FOR = re.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+)", re.IGNORECASE)
 _ACTIONS = {"failure": "failed", "fail": "failed", "delay": "delayed"}
 
@@ -78,9 +88,13 @@ class Tie:
     link_tag: str | None = None
 
 
-def ties(msg: Message, returned: Returned, *,
-         message_id: Callable[[str], tuple[int, int, str] | None],
-         bounce_address: Callable[[str], tuple[int, int] | None]) -> list[Tie]:
+def ties(
+    msg: Message,
+    returned: Returned,
+    *,
+    message_id: Callable[[str], tuple[int, int, str] | None],
+    bounce_address: Callable[[str], tuple[int, int] | None],
+) -> list[Tie]:
     """Every tie of a report to our mail; `message_id` and `bounce_address` verify our
     signed campaign Message-IDs ((campaign, subscriber, link tag) or None) and VERP
     addresses ((campaign, subscriber) or None)."""
@@ -118,8 +132,11 @@ def _blocks(part: Message) -> list[Message]:
     if isinstance(payload, list):
         return [b for b in payload if isinstance(b, Message)]
     if isinstance(payload, str):  # some MTAs label it text-ish; parse the blocks ourselves
-        return [HeaderParser().parsestr(chunk) for chunk in re.split(r"\n\s*\n", payload)
-                if chunk.strip()]
+        return [
+            HeaderParser().parsestr(chunk)
+            for chunk in re.split(r"\n\s*\n", payload)
+            if chunk.strip()
+        ]
     return []
 
 
@@ -148,16 +165,24 @@ def delivery_statuses(msg: Message) -> list[RecipientStatus]:
         # Prefer Final-Recipient: it is the address that failed; Original-Recipient is kept
         # when the MTA rewrote it (both are looked up by the poller).
         address = _addr(str(final or recipient))
-        result.append(RecipientStatus(
-            address=address,
-            action=_action(str(block.get("Action", ""))),
-            status=status.group(0) if status else "",
-            diagnostic=diagnostic,
-        ))
+        result.append(
+            RecipientStatus(
+                address=address,
+                action=_action(str(block.get("Action", ""))),
+                status=status.group(0) if status else "",
+                diagnostic=diagnostic,
+            )
+        )
         original = block.get("Original-Recipient")
         if original and _addr(str(original)) != address:
-            result.append(RecipientStatus(address=_addr(str(original)), action=result[-1].action,
-                                          status=result[-1].status, diagnostic=diagnostic))
+            result.append(
+                RecipientStatus(
+                    address=_addr(str(original)),
+                    action=result[-1].action,
+                    status=result[-1].status,
+                    diagnostic=diagnostic,
+                )
+            )
     return result
 
 
@@ -201,11 +226,17 @@ def returned_message(msg: Message) -> Returned:
     for value in headers.get_all("List-Unsubscribe", []):
         text = sanitize(value)
         tokens += _TOKEN_IN_URL.findall(text) + _TOKEN_IN_MAILTO.findall(text)
-    to = [a.lower() for _n, a in getaddresses([sanitize(v) for v in headers.get_all("To", [])])
-          if "@" in a]
-    return Returned(message_id=sanitize(headers.get("Message-ID", ""), 500).strip(),
-                    to=to, tokens=list(dict.fromkeys(tokens)),
-                    return_path=sanitize(headers.get("Return-Path", ""), 500).strip())
+    to = [
+        a.lower()
+        for _n, a in getaddresses([sanitize(v) for v in headers.get_all("To", [])])
+        if "@" in a
+    ]
+    return Returned(
+        message_id=sanitize(headers.get("Message-ID", ""), 500).strip(),
+        to=to,
+        tokens=list(dict.fromkeys(tokens)),
+        return_path=sanitize(headers.get("Return-Path", ""), 500).strip(),
+    )
 
 
 def looks_like_bounce(msg: Message, sender: str, return_path: str | None) -> bool:
@@ -228,7 +259,8 @@ def flufl_failures(msg: Message) -> tuple[list[str], list[str]]:
         return [], []
 
     def clean(values: frozenset[bytes]) -> list[str]:
-        return sorted({v.decode("ascii", "replace").strip().strip("<>").lower() for v in values
-                       if b"@" in v})
+        return sorted(
+            {v.decode("ascii", "replace").strip().strip("<>").lower() for v in values if b"@" in v}
+        )
 
     return clean(temporary), clean(permanent)

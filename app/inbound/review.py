@@ -17,8 +17,9 @@ from app.subscribers.optout import unsubscribe
 REFILE_PENDING = "Review->Processed"
 
 
-def list_messages(session: Session, *, status: InboundStatus | None, limit: int = 50,
-                  cursor: int | None = None) -> tuple[list[InboundMessage], int | None]:
+def list_messages(
+    session: Session, *, status: InboundStatus | None, limit: int = 50, cursor: int | None = None
+) -> tuple[list[InboundMessage], int | None]:
     """Newest first; `cursor` is the last id of the previous page."""
     stmt = select(InboundMessage).order_by(InboundMessage.id.desc())  # type: ignore[union-attr]
     if status is not None:
@@ -42,9 +43,14 @@ def get_message(session: Session, inbound_id: int) -> InboundMessage:
 _APPLICABLE = {"hard_bounce": Channel.BOUNCE, "complaint": Channel.COMPLAINT}
 
 
-def resolve(session: Session, inbound_id: int,
-            *, action: Literal["unsubscribe", "apply", "dismiss"],
-            actor: str, evidence: Evidence) -> InboundMessage:
+def resolve(
+    session: Session,
+    inbound_id: int,
+    *,
+    action: Literal["unsubscribe", "apply", "dismiss"],
+    actor: str,
+    evidence: Evidence,
+) -> InboundMessage:
     """A person decides: unsubscribe the sender (the one opt-out function, channel admin),
     apply a bounce or complaint the poller could not tie to our mail to the addresses it
     names (the person vouches for it), or dismiss. Either way the message leaves Review for
@@ -60,12 +66,19 @@ def resolve(session: Session, inbound_id: int,
         except InvalidInput as exc:
             raise InvalidInput("this message has no usable sender address") from exc
         details = {**evidence.details, "inbound_id": row.id, "by": actor}
-        result = unsubscribe(session, address=address, scope=Scope.ALL, channel=Channel.ADMIN,
-                             evidence=Evidence(ip=evidence.ip, user_agent=evidence.user_agent,
-                                               policy_version=evidence.policy_version,
-                                               details=details))
-        row.action = "unsubscribed sender (by a person)" + ("" if result.changed else
-                                                            " (already)")
+        result = unsubscribe(
+            session,
+            address=address,
+            scope=Scope.ALL,
+            channel=Channel.ADMIN,
+            evidence=Evidence(
+                ip=evidence.ip,
+                user_agent=evidence.user_agent,
+                policy_version=evidence.policy_version,
+                details=details,
+            ),
+        )
+        row.action = "unsubscribed sender (by a person)" + ("" if result.changed else " (already)")
         row.status = InboundStatus.RESOLVED
     elif action == "dismiss":
         row.action = row.action if row.action and row.action != "none" else "dismissed"
@@ -97,10 +110,19 @@ def _apply(session: Session, row: InboundMessage, actor: str, evidence: Evidence
         raise InvalidInput("this report names no usable recipient address")
     details = {**evidence.details, "inbound_id": row.id, "by": actor, "tie": "a person"}
     for address in dict.fromkeys(addresses):
-        unsubscribe(session, address=address, scope=Scope.ALL, channel=channel,
-                    evidence=Evidence(ip=evidence.ip, user_agent=evidence.user_agent,
-                                      policy_version=evidence.policy_version,
-                                      details=details))
-    row.action = ("bounced" if channel is Channel.BOUNCE else "complaint: unsubscribed") + \
-        " (by a person)"
+        unsubscribe(
+            session,
+            address=address,
+            scope=Scope.ALL,
+            channel=channel,
+            evidence=Evidence(
+                ip=evidence.ip,
+                user_agent=evidence.user_agent,
+                policy_version=evidence.policy_version,
+                details=details,
+            ),
+        )
+    row.action = (
+        "bounced" if channel is Channel.BOUNCE else "complaint: unsubscribed"
+    ) + " (by a person)"
     row.status = InboundStatus.RESOLVED

@@ -17,28 +17,43 @@ _CLIENT_SIGNALS = ("Auto-Submitted:", "empty Return-Path")
 _MSGIDS = re.compile(r"<[^<>\s]{1,250}>")
 
 
-def is_mail_client_request(*, subject: str, from_addr: str, is_reply: bool,
-                           signals: list[str], recipients: Callable[[], list[str]],
-                           unsubscribe_address: str) -> bool:
+def is_mail_client_request(
+    *,
+    subject: str,
+    from_addr: str,
+    is_reply: bool,
+    signals: list[str],
+    recipients: Callable[[], list[str]],
+    unsubscribe_address: str,
+) -> bool:
     """Addressed to our mailto address (or a +tag of it) with our `unsubscribe [token]`
     subject, not a reply, and marked Auto-Submitted or carrying the token we put in the
     subject (Gmail's carries no header, only the subject we wrote)."""
     wanted = unsubscribe_address.strip().lower()
     found = _MAILTO_SUBJECT.match(subject)
-    if (not wanted or "@" not in from_addr or found is None or is_reply
-            or not all(s.startswith(_CLIENT_SIGNALS) for s in signals)):
+    if (
+        not wanted
+        or "@" not in from_addr
+        or found is None
+        or is_reply
+        or not all(s.startswith(_CLIENT_SIGNALS) for s in signals)
+    ):
         return False
-    if not (any(s.startswith("Auto-Submitted:") for s in signals)
-            or (found.group(1) and _TOKEN_SHAPE.fullmatch(found.group(1)))):
+    if not (
+        any(s.startswith("Auto-Submitted:") for s in signals)
+        or (found.group(1) and _TOKEN_SHAPE.fullmatch(found.group(1)))
+    ):
         return False
     local, _, domain = wanted.partition("@")
-    return any(a.rpartition("@")[2] == domain and a.rpartition("@")[0].split("+", 1)[0] == local
-               for a in (r.lower() for r in recipients()))
+    return any(
+        a.rpartition("@")[2] == domain and a.rpartition("@")[0].split("+", 1)[0] == local
+        for a in (r.lower() for r in recipients())
+    )
 
 
-def replied_subscribers(replied: str,
-                        parse_campaign_message_id: Callable[[str], tuple[int, int] | None]
-                        ) -> list[int]:
+def replied_subscribers(
+    replied: str, parse_campaign_message_id: Callable[[str], tuple[int, int] | None]
+) -> list[int]:
     """Subscribers of the signed campaign Message-IDs in In-Reply-To / References."""
     found = []
     for message_id in _MSGIDS.findall(replied)[:50]:

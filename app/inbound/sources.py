@@ -93,7 +93,7 @@ def _by_bytes(sizes: dict[str, int], budget: int) -> list[list[str]]:
 
 SEARCH_LINE_OCTETS = 8000
 """Longest UID SEARCH line we send: RFC 7162 asks clients to stay under 8192 octets."""
-_SEARCHABLE = re.compile(r'<[\x21\x23-\x5b\x5d-\x7e]{1,400}>')
+_SEARCHABLE = re.compile(r"<[\x21\x23-\x5b\x5d-\x7e]{1,400}>")
 """Message-IDs a quoted IMAP string can carry (printable ASCII, no quote, no backslash);
 the rare others are moved without looking for a copy."""
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -144,7 +144,8 @@ class ImapSource:
         self.tls = parts.scheme == "imaps"
         if not (self.tls or self.starttls) and self.host not in _LOCAL_HOSTS:
             raise ConfigurationError(
-                "plain imap:// is only allowed to localhost: use imaps:// or ?starttls=1")
+                "plain imap:// is only allowed to localhost: use imaps:// or ?starttls=1"
+            )
         self.port = parts.port or (993 if self.tls else 143)
         self.user = unquote(parts.username or "")
         self.password = unquote(parts.password or "")
@@ -161,8 +162,7 @@ class ImapSource:
         if self.tls:
             box = MailBox(self.host, self.port, timeout=self.timeout, ssl_context=context)
         elif self.starttls:
-            box = MailBoxStartTls(self.host, self.port, timeout=self.timeout,
-                                  ssl_context=context)
+            box = MailBoxStartTls(self.host, self.port, timeout=self.timeout, ssl_context=context)
         else:
             box = MailBoxUnencrypted(self.host, self.port, timeout=self.timeout)
         box.login(self.user, self.password, initial_folder=None)
@@ -217,7 +217,8 @@ class ImapSource:
                 head = item[0]
                 following = data[index + 1] if index + 1 < len(data) else b""
                 if (b"UID" not in head or b"RFC822.SIZE" not in head) and isinstance(
-                        following, bytes):
+                    following, bytes
+                ):
                     head += following  # servers may send items after the literal
                 out.append((head, item[1]))
             elif isinstance(item, bytes) and b"UID" in item:
@@ -233,8 +234,9 @@ class ImapSource:
         found: dict[str, Fetched] = {}
         larger: dict[str, int] = {}
         for start in range(0, len(uids), 500):
-            for line, body in self._fetch(uids[start:start + 500],
-                                          f"(UID RFC822.SIZE BODY.PEEK[]<0.{HEAD_BYTES}>)"):
+            for line, body in self._fetch(
+                uids[start : start + 500], f"(UID RFC822.SIZE BODY.PEEK[]<0.{HEAD_BYTES}>)"
+            ):
                 uid, size = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
                 if not (uid and size and body is not None):
                     continue
@@ -273,7 +275,7 @@ class ImapSource:
         client = self._client()
         target = utf7_encode(folder)
         for start in range(0, len(uids), 1000):
-            chunk = uid_set(uids[start:start + 1000])
+            chunk = uid_set(uids[start : start + 1000])
             if "MOVE" in client.capabilities:
                 typ, data = client.uid("MOVE", chunk, target)
             else:
@@ -321,8 +323,9 @@ class ImapSource:
         found: set[str] = set()
         ordered = [str(u) for u in sorted(uids)]
         for start in range(0, len(ordered), 1000):
-            for _line, header in self._fetch(ordered[start:start + 1000],
-                                             "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"):
+            for _line, header in self._fetch(
+                ordered[start : start + 1000], "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+            ):
                 if header:
                     found.update(_MESSAGE_ID.findall(header.decode("ascii", "replace")))
         return found & set(message_ids)
@@ -457,8 +460,9 @@ def is_connection_error(exc: BaseException) -> bool:
     """Errors after which the source should be reopened (network, protocol, server)."""
     import imaplib
 
-    return isinstance(exc, OSError | socket.timeout | imaplib.IMAP4.error | ConnectionError
-                      | EOFError)
+    return isinstance(
+        exc, OSError | socket.timeout | imaplib.IMAP4.error | ConnectionError | EOFError
+    )
 
 
 def _remove_copied(client: Any, uids: str) -> None:

@@ -43,13 +43,19 @@ class UnreadableBody(ValueError):
 
 def _part_text(part: Message) -> str:
     try:
-        content = part.get_content() if isinstance(part, EmailMessage) else part.get_payload(
-            decode=True).decode(part.get_content_charset() or "utf-8", "replace")
+        content = (
+            part.get_content()
+            if isinstance(part, EmailMessage)
+            else part.get_payload(decode=True).decode(
+                part.get_content_charset() or "utf-8", "replace"
+            )
+        )
     except (LookupError, UnicodeError, CharsetError) as exc:
         # An unknown charset, or a name that is not even ASCII ("€utf-8", a stray 8-bit
         # byte): we cannot honestly read the words.
-        raise UnreadableBody(f"unknown charset {sanitize(part.get_param('charset'), 60)!r}"
-                             ) from exc
+        raise UnreadableBody(
+            f"unknown charset {sanitize(part.get_param('charset'), 60)!r}"
+        ) from exc
     return content if isinstance(content, str) else ""
 
 
@@ -69,8 +75,11 @@ def body_text(msg: Message) -> tuple[str, str]:
         if part.is_multipart():
             if ctype == "message/rfc822":
                 continue
-            stack[0:0] = list(part.iter_parts()) if isinstance(part, EmailMessage) else list(
-                part.get_payload())
+            stack[0:0] = (
+                list(part.iter_parts())
+                if isinstance(part, EmailMessage)
+                else list(part.get_payload())
+            )
             continue
         if part.get_content_disposition() == "attachment":
             continue
@@ -132,7 +141,8 @@ _FOOTER_LINES = [
     r"(?: and any (?:attachments?|files?)(?: to it)?)?,? (?:is|are|was|may|contains|has been)"
     r"\b[\s\S]{0,120}\b(?:confidential|intended|privileged|proprietary|recipient|legally|virus)",
     r"(?:confidentiality|privacy|legal) (?:notice|note|statement|disclaimer)",
-    r"disclaimer\s*:", r"confidential(?:ity)?\s*:",
+    r"disclaimer\s*:",
+    r"confidential(?:ity)?\s*:",
     r"click here to (?:unsubscribe|opt[ -]?out|manage)",
     r"si vous (?:ne )?(?:souhaitez|d[ée]sirez|voulez)(?: ne)? (?:plus|pas)\b",
     r"si vous (?:n'[êe]tes pas|avez re[çc]u ce)",
@@ -154,8 +164,9 @@ _FOOTER_LINES = [
     r"(?:es|va dirigido|contiene|puede|y)\b[\s\S]{0,120}(?:confidencial|destinatario|dirigido)",
     r"aviso (?:legal|de confidencialidad)",
 ]
-_FOOTER = re.compile(r"^[*\[(]*(?:" + "|".join(f"(?:{p})" for p in _FOOTER_LINES) + ")",
-                     re.MULTILINE | re.IGNORECASE)
+_FOOTER = re.compile(
+    r"^[*\[(]*(?:" + "|".join(f"(?:{p})" for p in _FOOTER_LINES) + ")", re.MULTILINE | re.IGNORECASE
+)
 _CUT = re.compile("|".join(f"(?:{p})" for p in _CUT_LINES), re.MULTILINE | re.IGNORECASE)
 # A two-line Gmail "On ... <x@y>\nwrote:" header is joined first so the line rules see it.
 _WRAPPED_WROTE = re.compile(r"^(On\b[^\n]{0,200})\n([^\n]{0,80}\bwrote:\s*)$", re.MULTILINE)
@@ -186,8 +197,7 @@ _SHORTCUT = hashlib.sha256(_HEADER_REGEX.pattern.encode()).hexdigest() == _READ_
 
 
 def _reply_parts(text: str) -> ReplyMessage:
-    return _Replies(text=text, languages=list(_REPLY_LANGUAGES),
-                    _header_regex=_HEADER_REGEX).read()
+    return _Replies(text=text, languages=list(_REPLY_LANGUAGES), _header_regex=_HEADER_REGEX).read()
 
 
 def _without_footer(text: str) -> str:

@@ -41,9 +41,7 @@ class CampaignTopic(SQLModel, table=True):
     __tablename__ = "campaign_topic"
 
     campaign_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=Column(Integer, ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True)
     )
     topic_id: int = Field(
         sa_column=Column(Integer, ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True)
@@ -84,8 +82,9 @@ class TrackingEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     send_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("send.id", ondelete="CASCADE"), nullable=False,
-                         index=True)
+        sa_column=Column(
+            Integer, ForeignKey("send.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
     kind: str = Field(sa_type=String(16))
     at: datetime = ts_field()

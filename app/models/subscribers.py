@@ -35,8 +35,11 @@ class Subscriber(SQLModel, table=True):
     tracking_allowed: bool = True
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
-    link_secret: str = Field(default_factory=new_link_secret, sa_type=String(32),
-                             sa_column_kwargs={"server_default": random_secret()})
+    link_secret: str = Field(
+        default_factory=new_link_secret,
+        sa_type=String(32),
+        sa_column_kwargs={"server_default": random_secret()},
+    )
     """Every signed link of this person carries a tag derived from it (app/link_secrets.py)."""
     legacy_links: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     """Existed before migration 0004: links signed then (without a tag) still work."""
@@ -55,13 +58,17 @@ class Subscription(SQLModel, table=True):
     On SQLite the table is stored in that key's B-tree (WITHOUT ROWID): one tree less to
     write for every subscription."""
 
-    __table_args__ = (Index("ix_subscription_topic_status", "topic_id", "status"),
-                      {"sqlite_with_rowid": False})
+    __table_args__ = (
+        Index("ix_subscription_topic_status", "topic_id", "status"),
+        {"sqlite_with_rowid": False},
+    )
 
-    subscriber_id: int = Field(sa_column=Column(
-        Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), primary_key=True))
-    topic_id: int = Field(sa_column=Column(
-        Integer, ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True))
+    subscriber_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), primary_key=True)
+    )
+    topic_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("topic.id", ondelete="CASCADE"), primary_key=True)
+    )
     status: SubscriptionStatus = enum_field(SubscriptionStatus.UNCONFIRMED)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()

@@ -51,8 +51,14 @@ class MaildirHandler:
     to end on the embedded defaults too.
     """
 
-    def __init__(self, path: Path, *, inbox: Path | None = None,
-                 info_address: str = "", also: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        inbox: Path | None = None,
+        info_address: str = "",
+        also: tuple[str, ...] = (),
+    ) -> None:
         self.path = path
         self.maildir = _open_maildir(path)
         self.info = {_mailbox_of(a) for a in (info_address, *also) if "@" in a}
@@ -65,7 +71,8 @@ class MaildirHandler:
         # Return-Path/Delivered-To are what a real delivery agent adds; the original bytes
         # (and any DKIM signature over them) stay untouched below them.
         trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n".encode(
-            "utf-8", "surrogateescape")
+            "utf-8", "surrogateescape"
+        )
         target = self.inbox if self.inbox is not None and self._is_info(rcpt) else self.maildir
         return target.add(trace + content)
 
@@ -74,34 +81,51 @@ class MaildirHandler:
         mail_from = envelope.mail_from or ""
         try:
             keys = await asyncio.to_thread(
-                lambda: [self.store(mail_from, r, content) for r in envelope.rcpt_tos])
+                lambda: [self.store(mail_from, r, content) for r in envelope.rcpt_tos]
+            )
         except OSError as exc:
             log.error("mail catcher: cannot store message: %s", exc)
             return "451 4.3.0 Cannot store the message now"
-        log.info("mail catcher: %d bytes from <%s> to %s -> %s", len(content), mail_from,
-                 ", ".join(envelope.rcpt_tos), ", ".join(keys))
+        log.info(
+            "mail catcher: %d bytes from <%s> to %s -> %s",
+            len(content),
+            mail_from,
+            ", ".join(envelope.rcpt_tos),
+            ", ".join(keys),
+        )
         return "250 2.0.0 Stored"
 
 
 def catcher_handler(settings: Settings) -> MaildirHandler:
-    return MaildirHandler(outbox_path(settings), inbox=inbox_path(settings),
-                          info_address=settings.unsubscribe_mailto,
-                          also=(settings.bounce_address,))
+    return MaildirHandler(
+        outbox_path(settings),
+        inbox=inbox_path(settings),
+        info_address=settings.unsubscribe_mailto,
+        also=(settings.bounce_address,),
+    )
 
 
 def _server_factory(handler: MaildirHandler) -> Any:
-    return lambda: SMTP(handler, data_size_limit=_MAX_SIZE, hostname="octomail-catcher",
-                        ident="Octomail mail catcher")
+    return lambda: SMTP(
+        handler,
+        data_size_limit=_MAX_SIZE,
+        hostname="octomail-catcher",
+        ident="Octomail mail catcher",
+    )
 
 
 async def run_catcher(settings: Settings, stop: asyncio.Event) -> None:
     """Serve on 127.0.0.1:mail_catcher_port until `stop` is set (a background service)."""
     handler = catcher_handler(settings)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_server_factory(handler), "127.0.0.1",
-                                      settings.mail_catcher_port)
-    log.info("mail catcher: listening on 127.0.0.1:%d, storing into %s",
-             settings.mail_catcher_port, handler.path)
+    server = await loop.create_server(
+        _server_factory(handler), "127.0.0.1", settings.mail_catcher_port
+    )
+    log.info(
+        "mail catcher: listening on 127.0.0.1:%d, storing into %s",
+        settings.mail_catcher_port,
+        handler.path,
+    )
     try:
         await stop.wait()
     finally:
@@ -111,14 +135,19 @@ async def run_catcher(settings: Settings, stop: asyncio.Event) -> None:
 
 class _CatcherController(Controller):
     def factory(self) -> SMTP:
-        return SMTP(self.handler, data_size_limit=_MAX_SIZE, hostname="octomail-catcher",
-                    ident="Octomail mail catcher")
+        return SMTP(
+            self.handler,
+            data_size_limit=_MAX_SIZE,
+            hostname="octomail-catcher",
+            ident="Octomail mail catcher",
+        )
 
 
 def start_catcher(settings: Settings, port: int | None = None) -> Controller:
     """The catcher in its own thread (for synchronous callers and tests); call .stop()."""
     handler = catcher_handler(settings)
-    controller = _CatcherController(handler, hostname="127.0.0.1",
-                                    port=settings.mail_catcher_port if port is None else port)
+    controller = _CatcherController(
+        handler, hostname="127.0.0.1", port=settings.mail_catcher_port if port is None else port
+    )
     controller.start()
     return controller

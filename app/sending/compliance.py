@@ -20,11 +20,29 @@ from jinja2 import nodes
 from app.errors import InvalidInput
 
 REQUIRED = ("unsubscribe_url", "postal_address")
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden"
-                           r"|font-size\s*:\s*0+(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:;|!|$)", re.I)
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden"
+    r"|font-size\s*:\s*0+(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:;|!|$)",
+    re.I,
+)
 _INVISIBLE = frozenset({"head", "style", "script", "title", "template"})
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                   "source", "track", "wbr"})
+_VOID = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 
 
 def check_layout(html_tree: nodes.Template, text_tree: nodes.Template) -> None:
@@ -32,13 +50,13 @@ def check_layout(html_tree: nodes.Template, text_tree: nodes.Template) -> None:
     missing = []
     for part, tree in (("HTML", html_tree), ("text", text_tree)):
         used = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
-        missing += [f"{{{{ {name} }}}} in the {part} part" for name in REQUIRED
-                    if name not in used]
+        missing += [f"{{{{ {name} }}}} in the {part} part" for name in REQUIRED if name not in used]
     if missing:
         raise InvalidInput(
             "a marketing email must show the unsubscribe link and the sender's postal "
             f"address in both parts; the layout and body lack {', '.join(missing)} "
-            "(use a layout that has them, e.g. 'default', or category transactional)")
+            "(use a layout that has them, e.g. 'default', or category transactional)"
+        )
 
 
 class _Visible(HTMLParser):
@@ -56,8 +74,12 @@ class _Visible(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
-        hidden = (self._hidden() or tag in _INVISIBLE or "hidden" in values
-                  or bool(_HIDDEN_STYLE.search(values.get("style") or "")))
+        hidden = (
+            self._hidden()
+            or tag in _INVISIBLE
+            or "hidden" in values
+            or bool(_HIDDEN_STYLE.search(values.get("style") or ""))
+        )
         if tag in _VOID:
             return
         self.stack.append((tag, hidden))
@@ -104,5 +126,7 @@ def check_rendered(html: str, text: str, *, unsubscribe_url: str, postal_address
     if not address or address not in _squeeze(text):
         problems.append("the text part does not show the postal address")
     if problems:
-        raise InvalidInput("a marketing email must show the unsubscribe link and the "
-                           f"sender's postal address: {'; '.join(problems)}")
+        raise InvalidInput(
+            "a marketing email must show the unsubscribe link and the "
+            f"sender's postal address: {'; '.join(problems)}"
+        )

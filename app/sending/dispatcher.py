@@ -61,23 +61,33 @@ def smtp_urls(settings: Settings) -> list[str]:
 
 
 def make_pool(settings: Settings) -> SmtpPool:
-    return SmtpPool(smtp_urls(settings), connections_per_provider=settings.smtp_pool_size,
-                    rate_per_second=settings.smtp_rate_per_second,
-                    rate_per_hour=settings.smtp_rate_per_hour)
+    return SmtpPool(
+        smtp_urls(settings),
+        connections_per_provider=settings.smtp_pool_size,
+        rate_per_second=settings.smtp_rate_per_second,
+        rate_per_hour=settings.smtp_rate_per_hour,
+    )
 
 
 class Worker:
     """One sending worker; `run(stop)` returns once `stop` is set and its work is recorded."""
 
-    def __init__(self, settings: Settings, *, pool: SmtpPool | None = None,
-                 worker_id: str | None = None, batch_size: int | None = None,
-                 retry_base: timedelta = timedelta(seconds=30),
-                 retry_cap: timedelta = timedelta(hours=1)) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool: SmtpPool | None = None,
+        worker_id: str | None = None,
+        batch_size: int | None = None,
+        retry_base: timedelta = timedelta(seconds=30),
+        retry_cap: timedelta = timedelta(hours=1),
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.own_pool = pool is None
-        self.worker_id = worker_id or (f"{socket.gethostname()[:60]}:{os.getpid()}:"
-                                       f"{secrets.token_hex(3)}")
+        self.worker_id = worker_id or (
+            f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
+        )
         self.store = SendStore(get_engine(settings), settings, self.worker_id)
         self.batch_size = max(1, batch_size or settings.send_batch_size)
         self.concurrency = len(smtp_urls(settings)) * max(1, settings.smtp_pool_size)
@@ -113,8 +123,9 @@ class Worker:
         if self.pool is None:
             self.pool = make_pool(self.settings)
         await self.pool.start()
-        senders = [asyncio.create_task(self._sender(), name=f"sender-{i}")
-                   for i in range(self.concurrency)]
+        senders = [
+            asyncio.create_task(self._sender(), name=f"sender-{i}") for i in range(self.concurrency)
+        ]
         recorder = asyncio.create_task(self._recorder(), name="recorder")
         housekeeper = asyncio.create_task(self._housekeeper(), name="housekeeper")
         try:
@@ -175,8 +186,9 @@ class Worker:
             if info is None:
                 return 0
             try:
-                prepared = prepare_campaign(info.campaign, settings=self.settings,
-                                            topic_names=info.topic_names)
+                prepared = prepare_campaign(
+                    info.campaign, settings=self.settings, topic_names=info.topic_names
+                )
             except Exception:  # noqa: BLE001 - a broken campaign must not stop the worker
                 log.exception("campaign %s cannot be rendered; pausing it", campaign_id)
                 await asyncio.to_thread(_pause_broken, self.settings, campaign_id)
@@ -247,49 +259,74 @@ class Worker:
             self.record_due.set()
 
     def _opted_out_since_check(self, job: Job) -> bool:
-        digest = hmac.new(self.settings.pepper, job.email.strip().lower().encode(),
-                          hashlib.sha256).hexdigest()
+        digest = hmac.new(
+            self.settings.pepper, job.email.strip().lower().encode(), hashlib.sha256
+        ).hexdigest()
         seen = self.optouts.get(digest)
         return seen is not None and seen[0] > job.checked
 
     async def _deliver(self, pool: SmtpPool, prepared: PreparedCampaign, job: Job) -> Result:
         try:
             message = render_message(
-                prepared, Recipient(job.subscriber_id, job.email, job.name, job.attributes,
-                                    job.link_secret),
-                settings=self.settings)
+                prepared,
+                Recipient(job.subscriber_id, job.email, job.name, job.attributes, job.link_secret),
+                settings=self.settings,
+            )
         except Exception as exc:  # noqa: BLE001 - one bad address must not stop the others
-            return Result(job.send_id, SendStatus.FAILED, reply=f"not rendered: {exc}",
-                          attempts=job.attempts + 1)
+            return Result(
+                job.send_id,
+                SendStatus.FAILED,
+                reply=f"not rendered: {exc}",
+                attempts=job.attempts + 1,
+            )
         try:
-            outcome = await pool.send(message.envelope_from, message.rcpt, message.data,
-                                      crlf=True)
+            outcome = await pool.send(message.envelope_from, message.rcpt, message.data, crlf=True)
         except Exception as exc:  # noqa: BLE001 - the transport should classify, but be safe
             return self._retry(job, f"transport error: {exc!r}")
         reply = f"{outcome.code or ''} {outcome.reply}".strip()
         if outcome.outcome is DeliveryOutcome.SENT:
             self.sent += 1
-            return Result(job.send_id, SendStatus.SENT, reply=reply,
-                          message_id=message.message_id, attempts=job.attempts + 1)
+            return Result(
+                job.send_id,
+                SendStatus.SENT,
+                reply=reply,
+                message_id=message.message_id,
+                attempts=job.attempts + 1,
+            )
         if outcome.outcome is DeliveryOutcome.RETRY:
             return self._retry(job, reply)
-        return Result(job.send_id, SendStatus.BOUNCED if outcome.hard_bounce else SendStatus.FAILED,
-                      reply=reply, message_id=message.message_id, attempts=job.attempts + 1,
-                      subscriber_id=job.subscriber_id, campaign_id=job.campaign_id,
-                      bounce=bool(outcome.hard_bounce), code=outcome.code)
+        return Result(
+            job.send_id,
+            SendStatus.BOUNCED if outcome.hard_bounce else SendStatus.FAILED,
+            reply=reply,
+            message_id=message.message_id,
+            attempts=job.attempts + 1,
+            subscriber_id=job.subscriber_id,
+            campaign_id=job.campaign_id,
+            bounce=bool(outcome.hard_bounce),
+            code=outcome.code,
+        )
 
     def _retry(self, job: Job, reply: str) -> Result:
         """Throttling is not failure: back off and retry, up to OCTOMAIL_SEND_RETRY_MAX_AGE."""
         attempts = job.attempts + 1
         waited = retried_for(attempts, self.retry_base, self.retry_cap)
         if waited > self.settings.send_retry_max_age:
-            return Result(job.send_id, SendStatus.FAILED, attempts=attempts,
-                          reply=f"gave up after {attempts} temporary failures over "
-                                f"{retried_for(attempts - 1, self.retry_base, self.retry_cap)}"
-                                f"; last reply: {reply}")
-        return Result(job.send_id, SendStatus.QUEUED, reply=reply, attempts=attempts,
-                      next_attempt_at=utcnow() + backoff(attempts, self.retry_base,
-                                                         self.retry_cap))
+            return Result(
+                job.send_id,
+                SendStatus.FAILED,
+                attempts=attempts,
+                reply=f"gave up after {attempts} temporary failures over "
+                f"{retried_for(attempts - 1, self.retry_base, self.retry_cap)}"
+                f"; last reply: {reply}",
+            )
+        return Result(
+            job.send_id,
+            SendStatus.QUEUED,
+            reply=reply,
+            attempts=attempts,
+            next_attempt_at=utcnow() + backoff(attempts, self.retry_base, self.retry_cap),
+        )
 
     def _drop(self, job: Job) -> None:
         self._pending()
@@ -365,8 +402,9 @@ class Worker:
             self.recorded.set()
 
     async def _watch_consent(self) -> None:
-        events = await asyncio.to_thread(self.store.consent_since,
-                                         max(0, self.consent_after - CONSENT_LOOKBACK))
+        events = await asyncio.to_thread(
+            self.store.consent_since, max(0, self.consent_after - CONSENT_LOOKBACK)
+        )
         self.polls += 1
         now = time.monotonic()
         for event_id, digest in events:
@@ -405,8 +443,7 @@ class Worker:
             self.halted.clear()
             return
         statuses = await asyncio.to_thread(self.store.statuses, active)
-        self.halted = {cid for cid in active
-                       if statuses.get(cid) != CampaignStatus.RUNNING.value}
+        self.halted = {cid for cid in active if statuses.get(cid) != CampaignStatus.RUNNING.value}
         if self.halted:
             # Release the jobs of stopped campaigns now rather than when a sender reaches them.
             kept = [item for item in self.queue if item[1].campaign_id not in self.halted]
@@ -431,8 +468,9 @@ async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout: f
     waiters = [asyncio.ensure_future(stop.wait())]
     if other is not None:
         waiters.append(asyncio.ensure_future(other.wait()))
-    _done, pending = await asyncio.wait(waiters, timeout=timeout,
-                                        return_when=asyncio.FIRST_COMPLETED)
+    _done, pending = await asyncio.wait(
+        waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+    )
     for task in pending:
         task.cancel()
 
@@ -450,6 +488,7 @@ def _pause_broken(settings: Settings, campaign_id: int) -> None:
 
 
 # ---------------------------------------------------------------- processes
+
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """One worker until `stop` is set (the entry point app/background.py embeds)."""
@@ -477,8 +516,10 @@ def run_workers(concurrency: int = 1, settings: Settings | None = None) -> None:
     if concurrency <= 1:
         run_one(settings)
         return
-    children = [subprocess.Popen([sys.executable, "-m", "app.sending.dispatcher"])
-                for _ in range(concurrency)]
+    children = [
+        subprocess.Popen([sys.executable, "-m", "app.sending.dispatcher"])
+        for _ in range(concurrency)
+    ]
 
     def forward(_signum: int, _frame: object) -> None:
         for child in children:
@@ -495,6 +536,8 @@ def run_workers(concurrency: int = 1, settings: Settings | None = None) -> None:
 
 
 if __name__ == "__main__":  # one worker process: `python -m app.sending.dispatcher`
-    logging.basicConfig(level=os.environ.get("OCTOMAIL_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("OCTOMAIL_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+    )
     run_one()

@@ -13,9 +13,17 @@ from app.settings import Settings
 # dkimpy's default list omits List-Unsubscribe-Post: a relay could then strip or alter the
 # one-click flag without breaking the signature (RFC 8058 section 4 requires signing both).
 SIGNED_HEADERS: tuple[bytes, ...] = (
-    b"From", b"To", b"Subject", b"Date", b"Message-ID", b"Reply-To",
-    b"List-Unsubscribe", b"List-Unsubscribe-Post", b"List-Id",
-    b"MIME-Version", b"Content-Type",
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"Reply-To",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+    b"List-Id",
+    b"MIME-Version",
+    b"Content-Type",
 )
 
 

@@ -31,8 +31,9 @@ def send_transactional(message: EmailMessage, settings: Settings | None = None) 
     query = parse_qs(url.query)
     host = url.hostname or "127.0.0.1"
     if url.scheme == "smtps":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(host, url.port or 465, timeout=30,
-                                                context=ssl.create_default_context())
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, url.port or 465, timeout=30, context=ssl.create_default_context()
+        )
     else:
         client = smtplib.SMTP(host, url.port or 25, timeout=30)
     with client:

@@ -21,8 +21,10 @@ _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=
 
 
 def _too_slow(timeout: float) -> InvalidInput:
-    return InvalidInput(f"rendering the campaign took longer than {timeout:g} s; simplify the "
-                        "template (fewer loops, smaller values)")
+    return InvalidInput(
+        f"rendering the campaign took longer than {timeout:g} s; simplify the "
+        "template (fewer loops, smaller values)"
+    )
 
 
 def run_limited(fn: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
@@ -35,8 +37,7 @@ def run_limited(fn: Callable[..., T], *args: Any, timeout: float, **kwargs: Any)
         raise _too_slow(timeout) from None
 
 
-async def run_limited_async(fn: Callable[..., T], *args: Any, timeout: float,
-                            **kwargs: Any) -> T:
+async def run_limited_async(fn: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
     """The same for async callers: the event loop keeps serving while the render runs."""
     future = _pool.submit(fn, *args, **kwargs)
     try:

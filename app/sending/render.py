@@ -105,8 +105,9 @@ class _Minter:
 
     def __init__(self, settings: Settings, purpose: Purpose) -> None:
         # Same construction as app.tokens.mint: the last key of the reversed list signs.
-        signer = URLSafeSerializer(list(reversed(settings.signing_keys)),
-                                   salt=purpose.value).make_signer()
+        signer = URLSafeSerializer(
+            list(reversed(settings.signing_keys)), salt=purpose.value
+        ).make_signer()
         self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
         self._sep = signer.sep
 
@@ -140,8 +141,9 @@ def _bounce_base(settings: Settings) -> str:
         raise ConfigurationError(f"invalid OCTOMAIL_BOUNCE_ADDRESS: {exc}") from exc
 
 
-def prepare_campaign(campaign: Campaign, *, settings: Settings,
-                     topic_names: list[str] | None = None) -> PreparedCampaign:
+def prepare_campaign(
+    campaign: Campaign, *, settings: Settings, topic_names: list[str] | None = None
+) -> PreparedCampaign:
     """Compile a campaign once; raises ConfigurationError / InvalidInput before any send."""
     category = Category(campaign.category)
     if category == Category.MARKETING and not settings.postal_address.strip():
@@ -153,12 +155,20 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
     campaign_id = int(campaign.id or 0)
     bounces = _bounce_base(settings)
     context = campaign_context(
-        org_name=settings.org_name, postal_address=settings.postal_address,
-        topics=list(topic_names or []), category=category.value, campaign_id=campaign_id,
-        campaign_name=campaign.name)
+        org_name=settings.org_name,
+        postal_address=settings.postal_address,
+        topics=list(topic_names or []),
+        category=category.value,
+        campaign_id=campaign_id,
+        campaign_name=campaign.name,
+    )
     html, text, subject = compile_campaign(
-        campaign.body, campaign.body_format, campaign.layout or "default", campaign.subject,
-        context, layout_dir=settings.email_layout_dir,
+        campaign.body,
+        campaign.body_format,
+        campaign.layout or "default",
+        campaign.subject,
+        context,
+        layout_dir=settings.email_layout_dir,
     )
     static_subject = None if "{" in campaign.subject else clean_text(campaign.subject)
     boundary = f"=_om_{secrets.token_hex(12)}"  # "=_" never occurs in QP or base64 output
@@ -174,8 +184,10 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
         header("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         b"\r\n",
     ]
-    part = ("\r\nContent-Type: text/{}; charset=utf-8"
-            "\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+    part = (
+        "\r\nContent-Type: text/{}; charset=utf-8"
+        "\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
     prepared = PreparedCampaign(
         campaign_id=campaign_id,
         category=category,
@@ -183,7 +195,8 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
         text=text,
         subject=subject,
         static_subject=static_subject,
-        static_subject_header=None if static_subject is None
+        static_subject_header=None
+        if static_subject is None
         else header("Subject", unstructured(static_subject)),
         from_domain=domain,
         envelope_from=bounces or from_address,
@@ -195,9 +208,10 @@ def prepare_campaign(campaign: Campaign, *, settings: Settings,
         mailto=settings.unsubscribe_mailto.strip(),
         unsubscribe=_Minter(settings, Purpose.UNSUBSCRIBE),
         preferences=_Minter(settings, Purpose.PREFS),
-        msgid_mac=hmac.new(hashlib.sha256(b"octomail-message-id\0"
-                                          + settings.signing_keys[0].encode()).digest(),
-                           digestmod=hashlib.sha256),
+        msgid_mac=hmac.new(
+            hashlib.sha256(b"octomail-message-id\0" + settings.signing_keys[0].encode()).digest(),
+            digestmod=hashlib.sha256,
+        ),
         signer=Signer.from_settings(settings),
         verp=VerpMinter(settings, bounces, campaign_id) if bounces else None,
     )
@@ -214,8 +228,12 @@ def _check_footer(prepared: PreparedCampaign, settings: Settings) -> None:
     in both parts: checked once per campaign, so no marketing send goes out without."""
     shown = render_preview(prepared, SAMPLE, settings=settings)
     values, _token = _values(prepared, SAMPLE, link_tag(SAMPLE.link_secret))
-    check_rendered(shown.html, shown.text, unsubscribe_url=values["unsubscribe_url"],
-                   postal_address=settings.postal_address)
+    check_rendered(
+        shown.html,
+        shown.text,
+        unsubscribe_url=values["unsubscribe_url"],
+        postal_address=settings.postal_address,
+    )
 
 
 SAMPLE = Recipient(id=0, email="sample@example.org", name="Sample Person")
@@ -242,8 +260,9 @@ def message_id(prepared: PreparedCampaign, subscriber_id: int, tag: str) -> str:
     return f"<{local}.{mac.hexdigest()[:12]}@{prepared.from_domain}>"
 
 
-def _values(prepared: PreparedCampaign, recipient: Recipient,
-            tag: str) -> tuple[dict[str, Any], str]:
+def _values(
+    prepared: PreparedCampaign, recipient: Recipient, tag: str
+) -> tuple[dict[str, Any], str]:
     token = prepared.unsubscribe([recipient.id, prepared.campaign_id], tag)
     name = clean_text(recipient.name or "")
     values = {
@@ -253,7 +272,7 @@ def _values(prepared: PreparedCampaign, recipient: Recipient,
         "attributes": recipient.attributes or {},
         "unsubscribe_url": f"{prepared.base_url}/u/{token}",
         "preferences_url": f"{prepared.base_url}/preferences/"
-                           f"{prepared.preferences([recipient.id], tag)}",
+        f"{prepared.preferences([recipient.id], tag)}",
     }
     subject = prepared.static_subject
     if subject is None:
@@ -262,8 +281,15 @@ def _values(prepared: PreparedCampaign, recipient: Recipient,
     return values, token
 
 
-def _assemble(prepared: PreparedCampaign, recipient: Recipient, rcpt: str, msgid: str,
-              subject: str, values: dict[str, Any], token: str) -> bytes:
+def _assemble(
+    prepared: PreparedCampaign,
+    recipient: Recipient,
+    rcpt: str,
+    msgid: str,
+    subject: str,
+    values: dict[str, Any],
+    token: str,
+) -> bytes:
     unsubscribe = f"<{values['unsubscribe_url']}>"
     if prepared.mailto:
         # The token is base64url plus ".": only the space needs escaping (as links.py does).
@@ -272,7 +298,8 @@ def _assemble(prepared: PreparedCampaign, recipient: Recipient, rcpt: str, msgid
     out = [
         header("Date", _date()),
         header("Message-ID", msgid),
-        prepared.static_subject_header if subject is prepared.static_subject
+        prepared.static_subject_header
+        if subject is prepared.static_subject
         else header("Subject", unstructured(subject)),
         header("To", mailbox(recipient.name or "", rcpt)),
         header("List-Unsubscribe", unsubscribe),
@@ -287,8 +314,9 @@ def _assemble(prepared: PreparedCampaign, recipient: Recipient, rcpt: str, msgid
     return prepared.signer.sign(data) if prepared.signer else data
 
 
-def render_message(prepared: PreparedCampaign, recipient: Recipient, *,
-                   settings: Settings) -> RenderedMessage:
+def render_message(
+    prepared: PreparedCampaign, recipient: Recipient, *, settings: Settings
+) -> RenderedMessage:
     """One personalised message; raises InvalidInput for an undeliverable address."""
     rcpt = ascii_address(recipient.email)
     tag = link_tag(recipient.link_secret)
@@ -304,8 +332,13 @@ def render_message(prepared: PreparedCampaign, recipient: Recipient, *,
     return RenderedMessage(msgid, envelope, rcpt, data)
 
 
-def render_test(prepared: PreparedCampaign, address: str, *, settings: Settings,
-                recipient: Recipient | None = None) -> RenderedMessage:
+def render_test(
+    prepared: PreparedCampaign,
+    address: str,
+    *,
+    settings: Settings,
+    recipient: Recipient | None = None,
+) -> RenderedMessage:
     """A test-send to `address`: subject prefixed "[TEST]", personal fields from `recipient`
     (a sample subscriber) or empty ones, a random Message-ID so it never collides."""
     rcpt = ascii_address(address)
@@ -313,18 +346,27 @@ def render_test(prepared: PreparedCampaign, address: str, *, settings: Settings,
     values, token = _values(prepared, sample, link_tag(sample.link_secret))
     values["subject"] = f"[TEST] {values['subject']}"
     msgid = f"<test.{secrets.token_hex(8)}@{prepared.from_domain}>"
-    data = _assemble(prepared, Recipient(id=sample.id, email=rcpt, name=sample.name), rcpt,
-                     msgid, values["subject"], values, token)
+    data = _assemble(
+        prepared,
+        Recipient(id=sample.id, email=rcpt, name=sample.name),
+        rcpt,
+        msgid,
+        values["subject"],
+        values,
+        token,
+    )
     return RenderedMessage(msgid, prepared.envelope_from, rcpt, data)
 
 
-def render_preview(prepared: PreparedCampaign, recipient: Recipient, *,
-                   settings: Settings) -> Preview:
+def render_preview(
+    prepared: PreparedCampaign, recipient: Recipient, *, settings: Settings
+) -> Preview:
     """Subject, HTML and text exactly as `recipient` would get them (for the preview API/UI)."""
     try:
         values, _token = _values(prepared, recipient, link_tag(recipient.link_secret))
-        return Preview(values["subject"], prepared.html.render(values),
-                       prepared.text.render(values))
+        return Preview(
+            values["subject"], prepared.html.render(values), prepared.text.render(values)
+        )
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         # Marketers' templates can fail like any code ({{ 1/0 }}, iterating a number):
         # one clear domain error, raised by the trial render in prepare_campaign.
@@ -332,6 +374,13 @@ def render_preview(prepared: PreparedCampaign, recipient: Recipient, *,
 
 
 __all__ = [
-    "PreparedCampaign", "Preview", "Recipient", "RenderedMessage", "message_id",
-    "prepare_campaign", "render_message", "render_preview", "render_test",
+    "PreparedCampaign",
+    "Preview",
+    "Recipient",
+    "RenderedMessage",
+    "message_id",
+    "prepare_campaign",
+    "render_message",
+    "render_preview",
+    "render_test",
 ]

@@ -51,9 +51,32 @@ _CONTAINERS = (*_SEQUENCES, dict, range, Namespace, str)
 _DATA_NAMES = frozenset({"attributes", "campaign", "topics"})
 _CHARGE = "octomail_charge"  # the filter the compile-time pass wraps expressions in
 _RAW_PREFIX = "octomail_raw_"
-_RAW_FILTERS = frozenset({"join", "default", "d", "length", "count", "upper", "lower", "title",
-                          "capitalize", "trim", "e", "escape", "string", "first", "last",
-                          "safe", "int", "float", "round", "abs", "truncate", "wordcount"})
+_RAW_FILTERS = frozenset(
+    {
+        "join",
+        "default",
+        "d",
+        "length",
+        "count",
+        "upper",
+        "lower",
+        "title",
+        "capitalize",
+        "trim",
+        "e",
+        "escape",
+        "string",
+        "first",
+        "last",
+        "safe",
+        "int",
+        "float",
+        "round",
+        "abs",
+        "truncate",
+        "wordcount",
+    }
+)
 _ITERATE = "octomail_iterate"
 
 
@@ -79,7 +102,8 @@ def _spend(units: int) -> None:
     if left < 0:
         raise TemplateLimitError(
             f"the template does too much work (over {MAX_WORK:,} steps of loops, calls and "
-            "characters produced in one message)")
+            "characters produced in one message)"
+        )
 
 
 def weight(value: Any, limit: int = MAX_VALUE) -> int:
@@ -129,7 +153,8 @@ def charge(value: Any, steps: int = 1) -> Any:
     size = weight(value)
     if size > MAX_VALUE:
         raise TemplateLimitError(
-            f"the template builds a value of over {MAX_VALUE:,} characters or items")
+            f"the template builds a value of over {MAX_VALUE:,} characters or items"
+        )
     budget = _budget
     left = budget.work - size - steps
     budget.work = left
@@ -151,14 +176,14 @@ def _iterate(iterable: Any) -> Iterator[Any]:
 
 # ------------------------------------------------------------------ pre-checks
 
+
 def _refuse(what: str) -> None:
     raise TemplateLimitError(what)
 
 
 def _check_result_size(size: int, what: str) -> None:
     if size > MAX_VALUE:
-        _refuse(f"{what} would build a value of {size:,} characters or items "
-                f"(limit {MAX_VALUE:,})")
+        _refuse(f"{what} would build a value of {size:,} characters or items (limit {MAX_VALUE:,})")
 
 
 _PRINTF = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
@@ -190,10 +215,17 @@ def check_format(fmt: str) -> None:
 
 def _check_binop(operator: str, left: Any, right: Any) -> None:
     if operator == "**":
-        if (isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
-                and right * (abs(left).bit_length() - 1) > MAX_INT_BITS):
-            _refuse(f"{_short(left)} ** {_short(right)} is too large a number "
-                    f"(over {MAX_INT_BITS} bits)")
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and right > 0
+            and abs(left) > 1
+            and right * (abs(left).bit_length() - 1) > MAX_INT_BITS
+        ):
+            _refuse(
+                f"{_short(left)} ** {_short(right)} is too large a number "
+                f"(over {MAX_INT_BITS} bits)"
+            )
     elif operator == "*":
         if isinstance(left, int) and isinstance(right, int):
             if left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
@@ -238,8 +270,9 @@ def _check_method(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> No
         _check_result_size(weight(items) + len(owner) * max(len(items) - 1, 0), "join")
     elif name == "translate" and args:
         table = args[0]
-        longest = max((weight(v) for v in table.values()), default=1) if isinstance(
-            table, dict) else 1
+        longest = (
+            max((weight(v) for v in table.values()), default=1) if isinstance(table, dict) else 1
+        )
         _check_result_size(len(owner) * max(longest, 1), "str.translate")
 
 
@@ -253,6 +286,7 @@ def _check_replace(text: Any, old: Any, new: Any, count: Any) -> None:
 
 
 # ------------------------------------------------------------------ filters and globals
+
 
 def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """A filter that pays for its input and result, with a pre-check for the risky ones."""
@@ -303,8 +337,14 @@ def _format(value: Any, *_a: Any, **_k: Any) -> None:
     check_printf(value)
 
 
-def _wordwrap(value: Any, width: Any = 79, break_long_words: Any = True,
-              wrapstring: Any = None, *_a: Any, **kwargs: Any) -> None:
+def _wordwrap(
+    value: Any,
+    width: Any = 79,
+    break_long_words: Any = True,
+    wrapstring: Any = None,
+    *_a: Any,
+    **kwargs: Any,
+) -> None:
     wrapstring = kwargs.get("wrapstring", wrapstring)
     if wrapstring is not None:
         text = str(value)
@@ -363,10 +403,29 @@ def _sum(iterable: Any = (), attribute: Any = None, start: Any = 0, **kwargs: An
         _refuse("sum adds numbers only")
 
 
-_FILTER_COST = {"pprint": 40, "tojson": 8, "urlize": 8, "groupby": 8, "wordwrap": 4,
-                "dictsort": 4, "sort": 4, "unique": 4, "xmlattr": 4, "striptags": 4,
-                "title": 2, "wordcount": 2, "urlencode": 4, "map": 2, "select": 2, "reject": 2,
-                "selectattr": 2, "rejectattr": 2, "sum": 2, "min": 2, "max": 2}
+_FILTER_COST = {
+    "pprint": 40,
+    "tojson": 8,
+    "urlize": 8,
+    "groupby": 8,
+    "wordwrap": 4,
+    "dictsort": 4,
+    "sort": 4,
+    "unique": 4,
+    "xmlattr": 4,
+    "striptags": 4,
+    "title": 2,
+    "wordcount": 2,
+    "urlencode": 4,
+    "map": 2,
+    "select": 2,
+    "reject": 2,
+    "selectattr": 2,
+    "rejectattr": 2,
+    "sum": 2,
+    "min": 2,
+    "max": 2,
+}
 """Filters whose work grows with their input pay for it per item (measured, relative to a
 loop iteration); the others are cheap on their input and pay for what they produce."""
 
@@ -394,6 +453,7 @@ def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str
 
 # ------------------------------------------------------------------ compile-time pass
 
+
 class _Instrument:
     """Wrap the expressions that can cost work in the charge filter, once per template.
 
@@ -420,7 +480,8 @@ class _Instrument:
         if self.depth:
             return False
         while isinstance(node, nodes.Getattr) or (
-                isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const)):
+            isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const)
+        ):
             node = node.node
         return isinstance(node, nodes.Name) and node.name in self.data
 
@@ -432,9 +493,11 @@ class _Instrument:
         if not isinstance(node, nodes.Node):
             return node
         self.visit(node)
-        if isinstance(node, (nodes.Concat, nodes.List, nodes.Dict)) or (
-                isinstance(node, nodes.Tuple) and node.ctx == "load") or (
-                isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice)):
+        if (
+            isinstance(node, (nodes.Concat, nodes.List, nodes.Dict))
+            or (isinstance(node, nodes.Tuple) and node.ctx == "load")
+            or (isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice))
+        ):
             return self._wrap(node)
         return node
 
@@ -473,11 +536,17 @@ class _Instrument:
     def _raw_ok(self, node: nodes.Node) -> bool:
         """A linear filter with short constant arguments applied, outside loops and macros,
         to the data: its cost is bounded by the data, so it runs unwrapped (the hot path)."""
-        return (not self.depth and isinstance(node, nodes.Filter) and node.name in _RAW_FILTERS
-                and node.node is not None and not node.kwargs and node.dyn_args is None
-                and node.dyn_kwargs is None
-                and all(isinstance(a, nodes.Const) and weight(a.value) <= 100 for a in node.args)
-                and (self._data(node.node) or self._raw_ok(node.node)))
+        return (
+            not self.depth
+            and isinstance(node, nodes.Filter)
+            and node.name in _RAW_FILTERS
+            and node.node is not None
+            and not node.kwargs
+            and node.dyn_args is None
+            and node.dyn_kwargs is None
+            and all(isinstance(a, nodes.Const) and weight(a.value) <= 100 for a in node.args)
+            and (self._data(node.node) or self._raw_ok(node.node))
+        )
 
     def _charged(self, node: nodes.Expr) -> nodes.Expr:
         if self._cheap(node):
@@ -490,8 +559,8 @@ class _Instrument:
             return node
         node = self._expr(node)
         if isinstance(node, (nodes.Filter, nodes.Call)) or (
-                isinstance(node, nodes.BinExpr)
-                and node.operator in BoundedSandbox.intercepted_binops):
+            isinstance(node, nodes.BinExpr) and node.operator in BoundedSandbox.intercepted_binops
+        ):
             return node  # already paid for by the filter wrapper, call() or call_binop()
         return self._wrap(node)
 
@@ -499,10 +568,11 @@ class _Instrument:
         if not isinstance(child, nodes.Node):
             return child
         if isinstance(child, nodes.Expr) and not (
-                # CallBlock.call and FilterBlock.filter must stay what they are.
-                (isinstance(parent, nodes.CallBlock) and field == "call")
-                or (isinstance(parent, nodes.FilterBlock) and field == "filter")
-                or (isinstance(child, nodes.Tuple) and child.ctx != "load")):
+            # CallBlock.call and FilterBlock.filter must stay what they are.
+            (isinstance(parent, nodes.CallBlock) and field == "call")
+            or (isinstance(parent, nodes.FilterBlock) and field == "filter")
+            or (isinstance(child, nodes.Tuple) and child.ctx != "load")
+        ):
             return self._expr(child)
         self.visit(child)
         return child

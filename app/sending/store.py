@@ -43,11 +43,18 @@ _subscriber = Subscriber.__table__  # type: ignore[attr-defined]
 _campaign = Campaign.__table__  # type: ignore[attr-defined]
 _consent = ConsentEvent.__table__  # type: ignore[attr-defined]
 # Consent events that can never make a queued send ineligible.
-_HARMLESS = (ConsentAction.SUBSCRIBE.value, ConsentAction.CONFIRM.value,
-             ConsentAction.RESUBSCRIBE.value, ConsentAction.EXPORT.value,
-             ConsentAction.SUPPRESSION_LIFTED.value)
-_ACTIVE = (CampaignStatus.RUNNING.value, CampaignStatus.PAUSED.value,
-           CampaignStatus.CANCELLED.value)
+_HARMLESS = (
+    ConsentAction.SUBSCRIBE.value,
+    ConsentAction.CONFIRM.value,
+    ConsentAction.RESUBSCRIBE.value,
+    ConsentAction.EXPORT.value,
+    ConsentAction.SUPPRESSION_LIFTED.value,
+)
+_ACTIVE = (
+    CampaignStatus.RUNNING.value,
+    CampaignStatus.PAUSED.value,
+    CampaignStatus.CANCELLED.value,
+)
 
 _CLAIM_PG = sa.text("""
 WITH c AS (
@@ -83,15 +90,25 @@ UPDATE send SET status = v.st, message_id = COALESCE(v.mid, send.message_id),
 FROM {source} AS v
 WHERE send.id = v.id AND send.status IN ('queued', 'sending')
 """
-_RECORD_PG = sa.text(_RECORD_SET.replace("{source}", """(
+_RECORD_PG = sa.text(
+    _RECORD_SET.replace(
+        "{source}",
+        """(
     SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:sts AS text[]), CAST(:mids AS text[]),
                          CAST(:replies AS text[]), CAST(:nats AS timestamp[]),
-                         CAST(:atts AS integer[])) AS u(id, st, mid, reply, nat, att))"""))
-_RECORD_SQLITE = sa.text(_RECORD_SET.replace("{source}", """(
+                         CAST(:atts AS integer[])) AS u(id, st, mid, reply, nat, att))""",
+    )
+)
+_RECORD_SQLITE = sa.text(
+    _RECORD_SET.replace(
+        "{source}",
+        """(
     SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS st,
            json_extract(value, '$[2]') AS mid, json_extract(value, '$[3]') AS reply,
            json_extract(value, '$[4]') AS nat, json_extract(value, '$[5]') AS att
-    FROM json_each(:rows))"""))
+    FROM json_each(:rows))""",
+    )
+)
 
 
 @dataclass(slots=True)
@@ -160,28 +177,41 @@ class SendStore:
 
     def running_campaigns(self) -> list[tuple[int, datetime]]:
         with self.engine.connect() as conn:
-            return [(r[0], r[1]) for r in conn.execute(
-                sa.select(_campaign.c.id, _campaign.c.updated_at)
-                .where(_campaign.c.status == CampaignStatus.RUNNING.value)
-                .order_by(_campaign.c.id))]
+            return [
+                (r[0], r[1])
+                for r in conn.execute(
+                    sa.select(_campaign.c.id, _campaign.c.updated_at)
+                    .where(_campaign.c.status == CampaignStatus.RUNNING.value)
+                    .order_by(_campaign.c.id)
+                )
+            ]
 
     def statuses(self, campaign_ids: list[int]) -> dict[int, str]:
         if not campaign_ids:
             return {}
         with self.engine.connect() as conn:
-            return dict(conn.execute(  # type: ignore[arg-type]
-                sa.select(_campaign.c.id, _campaign.c.status)
-                .where(_campaign.c.id.in_(campaign_ids))).all())
+            return dict(
+                conn.execute(  # type: ignore[arg-type]
+                    sa.select(_campaign.c.id, _campaign.c.status).where(
+                        _campaign.c.id.in_(campaign_ids)
+                    )
+                ).all()
+            )
 
     def campaign_info(self, campaign_id: int) -> CampaignInfo | None:
         with Session(self.engine, expire_on_commit=False) as session:
             campaign = session.get(Campaign, campaign_id)
             if campaign is None:
                 return None
-            names = [t for t in session.execute(
-                sa.select(Topic.name).join(CampaignTopic, CampaignTopic.topic_id == Topic.id)  # type: ignore[arg-type]
-                .where(CampaignTopic.campaign_id == campaign_id).order_by(Topic.id)  # type: ignore[arg-type]
-            ).scalars()]
+            names = [
+                t
+                for t in session.execute(
+                    sa.select(Topic.name)
+                    .join(CampaignTopic, CampaignTopic.topic_id == Topic.id)  # type: ignore[arg-type]
+                    .where(CampaignTopic.campaign_id == campaign_id)
+                    .order_by(Topic.id)  # type: ignore[arg-type]
+                ).scalars()
+            ]
             session.expunge(campaign)
             return CampaignInfo(campaign, names)
 
@@ -197,11 +227,17 @@ class SendStore:
         campaign = info.campaign
         now = utcnow()
         lease_until = now + self.lease
-        params = {"cid": campaign.id, "now": self.ts(now), "n": limit,
-                  "lease": self.ts(lease_until), "worker": self.worker_id}
+        params = {
+            "cid": campaign.id,
+            "now": self.ts(now),
+            "n": limit,
+            "lease": self.ts(lease_until),
+            "worker": self.worker_id,
+        }
         with self.engine.begin() as conn:
-            ids = list(conn.execute(_CLAIM_PG if self.postgres else _CLAIM_SQLITE,
-                                    params).scalars())
+            ids = list(
+                conn.execute(_CLAIM_PG if self.postgres else _CLAIM_SQLITE, params).scalars()
+            )
             jobs = self._eligible(conn, info, ids) if ids else []
         return jobs, lease_until
 
@@ -214,33 +250,68 @@ class SendStore:
     def _eligible(self, conn: sa.Connection, info: CampaignInfo, ids: list[int]) -> list[Job]:
         """The claimed rows still eligible; the others become `skipped` (same transaction)."""
         campaign = info.campaign
-        eligible = eligible_clause(campaign.id, campaign.category,  # type: ignore[arg-type]
-                                   campaign.attribute_filter, postgres=self.postgres)
+        eligible = eligible_clause(
+            campaign.id,
+            campaign.category,  # type: ignore[arg-type]
+            campaign.attribute_filter,
+            postgres=self.postgres,
+        )
         rows = conn.execute(
-            sa.select(_send.c.id, _send.c.attempts, _subscriber.c.id, _subscriber.c.email,
-                      _subscriber.c.name, _subscriber.c.attributes,
-                      sa.case((eligible, 1), else_=0), _subscriber.c.link_secret)
+            sa.select(
+                _send.c.id,
+                _send.c.attempts,
+                _subscriber.c.id,
+                _subscriber.c.email,
+                _subscriber.c.name,
+                _subscriber.c.attributes,
+                sa.case((eligible, 1), else_=0),
+                _subscriber.c.link_secret,
+            )
             .select_from(_send.outerjoin(_subscriber, _subscriber.c.id == _send.c.subscriber_id))
             .where(_send.c.id.in_(ids))
         ).all()
         candidates = [r for r in rows if r[2] is not None and r[6]]
-        blocked = blocked_by_suppression(conn, [r[3] for r in candidates], campaign.category,
-                                         self.settings)
-        jobs = [Job(r[0], campaign.id, r[2], r[3], r[4] or "", r[5] or {}, r[1],  # type: ignore[arg-type]
-                    link_secret=r[7]) for r in candidates if r[3] not in blocked]
+        blocked = blocked_by_suppression(
+            conn, [r[3] for r in candidates], campaign.category, self.settings
+        )
+        jobs = [
+            Job(
+                r[0],
+                campaign.id,
+                r[2],
+                r[3],
+                r[4] or "",
+                r[5] or {},
+                r[1],  # type: ignore[arg-type]
+                link_secret=r[7],
+            )
+            for r in candidates
+            if r[3] not in blocked
+        ]
         if len(jobs) < len(rows):
             keep = {j.send_id for j in jobs}
-            self._skip(conn, [r[0] for r in rows if r[0] not in keep and r[3] in blocked],
-                       "suppressed")
-            self._skip(conn, [r[0] for r in rows if r[0] not in keep and r[3] not in blocked],
-                       "no longer subscribed")
+            self._skip(
+                conn, [r[0] for r in rows if r[0] not in keep and r[3] in blocked], "suppressed"
+            )
+            self._skip(
+                conn,
+                [r[0] for r in rows if r[0] not in keep and r[3] not in blocked],
+                "no longer subscribed",
+            )
         return jobs
 
     def _skip(self, conn: sa.Connection, ids: list[int], reason: str) -> None:
         if ids:
-            conn.execute(sa.update(_send).where(_send.c.id.in_(ids)).values(
-                status=SendStatus.SKIPPED.value, worker=None, lease_until=None,
-                smtp_reply=f"skipped: {reason}"))
+            conn.execute(
+                sa.update(_send)
+                .where(_send.c.id.in_(ids))
+                .values(
+                    status=SendStatus.SKIPPED.value,
+                    worker=None,
+                    lease_until=None,
+                    smtp_reply=f"skipped: {reason}",
+                )
+            )
 
     # ------------------------------------------------------------ record
 
@@ -257,25 +328,50 @@ class SendStore:
         replies = [(r.reply or "")[:1000] for r in results]
         if self.postgres:
             params: dict[str, Any] = {
-                "now": now, "ids": [r.send_id for r in results],
+                "now": now,
+                "ids": [r.send_id for r in results],
                 "sts": [r.status.value for r in results],
-                "mids": [r.message_id for r in results], "replies": replies,
+                "mids": [r.message_id for r in results],
+                "replies": replies,
                 "nats": [r.next_attempt_at for r in results],
-                "atts": [r.attempts for r in results]}
+                "atts": [r.attempts for r in results],
+            }
         else:
-            params = {"now": self.ts(now), "rows": json.dumps([
-                [r.send_id, r.status.value, r.message_id, reply, self.ts(r.next_attempt_at),
-                 r.attempts] for r, reply in zip(results, replies, strict=True)])}
+            params = {
+                "now": self.ts(now),
+                "rows": json.dumps(
+                    [
+                        [
+                            r.send_id,
+                            r.status.value,
+                            r.message_id,
+                            reply,
+                            self.ts(r.next_attempt_at),
+                            r.attempts,
+                        ]
+                        for r, reply in zip(results, replies, strict=True)
+                    ]
+                ),
+            }
         bounces = [r for r in results if r.bounce and r.subscriber_id]
         with Session(self.engine) as session:
             session.execute(_RECORD_PG if self.postgres else _RECORD_SQLITE, params)
             for r in bounces:
                 # The one opt-out function: status bounced, suppression, consent event.
-                unsubscribe(session, subscriber=r.subscriber_id, scope=Scope.ALL,
-                            channel=Channel.BOUNCE, campaign_id=r.campaign_id,
-                            evidence=Evidence(details={"smtp_code": r.code,
-                                                       "smtp_reply": r.reply[:500],
-                                                       "send_id": r.send_id}))
+                unsubscribe(
+                    session,
+                    subscriber=r.subscriber_id,
+                    scope=Scope.ALL,
+                    channel=Channel.BOUNCE,
+                    campaign_id=r.campaign_id,
+                    evidence=Evidence(
+                        details={
+                            "smtp_code": r.code,
+                            "smtp_reply": r.reply[:500],
+                            "send_id": r.send_id,
+                        }
+                    ),
+                )
             session.commit()
 
     def release(self, send_ids: list[int]) -> None:
@@ -284,22 +380,30 @@ class SendStore:
             return
         with self.engine.begin() as conn:
             for start in range(0, len(send_ids), 1000):
-                conn.execute(sa.update(_send).where(
-                    _send.c.id.in_(send_ids[start:start + 1000]),
-                    _send.c.status == SendStatus.SENDING.value,
-                    _send.c.worker == self.worker_id,
-                ).values(status=SendStatus.QUEUED.value, worker=None, lease_until=None))
+                conn.execute(
+                    sa.update(_send)
+                    .where(
+                        _send.c.id.in_(send_ids[start : start + 1000]),
+                        _send.c.status == SendStatus.SENDING.value,
+                        _send.c.worker == self.worker_id,
+                    )
+                    .values(status=SendStatus.QUEUED.value, worker=None, lease_until=None)
+                )
 
     def renew(self, campaign_ids: list[int]) -> datetime:
         """Extend the lease of everything this worker still holds."""
         lease_until = utcnow() + self.lease
         if campaign_ids:
             with self.engine.begin() as conn:
-                conn.execute(sa.update(_send).where(
-                    _send.c.campaign_id.in_(campaign_ids),
-                    _send.c.status == SendStatus.SENDING.value,
-                    _send.c.worker == self.worker_id,
-                ).values(lease_until=lease_until))
+                conn.execute(
+                    sa.update(_send)
+                    .where(
+                        _send.c.campaign_id.in_(campaign_ids),
+                        _send.c.status == SendStatus.SENDING.value,
+                        _send.c.worker == self.worker_id,
+                    )
+                    .values(lease_until=lease_until)
+                )
         return lease_until
 
     # ------------------------------------------------------------ opt-outs seen meanwhile
@@ -311,10 +415,14 @@ class SendStore:
     def consent_since(self, after: int) -> list[tuple[int, str]]:
         """(id, email_hmac) of consent events after `after` that may stop a send."""
         with self.engine.connect() as conn:
-            return [(r[0], r[1]) for r in conn.execute(
-                sa.select(_consent.c.id, _consent.c.email_hmac)
-                .where(_consent.c.id > after, _consent.c.action.notin_(_HARMLESS))
-                .order_by(_consent.c.id))]
+            return [
+                (r[0], r[1])
+                for r in conn.execute(
+                    sa.select(_consent.c.id, _consent.c.email_hmac)
+                    .where(_consent.c.id > after, _consent.c.action.notin_(_HARMLESS))
+                    .order_by(_consent.c.id)
+                )
+            ]
 
     # ------------------------------------------------------------ recovery
 
@@ -333,24 +441,30 @@ def recover_expired(engine: sa.Engine, now: datetime | None = None) -> int:
     now = now or utcnow()
     active = sa.select(_campaign.c.id).where(_campaign.c.status.in_(_ACTIVE))
     with engine.begin() as conn:
-        result = conn.execute(sa.update(_send).where(
-            _send.c.campaign_id.in_(active),
-            _send.c.status == SendStatus.SENDING.value,
-            _send.c.lease_until < now,
-        ).values(status=SendStatus.QUEUED.value, worker=None, lease_until=None))
+        result = conn.execute(
+            sa.update(_send)
+            .where(
+                _send.c.campaign_id.in_(active),
+                _send.c.status == SendStatus.SENDING.value,
+                _send.c.lease_until < now,
+            )
+            .values(status=SendStatus.QUEUED.value, worker=None, lease_until=None)
+        )
         count = result.rowcount or 0
     if count:
         log.warning("returned %d sends with an expired lease to the queue", count)
     return count
 
 
-def backoff(attempts: int, base: timedelta = timedelta(seconds=30),
-            cap: timedelta = timedelta(hours=1)) -> timedelta:
+def backoff(
+    attempts: int, base: timedelta = timedelta(seconds=30), cap: timedelta = timedelta(hours=1)
+) -> timedelta:
     """Delay before retry number `attempts` (1-based): 30s, 1m, 2m, ... capped at 1h."""
     return min(cap, base * (2 ** max(0, attempts - 1)))
 
 
-def retried_for(attempts: int, base: timedelta = timedelta(seconds=30),
-                cap: timedelta = timedelta(hours=1)) -> timedelta:
+def retried_for(
+    attempts: int, base: timedelta = timedelta(seconds=30), cap: timedelta = timedelta(hours=1)
+) -> timedelta:
     """How long a recipient has been retried after `attempts` throttled tries."""
     return sum((backoff(n, base, cap) for n in range(1, attempts + 1)), timedelta())

@@ -39,13 +39,29 @@ _CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*(\|\s*safe\s*)?-?\}\}")
 _LAYOUT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 _FORBIDDEN_TAGS = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 
-PERSONAL_VARIABLES = ("name", "first_name", "email", "attributes", "unsubscribe_url",
-                      "preferences_url", "subject")
+PERSONAL_VARIABLES = (
+    "name",
+    "first_name",
+    "email",
+    "attributes",
+    "unsubscribe_url",
+    "preferences_url",
+    "subject",
+)
 """What render.py's `_values` gives every message (keep the two in step)."""
 CAMPAIGN_VARIABLES = ("org_name", "postal_address", "topics", "category", "campaign")
 """What render.py's `prepare_campaign` gives every template of a campaign."""
-_STRING_VARIABLES = ("name", "first_name", "email", "unsubscribe_url", "preferences_url",
-                     "subject", "org_name", "postal_address", "category")
+_STRING_VARIABLES = (
+    "name",
+    "first_name",
+    "email",
+    "unsubscribe_url",
+    "preferences_url",
+    "subject",
+    "org_name",
+    "postal_address",
+    "category",
+)
 
 
 class _Undefined(ChainableUndefined):
@@ -57,8 +73,9 @@ class _Undefined(ChainableUndefined):
 
     def _strict(self) -> None:
         if self._undefined_obj is missing or (
-                isinstance(self._undefined_exception, type)
-                and issubclass(self._undefined_exception, SecurityError)):
+            isinstance(self._undefined_exception, type)
+            and issubclass(self._undefined_exception, SecurityError)
+        ):
             self._fail_with_undefined_error()
 
     def __str__(self) -> str:
@@ -96,16 +113,16 @@ def _markdown() -> MarkdownIt:
     )
 
 
-def check_template(source: str, what: str,
-                   known: tuple[str, ...] | None = None) -> nodes.Template:
+def check_template(source: str, what: str, known: tuple[str, ...] | None = None) -> nodes.Template:
     """Refuse templates that reach for Python internals or other files, or use a variable
     that does not exist (when `known` is given), with a clear message. Returns the tree."""
     env = environment(True)
     try:
         source.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InvalidInput(f"{what}: not valid text (a lone surrogate at character "
-                           f"{exc.start})") from exc
+        raise InvalidInput(
+            f"{what}: not valid text (a lone surrogate at character {exc.start})"
+        ) from exc
     try:
         tree = env.parse(source)
     except TemplateError as exc:
@@ -115,24 +132,27 @@ def check_template(source: str, what: str,
     except (ValueError, RecursionError, MemoryError) as exc:  # e.g. a 5,000-digit literal
         raise InvalidInput(f"{what}: template error: {str(exc)[:200]}") from exc
     for node in tree.find_all(_FORBIDDEN_TAGS):
-        raise InvalidInput(f"{what}: {type(node).__name__.lower()} is not allowed in email "
-                           f"templates (line {node.lineno})")
+        raise InvalidInput(
+            f"{what}: {type(node).__name__.lower()} is not allowed in email "
+            f"templates (line {node.lineno})"
+        )
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", "")
         if isinstance(name, str) and (name.startswith("_") or name in {"mro", "func_globals"}):
-            raise InvalidInput(f"{what}: '{name}' is not allowed in templates "
-                               f"(line {node.lineno})")
+            raise InvalidInput(f"{what}: '{name}' is not allowed in templates (line {node.lineno})")
     for const in tree.find_all(nodes.Const):
         if isinstance(const.value, str) and const.value.startswith("__"):
-            raise InvalidInput(f"{what}: '{const.value}' is not allowed in templates "
-                               f"(line {const.lineno})")
+            raise InvalidInput(
+                f"{what}: '{const.value}' is not allowed in templates (line {const.lineno})"
+            )
     if known is not None:
         unknown = sorted(meta.find_undeclared_variables(tree) - set(known) - set(env.globals))
         if unknown:
             raise InvalidInput(
                 f"{what}: unknown template variable{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(unknown)}; the known ones are {', '.join(sorted(known))} "
-                "(subscriber fields are under attributes, e.g. {{ attributes.city }})")
+                "(subscriber fields are under attributes, e.g. {{ attributes.city }})"
+            )
     return tree
 
 
@@ -179,8 +199,7 @@ def load_layout(name: str, layout_dir: str | Path = "") -> tuple[str, str | None
     if not _LAYOUT_NAME.match(name or ""):
         raise InvalidInput(f"unknown email layout: {name!r}")
     folders = [Path(layout_dir)] if layout_dir else []
-    folder = next((f for f in [*folders, EMAIL_TEMPLATES] if (f / f"{name}.html").is_file()),
-                  None)
+    folder = next((f for f in [*folders, EMAIL_TEMPLATES] if (f / f"{name}.html").is_file()), None)
     if folder is None:
         raise InvalidInput(f"unknown email layout: {name!r}")
     html_path: Path = folder / f"{name}.html"
@@ -239,8 +258,9 @@ def html_to_text(html_source: str) -> str:
 class CompiledTemplate:
     """A sandboxed template plus the QP encoding of its static text, computed once."""
 
-    def __init__(self, source: str | nodes.Template, *, autoescape: bool,
-                 context: dict[str, Any]) -> None:
+    def __init__(
+        self, source: str | nodes.Template, *, autoescape: bool, context: dict[str, Any]
+    ) -> None:
         env = environment(autoescape)
         code = env.compile(source)
         # A plain dict, not make_globals()' ChainMap: Jinja copies the globals per render.
@@ -256,8 +276,9 @@ class CompiledTemplate:
         except RecursionError as exc:
             raise TemplateLimitError("the template calls itself too deeply") from exc
         if len(out) > MAX_OUTPUT:
-            raise TemplateLimitError(f"the rendered message is {len(out):,} characters long "
-                                     f"(limit {MAX_OUTPUT:,})")
+            raise TemplateLimitError(
+                f"the rendered message is {len(out):,} characters long (limit {MAX_OUTPUT:,})"
+            )
         return out
 
     def qp_pieces(self, values: dict[str, Any]) -> list[QPiece]:
@@ -266,8 +287,9 @@ class CompiledTemplate:
         get = self.cache.get
         reset_budget()
         try:
-            return [get(piece) or qp_piece(piece)
-                    for piece in self.template.generate(values) if piece]
+            return [
+                get(piece) or qp_piece(piece) for piece in self.template.generate(values) if piece
+            ]
         except RecursionError as exc:
             raise TemplateLimitError("the template calls itself too deeply") from exc
 
@@ -280,14 +302,16 @@ def _str_constants(code: CodeType) -> Iterator[str]:
             yield from _str_constants(const)
 
 
-def campaign_sources(body: str, body_format: str, layout: str,
-                     layout_dir: str | Path = "") -> tuple[str, str]:
+def campaign_sources(
+    body: str, body_format: str, layout: str, layout_dir: str | Path = ""
+) -> tuple[str, str]:
     """The FINAL html and text templates of a campaign: what actually gets rendered."""
     return _final_templates(body, body_format, layout, layout_dir)[:2]
 
 
-def _final_templates(body: str, body_format: str, layout: str, layout_dir: str | Path
-                     ) -> tuple[str, str, nodes.Template, nodes.Template]:
+def _final_templates(
+    body: str, body_format: str, layout: str, layout_dir: str | Path
+) -> tuple[str, str, nodes.Template, nodes.Template]:
     check_template(body, "body")  # before Markdown: a clear line number for the author
     body_html = body_to_html(body, body_format)
     layout_html, layout_text = load_layout(layout, layout_dir)
@@ -298,21 +322,33 @@ def _final_templates(body: str, body_format: str, layout: str, layout_dir: str |
         text_source = html_to_text(_fill_slot(layout_html, body_html))
     known = PERSONAL_VARIABLES + CAMPAIGN_VARIABLES
     # Markdown, css-inline and inscriptis decode entities: "&#123;&#123;" is a live tag now.
-    return (html_source, text_source, check_template(html_source, "body (HTML part)", known),
-            check_template(text_source, "body (text part)", known))
+    return (
+        html_source,
+        text_source,
+        check_template(html_source, "body (HTML part)", known),
+        check_template(text_source, "body (text part)", known),
+    )
 
 
-def compile_campaign(body: str, body_format: str, layout: str, subject: str,
-                     context: dict[str, Any], *, layout_dir: str | Path = "",
-                     marketing: bool = False
-                     ) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate]:
+def compile_campaign(
+    body: str,
+    body_format: str,
+    layout: str,
+    subject: str,
+    context: dict[str, Any],
+    *,
+    layout_dir: str | Path = "",
+    marketing: bool = False,
+) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate]:
     """(html, text, subject) templates for one campaign; raises InvalidInput on bad input.
     `marketing`: also require the unsubscribe link and postal address in both parts."""
     from app.sending.compliance import check_layout
 
     subject_tree = check_template(
-        subject, "subject",
-        tuple(v for v in PERSONAL_VARIABLES if v != "subject") + CAMPAIGN_VARIABLES)
+        subject,
+        "subject",
+        tuple(v for v in PERSONAL_VARIABLES if v != "subject") + CAMPAIGN_VARIABLES,
+    )
     _html, _text, html_tree, text_tree = _final_templates(body, body_format, layout, layout_dir)
     if marketing:
         check_layout(html_tree, text_tree)
@@ -328,8 +364,15 @@ def compile_campaign(body: str, body_format: str, layout: str, subject: str,
         raise InvalidInput(f"template error: {str(exc)[:200]}") from exc
 
 
-def campaign_context(*, org_name: str, postal_address: str, topics: list[str], category: str,
-                     campaign_id: int, campaign_name: str) -> dict[str, Any]:
+def campaign_context(
+    *,
+    org_name: str,
+    postal_address: str,
+    topics: list[str],
+    category: str,
+    campaign_id: int,
+    campaign_name: str,
+) -> dict[str, Any]:
     """The per-campaign template variables (CAMPAIGN_VARIABLES)."""
     return {
         "org_name": org_name,
@@ -341,25 +384,48 @@ def campaign_context(*, org_name: str, postal_address: str, topics: list[str], c
 
 
 SAMPLE_VALUES: dict[str, Any] = {
-    "name": "Jane Doe", "first_name": "Jane", "email": "subscriber@example.org",
-    "attributes": {}, "unsubscribe_url": "https://octomail.example/u/sample",
+    "name": "Jane Doe",
+    "first_name": "Jane",
+    "email": "subscriber@example.org",
+    "attributes": {},
+    "unsubscribe_url": "https://octomail.example/u/sample",
     "preferences_url": "https://octomail.example/preferences/sample",
 }
 
 
-def check_campaign(*, body: str, body_format: str, layout: str, subject: str, category: str,
-                   context: dict[str, Any], layout_dir: str | Path = "") -> None:
+def check_campaign(
+    *,
+    body: str,
+    body_format: str,
+    layout: str,
+    subject: str,
+    category: str,
+    context: dict[str, Any],
+    layout_dir: str | Path = "",
+) -> None:
     """Everything that can be known about a campaign's content before it is sent, checked
     at create/update: template safety and variables (on the final templates), the layout,
     the marketing footer, and a trial render within the limits. Raises InvalidInput."""
     html, text, subject_template = compile_campaign(
-        body, body_format, layout, subject, context, layout_dir=layout_dir,
-        marketing=category == "marketing")
+        body,
+        body_format,
+        layout,
+        subject,
+        context,
+        layout_dir=layout_dir,
+        marketing=category == "marketing",
+    )
     values = dict(SAMPLE_VALUES)
     try:
         values["subject"] = subject_template.render(values)
         html.render(values)
         text.render(values)
-    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError,
-            RecursionError) as exc:
+    except (
+        TemplateError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        LookupError,
+        RecursionError,
+    ) as exc:
         raise InvalidInput(f"the campaign template cannot be rendered: {exc}") from exc

@@ -58,8 +58,9 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     """`smtp://user:pass@host:port?starttls=1&verify=0&timeout=30` or `smtps://...`."""
     parts = urlsplit(url.strip())
     if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
-        raise ConfigurationError("SMTP URLs look like smtp://user:pass@host:587?starttls=1 "
-                                 "or smtps://user:pass@host:465")
+        raise ConfigurationError(
+            "SMTP URLs look like smtp://user:pass@host:587?starttls=1 or smtps://user:pass@host:465"
+        )
     query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
     implicit = parts.scheme == "smtps"
     starttls = not implicit and query.get("starttls", "0") in _TRUE
@@ -175,10 +176,14 @@ class _Connection:
     async def connect(self) -> None:
         target = self.provider.target
         smtp = aiosmtplib.SMTP(
-            hostname=target.host, port=target.port, timeout=target.timeout,
-            use_tls=target.implicit_tls, start_tls=target.starttls,
+            hostname=target.host,
+            port=target.port,
+            timeout=target.timeout,
+            use_tls=target.implicit_tls,
+            start_tls=target.starttls,
             validate_certs=target.verify_tls,
-            username=target.username or None, password=target.password or None,
+            username=target.username or None,
+            password=target.password or None,
         )
         await smtp.connect()
         if smtp.is_ehlo_or_helo_needed:  # connect() only greets when STARTTLS/AUTH need it
@@ -223,8 +228,12 @@ class _Connection:
                         reply = await protocol.read_response(timeout=smtp.timeout)
                         if reply.code != 421:
                             return classify(reply.code, reply.message)
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
-                ConnectionError, OSError) as exc:
+        except (
+            aiosmtplib.SMTPServerDisconnected,
+            aiosmtplib.SMTPTimeoutError,
+            ConnectionError,
+            OSError,
+        ) as exc:
             self.close()
             raise _Disconnected(data_sent, str(exc) or exc.__class__.__name__) from exc
         result = classify(reply.code, reply.message)
@@ -254,8 +263,14 @@ class SmtpPool:
     Rate limits apply across the pool (one process; divide them between processes).
     """
 
-    def __init__(self, urls: list[str], *, connections_per_provider: int,
-                 rate_per_second: float = 0, rate_per_hour: float = 0) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        *,
+        connections_per_provider: int,
+        rate_per_second: float = 0,
+        rate_per_hour: float = 0,
+    ) -> None:
         if not urls:
             raise ConfigurationError("no SMTP URL configured")
         self.providers = [_Provider(parse_smtp_url(u)) for u in urls]
@@ -298,14 +313,20 @@ class SmtpPool:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def send(self, envelope_from: str, rcpt: str, data: bytes, *,
-                   crlf: bool = False) -> DeliveryResult:
+    async def send(
+        self, envelope_from: str, rcpt: str, data: bytes, *, crlf: bool = False
+    ) -> DeliveryResult:
         """Deliver one message to one recipient; never raises for SMTP or network trouble.
         `crlf=True`: `data` is known to use CRLF line endings only (rendered by us)."""
         if not self._started:
             raise RuntimeError("SmtpPool.start() was not called")
-        if _BAD_ADDRESS.search(envelope_from) or _BAD_ADDRESS.search(rcpt) or \
-                not envelope_from.isascii() or not rcpt.isascii() or "@" not in rcpt:
+        if (
+            _BAD_ADDRESS.search(envelope_from)
+            or _BAD_ADDRESS.search(rcpt)
+            or not envelope_from.isascii()
+            or not rcpt.isascii()
+            or "@" not in rcpt
+        ):
             return DeliveryResult(DeliveryOutcome.FAILED, None, f"invalid address {rcpt!r}")
         payload = _payload(data, crlf)
         for bucket in self._limits:
@@ -359,8 +380,9 @@ class SmtpPool:
                 waiter.set_result(None)
                 return
 
-    async def _deliver(self, conn: _Connection, sender: bytes, rcpt: bytes,
-                       payload: bytes) -> DeliveryResult:
+    async def _deliver(
+        self, conn: _Connection, sender: bytes, rcpt: bytes, payload: bytes
+    ) -> DeliveryResult:
         loop = asyncio.get_running_loop()
         # Two tries: a long-idle connection is often closed by the server, which is only
         # noticed at the next command; retrying on a fresh one is safe before DATA was sent.
@@ -374,15 +396,17 @@ class SmtpPool:
                     conn.close()
                     conn.provider.failed(loop.time())
                     log.warning("SMTP %s: cannot connect: %s", conn.provider.target, exc)
-                    return _ConnectFailed(DeliveryOutcome.RETRY, None,
-                                          f"cannot connect to {conn.provider.target}: {exc}")
+                    return _ConnectFailed(
+                        DeliveryOutcome.RETRY,
+                        None,
+                        f"cannot connect to {conn.provider.target}: {exc}",
+                    )
             try:
                 return await conn.transaction(sender, rcpt, payload)
             except _Disconnected as exc:
                 log.info("SMTP %s: connection lost (%s)", conn.provider.target, exc)
                 if exc.data_sent or attempt:
-                    return DeliveryResult(DeliveryOutcome.RETRY, None,
-                                          f"connection lost: {exc}")
+                    return DeliveryResult(DeliveryOutcome.RETRY, None, f"connection lost: {exc}")
         raise AssertionError("unreachable")
 
 

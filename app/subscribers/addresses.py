@@ -28,12 +28,17 @@ def normalize_email(address: str) -> str:
     """Validate syntax (no DNS) and lower-case the whole address for matching and hashing."""
     candidate = address.strip() if address else ""
     match = _FAST.match(candidate)
-    if (match is not None and len(candidate) <= 254 and match.end(1) <= 64
-            and _ordinary_domain(match.group(2).lower())):
+    if (
+        match is not None
+        and len(candidate) <= 254
+        and match.end(1) <= 64
+        and _ordinary_domain(match.group(2).lower())
+    ):
         return candidate.lower()
     if not candidate or len(candidate) > 254:
-        raise InvalidInput("an email address is required" if not candidate
-                           else "invalid email address: too long")
+        raise InvalidInput(
+            "an email address is required" if not candidate else "invalid email address: too long"
+        )
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -47,7 +52,8 @@ def _ordinary_domain(domain: str) -> bool:
     if domain.rpartition(".")[2] in _SPECIAL_TLDS:
         return False
     return len(_SPECIAL_TLDS) == len(_SPECIAL) or not any(
-        domain == s or domain.endswith("." + s) for s in _SPECIAL)
+        domain == s or domain.endswith("." + s) for s in _SPECIAL
+    )
 
 
 def email_hmac(address: str, settings: Settings | None = None) -> str:

@@ -75,8 +75,9 @@ class Grant:
     window: datetime  # the start of the ceiling window it was counted in
 
 
-def claim(kind: MailKind, address: str, settings: Settings | None = None,
-          now: datetime | None = None) -> Grant | Outcome:
+def claim(
+    kind: MailKind, address: str, settings: Settings | None = None, now: datetime | None = None
+) -> Grant | Outcome:
     """Record a mail of `kind` to `address` as sent, if it is allowed; else say why not."""
     settings = settings or get_settings()
     now = now or utcnow()
@@ -84,16 +85,25 @@ def claim(kind: MailKind, address: str, settings: Settings | None = None,
     engine = get_engine(settings)
     with engine.connect() as conn, conn.begin() as transaction:
         if not _claim_address(conn, hashed, kind, now):
-            log.info("%s mail to address %s... not sent: one went out within %s",
-                     kind, hashed[:12], INTERVALS[kind])
+            log.info(
+                "%s mail to address %s... not sent: one went out within %s",
+                kind,
+                hashed[:12],
+                INTERVALS[kind],
+            )
             return Outcome.SENT_RECENTLY
         ceiling = settings.transactional_mail_per_hour
         counted = _claim_ceiling(conn, ceiling, now)  # counted even when 0 (no ceiling)
         if counted is None:
             transaction.rollback()  # the address's row goes back to what it was
-            log.warning("transactional mail ceiling reached (%d per hour, "
-                        "OCTOMAIL_TRANSACTIONAL_MAIL_PER_HOUR): %s mail to address %s... "
-                        "not sent", ceiling, kind, hashed[:12])
+            log.warning(
+                "transactional mail ceiling reached (%d per hour, "
+                "OCTOMAIL_TRANSACTIONAL_MAIL_PER_HOUR): %s mail to address %s... "
+                "not sent",
+                ceiling,
+                kind,
+                hashed[:12],
+            )
             return Outcome.CEILING
         window, count = counted
     if count == 1:  # a new hour: forget what limits nothing any more
@@ -107,8 +117,9 @@ def _prune(settings: Settings, now: datetime) -> None:
     holds an old address row and waits for the ceiling row."""
     table = MailAllowance.__table__  # type: ignore[attr-defined]
     with get_engine(settings).begin() as conn:
-        conn.execute(delete(table).where(table.c.address_hmac != CEILING_KEY,
-                                         table.c.sent_at < now - _KEEP))
+        conn.execute(
+            delete(table).where(table.c.address_hmac != CEILING_KEY, table.c.sent_at < now - _KEEP)
+        )
 
 
 def release(grant: Grant, settings: Settings | None = None) -> None:
@@ -116,17 +127,32 @@ def release(grant: Grant, settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     table = MailAllowance.__table__  # type: ignore[attr-defined]
     with get_engine(settings).begin() as conn:
-        conn.execute(delete(table).where(table.c.address_hmac == grant.address_hmac,
-                                         table.c.kind == grant.kind.value,
-                                         table.c.sent_at == grant.at))
-        conn.execute(table.update().where(
-            table.c.address_hmac == CEILING_KEY, table.c.kind == CEILING_KIND,
-            table.c.sent_at == grant.window, table.c.sent_count > 0,
-        ).values(sent_count=table.c.sent_count - 1))
+        conn.execute(
+            delete(table).where(
+                table.c.address_hmac == grant.address_hmac,
+                table.c.kind == grant.kind.value,
+                table.c.sent_at == grant.at,
+            )
+        )
+        conn.execute(
+            table.update()
+            .where(
+                table.c.address_hmac == CEILING_KEY,
+                table.c.kind == CEILING_KIND,
+                table.c.sent_at == grant.window,
+                table.c.sent_count > 0,
+            )
+            .values(sent_count=table.c.sent_count - 1)
+        )
 
 
-def send(kind: MailKind, address: str, message: EmailMessage,
-         settings: Settings | None = None, grant: Grant | None = None) -> Outcome:
+def send(
+    kind: MailKind,
+    address: str,
+    message: EmailMessage,
+    settings: Settings | None = None,
+    grant: Grant | None = None,
+) -> Outcome:
     """Send `message` to `address` if the allowance permits (or `grant` was claimed before).
 
     Returns SENT or the reason it was not sent (not an error: the person asked for
@@ -153,8 +179,9 @@ def _claim_address(conn: Connection, hashed: str, kind: MailKind, now: datetime)
     """INSERT, or UPDATE only when the last mail is older than the interval; a row back
     means the mail may go."""
     table = MailAllowance.__table__  # type: ignore[attr-defined]
-    stmt = _insert(conn)(table).values(address_hmac=hashed, kind=kind.value, sent_at=now,
-                                       sent_count=1)
+    stmt = _insert(conn)(table).values(
+        address_hmac=hashed, kind=kind.value, sent_at=now, sent_count=1
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.address_hmac, table.c.kind],
         set_={"sent_at": stmt.excluded.sent_at, "sent_count": table.c.sent_count + 1},
@@ -163,19 +190,21 @@ def _claim_address(conn: Connection, hashed: str, kind: MailKind, now: datetime)
     return conn.execute(stmt).first() is not None
 
 
-def _claim_ceiling(conn: Connection, ceiling: int,
-                   now: datetime) -> tuple[datetime, int] | None:
+def _claim_ceiling(conn: Connection, ceiling: int, now: datetime) -> tuple[datetime, int] | None:
     """Count one mail in the current hour's window (a new window once the last is an hour
     old); None when the window is full (never when `ceiling` is 0). Returns (window
     start, mails in it)."""
     table = MailAllowance.__table__  # type: ignore[attr-defined]
     stale = table.c.sent_at <= now - CEILING_WINDOW
-    stmt = _insert(conn)(table).values(address_hmac=CEILING_KEY, kind=CEILING_KIND,
-                                       sent_at=now, sent_count=1)
+    stmt = _insert(conn)(table).values(
+        address_hmac=CEILING_KEY, kind=CEILING_KIND, sent_at=now, sent_count=1
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.address_hmac, table.c.kind],
-        set_={"sent_at": case((stale, stmt.excluded.sent_at), else_=table.c.sent_at),
-              "sent_count": case((stale, 1), else_=table.c.sent_count + 1)},
+        set_={
+            "sent_at": case((stale, stmt.excluded.sent_at), else_=table.c.sent_at),
+            "sent_count": case((stale, 1), else_=table.c.sent_count + 1),
+        },
         where=or_(stale, table.c.sent_count < ceiling) if ceiling > 0 else None,
     ).returning(table.c.sent_at, table.c.sent_count)
     row = conn.execute(stmt).first()

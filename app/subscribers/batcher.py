@@ -29,8 +29,9 @@ R = TypeVar("R")
 class GroupCommitter(Generic[T, R]):
     """Batches submit() calls made on one event loop into calls of run(items) -> results."""
 
-    def __init__(self, run: Callable[[Sequence[T]], list[R]], *, max_batch: int = 256,
-                 max_wait: float = 0.0) -> None:
+    def __init__(
+        self, run: Callable[[Sequence[T]], list[R]], *, max_batch: int = 256, max_wait: float = 0.0
+    ) -> None:
         self._run = run
         self.max_batch = max_batch
         self.max_wait = max_wait  # extra gathering time before a batch; 0: just yield once
@@ -70,8 +71,8 @@ class GroupCommitter(Generic[T, R]):
             while self._queue:
                 # Let requests that are already being handled reach submit() first.
                 await asyncio.sleep(self.max_wait)
-                batch = self._queue[:self.max_batch]
-                del self._queue[:self.max_batch]
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
                 outcomes = await asyncio.to_thread(self._run_batch, [i for i, _ in batch])
                 self.batches += 1
                 self.items += len(batch)
@@ -118,8 +119,9 @@ _REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, G
 _REGISTRY = weakref.WeakKeyDictionary()
 
 
-def committer_for_loop(name: Hashable, factory: Callable[[], GroupCommitter[T, R]]
-                       ) -> GroupCommitter[T, R]:
+def committer_for_loop(
+    name: Hashable, factory: Callable[[], GroupCommitter[T, R]]
+) -> GroupCommitter[T, R]:
     """The running loop's committer for `name`, created on first use."""
     per_loop = _REGISTRY.setdefault(asyncio.get_running_loop(), {})
     committer = per_loop.get(name)

@@ -77,8 +77,9 @@ def active_suppression(session: Session, address_hmac: str) -> Suppression | Non
     return row if row is not None and row.lifted_at is None else None
 
 
-def suppress(session: Session, address_hmac: str, *, reason: str,
-             at: datetime | None = None) -> bool:
+def suppress(
+    session: Session, address_hmac: str, *, reason: str, at: datetime | None = None
+) -> bool:
     """Suppress a hash (or re-suppress a lifted one) in one statement; True when new."""
     table = Suppression.__table__
     at = at or utcnow()

@@ -62,8 +62,13 @@ def decode_cursor(cursor: str) -> int:
 
 
 def list_subscribers(
-    session: Session, *, status: str | None = None, topic: str | None = None,
-    source: str | None = None, q: str | None = None, cursor: str | None = None,
+    session: Session,
+    *,
+    status: str | None = None,
+    topic: str | None = None,
+    source: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
     limit: int = 50,
 ) -> Page:
     """Keyset pagination by id: stable under inserts, O(limit) at any depth."""
@@ -74,14 +79,21 @@ def list_subscribers(
         stmt = stmt.where(Subscriber.source == source)
     if q:
         needle = q.strip().lower()
-        stmt = stmt.where(or_(Subscriber.email.contains(needle, autoescape=True),  # type: ignore[attr-defined]
-                              func.lower(Subscriber.name).contains(needle, autoescape=True)))
+        stmt = stmt.where(
+            or_(
+                Subscriber.email.contains(needle, autoescape=True),  # type: ignore[attr-defined]
+                func.lower(Subscriber.name).contains(needle, autoescape=True),
+            )
+        )
     if topic:
         topic_row = session.exec(select(Topic).where(Topic.slug == topic)).first()
         if topic_row is None:
             raise InvalidInput(f"unknown topic: {topic}")
-        stmt = stmt.where(Subscriber.id.in_(  # type: ignore[union-attr]
-            select(Subscription.subscriber_id).where(Subscription.topic_id == topic_row.id)))
+        stmt = stmt.where(
+            Subscriber.id.in_(  # type: ignore[union-attr]
+                select(Subscription.subscriber_id).where(Subscription.topic_id == topic_row.id)
+            )
+        )
     if cursor:
         stmt = stmt.where(Subscriber.id > decode_cursor(cursor))  # type: ignore[operator]
     rows = list(session.exec(stmt.order_by(Subscriber.id).limit(limit + 1)))  # type: ignore[arg-type]
@@ -89,8 +101,17 @@ def list_subscribers(
     return Page(items=rows[:limit], next_cursor=next_cursor)
 
 
-EXPORT_COLUMNS = ["id", "email", "name", "status", "topics", "source", "referrer",
-                  "created_at", "attributes"]
+EXPORT_COLUMNS = [
+    "id",
+    "email",
+    "name",
+    "status",
+    "topics",
+    "source",
+    "referrer",
+    "created_at",
+    "attributes",
+]
 
 
 def export_csv(engine: Engine, *, chunk: int = 2000) -> Iterator[str]:
@@ -102,19 +123,33 @@ def export_csv(engine: Engine, *, chunk: int = 2000) -> Iterator[str]:
     last_id = 0
     while True:
         with Session(engine) as session:
-            rows = list(session.exec(
-                select(Subscriber).where(Subscriber.id > last_id)  # type: ignore[operator]
-                .order_by(Subscriber.id).limit(chunk)  # type: ignore[arg-type]
-            ))
+            rows = list(
+                session.exec(
+                    select(Subscriber)
+                    .where(Subscriber.id > last_id)  # type: ignore[operator]
+                    .order_by(Subscriber.id)
+                    .limit(chunk)  # type: ignore[arg-type]
+                )
+            )
             if not rows:
                 return
             subs = subscriptions_of(session, [r.id for r in rows])  # type: ignore[misc]
         for r in rows:
-            topics = ";".join(s["topic"] for s in subs.get(r.id, [])  # type: ignore[arg-type]
-                              if s["status"] == "subscribed")
-            writer.writerow([r.id, *map(cell, (
-                r.email, r.name, r.status, topics, r.source or "", r.referrer or "")),
-                r.created_at.isoformat(), cell(json.dumps(r.attributes, ensure_ascii=False))])
+            topics = ";".join(
+                s["topic"]
+                for s in subs.get(r.id, [])  # type: ignore[arg-type]
+                if s["status"] == "subscribed"
+            )
+            writer.writerow(
+                [
+                    r.id,
+                    *map(
+                        cell, (r.email, r.name, r.status, topics, r.source or "", r.referrer or "")
+                    ),
+                    r.created_at.isoformat(),
+                    cell(json.dumps(r.attributes, ensure_ascii=False)),
+                ]
+            )
         last_id = rows[-1].id  # type: ignore[assignment]
         yield _drain(buffer)
 
@@ -139,10 +174,15 @@ def cell(value: str | None) -> str:
 
 def public_subscriber(subscriber: Subscriber, subscriptions: list[dict]) -> dict[str, Any]:
     return {
-        "id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
-        "status": subscriber.status, "attributes": subscriber.attributes,
-        "source": subscriber.source, "referrer": subscriber.referrer,
+        "id": subscriber.id,
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "status": subscriber.status,
+        "attributes": subscriber.attributes,
+        "source": subscriber.source,
+        "referrer": subscriber.referrer,
         "tracking_allowed": subscriber.tracking_allowed,
-        "created_at": subscriber.created_at, "updated_at": subscriber.updated_at,
+        "created_at": subscriber.created_at,
+        "updated_at": subscriber.updated_at,
         "subscriptions": subscriptions,
     }

@@ -54,6 +54,8 @@ def check_attributes(attributes: Any) -> dict[str, Any]:
                 raise InvalidInput("attributes must not contain NUL characters")
     size = len(json.dumps(attributes, ensure_ascii=False, separators=(",", ":")).encode())
     if size > ATTRIBUTES_MAX_BYTES:
-        raise InvalidInput(f"attributes are too large: {size:,} bytes as JSON, "
-                           f"the limit is {ATTRIBUTES_MAX_BYTES:,}")
+        raise InvalidInput(
+            f"attributes are too large: {size:,} bytes as JSON, "
+            f"the limit is {ATTRIBUTES_MAX_BYTES:,}"
+        )
     return attributes

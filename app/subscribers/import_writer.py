@@ -52,19 +52,29 @@ class Evidence:
         self.consent_source = consent_source
         self.file_name = file_name
         self.policy_version = policy_version
-        self._head = (f'{{"consent_source": {json.dumps(consent_source)}, '
-                      f'"file": {json.dumps(file_name)}, "line": ')
+        self._head = (
+            f'{{"consent_source": {json.dumps(consent_source)}, '
+            f'"file": {json.dumps(file_name)}, "line": '
+        )
 
     def json(self, line: int, topic_ids: Iterable[int]) -> str:
         """The evidence object; formatted by hand, it is written once per imported person."""
         return f'{self._head}{line}, "topic_ids": [{", ".join(map(str, topic_ids))}]}}'
 
-    def event(self, subscriber_id: int, row: ImportRow, topic_ids: Sequence[int],
-              ) -> tuple[int, str, int | None, str]:
+    def event(
+        self,
+        subscriber_id: int,
+        row: ImportRow,
+        topic_ids: Sequence[int],
+    ) -> tuple[int, str, int | None, str]:
         """(subscriber_id, email_hmac, topic_id, evidence) of one person's import event; the
         topic column is set when there is one topic, the evidence always lists them."""
-        return (subscriber_id, row[HMAC], topic_ids[0] if len(topic_ids) == 1 else None,
-                self.json(row[LINE], topic_ids))
+        return (
+            subscriber_id,
+            row[HMAC],
+            topic_ids[0] if len(topic_ids) == 1 else None,
+            self.json(row[LINE], topic_ids),
+        )
 
 
 class Created(NamedTuple):
@@ -88,11 +98,13 @@ class BatchWriter:
     each person's consent (`consent_source`, logged per person), which is what marketing
     mail already relies on, so transactional mail may reach them after an opt-out too."""
 
-    def __init__(self, engine: Engine, consent_source: str, file_name: str | None,
-                 policy_version: str) -> None:
+    def __init__(
+        self, engine: Engine, consent_source: str, file_name: str | None, policy_version: str
+    ) -> None:
         self.engine = engine
-        self.evidence = Evidence(consent_source, (file_name or None) and file_name[:500],
-                                 policy_version)
+        self.evidence = Evidence(
+            consent_source, (file_name or None) and file_name[:500], policy_version
+        )
         self.postgres = engine.dialect.name == "postgresql"
 
     def write(self, rows: list[ImportRow]) -> BatchCounts:
@@ -105,12 +117,14 @@ class BatchWriter:
 
     def _write(self, db: _Database, rows: list[ImportRow]) -> BatchCounts:
         known = db.create_subscribers(rows)
-        active = {email: sid for email, (sid, status) in known.existing.items()
-                  if status == "active"}
+        active = {
+            email: sid for email, (sid, status) in known.existing.items() if status == "active"
+        }
         updated = self._add_topics(db, [r for r in rows if r[EMAIL] in active], active)
         imported = known.created + updated
-        return BatchCounts(imported=imported, skipped=len(rows) - imported,
-                           suppressed=known.suppressed)
+        return BatchCounts(
+            imported=imported, skipped=len(rows) - imported, suppressed=known.suppressed
+        )
 
     def _add_topics(self, db: _Database, rows: list[ImportRow], ids: dict[str, int]) -> int:
         """Subscribe known, active people to the topics they lack; returns how many gained
@@ -121,8 +135,11 @@ class BatchWriter:
         wanted = [Pair(ids[r[EMAIL]], t) for r in rows for t in r[TOPICS]]
         for pair in db.insert_missing_subscriptions(wanted):
             added.setdefault(pair.subscriber_id, []).append(pair.topic_id)
-        events = [self.evidence.event(ids[r[EMAIL]], r, topics)
-                  for r in rows if (topics := added.get(ids[r[EMAIL]]))]
+        events = [
+            self.evidence.event(ids[r[EMAIL]], r, topics)
+            for r in rows
+            if (topics := added.get(ids[r[EMAIL]]))
+        ]
         if events:
             db.insert_events(events)
         return len(events)
@@ -150,10 +167,12 @@ class _Database:
         raise NotImplementedError
 
 
-_SUBSCRIBER_COLUMNS = ("email, name, attributes, status, source, referrer, tracking_allowed,"
-                       " created_at, updated_at")
-_EVENT_COLUMNS = ("subscriber_id, email_hmac, topic_id, evidence, action, channel,"
-                  " policy_version, at")
+_SUBSCRIBER_COLUMNS = (
+    "email, name, attributes, status, source, referrer, tracking_allowed, created_at, updated_at"
+)
+_EVENT_COLUMNS = (
+    "subscriber_id, email_hmac, topic_id, evidence, action, channel, policy_version, at"
+)
 
 
 class _Postgres(_Database):
@@ -165,9 +184,11 @@ class _Postgres(_Database):
 
     def create_subscribers(self, rows: list[ImportRow]) -> Created:
         # One string, split by the server: psycopg adapts a Python list at ~2 µs an item.
-        self.cur.execute("SELECT email_hmac FROM suppression WHERE lifted_at IS NULL"
-                         " AND email_hmac = ANY(string_to_array(%s, ' '))",
-                         (" ".join(r[HMAC] for r in rows),))
+        self.cur.execute(
+            "SELECT email_hmac FROM suppression WHERE lifted_at IS NULL"
+            " AND email_hmac = ANY(string_to_array(%s, ' '))",
+            (" ".join(r[HMAC] for r in rows),),
+        )
         suppressed = {h for (h,) in self.cur.fetchall()}
         if suppressed:
             rows = [r for r in rows if r[HMAC] not in suppressed]
@@ -177,20 +198,24 @@ class _Postgres(_Database):
         # large one) costs no lookup, and ON CONFLICT is safe against a concurrent sign-up.
         # Link secrets (app/link_secrets.py) drawn here, one urandom call a batch: about a
         # third of what the column's server default (gen_random_uuid) costs per row.
-        self.cur.execute("CREATE TEMP TABLE IF NOT EXISTS import_subscriber (email text,"
-                         " name text, attributes text, link_secret text) ON COMMIT DELETE ROWS")
+        self.cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS import_subscriber (email text,"
+            " name text, attributes text, link_secret text) ON COMMIT DELETE ROWS"
+        )
         drawn = os.urandom(16 * len(rows)).hex()
         with self.cur.copy("COPY import_subscriber FROM STDIN") as copy:
             # In address order: neighbours in the email index.
             for at, row in enumerate(sorted(rows, key=_email)):
-                copy.write_row((row[EMAIL], row[NAME], row[ATTRIBUTES],
-                                drawn[at * 32:at * 32 + 32]))
+                copy.write_row(
+                    (row[EMAIL], row[NAME], row[ATTRIBUTES], drawn[at * 32 : at * 32 + 32])
+                )
         self.cur.execute(
             f"INSERT INTO subscriber ({_SUBSCRIBER_COLUMNS}, link_secret)"
             " SELECT email, name, attributes::jsonb, 'active', 'import', %s, true, %s, %s,"
             " link_secret FROM import_subscriber ON CONFLICT (email) DO NOTHING"
             " RETURNING email, id",
-            (self.evidence.file_name, self.now, self.now))
+            (self.evidence.file_name, self.now, self.now),
+        )
         created = dict(self.cur.fetchall())
         if created:
             self._subscribe_new(rows, created)
@@ -200,9 +225,11 @@ class _Postgres(_Database):
         self.cur.execute(
             "SELECT email, id, status FROM subscriber"
             " WHERE email = ANY(string_to_array(%s, E'\\n'))",
-            ("\n".join(r[EMAIL] for r in rows if r[EMAIL] not in created),))
-        return Created(len(created), {email: (sid, status) for email, sid, status in self.cur},
-                       len(suppressed))
+            ("\n".join(r[EMAIL] for r in rows if r[EMAIL] not in created),),
+        )
+        return Created(
+            len(created), {email: (sid, status) for email, sid, status in self.cur}, len(suppressed)
+        )
 
     def _subscribe_new(self, rows: list[ImportRow], ids: dict[str, int]) -> None:
         """People this transaction created: no subscription of theirs can exist yet."""
@@ -211,8 +238,10 @@ class _Postgres(_Database):
         # each subscription carries three (created, updated, confirmed).
         now = self.now.isoformat(" ")
         new_rows = [(ids[r[EMAIL]], r) for r in rows if r[EMAIL] in ids]
-        with self.cur.copy("COPY subscription (subscriber_id, topic_id, status, created_at,"
-                           " updated_at, confirmed_at) FROM STDIN") as copy:
+        with self.cur.copy(
+            "COPY subscription (subscriber_id, topic_id, status, created_at,"
+            " updated_at, confirmed_at) FROM STDIN"
+        ) as copy:
             for sid, row in new_rows:
                 for topic_id in row[TOPICS]:
                     copy.write_row((sid, topic_id, "subscribed", now, now, now))
@@ -225,8 +254,14 @@ class _Postgres(_Database):
             "  string_to_array(%s, ' ')::int[], string_to_array(%s, ' ')::int[]) AS u(s, t)"
             " ON CONFLICT (subscriber_id, topic_id) DO NOTHING"
             " RETURNING subscriber_id, topic_id",
-            (self.now, self.now, self.now, " ".join(str(p.subscriber_id) for p in pairs),
-             " ".join(str(p.topic_id) for p in pairs)))
+            (
+                self.now,
+                self.now,
+                self.now,
+                " ".join(str(p.subscriber_id) for p in pairs),
+                " ".join(str(p.topic_id) for p in pairs),
+            ),
+        )
         return [Pair(*row) for row in self.cur.fetchall()]
 
     def insert_events(self, events: list[tuple[int, str, int | None, str]]) -> None:
@@ -269,46 +304,67 @@ class _Sqlite(_Database):
             f"INSERT INTO subscriber (id, {_SUBSCRIBER_COLUMNS}) SELECT column1, column2,"
             " column3, column4, 'active', 'import', ?, 1, ?, ? FROM (VALUES {rows})"
             " WHERE NOT EXISTS (SELECT 1 FROM suppression WHERE email_hmac = column5"
-            " AND lifted_at IS NULL) ON CONFLICT (email) DO NOTHING", "(?, ?, ?, ?, ?)",
-            [(sid, r[EMAIL], r[NAME], r[ATTRIBUTES], r[HMAC])
-             for sid, r in enumerate(rows, start=top + 1)],
-            (self.evidence.file_name, self.stamp, self.stamp))
+            " AND lifted_at IS NULL) ON CONFLICT (email) DO NOTHING",
+            "(?, ?, ?, ?, ?)",
+            [
+                (sid, r[EMAIL], r[NAME], r[ATTRIBUTES], r[HMAC])
+                for sid, r in enumerate(rows, start=top + 1)
+            ],
+            (self.evidence.file_name, self.stamp, self.stamp),
+        )
         if inserted == len(rows):
             created, existing, suppressed = list(enumerate(rows, start=top + 1)), {}, 0
         else:
             created, existing, suppressed = self._sort_out(rows, top)
         if created:
-            self._insert_subscriptions([(sid, topic_id) for sid, r in created
-                                        for topic_id in r[TOPICS]])
+            self._insert_subscriptions(
+                [(sid, topic_id) for sid, r in created for topic_id in r[TOPICS]]
+            )
             event = self.evidence.event
             self.insert_events([event(sid, r, r[TOPICS]) for sid, r in created])
         return Created(len(created), existing, suppressed)
 
-    def _sort_out(self, rows: list[ImportRow], top: int,
-                  ) -> tuple[list[tuple[int, ImportRow]], dict[str, tuple[int, str]], int]:
+    def _sort_out(
+        self,
+        rows: list[ImportRow],
+        top: int,
+    ) -> tuple[list[tuple[int, ImportRow]], dict[str, tuple[int, str]], int]:
         """After the insert: which rows went in, which were suppressed, which were known."""
-        went_in = {sid for (sid,) in self.cur.execute(
-            "SELECT id FROM subscriber WHERE id > ?", (top,))}
+        went_in = {
+            sid for (sid,) in self.cur.execute("SELECT id FROM subscriber WHERE id > ?", (top,))
+        }
         created = [(sid, r) for sid, r in enumerate(rows, start=top + 1) if sid in went_in]
         others = [r for sid, r in enumerate(rows, start=top + 1) if sid not in went_in]
-        suppressed = {h for (h,) in self.cur.execute(
-            "SELECT email_hmac FROM suppression WHERE lifted_at IS NULL"
-            " AND email_hmac IN (SELECT value FROM json_each(?))",
-            (json.dumps([r[HMAC] for r in others]),))}
-        existing = {email: (sid, status) for email, sid, status in self.cur.execute(
-            "SELECT email, id, status FROM subscriber"
-            " WHERE email IN (SELECT value FROM json_each(?))",
-            (json.dumps([r[EMAIL] for r in others if r[HMAC] not in suppressed]),))}
+        suppressed = {
+            h
+            for (h,) in self.cur.execute(
+                "SELECT email_hmac FROM suppression WHERE lifted_at IS NULL"
+                " AND email_hmac IN (SELECT value FROM json_each(?))",
+                (json.dumps([r[HMAC] for r in others]),),
+            )
+        }
+        existing = {
+            email: (sid, status)
+            for email, sid, status in self.cur.execute(
+                "SELECT email, id, status FROM subscriber"
+                " WHERE email IN (SELECT value FROM json_each(?))",
+                (json.dumps([r[EMAIL] for r in others if r[HMAC] not in suppressed]),),
+            )
+        }
         return created, existing, sum(1 for r in others if r[HMAC] in suppressed)
 
     def _insert_subscriptions(self, pairs: list[tuple[int, int]]) -> None:
         self._insert(
             "INSERT INTO subscription (subscriber_id, topic_id, status, created_at, updated_at,"
             " confirmed_at) SELECT column1, column2, 'subscribed', ?, ?, ? FROM (VALUES {rows})",
-            "(?, ?)", pairs, (self.stamp, self.stamp, self.stamp))
+            "(?, ?)",
+            pairs,
+            (self.stamp, self.stamp, self.stamp),
+        )
 
-    def _insert(self, statement: str, row: str, rows: list[tuple[Any, ...]],
-                constants: tuple[Any, ...]) -> int:
+    def _insert(
+        self, statement: str, row: str, rows: list[tuple[Any, ...]], constants: tuple[Any, ...]
+    ) -> int:
         """Run `statement` over all rows, SQLITE_ROWS_PER_STATEMENT at a time; its `{rows}`
         stands for a VALUES list of `row`, and its parameters before that list are bound to
         `constants`. Returns the number of rows changed."""
@@ -316,21 +372,31 @@ class _Sqlite(_Database):
         full = len(rows) - len(rows) % per
         changed = 0
         if full:
-            self.cur.executemany(statement.format(rows=", ".join([row] * per)),
-                                 [constants + tuple(chain.from_iterable(rows[i:i + per]))
-                                  for i in range(0, full, per)])
+            self.cur.executemany(
+                statement.format(rows=", ".join([row] * per)),
+                [
+                    constants + tuple(chain.from_iterable(rows[i : i + per]))
+                    for i in range(0, full, per)
+                ],
+            )
             changed += self.cur.rowcount
         if full < len(rows):
-            self.cur.execute(statement.format(rows=", ".join([row] * (len(rows) - full))),
-                             constants + tuple(chain.from_iterable(rows[full:])))
+            self.cur.execute(
+                statement.format(rows=", ".join([row] * (len(rows) - full))),
+                constants + tuple(chain.from_iterable(rows[full:])),
+            )
             changed += self.cur.rowcount
         return changed
 
     def insert_missing_subscriptions(self, pairs: list[Pair]) -> list[Pair]:
         ids = sorted({p.subscriber_id for p in pairs})
-        have = set(self.cur.execute(
-            "SELECT subscriber_id, topic_id FROM subscription"
-            " WHERE subscriber_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)))
+        have = set(
+            self.cur.execute(
+                "SELECT subscriber_id, topic_id FROM subscription"
+                " WHERE subscriber_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            )
+        )
         missing = [p for p in pairs if (p.subscriber_id, p.topic_id) not in have]
         self._insert_subscriptions(missing)
         return missing
@@ -338,8 +404,11 @@ class _Sqlite(_Database):
     def insert_events(self, events: list[tuple[int, str, int | None, str]]) -> None:
         self._insert(
             f"INSERT INTO consent_event ({_EVENT_COLUMNS}) SELECT column1, column2, column3,"
-            " column4, 'subscribe', 'import', ?, ? FROM (VALUES {rows})", "(?, ?, ?, ?)",
-            events, (self.evidence.policy_version, self.stamp))
+            " column4, 'subscribe', 'import', ?, ? FROM (VALUES {rows})",
+            "(?, ?, ?, ?)",
+            events,
+            (self.evidence.policy_version, self.stamp),
+        )
 
 
 _email = itemgetter(EMAIL)

@@ -53,8 +53,11 @@ class ImportReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "rows": self.rows, "imported": self.imported, "skipped": self.skipped,
-            "suppressed": self.suppressed, "error_count": self.error_count,
+            "rows": self.rows,
+            "imported": self.imported,
+            "skipped": self.skipped,
+            "suppressed": self.suppressed,
+            "error_count": self.error_count,
             "errors": [{"line": e.line, "reason": e.reason} for e in self.errors],
         }
 
@@ -62,8 +65,12 @@ class ImportReport:
 def _text_lines(raw: Iterable[bytes] | BinaryIO) -> Iterable[str]:
     """Decode in C; bytes that are not UTF-8 become lone surrogates, caught per row."""
     if hasattr(raw, "readable"):
-        return io.TextIOWrapper(raw, encoding="utf-8-sig",  # type: ignore[arg-type]
-                                errors="surrogateescape", newline="")
+        return io.TextIOWrapper(
+            raw,
+            encoding="utf-8-sig",  # type: ignore[arg-type]
+            errors="surrogateescape",
+            newline="",
+        )
     return (line.decode("utf-8", "surrogateescape") for line in raw)
 
 
@@ -93,10 +100,10 @@ def import_csv(
 
     report = ImportReport()
     reader = csv.reader(_text_lines(raw_lines))
-    parser = _RowParser(_read_header(reader), topics, topics[topic_slug] if topic_slug else None,
-                        settings.pepper)
-    writer = BatchWriter(engine, consent_source.strip()[:500], file_name,
-                         settings.policy_version)
+    parser = _RowParser(
+        _read_header(reader), topics, topics[topic_slug] if topic_slug else None, settings.pepper
+    )
+    writer = BatchWriter(engine, consent_source.strip()[:500], file_name, settings.policy_version)
 
     batch: dict[str, ImportRow] = {}
     # One batch is written in a thread while the next is parsed: the database works on
@@ -159,7 +166,8 @@ def _read_header(reader: Any) -> list[str]:
         header = next(reader)
     except StopIteration:
         raise InvalidInput(
-            "the file is empty: expected a header line with an 'email' column") from None
+            "the file is empty: expected a header line with an 'email' column"
+        ) from None
     except csv.Error as exc:
         raise InvalidInput(f"line 1: unreadable CSV header: {exc}") from exc
     if "email" not in [h.strip().lower() for h in header]:
@@ -176,23 +184,30 @@ class _RowParser:
     keys, topic cells seen before) is done once and the common case takes the short path.
     """
 
-    def __init__(self, header: list[str], topics: dict[str, int], batch_topic: int | None,
-                 pepper: bytes) -> None:
+    def __init__(
+        self, header: list[str], topics: dict[str, int], batch_topic: int | None, pepper: bytes
+    ) -> None:
         columns = [h.strip().lower() for h in header]
         self.width = len(columns)
         self.email_at = columns.index("email")
         self.name_at = columns.index("name") if "name" in columns else None
         self.topics_at = columns.index("topics") if "topics" in columns else None
-        self.extra = [(i, _json_string(header[i].strip()) + ": ")
-                      for i, c in enumerate(columns) if c not in _RESERVED and c]
+        self.extra = [
+            (i, _json_string(header[i].strip()) + ": ")
+            for i, c in enumerate(columns)
+            if c not in _RESERVED and c
+        ]
         self.topics = topics
         self.batch_topic = (batch_topic,) if batch_topic is not None else ()
         self.hash = keyed_hasher(pepper)
         self._topic_cells: dict[str, tuple[int, ...] | str] = {}
 
     def parse(self, values: list[str], line: int) -> ImportRow | RowError | None:
-        if (len(values) != self.width or not values[self.email_at]
-                or values[self.email_at].isspace()):  # a line of blanks is a blank line
+        if (
+            len(values) != self.width
+            or not values[self.email_at]
+            or values[self.email_at].isspace()
+        ):  # a line of blanks is a blank line
             if not any(v.strip() for v in values):
                 return None
             if len(values) > self.width:
@@ -204,19 +219,29 @@ class _RowParser:
             email = normalize_email(values[self.email_at])
         except InvalidInput as exc:
             return RowError(line, str(exc))
-        topic_ids = self._topic_ids(values[self.topics_at]) if self.topics_at is not None \
+        topic_ids = (
+            self._topic_ids(values[self.topics_at])
+            if self.topics_at is not None
             else self.batch_topic
+        )
         if type(topic_ids) is str:
             return RowError(line, topic_ids)
         name = values[self.name_at].strip()[:NAME_MAX] if self.name_at is not None else ""
         if not name.isprintable():  # rare: control characters or line separators
             name = clean_name(values[self.name_at])  # type: ignore[index]
-        attributes = "{" + ", ".join([key + _json_string(value) for i, key in self.extra
-                                      if (value := values[i].strip())]) + "}"
-        if len(attributes) > ATTRIBUTES_MAX_BYTES and _json_size(attributes) > \
-                ATTRIBUTES_MAX_BYTES:
-            return RowError(line, f"the extra columns are too large: more than "
-                                  f"{ATTRIBUTES_MAX_BYTES:,} bytes together")
+        attributes = (
+            "{"
+            + ", ".join(
+                [key + _json_string(value) for i, key in self.extra if (value := values[i].strip())]
+            )
+            + "}"
+        )
+        if len(attributes) > ATTRIBUTES_MAX_BYTES and _json_size(attributes) > ATTRIBUTES_MAX_BYTES:
+            return RowError(
+                line,
+                f"the extra columns are too large: more than "
+                f"{ATTRIBUTES_MAX_BYTES:,} bytes together",
+            )
         if "\\u0000" in attributes and any("\x00" in values[i] for i, _key in self.extra):
             # PostgreSQL's JSONB refuses it: report the row rather than fail its batch.
             return RowError(line, "an extra column contains a NUL character")
@@ -239,8 +264,11 @@ class _RowParser:
             if self.topics[slug] not in topic_ids:
                 topic_ids.append(self.topics[slug])
         else:
-            result = tuple(topic_ids) if topic_ids else \
-                "no topic: pass a topic for the import or fill the topics column"
+            result = (
+                tuple(topic_ids)
+                if topic_ids
+                else "no topic: pass a topic for the import or fill the topics column"
+            )
         if len(self._topic_cells) < MAX_CACHED_TOPIC_CELLS:
             self._topic_cells[cell] = result
         return result
@@ -256,5 +284,6 @@ def _has_bad_bytes(values: list[str]) -> bool:
 
 def _json_size(attributes: str) -> int:
     """Bytes of the attributes as compact UTF-8 JSON, as check_attributes counts them."""
-    return len(json.dumps(json.loads(attributes), ensure_ascii=False,
-                          separators=(",", ":")).encode())
+    return len(
+        json.dumps(json.loads(attributes), ensure_ascii=False, separators=(",", ":")).encode()
+    )

@@ -21,10 +21,14 @@ GONE = "We no longer hold any data for this address, and it will not receive our
 
 def link_owner(session: Session, ref: LinkRef, *, lock: bool = False) -> Subscriber | None:
     """The subscriber `ref` names when the link was made for them, else None."""
-    subscriber = (lock_subscriber(session, ref.subscriber_id) if lock
-                  else session.get(Subscriber, ref.subscriber_id))
-    if subscriber is None or not link_matches(ref.tag, subscriber.link_secret,
-                                              subscriber.legacy_links):
+    subscriber = (
+        lock_subscriber(session, ref.subscriber_id)
+        if lock
+        else session.get(Subscriber, ref.subscriber_id)
+    )
+    if subscriber is None or not link_matches(
+        ref.tag, subscriber.link_secret, subscriber.legacy_links
+    ):
         return None
     return subscriber
 

@@ -18,18 +18,31 @@ from app.web_paths import TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
 
-_env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)),
-                   autoescape=select_autoescape(["html"]))
+_env = Environment(
+    loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html"])
+)
 
 
-def confirmation_message(*, to_email: str, to_name: str, subscriber_id: int, link_secret: str,
-                         topics: list[Topic], settings: Settings) -> EmailMessage:
+def confirmation_message(
+    *,
+    to_email: str,
+    to_name: str,
+    subscriber_id: int,
+    link_secret: str,
+    topics: list[Topic],
+    settings: Settings,
+) -> EmailMessage:
     """The double opt-in email; its link shows a page whose button (a POST) confirms."""
-    url = confirm_url(subscriber_id, [t.id for t in topics if t.id is not None], settings,
-                      secret=link_secret)
-    context = {"org_name": settings.org_name, "url": url, "topics": topics,
-               "postal_address": settings.postal_address,
-               "hours": int(settings.confirm_max_age.total_seconds() // 3600)}
+    url = confirm_url(
+        subscriber_id, [t.id for t in topics if t.id is not None], settings, secret=link_secret
+    )
+    context = {
+        "org_name": settings.org_name,
+        "url": url,
+        "topics": topics,
+        "postal_address": settings.postal_address,
+        "hours": int(settings.confirm_max_age.total_seconds() // 3600),
+    }
     message = EmailMessage()
     message["Subject"] = f"Please confirm your subscription to {settings.org_name}"
     message["From"] = formataddr((settings.org_name, settings.from_address))
@@ -38,20 +51,33 @@ def confirmation_message(*, to_email: str, to_name: str, subscriber_id: int, lin
     message["Message-ID"] = make_msgid(domain=settings.from_address.partition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(_env.get_template("transactional/confirm.txt").render(context))
-    message.add_alternative(_env.get_template("transactional/confirm.html").render(context),
-                            subtype="html")
+    message.add_alternative(
+        _env.get_template("transactional/confirm.html").render(context), subtype="html"
+    )
     return message
 
 
-def send_confirmation(*, to_email: str, to_name: str, subscriber_id: int, link_secret: str,
-                      topics: list[Topic], settings: Settings | None = None,
-                      grant: Grant | None = None) -> Outcome:
+def send_confirmation(
+    *,
+    to_email: str,
+    to_name: str,
+    subscriber_id: int,
+    link_secret: str,
+    topics: list[Topic],
+    settings: Settings | None = None,
+    grant: Grant | None = None,
+) -> Outcome:
     """Send it now, within the address's allowance (at most one an hour; `grant` when the
     caller claimed it already). A failure is logged (the person can simply sign up again)."""
     settings = settings or get_settings()
-    message = confirmation_message(to_email=to_email, to_name=to_name,
-                                   subscriber_id=subscriber_id, link_secret=link_secret,
-                                   topics=topics, settings=settings)
+    message = confirmation_message(
+        to_email=to_email,
+        to_name=to_name,
+        subscriber_id=subscriber_id,
+        link_secret=link_secret,
+        topics=topics,
+        settings=settings,
+    )
     try:
         return allowance.send(MailKind.CONFIRM, to_email, message, settings, grant)
     except Exception:  # noqa: BLE001 - SMTP errors of every kind end here

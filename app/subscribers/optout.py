@@ -103,9 +103,15 @@ def unsubscribe(
     (a request for an unknown address must still be honoured if it ever shows up).
     A batch of one: unsubscribe_many is the only implementation.
     """
-    request = OptOutRequest(channel=channel, subscriber=subscriber, address=address,
-                            scope=scope, topic_ids=topic_ids, evidence=evidence,
-                            campaign_id=campaign_id)
+    request = OptOutRequest(
+        channel=channel,
+        subscriber=subscriber,
+        address=address,
+        scope=scope,
+        topic_ids=topic_ids,
+        evidence=evidence,
+        campaign_id=campaign_id,
+    )
     return unsubscribe_many(session, [request])[0]
 
 
@@ -146,11 +152,17 @@ def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> lis
     by_email = {row[1]: row for row in rows}
     secrets = {row[0]: (row[3], row[4]) for row in locked}
     for plan in plans:
-        plan.target = by_id.get(plan.by_id) if plan.by_id is not None else (
-            by_email.get(plan.by_email) if plan.by_email else None)
+        plan.target = (
+            by_id.get(plan.by_id)
+            if plan.by_id is not None
+            else (by_email.get(plan.by_email) if plan.by_email else None)
+        )
         tag = plan.request.link_tag
-        if plan.target is not None and tag is not None and not link_matches(
-                tag, *secrets[plan.target[0]]):
+        if (
+            plan.target is not None
+            and tag is not None
+            and not link_matches(tag, *secrets[plan.target[0]])
+        ):
             plan.target = None  # a link of someone else (or of a person erased): nobody
 
     now = utcnow()
@@ -211,8 +223,11 @@ WHERE id IN (SELECT value FROM json_each(:ids)) OR email IN (SELECT value FROM j
 ORDER BY id""")  # SQLite: BEGIN IMMEDIATE already serialises writers
 
 
-def _lock_subscribers(conn: sa.Connection, postgres: bool, plans: list[_Plan],
-                      ) -> list[tuple[int, str, str, str, bool]]:
+def _lock_subscribers(
+    conn: sa.Connection,
+    postgres: bool,
+    plans: list[_Plan],
+) -> list[tuple[int, str, str, str, bool]]:
     """(id, email, status, link_secret, legacy_links) of every target, row-locked in id
     order (deadlock-free batches); the secret checks links in the same read."""
     ids = sorted({p.by_id for p in plans if p.by_id is not None})
@@ -222,8 +237,7 @@ def _lock_subscribers(conn: sa.Connection, postgres: bool, plans: list[_Plan],
     if postgres:
         result = conn.execute(_LOCK_PG, {"ids": ids, "emails": emails})
     else:
-        result = conn.execute(_LOCK_SQLITE, {"ids": json.dumps(ids),
-                                                "emails": json.dumps(emails)})
+        result = conn.execute(_LOCK_SQLITE, {"ids": json.dumps(ids), "emails": json.dumps(emails)})
     return [(row[0], row[1], row[2], row[3], bool(row[4])) for row in result]
 
 
@@ -236,28 +250,43 @@ WHERE (subscriber_id, topic_id) IN (
     {lock})
 RETURNING subscriber_id, topic_id"""
 _NOW = sa.bindparam("now", type_=sa.DateTime())
-_TOPICS_PG = sa.text(_TOPICS_SET.format(
-    pairs="unnest(CAST(:sids AS integer[]), CAST(:tids AS integer[])) AS v(sid, tid)",
-    lock="ORDER BY s.subscriber_id, s.topic_id FOR UPDATE OF s")).bindparams(_NOW)
-_TOPICS_SQLITE = sa.text(_TOPICS_SET.format(
-    pairs="(SELECT json_extract(value, '$[0]') AS sid, json_extract(value, '$[1]') AS tid "
-          "FROM json_each(:pairs)) AS v", lock="")).bindparams(_NOW)
+_TOPICS_PG = sa.text(
+    _TOPICS_SET.format(
+        pairs="unnest(CAST(:sids AS integer[]), CAST(:tids AS integer[])) AS v(sid, tid)",
+        lock="ORDER BY s.subscriber_id, s.topic_id FOR UPDATE OF s",
+    )
+).bindparams(_NOW)
+_TOPICS_SQLITE = sa.text(
+    _TOPICS_SET.format(
+        pairs="(SELECT json_extract(value, '$[0]') AS sid, json_extract(value, '$[1]') AS tid "
+        "FROM json_each(:pairs)) AS v",
+        lock="",
+    )
+).bindparams(_NOW)
 
 
-def _unsubscribe_topics(conn: sa.Connection, postgres: bool, plans: list[_Plan],
-                        now: datetime) -> dict[int, set[int]]:
+def _unsubscribe_topics(
+    conn: sa.Connection, postgres: bool, plans: list[_Plan], now: datetime
+) -> dict[int, set[int]]:
     """Unsubscribe the union of what the requests cover in one UPDATE; returns, by
     subscriber, the topics that changed (handed out to the requests in order after)."""
     everything = {p.target[0] for p in plans if p.target and p.wanted is None}
     pairs = {(sid, _ALL_TOPICS) for sid in everything}
-    pairs.update((p.target[0], topic) for p in plans
-                 if p.target and p.wanted and p.target[0] not in everything for topic in p.wanted)
+    pairs.update(
+        (p.target[0], topic)
+        for p in plans
+        if p.target and p.wanted and p.target[0] not in everything
+        for topic in p.wanted
+    )
     if not pairs:
         return {}
     ordered = sorted(pairs)
     if postgres:
-        params: dict[str, Any] = {"now": now, "sids": [p[0] for p in ordered],
-                                  "tids": [p[1] for p in ordered]}
+        params: dict[str, Any] = {
+            "now": now,
+            "sids": [p[0] for p in ordered],
+            "tids": [p[1] for p in ordered],
+        }
         result = conn.execute(_TOPICS_PG, params)
     else:
         result = conn.execute(_TOPICS_SQLITE, {"now": now, "pairs": json.dumps(ordered)})
@@ -270,25 +299,32 @@ def _unsubscribe_topics(conn: sa.Connection, postgres: bool, plans: list[_Plan],
 _STATUS_SET = """
 UPDATE subscriber SET status = v.st, updated_at = :now FROM {source}
 WHERE subscriber.id = v.id"""
-_STATUS_PG = sa.text(_STATUS_SET.format(
-    source="unnest(CAST(:ids AS integer[]), CAST(:sts AS text[])) AS v(id, st)")
+_STATUS_PG = sa.text(
+    _STATUS_SET.format(source="unnest(CAST(:ids AS integer[]), CAST(:sts AS text[])) AS v(id, st)")
 ).bindparams(_NOW)
-_STATUS_SQLITE = sa.text(_STATUS_SET.format(
-    source="(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS st "
-           "FROM json_each(:rows)) AS v")).bindparams(_NOW)
+_STATUS_SQLITE = sa.text(
+    _STATUS_SET.format(
+        source="(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS st "
+        "FROM json_each(:rows)) AS v"
+    )
+).bindparams(_NOW)
 
 
-def _set_statuses(conn: sa.Connection, postgres: bool, changed: dict[int, SubscriberStatus],
-                  now: datetime) -> None:
+def _set_statuses(
+    conn: sa.Connection, postgres: bool, changed: dict[int, SubscriberStatus], now: datetime
+) -> None:
     if not changed:
         return
     ordered = sorted(changed.items())
     if postgres:
-        conn.execute(_STATUS_PG, {"now": now, "ids": [i for i, _ in ordered],
-                                     "sts": [s.value for _, s in ordered]})
+        conn.execute(
+            _STATUS_PG,
+            {"now": now, "ids": [i for i, _ in ordered], "sts": [s.value for _, s in ordered]},
+        )
     else:
-        conn.execute(_STATUS_SQLITE, {"now": now, "rows": json.dumps(
-            [[i, s.value] for i, s in ordered])})
+        conn.execute(
+            _STATUS_SQLITE, {"now": now, "rows": json.dumps([[i, s.value] for i, s in ordered])}
+        )
 
 
 # A lifted suppression is re-armed; an active one is left alone (its first reason stays).
@@ -299,65 +335,92 @@ ON CONFLICT (email_hmac) DO UPDATE
 SET lifted_at = NULL, reason = excluded.reason, at = excluded.at
 WHERE suppression.lifted_at IS NOT NULL
 RETURNING email_hmac"""
-_SUPPRESS_PG = sa.text(_SUPPRESS_SET.format(
-    source="SELECT h, r, :now FROM unnest(CAST(:hashes AS text[]), CAST(:reasons AS text[])) "
-           "AS v(h, r)")).bindparams(_NOW)
-_SUPPRESS_SQLITE = sa.text(_SUPPRESS_SET.format(  # "WHERE true": SQLite's upsert grammar
-    source="SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), :now "
-           "FROM json_each(:rows) WHERE true")).bindparams(_NOW)
+_SUPPRESS_PG = sa.text(
+    _SUPPRESS_SET.format(
+        source="SELECT h, r, :now FROM unnest(CAST(:hashes AS text[]), CAST(:reasons AS text[])) "
+        "AS v(h, r)"
+    )
+).bindparams(_NOW)
+_SUPPRESS_SQLITE = sa.text(
+    _SUPPRESS_SET.format(  # "WHERE true": SQLite's upsert grammar
+        source="SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), :now "
+        "FROM json_each(:rows) WHERE true"
+    )
+).bindparams(_NOW)
 
 
-def _suppress_all(conn: sa.Connection, postgres: bool, reasons: dict[str, str],
-                  now: datetime) -> set[str]:
+def _suppress_all(
+    conn: sa.Connection, postgres: bool, reasons: dict[str, str], now: datetime
+) -> set[str]:
     """Suppress these hashes in one upsert (sorted: a stable lock order); the new ones."""
     if not reasons:
         return set()
     ordered = sorted(reasons.items())
     if postgres:
-        result = conn.execute(_SUPPRESS_PG, {
-            "now": now, "hashes": [h for h, _ in ordered], "reasons": [r for _, r in ordered]})
+        result = conn.execute(
+            _SUPPRESS_PG,
+            {"now": now, "hashes": [h for h, _ in ordered], "reasons": [r for _, r in ordered]},
+        )
     else:
         result = conn.execute(_SUPPRESS_SQLITE, {"now": now, "rows": json.dumps(ordered)})
     return set(result.scalars())
 
 
-_EVENT_COLUMNS = ("subscriber_id", "email_hmac", "action", "channel", "topic_id", "campaign_id",
-                  "ip", "user_agent", "policy_version", "evidence")
+_EVENT_COLUMNS = (
+    "subscriber_id",
+    "email_hmac",
+    "action",
+    "channel",
+    "topic_id",
+    "campaign_id",
+    "ip",
+    "user_agent",
+    "policy_version",
+    "evidence",
+)
 _EVENTS_SET = f"""
 INSERT INTO consent_event ({", ".join(_EVENT_COLUMNS)}, at)
 SELECT {{values}}, :now FROM {{source}}"""
-_EVENTS_PG = sa.text(_EVENTS_SET.format(
-    values="sid, h, a, ch, tid, cid, ip, ua, pv, CAST(ev AS jsonb)",
-    source="unnest(CAST(:sids AS integer[]), CAST(:hs AS text[]), CAST(:acts AS text[]), "
-           "CAST(:chs AS text[]), CAST(:tids AS integer[]), CAST(:cids AS integer[]), "
-           "CAST(:ips AS text[]), CAST(:uas AS text[]), CAST(:pvs AS text[]), "
-           "CAST(:evs AS text[])) AS v(sid, h, a, ch, tid, cid, ip, ua, pv, ev)",
-)).bindparams(_NOW)
-_EVENTS_SQLITE = sa.text(_EVENTS_SET.format(
-    values=", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_EVENT_COLUMNS))),
-    source="json_each(:rows)")).bindparams(_NOW)
+_EVENTS_PG = sa.text(
+    _EVENTS_SET.format(
+        values="sid, h, a, ch, tid, cid, ip, ua, pv, CAST(ev AS jsonb)",
+        source="unnest(CAST(:sids AS integer[]), CAST(:hs AS text[]), CAST(:acts AS text[]), "
+        "CAST(:chs AS text[]), CAST(:tids AS integer[]), CAST(:cids AS integer[]), "
+        "CAST(:ips AS text[]), CAST(:uas AS text[]), CAST(:pvs AS text[]), "
+        "CAST(:evs AS text[])) AS v(sid, h, a, ch, tid, cid, ip, ua, pv, ev)",
+    )
+).bindparams(_NOW)
+_EVENTS_SQLITE = sa.text(
+    _EVENTS_SET.format(
+        values=", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_EVENT_COLUMNS))),
+        source="json_each(:rows)",
+    )
+).bindparams(_NOW)
 
 
-def _insert_events(conn: sa.Connection, postgres: bool, events: list[dict],
-                   now: datetime) -> None:
+def _insert_events(conn: sa.Connection, postgres: bool, events: list[dict], now: datetime) -> None:
     """The batch's consent events in ONE statement of constant text (arrays / a JSON
     document): executemany cost a round trip per row or a statement per batch size."""
     if not events:
         return
     if postgres:
         keys = ("sids", "hs", "acts", "chs", "tids", "cids", "ips", "uas", "pvs")
-        params: dict[str, Any] = {key: [e[col] for e in events]
-                                  for key, col in zip(keys, _EVENT_COLUMNS, strict=False)}
+        params: dict[str, Any] = {
+            key: [e[col] for e in events] for key, col in zip(keys, _EVENT_COLUMNS, strict=False)
+        }
         params["evs"] = [json.dumps(e["evidence"]) for e in events]
         params["now"] = now
         conn.execute(_EVENTS_PG, params)
     else:
-        conn.execute(_EVENTS_SQLITE, {"now": now, "rows": json.dumps(
-            [[e[col] for col in _EVENT_COLUMNS] for e in events])})
+        conn.execute(
+            _EVENTS_SQLITE,
+            {"now": now, "rows": json.dumps([[e[col] for col in _EVENT_COLUMNS] for e in events])},
+        )
 
 
-def _results_and_events(plans: list[_Plan],
-                        newly: set[str]) -> tuple[list[OptOutResult], list[dict]]:
+def _results_and_events(
+    plans: list[_Plan], newly: set[str]
+) -> tuple[list[OptOutResult], list[dict]]:
     """Per request in order: its result and consent events. A hash suppressed anew counts
     for the first request that asked for it, as it would have run first."""
     results: list[OptOutResult] = []
@@ -373,38 +436,65 @@ def _results_and_events(plans: list[_Plan],
         if plan.target is None:
             if suppressed:
                 events.append(_event(None, plan.hashed, action, req, None, req.evidence))
-            results.append(OptOutResult(changed=suppressed, subscriber_id=None,
-                                        suppressed=suppressed))
+            results.append(
+                OptOutResult(changed=suppressed, subscriber_id=None, suppressed=suppressed)
+            )
             continue
         target_id = plan.target[0]
         topics = plan.changed_topics
         if plan.wanted is None and (plan.new_status or suppressed or topics):
-            events.append(_event(target_id, plan.hashed, action, req, None,
-                                 _with(req.evidence, scope="all", topics=topics)))
+            events.append(
+                _event(
+                    target_id,
+                    plan.hashed,
+                    action,
+                    req,
+                    None,
+                    _with(req.evidence, scope="all", topics=topics),
+                )
+            )
         elif plan.wanted is not None:
             topic_evidence = _with(req.evidence, scope="topic")
-            events.extend(_event(target_id, plan.hashed, action, req, topic_id,
-                                 topic_evidence) for topic_id in topics)
-        results.append(OptOutResult(changed=bool(plan.new_status or suppressed or topics),
-                                    subscriber_id=target_id, topics_unsubscribed=topics,
-                                    suppressed=suppressed))
+            events.extend(
+                _event(target_id, plan.hashed, action, req, topic_id, topic_evidence)
+                for topic_id in topics
+            )
+        results.append(
+            OptOutResult(
+                changed=bool(plan.new_status or suppressed or topics),
+                subscriber_id=target_id,
+                topics_unsubscribed=topics,
+                suppressed=suppressed,
+            )
+        )
     return results, events
 
 
-def _event(subscriber_id: int | None, hashed: str | None, action: str, req: OptOutRequest,
-           topic_id: int | None, evidence: Evidence) -> dict:
+def _event(
+    subscriber_id: int | None,
+    hashed: str | None,
+    action: str,
+    req: OptOutRequest,
+    topic_id: int | None,
+    evidence: Evidence,
+) -> dict:
     return {
-        "subscriber_id": subscriber_id, "email_hmac": hashed, "action": str(action),
-        "channel": req.channel.value, "topic_id": topic_id,
+        "subscriber_id": subscriber_id,
+        "email_hmac": hashed,
+        "action": str(action),
+        "channel": req.channel.value,
+        "topic_id": topic_id,
         "campaign_id": req.campaign_id or None,
         "ip": (evidence.ip or None) and evidence.ip[:64],
         "user_agent": (evidence.user_agent or None) and evidence.user_agent[:500],
-        "policy_version": evidence.policy_version, "evidence": dict(evidence.details),
+        "policy_version": evidence.policy_version,
+        "evidence": dict(evidence.details),
     }
 
 
-def _refresh_loaded(session: Session, statuses: dict[int, SubscriberStatus],
-                    plans: list[_Plan]) -> None:
+def _refresh_loaded(
+    session: Session, statuses: dict[int, SubscriberStatus], plans: list[_Plan]
+) -> None:
     """Keep ORM objects the caller already loaded in step with the Core updates."""
     topics = {(p.target[0], t) for p in plans if p.target for t in p.changed_topics}
     if not statuses and not topics:
@@ -417,6 +507,9 @@ def _refresh_loaded(session: Session, statuses: dict[int, SubscriberStatus],
 
 
 def _with(evidence: Evidence, **details: object) -> Evidence:
-    return Evidence(ip=evidence.ip, user_agent=evidence.user_agent,
-                    policy_version=evidence.policy_version,
-                    details={**evidence.details, **details})
+    return Evidence(
+        ip=evidence.ip,
+        user_agent=evidence.user_agent,
+        policy_version=evidence.policy_version,
+        details={**evidence.details, **details},
+    )

@@ -38,11 +38,13 @@ from app.subscribers.optout import (
 
 # Suppressions the person may lift themselves (they put them there with their own hand).
 # Complaints, bounces, erasure and admin blocks are never lifted from a link.
-SELF_SERVICE_REASONS = frozenset({Channel.ONE_CLICK, Channel.LINK, Channel.PREFERENCES,
-                                  Channel.EMAIL, Channel.FORM})
+SELF_SERVICE_REASONS = frozenset(
+    {Channel.ONE_CLICK, Channel.LINK, Channel.PREFERENCES, Channel.EMAIL, Channel.FORM}
+)
 # Statuses from which a link can never bring an address back.
-_FINAL = frozenset({SubscriberStatus.COMPLAINED, SubscriberStatus.BLOCKLISTED,
-                    SubscriberStatus.BOUNCED})
+_FINAL = frozenset(
+    {SubscriberStatus.COMPLAINED, SubscriberStatus.BLOCKLISTED, SubscriberStatus.BOUNCED}
+)
 
 
 class ResubscribeRefused(Conflict):
@@ -66,8 +68,9 @@ def link_scope(session: Session, campaign_id: int | None) -> LinkScope:
     return link_scopes(session, [campaign_id])[campaign_id]
 
 
-def link_scopes(session: Session,
-                campaign_ids: Iterable[int | None]) -> dict[int | None, LinkScope]:
+def link_scopes(
+    session: Session, campaign_ids: Iterable[int | None]
+) -> dict[int | None, LinkScope]:
     """link_scope() for many campaigns in one query (the one-click batch)."""
     wanted = set(campaign_ids)
     scopes = {c: LinkScope(campaign_id=c or None) for c in wanted}
@@ -87,33 +90,69 @@ def link_scopes(session: Session,
 
 _CAMPAIGN_TOPICS_PG = sa_text(
     "SELECT campaign_id, topic_id FROM campaign_topic "
-    "WHERE campaign_id = ANY(CAST(:ids AS integer[])) ORDER BY campaign_id, topic_id")
+    "WHERE campaign_id = ANY(CAST(:ids AS integer[])) ORDER BY campaign_id, topic_id"
+)
 _CAMPAIGN_TOPICS_SQLITE = sa_text(
     "SELECT campaign_id, topic_id FROM campaign_topic "
-    "WHERE campaign_id IN (SELECT value FROM json_each(:ids)) ORDER BY campaign_id, topic_id")
+    "WHERE campaign_id IN (SELECT value FROM json_each(:ids)) ORDER BY campaign_id, topic_id"
+)
 
 
-def opt_out_request(*, subscriber_id: int, scope: LinkScope, everything: bool = False,
-                    channel: Channel, evidence: Evidence = NO_EVIDENCE,
-                    link_tag: str | None = None) -> OptOutRequest:
+def opt_out_request(
+    *,
+    subscriber_id: int,
+    scope: LinkScope,
+    everything: bool = False,
+    channel: Channel,
+    evidence: Evidence = NO_EVIDENCE,
+    link_tag: str | None = None,
+) -> OptOutRequest:
     """The opt-out a link asks for: the link's topics, or everything. With `link_tag` it
     acts only if the subscriber still holds that link's secret (result: no subscriber)."""
     if everything or scope.everything:
-        return OptOutRequest(subscriber=subscriber_id, scope=Scope.ALL, channel=channel,
-                             evidence=evidence, campaign_id=scope.campaign_id,
-                             link_tag=link_tag)
-    return OptOutRequest(subscriber=subscriber_id, scope=Scope.TOPIC,
-                         topic_ids=scope.topic_ids, channel=channel, evidence=evidence,
-                         campaign_id=scope.campaign_id, link_tag=link_tag)
+        return OptOutRequest(
+            subscriber=subscriber_id,
+            scope=Scope.ALL,
+            channel=channel,
+            evidence=evidence,
+            campaign_id=scope.campaign_id,
+            link_tag=link_tag,
+        )
+    return OptOutRequest(
+        subscriber=subscriber_id,
+        scope=Scope.TOPIC,
+        topic_ids=scope.topic_ids,
+        channel=channel,
+        evidence=evidence,
+        campaign_id=scope.campaign_id,
+        link_tag=link_tag,
+    )
 
 
-def opt_out(session: Session, *, subscriber_id: int, scope: LinkScope, everything: bool = False,
-            channel: Channel, evidence: Evidence = NO_EVIDENCE,
-            link_tag: str | None = None) -> OptOutResult:
+def opt_out(
+    session: Session,
+    *,
+    subscriber_id: int,
+    scope: LinkScope,
+    everything: bool = False,
+    channel: Channel,
+    evidence: Evidence = NO_EVIDENCE,
+    link_tag: str | None = None,
+) -> OptOutResult:
     """Unsubscribe through the one opt-out function, within the link's scope (or all)."""
-    return unsubscribe_many(session, [opt_out_request(
-        subscriber_id=subscriber_id, scope=scope, everything=everything, channel=channel,
-        evidence=evidence, link_tag=link_tag)])[0]
+    return unsubscribe_many(
+        session,
+        [
+            opt_out_request(
+                subscriber_id=subscriber_id,
+                scope=scope,
+                everything=everything,
+                channel=channel,
+                evidence=evidence,
+                link_tag=link_tag,
+            )
+        ],
+    )[0]
 
 
 @dataclass
@@ -139,16 +178,16 @@ def load_view(session: Session, subscriber_id: int) -> SubscriberView | None:
         return None
     topics = list(session.exec(select(Topic).order_by(Topic.name)))  # type: ignore[arg-type]
     rows = session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber_id))
-    return SubscriberView(subscriber=subscriber, topics=topics,
-                          status_by_topic={s.topic_id: s.status for s in rows})
+    return SubscriberView(
+        subscriber=subscriber, topics=topics, status_by_topic={s.topic_id: s.status for s in rows}
+    )
 
 
 def is_opted_out(view: SubscriberView, scope: LinkScope) -> bool:
     """Whether this link's opt-out is already in effect (the page then offers undo)."""
     if scope.everything:
         return view.subscriber.status != SubscriberStatus.ACTIVE
-    return (view.subscriber.status != SubscriberStatus.ACTIVE
-            or not view.subscribed(scope.topic_ids))
+    return view.subscriber.status != SubscriberStatus.ACTIVE or not view.subscribed(scope.topic_ids)
 
 
 def can_resubscribe(session: Session, subscriber: Subscriber | None) -> bool:
@@ -159,16 +198,25 @@ def can_resubscribe(session: Session, subscriber: Subscriber | None) -> bool:
     return row is None or row.lifted_at is not None or row.reason in SELF_SERVICE_REASONS
 
 
-def resubscribe(session: Session, *, subscriber_id: int, topic_ids: Iterable[int],
-                everything: bool, channel: Channel, evidence: Evidence = NO_EVIDENCE,
-                campaign_id: int | None = None) -> list[int]:
+def resubscribe(
+    session: Session,
+    *,
+    subscriber_id: int,
+    topic_ids: Iterable[int],
+    everything: bool,
+    channel: Channel,
+    evidence: Evidence = NO_EVIDENCE,
+    campaign_id: int | None = None,
+) -> list[int]:
     """Undo an opt-out: bring back these topics (only ones the person had and dropped) and,
     with `everything`, the address itself. Logged as `resubscribe`; refused for addresses
     that complained, bounced, were blocklisted or erased. Returns the topics restored."""
     subscriber = lock_subscriber(session, subscriber_id)
     if not can_resubscribe(session, subscriber):
-        raise ResubscribeRefused("This address cannot be resubscribed from a link. "
-                                 "Please contact us if you want to receive our emails again.")
+        raise ResubscribeRefused(
+            "This address cannot be resubscribed from a link. "
+            "Please contact us if you want to receive our emails again."
+        )
     assert subscriber is not None
     now = utcnow()
     details = {"undo": True}
@@ -185,15 +233,27 @@ def resubscribe(session: Session, *, subscriber_id: int, topic_ids: Iterable[int
             sub.confirmed_at = sub.confirmed_at or now
             session.add(sub)
             restored.append(sub.topic_id)
-            record_consent(session, action=ConsentAction.RESUBSCRIBE, channel=channel,
-                           subscriber=subscriber, topic_id=sub.topic_id,
-                           campaign_id=campaign_id, evidence=_with(evidence, **details))
+            record_consent(
+                session,
+                action=ConsentAction.RESUBSCRIBE,
+                channel=channel,
+                subscriber=subscriber,
+                topic_id=sub.topic_id,
+                campaign_id=campaign_id,
+                evidence=_with(evidence, **details),
+            )
     session.flush()
     return restored
 
 
-def _reactivate(session: Session, subscriber: Subscriber, *, channel: Channel,
-                evidence: Evidence, details: dict[str, Any]) -> bool:
+def _reactivate(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    channel: Channel,
+    evidence: Evidence,
+    details: dict[str, Any],
+) -> bool:
     """The person's own action brings their address back: status active, suppression lifted
     (only one they placed themselves; can_resubscribe checked that)."""
     changed = False
@@ -201,21 +261,32 @@ def _reactivate(session: Session, subscriber: Subscriber, *, channel: Channel,
     if row is not None and row.lifted_at is None:
         row.lifted_at = utcnow()
         session.add(row)
-        record_consent(session, action=ConsentAction.SUPPRESSION_LIFTED, channel=channel,
-                       subscriber=subscriber, evidence=_with(evidence, **details))
+        record_consent(
+            session,
+            action=ConsentAction.SUPPRESSION_LIFTED,
+            channel=channel,
+            subscriber=subscriber,
+            evidence=_with(evidence, **details),
+        )
         changed = True
     if subscriber.status != SubscriberStatus.ACTIVE:
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.updated_at = utcnow()
         session.add(subscriber)
-        record_consent(session, action=ConsentAction.RESUBSCRIBE, channel=channel,
-                       subscriber=subscriber, evidence=_with(evidence, scope="all", **details))
+        record_consent(
+            session,
+            action=ConsentAction.RESUBSCRIBE,
+            channel=channel,
+            subscriber=subscriber,
+            evidence=_with(evidence, scope="all", **details),
+        )
         changed = True
     return changed
 
 
-def update_topics(session: Session, *, subscriber_id: int, wanted: Iterable[int],
-                  evidence: Evidence = NO_EVIDENCE) -> tuple[list[int], list[int]]:
+def update_topics(
+    session: Session, *, subscriber_id: int, wanted: Iterable[int], evidence: Evidence = NO_EVIDENCE
+) -> tuple[list[int], list[int]]:
     """Make the person's subscriptions match `wanted` (from the preference center).
 
     Dropped topics go through the one opt-out function. Added topics are subscribed at
@@ -225,39 +296,60 @@ def update_topics(session: Session, *, subscriber_id: int, wanted: Iterable[int]
     if subscriber is None:
         return [], []
     wanted_ids = set(wanted) & {t for t in session.exec(select(Topic.id))}
-    rows = {s.topic_id: s for s in session.exec(
-        select(Subscription).where(Subscription.subscriber_id == subscriber_id))}
+    rows = {
+        s.topic_id: s
+        for s in session.exec(
+            select(Subscription).where(Subscription.subscriber_id == subscriber_id)
+        )
+    }
     current = {t for t, s in rows.items() if s.status == SubscriptionStatus.SUBSCRIBED}
     removed = sorted(current - wanted_ids)
     added = sorted(t for t in wanted_ids - current)
     if removed:
-        unsubscribe(session, subscriber=subscriber, scope=Scope.TOPIC, topic_ids=removed,
-                    channel=Channel.PREFERENCES, evidence=evidence)
+        unsubscribe(
+            session,
+            subscriber=subscriber,
+            scope=Scope.TOPIC,
+            topic_ids=removed,
+            channel=Channel.PREFERENCES,
+            evidence=evidence,
+        )
     if added:
         if not can_resubscribe(session, subscriber):
-            raise ResubscribeRefused("This address cannot be subscribed again from a link. "
-                                     "Please contact us.")
+            raise ResubscribeRefused(
+                "This address cannot be subscribed again from a link. Please contact us."
+            )
         details = {"via": "preference center"}
-        _reactivate(session, subscriber, channel=Channel.PREFERENCES, evidence=evidence,
-                    details=details)
+        _reactivate(
+            session, subscriber, channel=Channel.PREFERENCES, evidence=evidence, details=details
+        )
         now = utcnow()
         for topic_id in added:
-            sub = rows.get(topic_id) or Subscription(subscriber_id=subscriber_id,
-                                                     topic_id=topic_id)
+            sub = rows.get(topic_id) or Subscription(subscriber_id=subscriber_id, topic_id=topic_id)
             sub.status = SubscriptionStatus.SUBSCRIBED
             sub.updated_at = now
             sub.confirmed_at = sub.confirmed_at or now
             session.add(sub)
-            record_consent(session, action=ConsentAction.SUBSCRIBE, channel=Channel.PREFERENCES,
-                           subscriber=subscriber, topic_id=topic_id,
-                           evidence=_with(evidence, **details))
+            record_consent(
+                session,
+                action=ConsentAction.SUBSCRIBE,
+                channel=Channel.PREFERENCES,
+                subscriber=subscriber,
+                topic_id=topic_id,
+                evidence=_with(evidence, **details),
+            )
     session.flush()
     return added, removed
 
 
-def update_profile(session: Session, *, subscriber_id: int, name: str | None = None,
-                   tracking_allowed: bool | None = None,
-                   evidence: Evidence = NO_EVIDENCE) -> list[str]:
+def update_profile(
+    session: Session,
+    *,
+    subscriber_id: int,
+    name: str | None = None,
+    tracking_allowed: bool | None = None,
+    evidence: Evidence = NO_EVIDENCE,
+) -> list[str]:
     """Change the name and/or the tracking choice; one `update` event per changed field.
 
     The event names the field and, for tracking, the choice; never the name itself (the
@@ -268,15 +360,23 @@ def update_profile(session: Session, *, subscriber_id: int, name: str | None = N
     changed: list[str] = []
     if name is not None and clean_name(name) != subscriber.name:
         subscriber.name = clean_name(name)
-        record_consent(session, action=ConsentAction.UPDATE, channel=Channel.PREFERENCES,
-                       subscriber=subscriber, evidence=_with(evidence, field="name"))
+        record_consent(
+            session,
+            action=ConsentAction.UPDATE,
+            channel=Channel.PREFERENCES,
+            subscriber=subscriber,
+            evidence=_with(evidence, field="name"),
+        )
         changed.append("name")
     if tracking_allowed is not None and tracking_allowed != subscriber.tracking_allowed:
         subscriber.tracking_allowed = tracking_allowed
-        record_consent(session, action=ConsentAction.UPDATE, channel=Channel.PREFERENCES,
-                       subscriber=subscriber,
-                       evidence=_with(evidence, field="tracking_allowed",
-                                      tracking_allowed=tracking_allowed))
+        record_consent(
+            session,
+            action=ConsentAction.UPDATE,
+            channel=Channel.PREFERENCES,
+            subscriber=subscriber,
+            evidence=_with(evidence, field="tracking_allowed", tracking_allowed=tracking_allowed),
+        )
         changed.append("tracking_allowed")
     if changed:
         subscriber.updated_at = utcnow()
@@ -285,16 +385,26 @@ def update_profile(session: Session, *, subscriber_id: int, name: str | None = N
     return changed
 
 
-def export_for(session: Session, *, subscriber_id: int, channel: Channel = Channel.PREFERENCES,
-               evidence: Evidence = NO_EVIDENCE) -> dict[str, Any] | None:
+def export_for(
+    session: Session,
+    *,
+    subscriber_id: int,
+    channel: Channel = Channel.PREFERENCES,
+    evidence: Evidence = NO_EVIDENCE,
+) -> dict[str, Any] | None:
     """The person's data (app.subscribers.rights.export_data), the request itself logged."""
     from app.subscribers.rights import export_data
 
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return None
-    record_consent(session, action=ConsentAction.EXPORT, channel=channel, subscriber=subscriber,
-                   evidence=evidence)
+    record_consent(
+        session,
+        action=ConsentAction.EXPORT,
+        channel=channel,
+        subscriber=subscriber,
+        evidence=evidence,
+    )
     session.flush()
     return export_data(session, subscriber)
 
@@ -311,6 +421,9 @@ def erase_for(session: Session, *, subscriber_id: int, evidence: Evidence = NO_E
 
 
 def _with(evidence: Evidence, **details: object) -> Evidence:
-    return Evidence(ip=evidence.ip, user_agent=evidence.user_agent,
-                    policy_version=evidence.policy_version,
-                    details={**evidence.details, **details})
+    return Evidence(
+        ip=evidence.ip,
+        user_agent=evidence.user_agent,
+        policy_version=evidence.policy_version,
+        details={**evidence.details, **details},
+    )

@@ -35,49 +35,75 @@ def _iso(value: Any) -> Any:
 def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     """Everything we hold about one person, as a JSON-ready document."""
     subs = session.exec(
-        select(Subscription, Topic).join(Topic, Topic.id == Subscription.topic_id)  # type: ignore[arg-type]
+        select(Subscription, Topic)
+        .join(Topic, Topic.id == Subscription.topic_id)  # type: ignore[arg-type]
         .where(Subscription.subscriber_id == subscriber.id)
     ).all()
     topics = {t.id: t.slug for t in session.exec(select(Topic))}
     events = session.exec(
-        select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
+        select(ConsentEvent)
+        .where(ConsentEvent.subscriber_id == subscriber.id)
         .order_by(ConsentEvent.id)  # type: ignore[arg-type]
     ).all()
     sends = session.exec(
-        select(Send, Campaign).join(Campaign, Campaign.id == Send.campaign_id)  # type: ignore[arg-type]
-        .where(Send.subscriber_id == subscriber.id).order_by(Send.id)  # type: ignore[arg-type]
+        select(Send, Campaign)
+        .join(Campaign, Campaign.id == Send.campaign_id)  # type: ignore[arg-type]
+        .where(Send.subscriber_id == subscriber.id)
+        .order_by(Send.id)  # type: ignore[arg-type]
     ).all()
     return {
         "subscriber": {
-            "id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
-            "status": subscriber.status, "attributes": subscriber.attributes,
-            "source": subscriber.source, "referrer": subscriber.referrer,
+            "id": subscriber.id,
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "status": subscriber.status,
+            "attributes": subscriber.attributes,
+            "source": subscriber.source,
+            "referrer": subscriber.referrer,
             "tracking_allowed": subscriber.tracking_allowed,
-            "created_at": _iso(subscriber.created_at), "updated_at": _iso(subscriber.updated_at),
+            "created_at": _iso(subscriber.created_at),
+            "updated_at": _iso(subscriber.updated_at),
         },
         "subscriptions": [
-            {"topic": t.slug, "topic_name": t.name, "status": s.status,
-             "since": _iso(s.created_at), "updated_at": _iso(s.updated_at),
-             "confirmed_at": _iso(s.confirmed_at)}
+            {
+                "topic": t.slug,
+                "topic_name": t.name,
+                "status": s.status,
+                "since": _iso(s.created_at),
+                "updated_at": _iso(s.updated_at),
+                "confirmed_at": _iso(s.confirmed_at),
+            }
             for s, t in subs
         ],
         "consent_log": [
-            {"action": e.action, "channel": e.channel, "topic": topics.get(e.topic_id),
-             "campaign_id": e.campaign_id, "at": _iso(e.at), "ip": e.ip,
-             "user_agent": e.user_agent, "policy_version": e.policy_version,
-             "evidence": e.evidence}
+            {
+                "action": e.action,
+                "channel": e.channel,
+                "topic": topics.get(e.topic_id),
+                "campaign_id": e.campaign_id,
+                "at": _iso(e.at),
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "policy_version": e.policy_version,
+                "evidence": e.evidence,
+            }
             for e in events
         ],
         "messages": [
-            {"campaign": c.name, "subject": c.subject, "status": s.status,
-             "sent_at": _iso(s.sent_at)}
+            {
+                "campaign": c.name,
+                "subject": c.subject,
+                "status": s.status,
+                "sent_at": _iso(s.sent_at),
+            }
             for s, c in sends
         ],
     }
 
 
-def erase(session: Session, subscriber: Subscriber, *, channel: Channel,
-          evidence: Evidence = NO_EVIDENCE) -> str:
+def erase(
+    session: Session, subscriber: Subscriber, *, channel: Channel, evidence: Evidence = NO_EVIDENCE
+) -> str:
     """Delete a person's data; keep only the keyed hash (suppression + one erase event).
 
     The consent log is append-only with this one exception, required by law: the person's
@@ -89,16 +115,21 @@ def erase(session: Session, subscriber: Subscriber, *, channel: Channel,
     session.execute(delete(TrackingEvent).where(TrackingEvent.send_id.in_(send_ids)))  # type: ignore[attr-defined]
     session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id))  # type: ignore[arg-type]
     session.execute(
-        update(InboundMessage).where(InboundMessage.from_addr == subscriber.email)  # type: ignore[arg-type]
+        update(InboundMessage)
+        .where(InboundMessage.from_addr == subscriber.email)  # type: ignore[arg-type]
         .values(from_addr=None, subject=None)
     )
     session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber_id))  # type: ignore[arg-type]
     session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))  # type: ignore[arg-type]
     session.expunge(subscriber)
     suppress(session, hashed, reason="erased")
-    record_consent(session, action=ConsentAction.ERASE, channel=channel, address_hmac=hashed,
-                   evidence=Evidence(policy_version=evidence.policy_version,
-                                     details=dict(evidence.details)))
+    record_consent(
+        session,
+        action=ConsentAction.ERASE,
+        channel=channel,
+        address_hmac=hashed,
+        evidence=Evidence(policy_version=evidence.policy_version, details=dict(evidence.details)),
+    )
     session.flush()
     return hashed
 
@@ -118,17 +149,21 @@ def export_link_message(subscriber: Subscriber, settings: Settings) -> EmailMess
         f"link and press the button to download it (a JSON file):\n\n{url}\n\n"
         f"The link works for {hours} hour{'s' if hours != 1 else ''}. It is yours alone: do "
         "not forward this email. If you did not ask for it, ignore this message.\n\n"
-        f"-- \n{settings.org_name}\n{settings.postal_address}\n")
+        f"-- \n{settings.org_name}\n{settings.postal_address}\n"
+    )
     return message
 
 
-def send_export_link(subscriber: Subscriber,
-                     settings: Settings | None = None) -> allowance.Outcome:
+def send_export_link(subscriber: Subscriber, settings: Settings | None = None) -> allowance.Outcome:
     """Mail the person a short-lived download link for their data (OCTOMAIL_EXPORT_LINK_MAX_AGE).
 
     The only way to the export from a link: preference links travel in every newsletter and
     can be forwarded, so the data goes only where the address's owner reads it. Within the
     address's allowance (one a day): returns SENT or why not; SMTP failures raise."""
     settings = settings or get_settings()
-    return allowance.send(allowance.MailKind.EXPORT, subscriber.email,
-                          export_link_message(subscriber, settings), settings)
+    return allowance.send(
+        allowance.MailKind.EXPORT,
+        subscriber.email,
+        export_link_message(subscriber, settings),
+        settings,
+    )

@@ -131,16 +131,27 @@ def subscribe(
         if preconfirm:  # consent attested by the caller (the API requires a consent_source)
             current.confirmed_at = current.confirmed_at or utcnow()
         session.add(current)
-        record_consent(session, action=ConsentAction.SUBSCRIBE, channel=channel,
-                       subscriber=subscriber, topic_id=topic.id, evidence=evidence)
+        record_consent(
+            session,
+            action=ConsentAction.SUBSCRIBE,
+            channel=channel,
+            subscriber=subscriber,
+            topic_id=topic.id,
+            evidence=evidence,
+        )
         if target == SubscriptionStatus.UNCONFIRMED:
             pending.append(topic.id)  # type: ignore[arg-type]
     session.flush()
     return SignupResult(subscriber=subscriber, pending_topic_ids=pending, created=created)
 
 
-def confirm(session: Session, token: str, *, evidence: Evidence = NO_EVIDENCE,
-            settings: Settings | None = None) -> Subscriber:
+def confirm(
+    session: Session,
+    token: str,
+    *,
+    evidence: Evidence = NO_EVIDENCE,
+    settings: Settings | None = None,
+) -> Subscriber:
     """The person's own confirmation (a POST): subscribes the pending topics, reactivates
     the address and lifts its suppression, every step logged."""
     settings = settings or get_settings()
@@ -153,15 +164,21 @@ def confirm(session: Session, token: str, *, evidence: Evidence = NO_EVIDENCE,
     now = utcnow()
     hashed = email_hmac(subscriber.email, settings)
     if lift_suppression(session, hashed):
-        record_consent(session, action=ConsentAction.SUPPRESSION_LIFTED, channel=Channel.FORM,
-                       subscriber=subscriber, evidence=evidence)
+        record_consent(
+            session,
+            action=ConsentAction.SUPPRESSION_LIFTED,
+            channel=Channel.FORM,
+            subscriber=subscriber,
+            evidence=evidence,
+        )
     if subscriber.status != SubscriberStatus.ACTIVE:
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.updated_at = now
         session.add(subscriber)
     rows = session.exec(
-        select(Subscription).where(Subscription.subscriber_id == subscriber.id,
-                                   Subscription.topic_id.in_(topic_ids))  # type: ignore[attr-defined]
+        select(Subscription).where(
+            Subscription.subscriber_id == subscriber.id, Subscription.topic_id.in_(topic_ids)
+        )  # type: ignore[attr-defined]
     )
     for sub in rows:
         if sub.status == SubscriptionStatus.SUBSCRIBED:
@@ -170,7 +187,13 @@ def confirm(session: Session, token: str, *, evidence: Evidence = NO_EVIDENCE,
         sub.updated_at = now
         sub.confirmed_at = sub.confirmed_at or now
         session.add(sub)
-        record_consent(session, action=ConsentAction.CONFIRM, channel=Channel.FORM,
-                       subscriber=subscriber, topic_id=sub.topic_id, evidence=evidence)
+        record_consent(
+            session,
+            action=ConsentAction.CONFIRM,
+            channel=Channel.FORM,
+            subscriber=subscriber,
+            topic_id=sub.topic_id,
+            evidence=evidence,
+        )
     session.flush()
     return subscriber

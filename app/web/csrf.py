@@ -25,8 +25,14 @@ def token_for(request: Request) -> str:
 
 
 def set_cookie(request: Request, response: Response, token: str) -> Response:
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https", max_age=7200)
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=7200,
+    )
     return response
 
 

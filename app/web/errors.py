@@ -38,8 +38,9 @@ def error_response(request: Request, exc: errors.OctomailError) -> Response:
 
     if isinstance(exc, errors.LinkGone):  # the person is gone: the same page as every link's
         return render(request, "public/preferences_gone.html", {}, status_code=status)
-    return render(request, "public/error.html", {"message": str(exc), "status": status},
-                  status_code=status)
+    return render(
+        request, "public/error.html", {"message": str(exc), "status": status}, status_code=status
+    )
 
 
 def _printable(value: object) -> str:
@@ -56,10 +57,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # FastAPI's own answer echoes each field's input: a lone surrogate in it cannot be
         # encoded (a 500), and a password or token in it would land in the client's logs.
-        detail = [{"loc": [part if isinstance(part, int) else _printable(part)
-                           for part in e.get("loc", ())],
-                   "msg": _printable(e.get("msg", "")), "type": _printable(e.get("type", ""))}
-                  for e in exc.errors()]
+        detail = [
+            {
+                "loc": [
+                    part if isinstance(part, int) else _printable(part) for part in e.get("loc", ())
+                ],
+                "msg": _printable(e.get("msg", "")),
+                "type": _printable(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
         return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(DataError)

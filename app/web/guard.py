@@ -31,8 +31,9 @@ class BodyTooLarge(HTTPException):
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int,
-                 upload_paths: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body: int, max_upload: int, upload_paths: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
@@ -57,8 +58,12 @@ class RequestGuard:
             if body is None:
                 return  # the client went away
             if json_too_deep(body):
-                await _reply(scope, receive, send, HTTPException(
-                    422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"))
+                await _reply(
+                    scope,
+                    receive,
+                    send,
+                    HTTPException(422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+                )
                 return
             receive = _replay(body, receive)
         else:
@@ -82,8 +87,9 @@ class RequestGuard:
 
 def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/")
-                                           and media.endswith("+json"))
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -153,6 +159,9 @@ def _counting(receive: Receive, limit: int) -> Receive:
 
 
 async def _reply(scope: Scope, receive: Receive, send: Send, exc: HTTPException) -> None:
-    response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                            headers={"Connection": "close"} if exc.status_code == 413 else None)
+    response = JSONResponse(
+        {"detail": exc.detail},
+        status_code=exc.status_code,
+        headers={"Connection": "close"} if exc.status_code == 413 else None,
+    )
     await response(scope, receive, send)

@@ -26,8 +26,9 @@ def request_language(request: Request) -> str:
     return pick_language(request.headers.get("accept-language"), request.query_params.get("lang"))
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None,
-           status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
     """Render a page with the organisation's name, postal address and language."""
     settings = get_settings()
     lang = request_language(request)
@@ -37,5 +38,6 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
         "lang": lang,
         **gettext_context(lang),
     }
-    return templates().TemplateResponse(request, name, {**base, **(context or {})},
-                                        status_code=status_code)
+    return templates().TemplateResponse(
+        request, name, {**base, **(context or {})}, status_code=status_code
+    )

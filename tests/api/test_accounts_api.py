@@ -12,8 +12,11 @@ from app.models import Role
 
 ADMIN_ROUTES = [
     ("GET", "/api/v1/users", None),
-    ("POST", "/api/v1/users", {"email": "new@example.org", "password": "long enough pw",
-                               "role": "viewer"}),
+    (
+        "POST",
+        "/api/v1/users",
+        {"email": "new@example.org", "password": "long enough pw", "role": "viewer"},
+    ),
     ("GET", "/api/v1/users/1", None),
     ("PATCH", "/api/v1/users/1", {"is_active": False}),
     ("POST", "/api/v1/users/1/password", {"password": "a new long password"}),
@@ -53,19 +56,23 @@ def test_only_admins_manage_accounts(api, role):
     # Nothing changed: the admin (id 1) is still active, its token still works, no new user.
     listing = api.get("/api/v1/users").json()["items"]
     assert [(u["email"], u["is_active"]) for u in listing] == [
-        ("admin@example.org", True), (f"{role}@example.org", True)]
+        ("admin@example.org", True),
+        (f"{role}@example.org", True),
+    ]
     assert all(t["revoked_at"] is None for t in api.get("/api/v1/tokens").json()["items"])
 
 
 def test_admin_lists_creates_and_changes_users(api):
-    created = api.post("/api/v1/users", json={"email": "Ed@Example.org",
-                                              "password": "long enough pw"})
+    created = api.post(
+        "/api/v1/users", json={"email": "Ed@Example.org", "password": "long enough pw"}
+    )
     assert created.status_code == 201
     ed = created.json()
     assert ed["email"] == "ed@example.org" and ed["role"] == "editor" and ed["is_active"]
     assert "password" not in str(ed) and "hash" not in str(ed)
-    again = api.post("/api/v1/users", json={"email": "ed@example.org",
-                                            "password": "another good pw"})
+    again = api.post(
+        "/api/v1/users", json={"email": "ed@example.org", "password": "another good pw"}
+    )
     assert again.status_code == 409
     short = api.post("/api/v1/users", json={"email": "x@example.org", "password": "short"})
     assert short.status_code == 422
@@ -88,17 +95,21 @@ def _can_log_in(email: str, password: str) -> bool:
 
 def test_password_reset_takes_the_new_password(api):
 
-    ed = api.post("/api/v1/users", json={"email": "ed@example.org",
-                                         "password": "the old password"}).json()
-    response = api.post(f"/api/v1/users/{ed['id']}/password",
-                        json={"password": "the new password"})
+    ed = api.post(
+        "/api/v1/users", json={"email": "ed@example.org", "password": "the old password"}
+    ).json()
+    response = api.post(f"/api/v1/users/{ed['id']}/password", json={"password": "the new password"})
     assert response.status_code == 204
     assert _can_log_in("ed@example.org", "the new password")
     assert not _can_log_in("ed@example.org", "the old password")
-    assert api.post(f"/api/v1/users/{ed['id']}/password",
-                    json={"password": "short"}).status_code == 422
-    assert api.post("/api/v1/users/999/password",
-                    json={"password": "the new password"}).status_code == 404
+    assert (
+        api.post(f"/api/v1/users/{ed['id']}/password", json={"password": "short"}).status_code
+        == 422
+    )
+    assert (
+        api.post("/api/v1/users/999/password", json={"password": "the new password"}).status_code
+        == 404
+    )
 
 
 def test_revoked_token_is_refused_at_once_on_every_route(api):

@@ -24,8 +24,7 @@ def test_the_walk_finds_the_routes():
     assert len(routes) >= 12
 
 
-@pytest.mark.parametrize("header", [None, "Bearer octo_not-a-real-token", "Basic YTpi",
-                                    "Bearer "])
+@pytest.mark.parametrize("header", [None, "Bearer octo_not-a-real-token", "Basic YTpi", "Bearer "])
 def test_every_api_route_needs_a_valid_token(client, header):
     headers = {"Authorization": header} if header else {}
     for method, path in _api_routes():
@@ -39,8 +38,9 @@ def test_viewers_read_but_cannot_write(client, settings_env):
     from app.users import create_token, create_user
 
     with session_scope() as s:
-        user = create_user(s, email="viewer@example.org", password="long enough pw",
-                           role=Role.VIEWER)
+        user = create_user(
+            s, email="viewer@example.org", password="long enough pw", role=Role.VIEWER
+        )
         token = create_token(s, user=user, name="ro")
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/topics", headers=headers).status_code == 200

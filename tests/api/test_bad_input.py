@@ -23,20 +23,24 @@ def test_no_route_answers_500_to_bad_input(api):
             url = re.sub(r"\{[^}]+\}", fake_id, path)
             for body in bodies:
                 if isinstance(body, bytes):
-                    response = api.request(method, url, content=body,
-                                           headers={"content-type": "application/json"})
+                    response = api.request(
+                        method, url, content=body, headers={"content-type": "application/json"}
+                    )
                 else:
                     response = api.request(method, url, json=body)
                 assert response.status_code < 500, (method, url, body, response.text[:200])
 
 
-@pytest.mark.parametrize("url", [
-    "/api/v1/subscribers/99999999999999999999",
-    "/api/v1/subscribers/99999999999999999999/consent",
-    "/api/v1/inbound?cursor=99999999999999999999",
-    "/api/v1/inbound/99999999999999999999",
-    "/api/v1/campaigns/1/preview?subscriber_id=99999999999999999999",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/subscribers/99999999999999999999",
+        "/api/v1/subscribers/99999999999999999999/consent",
+        "/api/v1/inbound?cursor=99999999999999999999",
+        "/api/v1/inbound/99999999999999999999",
+        "/api/v1/campaigns/1/preview?subscriber_id=99999999999999999999",
+    ],
+)
 def test_ids_past_the_databases_range_are_a_clear_422(api, url):
     response = api.get(url)
     assert response.status_code == 422, response.text
@@ -50,8 +54,15 @@ def test_largest_id_the_database_holds_is_a_plain_404(api):
 
 def test_search_treats_wildcards_literally(api):
     api.post("/api/v1/topics", json={"slug": "news", "name": "News"})
-    api.post("/api/v1/subscribers", json={"email": "plain@example.org", "topics": ["news"],
-                                          "preconfirm": True, "consent_source": "t"})
+    api.post(
+        "/api/v1/subscribers",
+        json={
+            "email": "plain@example.org",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "t",
+        },
+    )
     assert api.get("/api/v1/subscribers", params={"q": "%"}).json()["items"] == []
     assert len(api.get("/api/v1/subscribers", params={"q": "plain"}).json()["items"]) == 1
 

@@ -8,9 +8,12 @@ from app.main import create_app
 
 def test_every_route_documents_its_errors():
     schema = create_app().openapi()
-    operations = [(method.upper(), path, operation)
-                  for path, methods in schema["paths"].items() if path.startswith("/api/v1/")
-                  for method, operation in methods.items()]
+    operations = [
+        (method.upper(), path, operation)
+        for path, methods in schema["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in methods.items()
+    ]
     seen = 0
     for method, path, operation in operations:
         seen += 1
@@ -48,11 +51,19 @@ def test_response_models_keep_the_answers_shapes(api):
     """Declaring response models added no keys: `confirmation` only where a mail was due,
     `progress` only on a single campaign."""
     api.post("/api/v1/topics", json={"slug": "news", "name": "News"})
-    ann = api.post("/api/v1/subscribers", json={"email": "ann@example.org", "topics": ["news"],
-                                                "preconfirm": True, "consent_source": "fair"})
+    ann = api.post(
+        "/api/v1/subscribers",
+        json={
+            "email": "ann@example.org",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "fair",
+        },
+    )
     assert ann.status_code == 201 and "confirmation" not in ann.json()
     assert "confirmation" not in api.get(f"/api/v1/subscribers/{ann.json()['id']}").json()
-    campaign = api.post("/api/v1/campaigns", json={"name": "N", "subject": "S", "body": "B",
-                                                   "topics": ["news"]}).json()
+    campaign = api.post(
+        "/api/v1/campaigns", json={"name": "N", "subject": "S", "body": "B", "topics": ["news"]}
+    ).json()
     assert campaign["progress"]["total"] == 0 and campaign["from"] == ""
     assert "progress" not in api.get("/api/v1/campaigns").json()["items"][0]

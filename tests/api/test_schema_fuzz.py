@@ -26,16 +26,26 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 # Fuzzed requests per operation, valid and invalid mixed (the coverage phase adds its own,
 # ~30 an operation). Dig deeper locally with OCTOMAIL_FUZZ_EXAMPLES=300.
 EXAMPLES = int(os.environ.get("OCTOMAIL_FUZZ_EXAMPLES", "15"))
 
-CONFIG = schemathesis.Config.from_dict({
-    "generation": {"deterministic": True, "database": "none",
-                   "with-security-parameters": False},
-})
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "generation": {
+            "deterministic": True,
+            "database": "none",
+            "with-security-parameters": False,
+        },
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +70,9 @@ def _restore_admin(email: str) -> None:
         if not user.is_active or user.role != Role.ADMIN:
             user.is_active, user.role = True, Role.ADMIN
             s.add(user)
-        for token in s.exec(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                   ApiToken.revoked_at.is_not(None))):  # type: ignore[union-attr]
+        for token in s.exec(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_not(None))
+        ):  # type: ignore[union-attr]
             token.revoked_at = None
             s.add(token)
 
@@ -73,8 +84,13 @@ def test_api_conforms_to_its_schema(settings_env, admin_token):
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(), config=CONFIG)
     headers = {"Authorization": f"Bearer {admin_token}"}
-    budget = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
+    budget = settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     failures: list[str] = []
     operations = calls = 0
 
@@ -94,17 +110,24 @@ def test_api_conforms_to_its_schema(settings_env, admin_token):
             if not operation.path.startswith("/api/v1/"):
                 continue
             operations += 1
-            test = build_operation_test(config=schema.config, operation=operation,
-                                        test_func=check, given_kwargs={},
-                                        feedback=FeedbackSources(), explicit_settings=budget)
+            test = build_operation_test(
+                config=schema.config,
+                operation=operation,
+                test_func=check,
+                given_kwargs={},
+                feedback=FeedbackSources(),
+                explicit_settings=budget,
+            )
             try:
                 test()
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect them all
                 failures.append(f"{operation.label}: {exc}")
     finally:
         asgi.shutdown_lifespans()
-    print(f"\nschemathesis: {operations} operations, {calls} requests, "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"\nschemathesis: {operations} operations, {calls} requests, "
+        f"{time.monotonic() - started:.1f} s"
+    )
     assert operations >= 37 and calls >= operations * 20
     assert not failures, "\n\n".join(failures)
 
@@ -136,31 +159,63 @@ def test_answers_with_real_data_conform(api, mailbox):
         assert operation is not None, (method, path)
         operation.validate_response(response)
         assert str(response.status_code) in operation.responses.status_codes, (
-            method, path, response.status_code, response.text[:300])
+            method,
+            path,
+            response.status_code,
+            response.text[:300],
+        )
         seen.append(f"{method} {operation.path} {response.status_code}")
         return response
 
     topic = call("POST", "/api/v1/topics", json={"slug": "news", "name": "News"}).json()
     call("GET", "/api/v1/topics")
     call("PATCH", f"/api/v1/topics/{topic['id']}", json={"description": "Weekly"})
-    ann = call("POST", "/api/v1/subscribers", json={
-        "email": "ann@example.org", "name": "Ann", "topics": ["news"], "preconfirm": True,
-        "consent_source": "fair", "attributes": {"city": "Lyon"}}).json()
+    ann = call(
+        "POST",
+        "/api/v1/subscribers",
+        json={
+            "email": "ann@example.org",
+            "name": "Ann",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "fair",
+            "attributes": {"city": "Lyon"},
+        },
+    ).json()
     call("POST", "/api/v1/subscribers", json={"email": "bob@example.org", "topics": ["news"]})
-    call("POST", "/api/v1/subscribers", json={"email": "ann@example.org", "topics": ["news"],
-                                              "preconfirm": True, "consent_source": "fair"})
+    call(
+        "POST",
+        "/api/v1/subscribers",
+        json={
+            "email": "ann@example.org",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "fair",
+        },
+    )
     call("GET", "/api/v1/subscribers?limit=1")
     call("GET", f"/api/v1/subscribers/{ann['id']}")
     call("PATCH", f"/api/v1/subscribers/{ann['id']}", json={"name": "Ann B"})
     call("GET", f"/api/v1/subscribers/{ann['id']}/consent")
     call("GET", f"/api/v1/subscribers/{ann['id']}/data")
-    call("POST", "/api/v1/subscribers/import", data={"consent_source": "shop", "topic": "news"},
-         files={"file": ("people.csv", b"email,name\ncy@example.org,Cy\nnot-an-address,X\n")})
+    call(
+        "POST",
+        "/api/v1/subscribers/import",
+        data={"consent_source": "shop", "topic": "news"},
+        files={"file": ("people.csv", b"email,name\ncy@example.org,Cy\nnot-an-address,X\n")},
+    )
     call("GET", "/api/v1/subscribers/export")
 
-    campaign = call("POST", "/api/v1/campaigns", json={
-        "name": "November", "subject": "Hello {{ first_name }}", "body": "Hi!",
-        "topics": ["news"]}).json()
+    campaign = call(
+        "POST",
+        "/api/v1/campaigns",
+        json={
+            "name": "November",
+            "subject": "Hello {{ first_name }}",
+            "body": "Hi!",
+            "topics": ["news"],
+        },
+    ).json()
     base = f"/api/v1/campaigns/{campaign['id']}"
     call("GET", "/api/v1/campaigns")
     call("PATCH", base, json={"body": "Hi there"})
@@ -179,15 +234,24 @@ def test_answers_with_real_data_conform(api, mailbox):
     call("GET", "/api/v1/inbound")
 
     call("GET", "/api/v1/users")
-    ed = call("POST", "/api/v1/users", json={"email": "ed@example.org",
-                                             "password": "long enough pw"}).json()
+    ed = call(
+        "POST", "/api/v1/users", json={"email": "ed@example.org", "password": "long enough pw"}
+    ).json()
     call("PATCH", f"/api/v1/users/{ed['id']}", json={"role": "viewer", "is_active": False})
     call("POST", f"/api/v1/users/{ed['id']}/password", json={"password": "another long pw"})
     call("GET", "/api/v1/tokens")
-    too_big = call("POST", "/api/v1/topics", content=b"[" + b" " * 2_000_000 + b"]",
-                   headers={"content-type": "application/json"})
-    nested = call("POST", "/api/v1/subscribers", content=b"[" * 1000 + b"]" * 1000,
-                  headers={"content-type": "application/json"})
+    too_big = call(
+        "POST",
+        "/api/v1/topics",
+        content=b"[" + b" " * 2_000_000 + b"]",
+        headers={"content-type": "application/json"},
+    )
+    nested = call(
+        "POST",
+        "/api/v1/subscribers",
+        content=b"[" * 1000 + b"]" * 1000,
+        headers={"content-type": "application/json"},
+    )
     assert (too_big.status_code, nested.status_code) == (413, 422)
     call("DELETE", f"/api/v1/subscribers/{ann['id']}")
     call("DELETE", f"/api/v1/topics/{topic['id']}")

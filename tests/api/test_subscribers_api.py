@@ -12,13 +12,16 @@ from app.subscribers.addresses import email_hmac
 
 def _topics(api, *slugs):
     for slug in slugs:
-        assert api.post("/api/v1/topics", json={"slug": slug, "name": slug.title()}).status_code == 201
+        assert (
+            api.post("/api/v1/topics", json={"slug": slug, "name": slug.title()}).status_code == 201
+        )
 
 
 def test_create_without_preconfirm_is_unconfirmed_and_mails(api, mailbox):
     _topics(api, "news")
-    response = api.post("/api/v1/subscribers", json={"email": "Ann@Example.org", "name": "Ann",
-                                                     "topics": ["news"]})
+    response = api.post(
+        "/api/v1/subscribers", json={"email": "Ann@Example.org", "name": "Ann", "topics": ["news"]}
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["email"] == "ann@example.org" and body["status"] == "active"
@@ -30,25 +33,47 @@ def test_create_without_preconfirm_is_unconfirmed_and_mails(api, mailbox):
 
 def test_preconfirm_needs_a_consent_source(api):
     _topics(api, "news")
-    bad = api.post("/api/v1/subscribers", json={"email": "b@example.org", "topics": ["news"],
-                                                "preconfirm": True})
+    bad = api.post(
+        "/api/v1/subscribers",
+        json={"email": "b@example.org", "topics": ["news"], "preconfirm": True},
+    )
     assert bad.status_code == 422
-    ok = api.post("/api/v1/subscribers", json={"email": "b@example.org", "topics": ["news"],
-                                               "preconfirm": True, "consent_source": "crm"})
+    ok = api.post(
+        "/api/v1/subscribers",
+        json={
+            "email": "b@example.org",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "crm",
+        },
+    )
     assert ok.json()["subscriptions"] == [{"topic": "news", "status": "subscribed"}]
-    assert api.post("/api/v1/subscribers", json={"email": "c@example.org",
-                                                 "topics": ["nope"]}).status_code == 422
+    assert (
+        api.post(
+            "/api/v1/subscribers", json={"email": "c@example.org", "topics": ["nope"]}
+        ).status_code
+        == 422
+    )
 
 
 def test_list_filters_and_cursor_pagination(api):
     _topics(api, "news", "offers")
     for i in range(7):
-        api.post("/api/v1/subscribers", json={
-            "email": f"p{i}@example.org", "name": f"Person {i}", "preconfirm": True,
-            "consent_source": "test", "topics": ["news"] if i % 2 else ["offers"]})
+        api.post(
+            "/api/v1/subscribers",
+            json={
+                "email": f"p{i}@example.org",
+                "name": f"Person {i}",
+                "preconfirm": True,
+                "consent_source": "test",
+                "topics": ["news"] if i % 2 else ["offers"],
+            },
+        )
     seen, cursor = [], None
     while True:
-        page = api.get("/api/v1/subscribers", params={"limit": 3, **({"cursor": cursor} if cursor else {})}).json()
+        page = api.get(
+            "/api/v1/subscribers", params={"limit": 3, **({"cursor": cursor} if cursor else {})}
+        ).json()
         seen += [s["email"] for s in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -65,23 +90,40 @@ def test_list_filters_and_cursor_pagination(api):
 
 def test_patch_unsubscribes_through_the_one_function(api):
     _topics(api, "news")
-    sid = api.post("/api/v1/subscribers", json={"email": "d@example.org", "topics": ["news"],
-                                                "preconfirm": True, "consent_source": "t"}).json()["id"]
-    response = api.patch(f"/api/v1/subscribers/{sid}", json={"name": "Dee",
-                                                             "status": "unsubscribed"})
+    sid = api.post(
+        "/api/v1/subscribers",
+        json={
+            "email": "d@example.org",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "t",
+        },
+    ).json()["id"]
+    response = api.patch(
+        f"/api/v1/subscribers/{sid}", json={"name": "Dee", "status": "unsubscribed"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["name"] == "Dee" and body["status"] == "unsubscribed"
     assert body["subscriptions"] == [{"topic": "news", "status": "unsubscribed"}]
     log = api.get(f"/api/v1/subscribers/{sid}/consent").json()["items"]
-    assert [(e["action"], e["channel"]) for e in log] == [("subscribe", "api"),
-                                                          ("unsubscribe", "api")]
+    assert [(e["action"], e["channel"]) for e in log] == [
+        ("subscribe", "api"),
+        ("unsubscribe", "api"),
+    ]
 
 
 def test_suppression_survives_erasure_and_blocks_readding(api, mailbox, client):
     _topics(api, "news")
-    sid = api.post("/api/v1/subscribers", json={"email": "gone@example.org", "topics": ["news"],
-                                                "preconfirm": True, "consent_source": "t"}).json()["id"]
+    sid = api.post(
+        "/api/v1/subscribers",
+        json={
+            "email": "gone@example.org",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "t",
+        },
+    ).json()["id"]
     assert api.delete(f"/api/v1/subscribers/{sid}").status_code == 204
     assert api.get(f"/api/v1/subscribers/{sid}").status_code == 404
     with Session(get_engine()) as s:
@@ -92,17 +134,28 @@ def test_suppression_survives_erasure_and_blocks_readding(api, mailbox, client):
         assert s.get(Suppression, email_hmac("gone@example.org")) is not None
 
     # A marketer cannot bring the address back, by API or import.
-    again = api.post("/api/v1/subscribers", json={"email": "GONE@example.org", "topics": ["news"],
-                                                  "preconfirm": True, "consent_source": "t"})
+    again = api.post(
+        "/api/v1/subscribers",
+        json={
+            "email": "GONE@example.org",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "t",
+        },
+    )
     assert again.status_code == 409 and "suppression" in again.json()["detail"]
-    report = api.post("/api/v1/subscribers/import", files={"file": ("a.csv", b"email\ngone@example.org\n")},
-                      data={"topic": "news", "consent_source": "t"}).json()
+    report = api.post(
+        "/api/v1/subscribers/import",
+        files={"file": ("a.csv", b"email\ngone@example.org\n")},
+        data={"topic": "news", "consent_source": "t"},
+    ).json()
     assert report["imported"] == 0 and report["suppressed"] == 1
 
     # Only the person's own confirmed sign-up lifts it, and that is logged.
     client.headers.pop("Authorization")
-    response = client.post("/subscribe", json={"email": "gone@example.org", "topics": ["news"],
-                                               "consent": True})
+    response = client.post(
+        "/subscribe", json={"email": "gone@example.org", "topics": ["news"], "consent": True}
+    )
     assert response.status_code == 202
     import re
 
@@ -117,9 +170,17 @@ def test_suppression_survives_erasure_and_blocks_readding(api, mailbox, client):
 
 def test_export_streams_csv_and_data_export_is_complete(api):
     _topics(api, "news")
-    api.post("/api/v1/subscribers", json={"email": "e@example.org", "name": "=cmd()",
-                                          "topics": ["news"], "preconfirm": True,
-                                          "consent_source": "t", "attributes": {"city": "Lyon"}})
+    api.post(
+        "/api/v1/subscribers",
+        json={
+            "email": "e@example.org",
+            "name": "=cmd()",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "t",
+            "attributes": {"city": "Lyon"},
+        },
+    )
     response = api.get("/api/v1/subscribers/export")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))

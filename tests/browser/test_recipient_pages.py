@@ -31,8 +31,11 @@ def _seed() -> tuple[int, int, dict[str, int]]:
     """Jane, subscribed to News and Offers; Events exists; a campaign on News."""
     with Session(get_engine(), expire_on_commit=False) as session:
         topics = {}
-        for slug, name in (("news", "Monthly news"), ("offers", "Special offers"),
-                           ("events", "Events near you")):
+        for slug, name in (
+            ("news", "Monthly news"),
+            ("offers", "Special offers"),
+            ("events", "Events near you"),
+        ):
             topic = Topic(slug=slug, name=name, description=f"About {name.lower()}.")
             session.add(topic)
             session.flush()
@@ -41,10 +44,18 @@ def _seed() -> tuple[int, int, dict[str, int]]:
         session.add(jane)
         session.flush()
         for slug in ("news", "offers"):
-            session.add(Subscription(subscriber_id=jane.id, topic_id=topics[slug],
-                                     status=SubscriptionStatus.SUBSCRIBED))
-        campaign = Campaign(name="November", subject="Our November news",
-                            body="# Hello {{ first_name }}\n\nThe news of the month.")
+            session.add(
+                Subscription(
+                    subscriber_id=jane.id,
+                    topic_id=topics[slug],
+                    status=SubscriptionStatus.SUBSCRIBED,
+                )
+            )
+        campaign = Campaign(
+            name="November",
+            subject="Our November news",
+            body="# Hello {{ first_name }}\n\nThe news of the month.",
+        )
         session.add(campaign)
         session.flush()
         session.add(CampaignTopic(campaign_id=campaign.id, topic_id=topics["news"]))
@@ -72,9 +83,11 @@ def _send_and_receive(subscriber_id: int, campaign_id: int) -> email.message.Ema
         campaign = session.get(Campaign, campaign_id)
         prepared = prepare_campaign(campaign, settings=settings, topic_names=["Monthly news"])
         secret = session.get(Subscriber, subscriber_id).link_secret  # type: ignore[union-attr]
-    message = render_message(prepared, Recipient(id=subscriber_id, email="jane@example.com",
-                                                 name="Jane Doe", link_secret=secret),
-                             settings=settings)
+    message = render_message(
+        prepared,
+        Recipient(id=subscriber_id, email="jane@example.com", name="Jane Doe", link_secret=secret),
+        settings=settings,
+    )
     port = free_port()
     controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
     controller.start()
@@ -105,19 +118,24 @@ def _statuses(subscriber_id: int) -> dict[int, str]:
 
 def _events(subscriber_id: int) -> list[tuple[str, str]]:
     with Session(get_engine()) as session:
-        rows = session.exec(select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id)
-                            .order_by(ConsentEvent.id))
+        rows = session.exec(
+            select(ConsentEvent)
+            .where(ConsentEvent.subscriber_id == subscriber_id)
+            .order_by(ConsentEvent.id)
+        )
         return [(e.action, e.channel) for e in rows]
 
 
-def test_unsubscribe_reload_undo_then_preferences(browser, live_server: str,
-                                                  screenshot_dir: Path) -> None:
+def test_unsubscribe_reload_undo_then_preferences(
+    browser, live_server: str, screenshot_dir: Path
+) -> None:
     jane, campaign, topics = _seed()
     unsubscribe_url, preferences_url = _links(_send_and_receive(jane, campaign))
     assert unsubscribe_url.startswith(live_server + "/u/")
 
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
-                                  locale="en-GB")
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, locale="en-GB"
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
 
@@ -155,10 +173,16 @@ def test_unsubscribe_reload_undo_then_preferences(browser, live_server: str,
     page.get_by_role("button", name="Save my preferences").click()
     page.get_by_role("status").filter(has_text="saved").wait_for()
     page.screenshot(path=screenshot_dir / "5-preferences-saved-desktop.png", full_page=True)
-    assert _statuses(jane) == {topics["news"]: "subscribed", topics["offers"]: "unsubscribed",
-                               topics["events"]: "subscribed"}
-    assert _events(jane)[-3:] == [("unsubscribe", "preferences"), ("subscribe", "preferences"),
-                                  ("update", "preferences")]
+    assert _statuses(jane) == {
+        topics["news"]: "subscribed",
+        topics["offers"]: "unsubscribed",
+        topics["events"]: "subscribed",
+    }
+    assert _events(jane)[-3:] == [
+        ("unsubscribe", "preferences"),
+        ("subscribe", "preferences"),
+        ("update", "preferences"),
+    ]
     assert page.get_by_label("Special offers").is_checked() is False
     assert page.get_by_label("Events near you").is_checked() is True
 
@@ -170,8 +194,7 @@ def test_unsubscribe_reload_undo_then_preferences(browser, live_server: str,
     context.close()
 
 
-def test_pages_in_french_and_a_broken_link(browser, live_server: str,
-                                           screenshot_dir: Path) -> None:
+def test_pages_in_french_and_a_broken_link(browser, live_server: str, screenshot_dir: Path) -> None:
     jane, campaign, _topics = _seed()
     unsubscribe_url, _ = _links(_send_and_receive(jane, campaign))
     context = browser.new_context(viewport=PHONE, is_mobile=True, locale="fr-FR")

@@ -32,24 +32,36 @@ def make_topic(session: Session, slug: str, name: str | None = None) -> Topic:
     return topic
 
 
-def add_subscriber(session: Session, email: str, topics: dict[int, str] | None = None, *,
-                   status: str = SubscriberStatus.ACTIVE, name: str = "",
-                   attributes: dict[str, Any] | None = None) -> Subscriber:
+def add_subscriber(
+    session: Session,
+    email: str,
+    topics: dict[int, str] | None = None,
+    *,
+    status: str = SubscriberStatus.ACTIVE,
+    name: str = "",
+    attributes: dict[str, Any] | None = None,
+) -> Subscriber:
     """A subscriber with {topic_id: subscription status}; subscribed and unsubscribed ones
     stand for people who confirmed (confirmed_at set), unconfirmed ones did not."""
     subscriber = Subscriber(email=email, name=name, status=status, attributes=attributes or {})
     session.add(subscriber)
     session.flush()
     for topic_id, sub_status in (topics or {}).items():
-        session.add(Subscription(
-            subscriber_id=subscriber.id, topic_id=topic_id, status=sub_status,
-            confirmed_at=None if sub_status == SubscriptionStatus.UNCONFIRMED else utcnow()))
+        session.add(
+            Subscription(
+                subscriber_id=subscriber.id,
+                topic_id=topic_id,
+                status=sub_status,
+                confirmed_at=None if sub_status == SubscriptionStatus.UNCONFIRMED else utcnow(),
+            )
+        )
     session.flush()
     return subscriber
 
 
-def bulk_subscribers(topic_id: int, count: int, *, prefix: str = "r",
-                     domain: str = "example.org") -> list[str]:
+def bulk_subscribers(
+    topic_id: int, count: int, *, prefix: str = "r", domain: str = "example.org"
+) -> list[str]:
     """`count` active, subscribed subscribers of one topic (fast, set-based)."""
     emails = [f"{prefix}{i:05d}@{domain}" for i in range(count)]
     engine = get_engine()
@@ -57,23 +69,42 @@ def bulk_subscribers(topic_id: int, count: int, *, prefix: str = "r",
     subscription_t = Subscription.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
         now = utcnow()
-        conn.execute(sa.insert(sub_t), [
-            {"email": e, "name": f"Reader {i}", "status": "active", "attributes": {},
-             "tracking_allowed": True, "created_at": now, "updated_at": now}
-            for i, e in enumerate(emails)
-        ])
+        conn.execute(
+            sa.insert(sub_t),
+            [
+                {
+                    "email": e,
+                    "name": f"Reader {i}",
+                    "status": "active",
+                    "attributes": {},
+                    "tracking_allowed": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i, e in enumerate(emails)
+            ],
+        )
         ids = conn.execute(sa.select(sub_t.c.id).where(sub_t.c.email.in_(emails))).scalars()
-        conn.execute(sa.insert(subscription_t), [
-            {"subscriber_id": i, "topic_id": topic_id, "status": SubscriptionStatus.SUBSCRIBED,
-             "created_at": now, "updated_at": now}
-            for i in ids
-        ])
+        conn.execute(
+            sa.insert(subscription_t),
+            [
+                {
+                    "subscriber_id": i,
+                    "topic_id": topic_id,
+                    "status": SubscriptionStatus.SUBSCRIBED,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in ids
+            ],
+        )
     return emails
 
 
 def create_campaign(session: Session, topics: list[str], **fields: Any) -> Campaign:
     defaults: dict[str, Any] = {
-        "name": "Spring news", "subject": "Hello {{ first_name }}",
+        "name": "Spring news",
+        "subject": "Hello {{ first_name }}",
         "body": "# Spring\n\nHi {{ name }}, here is our news.",
     }
     defaults.update(fields)
@@ -83,9 +114,15 @@ def create_campaign(session: Session, topics: list[str], **fields: Any) -> Campa
 def legacy_campaign(session: Session, topics: list[str], **fields: Any) -> int:
     """A draft written straight to the database, unchecked: what a row created before the
     create-time checks (or by another tool) looks like. Returns its id."""
-    values: dict[str, Any] = {"name": "Legacy", "subject": "Hello", "body": "Hi",
-                              "body_format": "markdown", "category": "marketing",
-                              "layout": "default", **fields}
+    values: dict[str, Any] = {
+        "name": "Legacy",
+        "subject": "Hello",
+        "body": "Hi",
+        "body_format": "markdown",
+        "category": "marketing",
+        "layout": "default",
+        **fields,
+    }
     campaign = Campaign(**values)
     session.add(campaign)
     session.flush()
@@ -99,9 +136,15 @@ def legacy_campaign(session: Session, topics: list[str], **fields: Any) -> int:
 def send_counts(campaign_id: int) -> Counter[str]:
     send_t = Send.__table__  # type: ignore[attr-defined]
     with get_engine().connect() as conn:
-        return Counter(dict(conn.execute(
-            sa.select(send_t.c.status, sa.func.count()).where(send_t.c.campaign_id == campaign_id)
-            .group_by(send_t.c.status)).all()))
+        return Counter(
+            dict(
+                conn.execute(
+                    sa.select(send_t.c.status, sa.func.count())
+                    .where(send_t.c.campaign_id == campaign_id)
+                    .group_by(send_t.c.status)
+                ).all()
+            )
+        )
 
 
 def campaign_status(campaign_id: int) -> str:
@@ -109,8 +152,12 @@ def campaign_status(campaign_id: int) -> str:
         return str(session.get(Campaign, campaign_id).status)  # type: ignore[union-attr]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1,
-               message: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 60.0,
+    interval: float = 0.1,
+    message: str = "condition",
+) -> Any:
     """Poll until `predicate()` is truthy (generous: the CI box is a loaded 2-core machine)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -118,8 +165,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, interval: fl
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}"
-                                 f" (last value: {value!r})")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {message} (last value: {value!r})"
+            )
         time.sleep(interval)
 
 

@@ -19,45 +19,68 @@ def topics(settings_env: dict[str, str]) -> dict[str, int]:
 
 
 def new(api: TestClient, **overrides: object) -> dict:
-    body = {"name": "Spring", "subject": "Hello {{ first_name }}", "body": "# Hi {{ name }}",
-            "topics": ["news"], **overrides}
+    body = {
+        "name": "Spring",
+        "subject": "Hello {{ first_name }}",
+        "body": "# Hi {{ name }}",
+        "topics": ["news"],
+        **overrides,
+    }
     response = api.post("/api/v1/campaigns", json=body)
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def test_create_and_read_a_draft(api: TestClient, topics: dict[str, int]) -> None:
-    created = new(api, topics=["news", "offers"], **{"from": "Team <team@example.org>"},
-                  reply_to="help@example.org", attribute_filter={"country": "FR"})
+    created = new(
+        api,
+        topics=["news", "offers"],
+        **{"from": "Team <team@example.org>"},
+        reply_to="help@example.org",
+        attribute_filter={"country": "FR"},
+    )
     assert created["status"] == "draft"
     assert created["topics"] == ["news", "offers"]
     assert created["from"] == "Team <team@example.org>"
-    assert created["progress"] == {"total": 0, "queued": 0, "sending": 0, "sent": 0,
-                                   "failed": 0, "bounced": 0, "skipped": 0, "remaining": 0,
-                                   "rate": 0.0, "average_rate": 0.0}
+    assert created["progress"] == {
+        "total": 0,
+        "queued": 0,
+        "sending": 0,
+        "sent": 0,
+        "failed": 0,
+        "bounced": 0,
+        "skipped": 0,
+        "remaining": 0,
+        "rate": 0.0,
+        "average_rate": 0.0,
+    }
     got = api.get(f"/api/v1/campaigns/{created['id']}").json()
     assert got["attribute_filter"] == {"country": "FR"}
     listed = api.get("/api/v1/campaigns").json()["items"]
     assert [c["id"] for c in listed] == [created["id"]]
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"topics": ["nope"]}, "unknown topic"),
-    ({"topics": []}, None),
-    ({"body_format": "rtf"}, None),
-    ({"category": "spam"}, None),
-    ({"subject": "Hi\r\nBcc: all@example.org"}, "single line"),
-    ({"from": "x@y\r\nBcc: z@example.org"}, "single line"),
-    ({"from": "not an address"}, "not an email address"),
-    ({"attribute_filter": {"a b": 1}}, "invalid attribute name"),
-    ({"attribute_filter": {"country": {"$ne": 1}}}, "must be a string"),
-    ({"layout": "../../etc/passwd"}, "layout"),
-    ({"layout": "nosuchlayout"}, "unknown email layout"),
-    ({"subject": "Hi {{ nmae }}"}, "unknown template variable nmae"),
-    ({"unexpected": 1}, None),
-])
-def test_bad_input_is_422_never_500(api: TestClient, topics: dict[str, int], body: dict,
-                                     fragment: str | None) -> None:
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"topics": ["nope"]}, "unknown topic"),
+        ({"topics": []}, None),
+        ({"body_format": "rtf"}, None),
+        ({"category": "spam"}, None),
+        ({"subject": "Hi\r\nBcc: all@example.org"}, "single line"),
+        ({"from": "x@y\r\nBcc: z@example.org"}, "single line"),
+        ({"from": "not an address"}, "not an email address"),
+        ({"attribute_filter": {"a b": 1}}, "invalid attribute name"),
+        ({"attribute_filter": {"country": {"$ne": 1}}}, "must be a string"),
+        ({"layout": "../../etc/passwd"}, "layout"),
+        ({"layout": "nosuchlayout"}, "unknown email layout"),
+        ({"subject": "Hi {{ nmae }}"}, "unknown template variable nmae"),
+        ({"unexpected": 1}, None),
+    ],
+)
+def test_bad_input_is_422_never_500(
+    api: TestClient, topics: dict[str, int], body: dict, fragment: str | None
+) -> None:
     payload = {"name": "n", "subject": "s", "body": "b", "topics": ["news"], **body}
     response = api.post("/api/v1/campaigns", json=payload)
     assert response.status_code == 422, response.text
@@ -67,8 +90,9 @@ def test_bad_input_is_422_never_500(api: TestClient, topics: dict[str, int], bod
 
 def test_edit_only_while_draft(api: TestClient, topics: dict[str, int]) -> None:
     campaign = new(api)
-    edited = api.patch(f"/api/v1/campaigns/{campaign['id']}",
-                       json={"subject": "New subject", "topics": ["offers"]})
+    edited = api.patch(
+        f"/api/v1/campaigns/{campaign['id']}", json={"subject": "New subject", "topics": ["offers"]}
+    )
     assert edited.status_code == 200
     assert edited.json()["subject"] == "New subject"
     assert edited.json()["topics"] == ["offers"]
@@ -79,16 +103,23 @@ def test_edit_only_while_draft(api: TestClient, topics: dict[str, int]) -> None:
 
 
 def test_unknown_campaign_is_404(api: TestClient, topics: dict[str, int]) -> None:
-    for method, path in [("get", ""), ("patch", ""), ("post", "/send"), ("post", "/pause"),
-                         ("get", "/progress"), ("get", "/preview")]:
+    for method, path in [
+        ("get", ""),
+        ("patch", ""),
+        ("post", "/send"),
+        ("post", "/pause"),
+        ("get", "/progress"),
+        ("get", "/preview"),
+    ]:
         kwargs = {"json": {"name": "x"}} if method == "patch" else {}
         response = getattr(api, method)(f"/api/v1/campaigns/999{path}", **kwargs)
         assert response.status_code == 404, (method, path, response.text)
         assert "not found" in response.json()["detail"]
 
 
-def test_state_machine_rejects_invalid_transitions_with_409(api: TestClient,
-                                                            topics: dict[str, int]) -> None:
+def test_state_machine_rejects_invalid_transitions_with_409(
+    api: TestClient, topics: dict[str, int]
+) -> None:
     campaign = new(api)
     base = f"/api/v1/campaigns/{campaign['id']}"
     for verb in ("pause", "resume", "cancel"):
@@ -120,12 +151,14 @@ def test_schedule_with_offset_or_timezone(api: TestClient, topics: dict[str, int
     naive = api.post(f"{base}/schedule", json={"send_at": "2099-01-15T09:00:00"})
     assert naive.status_code == 422
     assert "timezone" in naive.json()["detail"]
-    zoned = api.post(f"{base}/schedule",
-                     json={"send_at": "2099-01-15T09:00:00", "timezone": "Europe/Paris"})
+    zoned = api.post(
+        f"{base}/schedule", json={"send_at": "2099-01-15T09:00:00", "timezone": "Europe/Paris"}
+    )
     assert zoned.json()["send_at"] == "2099-01-15T08:00:00Z"
     assert zoned.json()["timezone"] == "Europe/Paris"
-    bad_zone = api.post(f"{base}/schedule",
-                        json={"send_at": "2099-01-15T09:00:00", "timezone": "Mars/Olympus"})
+    bad_zone = api.post(
+        f"{base}/schedule", json={"send_at": "2099-01-15T09:00:00", "timezone": "Mars/Olympus"}
+    )
     assert bad_zone.status_code == 422
     past = (utcnow() - timedelta(days=2)).isoformat() + "+00:00"
     assert api.post(f"{base}/schedule", json={"send_at": past}).status_code == 422
@@ -134,7 +167,8 @@ def test_schedule_with_offset_or_timezone(api: TestClient, topics: dict[str, int
 
 
 def test_marketing_refuses_to_start_without_postal_address(
-        api: TestClient, topics: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    api: TestClient, topics: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.settings import get_settings
 
     campaign = new(api)
@@ -149,8 +183,15 @@ def test_marketing_refuses_to_start_without_postal_address(
 
 
 def test_broken_template_cannot_start(api: TestClient, topics: dict[str, int]) -> None:
-    refused = api.post("/api/v1/campaigns", json={
-        "name": "n", "subject": "s", "topics": ["news"], "body": "{{ name.__class__.__mro__ }}"})
+    refused = api.post(
+        "/api/v1/campaigns",
+        json={
+            "name": "n",
+            "subject": "s",
+            "topics": ["news"],
+            "body": "{{ name.__class__.__mro__ }}",
+        },
+    )
     assert refused.status_code == 422 and "__mro__" in refused.json()["detail"]
     # A row written before templates were checked at create time still cannot start.
     with session_scope() as s:
@@ -160,9 +201,9 @@ def test_broken_template_cannot_start(api: TestClient, topics: dict[str, int]) -
     assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["status"] == "draft"
 
 
-def test_viewer_reads_editor_writes(client: TestClient, api: TestClient,
-                                    topics: dict[str, int],
-                                    viewer_headers: dict[str, str]) -> None:
+def test_viewer_reads_editor_writes(
+    client: TestClient, api: TestClient, topics: dict[str, int], viewer_headers: dict[str, str]
+) -> None:
     campaign = new(api)
     path = f"/api/v1/campaigns/{campaign['id']}"
     assert client.get(path, headers=viewer_headers).status_code == 200
@@ -170,18 +211,27 @@ def test_viewer_reads_editor_writes(client: TestClient, api: TestClient,
     assert client.get("/api/v1/campaigns", headers=viewer_headers).status_code == 200
     assert client.post(f"{path}/send", headers=viewer_headers).status_code == 403
     assert client.patch(path, json={"name": "x"}, headers=viewer_headers).status_code == 403
-    assert client.post("/api/v1/campaigns", headers=viewer_headers,
-                       json={"name": "n", "subject": "s", "topics": ["news"]}).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/campaigns",
+            headers=viewer_headers,
+            json={"name": "n", "subject": "s", "topics": ["news"]},
+        ).status_code
+        == 403
+    )
     assert client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
 def test_preview_for_a_subscriber(api: TestClient, topics: dict[str, int]) -> None:
     with session_scope() as s:
-        sub = add_subscriber(s, "ada@example.org", {topics["news"]: SubscriptionStatus.SUBSCRIBED},
-                             name="Ada Lovelace")
+        sub = add_subscriber(
+            s,
+            "ada@example.org",
+            {topics["news"]: SubscriptionStatus.SUBSCRIBED},
+            name="Ada Lovelace",
+        )
     campaign = new(api, body="Dear {{ name }}, <b>{{ attributes.city }}</b>")
-    shown = api.get(f"/api/v1/campaigns/{campaign['id']}/preview",
-                    params={"subscriber_id": sub.id})
+    shown = api.get(f"/api/v1/campaigns/{campaign['id']}/preview", params={"subscriber_id": sub.id})
     assert shown.status_code == 200, shown.text
     data = shown.json()
     assert data["subject"] == "Hello Ada"
@@ -192,6 +242,7 @@ def test_preview_for_a_subscriber(api: TestClient, topics: dict[str, int]) -> No
     assert "/u/" in data["headers"]["List-Unsubscribe"]
     sample = api.post(f"/api/v1/campaigns/{campaign['id']}/preview").json()
     assert sample["subject"] == "Hello Jane"
-    missing = api.get(f"/api/v1/campaigns/{campaign['id']}/preview",
-                      params={"subscriber_id": 12345})
+    missing = api.get(
+        f"/api/v1/campaigns/{campaign['id']}/preview", params={"subscriber_id": 12345}
+    )
     assert missing.status_code == 404

@@ -31,8 +31,11 @@ from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import suppress
 from app.subscribers.optout import unsubscribe
 
-SUB, UNSUB, UNCONF = (SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.UNSUBSCRIBED,
-                      SubscriptionStatus.UNCONFIRMED)
+SUB, UNSUB, UNCONF = (
+    SubscriptionStatus.SUBSCRIBED,
+    SubscriptionStatus.UNSUBSCRIBED,
+    SubscriptionStatus.UNCONFIRMED,
+)
 
 
 @pytest.fixture
@@ -55,8 +58,9 @@ def people(settings_env: dict[str, str]) -> dict[str, int]:
         }
         ids = {}
         for name, (topics, status, attrs) in cases.items():
-            ids[name] = add_subscriber(s, f"{name}@example.org", topics, status=status,
-                                       attributes=attrs).id
+            ids[name] = add_subscriber(
+                s, f"{name}@example.org", topics, status=status, attributes=attrs
+            ).id
         # The person's own opt-out from everything: unsubscribed + suppressed ("link").
         unsubscribe(s, subscriber=ids["all_optout"], scope=Scope.ALL, channel=Channel.LINK)
     with session_scope() as s:
@@ -89,7 +93,8 @@ def test_marketing_reaches_only_active_confirmed_subscribers(people: dict[str, i
 
 
 def test_transactional_also_reaches_marketing_opt_outs_but_never_bounces_or_erased(
-        people: dict[str, int]) -> None:
+    people: dict[str, int],
+) -> None:
     campaign_id = start(["news"], category="transactional")
     assert claim_all(campaign_id) == {"active", "both", "topic_optout", "all_optout"}
 
@@ -104,10 +109,11 @@ def test_a_suppression_for_bounce_blocks_even_transactional(people: dict[str, in
 
 def test_attribute_filter_is_equality_on_json_attributes(people: dict[str, int]) -> None:
     assert claim_all(start(["news", "offers"], attribute_filter={"country": "FR"})) == {
-        "active", "offers_only"}
+        "active",
+        "offers_only",
+    }
     assert claim_all(start(["news"], attribute_filter={"country": ["DE", "IT"]})) == {"both"}
-    assert claim_all(start(["news"], attribute_filter={"vip": True, "country": "FR"})) == {
-        "active"}
+    assert claim_all(start(["news"], attribute_filter={"vip": True, "country": "FR"})) == {"active"}
     assert claim_all(start(["news"], attribute_filter={"vip": "true"})) == set()
 
 
@@ -117,16 +123,26 @@ def test_one_row_per_recipient_even_when_started_twice(people: dict[str, int]) -
         campaign = service.get_campaign(s, campaign_id)
         from app.campaigns.audience import materialise
 
-        assert materialise(s.connection(), campaign_id=campaign_id, category="marketing",
-                           attribute_filter={}, now=utcnow()) == 0
+        assert (
+            materialise(
+                s.connection(),
+                campaign_id=campaign_id,
+                category="marketing",
+                attribute_filter={},
+                now=utcnow(),
+            )
+            == 0
+        )
     with get_engine().connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).where(
-            Send.campaign_id == campaign_id)).scalar_one()  # type: ignore[arg-type]
+        total = conn.execute(
+            sa.select(sa.func.count()).where(Send.campaign_id == campaign_id)
+        ).scalar_one()  # type: ignore[arg-type]
     assert total == 3 and campaign.status == "running"
 
 
 def test_concurrent_claims_are_disjoint_and_expired_leases_return(
-        settings_env: dict[str, str]) -> None:
+    settings_env: dict[str, str],
+) -> None:
     with session_scope() as s:
         topic_id = make_topic(s, "news").id
     bulk_subscribers(topic_id, 400)  # type: ignore[arg-type]
@@ -155,8 +171,11 @@ def test_concurrent_claims_are_disjoint_and_expired_leases_return(
     # Nothing recorded: the workers "died". Their leases expire, the rows come back.
     assert recover_expired(get_engine()) == 0  # leases still valid
     with get_engine().begin() as conn:
-        conn.execute(sa.update(Send).where(Send.campaign_id == campaign_id)  # type: ignore[arg-type]
-                     .values(lease_until=utcnow() - settings.send_lease))
+        conn.execute(
+            sa.update(Send)
+            .where(Send.campaign_id == campaign_id)  # type: ignore[arg-type]
+            .values(lease_until=utcnow() - settings.send_lease)
+        )
     assert recover_expired(get_engine()) == 400
     store = SendStore(get_engine(), settings, "survivor")
     jobs, _ = store.claim(store.campaign_info(campaign_id), 1000)  # type: ignore[arg-type]

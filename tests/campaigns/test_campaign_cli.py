@@ -30,13 +30,25 @@ def test_campaign_commands(settings_env: dict[str, str], tmp_path: Path) -> None
         add_subscriber(s, "a@example.org", {topic.id: SubscriptionStatus.SUBSCRIBED})
     body = tmp_path / "body.md"
     body.write_text("# Hello {{ name }}\n")
-    campaign_id = run("create", "--name", "CLI", "--subject", "Hi", "--topic", "news",
-                      "--body-file", str(body), "--filter", "country=FR").strip()
+    campaign_id = run(
+        "create",
+        "--name",
+        "CLI",
+        "--subject",
+        "Hi",
+        "--topic",
+        "news",
+        "--body-file",
+        str(body),
+        "--filter",
+        "country=FR",
+    ).strip()
     shown = json.loads(run("show", campaign_id))
     assert shown["status"] == "draft" and shown["attribute_filter"] == {"country": "FR"}
     assert "CLI" in run("list")
-    assert "scheduled" in run("schedule", campaign_id, "--at", "2099-05-01T09:00",
-                              "--timezone", "Europe/Paris")
+    assert "scheduled" in run(
+        "schedule", campaign_id, "--at", "2099-05-01T09:00", "--timezone", "Europe/Paris"
+    )
     assert json.loads(run("show", campaign_id))["send_at"] == "2099-05-01T07:00:00Z"
     assert "is running" in run("send", campaign_id)
     assert "is paused" in run("pause", campaign_id)
@@ -49,18 +61,45 @@ def test_campaign_commands(settings_env: dict[str, str], tmp_path: Path) -> None
     assert missing.exit_code == 1 and "not found" in missing.output
 
 
-def test_create_refuses_what_the_api_refuses(settings_env: dict[str, str],
-                                             tmp_path: Path) -> None:
+def test_create_refuses_what_the_api_refuses(settings_env: dict[str, str], tmp_path: Path) -> None:
     with session_scope() as s:
         make_topic(s, "news")
     body = tmp_path / "body.md"
     body.write_text("Dear {{ frist_name }},\n")
-    typo = runner.invoke(app, ["campaign", "create", "--name", "CLI", "--subject", "Hi",
-                               "--topic", "news", "--body-file", str(body)])
+    typo = runner.invoke(
+        app,
+        [
+            "campaign",
+            "create",
+            "--name",
+            "CLI",
+            "--subject",
+            "Hi",
+            "--topic",
+            "news",
+            "--body-file",
+            str(body),
+        ],
+    )
     assert typo.exit_code == 1
     assert "unknown template variable frist_name" in typo.output
     body.write_text("{{ (3 ** 12000000) % 7 }}\n")
-    bomb = runner.invoke(app, ["campaign", "create", "--name", "CLI", "--subject", "Hi",
-                               "--topic", "news", "--body-file", str(body), "--layout", "nope"])
+    bomb = runner.invoke(
+        app,
+        [
+            "campaign",
+            "create",
+            "--name",
+            "CLI",
+            "--subject",
+            "Hi",
+            "--topic",
+            "news",
+            "--body-file",
+            str(body),
+            "--layout",
+            "nope",
+        ],
+    )
     assert bomb.exit_code == 1 and "unknown email layout: 'nope'" in bomb.output
     assert "CLI" not in run("list")

@@ -79,7 +79,8 @@ def test_two_schedulers_never_start_a_campaign_twice(audience: int) -> None:
 
 
 def test_a_campaign_later_than_the_grace_is_missed_then_rescheduled(
-        audience: int, api: TestClient) -> None:
+    audience: int, api: TestClient
+) -> None:
     late = scheduled_campaign(-timedelta(hours=2))  # grace is 1h by default
     slightly_late = scheduled_campaign(-timedelta(minutes=30))
     report = jobs.tick(get_settings())
@@ -97,12 +98,18 @@ def test_a_campaign_later_than_the_grace_is_missed_then_rescheduled(
 
 
 def test_the_running_scheduler_starts_a_campaign_scheduled_through_the_api(
-        audience: int, api: TestClient) -> None:
-    created = api.post("/api/v1/campaigns", json={
-        "name": "Soon", "subject": "s", "body": "b", "topics": ["news"]}).json()
+    audience: int, api: TestClient
+) -> None:
+    created = api.post(
+        "/api/v1/campaigns", json={"name": "Soon", "subject": "s", "body": "b", "topics": ["news"]}
+    ).json()
     send_at = (utcnow() + timedelta(seconds=1)).isoformat() + "+00:00"
-    assert api.post(f"/api/v1/campaigns/{created['id']}/schedule",
-                    json={"send_at": send_at}).status_code == 200
+    assert (
+        api.post(
+            f"/api/v1/campaigns/{created['id']}/schedule", json={"send_at": send_at}
+        ).status_code
+        == 200
+    )
 
     stop_holder: dict[str, object] = {}
 
@@ -110,15 +117,20 @@ def test_the_running_scheduler_starts_a_campaign_scheduled_through_the_api(
         async def main() -> None:
             stop = asyncio.Event()
             stop_holder["loop"], stop_holder["stop"] = asyncio.get_running_loop(), stop
-            await asyncio.gather(jobs.run_scheduler(get_settings(), stop),
-                                 jobs.run_scheduler(get_settings(), stop))
+            await asyncio.gather(
+                jobs.run_scheduler(get_settings(), stop), jobs.run_scheduler(get_settings(), stop)
+            )
+
         asyncio.run(main())
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: campaign_status(created["id"]) == "running", timeout=30,
-                   message="the scheduler to start the campaign")
+        wait_until(
+            lambda: campaign_status(created["id"]) == "running",
+            timeout=30,
+            message="the scheduler to start the campaign",
+        )
     finally:
         wait_until(lambda: "stop" in stop_holder)
         stop_holder["loop"].call_soon_threadsafe(stop_holder["stop"].set)  # type: ignore[attr-defined]
@@ -130,8 +142,11 @@ def test_finished_campaigns_become_done(audience: int) -> None:
     campaign_id = scheduled_campaign(-timedelta(seconds=1))
     jobs.tick(get_settings())
     with get_engine().begin() as conn:
-        conn.execute(sa.update(Send).where(Send.campaign_id == campaign_id)  # type: ignore[arg-type]
-                     .values(status="sent"))
+        conn.execute(
+            sa.update(Send)
+            .where(Send.campaign_id == campaign_id)  # type: ignore[arg-type]
+            .values(status="sent")
+        )
     assert jobs.tick(get_settings()).finished == [campaign_id]
     with session_scope() as s:
         campaign = s.get(Campaign, campaign_id)

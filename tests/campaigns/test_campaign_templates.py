@@ -34,8 +34,13 @@ def topics(settings_env: dict[str, str]) -> None:
 
 
 def create(api: TestClient, **fields: object):
-    body = {"name": "Spring", "subject": "Hello {{ first_name }}", "body": "Hi {{ name }}",
-            "topics": ["news"], **fields}
+    body = {
+        "name": "Spring",
+        "subject": "Hello {{ first_name }}",
+        "body": "Hi {{ name }}",
+        "topics": ["news"],
+        **fields,
+    }
     return api.post("/api/v1/campaigns", json=body)
 
 
@@ -55,25 +60,34 @@ def timed(call):
 
 BOMBS = [
     ("{{ (3 ** 12000000) % 7 }}", "too large a number"),
-    ("{% set ns = namespace(n=3) %}{% for i in range(23) %}{% set ns.n = ns.n * ns.n %}"
-     "{% endfor %}{{ ns.n % 7 }}", "too large a number"),
+    (
+        "{% set ns = namespace(n=3) %}{% for i in range(23) %}{% set ns.n = ns.n * ns.n %}"
+        "{% endfor %}{{ ns.n % 7 }}",
+        "too large a number",
+    ),
     ("{{ ('x' * 50000000) | length }}", "repeating a value"),
     ("{{ (['x'] * 10000000) | length }}", "repeating a value"),
     ("{{ '{:>50000000}'.format('x') | length }}", "format width"),
     ("{{ 'x' | center(50000000) | length }}", "center"),
-    ("{% for i in range(3000) %}{% for j in range(3000) %}{% endfor %}{% endfor %}",
-     "too much work"),
+    (
+        "{% for i in range(3000) %}{% for j in range(3000) %}{% endfor %}{% endfor %}",
+        "too much work",
+    ),
     ("{{ range(1000) | map('string') | join('-' * 5000) | length }}", "join separator"),
     ("{{ ('a' * 1000).translate({97: 'x' * 100000}) | length }}", "str.translate"),
     ("{{ ([[1] * 100] * 100) | tojson(indent=500) | length }}", "tojson"),
-    ("{% macro twice(n) %}{% if n %}{{ twice(n - 1) }}{{ twice(n - 1) }}{% endif %}"
-     "{% endmacro %}{{ twice(30) | length }}", "too much work"),
+    (
+        "{% macro twice(n) %}{% if n %}{{ twice(n - 1) }}{{ twice(n - 1) }}{% endif %}"
+        "{% endmacro %}{{ twice(30) | length }}",
+        "too much work",
+    ),
 ]
 
 
 @pytest.mark.parametrize("body, reason", BOMBS)
 def test_template_bombs_are_a_quick_422_at_create_and_preview(
-        api: TestClient, topics: None, body: str, reason: str) -> None:
+    api: TestClient, topics: None, body: str, reason: str
+) -> None:
     response, elapsed = timed(lambda: create(api, body=body, body_format="html"))
     assert response.status_code == 422, response.text
     assert reason in response.json()["detail"]
@@ -107,8 +121,7 @@ def _in_background(call) -> tuple[threading.Thread, list]:
 def test_healthz_answers_while_a_bomb_is_previewed(api: TestClient, topics: None) -> None:
     with session_scope() as s:
         campaign_id = legacy_campaign(s, ["news"], body="{{ (3 ** 12000000) % 7 }}")
-    thread, result = _in_background(
-        lambda: api.get(f"/api/v1/campaigns/{campaign_id}/preview"))
+    thread, result = _in_background(lambda: api.get(f"/api/v1/campaigns/{campaign_id}/preview"))
     latencies = _healthz_latencies(api, thread)
     thread.join(30)
     assert result[0].status_code == 422
@@ -116,16 +129,20 @@ def test_healthz_answers_while_a_bomb_is_previewed(api: TestClient, topics: None
 
 
 def test_a_slow_preview_answers_422_at_the_time_limit_and_healthz_stays_up(
-        api: TestClient, topics: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    api: TestClient, topics: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # 250,000 loop iterations a part: within the work budget, but far over 20 ms.
-    body = ("{% set r = range(500) | list %}{% for i in r %}{% for j in r %}{% endfor %}"
-            "{% endfor %}done")
+    body = (
+        "{% set r = range(500) | list %}{% for i in r %}{% for j in r %}{% endfor %}"
+        "{% endfor %}done"
+    )
     created = create(api, body=body)
     assert created.status_code == 201, created.text
     monkeypatch.setenv("OCTOMAIL_RENDER_TIMEOUT", "0.02")
     get_settings.cache_clear()
     thread, result = _in_background(
-        lambda: api.get(f"/api/v1/campaigns/{created.json()['id']}/preview"))
+        lambda: api.get(f"/api/v1/campaigns/{created.json()['id']}/preview")
+    )
     latencies = _healthz_latencies(api, thread)
     thread.join(30)
     assert result[0].status_code == 422, result[0].text
@@ -133,26 +150,32 @@ def test_a_slow_preview_answers_422_at_the_time_limit_and_healthz_stays_up(
     assert max(latencies) < RESPONSIVE, latencies
 
 
-def test_a_test_send_is_time_limited_too(api: TestClient, topics: None,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    body = ("{% set r = range(500) | list %}{% for i in r %}{% for j in r %}{% endfor %}"
-            "{% endfor %}done")
+def test_a_test_send_is_time_limited_too(
+    api: TestClient, topics: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = (
+        "{% set r = range(500) | list %}{% for i in r %}{% for j in r %}{% endfor %}"
+        "{% endfor %}done"
+    )
     created = create(api, body=body)
     assert created.status_code == 201, created.text
     monkeypatch.setenv("OCTOMAIL_RENDER_TIMEOUT", "0.02")
     get_settings.cache_clear()
-    response = api.post(f"/api/v1/campaigns/{created.json()['id']}/test",
-                        json={"emails": ["me@example.org"]})
+    response = api.post(
+        f"/api/v1/campaigns/{created.json()['id']}/test", json={"emails": ["me@example.org"]}
+    )
     assert response.status_code == 422, response.text
     assert "longer than" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("body_format", ["markdown", "html"])
-def test_entities_cannot_smuggle_tags_past_the_check(api: TestClient, topics: None,
-                                                     body_format: str) -> None:
+def test_entities_cannot_smuggle_tags_past_the_check(
+    api: TestClient, topics: None, body_format: str
+) -> None:
     # After Markdown / CSS inlining / the text conversion, "&#123;%" is a live "{%".
-    response = create(api, body_format=body_format,
-                      body="<p>&#123;% include 'default.html' %&#125;</p>")
+    response = create(
+        api, body_format=body_format, body="<p>&#123;% include 'default.html' %&#125;</p>"
+    )
     assert response.status_code == 422, response.text
     assert "include is not allowed" in response.json()["detail"]
     typo = create(api, body_format=body_format, body="<p>&#123;&#123; frist_name &#125;&#125;</p>")
@@ -160,8 +183,9 @@ def test_entities_cannot_smuggle_tags_past_the_check(api: TestClient, topics: No
     assert "frist_name" in typo.json()["detail"]
 
 
-def test_a_typo_variable_is_a_422_at_create_update_and_preview(api: TestClient,
-                                                               topics: None) -> None:
+def test_a_typo_variable_is_a_422_at_create_update_and_preview(
+    api: TestClient, topics: None
+) -> None:
     refused = create(api, body="Dear {{ frist_name }},")
     assert refused.status_code == 422
     detail = refused.json()["detail"]
@@ -169,8 +193,11 @@ def test_a_typo_variable_is_a_422_at_create_update_and_preview(api: TestClient,
     subject = create(api, subject="Hi {{ nmae }}")
     assert subject.status_code == 422 and "nmae" in subject.json()["detail"]
     # Loop variables, set variables and missing subscriber attributes are fine.
-    good = create(api, body="{% set greeting = 'Hi' %}{{ greeting }} {{ attributes.city }}"
-                            "{% for t in topics %}{{ t }}{{ loop.index }}{% endfor %}")
+    good = create(
+        api,
+        body="{% set greeting = 'Hi' %}{{ greeting }} {{ attributes.city }}"
+        "{% for t in topics %}{{ t }}{{ loop.index }}{% endfor %}",
+    )
     assert good.status_code == 201, good.text
     campaign_id = good.json()["id"]
     edited = api.patch(f"/api/v1/campaigns/{campaign_id}", json={"body": "{{ emial }}"})
@@ -187,28 +214,32 @@ def test_a_typo_variable_is_a_422_at_create_update_and_preview(api: TestClient,
 
 # ------------------------------------------------------------------ part 6: compliance
 
+
 @pytest.fixture
-def layouts(settings_env: dict[str, str], tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> Path:
+def layouts(settings_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A deployer's own layouts folder (OCTOMAIL_EMAIL_LAYOUT_DIR)."""
     folder = tmp_path / "layouts"
     folder.mkdir()
     (folder / "bare.html").write_text("<html><body>{{ content }}</body></html>")
     (folder / "hidden.html").write_text(
-        "<html><body>{{ content }}<p style=\"display:none\"><a href=\"{{ unsubscribe_url }}\">"
-        "Unsubscribe</a> {{ postal_address }}</p></body></html>")
+        '<html><body>{{ content }}<p style="display:none"><a href="{{ unsubscribe_url }}">'
+        "Unsubscribe</a> {{ postal_address }}</p></body></html>"
+    )
     (folder / "hidden.txt").write_text(
-        "{{ content }}\n{% if false %}{{ unsubscribe_url }} {{ postal_address }}{% endif %}\n")
+        "{{ content }}\n{% if false %}{{ unsubscribe_url }} {{ postal_address }}{% endif %}\n"
+    )
     (folder / "small.html").write_text(
-        "<html><body>{{ content }}<p style=\"font-size: 0.75em\"><a href=\"{{ unsubscribe_url }}\">"
-        "Unsubscribe</a><br>{{ org_name }}, {{ postal_address }}</p></body></html>")
+        '<html><body>{{ content }}<p style="font-size: 0.75em"><a href="{{ unsubscribe_url }}">'
+        "Unsubscribe</a><br>{{ org_name }}, {{ postal_address }}</p></body></html>"
+    )
     monkeypatch.setenv("OCTOMAIL_EMAIL_LAYOUT_DIR", str(folder))
     get_settings.cache_clear()
     return folder
 
 
 def test_a_layout_without_the_footer_is_refused_for_marketing(
-        api: TestClient, topics: None, layouts: Path) -> None:
+    api: TestClient, topics: None, layouts: Path
+) -> None:
     refused = create(api, layout="bare")
     assert refused.status_code == 422, refused.text
     detail = refused.json()["detail"]
@@ -219,12 +250,12 @@ def test_a_layout_without_the_footer_is_refused_for_marketing(
     assert notice.status_code == 201, notice.text
     assert api.get(f"/api/v1/campaigns/{notice.json()['id']}/preview").status_code == 200
     # ... and turning that into a marketing campaign is refused.
-    switched = api.patch(f"/api/v1/campaigns/{notice.json()['id']}",
-                         json={"category": "marketing"})
+    switched = api.patch(f"/api/v1/campaigns/{notice.json()['id']}", json={"category": "marketing"})
     assert switched.status_code == 422
     # A body that carries the link and the address itself is fine with any layout.
-    own = create(api, layout="bare",
-                 body="Hi\n\n[Unsubscribe]({{ unsubscribe_url }}) · {{ postal_address }}")
+    own = create(
+        api, layout="bare", body="Hi\n\n[Unsubscribe]({{ unsubscribe_url }}) · {{ postal_address }}"
+    )
     assert own.status_code == 201, own.text
     shown = api.get(f"/api/v1/campaigns/{own.json()['id']}/preview").json()
     assert "/u/" in shown["text"] and "1 Test Street" in shown["text"]
@@ -240,7 +271,8 @@ def test_an_unknown_layout_is_a_422_at_create(api: TestClient, topics: None) -> 
 
 
 def test_a_message_that_does_not_show_the_footer_cannot_start(
-        api: TestClient, topics: None, layouts: Path) -> None:
+    api: TestClient, topics: None, layouts: Path
+) -> None:
     # The names are there, so the layout passes the static check; the rendered message
     # hides the link (display:none) and drops both from the text part.
     created = create(api, layout="hidden")
@@ -267,13 +299,16 @@ def test_a_message_that_does_not_show_the_footer_cannot_start(
 
 
 def test_the_dispatcher_never_sends_marketing_mail_without_the_footer_or_with_a_typo(
-        api: TestClient, topics: None, layouts: Path, mailbox: list) -> None:
+    api: TestClient, topics: None, layouts: Path, mailbox: list
+) -> None:
     with session_scope() as s:
         news_id = s.exec(select(Topic.id).where(Topic.slug == "news")).one()
         for i in range(3):
             add_subscriber(s, f"reader{i}@example.org", {news_id: SubscriptionStatus.SUBSCRIBED})
-        campaign_ids = [legacy_campaign(s, ["news"], layout="bare"),
-                        legacy_campaign(s, ["news"], body="Dear {{ frist_name }},")]
+        campaign_ids = [
+            legacy_campaign(s, ["news"], layout="bare"),
+            legacy_campaign(s, ["news"], body="Dear {{ frist_name }},"),
+        ]
         for campaign_id in campaign_ids:
             # Started by something that skipped the preflight (an older version, a script).
             campaign = s.get(Campaign, campaign_id)

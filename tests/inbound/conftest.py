@@ -36,8 +36,9 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 @pytest.fixture(params=["imap", "maildir"])
-def mailbox(request: pytest.FixtureRequest, settings_env: dict[str, str],
-            monkeypatch: pytest.MonkeyPatch) -> Mailbox:
+def mailbox(
+    request: pytest.FixtureRequest, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Mailbox:
     """The info mailbox, once as Dovecot IMAP and once as the local Maildir."""
     from app.settings import get_settings
 

@@ -88,9 +88,23 @@ class Dovecot:
     def set_uidvalidity(self, user: str, value: int, folder: str = "INBOX") -> None:
         """What a server does when it rebuilds a folder's index: a new UIDVALIDITY."""
         doveadm = shutil.which("doveadm") or "/usr/bin/doveadm"
-        subprocess.run([doveadm, "-c", str(self.dir / "dovecot.conf"), "mailbox", "update",
-                        "-u", user, "--uid-validity", str(value), folder],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                doveadm,
+                "-c",
+                str(self.dir / "dovecot.conf"),
+                "mailbox",
+                "update",
+                "-u",
+                user,
+                "--uid-validity",
+                str(value),
+                folder,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def connect(self, user: str) -> MailBoxUnencrypted:
         return MailBoxUnencrypted("127.0.0.1", self.port, timeout=30).login(user, PASSWORD)
@@ -103,15 +117,19 @@ def start_dovecot(base: Path) -> Dovecot:
     base.mkdir(parents=True, exist_ok=True)
     (base / "run").mkdir()
     (base / "mail").mkdir()
-    (base / "users").write_text("".join(f"box{n}:{{PLAIN}}{PASSWORD}::::::\n"
-                                        for n in range(1, 2001)))
+    (base / "users").write_text(
+        "".join(f"box{n}:{{PLAIN}}{PASSWORD}::::::\n" for n in range(1, 2001))
+    )
     os.chmod(base, 0o755)
     os.chmod(base / "users", 0o644)
     shutil.chown(base / "mail", "nobody", "nogroup")
     port = free_port()
     (base / "dovecot.conf").write_text(DOVECOT_CONF.format(dir=base, port=port))
-    process = subprocess.Popen([binary, "-F", "-c", str(base / "dovecot.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [binary, "-F", "-c", str(base / "dovecot.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_port(port)
     except RuntimeError:
@@ -128,5 +146,3 @@ def stop_dovecot(server: Dovecot) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
-
-

@@ -20,8 +20,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def message_ids(raws: list[bytes]) -> list[str]:
-    return [str(email.message_from_bytes(r, policy=policy.default).get("Message-ID", "")).strip()
-            for r in raws]
+    return [
+        str(email.message_from_bytes(r, policy=policy.default).get("Message-ID", "")).strip()
+        for r in raws
+    ]
 
 
 class Mailbox:
@@ -82,8 +84,12 @@ class MaildirMailbox(Mailbox):
 
     def folder(self, name: str) -> list[bytes]:
         base = self.root if name == "INBOX" else self.root / f".{name}"
-        return [p.read_bytes() for sub in ("new", "cur") if (base / sub).exists()
-                for p in sorted((base / sub).iterdir())]
+        return [
+            p.read_bytes()
+            for sub in ("new", "cur")
+            if (base / sub).exists()
+            for p in sorted((base / sub).iterdir())
+        ]
 
 
 @dataclass
@@ -118,7 +124,17 @@ def record_campaign_sent(session, subscribers: list, *, days_ago: float = 1) -> 
     session.add(campaign)
     session.flush()
     at = utcnow() - timedelta(days=days_ago)
-    session.add_all([Send(campaign_id=campaign.id, subscriber_id=sub.id, status=SendStatus.SENT,
-                          sent_at=at, message_id=None) for sub in subscribers])
+    session.add_all(
+        [
+            Send(
+                campaign_id=campaign.id,
+                subscriber_id=sub.id,
+                status=SendStatus.SENT,
+                sent_at=at,
+                message_id=None,
+            )
+            for sub in subscribers
+        ]
+    )
     session.commit()
     return int(campaign.id)

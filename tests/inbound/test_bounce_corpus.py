@@ -37,10 +37,13 @@ def test_every_permanent_failure_flufl_finds_is_read_as_a_hard_bounce() -> None:
         expected += len(permanent)
         read += len(permanent & got)
         if permanent - got:
-            missed.append(f"{path.name}: {sorted(permanent - got)} -> {verdict.kind.value} "
-                          f"({verdict.reason})")
-    print(f"\nflufl.bounce corpus: {read}/{expected} permanent-failure addresses read as hard "
-          f"bounces ({read / expected:.0%}) in {len(files)} messages")
+            missed.append(
+                f"{path.name}: {sorted(permanent - got)} -> {verdict.kind.value} ({verdict.reason})"
+            )
+    print(
+        f"\nflufl.bounce corpus: {read}/{expected} permanent-failure addresses read as hard "
+        f"bounces ({read / expected:.0%}) in {len(files)} messages"
+    )
     assert not missed, "\n".join(missed)
 
 
@@ -67,8 +70,10 @@ def test_an_mbox_separator_line_does_not_hide_the_headers() -> None:
     from inbound_support import load_fixture
 
     bounce = load_fixture("dsn_postfix_hard")
-    for line in (b"From MAILER-DAEMON Mon Nov  2 10:00:31 2026\n",
-                 b">From MAILER-DAEMON Mon Nov  2 10:00:31 2026\n"):  # as mboxo escapes it
+    for line in (
+        b"From MAILER-DAEMON Mon Nov  2 10:00:31 2026\n",
+        b">From MAILER-DAEMON Mon Nov  2 10:00:31 2026\n",
+    ):  # as mboxo escapes it
         verdict = classify(line + bounce, Context())
         assert verdict.kind is Kind.HARD_BOUNCE, (line, verdict.reason)
         assert verdict.recipients == ["mia@example.com"]

@@ -27,11 +27,17 @@ from app.links import unsubscribe_token
 from app.settings import get_settings
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.eml"))
-PROPERTY = settings(max_examples=int(os.environ.get("OCTOMAIL_FUZZ_EXAMPLES", "150")),
-                    deadline=None, database=None,
-                    derandomize=os.environ.get("OCTOMAIL_FUZZ_RANDOM", "") != "1",
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=int(os.environ.get("OCTOMAIL_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    database=None,
+    derandomize=os.environ.get("OCTOMAIL_FUZZ_RANDOM", "") != "1",
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 @pytest.fixture
@@ -55,37 +61,118 @@ def check(raw: bytes, ctx: Context) -> Verdict:
 
 # ---- generated messages ---------------------------------------------------------------
 
-_NAMES = ["From", "To", "Cc", "Subject", "Message-ID", "In-Reply-To", "References",
-          "Auto-Submitted", "Precedence", "Return-Path", "Content-Type",
-          "Content-Transfer-Encoding", "MIME-Version", "Authentication-Results", "Delivered-To",
-          "X-Original-To", "List-Id", "X-Autoreply", "Date", "Received", "Content-Disposition",
-          "Sender", "Reply-To"]
-_CHARSETS = ["utf-8", "us-ascii", "iso-8859-1", "windows-1252", "koi8-r", "utf-7", "utf-16",
-             "shift_jis", "gb2312", "unknown-8bit", "x-bogus", "", '"utf-8', "utf-8'en'"]
-_TYPES = ["text/plain", "text/html", "multipart/mixed", "multipart/alternative",
-          "multipart/report", "message/rfc822", "message/delivery-status",
-          "message/feedback-report", "application/octet-stream", "text/rfc822-headers", "",
-          "text", "multipart/", "/"]
-_WORDS = ["unsubscribe", "do not unsubscribe me", "désabonnez-moi", "ne me désabonnez pas",
-          "bitte nicht abmelden", "darme de baja", "stop", "remove me", "x@example.com",
-          "info@example.org", "info+tok.en@example.org", "-- ", "> quoted", "On Mon wrote:",
-          "Best regards,", "Sent from my iPhone", "If you no longer wish to receive",
-          "mx.example.org; dmarc=pass header.from=example.com", "=?utf-8?b?w6k=?=",
-          "=?x-bogus?q?=FF?=", "=?utf-8?q?", "\u2028", "\x00", "\ud800", "é", "<", ">",
-          "(", ")", '"', ";", "=", "\\"]
-_text = st.one_of(st.text(max_size=60),
-                  st.lists(st.sampled_from(_WORDS), max_size=6).map(" ".join))
+_NAMES = [
+    "From",
+    "To",
+    "Cc",
+    "Subject",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Auto-Submitted",
+    "Precedence",
+    "Return-Path",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "MIME-Version",
+    "Authentication-Results",
+    "Delivered-To",
+    "X-Original-To",
+    "List-Id",
+    "X-Autoreply",
+    "Date",
+    "Received",
+    "Content-Disposition",
+    "Sender",
+    "Reply-To",
+]
+_CHARSETS = [
+    "utf-8",
+    "us-ascii",
+    "iso-8859-1",
+    "windows-1252",
+    "koi8-r",
+    "utf-7",
+    "utf-16",
+    "shift_jis",
+    "gb2312",
+    "unknown-8bit",
+    "x-bogus",
+    "",
+    '"utf-8',
+    "utf-8'en'",
+]
+_TYPES = [
+    "text/plain",
+    "text/html",
+    "multipart/mixed",
+    "multipart/alternative",
+    "multipart/report",
+    "message/rfc822",
+    "message/delivery-status",
+    "message/feedback-report",
+    "application/octet-stream",
+    "text/rfc822-headers",
+    "",
+    "text",
+    "multipart/",
+    "/",
+]
+_WORDS = [
+    "unsubscribe",
+    "do not unsubscribe me",
+    "désabonnez-moi",
+    "ne me désabonnez pas",
+    "bitte nicht abmelden",
+    "darme de baja",
+    "stop",
+    "remove me",
+    "x@example.com",
+    "info@example.org",
+    "info+tok.en@example.org",
+    "-- ",
+    "> quoted",
+    "On Mon wrote:",
+    "Best regards,",
+    "Sent from my iPhone",
+    "If you no longer wish to receive",
+    "mx.example.org; dmarc=pass header.from=example.com",
+    "=?utf-8?b?w6k=?=",
+    "=?x-bogus?q?=FF?=",
+    "=?utf-8?q?",
+    "\u2028",
+    "\x00",
+    "\ud800",
+    "é",
+    "<",
+    ">",
+    "(",
+    ")",
+    '"',
+    ";",
+    "=",
+    "\\",
+]
+_text = st.one_of(st.text(max_size=60), st.lists(st.sampled_from(_WORDS), max_size=6).map(" ".join))
 
 
 @st.composite
 def _header(draw: st.DrawFn) -> str:
-    name = draw(st.one_of(st.sampled_from(_NAMES),
-                          st.text("abcXYZ-_:0 ", min_size=1, max_size=12)))
+    name = draw(st.one_of(st.sampled_from(_NAMES), st.text("abcXYZ-_:0 ", min_size=1, max_size=12)))
     if name == "Content-Type":
-        value = draw(st.sampled_from(_TYPES)) + draw(st.sampled_from(
-            ["", "; charset=" + draw(st.sampled_from(_CHARSETS)), '; boundary="b1"',
-             "; boundary=", "; report-type=delivery-status", "; report-type=feedback-report",
-             '; charset="utf-8"; boundary=b2']))
+        value = draw(st.sampled_from(_TYPES)) + draw(
+            st.sampled_from(
+                [
+                    "",
+                    "; charset=" + draw(st.sampled_from(_CHARSETS)),
+                    '; boundary="b1"',
+                    "; boundary=",
+                    "; report-type=delivery-status",
+                    "; report-type=feedback-report",
+                    '; charset="utf-8"; boundary=b2',
+                ]
+            )
+        )
     else:
         value = draw(_text)
     fold = draw(st.sampled_from(["", "\r\n\t", "\n ", "\r\n"]))
@@ -101,12 +188,15 @@ def _body(draw: st.DrawFn, depth: int = 0) -> bytes:
         charset = draw(st.sampled_from(["utf-8", "latin-1", "cp1252", "koi8-r", "utf-16"]))
         return draw(_text).encode(charset, "replace")
     boundary = draw(st.sampled_from(["b1", "b2", "==x==", ""]))
-    parts = draw(st.lists(st.tuples(st.lists(_header(), max_size=3), _body(depth + 1)),
-                          max_size=3))
+    parts = draw(st.lists(st.tuples(st.lists(_header(), max_size=3), _body(depth + 1)), max_size=3))
     out = [b"preamble"]
     for headers, body in parts:
-        out.append(f"--{boundary}\r\n".encode() + "\r\n".join(headers).encode(
-            "utf-8", "surrogatepass") + b"\r\n\r\n" + body)
+        out.append(
+            f"--{boundary}\r\n".encode()
+            + "\r\n".join(headers).encode("utf-8", "surrogatepass")
+            + b"\r\n\r\n"
+            + body
+        )
     if draw(st.booleans()):
         out.append(f"--{boundary}--".encode())
     return b"\r\n".join(out)
@@ -131,14 +221,17 @@ def test_generated_messages_get_a_verdict(raw: bytes, ctx: Context) -> None:
 
 # ---- real fixtures, mutated -----------------------------------------------------------
 
+
 def _fixture(index: int) -> bytes:
     raw = FIXTURES[index % len(FIXTURES)].read_bytes()
     settings_ = get_settings()
     secret = "5e" * 16  # any link secret: classify() only checks our signature
-    for key, value in {"{{TOKEN_SAM}}": unsubscribe_token(17, 5, secret=secret),
-                       "{{TOKEN_TINA}}": unsubscribe_token(23, 0, secret=secret),
-                       "{{OWN_MSGID}}": campaign_message_id(settings_, 5, 99, secret),
-                       "{{MSGID_HECTOR}}": campaign_message_id(settings_, 5, 12, secret)}.items():
+    for key, value in {
+        "{{TOKEN_SAM}}": unsubscribe_token(17, 5, secret=secret),
+        "{{TOKEN_TINA}}": unsubscribe_token(23, 0, secret=secret),
+        "{{OWN_MSGID}}": campaign_message_id(settings_, 5, 99, secret),
+        "{{MSGID_HECTOR}}": campaign_message_id(settings_, 5, 12, secret),
+    }.items():
         raw = raw.replace(key.encode(), value.encode())
     return raw
 
@@ -157,17 +250,16 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif how == "truncate":
             raw = raw[:at]
         elif how == "drop":
-            raw = raw[:at] + raw[at + draw(st.integers(1, 200)):]
+            raw = raw[:at] + raw[at + draw(st.integers(1, 200)) :]
         elif how == "double":
-            raw = raw[:at] + raw[at:at + draw(st.integers(1, 200))] + raw[at:]
+            raw = raw[:at] + raw[at : at + draw(st.integers(1, 200))] + raw[at:]
         elif how == "no_separator":
             raw = raw.replace(b"\n\n", b"\n", 1).replace(b"\r\n\r\n", b"\r\n", 1)
         elif how == "overwrite":
             chunk = draw(st.binary(min_size=1, max_size=20))
-            raw = raw[:at] + chunk + raw[at + len(chunk):]
+            raw = raw[:at] + chunk + raw[at + len(chunk) :]
         else:
-            raw = raw.replace(b"\n", b"\r\n") if b"\r\n" not in raw else raw.replace(
-                b"\r\n", b"\r")
+            raw = raw.replace(b"\n", b"\r\n") if b"\r\n" not in raw else raw.replace(b"\r\n", b"\r")
     return raw
 
 
@@ -178,24 +270,29 @@ def test_mutated_fixtures_get_a_verdict(raw: bytes, ctx: Context) -> None:
 
 
 @pytest.mark.parametrize("charset", ["€utf-8".encode(), b"\x80utf-8", b"utf-8\xff", b"\xe2\x82"])
-def test_a_charset_name_that_is_not_ascii_is_an_unknown_charset(charset: bytes,
-                                                                 ctx: Context) -> None:
+def test_a_charset_name_that_is_not_ascii_is_an_unknown_charset(
+    charset: bytes, ctx: Context
+) -> None:
     """Found by the property test: the email package raises CharsetError or UnicodeError,
     not LookupError, for these, and the reader reported a classifier failure."""
-    raw = (b"From: a@example.com\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
-           b'Content-Type: text/plain; charset="' + charset + b'"\r\n\r\nplease unsubscribe\r\n')
+    raw = (
+        b"From: a@example.com\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: text/plain; charset="' + charset + b'"\r\n\r\nplease unsubscribe\r\n'
+    )
     verdict = check(raw, ctx)
     assert verdict.kind is Kind.UNREADABLE and "unknown charset" in verdict.reason
 
 
 @pytest.mark.parametrize("subject", ["=?€utf-8?q?Abmeldung?=", "=?\x80koi8-r?b?AAAA?="])
-def test_an_encoded_word_with_a_broken_charset_is_left_as_written(subject: str,
-                                                                 ctx: Context) -> None:
+def test_an_encoded_word_with_a_broken_charset_is_left_as_written(
+    subject: str, ctx: Context
+) -> None:
     """Found by the property test: such a Subject made the whole message unparseable."""
-    raw = (f"From: a@example.com\r\nTo: info@example.org\r\nSubject: {subject}\r\n"
-           "Thread-Topic: " + subject + "\r\nMIME-Version: 1.0\r\n"
-           "Content-Type: text/plain; charset=utf-8\r\n\r\nPlease unsubscribe me.\r\n"
-           ).encode("utf-8", "surrogateescape")
+    raw = (
+        f"From: a@example.com\r\nTo: info@example.org\r\nSubject: {subject}\r\n"
+        "Thread-Topic: " + subject + "\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nPlease unsubscribe me.\r\n"
+    ).encode("utf-8", "surrogateescape")
     verdict = check(raw, ctx)
     assert verdict.kind is Kind.PERSON_OPTOUT, verdict.reason
     assert "Abmeldung" in verdict.subject or "koi8-r" in verdict.subject
@@ -211,13 +308,16 @@ def test_every_prefix_of_a_fixture_gets_a_verdict(path: Path, ctx: Context) -> N
 
 # ---- the reader's own parsers on arbitrary text ---------------------------------------
 
+
 @PROPERTY
-@given(text=st.one_of(st.text(max_size=300), st.lists(st.sampled_from(_WORDS), max_size=20)
-                      .map(" ".join)))
+@given(
+    text=st.one_of(
+        st.text(max_size=300), st.lists(st.sampled_from(_WORDS), max_size=20).map(" ".join)
+    )
+)
 def test_reader_and_auth_parsers_take_any_text(text: str) -> None:
     reading = read_request(text)
     assert reading.found is None or reading.found["match"]
-    result = authres.evidence([text, "mx.example.org; " + text], "mx.example.org",
-                              "a@example.com")
+    result = authres.evidence([text, "mx.example.org; " + text], "mx.example.org", "a@example.com")
     assert result["authenticated"] in {True, False}
     json.dumps(result)

@@ -9,8 +9,10 @@ from app.inbound.sources import HEAD_BYTES, ImapSource
 
 
 def _mail(n: int, size: int) -> bytes:
-    head = (f"From: a{n}@example.com\r\nTo: info@example.org\r\nSubject: s{n}\r\n"
-            f"Message-ID: <m{n}@example.com>\r\n\r\n").encode()
+    head = (
+        f"From: a{n}@example.com\r\nTo: info@example.org\r\nSubject: s{n}\r\n"
+        f"Message-ID: <m{n}@example.com>\r\n\r\n"
+    ).encode()
     line = b"x" * 76 + b"\r\n"
     return head + line * max(0, (size - len(head)) // len(line))
 
@@ -38,8 +40,11 @@ def test_fetch_sizes_heads_and_whole_messages(dovecot: Dovecot) -> None:
         source.close()
     with dovecot.connect(user) as box:
         box.folder.set("Processed")
-        assert sorted(m.obj["Message-ID"] for m in box.fetch(mark_seen=False)) == \
-            ["<m1@example.com>", "<m2@example.com>", "<m3@example.com>"]
+        assert sorted(m.obj["Message-ID"] for m in box.fetch(mark_seen=False)) == [
+            "<m1@example.com>",
+            "<m2@example.com>",
+            "<m3@example.com>",
+        ]
 
 
 def test_mail_a_person_flagged_deleted_is_neither_read_nor_expunged(dovecot: Dovecot) -> None:
@@ -60,8 +65,9 @@ def test_mail_a_person_flagged_deleted_is_neither_read_nor_expunged(dovecot: Dov
         try:
             client = source.box.client  # type: ignore[union-attr]
             if without_uidplus:  # an old server: COPY + \Deleted, and no plain EXPUNGE
-                client.capabilities = tuple(c for c in client.capabilities
-                                            if c not in ("MOVE", "UIDPLUS"))
+                client.capabilities = tuple(
+                    c for c in client.capabilities if c not in ("MOVE", "UIDPLUS")
+                )
             uids = source.list_uids()
             assert len(uids) == 2 and flagged not in uids
             source.move(uids, "Processed")

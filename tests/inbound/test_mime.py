@@ -29,14 +29,22 @@ _TRICKY = [
 
 
 def _tree(msg: email.message.Message) -> list[object]:
-    return [(p.get_content_type(), list(p.raw_items()), p.preamble, p.epilogue,
-             [type(d).__name__ for d in p.defects],
-             p._payload if isinstance(p._payload, str) else len(p._payload))
-            for p in msg.walk()]
+    return [
+        (
+            p.get_content_type(),
+            list(p.raw_items()),
+            p.preamble,
+            p.epilogue,
+            [type(d).__name__ for d in p.defects],
+            p._payload if isinstance(p._payload, str) else len(p._payload),
+        )
+        for p in msg.walk()
+    ]
 
 
-@pytest.mark.parametrize("pol", [_POLICY, policy.compat32, policy.default],
-                         ids=["ours", "compat32", "default"])
+@pytest.mark.parametrize(
+    "pol", [_POLICY, policy.compat32, policy.default], ids=["ours", "compat32", "default"]
+)
 def test_same_tree_as_the_stdlib(pol: policy.Policy) -> None:
     raws = [p.read_bytes() for p in sorted(FIXTURES.glob("*.eml"))] + _TRICKY
     for raw in raws:
@@ -55,7 +63,8 @@ def test_only_the_boundary_pattern_is_replaced() -> None:
         a, b = real.match(line), ours.match(line)
         assert (a is None) == (b is None), line
         if a is not None:
-            assert [a.group(g) for g in ("sep", "end", "ws", "linesep", 0)] == \
-                [b.group(g) for g in ("sep", "end", "ws", "linesep", 0)]
+            assert [a.group(g) for g in ("sep", "end", "ws", "linesep", 0)] == [
+                b.group(g) for g in ("sep", "end", "ws", "linesep", 0)
+            ]
     assert isinstance(fake.compile(r"\r\n|\r|\n"), re.Pattern)
     assert fake.escape is re.escape

@@ -16,26 +16,30 @@ from app.settings import get_settings
 def _request(sender: str, n: int) -> bytes:
     # Authenticated by our MTA (acknowledgements go only to authenticated senders).
     domain = sender.rpartition("@")[2].lower()
-    return (f"Authentication-Results: mx.example.org; dmarc=pass header.from={domain}\r\n"
-            f"From: Ann <{sender}>\r\nTo: info@example.org\r\nSubject: Newsletter\r\n"
-            f"Message-ID: <req{n}@mail.example.com>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
-            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            "Please unsubscribe me from this list.\r\n\r\nThanks\r\n").encode()
+    return (
+        f"Authentication-Results: mx.example.org; dmarc=pass header.from={domain}\r\n"
+        f"From: Ann <{sender}>\r\nTo: info@example.org\r\nSubject: Newsletter\r\n"
+        f"Message-ID: <req{n}@mail.example.com>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Please unsubscribe me from this list.\r\n\r\nThanks\r\n"
+    ).encode()
 
 
 def _bounce(recipient: str, n: int) -> bytes:
     b = f"b{n}"
-    return (f"From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
-            f"To: info@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-            f"Message-ID: <dsn{n}@mx.example.net>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
-            "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
-            f'report-type=delivery-status; boundary="{b}"\r\n\r\n'
-            f"--{b}\r\nContent-Type: text/plain\r\n\r\nI'm sorry...\r\n"
-            f"--{b}\r\nContent-Type: message/delivery-status\r\n\r\n"
-            "Reporting-MTA: dns; mx.example.net\r\n\r\n"
-            f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\n"
-            "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 unknown\r\n\r\n"
-            f"--{b}--\r\n").encode()
+    return (
+        f"From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        f"To: info@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <dsn{n}@mx.example.net>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
+        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
+        f'report-type=delivery-status; boundary="{b}"\r\n\r\n'
+        f"--{b}\r\nContent-Type: text/plain\r\n\r\nI'm sorry...\r\n"
+        f"--{b}\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\n"
+        "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 unknown\r\n\r\n"
+        f"--{b}--\r\n"
+    ).encode()
 
 
 def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> None:
@@ -44,9 +48,16 @@ def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> N
         session.add_all(people)
         session.commit()
         record_campaign_sent(session, people)
-    mailbox.deliver([_request("ann@example.com", 1), _bounce("bob@example.com", 1),
-                     _request("ANN@example.com", 2), _bounce("bob@example.com", 2),
-                     _request("stranger@example.net", 3), _request("stranger@example.net", 4)])
+    mailbox.deliver(
+        [
+            _request("ann@example.com", 1),
+            _bounce("bob@example.com", 1),
+            _request("ANN@example.com", 2),
+            _bounce("bob@example.com", 2),
+            _request("stranger@example.net", 3),
+            _request("stranger@example.net", 4),
+        ]
+    )
     summary = poll_once(get_settings())
     assert summary["seen"] == 6, summary
     with Session(get_engine()) as session:
@@ -54,25 +65,38 @@ def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> N
         actions = sorted(r.action for r in rows)
         events = session.exec(select(ConsentEvent).order_by(ConsentEvent.id)).all()
         people = {s.email: s.status for s in session.exec(select(Subscriber))}
-    assert actions == sorted(["unsubscribed sender", "unsubscribed sender (already)",
-                              "bounced", "bounced", "suppressed sender",
-                              "suppressed sender (already)"])
+    assert actions == sorted(
+        [
+            "unsubscribed sender",
+            "unsubscribed sender (already)",
+            "bounced",
+            "bounced",
+            "suppressed sender",
+            "suppressed sender (already)",
+        ]
+    )
     assert [(e.channel, e.action) for e in events].count(("email", "unsubscribe")) == 2
     assert [(e.channel, e.action) for e in events].count(("bounce", "bounce")) == 1
     assert len(events) == 3
-    assert people == {"ann@example.com": SubscriberStatus.UNSUBSCRIBED,
-                      "bob@example.com": SubscriberStatus.BOUNCED}
+    assert people == {
+        "ann@example.com": SubscriberStatus.UNSUBSCRIBED,
+        "bob@example.com": SubscriberStatus.BOUNCED,
+    }
     assert len(smtp.to("ann@example.com")) == 1 and len(smtp.to("stranger@example.net")) == 1
 
 
 def _soft_bounce(recipient: str, n: int) -> bytes:
-    return _bounce(recipient, n).replace(b"Action: failed", b"Action: delayed").replace(
-        b"5.1.1", b"4.4.1")
+    return (
+        _bounce(recipient, n)
+        .replace(b"Action: failed", b"Action: delayed")
+        .replace(b"5.1.1", b"4.4.1")
+    )
 
 
 @pytest.mark.parametrize("size", ["1", "2", "200"])
 def test_soft_bounces_count_the_same_whatever_the_batches(
-        mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch, size: str) -> None:
+    mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
     monkeypatch.setenv("OCTOMAIL_INBOUND_BATCH_SIZE", size)
     get_settings.cache_clear()
     with Session(get_engine()) as session:
@@ -80,9 +104,16 @@ def test_soft_bounces_count_the_same_whatever_the_batches(
         session.add_all(people)
         session.commit()
         record_campaign_sent(session, people)
-    mailbox.deliver([_soft_bounce("bob@example.com", 1), _soft_bounce("cy@example.com", 2),
-                     _soft_bounce("bob@example.com", 3), _soft_bounce("nobody@example.com", 4),
-                     _soft_bounce("bob@example.com", 5), _soft_bounce("bob@example.com", 6)])
+    mailbox.deliver(
+        [
+            _soft_bounce("bob@example.com", 1),
+            _soft_bounce("cy@example.com", 2),
+            _soft_bounce("bob@example.com", 3),
+            _soft_bounce("nobody@example.com", 4),
+            _soft_bounce("bob@example.com", 5),
+            _soft_bounce("bob@example.com", 6),
+        ]
+    )
     assert poll_once(get_settings())["seen"] == 6
     with Session(get_engine()) as session:
         rows = session.exec(select(InboundMessage)).all()
@@ -91,9 +122,16 @@ def test_soft_bounces_count_the_same_whatever_the_batches(
         folders = [r.folder for r in ordered]
         people = {s.email: s.status for s in session.exec(select(Subscriber))}
     # (a bounce for an address we never mailed is tied to nothing of ours: Review)
-    assert actions == ["soft bounce 1/3", "soft bounce 1/3", "soft bounce 2/3",
-                       "none: not tied to our mail", "bounced after 3 soft bounces",
-                       "bounced after 4 soft bounces"]
+    assert actions == [
+        "soft bounce 1/3",
+        "soft bounce 1/3",
+        "soft bounce 2/3",
+        "none: not tied to our mail",
+        "bounced after 3 soft bounces",
+        "bounced after 4 soft bounces",
+    ]
     assert folders == ["Processed"] * 3 + ["Review"] + ["Processed"] * 2
-    assert people == {"bob@example.com": SubscriberStatus.BOUNCED,
-                      "cy@example.com": SubscriberStatus.ACTIVE}
+    assert people == {
+        "bob@example.com": SubscriberStatus.BOUNCED,
+        "cy@example.com": SubscriberStatus.ACTIVE,
+    }

@@ -43,8 +43,9 @@ def test_every_case_gets_its_verdict_folder_and_effect(mailbox: Mailbox, smtp: C
                 problems.append(f"{case.name}: no inbound_message row")
                 continue
             if row.verdict != case.kind:
-                problems.append(f"{case.name}: verdict {row.verdict} ({row.reason}), "
-                                f"expected {case.kind}")
+                problems.append(
+                    f"{case.name}: verdict {row.verdict} ({row.reason}), expected {case.kind}"
+                )
             if row.folder != case.folder:
                 problems.append(f"{case.name}: row folder {row.folder}, expected {case.folder}")
             actual = "Processed" if msgid in processed else "Review" if msgid in review else None
@@ -75,8 +76,7 @@ def test_acknowledgement_is_an_auto_reply_in_the_thread(mailbox: Mailbox, smtp: 
     assert "/email-optout/" in confirm.get_content()
 
 
-def test_second_pass_and_repeated_requests_change_nothing(mailbox: Mailbox,
-                                                          smtp: Catcher) -> None:
+def test_second_pass_and_repeated_requests_change_nothing(mailbox: Mailbox, smtp: Catcher) -> None:
     _deliver_all(mailbox)
     poll_once(get_settings())
     with Session(get_engine()) as session:

@@ -24,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _mail(i: int, request: bool) -> bytes:
     body = "Please unsubscribe me from this list." if request else "When is the next event?"
-    return (f"From: User {i} <user{i}@example.com>\r\nTo: info@example.org\r\n"
-            f"Subject: {'Newsletter' if request else 'Question'}\r\n"
-            f"Message-ID: <m{i}.{time.time_ns()}@example.com>\r\n"
-            f"Date: Tue, 3 Nov 2026 10:00:00 +0000\r\n\r\n{body}\r\n").encode()
+    return (
+        f"From: User {i} <user{i}@example.com>\r\nTo: info@example.org\r\n"
+        f"Subject: {'Newsletter' if request else 'Question'}\r\n"
+        f"Message-ID: <m{i}.{time.time_ns()}@example.com>\r\n"
+        f"Date: Tue, 3 Nov 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
+    ).encode()
 
 
 def _subscribers(n: int) -> None:
@@ -59,9 +61,13 @@ def spawn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., subprocess.
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str, **env: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([sys.executable, "-m", "app.inbound.cli", *args], cwd=ROOT,
-                                   env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.inbound.cli", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         started.append(process)
         return process
 
@@ -73,7 +79,8 @@ def spawn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., subprocess.
 
 
 def test_sigkill_mid_batch_then_restart_handles_each_message_once(
-        mailbox: Mailbox, spawn: Callable[..., subprocess.Popen[bytes]]) -> None:
+    mailbox: Mailbox, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> None:
     total = 240
     _subscribers(total)
     raws = [_mail(i, request=i % 2 == 0) for i in range(total)]
@@ -100,12 +107,14 @@ def test_sigkill_mid_batch_then_restart_handles_each_message_once(
     for i in range(total):
         address = f"user{i}@example.com"
         assert events[email_hmac(address)] == (1 if i % 2 == 0 else 0), address
-        assert statuses[address] == (SubscriberStatus.UNSUBSCRIBED if i % 2 == 0
-                                     else SubscriberStatus.ACTIVE)
+        assert statuses[address] == (
+            SubscriberStatus.UNSUBSCRIBED if i % 2 == 0 else SubscriberStatus.ACTIVE
+        )
 
 
 def test_mail_arriving_while_the_poller_waits_is_handled_quickly(
-        mailbox: Mailbox, spawn: Callable[..., subprocess.Popen[bytes]]) -> None:
+    mailbox: Mailbox, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> None:
     _subscribers(2)
     spawn("poller", OCTOMAIL_POLL_INTERVAL="1h")  # so only IDLE / a change can wake it
     mailbox.deliver([_mail(0, request=False)])
@@ -115,8 +124,12 @@ def test_mail_arriving_while_the_poller_waits_is_handled_quickly(
     mailbox.deliver([_mail(1, request=True)])
     until(lambda: len(_rows()) == 2, 5, "the new message acted on")  # the 5 s budget
     with Session(get_engine()) as session:
-        assert session.exec(select(Subscriber).where(
-            Subscriber.email == "user1@example.com")).one().status == "unsubscribed"
+        assert (
+            session.exec(select(Subscriber).where(Subscriber.email == "user1@example.com"))
+            .one()
+            .status
+            == "unsubscribed"
+        )
 
 
 def _holder_pid(holder: str) -> int:
@@ -124,7 +137,8 @@ def _holder_pid(holder: str) -> int:
 
 
 def test_only_one_poller_reads_and_another_takes_over(
-        mailbox: Mailbox, spawn: Callable[..., subprocess.Popen[bytes]]) -> None:
+    mailbox: Mailbox, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> None:
     _subscribers(20)
     first, second = spawn("poller"), spawn("poller")
     by_pid = {first.pid: first, second.pid: second}

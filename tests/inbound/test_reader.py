@@ -16,13 +16,16 @@ def ctx(env: dict[str, str]) -> Context:
     return build_context(get_settings())
 
 
-def mail(body: str, subject: str = "Newsletter", sender: str = "carol@example.com",
-         extra: str = "") -> bytes:
-    return (f"From: Someone <{sender}>\r\nTo: info@example.org\r\nSubject: {subject}\r\n"
-            f"Date: Tue, 3 Nov 2026 09:13:58 +0100\r\nMessage-ID: <reader-{abs(hash(body))}"
-            f"@mail.example.com>\r\nMIME-Version: 1.0\r\n{extra}"
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-            f"{body}\r\n").encode()
+def mail(
+    body: str, subject: str = "Newsletter", sender: str = "carol@example.com", extra: str = ""
+) -> bytes:
+    return (
+        f"From: Someone <{sender}>\r\nTo: info@example.org\r\nSubject: {subject}\r\n"
+        f"Date: Tue, 3 Nov 2026 09:13:58 +0100\r\nMessage-ID: <reader-{abs(hash(body))}"
+        f"@mail.example.com>\r\nMIME-Version: 1.0\r\n{extra}"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
 
 
 NEGATED = [
@@ -50,25 +53,29 @@ def test_negated_request_goes_to_a_person(body: str, ctx: Context) -> None:
 
 
 def test_negated_subject_goes_to_a_person(ctx: Context) -> None:
-    verdict = classify(mail("My name changed, please update it.", subject="Do not unsubscribe"),
-                       ctx)
+    verdict = classify(
+        mail("My name changed, please update it.", subject="Do not unsubscribe"), ctx
+    )
     assert verdict.kind is Kind.OTHER and verdict.folder == "Review", verdict.reason
 
 
-@pytest.mark.parametrize("body", [
-    "I no longer want these, please unsubscribe me.",
-    "I don't read it anymore. Unsubscribe me please.",
-    "I can't unsubscribe with your link, it is broken: please remove me.",
-    "There is no unsubscribe link in your mail! Remove me from your list.",
-    "Don't email me again.",
-    "I have no time to read it unsubscribe me",
-    "Not interested unsubscribe",
-    "I never signed up for this unsubscribe me",
-    "Ich habe das nie abonniert abmelden bitte",
-    "Je ne la lis plus, désinscrivez-moi.",
-    "Ich lese ihn nicht mehr, bitte abmelden.",
-    "Ya no leo sus correos, denme de baja.",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I no longer want these, please unsubscribe me.",
+        "I don't read it anymore. Unsubscribe me please.",
+        "I can't unsubscribe with your link, it is broken: please remove me.",
+        "There is no unsubscribe link in your mail! Remove me from your list.",
+        "Don't email me again.",
+        "I have no time to read it unsubscribe me",
+        "Not interested unsubscribe",
+        "I never signed up for this unsubscribe me",
+        "Ich habe das nie abonniert abmelden bitte",
+        "Je ne la lis plus, désinscrivez-moi.",
+        "Ich lese ihn nicht mehr, bitte abmelden.",
+        "Ya no leo sus correos, denme de baja.",
+    ],
+)
 def test_requests_with_a_negation_elsewhere_still_count(body: str, ctx: Context) -> None:
     verdict = classify(mail(body), ctx)
     assert verdict.kind is Kind.PERSON_OPTOUT, verdict.reason
@@ -100,8 +107,7 @@ SIGNATURES = [
     "Danke für die Infos!\n\nVon meinem iPhone gesendet\nNewsletter abbestellen: hier klicken",
     "Hola, ¿hay plazas libres?\n\nUn saludo,\nAna García\nSi no desea recibir más correos, "
     "puede darse de baja aquí.",
-    "Gracias por la información.\n\nEnviado desde mi Samsung\nPara darse de baja, responda "
-    "BAJA.",
+    "Gracias por la información.\n\nEnviado desde mi Samsung\nPara darse de baja, responda BAJA.",
 ]
 
 
@@ -113,31 +119,38 @@ def test_wording_in_the_senders_signature_is_not_a_request(body: str, ctx: Conte
 
 
 def test_disclaimer_in_an_html_only_mail_is_not_a_request(ctx: Context) -> None:
-    html = ("<html><body><p>Bonjour, reste-t-il des places pour l'atelier&nbsp;?</p>"
-            "<p>Bien cordialement,<br>Luc Martin<br>Directeur, Exemple SA</p>"
-            "<p style='font-size:7pt'>Ce message et toutes ses pi&egrave;ces jointes sont "
-            "confidentiels. Si vous ne souhaitez plus recevoir nos offres, "
-            "<a href='https://exemple.example/desinscription'>d&eacute;sabonnez-vous ici</a>."
-            "</p></body></html>")
-    raw = mail("").replace(b"text/plain", b"text/html").replace(b"\r\n\r\n\r\n",
-                                                              b"\r\n\r\n" + html.encode())
+    html = (
+        "<html><body><p>Bonjour, reste-t-il des places pour l'atelier&nbsp;?</p>"
+        "<p>Bien cordialement,<br>Luc Martin<br>Directeur, Exemple SA</p>"
+        "<p style='font-size:7pt'>Ce message et toutes ses pi&egrave;ces jointes sont "
+        "confidentiels. Si vous ne souhaitez plus recevoir nos offres, "
+        "<a href='https://exemple.example/desinscription'>d&eacute;sabonnez-vous ici</a>."
+        "</p></body></html>"
+    )
+    raw = (
+        mail("")
+        .replace(b"text/plain", b"text/html")
+        .replace(b"\r\n\r\n\r\n", b"\r\n\r\n" + html.encode())
+    )
     verdict = classify(raw, ctx)
     assert verdict.kind is Kind.OTHER and verdict.folder == "Review", verdict.reason
 
 
-@pytest.mark.parametrize("body", [
-    # a gateway banner on top, the request below
-    "[EXTERNAL] This message was sent from outside the organisation.\n\nPlease unsubscribe me."
-    "\n\nBest regards,\nJohn",
-    "Please remove me from your list.\n\nKind regards,\nJohn\nThis email is confidential.",
-    # the person's own words that merely look like a disclaimer's opening
-    "This email is to ask you to unsubscribe me from your newsletter.",
-    "Ce message est pour vous demander de me désabonner.",
-    "Diese E-Mail ist meine Abmeldung: bitte tragen Sie mich aus.",
-    "Este mensaje es para darme de baja de la lista.",
-])
-def test_request_above_a_signature_or_under_a_banner_still_counts(body: str,
-                                                                  ctx: Context) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a gateway banner on top, the request below
+        "[EXTERNAL] This message was sent from outside the organisation.\n\nPlease unsubscribe me."
+        "\n\nBest regards,\nJohn",
+        "Please remove me from your list.\n\nKind regards,\nJohn\nThis email is confidential.",
+        # the person's own words that merely look like a disclaimer's opening
+        "This email is to ask you to unsubscribe me from your newsletter.",
+        "Ce message est pour vous demander de me désabonner.",
+        "Diese E-Mail ist meine Abmeldung: bitte tragen Sie mich aus.",
+        "Este mensaje es para darme de baja de la lista.",
+    ],
+)
+def test_request_above_a_signature_or_under_a_banner_still_counts(body: str, ctx: Context) -> None:
     verdict = classify(mail(body), ctx)
     assert verdict.kind is Kind.PERSON_OPTOUT, verdict.reason
 
@@ -163,12 +176,15 @@ def test_request_about_another_address_leaves_the_sender(body: str, ctx: Context
     assert verdict.evidence["sender_optout"] is False
 
 
-@pytest.mark.parametrize("body", [
-    "Please unsubscribe me and my old address jack.old@work.example.",
-    "Merci de me désabonner, ainsi que jack.old@work.example.",
-    "Bitte melden Sie mich ab, und auch jack.old@work.example.",
-    "Por favor, darme de baja, y también a jack.old@work.example.",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Please unsubscribe me and my old address jack.old@work.example.",
+        "Merci de me désabonner, ainsi que jack.old@work.example.",
+        "Bitte melden Sie mich ab, und auch jack.old@work.example.",
+        "Por favor, darme de baja, y también a jack.old@work.example.",
+    ],
+)
 def test_request_for_me_and_another_address_covers_both(body: str, ctx: Context) -> None:
     verdict = classify(mail(body), ctx)
     assert verdict.kind is Kind.PERSON_OPTOUT, verdict.reason

@@ -20,10 +20,12 @@ MESSAGES = 240
 
 def _mail(i: int) -> bytes:
     body = "Please unsubscribe me from this list." if i % 2 else "When is the next event?"
-    return (f"From: User {i} <user{i}@example.com>\r\nTo: info@example.org\r\n"
-            f"Subject: {'Newsletter' if i % 2 else 'Question'}\r\n"
-            f"Message-ID: <recover{i}.{'x' * 30}@mail.example.com>\r\n"
-            f"Date: Tue, 3 Nov 2026 10:00:00 +0000\r\n\r\n{body}\r\n").encode()
+    return (
+        f"From: User {i} <user{i}@example.com>\r\nTo: info@example.org\r\n"
+        f"Subject: {'Newsletter' if i % 2 else 'Question'}\r\n"
+        f"Message-ID: <recover{i}.{'x' * 30}@mail.example.com>\r\n"
+        f"Date: Tue, 3 Nov 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
+    ).encode()
 
 
 def _lost_connection(self: ImapSource, uids: object, folder: str) -> None:
@@ -31,7 +33,7 @@ def _lost_connection(self: ImapSource, uids: object, folder: str) -> None:
 
 
 def test_recovery_finds_copies_in_a_few_commands_and_files_each_message_once(
-        settings_env: dict[str, str], dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+    settings_env: dict[str, str], dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     box = ImapMailbox(dovecot, dovecot.add_user())
     monkeypatch.setenv("OCTOMAIL_IMAP_URL", box.env["OCTOMAIL_IMAP_URL"])
@@ -50,7 +52,7 @@ def test_recovery_finds_copies_in_a_few_commands_and_files_each_message_once(
             client.folder.create(folder)
         client.folder.set("INBOX")
         uids = client.uids()
-        copied = uids[:MESSAGES // 3]
+        copied = uids[: MESSAGES // 3]
         client.copy([u for u in copied if int(u) % 2 == 0], "Processed")  # requests
         client.copy([u for u in copied if int(u) % 2 == 1], "Review")  # questions
 

@@ -29,8 +29,9 @@ from app.settings import get_settings
 
 
 @pytest.fixture
-def imap(settings_env: dict[str, str], dovecot: Dovecot,
-         monkeypatch: pytest.MonkeyPatch) -> ImapMailbox:
+def imap(
+    settings_env: dict[str, str], dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> ImapMailbox:
     box = ImapMailbox(dovecot, dovecot.add_user())
     monkeypatch.setenv("OCTOMAIL_IMAP_URL", box.env["OCTOMAIL_IMAP_URL"])
     monkeypatch.setenv("OCTOMAIL_SOFT_BOUNCE_LIMIT", "2")
@@ -45,8 +46,14 @@ def _mailed_bob() -> None:
         campaign = Campaign(name="News", subject="News", status=CampaignStatus.DONE)
         session.add_all([bob, campaign])
         session.flush()
-        session.add(Send(campaign_id=campaign.id, subscriber_id=bob.id, status=SendStatus.SENT,
-                         sent_at=utcnow() - timedelta(days=1)))
+        session.add(
+            Send(
+                campaign_id=campaign.id,
+                subscriber_id=bob.id,
+                status=SendStatus.SENT,
+                sent_at=utcnow() - timedelta(days=1),
+            )
+        )
         session.commit()
 
 
@@ -60,7 +67,8 @@ def _bob() -> str:
 
 
 def test_a_uidvalidity_change_does_not_count_a_soft_bounce_twice(
-        imap: ImapMailbox, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
+    imap: ImapMailbox, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _mailed_bob()
     imap.deliver([_soft_bounce("bob@example.com", 1)])
     # Recorded and counted, then the connection drops before the message is moved.
@@ -85,7 +93,8 @@ def test_a_uidvalidity_change_does_not_count_a_soft_bounce_twice(
     assert [(r.uidvalidity == 4242, r.verdict, r.action) for r in rows] == [
         (False, "soft_bounce", "soft bounce 1/2"),
         (True, "duplicate", f"none: duplicate of #{rows[0].id}"),
-        (True, "soft_bounce", "bounced after 2 soft bounces")]
+        (True, "soft_bounce", "bounced after 2 soft bounces"),
+    ]
 
 
 def test_the_same_message_twice_in_one_batch_counts_once(mailbox: Mailbox) -> None:
@@ -102,4 +111,7 @@ def test_the_same_message_twice_in_one_batch_counts_once(mailbox: Mailbox) -> No
     assert actions[:2] == ["none: duplicate of #1", "soft bounce 1/3"]
     assert actions[2] == "soft bounce 2/3"
     assert sorted(mailbox.folder_ids("Processed")) == [
-        "<dsn1@mx.example.net>", "<dsn1@mx.example.net>", "<dsn2@mx.example.net>"]
+        "<dsn1@mx.example.net>",
+        "<dsn1@mx.example.net>",
+        "<dsn2@mx.example.net>",
+    ]

@@ -56,13 +56,15 @@ def smtp_sink_factory() -> Iterator[Callable[[], SmtpSink]]:
 @pytest.fixture
 def render_settings(tmp_path: Path) -> Settings:
     """Explicit settings (not the environment): render tests stay pure and parallel-safe."""
-    return Settings.model_validate({
-        "var_dir": tmp_path / "var",
-        "secret_keys": "test-secret-key-0123456789abcdef",
-        "suppression_pepper": "test-pepper",
-        "base_url": "https://news.example.org",
-        "postal_address": "Octomail Ltd, 1 Test Street, 75001 Paris, France",
-        "OCTOMAIL_FROM": "Octo News <news@example.org>",
-        "unsubscribe_mailto": "info@example.org",
-        "org_name": "Octomail",
-    })
+    return Settings.model_validate(
+        {
+            "var_dir": tmp_path / "var",
+            "secret_keys": "test-secret-key-0123456789abcdef",
+            "suppression_pepper": "test-pepper",
+            "base_url": "https://news.example.org",
+            "postal_address": "Octomail Ltd, 1 Test Street, 75001 Paris, France",
+            "OCTOMAIL_FROM": "Octo News <news@example.org>",
+            "unsubscribe_mailto": "info@example.org",
+            "org_name": "Octomail",
+        }
+    )

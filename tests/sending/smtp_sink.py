@@ -62,8 +62,14 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         reply = self.sink._rcpt_reply(address)
         if reply == DROP:
             _drop(server)
@@ -80,8 +86,11 @@ class _Handler:
             return "421 4.3.0 dropped"
         if reply is not None:
             return reply
-        self.sink._accept(Received(envelope.mail_from or "", list(envelope.rcpt_tos),
-                                   envelope.original_content or b""))
+        self.sink._accept(
+            Received(
+                envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content or b""
+            )
+        )
         return "250 2.0.0 Queued"
 
 
@@ -94,8 +103,7 @@ def _drop(server: SMTP) -> None:
 class SmtpSink:
     """An aiosmtpd server on a free port whose replies the test controls."""
 
-    def __init__(self, port: int | None = None,
-                 auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, port: int | None = None, auth: tuple[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.auth = auth  # (user, password): AUTH PLAIN/LOGIN required before MAIL
         self.messages: list[Received] = []
@@ -115,10 +123,14 @@ class SmtpSink:
         handler = _Handler(self)
         auth = self.auth
 
-        def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                  data: Any) -> AuthResult:
-            ok = isinstance(data, LoginPassword) and auth is not None and (
-                data.login.decode(), data.password.decode()) == auth
+        def check(
+            server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+        ) -> AuthResult:
+            ok = (
+                isinstance(data, LoginPassword)
+                and auth is not None
+                and (data.login.decode(), data.password.decode()) == auth
+            )
             return AuthResult(success=ok, handled=False)
 
         class _Controller(Controller):
@@ -127,12 +139,18 @@ class SmtpSink:
                     return SMTP(self.handler, hostname="sink.test", data_size_limit=None)
                 with warnings.catch_warnings():  # "AUTH without TLS": fine on loopback
                     warnings.simplefilter("ignore")
-                    return SMTP(self.handler, hostname="sink.test", data_size_limit=None,
-                                authenticator=check, auth_required=True,
-                                auth_require_tls=False)
+                    return SMTP(
+                        self.handler,
+                        hostname="sink.test",
+                        data_size_limit=None,
+                        authenticator=check,
+                        auth_required=True,
+                        auth_require_tls=False,
+                    )
 
-        self._controller = _Controller(handler, hostname="127.0.0.1", port=self.port,
-                                       ready_timeout=30)
+        self._controller = _Controller(
+            handler, hostname="127.0.0.1", port=self.port, ready_timeout=30
+        )
         self._controller.start()
         return self
 
@@ -158,8 +176,9 @@ class SmtpSink:
         with self._lock:
             self._data_script.extend(replies)
 
-    def fail_share(self, share: float, reply: str = "451 4.7.1 Try again later",
-                   seed: int = 0) -> None:
+    def fail_share(
+        self, share: float, reply: str = "451 4.7.1 Try again later", seed: int = 0
+    ) -> None:
         """Answer `reply` to about `share` of DATA attempts (deterministic with `seed`)."""
         with self._lock:
             self._share = (share, reply, random.Random(seed)) if share > 0 else None

@@ -33,8 +33,15 @@ FAST_RETRY = {"retry_base": timedelta(milliseconds=50), "retry_cap": timedelta(s
 
 
 def start_campaign(api: TestClient) -> int:
-    created = api.post("/api/v1/campaigns", json={
-        "name": "Faults", "subject": "Hi {{ first_name }}", "body": "Hello", "topics": ["news"]})
+    created = api.post(
+        "/api/v1/campaigns",
+        json={
+            "name": "Faults",
+            "subject": "Hi {{ first_name }}",
+            "body": "Hello",
+            "topics": ["news"],
+        },
+    )
     campaign_id = int(created.json()["id"])
     assert api.post(f"/api/v1/campaigns/{campaign_id}/send").status_code == 202
     return campaign_id
@@ -46,7 +53,8 @@ def sends(campaign_id: int) -> dict[str, tuple[str, int, str]]:
         rows = conn.execute(
             sa.select(Subscriber.email, Send.status, Send.attempts, Send.smtp_reply)  # type: ignore[call-overload]
             .join(Subscriber, Subscriber.id == Send.subscriber_id)
-            .where(Send.campaign_id == campaign_id)).all()
+            .where(Send.campaign_id == campaign_id)
+        ).all()
     return {r[0]: (r[1], r[2], r[3] or "") for r in rows}
 
 
@@ -57,8 +65,8 @@ def news(settings_env: dict[str, str]) -> int:
 
 
 def test_throttling_is_retried_until_delivered_and_never_failed(
-        api: TestClient, news: int, smtp_sink: SmtpSink,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    api: TestClient, news: int, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = configure_sending(monkeypatch, smtp_sink.url, pool_size="3")
     emails = bulk_subscribers(news, 60)
     smtp_sink.fail_share(0.3, "451 4.7.1 Try again later", seed=7)
@@ -67,8 +75,9 @@ def test_throttling_is_retried_until_delivered_and_never_failed(
     campaign_id = start_campaign(api)
 
     with BackgroundWorker(settings, **FAST_RETRY):
-        wait_until(lambda: campaign_status(campaign_id) == "done", timeout=120,
-                   message="campaign done")
+        wait_until(
+            lambda: campaign_status(campaign_id) == "done", timeout=120, message="campaign done"
+        )
 
     delivered = smtp_sink.delivered_to()
     assert set(delivered) == set(emails) and set(delivered.values()) == {1}
@@ -80,8 +89,8 @@ def test_throttling_is_retried_until_delivered_and_never_failed(
 
 
 def test_hard_failures_fail_once_and_bounce_through_the_opt_out_function(
-        api: TestClient, news: int, smtp_sink: SmtpSink,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    api: TestClient, news: int, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = configure_sending(monkeypatch, smtp_sink.url, pool_size="2")
     emails = bulk_subscribers(news, 30)
     dead = emails[3:6]
@@ -111,10 +120,14 @@ def test_hard_failures_fail_once_and_bounce_through_the_opt_out_function(
             subscriber = s.exec(select(Subscriber).where(Subscriber.email == address)).one()
             assert subscriber.status == "bounced"
             assert is_suppressed(s, address)
-            [event] = s.exec(select(ConsentEvent).where(
-                ConsentEvent.subscriber_id == subscriber.id)).all()
+            [event] = s.exec(
+                select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
+            ).all()
             assert (event.action, event.channel, event.campaign_id) == (
-                "bounce", "bounce", campaign_id)
+                "bounce",
+                "bounce",
+                campaign_id,
+            )
             assert event.evidence["smtp_code"] == 550
         # A policy block is the sender's problem, not a dead address: the person stays.
         subscriber = s.exec(select(Subscriber).where(Subscriber.email == blocked)).one()
@@ -123,16 +136,16 @@ def test_hard_failures_fail_once_and_bounce_through_the_opt_out_function(
 
 
 def test_endless_throttling_gives_up_with_a_clear_reason(
-        api: TestClient, news: int, smtp_sink: SmtpSink,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = configure_sending(monkeypatch, smtp_sink.url, pool_size="1",
-                                 send_retry_max_age="1s")
+    api: TestClient, news: int, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = configure_sending(monkeypatch, smtp_sink.url, pool_size="1", send_retry_max_age="1s")
     emails = bulk_subscribers(news, 3)
     smtp_sink.reject(emails[1], "451 4.7.1 Greylisted, try later")
     campaign_id = start_campaign(api)
 
-    with BackgroundWorker(settings, retry_base=timedelta(milliseconds=200),
-                          retry_cap=timedelta(seconds=1)):
+    with BackgroundWorker(
+        settings, retry_base=timedelta(milliseconds=200), retry_cap=timedelta(seconds=1)
+    ):
         wait_until(lambda: campaign_status(campaign_id) == "done", message="campaign done")
 
     status, attempts, reply = sends(campaign_id)[emails[1]]

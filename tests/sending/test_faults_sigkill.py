@@ -38,20 +38,30 @@ RATE_WINDOW = 0.5  # seconds of arrivals before the kill that give the send rate
 
 def spawn_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "app.sending.dispatcher"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.sending.dispatcher"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def held_by(pid: int, campaign_id: int) -> int:
     """Rows the process still holds (claimed, not recorded): its in-flight set."""
     with get_engine().connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).where(
-            Send.campaign_id == campaign_id, Send.status == "sending",
-            Send.worker.like(f"%:{pid}:%"))).scalar_one())  # type: ignore[union-attr]
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    Send.campaign_id == campaign_id,
+                    Send.status == "sending",
+                    Send.worker.like(f"%:{pid}:%"),
+                )
+            ).scalar_one()
+        )  # type: ignore[union-attr]
 
 
-def kill_after_a_flush(victim: subprocess.Popen[bytes], campaign_id: int,
-                       delay: float) -> None:
+def kill_after_a_flush(victim: subprocess.Popen[bytes], campaign_id: int, delay: float) -> None:
     """SIGKILL `delay` seconds after the victim was seen recording (its held rows dropped):
     the worst moment for a recorder that flushes on a fixed cadence longer than `delay`."""
     last = held_by(victim.pid, campaign_id)
@@ -67,40 +77,55 @@ def kill_after_a_flush(victim: subprocess.Popen[bytes], campaign_id: int,
 
 
 def test_sigkill_loses_nothing_and_duplicates_at_most_the_in_flight(
-        api: TestClient, settings_env: dict[str, str], smtp_sink: SmtpSink,
-        tmp_path: Path) -> None:
+    api: TestClient, settings_env: dict[str, str], smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
     if not settings_env["OCTOMAIL_DATABASE_URL"].startswith("postgresql"):
         pytest.skip("several worker processes share a campaign on PostgreSQL")
     with session_scope() as s:
         news = make_topic(s, "news").id
     emails = bulk_subscribers(news, RECIPIENTS)  # type: ignore[arg-type]
-    campaign = api.post("/api/v1/campaigns", json={
-        "name": "Crash", "subject": "Hi", "body": "Hello {{ name }}", "topics": ["news"]})
+    campaign = api.post(
+        "/api/v1/campaigns",
+        json={"name": "Crash", "subject": "Hi", "body": "Hello {{ name }}", "topics": ["news"]},
+    )
     campaign_id = campaign.json()["id"]
 
-    env = {**os.environ, "OCTOMAIL_SMTP_URLS": smtp_sink.url,
-           "OCTOMAIL_SMTP_POOL_SIZE": str(CONNECTIONS), "OCTOMAIL_SMTP_RATE_PER_SECOND": "120",
-           "OCTOMAIL_SEND_BATCH_SIZE": "40", "OCTOMAIL_SEND_LEASE": "3s",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "OCTOMAIL_SMTP_URLS": smtp_sink.url,
+        "OCTOMAIL_SMTP_POOL_SIZE": str(CONNECTIONS),
+        "OCTOMAIL_SMTP_RATE_PER_SECOND": "120",
+        "OCTOMAIL_SEND_BATCH_SIZE": "40",
+        "OCTOMAIL_SEND_LEASE": "3s",
+        "PYTHONPATH": str(ROOT),
+    }
     logs = [tmp_path / f"worker{i}.log" for i in range(WORKERS)]
     workers = [spawn_worker(env, log) for log in logs]
     try:
         assert api.post(f"/api/v1/campaigns/{campaign_id}/send").status_code == 202
         victim = workers[0]
-        wait_until(lambda: held_by(victim.pid, campaign_id) > 0 and
-                   len(smtp_sink.messages) > RECIPIENTS // 3, timeout=120,
-                   message="the victim to be mid-batch")
+        wait_until(
+            lambda: (
+                held_by(victim.pid, campaign_id) > 0 and len(smtp_sink.messages) > RECIPIENTS // 3
+            ),
+            timeout=120,
+            message="the victim to be mid-batch",
+        )
         kill_after_a_flush(victim, campaign_id, delay=0.19)
         killed_at = time.monotonic()
         victim.wait(30)
         # The send rate just before the kill, from the capture server's arrivals; the
         # victim's share of it (all workers run the same settings).
-        arrivals = sum(1 for m in list(smtp_sink.messages)
-                       if killed_at - RATE_WINDOW <= m.at <= killed_at)
+        arrivals = sum(
+            1 for m in list(smtp_sink.messages) if killed_at - RATE_WINDOW <= m.at <= killed_at
+        )
         share = arrivals / RATE_WINDOW / WORKERS
         in_flight = held_by(victim.pid, campaign_id)  # frozen now: nobody else writes them
-        wait_until(lambda: campaign_status(campaign_id) == "done", timeout=240,
-                   message="campaign done after the crash")
+        wait_until(
+            lambda: campaign_status(campaign_id) == "done",
+            timeout=240,
+            message="campaign done after the crash",
+        )
     finally:
         for proc in workers:
             if proc.poll() is None:
@@ -119,5 +144,6 @@ def test_sigkill_loses_nothing_and_duplicates_at_most_the_in_flight(
     assert duplicates <= bound, f"{duplicates} duplicates > {bound:.1f} ({share:.0f} msg/s each)"
     assert send_counts(campaign_id) == {"sent": RECIPIENTS}
     # The two survivors shut down cleanly on SIGTERM.
-    assert [w.returncode for w in workers[1:]] == [0, 0], [log.read_text()[-2000:]
-                                                          for log in logs[1:]]
+    assert [w.returncode for w in workers[1:]] == [0, 0], [
+        log.read_text()[-2000:] for log in logs[1:]
+    ]

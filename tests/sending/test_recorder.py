@@ -30,8 +30,10 @@ from app.sending.dispatcher import RECORD_BACKLOG, RECORD_BATCH  # noqa: E402
 
 
 def start_campaign(api: TestClient) -> int:
-    created = api.post("/api/v1/campaigns", json={
-        "name": "News", "subject": "Hi", "body": "Hello {{ name }}", "topics": ["news"]})
+    created = api.post(
+        "/api/v1/campaigns",
+        json={"name": "News", "subject": "Hi", "body": "Hello {{ name }}", "topics": ["news"]},
+    )
     assert created.status_code == 201, created.text
     campaign_id = int(created.json()["id"])
     assert api.post(f"/api/v1/campaigns/{campaign_id}/send").status_code == 202
@@ -39,12 +41,16 @@ def start_campaign(api: TestClient) -> int:
 
 
 def test_a_full_batch_is_recorded_at_once_and_the_rest_after_the_interval(
-        api: TestClient, settings_env: dict[str, str], smtp_sink: SmtpSink,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    api: TestClient,
+    settings_env: dict[str, str],
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     interval = 3.0  # long, so the two triggers are told apart
     recipients = RECORD_BATCH + 8
-    settings = configure_sending(monkeypatch, smtp_sink.url, pool_size="4",
-                                 send_record_interval=str(interval))
+    settings = configure_sending(
+        monkeypatch, smtp_sink.url, pool_size="4", send_record_interval=str(interval)
+    )
     with session_scope() as s:
         news = make_topic(s, "news").id
     emails = bulk_subscribers(news, recipients)  # type: ignore[arg-type]
@@ -54,12 +60,20 @@ def test_a_full_batch_is_recorded_at_once_and_the_rest_after_the_interval(
         smtp_sink.wait_for(recipients, timeout=60)
         all_sent_at = time.monotonic()
         # The first RECORD_BATCH results did not wait for the interval...
-        wait_until(lambda: send_counts(campaign_id)["sent"] >= RECORD_BATCH, timeout=interval / 2,
-                   interval=0.02, message="a full batch recorded before the interval")
+        wait_until(
+            lambda: send_counts(campaign_id)["sent"] >= RECORD_BATCH,
+            timeout=interval / 2,
+            interval=0.02,
+            message="a full batch recorded before the interval",
+        )
         # ...while the few after them wait for it (nothing else triggers their flush).
         assert send_counts(campaign_id)["sent"] == RECORD_BATCH
-        wait_until(lambda: send_counts(campaign_id)["sent"] == recipients, timeout=30,
-                   interval=0.02, message="the rest recorded once the interval passed")
+        wait_until(
+            lambda: send_counts(campaign_id)["sent"] == recipients,
+            timeout=30,
+            interval=0.02,
+            message="the rest recorded once the interval passed",
+        )
         waited = time.monotonic() - all_sent_at
         assert waited >= interval * 0.8, waited
         wait_until(lambda: campaign_status(campaign_id) == "done", message="campaign done")
@@ -69,8 +83,11 @@ def test_a_full_batch_is_recorded_at_once_and_the_rest_after_the_interval(
 
 
 def test_a_stalled_database_pauses_sending_past_the_backlog(
-        api: TestClient, settings_env: dict[str, str], smtp_sink: SmtpSink,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    api: TestClient,
+    settings_env: dict[str, str],
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     recipients, connections = 600, 4
     settings = configure_sending(monkeypatch, smtp_sink.url, pool_size=str(connections))
     with session_scope() as s:
@@ -95,8 +112,11 @@ def test_a_stalled_database_pauses_sending_past_the_backlog(
         unrecorded = delivered - recorded
         assert 0 < unrecorded <= RECORD_BACKLOG + connections, (unrecorded, recorded)
         assert delivered < recipients
-        wait_until(lambda: campaign_status(campaign_id) == "done", timeout=120,
-                   message="campaign done once the database is back")
+        wait_until(
+            lambda: campaign_status(campaign_id) == "done",
+            timeout=120,
+            message="campaign done once the database is back",
+        )
 
     delivered_to = smtp_sink.delivered_to()
     assert set(delivered_to) == set(emails) and set(delivered_to.values()) == {1}

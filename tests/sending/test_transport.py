@@ -17,8 +17,10 @@ from app.sending.transport import (
     run_async,
 )
 
-MESSAGE = (b"From: news@example.org\r\nTo: someone@example.com\r\nSubject: hello\r\n"
-           b"Message-ID: <m1@example.org>\r\n\r\n.starts with a dot\r\n..two dots\r\nbody\r\n")
+MESSAGE = (
+    b"From: news@example.org\r\nTo: someone@example.com\r\nSubject: hello\r\n"
+    b"Message-ID: <m1@example.org>\r\n\r\n.starts with a dot\r\n..two dots\r\nbody\r\n"
+)
 
 
 def run(coro_fn: Callable[[], object]) -> object:
@@ -28,7 +30,11 @@ def run(coro_fn: Callable[[], object]) -> object:
 def test_parse_smtp_url_and_masking() -> None:
     target = parse_smtp_url("smtp://us%40er:s3cr%3At@mail.example.org:2587?starttls=1&verify=0")
     assert (target.host, target.port, target.username, target.password) == (
-        "mail.example.org", 2587, "us@er", "s3cr:t")
+        "mail.example.org",
+        2587,
+        "us@er",
+        "s3cr:t",
+    )
     assert target.starttls and not target.implicit_tls and not target.verify_tls
     assert "s3cr" not in repr(target) and "s3cr" not in str(target)
     assert str(target) == "smtp://us@er:***@mail.example.org:2587"
@@ -43,22 +49,25 @@ def test_parse_smtp_url_and_masking() -> None:
     assert "hunter2" not in repr(pool)
 
 
-@pytest.mark.parametrize(("code", "reply", "outcome", "hard"), [
-    (250, "2.0.0 OK", DeliveryOutcome.SENT, False),
-    (421, "4.7.0 Too many connections", DeliveryOutcome.RETRY, False),
-    (450, "4.2.1 Mailbox busy", DeliveryOutcome.RETRY, False),
-    (451, "4.7.1 Greylisted", DeliveryOutcome.RETRY, False),
-    (452, "4.5.3 Too many recipients", DeliveryOutcome.RETRY, False),
-    (454, "4.7.0 TLS not available", DeliveryOutcome.RETRY, False),
-    (550, "5.1.1 No such user", DeliveryOutcome.FAILED, True),
-    (550, "No such user", DeliveryOutcome.FAILED, True),
-    (551, "User not local", DeliveryOutcome.FAILED, True),
-    (553, "5.1.3 Bad address syntax", DeliveryOutcome.FAILED, True),
-    (554, "5.1.2 Bad destination host", DeliveryOutcome.FAILED, True),
-    (550, "5.7.1 Message rejected as spam", DeliveryOutcome.FAILED, False),
-    (552, "5.2.2 Mailbox full", DeliveryOutcome.FAILED, False),
-    (554, "5.7.1 Rejected", DeliveryOutcome.FAILED, False),
-])
+@pytest.mark.parametrize(
+    ("code", "reply", "outcome", "hard"),
+    [
+        (250, "2.0.0 OK", DeliveryOutcome.SENT, False),
+        (421, "4.7.0 Too many connections", DeliveryOutcome.RETRY, False),
+        (450, "4.2.1 Mailbox busy", DeliveryOutcome.RETRY, False),
+        (451, "4.7.1 Greylisted", DeliveryOutcome.RETRY, False),
+        (452, "4.5.3 Too many recipients", DeliveryOutcome.RETRY, False),
+        (454, "4.7.0 TLS not available", DeliveryOutcome.RETRY, False),
+        (550, "5.1.1 No such user", DeliveryOutcome.FAILED, True),
+        (550, "No such user", DeliveryOutcome.FAILED, True),
+        (551, "User not local", DeliveryOutcome.FAILED, True),
+        (553, "5.1.3 Bad address syntax", DeliveryOutcome.FAILED, True),
+        (554, "5.1.2 Bad destination host", DeliveryOutcome.FAILED, True),
+        (550, "5.7.1 Message rejected as spam", DeliveryOutcome.FAILED, False),
+        (552, "5.2.2 Mailbox full", DeliveryOutcome.FAILED, False),
+        (554, "5.7.1 Rejected", DeliveryOutcome.FAILED, False),
+    ],
+)
 def test_reply_classes(code: int, reply: str, outcome: DeliveryOutcome, hard: bool) -> None:
     result = classify(code, reply)
     assert (result.outcome, result.hard_bounce, result.code) == (outcome, hard, code)
@@ -67,8 +76,9 @@ def test_reply_classes(code: int, reply: str, outcome: DeliveryOutcome, hard: bo
 def test_sends_over_reused_connections(smtp_sink: SmtpSink) -> None:
     async def main() -> list[object]:
         async with SmtpPool([smtp_sink.url], connections_per_provider=3) as pool:
-            results = await asyncio.gather(*(
-                pool.send("news@example.org", f"r{i}@example.com", MESSAGE) for i in range(30)))
+            results = await asyncio.gather(
+                *(pool.send("news@example.org", f"r{i}@example.com", MESSAGE) for i in range(30))
+            )
             return [results, dict(pool.stats)]
 
     results, stats = run(main)  # type: ignore[misc]
@@ -83,8 +93,9 @@ def test_sends_over_reused_connections(smtp_sink: SmtpSink) -> None:
 def test_lf_only_message_is_normalised(smtp_sink: SmtpSink) -> None:
     async def main() -> object:
         async with SmtpPool([smtp_sink.url], connections_per_provider=1) as pool:
-            return await pool.send("a@example.org", "b@example.com",
-                                   b"Subject: lf\n\n.dot line\nend")
+            return await pool.send(
+                "a@example.org", "b@example.com", b"Subject: lf\n\n.dot line\nend"
+            )
 
     assert run(main).outcome == DeliveryOutcome.SENT  # type: ignore[attr-defined]
     data = smtp_sink.wait_for(1)[0].data
@@ -100,8 +111,14 @@ def test_reply_handling_and_rset(smtp_sink: SmtpSink) -> None:
         # One connection: every message after a refusal reuses the session RSET left clean.
         async with SmtpPool([smtp_sink.url], connections_per_provider=1) as pool:
             out = {}
-            for rcpt in ("gone@example.com", "ok1@example.com", "busy@example.com",
-                         "busy@example.com", "full@example.com", "ok2@example.com"):
+            for rcpt in (
+                "gone@example.com",
+                "ok1@example.com",
+                "busy@example.com",
+                "busy@example.com",
+                "full@example.com",
+                "ok2@example.com",
+            ):
                 out.setdefault(rcpt, []).append(await pool.send("a@example.org", rcpt, MESSAGE))
             smtp_sink.script_data("554 5.7.1 Content rejected", "452 4.3.1 Disk full")
             out["data554"] = [await pool.send("a@example.org", "c1@example.com", MESSAGE)]
@@ -122,8 +139,12 @@ def test_reply_handling_and_rset(smtp_sink: SmtpSink) -> None:
     assert out["data452"][0].outcome == DeliveryOutcome.RETRY  # type: ignore[index]
     for key in ("ok1@example.com", "ok2@example.com", "after"):
         assert out[key][0].outcome == DeliveryOutcome.SENT  # type: ignore[index]
-    assert set(smtp_sink.delivered_to()) == {"ok1@example.com", "ok2@example.com",
-                                             "busy@example.com", "c3@example.com"}
+    assert set(smtp_sink.delivered_to()) == {
+        "ok1@example.com",
+        "ok2@example.com",
+        "busy@example.com",
+        "c3@example.com",
+    }
 
 
 def test_421_and_dropped_connections_reconnect(smtp_sink: SmtpSink) -> None:
@@ -131,13 +152,18 @@ def test_421_and_dropped_connections_reconnect(smtp_sink: SmtpSink) -> None:
 
     async def main() -> list[object]:
         async with SmtpPool([smtp_sink.url], connections_per_provider=1) as pool:
-            results = [await pool.send("a@example.org", f"d{i}@example.com", MESSAGE)
-                       for i in range(4)]
+            results = [
+                await pool.send("a@example.org", f"d{i}@example.com", MESSAGE) for i in range(4)
+            ]
             return [results, dict(pool.stats)]
 
     results, stats = run(main)  # type: ignore[misc]
-    assert [r.outcome for r in results] == [DeliveryOutcome.RETRY, DeliveryOutcome.RETRY,
-                                            DeliveryOutcome.SENT, DeliveryOutcome.SENT]
+    assert [r.outcome for r in results] == [
+        DeliveryOutcome.RETRY,
+        DeliveryOutcome.RETRY,
+        DeliveryOutcome.SENT,
+        DeliveryOutcome.SENT,
+    ]
     assert results[0].code == 421 and results[1].code is None
     assert stats["reconnects"] >= 2
     assert set(smtp_sink.delivered_to()) == {"d2@example.com", "d3@example.com"}
@@ -149,8 +175,9 @@ def test_server_restart_is_transparent(smtp_sink: SmtpSink) -> None:
             before = await pool.send("a@example.org", "before@example.com", MESSAGE)
             smtp_sink.stop()  # closes the idle pooled connections, as idle timeouts do
             smtp_sink.start()
-            after = await asyncio.gather(*(
-                pool.send("a@example.org", f"after{i}@example.com", MESSAGE) for i in range(4)))
+            after = await asyncio.gather(
+                *(pool.send("a@example.org", f"after{i}@example.com", MESSAGE) for i in range(4))
+            )
             return [before, *after]
 
     results = run(main)
@@ -164,11 +191,13 @@ def test_failover_and_round_robin(smtp_sink_factory: Callable[[], SmtpSink]) -> 
 
     async def main() -> list[object]:
         async with SmtpPool([first.url, second.url], connections_per_provider=2) as pool:
-            spread = await asyncio.gather(*(
-                pool.send("a@example.org", f"s{i}@example.com", MESSAGE) for i in range(20)))
+            spread = await asyncio.gather(
+                *(pool.send("a@example.org", f"s{i}@example.com", MESSAGE) for i in range(20))
+            )
         async with SmtpPool([dead, first.url], connections_per_provider=2) as pool:
-            failover = await asyncio.gather(*(
-                pool.send("a@example.org", f"f{i}@example.com", MESSAGE) for i in range(10)))
+            failover = await asyncio.gather(
+                *(pool.send("a@example.org", f"f{i}@example.com", MESSAGE) for i in range(10))
+            )
         async with SmtpPool([dead], connections_per_provider=1) as pool:
             nowhere = await pool.send("a@example.org", "n@example.com", MESSAGE)
         return [spread, failover, nowhere]
@@ -183,8 +212,10 @@ def test_failover_and_round_robin(smtp_sink_factory: Callable[[], SmtpSink]) -> 
 def test_invalid_addresses_fail_without_touching_the_server(smtp_sink: SmtpSink) -> None:
     async def main() -> list[object]:
         async with SmtpPool([smtp_sink.url], connections_per_provider=1) as pool:
-            return [await pool.send("a@example.org", rcpt, MESSAGE)
-                    for rcpt in ("x@example.com>\r\nRCPT TO:<y@example.com", "no-at", "ü@x.de")]
+            return [
+                await pool.send("a@example.org", rcpt, MESSAGE)
+                for rcpt in ("x@example.com>\r\nRCPT TO:<y@example.com", "no-at", "ü@x.de")
+            ]
 
     results = run(main)
     assert {r.outcome for r in results} == {DeliveryOutcome.FAILED}  # type: ignore[attr-defined]
@@ -193,10 +224,13 @@ def test_invalid_addresses_fail_without_touching_the_server(smtp_sink: SmtpSink)
 
 def test_rate_limit_per_second(smtp_sink: SmtpSink) -> None:
     async def main() -> int:
-        async with SmtpPool([smtp_sink.url], connections_per_provider=4,
-                            rate_per_second=10) as pool:
-            tasks = [asyncio.create_task(pool.send("a@example.org", f"r{i}@example.com",
-                                                   MESSAGE)) for i in range(100)]
+        async with SmtpPool(
+            [smtp_sink.url], connections_per_provider=4, rate_per_second=10
+        ) as pool:
+            tasks = [
+                asyncio.create_task(pool.send("a@example.org", f"r{i}@example.com", MESSAGE))
+                for i in range(100)
+            ]
             await asyncio.sleep(1.0)
             done = len(smtp_sink.messages)
             for task in tasks:
@@ -211,10 +245,13 @@ def test_rate_limit_per_second(smtp_sink: SmtpSink) -> None:
 
 def test_rate_limit_per_hour(smtp_sink: SmtpSink) -> None:
     async def main() -> int:
-        async with SmtpPool([smtp_sink.url], connections_per_provider=4,
-                            rate_per_hour=360) as pool:  # burst of 6, then one per 10 s
-            tasks = [asyncio.create_task(pool.send("a@example.org", f"r{i}@example.com",
-                                                   MESSAGE)) for i in range(30)]
+        async with SmtpPool(
+            [smtp_sink.url], connections_per_provider=4, rate_per_hour=360
+        ) as pool:  # burst of 6, then one per 10 s
+            tasks = [
+                asyncio.create_task(pool.send("a@example.org", f"r{i}@example.com", MESSAGE))
+                for i in range(30)
+            ]
             await asyncio.sleep(1.5)
             done = len(smtp_sink.messages)
             for task in tasks:

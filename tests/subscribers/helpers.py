@@ -12,8 +12,12 @@ def make_topic(session: Session, slug: str) -> Topic:
     return topic
 
 
-def make_subscriber(session: Session, email: str, topics: list[Topic],
-                    status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBED) -> Subscriber:
+def make_subscriber(
+    session: Session,
+    email: str,
+    topics: list[Topic],
+    status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBED,
+) -> Subscriber:
     person = Subscriber(email=email, name=email.split("@")[0].title())
     session.add(person)
     session.flush()

@@ -42,8 +42,9 @@ def test_a_failing_item_fails_only_its_caller() -> None:
 
     async def main() -> list[object]:
         committer = GroupCommitter(run)
-        return await asyncio.gather(*(committer.submit(x) for x in ["a", "bad", "c"]),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(committer.submit(x) for x in ["a", "bad", "c"]), return_exceptions=True
+        )
 
     a, bad, c = asyncio.run(main())
     assert (a, c) == ("A", "C") and isinstance(bad, ValueError)

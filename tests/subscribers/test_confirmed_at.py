@@ -27,8 +27,12 @@ def _topics(session: Session) -> dict[str, int]:
 
 def _state(session: Session, subscriber_id: int) -> dict[int, tuple[str, datetime | None]]:
     session.expire_all()
-    return {s.topic_id: (s.status, s.confirmed_at) for s in session.exec(
-        select(Subscription).where(Subscription.subscriber_id == subscriber_id))}
+    return {
+        s.topic_id: (s.status, s.confirmed_at)
+        for s in session.exec(
+            select(Subscription).where(Subscription.subscriber_id == subscriber_id)
+        )
+    }
 
 
 def _token(session: Session, subscriber_id: int, topic_ids: list[int]) -> str:
@@ -37,23 +41,27 @@ def _token(session: Session, subscriber_id: int, topic_ids: list[int]) -> str:
 
 
 def test_confirmed_at_is_set_by_each_consent_and_kept_through_opt_outs(
-        settings_env: dict[str, str]) -> None:
+    settings_env: dict[str, str],
+) -> None:
     with Session(get_engine(), expire_on_commit=False) as session:
         topics = _topics(session)
         news, offers = topics["news"], topics["offers"]
-        person = subscribe(session, email="ann@example.org", topic_slugs=["news"],
-                           channel=Channel.FORM).subscriber
+        person = subscribe(
+            session, email="ann@example.org", topic_slugs=["news"], channel=Channel.FORM
+        ).subscriber
         sid = person.id
         assert _state(session, sid) == {news: ("unconfirmed", None)}
 
         # Opted out before confirming: unsubscribed, and still never confirmed.
-        unsubscribe(session, subscriber=sid, scope=Scope.TOPIC, topic_ids=[news],
-                    channel=Channel.LINK)
+        unsubscribe(
+            session, subscriber=sid, scope=Scope.TOPIC, topic_ids=[news], channel=Channel.LINK
+        )
         assert _state(session, sid) == {news: ("unsubscribed", None)}
 
         # Her own undo from the link in her mailbox is a consent.
-        assert resubscribe(session, subscriber_id=sid, topic_ids=[news], everything=False,
-                           channel=Channel.LINK) == [news]
+        assert resubscribe(
+            session, subscriber_id=sid, topic_ids=[news], everything=False, channel=Channel.LINK
+        ) == [news]
         status, first = _state(session, sid)[news]
         assert status == SubscriptionStatus.SUBSCRIBED and first is not None
 
@@ -67,12 +75,14 @@ def test_confirmed_at_is_set_by_each_consent_and_kept_through_opt_outs(
         assert _state(session, sid)[news] == ("unconfirmed", first)
         confirm(session, _token(session, sid, [news]))
         assert _state(session, sid)[news] == ("subscribed", first)
-        exported = {s["topic"]: s["confirmed_at"]
-                    for s in export_data(session, person)["subscriptions"]}
+        exported = {
+            s["topic"]: s["confirmed_at"] for s in export_data(session, person)["subscriptions"]
+        }
         assert exported["news"] == first.isoformat() + "Z"
 
         # The double opt-in sets it for someone who had none.
-        bob = subscribe(session, email="bob@example.org", topic_slugs=["offers"],
-                        channel=Channel.FORM).subscriber
+        bob = subscribe(
+            session, email="bob@example.org", topic_slugs=["offers"], channel=Channel.FORM
+        ).subscriber
         confirm(session, _token(session, bob.id, [offers]))
         assert _state(session, bob.id)[offers][1] is not None

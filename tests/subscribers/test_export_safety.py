@@ -19,19 +19,38 @@ from app.db import get_engine
 from app.models import Subscriber
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0",
-            "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+FORMULAS = [
+    '=HYPERLINK("http://evil.example","x")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+]
 TEXT_COLUMNS = ["email", "name", "status", "topics", "source", "referrer", "attributes"]
 
 
 def _seed() -> None:
     with Session(get_engine()) as s:
         for i, formula in enumerate(FORMULAS):
-            s.add(Subscriber(email=f"{'=+-@'[i % 4]}cmd{i}@example.org", name=formula,
-                             source=formula, referrer=formula,
-                             attributes={"note": formula}))
-        s.add(Subscriber(email="plain@example.org", name="Plain Jane", source="form",
-                         referrer="https://blog.example/", attributes={"plan": "pro"}))
+            s.add(
+                Subscriber(
+                    email=f"{'=+-@'[i % 4]}cmd{i}@example.org",
+                    name=formula,
+                    source=formula,
+                    referrer=formula,
+                    attributes={"note": formula},
+                )
+            )
+        s.add(
+            Subscriber(
+                email="plain@example.org",
+                name="Plain Jane",
+                source="form",
+                referrer="https://blog.example/",
+                attributes={"plan": "pro"},
+            )
+        )
         s.commit()
 
 
@@ -47,7 +66,10 @@ def _assert_safe(text: str) -> list[dict[str, str]]:
         assert row["email"].startswith("'") and row["email"][1:2] in "=+-@"
     plain = next(r for r in rows if r["email"] == "plain@example.org")
     assert (plain["name"], plain["source"], plain["referrer"]) == (
-        "Plain Jane", "form", "https://blog.example/")  # harmless text is left exactly as is
+        "Plain Jane",
+        "form",
+        "https://blog.example/",
+    )  # harmless text is left exactly as is
     return rows
 
 
@@ -61,8 +83,14 @@ def test_api_export_neutralises_formulas_in_every_text_column(api):
 def test_cli_export_file_is_safe_and_owner_only(settings_env, tmp_path, session):
     _seed()
     out = tmp_path / "people.csv"
-    done = subprocess.run([sys.executable, "-m", "app.cli", "export", str(out)], cwd=ROOT,
-                          env=os.environ.copy(), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "export", str(out)],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     _assert_safe(out.read_bytes().decode("utf-8"))

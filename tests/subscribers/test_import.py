@@ -11,22 +11,27 @@ from app.subscribers.optout import unsubscribe
 from tests.subscribers.helpers import make_topic
 
 GOOD_AND_BAD = (
-    "email,name,topics,country\n"          # line 1
-    "ann@example.org,Ann,,FR\n"            # 2 ok
-    "not-an-address,Bob,,DE\n"             # 3 invalid email
-    "cat@example.org,Cat,offers,ES\n"      # 4 ok, extra topic
+    "email,name,topics,country\n"  # line 1
+    "ann@example.org,Ann,,FR\n"  # 2 ok
+    "not-an-address,Bob,,DE\n"  # 3 invalid email
+    "cat@example.org,Cat,offers,ES\n"  # 4 ok, extra topic
     "dan@example.org,Dan,nosuchtopic,US\n"  # 5 unknown topic
-    "\n"                                   # 6 blank: ignored
+    "\n"  # 6 blank: ignored
     '"eve@example.org","Eve, the ""first""",,FR\n'  # 7 ok, quoted
-    "fay@example.org,Fay,,FR,extra\n"      # 8 too many columns
-    "ANN@example.org,Ann again,,FR\n"      # 9 duplicate of line 2
+    "fay@example.org,Fay,,FR,extra\n"  # 8 too many columns
+    "ANN@example.org,Ann again,,FR\n"  # 9 duplicate of line 2
 )
 
 
 def run(csv_text: str | bytes, topic="news", source="signup sheet at the 2026 fair"):
     data = csv_text.encode() if isinstance(csv_text, str) else csv_text
-    return import_csv(get_engine(), io.BytesIO(data), consent_source=source, topic_slug=topic,
-                      file_name="fair.csv")
+    return import_csv(
+        get_engine(),
+        io.BytesIO(data),
+        consent_source=source,
+        topic_slug=topic,
+        file_name="fair.csv",
+    )
 
 
 def test_bad_rows_are_reported_by_line_and_good_rows_import(session):
@@ -34,7 +39,10 @@ def test_bad_rows_are_reported_by_line_and_good_rows_import(session):
     make_topic(session, "offers")
     report = run(GOOD_AND_BAD)
     assert [(e.line, e.reason.split(":")[0]) for e in report.errors] == [
-        (3, "invalid email address"), (5, "unknown topic"), (8, "expected 4 columns, found 5")]
+        (3, "invalid email address"),
+        (5, "unknown topic"),
+        (8, "expected 4 columns, found 5"),
+    ]
     assert report.imported == 3 and report.skipped == 1
     people = {p.email: p for p in session.exec(select(Subscriber))}
     assert set(people) == {"ann@example.org", "cat@example.org", "eve@example.org"}
@@ -43,23 +51,29 @@ def test_bad_rows_are_reported_by_line_and_good_rows_import(session):
     assert len(session.exec(select(Subscription)).all()) == 4  # cat: news + offers
     events = session.exec(select(ConsentEvent)).all()
     assert len(events) == 3
-    assert all(e.channel == "import" and e.evidence["consent_source"] ==
-               "signup sheet at the 2026 fair" for e in events)
+    assert all(
+        e.channel == "import" and e.evidence["consent_source"] == "signup sheet at the 2026 fair"
+        for e in events
+    )
 
 
 def test_reimporting_the_same_file_changes_nothing(session):
     make_topic(session, "news")
     make_topic(session, "offers")
     run(GOOD_AND_BAD)
-    before = (len(session.exec(select(Subscriber)).all()),
-              len(session.exec(select(Subscription)).all()),
-              len(session.exec(select(ConsentEvent)).all()))
+    before = (
+        len(session.exec(select(Subscriber)).all()),
+        len(session.exec(select(Subscription)).all()),
+        len(session.exec(select(ConsentEvent)).all()),
+    )
     session.commit()  # end the read transaction: on SQLite it holds the write lock
     again = run(GOOD_AND_BAD)
     session.expire_all()
-    after = (len(session.exec(select(Subscriber)).all()),
-             len(session.exec(select(Subscription)).all()),
-             len(session.exec(select(ConsentEvent)).all()))
+    after = (
+        len(session.exec(select(Subscriber)).all()),
+        len(session.exec(select(Subscription)).all()),
+        len(session.exec(select(ConsentEvent)).all()),
+    )
     assert before == after
     assert again.imported == 0 and again.skipped == 4
 
@@ -73,8 +87,11 @@ def test_suppressed_and_opted_out_addresses_are_never_resubscribed(session):
     report = run("email\nann@example.org\nnobody-yet@example.org\ncarl@example.org\n")
     assert report.suppressed == 2 and report.imported == 1
     statuses = {p.email: p.status for p in session.exec(select(Subscriber))}
-    assert statuses == {"ann@example.org": "unsubscribed", "bob@example.org": "active",
-                        "carl@example.org": "active"}
+    assert statuses == {
+        "ann@example.org": "unsubscribed",
+        "bob@example.org": "active",
+        "carl@example.org": "active",
+    }
 
 
 def test_undecodable_line_is_reported_and_the_rest_imports(session):
@@ -101,16 +118,19 @@ def test_missing_email_column_and_consent_source_are_refused(session):
 
 def test_api_import_reports_lines(api, session):
     make_topic(session, "news")
-    response = api.post("/api/v1/subscribers/import",
-                        files={"file": ("list.csv", b"email\nok@example.org\nbroken\n")},
-                        data={"topic": "news", "consent_source": "webinar registrations"})
+    response = api.post(
+        "/api/v1/subscribers/import",
+        files={"file": ("list.csv", b"email\nok@example.org\nbroken\n")},
+        data={"topic": "news", "consent_source": "webinar registrations"},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["imported"] == 1
     assert body["errors"] == [{"line": 3, "reason": body["errors"][0]["reason"]}]
     assert "invalid email address" in body["errors"][0]["reason"]
-    missing = api.post("/api/v1/subscribers/import", files={"file": ("l.csv", b"email\n")},
-                       data={"topic": "news"})
+    missing = api.post(
+        "/api/v1/subscribers/import", files={"file": ("l.csv", b"email\n")}, data={"topic": "news"}
+    )
     assert missing.status_code == 422
 
 
@@ -118,8 +138,12 @@ def test_consent_event_says_which_line_and_topics(session):
     news, offers = make_topic(session, "news"), make_topic(session, "offers")
     run("email,topics\nann@example.org,\ncat@example.org,offers\n")
     events = {e.evidence["line"]: e for e in session.exec(select(ConsentEvent))}
-    assert events[2].evidence == {"consent_source": "signup sheet at the 2026 fair",
-                                  "file": "fair.csv", "line": 2, "topic_ids": [news.id]}
+    assert events[2].evidence == {
+        "consent_source": "signup sheet at the 2026 fair",
+        "file": "fair.csv",
+        "line": 2,
+        "topic_ids": [news.id],
+    }
     assert events[2].topic_id == news.id and events[2].action == "subscribe"
     assert sorted(events[3].evidence["topic_ids"]) == sorted([news.id, offers.id])
     assert events[3].topic_id is None  # several topics: listed in the evidence
@@ -129,19 +153,24 @@ def test_consent_event_says_which_line_and_topics(session):
 def test_known_people_gain_only_the_topics_they_lack(session):
     news, offers = make_topic(session, "news"), make_topic(session, "offers")
     run("email\nann@example.org\nbob@example.org\n")
-    unsubscribe(session, address="bob@example.org", scope=Scope.TOPIC, topic_ids=[news.id],
-                channel=Channel.LINK)
+    unsubscribe(
+        session,
+        address="bob@example.org",
+        scope=Scope.TOPIC,
+        topic_ids=[news.id],
+        channel=Channel.LINK,
+    )
     session.commit()
-    report = run("email,topics\nann@example.org,offers\nbob@example.org,\n"
-                 "new@example.org,offers\n")
+    report = run("email,topics\nann@example.org,offers\nbob@example.org,\nnew@example.org,offers\n")
     assert (report.imported, report.skipped) == (2, 1)  # ann gains offers; bob stays out
     session.expire_all()
     pairs = {(s.subscriber_id, s.topic_id): s.status for s in session.exec(select(Subscription))}
     people = {p.email: p.id for p in session.exec(select(Subscriber))}
     assert pairs[(people["ann@example.org"], offers.id)] == "subscribed"
     assert pairs[(people["bob@example.org"], news.id)] == "unsubscribed"
-    ann_events = session.exec(select(ConsentEvent).where(
-        ConsentEvent.subscriber_id == people["ann@example.org"])).all()
+    ann_events = session.exec(
+        select(ConsentEvent).where(ConsentEvent.subscriber_id == people["ann@example.org"])
+    ).all()
     assert sorted(e.evidence["topic_ids"] for e in ann_events) == [[news.id], [offers.id]]
 
 
@@ -161,8 +190,9 @@ def test_batches_and_duplicates_across_them(session, monkeypatch):
     assert (report.rows, report.imported, report.skipped, report.suppressed) == (10, 8, 2, 1)
     emails = {p.email for p in session.exec(select(Subscriber))}
     assert emails == {f"p{i}@example.org" for i in range(10) if i not in (7, 8)}
-    assert len(session.exec(select(ConsentEvent).where(ConsentEvent.channel == "import")).all()) \
-        == 8
+    assert (
+        len(session.exec(select(ConsentEvent).where(ConsentEvent.channel == "import")).all()) == 8
+    )
 
 
 def test_import_never_hands_out_an_erased_persons_id_and_gives_each_a_secret(session):

@@ -29,21 +29,46 @@ HEADER = ["email", "name", "topics", "note"]
 _examples = itertools.count()
 
 free_text = st.text(
-    st.characters(codec="utf-8") | st.sampled_from(
-        ['"', ",", ";", "|", "\r", "\n", "\ufeff", "\x00", "\u2028", "=", "\t", " "]),
-    max_size=40)
+    st.characters(codec="utf-8")
+    | st.sampled_from(['"', ",", ";", "|", "\r", "\n", "\ufeff", "\x00", "\u2028", "=", "\t", " "]),
+    max_size=40,
+)
 separators = st.sampled_from([";", ",", "|", " ; ", " , ", "|  "])
-BAD_EMAILS = ["not-an-address", "a@@example.org", "@example.org", "ann@", "ann@example",
-              "ann@" + "d" * 250 + ".org", "ann smith@example.org",
-              "ann@exa mple.org", "\ufeffann@example.org", "ann@example.org\x00"]
+BAD_EMAILS = [
+    "not-an-address",
+    "a@@example.org",
+    "@example.org",
+    "ann@",
+    "ann@example",
+    "ann@" + "d" * 250 + ".org",
+    "ann smith@example.org",
+    "ann@exa mple.org",
+    "\ufeffann@example.org",
+    "ann@example.org\x00",
+]
 
 
 @st.composite
 def rows(draw):  # type: ignore[no-untyped-def]
     """(kind, cells or raw bytes, expected topics, expected note) for one line."""
-    kind = draw(st.sampled_from(["good", "good", "good", "bad_email", "unknown_topic",
-                                 "no_topic", "too_many_columns", "overlong_note", "nul_note",
-                                 "undecodable", "blank", "missing_email"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "good",
+                "good",
+                "good",
+                "bad_email",
+                "unknown_topic",
+                "no_topic",
+                "too_many_columns",
+                "overlong_note",
+                "nul_note",
+                "undecodable",
+                "blank",
+                "missing_email",
+            ]
+        )
+    )
     name = draw(free_text | st.text(min_size=NAME_MAX, max_size=NAME_MAX + 100))
     note = draw(free_text | st.just("") | st.text("xé", min_size=100, max_size=3000))
     if kind == "nul_note":
@@ -62,8 +87,9 @@ def rows(draw):  # type: ignore[no-untyped-def]
     if kind == "too_many_columns":
         cells.append(draw(free_text))
     if kind == "bad_email":
-        cells[0] = draw(st.sampled_from(BAD_EMAILS) | free_text.filter(
-            lambda s: "@" not in s and s.strip()))
+        cells[0] = draw(
+            st.sampled_from(BAD_EMAILS) | free_text.filter(lambda s: "@" not in s and s.strip())
+        )
     if kind == "blank":
         cells = [draw(st.sampled_from(["", " ", "  "])) for _ in HEADER]
     if kind == "missing_email":
@@ -82,8 +108,12 @@ def _is_one_line(name: str) -> bool:
     return not any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in name)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(generated=st.lists(rows(), min_size=1, max_size=12), bom=st.booleans())
 def test_any_rows_good_import_bad_are_reported_by_line(session, generated, bom) -> None:
     for slug in TOPICS:
@@ -98,8 +128,15 @@ def test_any_rows_good_import_bad_are_reported_by_line(session, generated, bom) 
     good: dict[str, tuple[set[str], str]] = {}
     bad_lines: set[int] = set()
     for index, (kind, cells, topics, note, undecodable) in enumerate(generated):
-        if kind in ("good", "undecodable", "overlong_note", "nul_note", "unknown_topic",
-                    "no_topic", "too_many_columns"):
+        if kind in (
+            "good",
+            "undecodable",
+            "overlong_note",
+            "nul_note",
+            "unknown_topic",
+            "no_topic",
+            "too_many_columns",
+        ):
             cells[0] = f" P{index}.{kind}@{domain.upper() if index % 2 else domain} "
         buffer = io.StringIO()
         csv.writer(buffer).writerow(cells)
@@ -125,14 +162,20 @@ def test_any_rows_good_import_bad_are_reported_by_line(session, generated, bom) 
     assert report.rows == len(good) + len(bad_lines)
     assert report.imported == len(good)
     with Session(get_engine()) as s:
-        people = {p.email: p for p in s.exec(select(Subscriber).where(
-            Subscriber.email.endswith("@" + domain)))}  # type: ignore[attr-defined]
+        people = {
+            p.email: p
+            for p in s.exec(select(Subscriber).where(Subscriber.email.endswith("@" + domain)))
+        }  # type: ignore[attr-defined]
         assert set(people) == set(good)
         slugs = {t.id: t.slug for t in s.exec(select(Topic))}
         for email, person in people.items():
             topics, note = good[email]
-            subscribed = {slugs[sub.topic_id] for sub in s.exec(
-                select(Subscription).where(Subscription.subscriber_id == person.id))}
+            subscribed = {
+                slugs[sub.topic_id]
+                for sub in s.exec(
+                    select(Subscription).where(Subscription.subscriber_id == person.id)
+                )
+            }
             assert subscribed == topics
             assert person.attributes == ({"note": note} if note else {})
             assert len(person.name) <= NAME_MAX and _is_one_line(person.name)

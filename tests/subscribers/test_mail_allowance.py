@@ -34,8 +34,9 @@ def _topic(slug: str = "news") -> None:
 
 def _signup(client: TestClient, address: str = VICTIM, ip: str | None = None) -> int:
     caller = client if ip is None else TestClient(client.app, client=(ip, 40000))
-    response = caller.post("/subscribe", json={"email": address, "topics": ["news"],
-                                               "consent": True})
+    response = caller.post(
+        "/subscribe", json={"email": address, "topics": ["news"], "consent": True}
+    )
     return response.status_code
 
 
@@ -60,25 +61,34 @@ def _age_allowance(by: timedelta, kind: str | None = None) -> None:
         rows = conn.execute(select(table.c.address_hmac, table.c.kind, table.c.sent_at)).all()
         for hashed, row_kind, sent_at in rows:
             if kind is None or row_kind == kind:
-                conn.execute(update(table).where(
-                    table.c.address_hmac == hashed, table.c.kind == row_kind,
-                ).values(sent_at=sent_at - by))
+                conn.execute(
+                    update(table)
+                    .where(
+                        table.c.address_hmac == hashed,
+                        table.c.kind == row_kind,
+                    )
+                    .values(sent_at=sent_at - by)
+                )
 
 
 def _authenticated(sender: str) -> str:
     """The header our own MTA (OCTOMAIL_INBOUND_AUTHSERV_ID) adds: acknowledgements go only
     to authenticated senders, so these floods have acks in play."""
-    return f"Authentication-Results: mx.example.org; dmarc=pass header.from={sender.split('@')[1]}\r\n"
+    return (
+        f"Authentication-Results: mx.example.org; dmarc=pass header.from={sender.split('@')[1]}\r\n"
+    )
 
 
 def _third_party_request(sender: str, n: int, named: str = VICTIM) -> bytes:
-    return (f"{_authenticated(sender)}From: Sender {n} <{sender}>\r\nTo: info@example.org\r\n"
-            f"Subject: Please remove my old address\r\nMessage-ID: <flood{n}@example.net>\r\n"
-            "Date: Tue, 3 Nov 2026 17:35:00 +0100\r\nMIME-Version: 1.0\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\n"
-            f"I used to receive your newsletter at {named} (my old work\r\n"
-            "address). Please remove that address from your list.\r\n\r\n"
-            f"Sender {n}\r\n").encode()
+    return (
+        f"{_authenticated(sender)}From: Sender {n} <{sender}>\r\nTo: info@example.org\r\n"
+        f"Subject: Please remove my old address\r\nMessage-ID: <flood{n}@example.net>\r\n"
+        "Date: Tue, 3 Nov 2026 17:35:00 +0100\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nHello,\r\n\r\n"
+        f"I used to receive your newsletter at {named} (my old work\r\n"
+        "address). Please remove that address from your list.\r\n\r\n"
+        f"Sender {n}\r\n"
+    ).encode()
 
 
 def _deliver(raws: list[bytes]) -> None:
@@ -91,8 +101,7 @@ def _deliver(raws: list[bytes]) -> None:
         os.rename(root / "tmp" / name, root / "new" / name)
 
 
-def test_flood_of_signups_and_mails_naming_one_address(client: TestClient,
-                                                       mailbox: list) -> None:
+def test_flood_of_signups_and_mails_naming_one_address(client: TestClient, mailbox: list) -> None:
     """100 sign-ups (from 100 networks) and 100 mails naming her: she gets one confirmation
     and one 'confirm the removal' request, not 200 mails."""
     _topic()
@@ -111,31 +120,43 @@ def test_flood_of_signups_and_mails_naming_one_address(client: TestClient,
 
 
 def test_a_hundred_requests_from_one_person_get_one_acknowledgement(
-        client: TestClient, mailbox: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, mailbox: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OCTOMAIL_INBOUND_BATCH_SIZE", "7")  # across batches and within
     get_settings.cache_clear()
     with Session(get_engine()) as s:
         s.add(Subscriber(email=VICTIM))
         s.commit()
-    _deliver([(f"{_authenticated(VICTIM)}From: Victim <{VICTIM}>\r\nTo: info@example.org\r\n"
-               f"Subject: Newsletter\r\nMessage-ID: <self{n}@example.com>\r\n"
-               "Date: Tue, 3 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
-               "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-               "Please unsubscribe me from this list.\r\n\r\nThanks\r\n").encode()
-              for n in range(100)])
+    _deliver(
+        [
+            (
+                f"{_authenticated(VICTIM)}From: Victim <{VICTIM}>\r\nTo: info@example.org\r\n"
+                f"Subject: Newsletter\r\nMessage-ID: <self{n}@example.com>\r\n"
+                "Date: Tue, 3 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                "Please unsubscribe me from this list.\r\n\r\nThanks\r\n"
+            ).encode()
+            for n in range(100)
+        ]
+    )
     assert poll_once(get_settings())["seen"] == 100
     [ack] = _to(mailbox, VICTIM)
     assert ack["Auto-Submitted"] == "auto-replied"
     _age_allowance(timedelta(days=1, seconds=1))  # the next day, one more
-    _deliver([(f"{_authenticated(VICTIM)}From: <{VICTIM}>\r\nTo: info@example.org\r\n"
-               "Subject: stop\r\nMessage-ID: <self-next@example.com>\r\n\r\n"
-               "Please unsubscribe me.\r\n").encode()])
+    _deliver(
+        [
+            (
+                f"{_authenticated(VICTIM)}From: <{VICTIM}>\r\nTo: info@example.org\r\n"
+                "Subject: stop\r\nMessage-ID: <self-next@example.com>\r\n\r\n"
+                "Please unsubscribe me.\r\n"
+            ).encode()
+        ]
+    )
     poll_once(get_settings())
     assert len(_to(mailbox, VICTIM)) == 2
 
 
-def test_signing_up_again_resends_only_after_the_hour(client: TestClient,
-                                                      mailbox: list) -> None:
+def test_signing_up_again_resends_only_after_the_hour(client: TestClient, mailbox: list) -> None:
     _topic()
     assert [_signup(client) for _ in range(5)] == [202] * 5
     assert len(_confirmations(mailbox)) == 1
@@ -151,8 +172,11 @@ def test_signing_up_again_resends_only_after_the_hour(client: TestClient,
 
 
 def test_global_ceiling_stops_mails_and_logs_without_addresses(
-        client: TestClient, mailbox: list, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    client: TestClient,
+    mailbox: list,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     monkeypatch.setenv("OCTOMAIL_TRANSACTIONAL_MAIL_PER_HOUR", "3")
     get_settings.cache_clear()
     _topic()
@@ -184,13 +208,15 @@ def test_the_api_says_whether_a_confirmation_was_queued(api: TestClient, mailbox
 
 
 def test_email_my_data_once_a_day_and_a_failed_send_does_not_count(
-        client: TestClient, mailbox: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, mailbox: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with Session(get_engine()) as s:
         person = Subscriber(email="jane@example.com", name="Jane")
         s.add(person)
         s.commit()
         path = preferences_url(person.id, secret=person.link_secret).removeprefix(  # type: ignore[arg-type]
-            "http://testserver")
+            "http://testserver"
+        )
     working = os.environ["OCTOMAIL_SMTP_URLS"]
     monkeypatch.setenv("OCTOMAIL_SMTP_URLS", "smtp://127.0.0.1:9")  # nothing listens
     get_settings.cache_clear()
@@ -205,8 +231,9 @@ def test_email_my_data_once_a_day_and_a_failed_send_does_not_count(
     assert len(_to(mailbox, "jane@example.com")) == 2
 
 
-def test_ipv6_signups_are_limited_per_64(client: TestClient, mailbox: list,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ipv6_signups_are_limited_per_64(
+    client: TestClient, mailbox: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OCTOMAIL_SIGNUP_RATE_LIMIT", "2")
     get_settings.cache_clear()
     _topic()
@@ -258,16 +285,16 @@ def test_concurrent_claims_grant_one_mail(settings_env: dict[str, str]) -> None:
     assert results.count(Outcome.SENT_RECENTLY) == 11
 
 
-def test_concurrent_claims_respect_the_ceiling(settings_env: dict[str, str],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_claims_respect_the_ceiling(
+    settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.subscribers import allowance
     from app.subscribers.allowance import Grant, MailKind, Outcome
 
     monkeypatch.setenv("OCTOMAIL_TRANSACTIONAL_MAIL_PER_HOUR", "4")
     get_settings.cache_clear()
     settings = get_settings()
-    results = _race(12, lambda i: allowance.claim(MailKind.CONFIRM, f"p{i}@example.com",
-                                                  settings))
+    results = _race(12, lambda i: allowance.claim(MailKind.CONFIRM, f"p{i}@example.com", settings))
     assert sum(isinstance(r, Grant) for r in results) == 4
     assert results.count(Outcome.CEILING) == 8
 
@@ -279,8 +306,11 @@ def test_concurrent_signups_send_one_confirmation(client: TestClient, mailbox: l
     callers = [TestClient(client.app, client=(f"192.0.2.{i + 1}", 40000)) for i in range(8)]
 
     def signup(i: int) -> int:
-        return callers[i].post("/subscribe", json={"email": VICTIM, "topics": ["news"],
-                                                   "consent": True}).status_code
+        return (
+            callers[i]
+            .post("/subscribe", json={"email": VICTIM, "topics": ["news"], "consent": True})
+            .status_code
+        )
 
     assert _race(8, signup) == [202] * 8
     assert len(_confirmations(mailbox)) == 1
@@ -294,14 +324,17 @@ def test_concurrent_signups_send_one_confirmation(client: TestClient, mailbox: l
 def test_every_transactional_mail_goes_through_the_allowance() -> None:
     """No call site can skip it: only the allowance hands mail to send_transactional."""
     root = Path(__file__).resolve().parents[2] / "app"
-    callers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
-                     if re.search(r"\bsend_transactional\(", p.read_text())
-                     and p.name != "mailer.py")
+    callers = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if re.search(r"\bsend_transactional\(", p.read_text()) and p.name != "mailer.py"
+    )
     assert callers == ["subscribers/allowance.py"]
 
 
 def test_rows_that_limit_nothing_are_pruned_when_a_new_hour_starts(
-        settings_env: dict[str, str]) -> None:
+    settings_env: dict[str, str],
+) -> None:
     """The table holds about a day of transactional mail, not every address ever mailed."""
     from app.models import MailAllowance
     from app.subscribers import allowance
@@ -317,7 +350,8 @@ def test_rows_that_limit_nothing_are_pruned_when_a_new_hour_starts(
 
 
 def test_without_a_ceiling_the_address_limits_still_hold_and_rows_are_pruned(
-        settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.models import MailAllowance
     from app.subscribers import allowance
     from app.subscribers.allowance import Grant, MailKind, Outcome

@@ -21,8 +21,12 @@ from tests.subscribers.helpers import make_subscriber, make_topic
 def test_unsubscribe_all_is_idempotent(session):
     news = make_topic(session, "news")
     person = make_subscriber(session, "ann@example.org", [news])
-    first = unsubscribe(session, subscriber=person, channel=Channel.LINK,
-                        evidence=Evidence(ip="192.0.2.1", user_agent="test"))
+    first = unsubscribe(
+        session,
+        subscriber=person,
+        channel=Channel.LINK,
+        evidence=Evidence(ip="192.0.2.1", user_agent="test"),
+    )
     session.commit()
     second = unsubscribe(session, subscriber=person, channel=Channel.ONE_CLICK)
     session.commit()
@@ -38,8 +42,13 @@ def test_unsubscribe_all_is_idempotent(session):
 def test_topic_scope_leaves_other_topics_and_no_suppression(session):
     news, offers = make_topic(session, "news"), make_topic(session, "offers")
     person = make_subscriber(session, "bob@example.org", [news, offers])
-    result = unsubscribe(session, subscriber=person.id, scope=Scope.TOPIC, topic_ids=[offers.id],
-                         channel=Channel.LINK)
+    result = unsubscribe(
+        session,
+        subscriber=person.id,
+        scope=Scope.TOPIC,
+        topic_ids=[offers.id],
+        channel=Channel.LINK,
+    )
     session.commit()
     assert result.topics_unsubscribed == [offers.id]
     statuses = {s.topic_id: s.status for s in session.exec(select(Subscription))}

@@ -35,12 +35,21 @@ def test_mixed_scopes_in_one_batch(session):
     ann = make_subscriber(session, "ann@example.org", [news, offers])
     bob = make_subscriber(session, "bob@example.org", [news, offers])
     cat = make_subscriber(session, "cat@example.org", [news, offers])
-    results = unsubscribe_many(session, [
-        OptOutRequest(channel=Channel.ONE_CLICK, subscriber=ann.id, scope=Scope.TOPIC,
-                      topic_ids=[news.id], campaign_id=7, evidence=Evidence(ip="192.0.2.1")),
-        OptOutRequest(channel=Channel.LINK, subscriber=bob),
-        OptOutRequest(channel=Channel.BOUNCE, address="CAT@example.org"),
-    ])
+    results = unsubscribe_many(
+        session,
+        [
+            OptOutRequest(
+                channel=Channel.ONE_CLICK,
+                subscriber=ann.id,
+                scope=Scope.TOPIC,
+                topic_ids=[news.id],
+                campaign_id=7,
+                evidence=Evidence(ip="192.0.2.1"),
+            ),
+            OptOutRequest(channel=Channel.LINK, subscriber=bob),
+            OptOutRequest(channel=Channel.BOUNCE, address="CAT@example.org"),
+        ],
+    )
     session.commit()
     assert [r.changed for r in results] == [True, True, True]
     assert results[0].topics_unsubscribed == [news.id] and not results[0].suppressed
@@ -69,12 +78,20 @@ def test_mixed_scopes_in_one_batch(session):
 def test_duplicates_in_a_batch_act_as_if_sequential(session):
     news, offers = make_topic(session, "news"), make_topic(session, "offers")
     ann = make_subscriber(session, "ann@example.org", [news, offers])
-    topic = OptOutRequest(channel=Channel.ONE_CLICK, subscriber=ann.id, scope=Scope.TOPIC,
-                          topic_ids=[news.id])
+    topic = OptOutRequest(
+        channel=Channel.ONE_CLICK, subscriber=ann.id, scope=Scope.TOPIC, topic_ids=[news.id]
+    )
     everything = OptOutRequest(channel=Channel.LINK, subscriber=ann.id)
-    results = unsubscribe_many(session, [topic, topic, everything, everything,
-                                         OptOutRequest(channel=Channel.EMAIL,
-                                                       address="ann@example.org")])
+    results = unsubscribe_many(
+        session,
+        [
+            topic,
+            topic,
+            everything,
+            everything,
+            OptOutRequest(channel=Channel.EMAIL, address="ann@example.org"),
+        ],
+    )
     session.commit()
     assert [r.changed for r in results] == [True, False, True, False, False]
     assert results[0].topics_unsubscribed == [news.id]
@@ -92,12 +109,15 @@ def test_complaint_is_never_downgraded_within_or_across_batches(session):
     news = make_topic(session, "news")
     ann = make_subscriber(session, "ann@example.org", [news])
     bob = make_subscriber(session, "bob@example.org", [news])
-    results = unsubscribe_many(session, [
-        OptOutRequest(channel=Channel.COMPLAINT, subscriber=ann.id),
-        OptOutRequest(channel=Channel.LINK, subscriber=ann.id),
-        OptOutRequest(channel=Channel.LINK, subscriber=bob.id),
-        OptOutRequest(channel=Channel.COMPLAINT, subscriber=bob.id),
-    ])
+    results = unsubscribe_many(
+        session,
+        [
+            OptOutRequest(channel=Channel.COMPLAINT, subscriber=ann.id),
+            OptOutRequest(channel=Channel.LINK, subscriber=ann.id),
+            OptOutRequest(channel=Channel.LINK, subscriber=bob.id),
+            OptOutRequest(channel=Channel.COMPLAINT, subscriber=bob.id),
+        ],
+    )
     session.commit()
     assert [r.changed for r in results] == [True, False, True, True]
     session.expire_all()
@@ -105,7 +125,10 @@ def test_complaint_is_never_downgraded_within_or_across_batches(session):
     # An upgrade (unsubscribed -> complained) is a change with its own event.
     assert session.get(Subscriber, bob.id).status == SubscriberStatus.COMPLAINED
     assert [(e.subscriber_id, e.action) for e in _events(session)] == [
-        (ann.id, "complaint"), (bob.id, "unsubscribe"), (bob.id, "complaint")]
+        (ann.id, "complaint"),
+        (bob.id, "unsubscribe"),
+        (bob.id, "complaint"),
+    ]
     unsubscribe_many(session, [OptOutRequest(channel=Channel.BOUNCE, subscriber=ann.id)])
     session.commit()
     session.expire_all()
@@ -114,22 +137,31 @@ def test_complaint_is_never_downgraded_within_or_across_batches(session):
 
 
 def test_unknown_addresses_are_suppressed_once(session):
-    results = unsubscribe_many(session, [
-        OptOutRequest(channel=Channel.EMAIL, address="Stranger@Example.org"),
-        OptOutRequest(channel=Channel.COMPLAINT, address="stranger@example.org"),
-        OptOutRequest(channel=Channel.EMAIL, address="other@example.org", scope=Scope.TOPIC,
-                      topic_ids=[1]),
-        OptOutRequest(channel=Channel.EMAIL, subscriber=999_999),
-    ])
+    results = unsubscribe_many(
+        session,
+        [
+            OptOutRequest(channel=Channel.EMAIL, address="Stranger@Example.org"),
+            OptOutRequest(channel=Channel.COMPLAINT, address="stranger@example.org"),
+            OptOutRequest(
+                channel=Channel.EMAIL, address="other@example.org", scope=Scope.TOPIC, topic_ids=[1]
+            ),
+            OptOutRequest(channel=Channel.EMAIL, subscriber=999_999),
+        ],
+    )
     session.commit()
     assert [(r.changed, r.subscriber_id, r.suppressed) for r in results] == [
-        (True, None, True), (False, None, False), (False, None, False), (False, None, False)]
+        (True, None, True),
+        (False, None, False),
+        (False, None, False),
+        (False, None, False),
+    ]
     row = session.get(Suppression, email_hmac("stranger@example.org"))
     assert row.reason == "email"
     assert not is_suppressed(session, "other@example.org")
     events = _events(session)
     assert [(e.subscriber_id, e.email_hmac, e.action) for e in events] == [
-        (None, email_hmac("stranger@example.org"), "unsubscribe")]
+        (None, email_hmac("stranger@example.org"), "unsubscribe")
+    ]
 
 
 def test_a_lifted_suppression_is_rearmed_with_one_event(session):
@@ -139,8 +171,13 @@ def test_a_lifted_suppression_is_rearmed_with_one_event(session):
     session.commit()
     assert lift_suppression(session, email_hmac("ann@example.org"))
     session.commit()
-    results = unsubscribe_many(session, [OptOutRequest(channel=Channel.EMAIL, subscriber=ann.id),
-                                         OptOutRequest(channel=Channel.EMAIL, subscriber=ann.id)])
+    results = unsubscribe_many(
+        session,
+        [
+            OptOutRequest(channel=Channel.EMAIL, subscriber=ann.id),
+            OptOutRequest(channel=Channel.EMAIL, subscriber=ann.id),
+        ],
+    )
     session.commit()
     assert [(r.changed, r.suppressed) for r in results] == [(True, True), (False, False)]
     assert is_suppressed(session, "ann@example.org") and len(_events(session)) == 2
@@ -160,8 +197,10 @@ def test_empty_batch_and_empty_topic_list(session):
     news = make_topic(session, "news")
     ann = make_subscriber(session, "ann@example.org", [news])
     assert unsubscribe_many(session, []) == []
-    [result] = unsubscribe_many(session, [OptOutRequest(
-        channel=Channel.LINK, subscriber=ann.id, scope=Scope.TOPIC, topic_ids=[])])
+    [result] = unsubscribe_many(
+        session,
+        [OptOutRequest(channel=Channel.LINK, subscriber=ann.id, scope=Scope.TOPIC, topic_ids=[])],
+    )
     assert not result.changed and result.subscriber_id == ann.id and not _events(session)
 
 
@@ -177,8 +216,12 @@ def test_concurrent_overlapping_batches_do_not_deadlock_or_duplicate(settings_en
     start = threading.Barrier(6)
 
     def run(order: list[int], scope: Scope) -> None:
-        requests = [OptOutRequest(channel=Channel.ONE_CLICK, subscriber=sid, scope=scope,
-                                  topic_ids=[news.id]) for sid in order]
+        requests = [
+            OptOutRequest(
+                channel=Channel.ONE_CLICK, subscriber=sid, scope=scope, topic_ids=[news.id]
+            )
+            for sid in order
+        ]
         try:
             start.wait(timeout=30)
             for _ in range(3):
@@ -188,9 +231,17 @@ def test_concurrent_overlapping_batches_do_not_deadlock_or_duplicate(settings_en
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(order, scope)) for order, scope in [
-        (ids, Scope.TOPIC), (ids[::-1], Scope.TOPIC), (ids[10:] + ids[:10], Scope.ALL),
-        (ids[::-1], Scope.ALL), (ids[::2] + ids[1::2], Scope.TOPIC), (ids, Scope.ALL)]]
+    threads = [
+        threading.Thread(target=run, args=(order, scope))
+        for order, scope in [
+            (ids, Scope.TOPIC),
+            (ids[::-1], Scope.TOPIC),
+            (ids[10:] + ids[:10], Scope.ALL),
+            (ids[::-1], Scope.ALL),
+            (ids[::2] + ids[1::2], Scope.TOPIC),
+            (ids, Scope.ALL),
+        ]
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -210,5 +261,9 @@ def test_concurrent_overlapping_batches_do_not_deadlock_or_duplicate(settings_en
         assert len(alls) == 1 and len(topics) <= 1, [(e.topic_id, e.evidence) for e in mine]
         covered = topics + alls[0].evidence["topics"]
         assert sorted(covered) == sorted([news.id, offers.id])
-    assert session.exec(select(Subscriber).where(
-        Subscriber.status != SubscriberStatus.UNSUBSCRIBED)).all() == []
+    assert (
+        session.exec(
+            select(Subscriber).where(Subscriber.status != SubscriberStatus.UNSUBSCRIBED)
+        ).all()
+        == []
+    )

@@ -18,11 +18,21 @@ def _form(client, **fields):
     page = client.get("/subscribe?ref=podcast&utm_source=twitter")
     assert page.status_code == 200
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    data = {"csrf_token": token, "email": "new@example.org", "name": "New Person",
-            "topics": "news", "consent": "yes", "ref": "podcast", "utm_source": "twitter"}
+    data = {
+        "csrf_token": token,
+        "email": "new@example.org",
+        "name": "New Person",
+        "topics": "news",
+        "consent": "yes",
+        "ref": "podcast",
+        "utm_source": "twitter",
+    }
     data.update(fields)
-    return client.post("/subscribe", data=data, headers={"user-agent": "pytest-browser",
-                                                         "referer": "https://blog.example/"})
+    return client.post(
+        "/subscribe",
+        data=data,
+        headers={"user-agent": "pytest-browser", "referer": "https://blog.example/"},
+    )
 
 
 def _subscriptions():
@@ -94,8 +104,11 @@ def test_signing_up_again_creates_no_duplicate_and_reveals_nothing(client, mailb
     client.post(_confirm_link(mailbox))
     again = _form(client)
     stranger = _form(client, email="someone-else@example.org")
-    assert first.text.replace("someone-else", "") == again.text == stranger.text.replace(
-        "someone-else", "")
+    assert (
+        first.text.replace("someone-else", "")
+        == again.text
+        == stranger.text.replace("someone-else", "")
+    )
     with Session(get_engine()) as s:
         emails = [p.email for p in s.exec(select(Subscriber))]
     assert sorted(emails) == ["new@example.org", "someone-else@example.org"]
@@ -115,16 +128,19 @@ def test_form_without_csrf_cookie_is_refused(client):
     _topic()
     client.get("/subscribe")
     client.cookies.clear()
-    response = client.post("/subscribe", data={"csrf_token": "x" * 43, "email": "a@example.org",
-                                               "topics": "news", "consent": "yes"})
+    response = client.post(
+        "/subscribe",
+        data={"csrf_token": "x" * 43, "email": "a@example.org", "topics": "news", "consent": "yes"},
+    )
     assert response.status_code == 400
     assert _subscriptions() == []
 
 
 def test_json_signup(client, mailbox):
     _topic()
-    response = client.post("/subscribe", json={"email": "api@example.org", "topics": ["news"],
-                                               "consent": True})
+    response = client.post(
+        "/subscribe", json={"email": "api@example.org", "topics": ["news"], "consent": True}
+    )
     assert response.status_code == 202
     assert response.json()["status"] == "pending_confirmation"
     assert _subscriptions() == ["unconfirmed"]
@@ -133,7 +149,11 @@ def test_json_signup(client, mailbox):
 
 def test_signup_is_rate_limited_per_ip(client, monkeypatch):
     _topic()
-    limits = [client.post("/subscribe", json={"email": f"r{i}@example.org", "topics": ["news"],
-                                              "consent": True}).status_code for i in range(12)]
+    limits = [
+        client.post(
+            "/subscribe", json={"email": f"r{i}@example.org", "topics": ["news"], "consent": True}
+        ).status_code
+        for i in range(12)
+    ]
     assert limits[:10] == [202] * 10
     assert limits[10:] == [429, 429]

@@ -53,18 +53,22 @@ def _two_hours_pass() -> None:
 
     table = MailAllowance.__table__  # type: ignore[attr-defined]
     with get_engine().begin() as conn:
-        for hashed, kind, sent_at in conn.execute(select(
-                table.c.address_hmac, table.c.kind, table.c.sent_at)).all():
-            conn.execute(update(table).where(table.c.address_hmac == hashed,
-                                             table.c.kind == kind)
-                         .values(sent_at=sent_at - timedelta(hours=2)))
+        for hashed, kind, sent_at in conn.execute(
+            select(table.c.address_hmac, table.c.kind, table.c.sent_at)
+        ).all():
+            conn.execute(
+                update(table)
+                .where(table.c.address_hmac == hashed, table.c.kind == kind)
+                .values(sent_at=sent_at - timedelta(hours=2))
+            )
 
 
 def _sign_up(client: TestClient, mailbox: list, address: str) -> str:
     """The public sign-up; returns the confirmation link mailed to `address`."""
     sent = len(mailbox)
-    response = client.post("/subscribe", json={"email": address, "topics": ["news"],
-                                               "consent": True})
+    response = client.post(
+        "/subscribe", json={"email": address, "topics": ["news"], "consent": True}
+    )
     assert response.status_code == 202
     assert len(mailbox) == sent + 1
     [(rcpts, message)] = mailbox[-1:]
@@ -86,8 +90,9 @@ def _active_and_subscribed(address: str) -> bool:
         person = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
         if person is None or person.status != "active":
             return False
-        rows = session.exec(select(Subscription).where(
-            Subscription.subscriber_id == person.id)).all()
+        rows = session.exec(
+            select(Subscription).where(Subscription.subscriber_id == person.id)
+        ).all()
         return [r.status for r in rows] == [SubscriptionStatus.SUBSCRIBED]
 
 
@@ -96,11 +101,12 @@ def _bobs_links(bob: Subscriber, confirm: str, inbound_id: int) -> dict[str, str
     settings = get_settings()
     bob_id = bob.id or 0
     return {
-        "unsubscribe": unsubscribe_url(bob_id, 0, secret=bob.link_secret)[len(BASE):],
-        "preferences": preferences_url(bob_id, secret=bob.link_secret)[len(BASE):],
+        "unsubscribe": unsubscribe_url(bob_id, 0, secret=bob.link_secret)[len(BASE) :],
+        "preferences": preferences_url(bob_id, secret=bob.link_secret)[len(BASE) :],
         "confirm": confirm,
-        "email-optout": email_optout_url(settings, inbound_id, 0,
-                                         link_tag(bob.link_secret))[len(BASE):],
+        "email-optout": email_optout_url(settings, inbound_id, 0, link_tag(bob.link_secret))[
+            len(BASE) :
+        ],
     }
 
 
@@ -108,8 +114,9 @@ def _carol_takes_bobs_id(bob_id: int, carol_address: str) -> None:
     """What id reuse did before: the row Carol got carries the id Bob's links name."""
     with Session(get_engine()) as session:
         carol = session.exec(select(Subscriber).where(Subscriber.email == carol_address)).one()
-        subs = session.exec(select(Subscription).where(
-            Subscription.subscriber_id == carol.id)).all()
+        subs = session.exec(
+            select(Subscription).where(Subscription.subscriber_id == carol.id)
+        ).all()
         kept = [(s.topic_id, s.status) for s in subs]
         for sub in subs:
             session.delete(sub)
@@ -127,7 +134,8 @@ def _assert_gone(client: TestClient, links: dict[str, str], mailbox: list) -> No
     before = snapshot()
     sent = len(mailbox)
     calls = [
-        ("GET", links["unsubscribe"], None), ("HEAD", links["unsubscribe"], None),
+        ("GET", links["unsubscribe"], None),
+        ("HEAD", links["unsubscribe"], None),
         ("POST", links["unsubscribe"], ONE_CLICK),
         ("POST", links["unsubscribe"], {**ONE_CLICK, "page": "1"}),
         ("POST", links["unsubscribe"] + "/all", {}),
@@ -139,16 +147,20 @@ def _assert_gone(client: TestClient, links: dict[str, str], mailbox: list) -> No
         ("POST", links["preferences"] + "/export-email", {}),
         ("GET", links["preferences"] + "/erase", None),
         ("POST", links["preferences"] + "/erase", {"confirm": "yes"}),
-        ("GET", links["confirm"], None), ("POST", links["confirm"], {}),
-        ("GET", links["email-optout"], None), ("POST", links["email-optout"], {}),
+        ("GET", links["confirm"], None),
+        ("POST", links["confirm"], {}),
+        ("GET", links["email-optout"], None),
+        ("POST", links["email-optout"], {}),
     ]
     for method, path, data in calls:
         response = client.request(method, path, data=data)
         assert response.status_code == 410, (method, path, response.status_code)
         assert "c***@" not in response.text and "carol" not in response.text.lower()
         if method != "HEAD":
-            assert ("No data held" in response.text
-                    or "Nothing to unsubscribe" in response.text), (method, path)
+            assert "No data held" in response.text or "Nothing to unsubscribe" in response.text, (
+                method,
+                path,
+            )
     assert snapshot() == before
     assert len(mailbox) == sent  # no data link, no confirmation mailed to anyone
 
@@ -156,8 +168,10 @@ def _assert_gone(client: TestClient, links: dict[str, str], mailbox: list) -> No
 def _mailto_request(token_url: str, sender: str) -> None:
     """Bob's mail client answering the List-Unsubscribe mailto, into the info mailbox."""
     subject = token_url.split("subject=", 1)[1].replace("%20", " ")
-    raw = (f"From: {sender}\r\nTo: info@example.org\r\nSubject: {subject}\r\n"
-           "Message-ID: <mailto-1@example.net>\r\n\r\nunsubscribe\r\n").encode()
+    raw = (
+        f"From: {sender}\r\nTo: info@example.org\r\nSubject: {subject}\r\n"
+        "Message-ID: <mailto-1@example.net>\r\n\r\nunsubscribe\r\n"
+    ).encode()
     inbox = Path(get_settings().var_dir) / "mail" / "inbox"
     for sub in ("tmp", "new", "cur"):
         (inbox / sub).mkdir(parents=True, exist_ok=True)
@@ -165,17 +179,25 @@ def _mailto_request(token_url: str, sender: str) -> None:
 
 
 @pytest.mark.parametrize("same_id", [False, True], ids=["new-id", "bobs-id-reused"])
-def test_bobs_old_links_never_reach_carol(client: TestClient, mailbox: list, news: int,
-                                          same_id: bool) -> None:
+def test_bobs_old_links_never_reach_carol(
+    client: TestClient, mailbox: list, news: int, same_id: bool
+) -> None:
     confirm = _sign_up(client, mailbox, "bob@example.com")
     assert client.post(confirm).status_code == 200
     bob = _person("bob@example.com")
     mailto = mailto_unsubscribe(bob.id or 0, 0, secret=bob.link_secret)
     assert mailto is not None
     with Session(get_engine()) as session:  # someone asked us by mail to remove Bob's address
-        row = InboundMessage(source="test", uidvalidity=1, uid="1", status="processed",
-                             folder="Processed", reason="test", action="test",
-                             evidence={"pending": ["bob@example.com"]})
+        row = InboundMessage(
+            source="test",
+            uidvalidity=1,
+            uid="1",
+            status="processed",
+            folder="Processed",
+            reason="test",
+            action="test",
+            evidence={"pending": ["bob@example.com"]},
+        )
         session.add(row)
         session.commit()
         inbound_id = row.id or 0
@@ -202,21 +224,30 @@ def test_bobs_old_links_never_reach_carol(client: TestClient, mailbox: list, new
     with Session(get_engine()) as session:
         row = session.exec(select(InboundMessage).where(InboundMessage.uid != "1")).one()
         # The token names nobody now: at most the sender's own address is opted out.
-        assert row.action.startswith(("none: subscriber no longer exists",
-                                      "suppressed sender")), row.action
+        assert row.action.startswith(("none: subscriber no longer exists", "suppressed sender")), (
+            row.action
+        )
 
 
-def test_a_returning_address_is_a_new_person_for_old_links(client: TestClient, mailbox: list,
-                                                           news: int) -> None:
+def test_a_returning_address_is_a_new_person_for_old_links(
+    client: TestClient, mailbox: list, news: int
+) -> None:
     """Bob erases himself; later his address signs up again (a new owner, or Bob anew). The
     links and the email-optout confirmation Bob had act on nobody."""
     confirm = _sign_up(client, mailbox, "bob@example.com")
     client.post(confirm)
     bob = _person("bob@example.com")
     with Session(get_engine()) as session:
-        row = InboundMessage(source="test", uidvalidity=1, uid="1", status="processed",
-                             folder="Processed", reason="test", action="test",
-                             evidence={"pending": ["bob@example.com"]})
+        row = InboundMessage(
+            source="test",
+            uidvalidity=1,
+            uid="1",
+            status="processed",
+            folder="Processed",
+            reason="test",
+            action="test",
+            evidence={"pending": ["bob@example.com"]},
+        )
         session.add(row)
         session.commit()
         inbound_id = row.id or 0
@@ -231,8 +262,7 @@ def test_a_returning_address_is_a_new_person_for_old_links(client: TestClient, m
     assert _active_and_subscribed("bob@example.com")
 
 
-def test_links_of_a_living_person_still_work(client: TestClient, mailbox: list,
-                                             news: int) -> None:
+def test_links_of_a_living_person_still_work(client: TestClient, mailbox: list, news: int) -> None:
     """The check costs nothing to the rightful owner: the same links act for Bob."""
     client.post(_sign_up(client, mailbox, "bob@example.com"))
     bob = _person("bob@example.com")
@@ -251,8 +281,10 @@ def test_ids_are_never_handed_out_twice(client: TestClient, mailbox: list, news:
     client.post(_sign_up(client, mailbox, "ann@example.com"))
     client.post(_sign_up(client, mailbox, "bob@example.com"))
     bob = _person("bob@example.com")
-    client.post(preferences_url(bob.id or 0, secret=bob.link_secret)[len(BASE):] + "/erase",
-                data={"confirm": "yes"})
+    client.post(
+        preferences_url(bob.id or 0, secret=bob.link_secret)[len(BASE) :] + "/erase",
+        data={"confirm": "yes"},
+    )
     client.post(_sign_up(client, mailbox, "carol@example.com"))
     assert (_person("carol@example.com").id or 0) > (bob.id or 0)
 
@@ -279,8 +311,12 @@ def test_campaign_message_id_dies_with_the_person(settings_env: dict[str, str]) 
         msgid = campaign_message_id(settings, 7, bob.id or 0, bob.link_secret)
         assert verify_campaign_message_id(session, settings, msgid) == (7, bob.id)
         # Someone else's secret under Bob's id (id reuse): not his mail.
-        assert verify_campaign_message_id(session, settings, campaign_message_id(
-            settings, 7, bob.id or 0, "f" * 32)) is None
+        assert (
+            verify_campaign_message_id(
+                session, settings, campaign_message_id(settings, 7, bob.id or 0, "f" * 32)
+            )
+            is None
+        )
         assert verify_campaign_message_id(session, settings, "<c7.s1.abc@example.org>") is None
         from app.models import Channel
         from app.subscribers.rights import erase
@@ -291,7 +327,8 @@ def test_campaign_message_id_dies_with_the_person(settings_env: dict[str, str]) 
 
 
 def test_links_signed_before_tags_work_only_for_people_who_existed_then(
-        client: TestClient, news: int) -> None:
+    client: TestClient, news: int
+) -> None:
     """Mail sent before migration 0004 carries links without a tag: they keep working for
     the people who had them (legacy_links), and never for anyone created since."""
     from app.tokens import Purpose, mint
@@ -302,8 +339,11 @@ def test_links_signed_before_tags_work_only_for_people_who_existed_then(
         session.add_all([old, new])
         session.flush()
         for person in (old, new):
-            session.add(Subscription(subscriber_id=person.id, topic_id=news,
-                                     status=SubscriptionStatus.SUBSCRIBED))
+            session.add(
+                Subscription(
+                    subscriber_id=person.id, topic_id=news, status=SubscriptionStatus.SUBSCRIBED
+                )
+            )
         session.commit()
     for person, status in ((old, 200), (new, 410)):
         prefs = "/preferences/" + mint(Purpose.PREFS, [person.id])
@@ -314,8 +354,9 @@ def test_links_signed_before_tags_work_only_for_people_who_existed_then(
     assert _active_and_subscribed("new@example.com")
 
 
-def test_a_stale_one_click_in_a_burst_changes_nobody(settings_env: dict[str, str],
-                                                     news: int) -> None:
+def test_a_stale_one_click_in_a_burst_changes_nobody(
+    settings_env: dict[str, str], news: int
+) -> None:
     """The one-click batch checks each link's secret in its own locked read: in one group
     commit, the rightful holder's click counts and a stale link for the same id does not."""
     import asyncio
@@ -329,17 +370,19 @@ def test_a_stale_one_click_in_a_burst_changes_nobody(settings_env: dict[str, str
         session.add_all(people)
         session.flush()
         for person in people:
-            session.add(Subscription(subscriber_id=person.id, topic_id=news,
-                                     status=SubscriptionStatus.SUBSCRIBED))
+            session.add(
+                Subscription(
+                    subscriber_id=person.id, topic_id=news, status=SubscriptionStatus.SUBSCRIBED
+                )
+            )
         session.commit()
-    valid = [unsubscribe_url(p.id or 0, 0, secret=p.link_secret)[len(BASE):] for p in people[:2]]
-    stale = [unsubscribe_url(p.id or 0, 0, secret="0" * 32)[len(BASE):] for p in people[2:]]
+    valid = [unsubscribe_url(p.id or 0, 0, secret=p.link_secret)[len(BASE) :] for p in people[:2]]
+    stale = [unsubscribe_url(p.id or 0, 0, secret="0" * 32)[len(BASE) :] for p in people[2:]]
 
     async def burst() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=create_app())
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-            return await asyncio.gather(*[client.post(p, data=ONE_CLICK)
-                                          for p in valid + stale])
+            return await asyncio.gather(*[client.post(p, data=ONE_CLICK) for p in valid + stale])
 
     before = snapshot()
     responses = asyncio.run(burst())

@@ -30,16 +30,19 @@ def seeded(settings_env: dict[str, str]) -> Seeded:
 
 def prefs_path(subscriber_id: int) -> str:
     return preferences_url(subscriber_id, secret=secret_of(subscriber_id)).removeprefix(
-        "http://testserver")
+        "http://testserver"
+    )
 
 
 def u_path(subscriber_id: int) -> str:
     return unsubscribe_url(subscriber_id, 0, secret=secret_of(subscriber_id)).removeprefix(
-        "http://testserver")
+        "http://testserver"
+    )
 
 
-def test_page_shows_topics_name_tracking_and_changes_nothing(client: TestClient,
-                                                             seeded: Seeded) -> None:
+def test_page_shows_topics_name_tracking_and_changes_nothing(
+    client: TestClient, seeded: Seeded
+) -> None:
     url = prefs_path(seeded.subscriber_id)
     before = snapshot()
     page = client.get(url)
@@ -55,18 +58,25 @@ def test_page_shows_topics_name_tracking_and_changes_nothing(client: TestClient,
     assert page.headers["referrer-policy"] == "no-referrer"
 
 
-def test_changing_topics_logs_subscribe_and_unsubscribe(client: TestClient,
-                                                        seeded: Seeded) -> None:
+def test_changing_topics_logs_subscribe_and_unsubscribe(client: TestClient, seeded: Seeded) -> None:
     url = prefs_path(seeded.subscriber_id)
     topics = seeded.topics
-    response = client.post(url, data={"topics_shown": "1", "name": "Jane",
-                                      "topic": [str(topics["news"]), str(topics["events"])],
-                                      "tracking": ["0", "1"]},
-                           headers={"User-Agent": "Firefox test"})
+    response = client.post(
+        url,
+        data={
+            "topics_shown": "1",
+            "name": "Jane",
+            "topic": [str(topics["news"]), str(topics["events"])],
+            "tracking": ["0", "1"],
+        },
+        headers={"User-Agent": "Firefox test"},
+    )
     assert response.status_code == 200 and "saved" in response.text
-    assert statuses(seeded.subscriber_id) == {topics["news"]: "subscribed",
-                                              topics["offers"]: "unsubscribed",
-                                              topics["events"]: "subscribed"}
+    assert statuses(seeded.subscriber_id) == {
+        topics["news"]: "subscribed",
+        topics["offers"]: "unsubscribed",
+        topics["events"]: "subscribed",
+    }
     log = {(e.action, e.topic_id): e for e in events(seeded.subscriber_id)}
     assert set(log) == {("unsubscribe", topics["offers"]), ("subscribe", topics["events"])}
     for event in log.values():
@@ -74,17 +84,26 @@ def test_changing_topics_logs_subscribe_and_unsubscribe(client: TestClient,
         assert event.user_agent == "Firefox test" and event.ip and event.policy_version
     # The same form again: nothing new.
     count = len(events())
-    client.post(url, data={"topic": [str(topics["news"]), str(topics["events"])],
-                           "topics_shown": "1", "name": "Jane", "tracking": ["0", "1"]})
+    client.post(
+        url,
+        data={
+            "topic": [str(topics["news"]), str(topics["events"])],
+            "topics_shown": "1",
+            "name": "Jane",
+            "tracking": ["0", "1"],
+        },
+    )
     assert len(events()) == count
 
 
 def test_name_and_tracking_choice_are_consent_events_without_the_name(
-        client: TestClient, seeded: Seeded) -> None:
+    client: TestClient, seeded: Seeded
+) -> None:
     url = prefs_path(seeded.subscriber_id)
     topics = [str(seeded.topics["news"]), str(seeded.topics["offers"])]
-    client.post(url, data={"topics_shown": "1", "topic": topics, "name": "Jane Doe",
-                           "tracking": "0"})
+    client.post(
+        url, data={"topics_shown": "1", "topic": topics, "name": "Jane Doe", "tracking": "0"}
+    )
     page = client.get(url).text
     assert 'value="Jane Doe"' in page
     assert not re.search(r'id="tracking"[^>]*checked', page)
@@ -97,7 +116,8 @@ def test_name_and_tracking_choice_are_consent_events_without_the_name(
 
 
 def test_unticking_every_box_unsubscribes_every_topic_but_a_partial_form_clears_nothing(
-        client: TestClient, seeded: Seeded) -> None:
+    client: TestClient, seeded: Seeded
+) -> None:
     url = prefs_path(seeded.subscriber_id)
     before = snapshot()
     client.post(url, data={"name": "Jane"})  # no topics_shown, no tracking field
@@ -108,15 +128,23 @@ def test_unticking_every_box_unsubscribes_every_topic_but_a_partial_form_clears_
 
 
 def test_resubscribing_from_the_center_after_unsubscribing_everything(
-        client: TestClient, seeded: Seeded) -> None:
+    client: TestClient, seeded: Seeded
+) -> None:
     url = prefs_path(seeded.subscriber_id)
     action, _ = form_fields(client.get(url).text, "/unsubscribe")
     client.post(action)
     assert subscriber_status(seeded.subscriber_id) == "unsubscribed"
     assert suppressed(seeded.email)
     assert events(seeded.subscriber_id)[-1].channel == "preferences"
-    client.post(url, data={"topics_shown": "1", "topic": str(seeded.topics["events"]),
-                           "name": "Jane", "tracking": "1"})
+    client.post(
+        url,
+        data={
+            "topics_shown": "1",
+            "topic": str(seeded.topics["events"]),
+            "name": "Jane",
+            "tracking": "1",
+        },
+    )
     assert subscriber_status(seeded.subscriber_id) == "active"
     assert not suppressed(seeded.email)
     assert statuses(seeded.subscriber_id)[seeded.topics["events"]] == "subscribed"
@@ -124,8 +152,7 @@ def test_resubscribing_from_the_center_after_unsubscribing_everything(
     assert "suppression_lifted" in actions and actions[-1] == "subscribe"
 
 
-def test_a_complained_address_cannot_subscribe_again(client: TestClient,
-                                                     seeded: Seeded) -> None:
+def test_a_complained_address_cannot_subscribe_again(client: TestClient, seeded: Seeded) -> None:
     from sqlmodel import Session
 
     from app.db import get_engine
@@ -133,19 +160,22 @@ def test_a_complained_address_cannot_subscribe_again(client: TestClient,
     from app.subscribers.optout import unsubscribe
 
     with Session(get_engine()) as session:
-        unsubscribe(session, subscriber=seeded.subscriber_id, scope=Scope.ALL,
-                    channel=Channel.COMPLAINT)
+        unsubscribe(
+            session, subscriber=seeded.subscriber_id, scope=Scope.ALL, channel=Channel.COMPLAINT
+        )
         session.commit()
     before = snapshot()
-    response = client.post(prefs_path(seeded.subscriber_id),
-                           data={"topics_shown": "1", "topic": str(seeded.topics["news"]),
-                                 "name": "Jane"})
+    response = client.post(
+        prefs_path(seeded.subscriber_id),
+        data={"topics_shown": "1", "topic": str(seeded.topics["news"]), "name": "Jane"},
+    )
     assert response.status_code == 409 and "cannot" in response.text
     assert snapshot() == before
 
 
-def _mailed_link(client: TestClient, mailbox: list, subscriber_id: int,
-                 button: str = "/export-email") -> str:
+def _mailed_link(
+    client: TestClient, mailbox: list, subscriber_id: int, button: str = "/export-email"
+) -> str:
     """Press a data button on the preference page; the download link mailed to the person."""
     page = client.get(prefs_path(subscriber_id)).text
     action = f"{prefs_path(subscriber_id)}{button}"
@@ -160,7 +190,8 @@ def _mailed_link(client: TestClient, mailbox: list, subscriber_id: int,
 
 @pytest.mark.parametrize("button", ["/export-email", "/export"])
 def test_a_forwarded_preference_link_mails_the_data_link_and_never_downloads(
-        client: TestClient, seeded: Seeded, mailbox: list, button: str) -> None:
+    client: TestClient, seeded: Seeded, mailbox: list, button: str
+) -> None:
     """The preference link is in every newsletter: whoever it is forwarded to presses the
     data button and gets no data; a link goes to the subscriber's own address."""
     before = snapshot()
@@ -176,7 +207,8 @@ def test_a_forwarded_preference_link_mails_the_data_link_and_never_downloads(
 
 
 def test_the_mailed_link_downloads_the_data_with_the_consent_log(
-        client: TestClient, seeded: Seeded, mailbox: list) -> None:
+    client: TestClient, seeded: Seeded, mailbox: list
+) -> None:
     client.post(u_path(seeded.subscriber_id), data={"List-Unsubscribe": "One-Click"})
     url = _mailed_link(client, mailbox, seeded.subscriber_id)
     before = snapshot()
@@ -195,8 +227,9 @@ def test_the_mailed_link_downloads_the_data_with_the_consent_log(
     assert {s["topic"] for s in data["subscriptions"]} == {"news", "offers"}
 
 
-def test_the_mailed_link_expires(client: TestClient, seeded: Seeded, mailbox: list,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_mailed_link_expires(
+    client: TestClient, seeded: Seeded, mailbox: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time
     from datetime import timedelta
 
@@ -218,8 +251,9 @@ def test_the_mailed_link_expires(client: TestClient, seeded: Seeded, mailbox: li
     assert client.post(url).status_code == 200  # the same link, within the lifetime
 
 
-def test_the_mailed_link_dies_with_the_person(client: TestClient, seeded: Seeded,
-                                              mailbox: list) -> None:
+def test_the_mailed_link_dies_with_the_person(
+    client: TestClient, seeded: Seeded, mailbox: list
+) -> None:
     url = _mailed_link(client, mailbox, seeded.subscriber_id)
     client.post(prefs_path(seeded.subscriber_id) + "/erase", data={"confirm": "yes"})
     carol = seed(email="carol@example.com")
@@ -230,15 +264,15 @@ def test_the_mailed_link_dies_with_the_person(client: TestClient, seeded: Seeded
     assert carol.subscriber_id != seeded.subscriber_id
 
 
-def test_email_export_failure_is_reported_not_a_500(client: TestClient,
-                                                    seeded: Seeded) -> None:
+def test_email_export_failure_is_reported_not_a_500(client: TestClient, seeded: Seeded) -> None:
     for button in ("/export-email", "/export"):
         response = client.post(prefs_path(seeded.subscriber_id) + button)
         assert response.status_code == 503 and "could not send" in response.text
 
 
-def test_erase_needs_confirmation_and_keeps_the_suppression(client: TestClient,
-                                                            seeded: Seeded) -> None:
+def test_erase_needs_confirmation_and_keeps_the_suppression(
+    client: TestClient, seeded: Seeded
+) -> None:
     url = prefs_path(seeded.subscriber_id)
     before = snapshot()
     confirm_page = client.get(url + "/erase")
@@ -258,8 +292,7 @@ def test_erase_needs_confirmation_and_keeps_the_suppression(client: TestClient,
     assert client.post(url + "/export").status_code == 410
 
 
-def test_bad_tokens_are_400_on_every_preference_route(client: TestClient,
-                                                      seeded: Seeded) -> None:
+def test_bad_tokens_are_400_on_every_preference_route(client: TestClient, seeded: Seeded) -> None:
     good = prefs_path(seeded.subscriber_id).rsplit("/", 1)[1]
     payload, _, signature = good.rpartition(".")
     bad = {
@@ -270,11 +303,21 @@ def test_bad_tokens_are_400_on_every_preference_route(client: TestClient,
     }
     before = snapshot()
     for label, token in bad.items():
-        for method, suffix in (("GET", ""), ("HEAD", ""), ("POST", ""), ("POST", "/unsubscribe"),
-                               ("POST", "/export"), ("POST", "/export-email"),
-                               ("GET", "/erase"), ("POST", "/erase")):
-            response = client.request(method, f"/preferences/{token}{suffix}",
-                                      data={"confirm": "yes"} if method == "POST" else None)
+        for method, suffix in (
+            ("GET", ""),
+            ("HEAD", ""),
+            ("POST", ""),
+            ("POST", "/unsubscribe"),
+            ("POST", "/export"),
+            ("POST", "/export-email"),
+            ("GET", "/erase"),
+            ("POST", "/erase"),
+        ):
+            response = client.request(
+                method,
+                f"/preferences/{token}{suffix}",
+                data={"confirm": "yes"} if method == "POST" else None,
+            )
             assert response.status_code == 400, (label, method, suffix)
     assert snapshot() == before
 

@@ -33,15 +33,21 @@ def _assert_protected(response) -> None:  # type: ignore[no-untyped-def]
 
 def test_every_public_page_and_error_is_protected(client: TestClient, seeded: Seeded) -> None:
     secret = secret_of(seeded.subscriber_id)
-    pages = ["/subscribe", _path(unsubscribe_url(seeded.subscriber_id, 0, secret=secret)),
-             _path(preferences_url(seeded.subscriber_id, secret=secret)), "/u/not-a-token", "/healthz",
-             "/static/public.css"]
+    pages = [
+        "/subscribe",
+        _path(unsubscribe_url(seeded.subscriber_id, 0, secret=secret)),
+        _path(preferences_url(seeded.subscriber_id, secret=secret)),
+        "/u/not-a-token",
+        "/healthz",
+        "/static/public.css",
+    ]
     for path in pages:
         response = client.get(path)
         assert response.status_code < 500, path
         _assert_protected(response)
-    _assert_protected(client.post("/subscribe", content=b"[" * 100,
-                                  headers={"content-type": "application/json"}))
+    _assert_protected(
+        client.post("/subscribe", content=b"[" * 100, headers={"content-type": "application/json"})
+    )
 
 
 def test_api_answers_carry_them_too(api: TestClient) -> None:

@@ -42,25 +42,34 @@ def u_path(subscriber_id: int, campaign_id: int | None = 0) -> str:
 
 # --- RFC 8058 one-click -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
-def test_one_click_post_unsubscribes_with_either_encoding(client: TestClient, seeded: Seeded,
-                                                          encoding: str) -> None:
+def test_one_click_post_unsubscribes_with_either_encoding(
+    client: TestClient, seeded: Seeded, encoding: str
+) -> None:
     campaign = make_campaign([seeded.topics["news"]])
     url = u_path(seeded.subscriber_id, campaign)
     if encoding == "urlencoded":
         response = client.post(url, data=ONE_CLICK, follow_redirects=False)
     else:
-        response = client.post(url, files={"List-Unsubscribe": (None, "One-Click")},
-                               follow_redirects=False)
+        response = client.post(
+            url, files={"List-Unsubscribe": (None, "One-Click")}, follow_redirects=False
+        )
         assert response.request.headers["content-type"].startswith("multipart/form-data")
     assert response.status_code == 200
     assert "You are unsubscribed" in response.text
     # Committed before the answer: a fresh connection sees it.
-    assert statuses(seeded.subscriber_id) == {seeded.topics["news"]: "unsubscribed",
-                                              seeded.topics["offers"]: "subscribed"}
+    assert statuses(seeded.subscriber_id) == {
+        seeded.topics["news"]: "unsubscribed",
+        seeded.topics["offers"]: "subscribed",
+    }
     [event] = events(seeded.subscriber_id)
     assert (event.action, event.channel, event.campaign_id, event.topic_id) == (
-        "unsubscribe", "one_click", campaign, seeded.topics["news"])
+        "unsubscribe",
+        "one_click",
+        campaign,
+        seeded.topics["news"],
+    )
     assert event.policy_version == get_settings().policy_version
     assert event.user_agent and event.ip
 
@@ -72,8 +81,12 @@ def test_one_click_needs_no_cookie_and_sets_none(settings_env: dict[str, str]) -
     # A bare client: no cookie jar content, no auth, no CSRF token, no Origin or Referer.
     with TestClient(create_app(), base_url="http://testserver") as bare:
         bare.cookies.clear()
-        response = bare.post(u_path(seeded.subscriber_id), data=ONE_CLICK,
-                             headers={"User-Agent": "Gmail one-click"}, follow_redirects=False)
+        response = bare.post(
+            u_path(seeded.subscriber_id),
+            data=ONE_CLICK,
+            headers={"User-Agent": "Gmail one-click"},
+            follow_redirects=False,
+        )
     assert response.status_code == 200
     assert "cookie" not in response.request.headers
     assert "set-cookie" not in response.headers
@@ -93,16 +106,22 @@ def test_one_click_is_idempotent(client: TestClient, seeded: Seeded) -> None:
     assert event.action == "unsubscribe" and event.evidence["scope"] == "all"
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"data": {"List-Unsubscribe": "one-click-please"}},
-    {"data": {"something": "else"}},
-    {"content": b'{"List-Unsubscribe": "One-Click"}',
-     "headers": {"content-type": "application/json"}},
-    {"content": b"List-Unsubscribe=One-Click", "headers": {"content-type": "text/plain"}},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"data": {"List-Unsubscribe": "one-click-please"}},
+        {"data": {"something": "else"}},
+        {
+            "content": b'{"List-Unsubscribe": "One-Click"}',
+            "headers": {"content-type": "application/json"},
+        },
+        {"content": b"List-Unsubscribe=One-Click", "headers": {"content-type": "text/plain"}},
+    ],
+)
 def test_post_without_the_one_click_body_is_400_and_changes_nothing(
-        client: TestClient, seeded: Seeded, kwargs: dict) -> None:
+    client: TestClient, seeded: Seeded, kwargs: dict
+) -> None:
     before = snapshot()
     response = client.post(u_path(seeded.subscriber_id), follow_redirects=False, **kwargs)
     assert response.status_code == 400
@@ -122,8 +141,9 @@ def _bad_tokens(seeded: Seeded) -> dict[str, str]:
     return {
         "tampered": _tampered(good),
         "other subscriber in payload": mint(Purpose.PREFS, [seeded.subscriber_id]),
-        "prefs token": path_of(preferences_url(
-            seeded.subscriber_id, secret=secret_of(seeded.subscriber_id))).rsplit("/", 1)[1],
+        "prefs token": path_of(
+            preferences_url(seeded.subscriber_id, secret=secret_of(seeded.subscriber_id))
+        ).rsplit("/", 1)[1],
         "confirm token": mint(Purpose.CONFIRM, [seeded.subscriber_id, []]),
         "click token": mint(Purpose.CLICK, [seeded.subscriber_id, 0]),
         "garbage": "not-a-token",
@@ -137,7 +157,8 @@ def _foreign(seeded: Seeded) -> str:
     from itsdangerous import URLSafeSerializer
 
     return URLSafeSerializer("some-other-key", salt=Purpose.UNSUBSCRIBE.value).dumps(
-        [seeded.subscriber_id, 0])
+        [seeded.subscriber_id, 0]
+    )
 
 
 def test_bad_tokens_get_400_and_change_nothing(client: TestClient, seeded: Seeded) -> None:
@@ -156,8 +177,9 @@ def test_bad_tokens_get_400_and_change_nothing(client: TestClient, seeded: Seede
     assert snapshot() == before
 
 
-def test_rotated_key_still_verifies_an_old_token(client: TestClient, seeded: Seeded,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rotated_key_still_verifies_an_old_token(
+    client: TestClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OCTOMAIL_SECRET_KEYS", "old-key-0123456789")
     get_settings.cache_clear()
     old_url = u_path(seeded.subscriber_id)
@@ -174,8 +196,8 @@ def test_rotated_key_still_verifies_an_old_token(client: TestClient, seeded: See
 
 # --- GET / HEAD: a page, never a change ------------------------------------------------------
 
-def test_get_and_head_show_the_page_and_change_nothing(client: TestClient,
-                                                       seeded: Seeded) -> None:
+
+def test_get_and_head_show_the_page_and_change_nothing(client: TestClient, seeded: Seeded) -> None:
     campaign = make_campaign([seeded.topics["news"]])
     url = u_path(seeded.subscriber_id, campaign)
     before = snapshot()
@@ -196,7 +218,8 @@ def test_get_and_head_show_the_page_and_change_nothing(client: TestClient,
 
 
 def test_page_button_unsubscribes_and_offers_undo_and_preferences(
-        client: TestClient, seeded: Seeded) -> None:
+    client: TestClient, seeded: Seeded
+) -> None:
     campaign = make_campaign([seeded.topics["news"]])
     url = u_path(seeded.subscriber_id, campaign)
     action, fields = form_fields(client.get(url).text, url)
@@ -216,8 +239,11 @@ def test_page_button_unsubscribes_and_offers_undo_and_preferences(
     assert undone.status_code == 200 and "subscribed again" in undone.text
     assert statuses(seeded.subscriber_id)[seeded.topics["news"]] == "subscribed"
     last = events(seeded.subscriber_id)[-1]
-    assert (last.action, last.channel, last.topic_id) == ("resubscribe", "link",
-                                                           seeded.topics["news"])
+    assert (last.action, last.channel, last.topic_id) == (
+        "resubscribe",
+        "link",
+        seeded.topics["news"],
+    )
 
 
 def test_everything_then_undo_lifts_the_suppression(client: TestClient, seeded: Seeded) -> None:
@@ -242,20 +268,28 @@ def test_everything_then_undo_lifts_the_suppression(client: TestClient, seeded: 
 def test_undo_stays_within_the_links_scope(client: TestClient, seeded: Seeded) -> None:
     campaign = make_campaign([seeded.topics["news"]])
     with Session(get_engine()) as session:  # "offers" was dropped earlier, elsewhere
-        unsubscribe(session, subscriber=seeded.subscriber_id, scope=Scope.TOPIC,
-                    topic_ids=[seeded.topics["offers"]], channel=Channel.EMAIL)
+        unsubscribe(
+            session,
+            subscriber=seeded.subscriber_id,
+            scope=Scope.TOPIC,
+            topic_ids=[seeded.topics["offers"]],
+            channel=Channel.EMAIL,
+        )
         session.commit()
     url = u_path(seeded.subscriber_id, campaign)
     client.post(url, data=ONE_CLICK)
     forged = {"topics": f"{seeded.topics['news']},{seeded.topics['offers']}", "all": "0"}
     assert client.post(f"{url}/undo", data=forged).status_code == 200
-    assert statuses(seeded.subscriber_id) == {seeded.topics["news"]: "subscribed",
-                                              seeded.topics["offers"]: "unsubscribed"}
+    assert statuses(seeded.subscriber_id) == {
+        seeded.topics["news"]: "subscribed",
+        seeded.topics["offers"]: "unsubscribed",
+    }
 
 
 @pytest.mark.parametrize("status", ["complained", "bounced", "blocklisted"])
-def test_no_undo_for_complained_bounced_or_blocked(client: TestClient, seeded: Seeded,
-                                                   status: str) -> None:
+def test_no_undo_for_complained_bounced_or_blocked(
+    client: TestClient, seeded: Seeded, status: str
+) -> None:
     url = u_path(seeded.subscriber_id)
     client.post(url, data=ONE_CLICK)
     with Session(get_engine()) as session:
@@ -267,22 +301,21 @@ def test_no_undo_for_complained_bounced_or_blocked(client: TestClient, seeded: S
             session.add(row)
         else:
             channel = {"complained": Channel.COMPLAINT, "bounced": Channel.BOUNCE}[status]
-            unsubscribe(session, subscriber=seeded.subscriber_id, scope=Scope.ALL,
-                        channel=channel)
+            unsubscribe(session, subscriber=seeded.subscriber_id, scope=Scope.ALL, channel=channel)
         session.commit()
     page = client.get(url)
     assert page.status_code == 200 and "/undo" not in page.text
     before = snapshot()
-    refused = client.post(f"{url}/undo", data={"topics": ",".join(
-        str(t) for t in seeded.topics.values()), "all": "1"})
+    refused = client.post(
+        f"{url}/undo", data={"topics": ",".join(str(t) for t in seeded.topics.values()), "all": "1"}
+    )
     assert refused.status_code == 409
     assert "cannot" in refused.text
     assert snapshot() == before
     assert suppressed(seeded.email)
 
 
-def test_erased_address_gets_a_calm_page_and_no_undo(client: TestClient,
-                                                    seeded: Seeded) -> None:
+def test_erased_address_gets_a_calm_page_and_no_undo(client: TestClient, seeded: Seeded) -> None:
     from app.subscribers.rights import erase
 
     url = u_path(seeded.subscriber_id)
@@ -301,13 +334,16 @@ def test_erased_address_gets_a_calm_page_and_no_undo(client: TestClient,
 
 # --- scope -------------------------------------------------------------------------------
 
+
 def test_scope_campaign_zero_and_topicless_campaign_mean_everything(
-        client: TestClient, settings_env: dict[str, str]) -> None:
+    client: TestClient, settings_env: dict[str, str]
+) -> None:
     for campaign_topics in (None, []):
         person = seed(email=f"p{len(str(campaign_topics))}@example.com")
         campaign = 0 if campaign_topics is None else make_campaign(campaign_topics)
-        assert client.post(u_path(person.subscriber_id, campaign), data=ONE_CLICK).status_code \
-            == 200
+        assert (
+            client.post(u_path(person.subscriber_id, campaign), data=ONE_CLICK).status_code == 200
+        )
         assert subscriber_status(person.subscriber_id) == "unsubscribed"
         assert set(statuses(person.subscriber_id).values()) == {"unsubscribed"}
         assert suppressed(person.email)
@@ -320,10 +356,12 @@ def test_scope_campaign_with_two_topics(client: TestClient, seeded: Seeded) -> N
     assert subscriber_status(seeded.subscriber_id) == "active"  # other lists may come later
     assert not suppressed(seeded.email)
     assert sorted(e.topic_id for e in events(seeded.subscriber_id)) == sorted(
-        [seeded.topics["news"], seeded.topics["offers"]])
+        [seeded.topics["news"], seeded.topics["offers"]]
+    )
 
 
 # --- language ------------------------------------------------------------------------------
+
 
 def test_pages_speak_french_on_request(client: TestClient, seeded: Seeded) -> None:
     url = u_path(seeded.subscriber_id)

@@ -21,8 +21,9 @@ from app.tokens import Purpose, mint
 
 
 def _path(subscriber_id: int, campaign_id: int) -> str:
-    return unsubscribe_url(subscriber_id, campaign_id,
-                           secret=secret_of(subscriber_id)).removeprefix("http://testserver")
+    return unsubscribe_url(
+        subscriber_id, campaign_id, secret=secret_of(subscriber_id)
+    ).removeprefix("http://testserver")
 
 
 def test_simultaneous_one_clicks_are_each_committed_once(settings_env: dict[str, str]) -> None:
@@ -45,16 +46,16 @@ def test_simultaneous_one_clicks_are_each_committed_once(settings_env: dict[str,
 
     responses = asyncio.run(burst())
     assert [r.status_code for r in responses] == [200] * len(paths) + [400, 400]
-    assert all("You are unsubscribed" in r.text for r in responses[:len(paths)])
+    assert all("You are unsubscribed" in r.text for r in responses[: len(paths)])
     for person in people:
         assert statuses(person.subscriber_id) == {news: "unsubscribed", offers: "subscribed"}
         [event] = events(person.subscriber_id)
-        assert (event.channel, event.topic_id, event.campaign_id) == (
-            "one_click", news, campaign)
+        assert (event.channel, event.topic_id, event.campaign_id) == ("one_click", news, campaign)
 
 
 def test_one_click_works_with_a_testclient_outside_its_context(
-        settings_env: dict[str, str]) -> None:
+    settings_env: dict[str, str],
+) -> None:
     """Without `with`, TestClient runs each request on a fresh event loop."""
     from app.main import create_app
 

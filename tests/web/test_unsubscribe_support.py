@@ -32,9 +32,12 @@ class Seeded:
     email: str
 
 
-def seed(email: str = "jane@example.com", subscribed: tuple[str, ...] = ("news", "offers"),
-         extra_topics: tuple[str, ...] = ("events",),
-         status: SubscriberStatus = SubscriberStatus.ACTIVE) -> Seeded:
+def seed(
+    email: str = "jane@example.com",
+    subscribed: tuple[str, ...] = ("news", "offers"),
+    extra_topics: tuple[str, ...] = ("events",),
+    status: SubscriberStatus = SubscriberStatus.ACTIVE,
+) -> Seeded:
     """A subscriber with confirmed subscriptions to `subscribed`; `extra_topics` exist too."""
     with Session(get_engine(), expire_on_commit=False) as session:
         topics = {}
@@ -49,8 +52,13 @@ def seed(email: str = "jane@example.com", subscribed: tuple[str, ...] = ("news",
         session.add(subscriber)
         session.flush()
         for slug in subscribed:
-            session.add(Subscription(subscriber_id=subscriber.id, topic_id=topics[slug],
-                                     status=SubscriptionStatus.SUBSCRIBED))
+            session.add(
+                Subscription(
+                    subscriber_id=subscriber.id,
+                    topic_id=topics[slug],
+                    status=SubscriptionStatus.SUBSCRIBED,
+                )
+            )
         session.commit()
         return Seeded(subscriber_id=subscriber.id, topics=topics, email=email)
 
@@ -77,12 +85,17 @@ def snapshot() -> dict[str, Any]:
     """Everything an opt-out could touch, to assert that a request changed nothing."""
     with Session(get_engine()) as session:
         return {
-            "subscribers": sorted((s.id, s.email, s.name, s.status, s.tracking_allowed)
-                                  for s in session.exec(select(Subscriber))),
-            "subscriptions": sorted((s.subscriber_id, s.topic_id, s.status)
-                                    for s in session.exec(select(Subscription))),
-            "suppression": sorted((s.email_hmac, s.reason, s.lifted_at is None)
-                                  for s in session.exec(select(Suppression))),
+            "subscribers": sorted(
+                (s.id, s.email, s.name, s.status, s.tracking_allowed)
+                for s in session.exec(select(Subscriber))
+            ),
+            "subscriptions": sorted(
+                (s.subscriber_id, s.topic_id, s.status) for s in session.exec(select(Subscription))
+            ),
+            "suppression": sorted(
+                (s.email_hmac, s.reason, s.lifted_at is None)
+                for s in session.exec(select(Suppression))
+            ),
             "consent": sorted(e.id for e in session.exec(select(ConsentEvent))),
         }
 

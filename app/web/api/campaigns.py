@@ -51,8 +51,9 @@ class CampaignUpdate(BaseModel):
 
 class ScheduleBody(BaseModel):
     send_at: datetime
-    timezone: str | None = Field(default=None, max_length=64,
-                                 description="IANA zone for a send_at without an offset")
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA zone for a send_at without an offset"
+    )
 
 
 class TestBody(BaseModel):
@@ -134,29 +135,49 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() + "Z" if value else None
 
 
-def _public(session: Session, campaign: Campaign, *, with_progress: bool = True,
-            topics: list[str] | None = None) -> dict[str, Any]:
+def _public(
+    session: Session,
+    campaign: Campaign,
+    *,
+    with_progress: bool = True,
+    topics: list[str] | None = None,
+) -> dict[str, Any]:
     if topics is None:
         topics = [t.slug for t in service.campaign_topics(session, [campaign.id])[campaign.id]]  # type: ignore[index]
     out: dict[str, Any] = {
-        "id": campaign.id, "name": campaign.name, "subject": campaign.subject,
-        "body": campaign.body, "body_format": campaign.body_format, "topics": topics,
-        "category": campaign.category, "from": campaign.from_addr,
-        "reply_to": campaign.reply_to, "layout": campaign.layout,
-        "attribute_filter": campaign.attribute_filter or {}, "status": campaign.status,
-        "send_at": _iso(campaign.send_at), "timezone": campaign.timezone,
-        "started_at": _iso(campaign.started_at), "finished_at": _iso(campaign.finished_at),
-        "created_at": _iso(campaign.created_at), "updated_at": _iso(campaign.updated_at),
+        "id": campaign.id,
+        "name": campaign.name,
+        "subject": campaign.subject,
+        "body": campaign.body,
+        "body_format": campaign.body_format,
+        "topics": topics,
+        "category": campaign.category,
+        "from": campaign.from_addr,
+        "reply_to": campaign.reply_to,
+        "layout": campaign.layout,
+        "attribute_filter": campaign.attribute_filter or {},
+        "status": campaign.status,
+        "send_at": _iso(campaign.send_at),
+        "timezone": campaign.timezone,
+        "started_at": _iso(campaign.started_at),
+        "finished_at": _iso(campaign.finished_at),
+        "created_at": _iso(campaign.created_at),
+        "updated_at": _iso(campaign.updated_at),
     }
     if with_progress:
         out["progress"] = service.progress(session, campaign).as_dict()
     return out
 
 
-@router.post("", response_model=CampaignPublic, status_code=status.HTTP_201_CREATED,
-             responses=errors(400, 403))
-def create_campaign(body: CampaignCreate, session: SessionDep, settings: SettingsDep,
-                    _user: EditorDep) -> dict[str, Any]:
+@router.post(
+    "",
+    response_model=CampaignPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 403),
+)
+def create_campaign(
+    body: CampaignCreate, session: SessionDep, settings: SettingsDep, _user: EditorDep
+) -> dict[str, Any]:
     fields = body.model_dump()
     fields["from_addr"] = fields.pop("from_")
     campaign = service.create_campaign(session, **fields, settings=settings)
@@ -164,13 +185,17 @@ def create_campaign(body: CampaignCreate, session: SessionDep, settings: Setting
 
 
 @router.get("", response_model=CampaignList)
-def list_campaigns(session: SessionDep, _user: UserDep,
-                   status: str | None = None) -> dict[str, list[dict[str, Any]]]:
+def list_campaigns(
+    session: SessionDep, _user: UserDep, status: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     campaigns = service.list_campaigns(session, status=status)
     topics = service.campaign_topics(session, [c.id for c in campaigns])  # type: ignore[misc]
-    return {"items": [_public(session, c, with_progress=False,
-                              topics=[t.slug for t in topics[c.id]])  # type: ignore[index]
-                      for c in campaigns]}
+    return {
+        "items": [
+            _public(session, c, with_progress=False, topics=[t.slug for t in topics[c.id]])  # type: ignore[index]
+            for c in campaigns
+        ]
+    }
 
 
 @router.get("/{campaign_id}", response_model=CampaignPublic, responses=errors(404))
@@ -179,8 +204,13 @@ def get_campaign(campaign_id: DbId, session: SessionDep, _user: UserDep) -> dict
 
 
 @router.patch("/{campaign_id}", response_model=CampaignPublic, responses=errors(400, 403, 404, 409))
-def update_campaign(campaign_id: DbId, body: CampaignUpdate, session: SessionDep,
-                    settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
+def update_campaign(
+    campaign_id: DbId,
+    body: CampaignUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    _user: EditorDep,
+) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "from_" in changes:
         changes["from_addr"] = changes.pop("from_") or ""
@@ -193,35 +223,53 @@ def update_campaign(campaign_id: DbId, body: CampaignUpdate, session: SessionDep
 
 @router.get("/{campaign_id}/preview", response_model=PreviewPublic, responses=errors(404))
 @router.post("/{campaign_id}/preview", response_model=PreviewPublic, responses=errors(404))
-def preview_campaign(campaign_id: DbId, session: SessionDep, settings: SettingsDep,
-                     _user: UserDep, subscriber_id: OptionalDbIdQuery = None) -> dict[str, Any]:
+def preview_campaign(
+    campaign_id: DbId,
+    session: SessionDep,
+    settings: SettingsDep,
+    _user: UserDep,
+    subscriber_id: OptionalDbIdQuery = None,
+) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     return previews.preview(session, campaign, settings=settings, subscriber_id=subscriber_id)
 
 
-@router.post("/{campaign_id}/test", response_model=TestReportPublic,
-             responses=errors(400, 403, 404, 409))
-async def test_campaign(campaign_id: DbId, body: TestBody, session: SessionDep,
-                        settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
+@router.post(
+    "/{campaign_id}/test", response_model=TestReportPublic, responses=errors(400, 403, 404, 409)
+)
+async def test_campaign(
+    campaign_id: DbId, body: TestBody, session: SessionDep, settings: SettingsDep, _user: EditorDep
+) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
     report = await previews.send_test(session, campaign, body.emails, settings=settings)
     return {"sent": report.sent, "failed": report.failed}
 
 
-@router.post("/{campaign_id}/send", response_model=CampaignPublic,
-             status_code=status.HTTP_202_ACCEPTED,
-             responses=errors(403, 404, 409))
-def send_campaign(campaign_id: DbId, session: SessionDep, settings: SettingsDep,
-                  _user: EditorDep) -> dict[str, Any]:
+@router.post(
+    "/{campaign_id}/send",
+    response_model=CampaignPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(403, 404, 409),
+)
+def send_campaign(
+    campaign_id: DbId, session: SessionDep, settings: SettingsDep, _user: EditorDep
+) -> dict[str, Any]:
     return _public(session, service.send_now(session, campaign_id, settings=settings))
 
 
-@router.post("/{campaign_id}/schedule", response_model=CampaignPublic,
-             responses=errors(400, 403, 404, 409))
-def schedule_campaign(campaign_id: DbId, body: ScheduleBody, session: SessionDep,
-                      settings: SettingsDep, _user: EditorDep) -> dict[str, Any]:
-    campaign = service.schedule(session, campaign_id, send_at=body.send_at,
-                                timezone=body.timezone, settings=settings)
+@router.post(
+    "/{campaign_id}/schedule", response_model=CampaignPublic, responses=errors(400, 403, 404, 409)
+)
+def schedule_campaign(
+    campaign_id: DbId,
+    body: ScheduleBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    _user: EditorDep,
+) -> dict[str, Any]:
+    campaign = service.schedule(
+        session, campaign_id, send_at=body.send_at, timezone=body.timezone, settings=settings
+    )
     return _public(session, campaign)
 
 
@@ -230,14 +278,16 @@ def pause_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) -> 
     return _public(session, service.pause(session, campaign_id))
 
 
-@router.post("/{campaign_id}/resume", response_model=CampaignPublic,
-             responses=errors(403, 404, 409))
+@router.post(
+    "/{campaign_id}/resume", response_model=CampaignPublic, responses=errors(403, 404, 409)
+)
 def resume_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.resume(session, campaign_id))
 
 
-@router.post("/{campaign_id}/cancel", response_model=CampaignPublic,
-             responses=errors(403, 404, 409))
+@router.post(
+    "/{campaign_id}/cancel", response_model=CampaignPublic, responses=errors(403, 404, 409)
+)
 def cancel_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.cancel(session, campaign_id))
 
@@ -245,5 +295,8 @@ def cancel_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) ->
 @router.get("/{campaign_id}/progress", response_model=CampaignProgress, responses=errors(404))
 def campaign_progress(campaign_id: DbId, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     campaign = service.get_campaign(session, campaign_id)
-    return {"id": campaign.id, "status": campaign.status,
-            **service.progress(session, campaign).as_dict()}
+    return {
+        "id": campaign.id,
+        "status": campaign.status,
+        **service.progress(session, campaign).as_dict(),
+    }

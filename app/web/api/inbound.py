@@ -47,12 +47,14 @@ def _public(row: InboundMessage) -> InboundPublic:
 
 
 @router.get("", response_model=InboundPage)
-def list_inbound(session: SessionDep, _user: UserDep,
-                 status: InboundStatus | None = None,
-                 limit: int = Query(50, ge=1, le=500),
-                 cursor: int | None = Query(None, ge=1, le=MAX_DB_INT)) -> InboundPage:
-    rows, next_cursor = review.list_messages(session, status=status, limit=limit,
-                                             cursor=cursor)
+def list_inbound(
+    session: SessionDep,
+    _user: UserDep,
+    status: InboundStatus | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: int | None = Query(None, ge=1, le=MAX_DB_INT),
+) -> InboundPage:
+    rows, next_cursor = review.list_messages(session, status=status, limit=limit, cursor=cursor)
     return InboundPage(items=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -61,10 +63,17 @@ def get_inbound(inbound_id: DbId, session: SessionDep, _user: UserDep) -> Inboun
     return _public(review.get_message(session, inbound_id))
 
 
-@router.post("/{inbound_id}/resolve", response_model=InboundPublic,
-             responses=errors(400, 403, 404, 409))
-def resolve_inbound(inbound_id: DbId, body: ResolveBody, request: Request,
-                    session: SessionDep, user: EditorDep) -> InboundPublic:
-    row = review.resolve(session, inbound_id, action=body.action, actor=user.email,
-                         evidence=request_evidence(request, via="api"))
+@router.post(
+    "/{inbound_id}/resolve", response_model=InboundPublic, responses=errors(400, 403, 404, 409)
+)
+def resolve_inbound(
+    inbound_id: DbId, body: ResolveBody, request: Request, session: SessionDep, user: EditorDep
+) -> InboundPublic:
+    row = review.resolve(
+        session,
+        inbound_id,
+        action=body.action,
+        actor=user.email,
+        evidence=request_evidence(request, via="api"),
+    )
     return _public(row)

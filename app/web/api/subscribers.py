@@ -57,8 +57,10 @@ class SubscriberUpdate(BaseModel):
     attributes: dict[str, Any] | None = None
     tracking_allowed: bool | None = None
     status: Literal["unsubscribed", "blocklisted"] | None = Field(
-        default=None, description="Opt the person out of everything, or blocklist them. "
-        "Nobody but the person can reactivate an address.")
+        default=None,
+        description="Opt the person out of everything, or blocklist them. "
+        "Nobody but the person can reactivate an address.",
+    )
     unsubscribe_topics: list[str] | None = None
 
 
@@ -83,8 +85,10 @@ class SubscriberPublic(BaseModel):
 
 class SubscriberCreated(SubscriberPublic):
     confirmation: str | None = Field(
-        default=None, description="Whether this call queued a confirmation mail (`queued`) "
-        "or why not; absent when none was due.")
+        default=None,
+        description="Whether this call queued a confirmation mail (`queued`) "
+        "or why not; absent when none was due.",
+    )
 
 
 class SubscriberPage(BaseModel):
@@ -128,14 +132,27 @@ def _one(session: SessionDep, subscriber_id: int) -> dict[str, Any]:
     return public_subscriber(subscriber, subscriptions_of(session, [subscriber_id])[subscriber_id])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriberCreated,
-             response_model_exclude_unset=True,
-             responses={200: {"model": SubscriberCreated,
-                              "description": "The address was known: the subscriber as is."},
-                        **errors(400, 403, 409)})
-def create_subscriber(body: SubscriberCreate, request: Request, response: Response,
-                      session: SessionDep, user: EditorDep,
-                      background: BackgroundTasks) -> dict[str, Any]:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubscriberCreated,
+    response_model_exclude_unset=True,
+    responses={
+        200: {
+            "model": SubscriberCreated,
+            "description": "The address was known: the subscriber as is.",
+        },
+        **errors(400, 403, 409),
+    },
+)
+def create_subscriber(
+    body: SubscriberCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: EditorDep,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
     """Add a subscriber. Without `preconfirm` the subscriptions stay `unconfirmed` and a
     confirmation email goes out, at most one an hour per address (`confirmation` in the
     answer says whether this call queued one); `preconfirm` needs a `consent_source` (you
@@ -145,9 +162,16 @@ def create_subscriber(body: SubscriberCreate, request: Request, response: Respon
         raise InvalidInput("preconfirm needs a consent_source saying how the person consented")
     evidence = request_evidence(request, by=user.email, consent_source=body.consent_source)
     result = subscribe(
-        session, email=body.email, topic_slugs=body.topics, channel=Channel.API,
-        evidence=evidence, name=body.name, attributes=body.attributes, source="api",
-        preconfirm=body.preconfirm, by_marketer=True,
+        session,
+        email=body.email,
+        topic_slugs=body.topics,
+        channel=Channel.API,
+        evidence=evidence,
+        name=body.name,
+        attributes=body.attributes,
+        source="api",
+        preconfirm=body.preconfirm,
+        by_marketer=True,
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK
@@ -160,11 +184,15 @@ def create_subscriber(body: SubscriberCreate, request: Request, response: Respon
         grant = allowance.claim(MailKind.CONFIRM, result.subscriber.email)
         if isinstance(grant, Grant):
             confirmation = "queued"
-            background.add_task(send_confirmation, to_email=result.subscriber.email,
-                                to_name=result.subscriber.name,
-                                subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
-                                link_secret=result.subscriber.link_secret,
-                                topics=[t for t in topics if t], grant=grant)
+            background.add_task(
+                send_confirmation,
+                to_email=result.subscriber.email,
+                to_name=result.subscriber.name,
+                subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+                link_secret=result.subscriber.link_secret,
+                topics=[t for t in topics if t],
+                grant=grant,
+            )
         else:
             confirmation = grant.value
     body = _one(session, result.subscriber.id)  # type: ignore[arg-type]
@@ -175,35 +203,52 @@ def create_subscriber(body: SubscriberCreate, request: Request, response: Respon
 
 @router.get("", response_model=SubscriberPage)
 def list_all(
-    session: SessionDep, _user: UserDep,
+    session: SessionDep,
+    _user: UserDep,
     status_: Annotated[SubscriberStatus | None, Query(alias="status")] = None,
-    topic: str | None = None, source: str | None = None,
+    topic: str | None = None,
+    source: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    page = list_subscribers(session, status=status_, topic=topic, source=source, q=q,
-                            cursor=cursor, limit=limit)
+    page = list_subscribers(
+        session, status=status_, topic=topic, source=source, q=q, cursor=cursor, limit=limit
+    )
     subs = subscriptions_of(session, [s.id for s in page.items])  # type: ignore[misc]
-    return {"items": [public_subscriber(s, subs[s.id]) for s in page.items],  # type: ignore[index]
-            "next_cursor": page.next_cursor}
+    return {
+        "items": [public_subscriber(s, subs[s.id]) for s in page.items],  # type: ignore[index]
+        "next_cursor": page.next_cursor,
+    }
 
 
 @router.get("/export", response_class=StreamingResponse)
 def export_all(_user: UserDep) -> StreamingResponse:
     """Every subscriber as CSV, streamed."""
-    return StreamingResponse(export_rows(get_engine()), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition":
-                                      'attachment; filename="subscribers.csv"'})
+    return StreamingResponse(
+        export_rows(get_engine()),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
+    )
 
 
 @router.post("/import", response_model=ImportReportPublic, responses=errors(400, 403))
-def import_file(file: UploadFile, consent_source: Annotated[str, Form(max_length=500)],
-                user: EditorDep, topic: Annotated[str | None, Form()] = None) -> dict[str, Any]:
+def import_file(
+    file: UploadFile,
+    consent_source: Annotated[str, Form(max_length=500)],
+    user: EditorDep,
+    topic: Annotated[str | None, Form()] = None,
+) -> dict[str, Any]:
     """Import a CSV (columns: email, name, topics, any others become attributes). You attest
     that these people consented: `consent_source` is logged for every one of them. Bad rows
     are reported with their line numbers; good rows are imported."""
-    report = import_csv(get_engine(), file.file, consent_source=consent_source,
-                        topic_slug=topic, file_name=file.filename)
+    report = import_csv(
+        get_engine(),
+        file.file,
+        consent_source=consent_source,
+        topic_slug=topic,
+        file_name=file.filename,
+    )
     return report.as_dict()
 
 
@@ -212,10 +257,14 @@ def get_one(subscriber_id: DbId, session: SessionDep, _user: UserDep) -> dict[st
     return _one(session, subscriber_id)
 
 
-@router.patch("/{subscriber_id}", response_model=SubscriberPublic,
-              responses=errors(400, 403, 404))
-def update(subscriber_id: DbId, body: SubscriberUpdate, request: Request, session: SessionDep,
-           user: EditorDep) -> dict[str, Any]:
+@router.patch("/{subscriber_id}", response_model=SubscriberPublic, responses=errors(400, 403, 404))
+def update(
+    subscriber_id: DbId,
+    body: SubscriberUpdate,
+    request: Request,
+    session: SessionDep,
+    user: EditorDep,
+) -> dict[str, Any]:
     subscriber = get_subscriber(session, subscriber_id)
     evidence = request_evidence(request, by=user.email)
     if body.name is not None:
@@ -228,40 +277,71 @@ def update(subscriber_id: DbId, body: SubscriberUpdate, request: Request, sessio
     session.add(subscriber)
     if body.unsubscribe_topics:
         topics = topics_by_slug(session, body.unsubscribe_topics)
-        unsubscribe(session, subscriber=subscriber, scope=Scope.TOPIC,
-                    topic_ids=[t.id for t in topics],  # type: ignore[misc]
-                    channel=Channel.API, evidence=evidence)
+        unsubscribe(
+            session,
+            subscriber=subscriber,
+            scope=Scope.TOPIC,
+            topic_ids=[t.id for t in topics],  # type: ignore[misc]
+            channel=Channel.API,
+            evidence=evidence,
+        )
     if body.status is not None:
-        unsubscribe(session, subscriber=subscriber, scope=Scope.ALL, channel=Channel.API,
-                    evidence=evidence)
+        unsubscribe(
+            session, subscriber=subscriber, scope=Scope.ALL, channel=Channel.API, evidence=evidence
+        )
         if body.status == "blocklisted":
             subscriber.status = SubscriberStatus.BLOCKLISTED
             session.add(subscriber)
-            record_consent(session, action="blocklist", channel=Channel.API,
-                           subscriber=subscriber, evidence=evidence)
+            record_consent(
+                session,
+                action="blocklist",
+                channel=Channel.API,
+                subscriber=subscriber,
+                evidence=evidence,
+            )
     session.flush()
     return _one(session, subscriber_id)
 
 
-@router.delete("/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses=errors(403, 404))
+@router.delete(
+    "/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404)
+)
 def erase_one(subscriber_id: DbId, session: SessionDep, user: EditorDep) -> None:
     """Erase (GDPR art. 17): personal data deleted, the keyed hash stays suppressed."""
-    erase(session, get_subscriber(session, subscriber_id), channel=Channel.API,
-          evidence=Evidence(details={"requested_by": user.email}))
+    erase(
+        session,
+        get_subscriber(session, subscriber_id),
+        channel=Channel.API,
+        evidence=Evidence(details={"requested_by": user.email}),
+    )
 
 
 @router.get("/{subscriber_id}/consent", response_model=ConsentLog, responses=errors(404))
 def consent_log(subscriber_id: DbId, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     get_subscriber(session, subscriber_id)
     topics = {t.id: t.slug for t in session.exec(select(Topic))}
-    events = session.exec(select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id)
-                          .order_by(ConsentEvent.id))  # type: ignore[arg-type]
-    return {"items": [
-        {"id": e.id, "action": e.action, "channel": e.channel, "topic": topics.get(e.topic_id),
-         "campaign_id": e.campaign_id, "at": e.at, "ip": e.ip, "user_agent": e.user_agent,
-         "policy_version": e.policy_version, "evidence": e.evidence}
-        for e in events]}
+    events = session.exec(
+        select(ConsentEvent)
+        .where(ConsentEvent.subscriber_id == subscriber_id)
+        .order_by(ConsentEvent.id)
+    )  # type: ignore[arg-type]
+    return {
+        "items": [
+            {
+                "id": e.id,
+                "action": e.action,
+                "channel": e.channel,
+                "topic": topics.get(e.topic_id),
+                "campaign_id": e.campaign_id,
+                "at": e.at,
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "policy_version": e.policy_version,
+                "evidence": e.evidence,
+            }
+            for e in events
+        ]
+    }
 
 
 @router.get("/{subscriber_id}/data", responses=errors(404))

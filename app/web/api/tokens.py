@@ -29,14 +29,21 @@ class TokenList(BaseModel):
 
 
 def _public(token: ApiToken, email: str) -> TokenPublic:
-    return TokenPublic(id=token.id, user_id=token.user_id, user_email=email,  # type: ignore[arg-type]
-                       name=token.name, created_at=token.created_at,
-                       last_used_at=token.last_used_at, revoked_at=token.revoked_at)
+    return TokenPublic(
+        id=token.id,
+        user_id=token.user_id,
+        user_email=email,  # type: ignore[arg-type]
+        name=token.name,
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+        revoked_at=token.revoked_at,
+    )
 
 
 @router.get("", response_model=TokenList, responses=errors(403, 404))
-def list_tokens(session: SessionDep, _admin: AdminDep,
-                user_id: OptionalDbIdQuery = None) -> TokenList:
+def list_tokens(
+    session: SessionDep, _admin: AdminDep, user_id: OptionalDbIdQuery = None
+) -> TokenList:
     """Every token, revoked ones included (`revoked_at`); `user_id` narrows to one user."""
     owner = users.get_user(session, user_id) if user_id is not None else None
     return TokenList(items=[_public(t, e) for t, e in users.list_tokens(session, user=owner)])

@@ -41,8 +41,12 @@ def _get(session: SessionDep, topic_id: int) -> Topic:
     return topic
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TopicPublic,
-             responses=errors(400, 403, 409))
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TopicPublic,
+    responses=errors(400, 403, 409),
+)
 def create_topic(body: TopicCreate, session: SessionDep, _user: EditorDep) -> Topic:
     if session.exec(select(Topic).where(Topic.slug == body.slug)).first():
         raise Conflict(f"topic {body.slug!r} already exists")
@@ -63,8 +67,7 @@ def get_topic(topic_id: DbId, session: SessionDep, _user: UserDep) -> Topic:
 
 
 @router.patch("/{topic_id}", response_model=TopicPublic, responses=errors(400, 403, 404))
-def update_topic(topic_id: DbId, body: TopicUpdate, session: SessionDep,
-                 _user: EditorDep) -> Topic:
+def update_topic(topic_id: DbId, body: TopicUpdate, session: SessionDep, _user: EditorDep) -> Topic:
     topic = _get(session, topic_id)
     for key, value in body.model_dump(exclude_none=True).items():
         setattr(topic, key, value)

@@ -13,15 +13,21 @@ from app.web.deps import SessionDep, request_evidence
 from app.web.templating import render
 
 router = APIRouter()
-PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
-                   "X-Robots-Tag": "noindex"}
+PRIVATE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+}
 
 
 @router.get("/email-optout/{token}", response_class=HTMLResponse)
 def email_optout_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     _row, address = pending_address(session, token)
-    response = render(request, "public/email_optout.html", {
-        "done": False, "masked_email": mask_email(address), "action": request.url.path})
+    response = render(
+        request,
+        "public/email_optout.html",
+        {"done": False, "masked_email": mask_email(address), "action": request.url.path},
+    )
     response.headers.update(PRIVATE_HEADERS)
     return response
 
@@ -29,7 +35,8 @@ def email_optout_page(token: str, request: Request, session: SessionDep) -> HTML
 @router.post("/email-optout/{token}", response_class=HTMLResponse)
 def email_optout_confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     address, _result = confirm(session, token, request_evidence(request, via="email-optout"))
-    response = render(request, "public/email_optout.html", {
-        "done": True, "masked_email": mask_email(address)})
+    response = render(
+        request, "public/email_optout.html", {"done": True, "masked_email": mask_email(address)}
+    )
     response.headers.update(PRIVATE_HEADERS)
     return response

@@ -54,10 +54,12 @@ router = APIRouter()
 
 
 def _evidence(request: Request, **details: object) -> Evidence:
-    return Evidence(ip=request.client.host if request.client else None,
-                    user_agent=request.headers.get("user-agent"),
-                    policy_version=get_settings().policy_version,
-                    details={"via": "preference center", **details})
+    return Evidence(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        policy_version=get_settings().policy_version,
+        details={"via": "preference center", **details},
+    )
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
@@ -73,14 +75,19 @@ def _urls(request: Request, token: str) -> dict[str, str]:
     lang = request.query_params.get("lang")
     query = f"?lang={lang}" if lang in ("en", "fr") else ""
     base = f"/preferences/{token}"
-    return {name: f"{base}{suffix}{query}" for name, suffix in (
-        ("action", ""), ("action_unsubscribe", "/unsubscribe"),
-        ("action_export_email", "/export-email"), ("erase_url", "/erase"),
-        ("action_erase", "/erase"))}
+    return {
+        name: f"{base}{suffix}{query}"
+        for name, suffix in (
+            ("action", ""),
+            ("action_unsubscribe", "/unsubscribe"),
+            ("action_export_email", "/export-email"),
+            ("erase_url", "/erase"),
+            ("action_erase", "/erase"),
+        )
+    }
 
 
-def _page(request: Request, name: str, context: dict[str, Any],
-          status_code: int = 200) -> Response:
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     response = render(request, name, context, status_code=status_code)
     response.headers.update(PRIVATE_HEADERS)
     return response
@@ -91,28 +98,46 @@ def _gone(request: Request) -> Response:
     return _page(request, "public/preferences_gone.html", {}, status_code=410)
 
 
-def _center(request: Request, token: str, ref: LinkRef, *, notice: str | None = None,
-            error: str | None = None, status_code: int = 200) -> Response:
+def _center(
+    request: Request,
+    token: str,
+    ref: LinkRef,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     """The preference center page, from the current state of the database."""
     with Session(get_engine()) as session:
         view = load_view(session, ref.subscriber_id) if link_owner(session, ref) else None
         if view is None:
             return _gone(request)
         subscriber = view.subscriber
-        topics = [{"id": t.id, "name": t.name, "description": t.description,
-                   "checked": view.status_by_topic.get(t.id) == SubscriptionStatus.SUBSCRIBED}
-                  for t in view.topics]
-        return _page(request, "public/preferences.html", {
-            **_urls(request, token),
-            "masked_email": mask_email(subscriber.email),
-            "name": subscriber.name,
-            "tracking_allowed": subscriber.tracking_allowed,
-            "status": str(subscriber.status),
-            "topics": topics,
-            "can_subscribe": can_resubscribe(session, subscriber),
-            "notice": notice,
-            "error": error,
-        }, status_code=status_code)
+        topics = [
+            {
+                "id": t.id,
+                "name": t.name,
+                "description": t.description,
+                "checked": view.status_by_topic.get(t.id) == SubscriptionStatus.SUBSCRIBED,
+            }
+            for t in view.topics
+        ]
+        return _page(
+            request,
+            "public/preferences.html",
+            {
+                **_urls(request, token),
+                "masked_email": mask_email(subscriber.email),
+                "name": subscriber.name,
+                "tracking_allowed": subscriber.tracking_allowed,
+                "status": str(subscriber.status),
+                "topics": topics,
+                "can_subscribe": can_resubscribe(session, subscriber),
+                "notice": notice,
+                "error": error,
+            },
+            status_code=status_code,
+        )
 
 
 @router.api_route("/preferences/{token}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -134,8 +159,15 @@ async def save_preferences(token: str, request: Request) -> Response:
     return await run_in_threadpool(_save, request, token, ref, wanted, name, tracking, evidence)
 
 
-def _save(request: Request, token: str, ref: LinkRef, wanted: list[int] | None,
-          name: str | None, tracking: bool | None, evidence: Evidence) -> Response:
+def _save(
+    request: Request,
+    token: str,
+    ref: LinkRef,
+    wanted: list[int] | None,
+    name: str | None,
+    tracking: bool | None,
+    evidence: Evidence,
+) -> Response:
     gettext = request_gettext(request)
     subscriber_id = ref.subscriber_id
     with Session(get_engine(), expire_on_commit=False) as session:
@@ -145,14 +177,27 @@ def _save(request: Request, token: str, ref: LinkRef, wanted: list[int] | None,
         removed: list[int] = []
         try:
             if wanted is not None:
-                added, removed = update_topics(session, subscriber_id=subscriber_id,
-                                               wanted=wanted, evidence=evidence)
+                added, removed = update_topics(
+                    session, subscriber_id=subscriber_id, wanted=wanted, evidence=evidence
+                )
         except ResubscribeRefused:
             session.rollback()
-            return _center(request, token, ref, status_code=409, error=gettext(
-                "This address cannot be subscribed again from a link. Please contact us."))
-        fields = update_profile(session, subscriber_id=subscriber_id, name=name,
-                                tracking_allowed=tracking, evidence=evidence)
+            return _center(
+                request,
+                token,
+                ref,
+                status_code=409,
+                error=gettext(
+                    "This address cannot be subscribed again from a link. Please contact us."
+                ),
+            )
+        fields = update_profile(
+            session,
+            subscriber_id=subscriber_id,
+            name=name,
+            tracking_allowed=tracking,
+            evidence=evidence,
+        )
         session.commit()
     changed = bool(added or removed or fields)
     notice = gettext("Your preferences were saved.") if changed else gettext("Nothing changed.")
@@ -166,15 +211,27 @@ async def unsubscribe_everything(token: str, request: Request) -> Response:
 
     def work() -> Response:
         with Session(get_engine(), expire_on_commit=False) as session:
-            result = opt_out(session, subscriber_id=ref.subscriber_id,
-                             scope=LinkScope(campaign_id=None), everything=True,
-                             channel=Channel.PREFERENCES, evidence=evidence, link_tag=ref.tag)
+            result = opt_out(
+                session,
+                subscriber_id=ref.subscriber_id,
+                scope=LinkScope(campaign_id=None),
+                everything=True,
+                channel=Channel.PREFERENCES,
+                evidence=evidence,
+                link_tag=ref.tag,
+            )
             session.commit()
         if result.subscriber_id is None:
             return _gone(request)
         gettext = request_gettext(request)
-        return _center(request, token, ref, notice=gettext(
-            "You are unsubscribed from everything. You will not receive our emails any more."))
+        return _center(
+            request,
+            token,
+            ref,
+            notice=gettext(
+                "You are unsubscribed from everything. You will not receive our emails any more."
+            ),
+        )
 
     return await run_in_threadpool(work)
 
@@ -203,11 +260,17 @@ async def email_data(token: str, request: Request) -> Response:
             log.exception("could not email the data link of subscriber %s", ref.subscriber_id)
             outcome = Outcome.FAILED
         if outcome in (Outcome.FAILED, Outcome.CEILING):
-            return _center(request, token, ref, status_code=503, error=gettext(
-                "We could not send the email just now. Please try again later."))
+            return _center(
+                request,
+                token,
+                ref,
+                status_code=503,
+                error=gettext("We could not send the email just now. Please try again later."),
+            )
         # SENT_RECENTLY (one a day per address) is answered as done: the mail is there.
-        return _center(request, token, ref, notice=gettext(
-            "We have emailed you a link to download your data."))
+        return _center(
+            request, token, ref, notice=gettext("We have emailed you a link to download your data.")
+        )
 
     return await run_in_threadpool(work)
 
@@ -221,8 +284,11 @@ def download_page(token: str, request: Request) -> Response:
         subscriber = link_owner(session, ref)
         if subscriber is None:
             return _gone(request)
-        return _page(request, "public/my_data.html", {
-            "masked_email": mask_email(subscriber.email), "action": request.url.path})
+        return _page(
+            request,
+            "public/my_data.html",
+            {"masked_email": mask_email(subscriber.email), "action": request.url.path},
+        )
 
 
 @router.post("/my-data/{token}", include_in_schema=False)
@@ -234,10 +300,14 @@ async def download_data(token: str, request: Request) -> Response:
     if data is None:
         return _gone(request)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    return Response(json.dumps(data, indent=2, ensure_ascii=False, default=str),
-                    media_type="application/json", headers={
-                        **PRIVATE_HEADERS,
-                        "Content-Disposition": f'attachment; filename="my-data-{stamp}.json"'})
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False, default=str),
+        media_type="application/json",
+        headers={
+            **PRIVATE_HEADERS,
+            "Content-Disposition": f'attachment; filename="my-data-{stamp}.json"',
+        },
+    )
 
 
 def _export(ref: LinkRef, evidence: Evidence) -> dict[str, Any] | None:
@@ -249,8 +319,7 @@ def _export(ref: LinkRef, evidence: Evidence) -> dict[str, Any] | None:
     return data
 
 
-@router.api_route("/preferences/{token}/erase", methods=["GET", "HEAD"],
-                  include_in_schema=False)
+@router.api_route("/preferences/{token}/erase", methods=["GET", "HEAD"], include_in_schema=False)
 def erase_confirmation(token: str, request: Request) -> Response:
     """Step one: explain what erasure means; the button on this page is step two."""
     ref = read_prefs_token(token)
@@ -258,8 +327,11 @@ def erase_confirmation(token: str, request: Request) -> Response:
         subscriber = link_owner(session, ref)
         if subscriber is None:
             return _gone(request)
-        return _page(request, "public/preferences_erase.html", {
-            **_urls(request, token), "masked_email": mask_email(subscriber.email)})
+        return _page(
+            request,
+            "public/preferences_erase.html",
+            {**_urls(request, token), "masked_email": mask_email(subscriber.email)},
+        )
 
 
 @router.post("/preferences/{token}/erase", include_in_schema=False)
@@ -268,6 +340,7 @@ async def erase_data(token: str, request: Request) -> Response:
     form = await _form(request)
     evidence = _evidence(request)
     if form.get("confirm", [""])[0] != "yes":
+
         def again() -> Response:
             with Session(get_engine()) as session:
                 subscriber = link_owner(session, ref)
@@ -275,11 +348,18 @@ async def erase_data(token: str, request: Request) -> Response:
             if masked is None:
                 return _gone(request)
             gettext = request_gettext(request)
-            return _page(request, "public/preferences_erase.html", {
-                **_urls(request, token), "masked_email": masked,
-                "error": gettext(
-                    "Please tick the box to confirm that you want your data erased.")},
-                status_code=422)
+            return _page(
+                request,
+                "public/preferences_erase.html",
+                {
+                    **_urls(request, token),
+                    "masked_email": masked,
+                    "error": gettext(
+                        "Please tick the box to confirm that you want your data erased."
+                    ),
+                },
+                status_code=422,
+            )
 
         return await run_in_threadpool(again)
 

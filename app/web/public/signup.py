@@ -26,8 +26,10 @@ from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-CONSENT_TEXT = ("I agree to receive the newsletters I selected. I can unsubscribe at any "
-                "time with the link in every message.")
+CONSENT_TEXT = (
+    "I agree to receive the newsletters I selected. I can unsubscribe at any "
+    "time with the link in every message."
+)
 
 
 def _limiter(request: Request) -> RateLimiter:
@@ -55,18 +57,26 @@ def _topics(session: SessionDep) -> list[Topic]:
 @router.get("/subscribe")
 def signup_form(request: Request, session: SessionDep) -> Response:
     token = csrf.token_for(request)
-    response = render(request, "public/subscribe.html", {
-        "topics": _topics(session), "consent_text": CONSENT_TEXT, "csrf_token": token,
-        "ref": request.query_params.get("ref", "")[:200],
-        "utm_source": request.query_params.get("utm_source", "")[:200],
-        "values": {}, "errors": [],
-    })
+    response = render(
+        request,
+        "public/subscribe.html",
+        {
+            "topics": _topics(session),
+            "consent_text": CONSENT_TEXT,
+            "csrf_token": token,
+            "ref": request.query_params.get("ref", "")[:200],
+            "utm_source": request.query_params.get("utm_source", "")[:200],
+            "values": {},
+            "errors": [],
+        },
+    )
     return csrf.set_cookie(request, response, token)
 
 
 @router.post("/subscribe")
-async def signup_submit(request: Request, session: SessionDep,
-                        background: BackgroundTasks) -> Response:
+async def signup_submit(
+    request: Request, session: SessionDep, background: BackgroundTasks
+) -> Response:
     """Form posts get a page, JSON posts get JSON; both answer the same whether or not the
     address was known (no account enumeration), and whether or not the confirmation mail
     was within the address's allowance (app/subscribers/allowance.py decides, later)."""
@@ -83,9 +93,11 @@ async def signup_submit(request: Request, session: SessionDep,
         form = await request.form()
         csrf.check(request, str(form.get(csrf.FIELD) or ""))
         data = SignupJson(
-            email=str(form.get("email") or "")[:320], name=str(form.get("name") or "")[:200],
+            email=str(form.get("email") or "")[:320],
+            name=str(form.get("name") or "")[:200],
             topics=[str(t) for t in form.getlist("topics")][:50],
-            consent=form.get("consent") == "yes", consent_text=CONSENT_TEXT,
+            consent=form.get("consent") == "yes",
+            consent_text=CONSENT_TEXT,
             ref=str(form.get("ref") or "")[:200] or None,
             utm_source=str(form.get("utm_source") or "")[:200] or None,
         )
@@ -94,12 +106,20 @@ async def signup_submit(request: Request, session: SessionDep,
             raise InvalidInput("Please tick the box to confirm that you agree.")
         if not data.topics:
             raise InvalidInput("Please choose at least one newsletter.")
-        evidence = request_evidence(request, consent_text=data.consent_text or CONSENT_TEXT,
-                                    ref=data.ref, utm_source=data.utm_source,
-                                    form="json" if is_json else "form")
+        evidence = request_evidence(
+            request,
+            consent_text=data.consent_text or CONSENT_TEXT,
+            ref=data.ref,
+            utm_source=data.utm_source,
+            form="json" if is_json else "form",
+        )
         result = subscribe(
-            session, email=data.email, name=data.name, topic_slugs=data.topics,
-            channel=Channel.FORM, evidence=evidence,
+            session,
+            email=data.email,
+            name=data.name,
+            topic_slugs=data.topics,
+            channel=Channel.FORM,
+            evidence=evidence,
             source=(data.utm_source or data.ref or "form"),
             referrer=request.headers.get("referer"),
         )
@@ -110,26 +130,38 @@ async def signup_submit(request: Request, session: SessionDep,
     if result.pending_topic_ids:
         topics = [session.get(Topic, t) for t in result.pending_topic_ids]
         session.commit()
-        background.add_task(send_confirmation, to_email=result.subscriber.email,
-                            to_name=result.subscriber.name,
-                            subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
-                            link_secret=result.subscriber.link_secret,
-                            topics=[t for t in topics if t])
+        background.add_task(
+            send_confirmation,
+            to_email=result.subscriber.email,
+            to_name=result.subscriber.name,
+            subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+            link_secret=result.subscriber.link_secret,
+            topics=[t for t in topics if t],
+        )
     if is_json:
-        return JSONResponse({"status": "pending_confirmation",
-                             "detail": "Check your inbox to confirm."}, status_code=202)
+        return JSONResponse(
+            {"status": "pending_confirmation", "detail": "Check your inbox to confirm."},
+            status_code=202,
+        )
     return render(request, "public/subscribe_pending.html", {})
 
 
-def _form_again(request: Request, session: SessionDep, data: SignupJson,
-                error: str) -> Response:
+def _form_again(request: Request, session: SessionDep, data: SignupJson, error: str) -> Response:
     token = csrf.token_for(request)
-    response = render(request, "public/subscribe.html", {
-        "topics": _topics(session), "consent_text": CONSENT_TEXT, "csrf_token": token,
-        "ref": data.ref or "", "utm_source": data.utm_source or "",
-        "values": {"email": data.email, "name": data.name or "", "topics": data.topics},
-        "errors": [error],
-    }, status_code=422)
+    response = render(
+        request,
+        "public/subscribe.html",
+        {
+            "topics": _topics(session),
+            "consent_text": CONSENT_TEXT,
+            "csrf_token": token,
+            "ref": data.ref or "",
+            "utm_source": data.utm_source or "",
+            "values": {"email": data.email, "name": data.name or "", "topics": data.topics},
+            "errors": [error],
+        },
+        status_code=422,
+    )
     return csrf.set_cookie(request, response, token)
 
 

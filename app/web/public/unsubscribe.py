@@ -48,18 +48,26 @@ from app.web.templating import render, templates
 router = APIRouter()
 
 # The token sits in the URL: never leak it in a Referer, never cache or index the page.
-PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
-                   "X-Robots-Tag": "noindex"}
+PRIVATE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+}
 _MAX_BODY = 64 * 1024
-_BAD_REQUEST = ("This request was not understood: a one-click unsubscribe is a POST with the "
-                "body List-Unsubscribe=One-Click. Nothing was changed.\n")
+_BAD_REQUEST = (
+    "This request was not understood: a one-click unsubscribe is a POST with the "
+    "body List-Unsubscribe=One-Click. Nothing was changed.\n"
+)
 _BAD_TOKEN = "This unsubscribe link is not valid. Nothing was changed.\n"
 
 
 def _evidence(request: Request, **details: object) -> Evidence:
-    return Evidence(ip=request.client.host if request.client else None,
-                    user_agent=request.headers.get("user-agent"),
-                    policy_version=get_settings().policy_version, details=details)
+    return Evidence(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        policy_version=get_settings().policy_version,
+        details=details,
+    )
 
 
 async def _read_form(request: Request) -> dict[str, str] | None:
@@ -103,30 +111,46 @@ def _commit_opt_outs(items: Sequence[_LinkOptOut]) -> list[tuple[LinkScope, OptO
     unsubscribe_many call, which also checks each link's secret in its locked read."""
     with Session(get_engine(), expire_on_commit=False) as session:
         scopes = link_scopes(session, {i.campaign_id for i in items})
-        results = unsubscribe_many(session, [opt_out_request(
-            subscriber_id=i.ref.subscriber_id, scope=scopes[i.campaign_id],
-            everything=i.everything, channel=i.channel, evidence=i.evidence,
-            link_tag=i.ref.tag) for i in items])
+        results = unsubscribe_many(
+            session,
+            [
+                opt_out_request(
+                    subscriber_id=i.ref.subscriber_id,
+                    scope=scopes[i.campaign_id],
+                    everything=i.everything,
+                    channel=i.channel,
+                    evidence=i.evidence,
+                    link_tag=i.ref.tag,
+                )
+                for i in items
+            ],
+        )
         session.commit()
     return [(scopes[i.campaign_id], r) for i, r in zip(items, results, strict=True)]
 
 
-async def _opt_out_now(ref: LinkRef, campaign_id: int, channel: Channel,
-                       evidence: Evidence, everything: bool) -> tuple[LinkScope, OptOutResult]:
+async def _opt_out_now(
+    ref: LinkRef, campaign_id: int, channel: Channel, evidence: Evidence, everything: bool
+) -> tuple[LinkScope, OptOutResult]:
     """Committed before the caller answers, in a transaction shared with concurrent link
     opt-outs on this event loop (group commit: one commit for many requests). A link whose
     person is gone comes back with no subscriber and changed nothing."""
-    committer = committer_for_loop("link-opt-outs", lambda: GroupCommitter(
-        _commit_opt_outs, max_wait=_BATCH_WAIT))
-    return await committer.submit(_LinkOptOut(ref, campaign_id, channel, evidence,
-                                              everything))
+    committer = committer_for_loop(
+        "link-opt-outs", lambda: GroupCommitter(_commit_opt_outs, max_wait=_BATCH_WAIT)
+    )
+    return await committer.submit(_LinkOptOut(ref, campaign_id, channel, evidence, everything))
 
 
 @lru_cache(maxsize=16)
 def _one_click_page(lang: str, org_name: str, postal_address: str) -> bytes:
     """The short page a mail client gets back: rendered once per language."""
-    html = templates().env.get_template("public/unsubscribe_oneclick.html").render(
-        org_name=org_name, postal_address=postal_address, lang=lang, **gettext_context(lang))
+    html = (
+        templates()
+        .env.get_template("public/unsubscribe_oneclick.html")
+        .render(
+            org_name=org_name, postal_address=postal_address, lang=lang, **gettext_context(lang)
+        )
+    )
     return html.encode()
 
 
@@ -168,9 +192,13 @@ def unsubscribe_page(token: str, request: Request) -> Response:
             return _gone(request)
         if is_opted_out(view, scope):
             return _render_done(request, session, token, view, scope, result=None)
-        return _page(request, "public/unsubscribe.html", {
-            **_common(request, token, view, scope),
-        })
+        return _page(
+            request,
+            "public/unsubscribe.html",
+            {
+                **_common(request, token, view, scope),
+            },
+        )
 
 
 @router.post("/u/{token}/all", include_in_schema=False)
@@ -181,8 +209,9 @@ async def unsubscribe_everything(token: str, request: Request) -> Response:
     scope, result = await _opt_out_now(ref, campaign_id, Channel.LINK, evidence, True)
     if result.subscriber_id is None:
         return _gone(request)
-    return await run_in_threadpool(_done_page, request, token, ref,
-                                   LinkScope(campaign_id=scope.campaign_id), result)
+    return await run_in_threadpool(
+        _done_page, request, token, ref, LinkScope(campaign_id=scope.campaign_id), result
+    )
 
 
 @router.post("/u/{token}/undo", include_in_schema=False)
@@ -193,12 +222,20 @@ async def undo(token: str, request: Request) -> Response:
     topic_ids = form_ids(form.get("topics", "").split(","))
     everything = form.get("all") == "1"
     evidence = _evidence(request, via="unsubscribe page")
-    return await run_in_threadpool(_undo_now, request, token, ref, campaign_id,
-                                   topic_ids, everything, evidence)
+    return await run_in_threadpool(
+        _undo_now, request, token, ref, campaign_id, topic_ids, everything, evidence
+    )
 
 
-def _undo_now(request: Request, token: str, ref: LinkRef, campaign_id: int,
-              topic_ids: list[int], everything: bool, evidence: Evidence) -> Response:
+def _undo_now(
+    request: Request,
+    token: str,
+    ref: LinkRef,
+    campaign_id: int,
+    topic_ids: list[int],
+    everything: bool,
+    evidence: Evidence,
+) -> Response:
     subscriber_id = ref.subscriber_id
     with Session(get_engine(), expire_on_commit=False) as session:
         if link_owner(session, ref, lock=True) is None:
@@ -207,28 +244,45 @@ def _undo_now(request: Request, token: str, ref: LinkRef, campaign_id: int,
         if not scope.everything and not everything:
             topic_ids = [t for t in topic_ids if t in scope.topic_ids]
         try:
-            restored = resubscribe(session, subscriber_id=subscriber_id, topic_ids=topic_ids,
-                                   everything=everything, channel=Channel.LINK,
-                                   evidence=evidence, campaign_id=scope.campaign_id)
+            restored = resubscribe(
+                session,
+                subscriber_id=subscriber_id,
+                topic_ids=topic_ids,
+                everything=everything,
+                channel=Channel.LINK,
+                evidence=evidence,
+                campaign_id=scope.campaign_id,
+            )
         except ResubscribeRefused as exc:
             session.rollback()
             view = load_view(session, subscriber_id)
-            return _page(request, "public/unsubscribe_refused.html",
-                         {"message": str(exc),
-                          "masked_email": mask_email(view.subscriber.email) if view else None},
-                         status_code=409)
+            return _page(
+                request,
+                "public/unsubscribe_refused.html",
+                {
+                    "message": str(exc),
+                    "masked_email": mask_email(view.subscriber.email) if view else None,
+                },
+                status_code=409,
+            )
         session.commit()
         view = load_view(session, subscriber_id)
         assert view is not None
         names = [t.name for t in view.topics if t.id in restored]
-        return _page(request, "public/unsubscribe_undone.html", {
-            **_common(request, token, view, scope), "restored_names": names,
-            "restored_all": everything,
-        })
+        return _page(
+            request,
+            "public/unsubscribe_undone.html",
+            {
+                **_common(request, token, view, scope),
+                "restored_names": names,
+                "restored_all": everything,
+            },
+        )
 
 
-def _done_page(request: Request, token: str, ref: LinkRef, scope: LinkScope,
-               result: OptOutResult) -> Response:
+def _done_page(
+    request: Request, token: str, ref: LinkRef, scope: LinkScope, result: OptOutResult
+) -> Response:
     with Session(get_engine()) as session:
         view = load_view(session, ref.subscriber_id) if link_owner(session, ref) else None
         if view is None:
@@ -242,21 +296,31 @@ def _gone(request: Request) -> Response:
     return _page(request, "public/unsubscribe_gone.html", {}, status_code=410)
 
 
-def _render_done(request: Request, session: Session, token: str, view: SubscriberView,
-                 scope: LinkScope, result: OptOutResult | None) -> Response:
+def _render_done(
+    request: Request,
+    session: Session,
+    token: str,
+    view: SubscriberView,
+    scope: LinkScope,
+    result: OptOutResult | None,
+) -> Response:
     """The confirmation: what was dropped, undo (when allowed), the preference center."""
     if result is not None and result.changed:
         undo_topics = result.topics_unsubscribed
     else:  # already opted out (reload, second click): offer to undo what is in effect
         undo_topics = view.unsubscribed(scope.topic_ids or None)
     undo_all = scope.everything
-    return _page(request, "public/unsubscribe_done.html", {
-        **_common(request, token, view, scope),
-        "can_undo": can_resubscribe(session, view.subscriber) and bool(undo_topics or undo_all),
-        "undo_topics": ",".join(str(t) for t in undo_topics),
-        "undo_all": undo_all,
-        "still_active": view.subscriber.status == "active" and bool(view.subscribed()),
-    })
+    return _page(
+        request,
+        "public/unsubscribe_done.html",
+        {
+            **_common(request, token, view, scope),
+            "can_undo": can_resubscribe(session, view.subscriber) and bool(undo_topics or undo_all),
+            "undo_topics": ",".join(str(t) for t in undo_topics),
+            "undo_all": undo_all,
+            "still_active": view.subscriber.status == "active" and bool(view.subscribed()),
+        },
+    )
 
 
 @dataclass
@@ -275,8 +339,10 @@ def _common(request: Request, token: str, view: SubscriberView, scope: LinkScope
         "action": f"/u/{token}{query}",
         "action_all": f"/u/{token}/all{query}",
         "action_undo": f"/u/{token}/undo{query}",
-        "preferences_url": preferences_url(view.subscriber.id or 0,
-                                           secret=view.subscriber.link_secret) + query,
+        "preferences_url": preferences_url(
+            view.subscriber.id or 0, secret=view.subscriber.link_secret
+        )
+        + query,
     }
 
 
