@@ -65,11 +65,10 @@ class Batch:
     (prefetch, one query each), and its opt-outs, run through unsubscribe_many in ONE call
     (flush); each opt-out's follow-up (the row's action text) runs with its result.
     Results are those of running the requests one by one in message order.
-    immediate=True runs each opt-out at once (the poller's careful retry, one savepoint
-    per message; also what a lone apply() uses)."""
+    ImmediateBatch runs each opt-out at once instead."""
 
-    def __init__(self, session: Session, *, immediate: bool = False) -> None:
-        self.session, self.immediate = session, immediate
+    def __init__(self, session: Session) -> None:
+        self.session = session
         self._pending: list[tuple[OptOutRequest, Callable[[OptOutResult], None] | None]] = []
         self._everything_ids: set[int] = set()
         self._everything_addresses: set[str] = set()
@@ -196,23 +195,8 @@ class Batch:
     def soft_bounces(self, row: RowLike, since: datetime) -> int:
         """Soft bounces for row.address_hmac since `since`, this row and the earlier ones of
         the batch included. Batched: one grouped count per batch (the batch's rows get
-        their hash in the poller's final update, so the count sees only earlier batches);
-        immediate: the row's hash is stored first, then counted."""
+        their hash in the poller's final update, so the count sees only earlier batches)."""
         table = InboundMessage.__table__  # type: ignore[attr-defined]
-        counted = (
-            select(func.count())
-            .select_from(table)
-            .where(
-                table.c.address_hmac == row.address_hmac,
-                table.c.verdict == Kind.SOFT_BOUNCE.value,
-                table.c.created_at >= since,
-            )
-        )
-        if self.immediate:
-            self.session.execute(
-                update(table).where(table.c.id == row.id).values(address_hmac=row.address_hmac)
-            )
-            return int(self.session.execute(counted).scalar_one())
         key = row.address_hmac or ""
         if key not in self._soft_bounces:
             # Every address of the batch at once (prefetch listed them).
@@ -235,11 +219,7 @@ class Batch:
     def add(
         self, request: OptOutRequest, then: Callable[[OptOutResult], None] | None = None
     ) -> None:
-        if self.immediate:
-            [result] = unsubscribe_many(self.session, [request])
-            if then is not None:
-                then(result)
-            return
+        """Queue an opt-out for flush(); `then` gets its result."""
         self._pending.append((request, then))
         if request.scope is Scope.ALL:
             sub = request.subscriber
@@ -263,6 +243,38 @@ class Batch:
         for (_request, then), result in zip(pending, results, strict=True):
             if then is not None:
                 then(result)
+
+
+class ImmediateBatch(Batch):
+    """A Batch whose opt-outs run at once: the poller's retry after a failed action (one
+    savepoint per message, so an opt-out cannot wait for a flush outside it), and what a
+    lone apply() uses."""
+
+    def soft_bounces(self, row: RowLike, since: datetime) -> int:
+        """Soft bounces for row.address_hmac since `since`: the row's hash is stored first,
+        then counted, so this row and every earlier one are in the count."""
+        table = InboundMessage.__table__  # type: ignore[attr-defined]
+        self.session.execute(
+            update(table).where(table.c.id == row.id).values(address_hmac=row.address_hmac)
+        )
+        counted = (
+            select(func.count())
+            .select_from(table)
+            .where(
+                table.c.address_hmac == row.address_hmac,
+                table.c.verdict == Kind.SOFT_BOUNCE.value,
+                table.c.created_at >= since,
+            )
+        )
+        return int(self.session.execute(counted).scalar_one())
+
+    def add(
+        self, request: OptOutRequest, then: Callable[[OptOutResult], None] | None = None
+    ) -> None:
+        """Run the opt-out now; `then` gets its result."""
+        [result] = unsubscribe_many(self.session, [request])
+        if then is not None:
+            then(result)
 
 
 # Sends that reached the SMTP server (or may have: a worker died after handing it over).
@@ -331,7 +343,7 @@ def apply(
     flush(); without, they run at once."""
     evidence = _evidence(settings, row, verdict)
     kind = verdict.kind
-    queue = batch if batch is not None else Batch(session, immediate=True)
+    queue = batch if batch is not None else ImmediateBatch(session)
     if kind in (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT):
         return _report(session, settings, row, verdict, evidence, queue)
     if kind is Kind.TOKEN_OPTOUT:

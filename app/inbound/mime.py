@@ -7,6 +7,9 @@ the compile, more than parsing the rest. Here the parser module is loaded a seco
 our private copy, and its `re` answers that one pattern with an equivalent matcher: the
 boundary as a plain prefix test, then one precompiled regex for what may follow it. The
 stdlib module itself is not touched; everything else goes to the real `re`.
+
+HeaderCachingMessage, the message class the inbound policy builds, saves the other big cost:
+parsing the same header again on every access.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from email import feedparser as _stdlib_feedparser
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.policy import Policy
 from types import ModuleType
 from typing import Any
@@ -108,6 +111,78 @@ def _private_feedparser() -> ModuleType:
 
 
 _feedparser = _private_feedparser()
+_MISSING = object()
+
+
+class HeaderCachingMessage(EmailMessage):
+    """An EmailMessage that parses each header once and caches it; any change to the
+    headers drops the caches, so it stays an ordinary, changeable message.
+
+    policy.default re-parses a header on every access (get_content_type() alone reads
+    Content-Type each time, and the parser and the classifier ask a dozen times) and finds
+    it by scanning every header; classification never changes a message, so index the
+    headers once and parse each one once. Any change to the headers drops the caches."""
+
+    def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
+        cache = self.__dict__.get("_parsed")
+        if cache is None:
+            cache = self.__dict__["_parsed"] = {}
+            first: dict[str, tuple[str, str]] = {}
+            for item in self._headers:
+                first.setdefault(item[0].lower(), item)
+            self.__dict__["_first"] = first
+        key = name.lower()
+        if key in cache:
+            value = cache[key]
+        else:
+            raw = self.__dict__["_first"].get(key)
+            value = cache[key] = _MISSING if raw is None else self.policy.header_fetch_parse(*raw)
+        return failobj if value is _MISSING else value
+
+    def get_content_type(self) -> str:
+        ctype = self.__dict__.get("_ctype")
+        if ctype is None:
+            ctype = self.__dict__["_ctype"] = super().get_content_type()
+        return ctype
+
+    def _get_params_preserve(self, failobj, header):  # type: ignore[no-untyped-def]
+        # Behind get_param(): charset, boundary, report-type... each asked several times.
+        cache = self.__dict__.setdefault("_params", {})
+        key = header.lower()
+        if key not in cache:
+            cache[key] = super()._get_params_preserve(_MISSING, header)
+        params = cache[key]
+        return failobj if params is _MISSING else list(params)
+
+    def _changed(self) -> None:
+        for key in ("_parsed", "_first", "_ctype", "_params"):
+            self.__dict__.pop(key, None)
+
+    def set_raw(self, name, value):  # type: ignore[no-untyped-def]
+        cached = self.__dict__  # the parser calls this for every header, before any get
+        if "_parsed" in cached or "_ctype" in cached or "_params" in cached:
+            self._changed()
+        self._headers.append((name, value))
+
+    def __setitem__(self, name, val):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().__setitem__(name, val)
+
+    def __delitem__(self, name):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().__delitem__(name)
+
+    def set_default_type(self, ctype):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().set_default_type(ctype)
+
+    def add_header(self, _name, _value, **_params):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().add_header(_name, _value, **_params)
+
+    def replace_header(self, _name, _value):  # type: ignore[no-untyped-def]
+        self._changed()
+        super().replace_header(_name, _value)
 
 
 def parse_bytes(raw: bytes, policy: Policy) -> Message:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -203,15 +203,18 @@ class Poller:
         savepoints); if an action fails, again with a savepoint per message so only that one
         goes to Review."""
         try:
-            return self._record_batch(verdicts, uidvalidity, careful=False)
+            return self._record_batch(verdicts, uidvalidity, self._act_together)
         except IntegrityError:
             raise
         except Exception:  # noqa: BLE001
             log.warning("an action failed; redoing the batch message by message")
-            return self._record_batch(verdicts, uidvalidity, careful=True)
+            return self._record_batch(verdicts, uidvalidity, self._act_one_by_one)
 
     def _record_batch(
-        self, verdicts: list[tuple[Fetched, Verdict]], uidvalidity: int, careful: bool
+        self,
+        verdicts: list[tuple[Fetched, Verdict]],
+        uidvalidity: int,
+        act: Callable[[Session, list[tuple[RowView, Verdict]]], None],
     ) -> list[RowView]:
         # One multi-row INSERT ... RETURNING for the batch (the ORM's per-object cost was the
         # largest share of a batch); actionable rows are then acted on in order (each sees
@@ -276,22 +279,13 @@ class Poller:
                 ids = {uid: db_id for db_id, uid in result.all()}
             for row in rows:
                 row.id = ids[row.uid]
-            # Optimistic: the batch's opt-outs queue up and run in ONE unsubscribe_many
-            # call (they were most of a batch's time one by one); careful: each at once,
-            # inside its message's savepoint.
-            batch = actions.Batch(session, immediate=careful)
-            batch.prefetch(v for _item, v in verdicts if v.kind in _ACTIONABLE)
-            acted: list[RowView] = []
+            actionable = []
             for row, (_item, verdict) in zip(rows, verdicts, strict=True):
                 counts[verdict.kind.value] += 1
-                if verdict.kind not in _ACTIONABLE:
-                    continue
-                if careful:
-                    self._act_carefully(session, row, verdict, batch)
-                else:
-                    self._act(session, row, verdict, batch)
-                acted.append(row)
-            batch.flush()
+                if verdict.kind in _ACTIONABLE:
+                    actionable.append((row, verdict))
+            act(session, actionable)
+            acted = [row for row, _verdict in actionable]
             if acted:
                 session.execute(
                     update(table)
@@ -415,7 +409,24 @@ class Poller:
                 },
             }
 
-    def _act_carefully(
+    def _act_together(self, session: Session, actionable: list[tuple[RowView, Verdict]]) -> None:
+        """The optimistic way: the batch's opt-outs queue up and run in ONE unsubscribe_many
+        call (they were most of a batch's time one by one)."""
+        batch = actions.Batch(session)
+        batch.prefetch(verdict for _row, verdict in actionable)
+        for row, verdict in actionable:
+            self._act(session, row, verdict, batch)
+        batch.flush()
+
+    def _act_one_by_one(self, session: Session, actionable: list[tuple[RowView, Verdict]]) -> None:
+        """The retry after a failed action: each opt-out at once, inside its message's
+        savepoint, so only the message whose action fails goes to Review."""
+        batch = actions.ImmediateBatch(session)
+        batch.prefetch(verdict for _row, verdict in actionable)
+        for row, verdict in actionable:
+            self._act_in_savepoint(session, row, verdict, batch)
+
+    def _act_in_savepoint(
         self, session: Session, row: RowView, verdict: Verdict, batch: actions.Batch
     ) -> None:
         savepoint = session.begin_nested()

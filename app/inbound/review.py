@@ -65,18 +65,12 @@ def resolve(
             address = normalize_email(row.from_addr or "")
         except InvalidInput as exc:
             raise InvalidInput("this message has no usable sender address") from exc
-        details = {**evidence.details, "inbound_id": row.id, "by": actor}
         result = unsubscribe(
             session,
             address=address,
             scope=Scope.ALL,
             channel=Channel.ADMIN,
-            evidence=Evidence(
-                ip=evidence.ip,
-                user_agent=evidence.user_agent,
-                policy_version=evidence.policy_version,
-                details=details,
-            ),
+            evidence=evidence.with_details(inbound_id=row.id, by=actor),
         )
         row.action = "unsubscribed sender (by a person)" + ("" if result.changed else " (already)")
         row.status = InboundStatus.RESOLVED
@@ -108,19 +102,14 @@ def _apply(session: Session, row: InboundMessage, actor: str, evidence: Evidence
             continue
     if not addresses:
         raise InvalidInput("this report names no usable recipient address")
-    details = {**evidence.details, "inbound_id": row.id, "by": actor, "tie": "a person"}
+    by_a_person = evidence.with_details(inbound_id=row.id, by=actor, tie="a person")
     for address in dict.fromkeys(addresses):
         unsubscribe(
             session,
             address=address,
             scope=Scope.ALL,
             channel=channel,
-            evidence=Evidence(
-                ip=evidence.ip,
-                user_agent=evidence.user_agent,
-                policy_version=evidence.policy_version,
-                details=details,
-            ),
+            evidence=by_a_person,
         )
     row.action = (
         "bounced" if channel is Channel.BOUNCE else "complaint: unsubscribed"

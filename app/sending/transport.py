@@ -95,7 +95,7 @@ class DeliveryResult:
     hard_bounce: bool = False
 
 
-def classify(code: int, reply: str) -> DeliveryResult:
+def classify_reply(code: int, reply: str) -> DeliveryResult:
     """Map an SMTP reply to an outcome; only recipient-address rejections are hard bounces.
 
     550 with an enhanced 5.7.x code is a policy/spam block (the sender's problem, e.g. a
@@ -227,7 +227,7 @@ class _Connection:
                         protocol.write(payload)
                         reply = await protocol.read_response(timeout=smtp.timeout)
                         if reply.code != 421:
-                            return classify(reply.code, reply.message)
+                            return classify_reply(reply.code, reply.message)
         except (
             aiosmtplib.SMTPServerDisconnected,
             aiosmtplib.SMTPTimeoutError,
@@ -236,7 +236,7 @@ class _Connection:
         ) as exc:
             self.close()
             raise _Disconnected(data_sent, str(exc) or exc.__class__.__name__) from exc
-        result = classify(reply.code, reply.message)
+        result = classify_reply(reply.code, reply.message)
         if reply.code == 421:  # the server is closing the session: reconnect next time
             self.close()
         else:

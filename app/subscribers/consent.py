@@ -24,6 +24,15 @@ class Evidence:
     policy_version: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def with_details(self, **details: object) -> Evidence:
+        """The same evidence with more details: a step adds what it did (scope, field...)."""
+        return Evidence(
+            ip=self.ip,
+            user_agent=self.user_agent,
+            policy_version=self.policy_version,
+            details={**self.details, **details},
+        )
+
 
 NO_EVIDENCE = Evidence()
 

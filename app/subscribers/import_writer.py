@@ -45,8 +45,9 @@ class BatchCounts:
     suppressed: int
 
 
-class Evidence:
-    """What every consent event of one import says, besides its line and topics."""
+class ImportEvents:
+    """Builds the consent-event rows of one import: what each says besides its line and
+    topics (the per-person evidence JSON, formatted by hand for speed)."""
 
     def __init__(self, consent_source: str, file_name: str | None, policy_version: str) -> None:
         self.consent_source = consent_source
@@ -102,7 +103,7 @@ class BatchWriter:
         self, engine: Engine, consent_source: str, file_name: str | None, policy_version: str
     ) -> None:
         self.engine = engine
-        self.evidence = Evidence(
+        self.events = ImportEvents(
             consent_source, (file_name or None) and file_name[:500], policy_version
         )
         self.postgres = engine.dialect.name == "postgresql"
@@ -112,7 +113,7 @@ class BatchWriter:
         now = utcnow()
         with self.engine.begin() as conn:
             raw = conn.connection.driver_connection
-            db = (_Postgres if self.postgres else _Sqlite)(raw, now, self.evidence)
+            db = (_Postgres if self.postgres else _Sqlite)(raw, now, self.events)
             return self._write(db, rows)
 
     def _write(self, db: _Database, rows: list[ImportRow]) -> BatchCounts:
@@ -136,7 +137,7 @@ class BatchWriter:
         for pair in db.insert_missing_subscriptions(wanted):
             added.setdefault(pair.subscriber_id, []).append(pair.topic_id)
         events = [
-            self.evidence.event(ids[r[EMAIL]], r, topics)
+            self.events.event(ids[r[EMAIL]], r, topics)
             for r in rows
             if (topics := added.get(ids[r[EMAIL]]))
         ]
@@ -148,10 +149,10 @@ class BatchWriter:
 class _Database:
     """The operations a batch needs; one subclass per database."""
 
-    def __init__(self, raw: Any, now: datetime, evidence: Evidence) -> None:
+    def __init__(self, raw: Any, now: datetime, events: ImportEvents) -> None:
         self.raw = raw
         self.now = now
-        self.evidence = evidence
+        self.events = events
 
     def create_subscribers(self, rows: list[ImportRow]) -> Created:
         """Create the people neither known nor suppressed, each with their subscriptions
@@ -176,8 +177,8 @@ _EVENT_COLUMNS = (
 
 
 class _Postgres(_Database):
-    def __init__(self, raw: Any, now: datetime, evidence: Evidence) -> None:
-        super().__init__(raw, now, evidence)
+    def __init__(self, raw: Any, now: datetime, events: ImportEvents) -> None:
+        super().__init__(raw, now, events)
         self.cur = raw.cursor()
         # Losing the last batch in a power cut is harmless: re-importing is idempotent.
         self.cur.execute("SET LOCAL synchronous_commit = off")
@@ -214,7 +215,7 @@ class _Postgres(_Database):
             " SELECT email, name, attributes::jsonb, 'active', 'import', %s, true, %s, %s,"
             " link_secret FROM import_subscriber ON CONFLICT (email) DO NOTHING"
             " RETURNING email, id",
-            (self.evidence.file_name, self.now, self.now),
+            (self.events.file_name, self.now, self.now),
         )
         created = dict(self.cur.fetchall())
         if created:
@@ -233,7 +234,7 @@ class _Postgres(_Database):
 
     def _subscribe_new(self, rows: list[ImportRow], ids: dict[str, int]) -> None:
         """People this transaction created: no subscription of theirs can exist yet."""
-        evidence = self.evidence
+        events = self.events
         # The time as text, parsed by the server: psycopg adapts a datetime at ~0.7 µs, and
         # each subscription carries three (created, updated, confirmed).
         now = self.now.isoformat(" ")
@@ -245,7 +246,7 @@ class _Postgres(_Database):
             for sid, row in new_rows:
                 for topic_id in row[TOPICS]:
                     copy.write_row((sid, topic_id, "subscribed", now, now, now))
-        self.insert_events([evidence.event(sid, r, r[TOPICS]) for sid, r in new_rows])
+        self.insert_events([events.event(sid, r, r[TOPICS]) for sid, r in new_rows])
 
     def insert_missing_subscriptions(self, pairs: list[Pair]) -> list[Pair]:
         self.cur.execute(
@@ -265,7 +266,7 @@ class _Postgres(_Database):
         return [Pair(*row) for row in self.cur.fetchall()]
 
     def insert_events(self, events: list[tuple[int, str, int | None, str]]) -> None:
-        tail = ("subscribe", "import", self.evidence.policy_version, self.now)
+        tail = ("subscribe", "import", self.events.policy_version, self.now)
         with self.cur.copy(f"COPY consent_event ({_EVENT_COLUMNS}) FROM STDIN") as copy:
             for event in events:
                 copy.write_row(event + tail)
@@ -281,8 +282,8 @@ class _Sqlite(_Database):
     row per statement), and the GIL is released once per statement rather than per row, so
     the parser thread runs while SQLite writes."""
 
-    def __init__(self, raw: Any, now: datetime, evidence: Evidence) -> None:
-        super().__init__(raw, now, evidence)
+    def __init__(self, raw: Any, now: datetime, events: ImportEvents) -> None:
+        super().__init__(raw, now, events)
         self.stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite format
         self.cur = raw.cursor()
         # Index inserts land at random places (addresses): a bigger page cache than
@@ -310,7 +311,7 @@ class _Sqlite(_Database):
                 (sid, r[EMAIL], r[NAME], r[ATTRIBUTES], r[HMAC])
                 for sid, r in enumerate(rows, start=top + 1)
             ],
-            (self.evidence.file_name, self.stamp, self.stamp),
+            (self.events.file_name, self.stamp, self.stamp),
         )
         if inserted == len(rows):
             created, existing, suppressed = list(enumerate(rows, start=top + 1)), {}, 0
@@ -320,7 +321,7 @@ class _Sqlite(_Database):
             self._insert_subscriptions(
                 [(sid, topic_id) for sid, r in created for topic_id in r[TOPICS]]
             )
-            event = self.evidence.event
+            event = self.events.event
             self.insert_events([event(sid, r, r[TOPICS]) for sid, r in created])
         return Created(len(created), existing, suppressed)
 
@@ -407,7 +408,7 @@ class _Sqlite(_Database):
             " column4, 'subscribe', 'import', ?, ? FROM (VALUES {rows})",
             "(?, ?, ?, ?)",
             events,
-            (self.evidence.policy_version, self.stamp),
+            (self.events.policy_version, self.stamp),
         )
 
 

@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring_ascii as _json_string  # type: ignore[attr-defined]
 from typing import Any, BinaryIO
 
@@ -29,10 +29,16 @@ _TOPIC_SEPARATORS = str.maketrans({";": ",", "|": ","})
 _RESERVED = {"email", "name", "topics"}
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class RowError:
+    """Why one CSV row was not imported."""
+
     line: int
+    """The row's line number in the file (1 is the header)."""
+    value: str
+    """The cell at fault ("" when it is the whole row)."""
     reason: str
+    """One sentence for the person who made the file; it names the value when that helps."""
 
 
 @dataclass
@@ -46,10 +52,10 @@ class ImportReport:
     error_count: int = 0
     errors: list[RowError] = field(default_factory=list)
 
-    def add_error(self, line: int, reason: str) -> None:
+    def add_error(self, error: RowError) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(RowError(line, reason))
+            self.errors.append(error)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -126,15 +132,15 @@ def import_csv(
                 break
             except csv.Error as exc:
                 report.rows += 1
-                report.add_error(reader.line_num, f"unreadable CSV: {exc}")
+                report.add_error(RowError(reader.line_num, "", f"unreadable CSV: {exc}"))
                 continue
             row = parse(values, reader.line_num)
             if row is None:
                 continue  # a blank line
             report.rows += 1
-            if type(row) is RowError:
-                report.add_error(row.line, row.reason)
-            elif row[EMAIL] in batch:  # type: ignore[index]
+            if isinstance(row, RowError):
+                report.add_error(row)
+            elif row[EMAIL] in batch:
                 report.skipped += 1  # the same address again in this batch
             else:
                 batch[row[EMAIL]] = row  # type: ignore[index]
@@ -200,7 +206,7 @@ class _RowParser:
         self.topics = topics
         self.batch_topic = (batch_topic,) if batch_topic is not None else ()
         self.hash = keyed_hasher(pepper)
-        self._topic_cells: dict[str, tuple[int, ...] | str] = {}
+        self._topic_cells: dict[str, tuple[int, ...] | RowError] = {}
 
     def parse(self, values: list[str], line: int) -> ImportRow | RowError | None:
         if (
@@ -211,21 +217,21 @@ class _RowParser:
             if not any(v.strip() for v in values):
                 return None
             if len(values) > self.width:
-                return RowError(line, f"expected {self.width} columns, found {len(values)}")
+                return RowError(line, "", f"expected {self.width} columns, found {len(values)}")
             values = values + [""] * (self.width - len(values))
         if not "".join(values).isascii() and _has_bad_bytes(values):
-            return RowError(line, "not valid UTF-8 text")
+            return RowError(line, "", "not valid UTF-8 text")
         try:
             email = normalize_email(values[self.email_at])
         except InvalidInput as exc:
-            return RowError(line, str(exc))
+            return RowError(line, values[self.email_at], str(exc))
         topic_ids = (
             self._topic_ids(values[self.topics_at])
             if self.topics_at is not None
             else self.batch_topic
         )
-        if type(topic_ids) is str:
-            return RowError(line, topic_ids)
+        if isinstance(topic_ids, RowError):
+            return replace(topic_ids, line=line)
         name = values[self.name_at].strip()[:NAME_MAX] if self.name_at is not None else ""
         if not name.isprintable():  # rare: control characters or line separators
             name = clean_name(values[self.name_at])  # type: ignore[index]
@@ -239,27 +245,29 @@ class _RowParser:
         if len(attributes) > ATTRIBUTES_MAX_BYTES and _json_size(attributes) > ATTRIBUTES_MAX_BYTES:
             return RowError(
                 line,
+                "",
                 f"the extra columns are too large: more than "
                 f"{ATTRIBUTES_MAX_BYTES:,} bytes together",
             )
         if "\\u0000" in attributes and any("\x00" in values[i] for i, _key in self.extra):
             # PostgreSQL's JSONB refuses it: report the row rather than fail its batch.
-            return RowError(line, "an extra column contains a NUL character")
+            return RowError(line, "", "an extra column contains a NUL character")
         return line, email, self.hash(email), name, attributes, topic_ids  # type: ignore[return-value]
 
-    def _topic_ids(self, cell: str) -> tuple[int, ...] | str:
-        """Topic ids of a cell ("news;offers"), or why it is wrong; cells repeat, so cached."""
+    def _topic_ids(self, cell: str) -> tuple[int, ...] | RowError:
+        """Topic ids of a cell ("news;offers"), or why it is wrong (a RowError whose line the
+        caller sets); cells repeat, so cached."""
         known = self._topic_cells.get(cell)
         if known is not None:
             return known
         topic_ids = list(self.batch_topic)
-        result: tuple[int, ...] | str = ""
+        result: tuple[int, ...] | RowError
         for slug in cell.translate(_TOPIC_SEPARATORS).split(","):
             slug = slug.strip()
             if not slug:
                 continue
             if slug not in self.topics:
-                result = f"unknown topic: {slug}"
+                result = RowError(0, slug, f"unknown topic: {slug}")
                 break
             if self.topics[slug] not in topic_ids:
                 topic_ids.append(self.topics[slug])
@@ -267,7 +275,9 @@ class _RowParser:
             result = (
                 tuple(topic_ids)
                 if topic_ids
-                else "no topic: pass a topic for the import or fill the topics column"
+                else RowError(
+                    0, cell, "no topic: pass a topic for the import or fill the topics column"
+                )
             )
         if len(self._topic_cells) < MAX_CACHED_TOPIC_CELLS:
             self._topic_cells[cell] = result

@@ -450,11 +450,11 @@ def _results_and_events(
                     action,
                     req,
                     None,
-                    _with(req.evidence, scope="all", topics=topics),
+                    req.evidence.with_details(scope="all", topics=topics),
                 )
             )
         elif plan.wanted is not None:
-            topic_evidence = _with(req.evidence, scope="topic")
+            topic_evidence = req.evidence.with_details(scope="topic")
             events.extend(
                 _event(target_id, plan.hashed, action, req, topic_id, topic_evidence)
                 for topic_id in topics
@@ -504,12 +504,3 @@ def _refresh_loaded(
             set_committed_value(obj, "status", statuses[obj.id])
         elif isinstance(obj, Subscription) and (obj.subscriber_id, obj.topic_id) in topics:
             set_committed_value(obj, "status", SubscriptionStatus.UNSUBSCRIBED)
-
-
-def _with(evidence: Evidence, **details: object) -> Evidence:
-    return Evidence(
-        ip=evidence.ip,
-        user_agent=evidence.user_agent,
-        policy_version=evidence.policy_version,
-        details={**evidence.details, **details},
-    )

@@ -240,7 +240,7 @@ def resubscribe(
                 subscriber=subscriber,
                 topic_id=sub.topic_id,
                 campaign_id=campaign_id,
-                evidence=_with(evidence, **details),
+                evidence=evidence.with_details(**details),
             )
     session.flush()
     return restored
@@ -266,7 +266,7 @@ def _reactivate(
             action=ConsentAction.SUPPRESSION_LIFTED,
             channel=channel,
             subscriber=subscriber,
-            evidence=_with(evidence, **details),
+            evidence=evidence.with_details(**details),
         )
         changed = True
     if subscriber.status != SubscriberStatus.ACTIVE:
@@ -278,7 +278,7 @@ def _reactivate(
             action=ConsentAction.RESUBSCRIBE,
             channel=channel,
             subscriber=subscriber,
-            evidence=_with(evidence, scope="all", **details),
+            evidence=evidence.with_details(scope="all", **details),
         )
         changed = True
     return changed
@@ -336,7 +336,7 @@ def update_topics(
                 channel=Channel.PREFERENCES,
                 subscriber=subscriber,
                 topic_id=topic_id,
-                evidence=_with(evidence, **details),
+                evidence=evidence.with_details(**details),
             )
     session.flush()
     return added, removed
@@ -365,7 +365,7 @@ def update_profile(
             action=ConsentAction.UPDATE,
             channel=Channel.PREFERENCES,
             subscriber=subscriber,
-            evidence=_with(evidence, field="name"),
+            evidence=evidence.with_details(field="name"),
         )
         changed.append("name")
     if tracking_allowed is not None and tracking_allowed != subscriber.tracking_allowed:
@@ -375,7 +375,9 @@ def update_profile(
             action=ConsentAction.UPDATE,
             channel=Channel.PREFERENCES,
             subscriber=subscriber,
-            evidence=_with(evidence, field="tracking_allowed", tracking_allowed=tracking_allowed),
+            evidence=evidence.with_details(
+                field="tracking_allowed", tracking_allowed=tracking_allowed
+            ),
         )
         changed.append("tracking_allowed")
     if changed:
@@ -418,12 +420,3 @@ def erase_for(session: Session, *, subscriber_id: int, evidence: Evidence = NO_E
         return False
     erase(session, subscriber, channel=Channel.PREFERENCES, evidence=evidence)
     return True
-
-
-def _with(evidence: Evidence, **details: object) -> Evidence:
-    return Evidence(
-        ip=evidence.ip,
-        user_agent=evidence.user_agent,
-        policy_version=evidence.policy_version,
-        details={**evidence.details, **details},
-    )

@@ -12,7 +12,7 @@ from app.errors import ConfigurationError
 from app.sending.transport import (
     DeliveryOutcome,
     SmtpPool,
-    classify,
+    classify_reply,
     parse_smtp_url,
     run_async,
 )
@@ -69,7 +69,7 @@ def test_parse_smtp_url_and_masking() -> None:
     ],
 )
 def test_reply_classes(code: int, reply: str, outcome: DeliveryOutcome, hard: bool) -> None:
-    result = classify(code, reply)
+    result = classify_reply(code, reply)
     assert (result.outcome, result.hard_bounce, result.code) == (outcome, hard, code)
 
 

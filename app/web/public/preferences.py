@@ -28,7 +28,6 @@ from starlette.concurrency import run_in_threadpool
 from app.db import get_engine
 from app.links import LinkRef, read_export_token, read_prefs_token
 from app.models import Channel, SubscriptionStatus
-from app.settings import get_settings
 from app.subscribers.addresses import mask_email
 from app.subscribers.allowance import Outcome
 from app.subscribers.consent import Evidence
@@ -45,21 +44,13 @@ from app.subscribers.preferences import (
     update_topics,
 )
 from app.subscribers.rights import send_export_link
+from app.web.deps import request_evidence
 from app.web.params import form_ids
 from app.web.public.unsubscribe import PRIVATE_HEADERS
 from app.web.templating import render
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-
-def _evidence(request: Request, **details: object) -> Evidence:
-    return Evidence(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        policy_version=get_settings().policy_version,
-        details={"via": "preference center", **details},
-    )
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
@@ -155,7 +146,7 @@ async def save_preferences(token: str, request: Request) -> Response:
     wanted = form_ids(form.get("topic", [])) if "topics_shown" in form else None
     name = form.get("name", [None])[0]
     tracking = form["tracking"][-1] == "1" if "tracking" in form else None
-    evidence = _evidence(request)
+    evidence = request_evidence(request, via="preference center")
     return await run_in_threadpool(_save, request, token, ref, wanted, name, tracking, evidence)
 
 
@@ -207,7 +198,7 @@ def _save(
 @router.post("/preferences/{token}/unsubscribe", include_in_schema=False)
 async def unsubscribe_everything(token: str, request: Request) -> Response:
     ref = read_prefs_token(token)
-    evidence = _evidence(request)
+    evidence = request_evidence(request, via="preference center")
 
     def work() -> Response:
         with Session(get_engine(), expire_on_commit=False) as session:
@@ -295,7 +286,9 @@ def download_page(token: str, request: Request) -> Response:
 async def download_data(token: str, request: Request) -> Response:
     """The JSON export as a file download (a POST: the request itself is logged)."""
     ref = read_export_token(token)
-    evidence = _evidence(request, delivery="download", link="mailed")
+    evidence = request_evidence(
+        request, via="preference center", delivery="download", link="mailed"
+    )
     data = await run_in_threadpool(_export, ref, evidence)
     if data is None:
         return _gone(request)
@@ -338,7 +331,7 @@ def erase_confirmation(token: str, request: Request) -> Response:
 async def erase_data(token: str, request: Request) -> Response:
     ref = read_prefs_token(token)
     form = await _form(request)
-    evidence = _evidence(request)
+    evidence = request_evidence(request, via="preference center")
     if form.get("confirm", [""])[0] != "yes":
 
         def again() -> Response:

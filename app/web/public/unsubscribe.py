@@ -42,6 +42,7 @@ from app.subscribers.preferences import (
     opt_out_request,
     resubscribe,
 )
+from app.web.deps import request_evidence
 from app.web.params import form_ids
 from app.web.templating import render, templates
 
@@ -59,15 +60,6 @@ _BAD_REQUEST = (
     "body List-Unsubscribe=One-Click. Nothing was changed.\n"
 )
 _BAD_TOKEN = "This unsubscribe link is not valid. Nothing was changed.\n"
-
-
-def _evidence(request: Request, **details: object) -> Evidence:
-    return Evidence(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        policy_version=get_settings().policy_version,
-        details=details,
-    )
 
 
 async def _read_form(request: Request) -> dict[str, str] | None:
@@ -167,7 +159,7 @@ async def one_click(token: str, request: Request) -> Response:
     # Our own page's button adds page=1: a person is watching, show them the full page.
     human = form.get("page") == "1"
     channel = Channel.LINK if human else Channel.ONE_CLICK
-    evidence = _evidence(request, via="unsubscribe page" if human else "one-click")
+    evidence = request_evidence(request, via="unsubscribe page" if human else "one-click")
     scope, result = await _opt_out_now(ref, campaign_id, channel, evidence, False)
     if result.subscriber_id is None:
         return _gone(request)
@@ -205,7 +197,7 @@ def unsubscribe_page(token: str, request: Request) -> Response:
 async def unsubscribe_everything(token: str, request: Request) -> Response:
     """The page's second button: every topic and the address itself."""
     ref, campaign_id = read_unsubscribe_token(token)
-    evidence = _evidence(request, via="unsubscribe page")
+    evidence = request_evidence(request, via="unsubscribe page")
     scope, result = await _opt_out_now(ref, campaign_id, Channel.LINK, evidence, True)
     if result.subscriber_id is None:
         return _gone(request)
@@ -221,7 +213,7 @@ async def undo(token: str, request: Request) -> Response:
     form = await _read_form(request) or {}
     topic_ids = form_ids(form.get("topics", "").split(","))
     everything = form.get("all") == "1"
-    evidence = _evidence(request, via="unsubscribe page")
+    evidence = request_evidence(request, via="unsubscribe page")
     return await run_in_threadpool(
         _undo_now, request, token, ref, campaign_id, topic_ids, everything, evidence
     )
