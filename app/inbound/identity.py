@@ -3,8 +3,9 @@
 Campaign mail carries `<c{campaign}.s{subscriber}.{link}.{mac}@{from domain}>`
 (app/sending/render.py): `link` is the subscriber's link tag (app/link_secrets.py) and
 mac = HMAC-SHA256(sha256("octomail-message-id\\0" + signing key), "c{c}.s{s}.{link}")[:12].
-Mail sent before migration 0004 has `<c{c}.s{s}.{mac}@...>` (mac over "c{c}.s{s}"). Mail this
-package sends carries `<octomail-{kind}.{hex}@{domain}>`. All are recognised here.
+Mail sent before migration 0004 has `<c{c}.s{s}.{mac}@...>` (mac over "c{c}.s{s}").
+Transactional mail carries `<octomail-{kind}.{hex}@{domain}>` (app/mail/transactional.py).
+All are recognised here.
 
 Two levels: `read_campaign_message_id` / `parse_campaign_message_id` are pure (the signature
 proves the id is ours; classify stays pure), `verify_campaign_message_id` also checks the
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -101,12 +101,6 @@ def verify_campaign_message_id(
     if row is None or not link_matches(found.link_tag, row[0], row[1]):
         return None
     return found.campaign_id, found.subscriber_id
-
-
-def own_message_id(settings: Settings, kind: str) -> str:
-    """A Message-ID for mail the poller sends (acknowledgements, confirmations)."""
-    domain = settings.from_address.rpartition("@")[2] or "localhost"
-    return f"<octomail-{kind}.{secrets.token_hex(10)}@{domain}>"
 
 
 def is_own_message_id(settings: Settings, message_id: str) -> bool:

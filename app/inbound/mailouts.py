@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 from email.message import EmailMessage
-from email.utils import formataddr
 
-from app.inbound.identity import own_message_id
+from app.mail.transactional import transactional_message
 from app.settings import Settings
 from app.subscribers import allowance
 from app.subscribers.allowance import MailKind, Outcome
@@ -23,54 +22,46 @@ def email_optout_url(settings: Settings, inbound_id: int, index: int, tag: str) 
     return f"{settings.base_url.rstrip('/')}/email-optout/{token}"
 
 
-def _base(settings: Settings, to: str, subject: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = formataddr((settings.org_name, settings.from_address))
-    message["To"] = to
-    message["Subject"] = subject
-    message["Message-ID"] = own_message_id(settings, "ack")
-    return message
-
-
 def acknowledgement(
     settings: Settings, *, to: str, in_reply_to: str, references: str, subject: str
 ) -> EmailMessage:
     """One short auto-reply confirming the opt-out (never sent to automated mail)."""
     reply_subject = subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
-    message = _base(
-        settings, to, reply_subject if subject else f"You are unsubscribed from {settings.org_name}"
-    )
-    message["Auto-Submitted"] = "auto-replied"
-    message["X-Auto-Response-Suppress"] = "All"  # keep Exchange out-of-office replies away
+    headers = {"X-Auto-Response-Suppress": "All"}  # keep Exchange out-of-office replies away
     if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = references or in_reply_to
-    footer = settings.org_name + (f", {settings.postal_address}" if settings.postal_address else "")
-    message.set_content(
-        "Hello,\n\n"
-        f"We received your request and removed your address from {settings.org_name}'s "
-        "mailing lists. You will not receive our newsletters any more; mail already on its "
-        "way may still arrive in the next few minutes.\n\n"
-        "If this was a mistake, you can subscribe again on our website at any time.\n\n"
-        f"-- \n{footer}\n"
+        headers |= {"In-Reply-To": in_reply_to, "References": references or in_reply_to}
+    return transactional_message(
+        settings,
+        kind="ack",
+        to_address=to,
+        subject=reply_subject if subject else f"You are unsubscribed from {settings.org_name}",
+        auto_submitted="auto-replied",
+        headers=headers,
+        text=(
+            "Hello,\n\n"
+            f"We received your request and removed your address from {settings.org_name}'s "
+            "mailing lists. You will not receive our newsletters any more; mail already on its "
+            "way may still arrive in the next few minutes.\n\n"
+            "If this was a mistake, you can subscribe again on our website at any time.\n"
+        ),
     )
-    return message
 
 
 def confirmation_request(settings: Settings, *, to: str, url: str) -> EmailMessage:
     """Ask the owner of an address someone else typed to confirm its removal."""
-    message = _base(settings, to, f"Confirm: stop {settings.org_name} emails to this address")
-    message.replace_header("Message-ID", own_message_id(settings, "confirm"))
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
-        "Hello,\n\n"
-        f"Someone asked {settings.org_name} to stop sending email to this address. "
-        "If that was you, or you agree, open this link and press the button to confirm:\n\n"
-        f"{url}\n\n"
-        "If you did not ask for this, ignore this message: nothing will change.\n\n"
-        f"-- \n{settings.org_name}\n"
+    return transactional_message(
+        settings,
+        kind="confirm",
+        to_address=to,
+        subject=f"Confirm: stop {settings.org_name} emails to this address",
+        text=(
+            "Hello,\n\n"
+            f"Someone asked {settings.org_name} to stop sending email to this address. "
+            "If that was you, or you agree, open this link and press the button to confirm:\n\n"
+            f"{url}\n\n"
+            "If you did not ask for this, ignore this message: nothing will change.\n"
+        ),
     )
-    return message
 
 
 # What the poller's outbox calls each mail, and the allowance that limits it.

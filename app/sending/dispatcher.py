@@ -37,6 +37,7 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from app.db import get_engine
+from app.mail.smtp import smtp_urls
 from app.models import CampaignStatus, SendStatus, utcnow
 from app.sending.render import PreparedCampaign, Recipient, prepare_campaign, render_message
 from app.sending.store import CampaignInfo, Job, Result, SendStore, backoff, retried_for
@@ -53,11 +54,6 @@ IDLE_INTERVAL = 0.5  # how long an idle worker waits before looking for work aga
 RECOVER_INTERVAL = 5.0  # seconds between sweeps for expired leases
 CONSENT_LOOKBACK = 500  # re-read this many event ids: ids are assigned before commit
 OPTOUT_MEMORY = 900.0  # seconds an observed opt-out is kept for re-checks
-
-
-def smtp_urls(settings: Settings) -> list[str]:
-    """The configured providers, or the embedded mail catcher."""
-    return settings.smtp_url_list or [f"smtp://127.0.0.1:{settings.mail_catcher_port}"]
 
 
 def make_pool(settings: Settings) -> SmtpPool:

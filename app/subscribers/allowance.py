@@ -25,8 +25,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import get_engine
+from app.mail.transactional import send_transactional
 from app.models import MailAllowance, utcnow
-from app.sending.mailer import send_transactional
 from app.settings import Settings, get_settings
 from app.subscribers.addresses import email_hmac
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.links import confirm_url
+from app.mail.transactional import transactional_message
 from app.models import Topic
 from app.settings import Settings, get_settings
 from app.subscribers import allowance
@@ -40,21 +40,17 @@ def confirmation_message(
         "org_name": settings.org_name,
         "url": url,
         "topics": topics,
-        "postal_address": settings.postal_address,
         "hours": int(settings.confirm_max_age.total_seconds() // 3600),
     }
-    message = EmailMessage()
-    message["Subject"] = f"Please confirm your subscription to {settings.org_name}"
-    message["From"] = formataddr((settings.org_name, settings.from_address))
-    message["To"] = formataddr((clean_name(to_name), to_email))  # rows stored before names
-    # were cleaned may still hold a line break, which would make this mail fail to build
-    message["Message-ID"] = make_msgid(domain=settings.from_address.partition("@")[2] or None)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_env.get_template("transactional/confirm.txt").render(context))
-    message.add_alternative(
-        _env.get_template("transactional/confirm.html").render(context), subtype="html"
+    return transactional_message(
+        settings,
+        kind="signup",
+        to_address=to_email,
+        to_name=clean_name(to_name),
+        subject=f"Please confirm your subscription to {settings.org_name}",
+        text=_env.get_template("transactional/confirm.txt").render(context),
+        html=_env.get_template("transactional/confirm.html").render(context),
     )
-    return message
 
 
 def send_confirmation(

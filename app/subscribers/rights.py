@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
 from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
 from app.links import export_url
+from app.mail.transactional import transactional_message
 from app.models import (
     Campaign,
     Channel,
@@ -26,6 +26,7 @@ from app.settings import Settings, get_settings
 from app.subscribers import allowance
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent, suppress
+from app.subscribers.fields import clean_name
 
 
 def _iso(value: Any) -> Any:
@@ -138,20 +139,19 @@ def export_link_message(subscriber: Subscriber, settings: Settings) -> EmailMess
     """The mail that carries a person's download link: to their own address only."""
     hours = max(1, round(settings.export_link_max_age.total_seconds() / 3600))
     url = export_url(subscriber.id or 0, settings, secret=subscriber.link_secret)
-    message = EmailMessage()
-    message["Subject"] = f"Your data held by {settings.org_name}"
-    message["From"] = formataddr((settings.org_name, settings.from_address))
-    message["To"] = formataddr((subscriber.name or "", subscriber.email))
-    message["Message-ID"] = make_msgid(domain=settings.from_address.partition("@")[2] or None)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
-        f"You asked for a copy of the data {settings.org_name} holds about you. Open this "
-        f"link and press the button to download it (a JSON file):\n\n{url}\n\n"
-        f"The link works for {hours} hour{'s' if hours != 1 else ''}. It is yours alone: do "
-        "not forward this email. If you did not ask for it, ignore this message.\n\n"
-        f"-- \n{settings.org_name}\n{settings.postal_address}\n"
+    return transactional_message(
+        settings,
+        kind="export",
+        to_address=subscriber.email,
+        to_name=clean_name(subscriber.name),
+        subject=f"Your data held by {settings.org_name}",
+        text=(
+            f"You asked for a copy of the data {settings.org_name} holds about you. Open this "
+            f"link and press the button to download it (a JSON file):\n\n{url}\n\n"
+            f"The link works for {hours} hour{'s' if hours != 1 else ''}. It is yours alone: "
+            "do not forward this email. If you did not ask for it, ignore this message.\n"
+        ),
     )
-    return message
 
 
 def send_export_link(subscriber: Subscriber, settings: Settings | None = None) -> allowance.Outcome:

@@ -9,11 +9,11 @@ import pytest
 from smtp_sink import SmtpSink, free_port
 
 from app.errors import ConfigurationError
+from app.mail.smtp import parse_smtp_url
 from app.sending.transport import (
     DeliveryOutcome,
     SmtpPool,
     classify_reply,
-    parse_smtp_url,
     run_async,
 )
 

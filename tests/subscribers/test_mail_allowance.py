@@ -327,7 +327,7 @@ def test_every_transactional_mail_goes_through_the_allowance() -> None:
     callers = sorted(
         str(p.relative_to(root))
         for p in root.rglob("*.py")
-        if re.search(r"\bsend_transactional\(", p.read_text()) and p.name != "mailer.py"
+        if re.search(r"\bsend_transactional\(", p.read_text()) and p.name != "transactional.py"
     )
     assert callers == ["subscribers/allowance.py"]
 

@@ -1,0 +1,1 @@
+"""Neutral mail helpers every layer may import: addresses, SMTP URLs, transactional mail."""
