@@ -17,6 +17,10 @@ class InvalidInput(OctomailError):
     pass
 
 
+class InvalidCursor(OctomailError):
+    """A paging cursor that is not one we handed out (400: the request is malformed)."""
+
+
 class TokenInvalid(OctomailError):
     """Bad signature, wrong purpose or malformed token."""
 

@@ -265,6 +265,47 @@ def progress_command(
                 break
             time.sleep(0.5)
             status, p = read()
+    _print_failure_reasons(campaign_id)
+
+
+def _print_failure_reasons(campaign_id: int) -> None:
+    """The most frequent failure kinds, with a count and one reply as the server wrote it."""
+    from app.campaigns.sends import failure_reasons
+    from app.db import session_scope
+
+    with session_scope() as session:
+        reasons = failure_reasons(session, campaign_id)
+    if not reasons:
+        return
+    typer.echo("Top failure reasons:")
+    for r in reasons:
+        line = f"{r.count:>8,}  {r.status.value:<8} {r.reason}"
+        if r.example:
+            line += f"  (e.g. {r.example})"
+        typer.echo(line)
+    typer.echo(f"Who and why: octomail campaign failures {campaign_id}")
+
+
+@campaign_app.command("failures")
+def failures_command(
+    campaign_id: IdArg,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="sent, failed, bounced or skipped (repeat); default: all but sent."),
+    ] = None,
+) -> None:
+    """The recipients that failed, bounced or were skipped, as CSV on stdout (reason, reply)."""
+    from app.campaigns import sends
+    from app.db import get_engine
+    from app.errors import OctomailError
+
+    try:
+        statuses = sends.parse_statuses(status)
+        sends.check_campaign(get_engine(), campaign_id)
+    except OctomailError as exc:
+        _fail(str(exc))
+    for chunk in sends.export_csv(get_engine(), campaign_id, statuses=statuses):
+        typer.echo(chunk, nl=False)
 
 
 def _fields(p: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from app.models.enums import (
 )
 from app.models.inbound import InboundMessage, Lease
 from app.models.mail import MailAllowance
+from app.models.segments import Segment
 from app.models.subscribers import ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from app.models.users import ApiToken, User
 
@@ -34,6 +35,7 @@ __all__ = [
     "MailAllowance",
     "Role",
     "Scope",
+    "Segment",
     "Send",
     "SendStatus",
     "Subscriber",

@@ -28,6 +28,12 @@ class Campaign(SQLModel, table=True):
     layout: str = Field(default="default", sa_type=String(100))
     category: Category = enum_field(Category.MARKETING)
     attribute_filter: dict[str, Any] = json_field()
+    segment_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("segment.id", ondelete="SET NULL"), nullable=True),
+    )
+    """An optional saved filter on top of the topics (app/segments); a segment in use by a
+    campaign that is not finished cannot be deleted."""
     status: CampaignStatus = enum_field(CampaignStatus.DRAFT, index=True)
     send_at: datetime | None = opt_ts_field(index=True)
     timezone: str = Field(default="UTC", sa_type=String(64))
@@ -75,6 +81,9 @@ class Send(SQLModel, table=True):
     message_id: str | None = Field(default=None, sa_type=String(300))
     smtp_reply: str | None = Field(default=None, sa_type=String(1000))
     sent_at: datetime | None = opt_ts_field()
+    updated_at: datetime | None = opt_ts_field()
+    """When the row's outcome was last recorded (the failures list shows it). Queued rows
+    and rows from before migration 0009 have none: next_attempt_at stands in."""
 
 
 class TrackingEvent(SQLModel, table=True):

@@ -84,7 +84,7 @@ RETURNING id
 _RECORD_SET = """
 UPDATE send SET status = v.st, message_id = COALESCE(v.mid, send.message_id),
     smtp_reply = v.reply,
-    sent_at = CASE WHEN v.st = 'sent' THEN :now ELSE send.sent_at END,
+    sent_at = CASE WHEN v.st = 'sent' THEN :now ELSE send.sent_at END, updated_at = :now,
     next_attempt_at = COALESCE(v.nat, send.next_attempt_at), attempts = v.att,
     worker = NULL, lease_until = NULL
 FROM {source} AS v
@@ -307,6 +307,7 @@ class SendStore:
                 .where(_send.c.id.in_(ids))
                 .values(
                     status=SendStatus.SKIPPED.value,
+                    updated_at=utcnow(),
                     worker=None,
                     lease_until=None,
                     smtp_reply=f"skipped: {reason}",

@@ -16,6 +16,7 @@ _STATUS = {
     errors.Conflict: 409,
     errors.Suppressed: 409,
     errors.TokenInvalid: 400,
+    errors.InvalidCursor: 400,
     errors.InvalidInput: 422,
     errors.ConfigurationError: 409,
     errors.RateLimited: 429,

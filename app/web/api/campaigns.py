@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from app.campaigns import preview as previews
-from app.campaigns import service
-from app.models import Campaign, CampaignStatus
+from app.campaigns import sends, service
+from app.db import get_engine
+from app.models import Campaign, CampaignStatus, SendStatus
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, SettingsDep, UserDep
 from app.web.params import DbId, OptionalDbIdQuery
@@ -129,6 +131,27 @@ class FailedTest(BaseModel):
 class TestReportPublic(BaseModel):
     sent: list[str] = Field(description="The addresses the test went to.")
     failed: list[FailedTest]
+
+
+class SendItem(BaseModel):
+    subscriber_id: int | None = Field(description="None once the person was erased.")
+    email: str | None
+    status: Literal["sent", "failed", "bounced", "skipped"]
+    reason: str = Field(description="Why, in words (derived from the reply).")
+    smtp_reply: str | None = Field(description="The SMTP server's reply, when one answered.")
+    attempts: int
+    updated_at: UtcDatetime | None = Field(description="When the outcome was recorded.")
+
+
+class SendPagePublic(BaseModel):
+    items: list[SendItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+SendStatusQuery = Annotated[
+    list[Literal["sent", "failed", "bounced", "skipped"]] | None,
+    Query(description="Repeat for several; default: failed, bounced and skipped."),
+]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -300,3 +323,53 @@ def campaign_progress(campaign_id: DbId, session: SessionDep, _user: UserDep) ->
         "status": campaign.status,
         **service.progress(session, campaign).as_dict(),
     }
+
+
+@router.get("/{campaign_id}/sends", response_model=SendPagePublic, responses=errors(400, 404))
+def campaign_sends(
+    campaign_id: DbId,
+    session: SessionDep,
+    _user: UserDep,
+    status: SendStatusQuery = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=sends.MAX_PAGE_SIZE)] = sends.PAGE_SIZE,
+) -> dict[str, Any]:
+    """The recipients with these outcomes, each with the reason and the SMTP reply."""
+    page = sends.list_sends(
+        session,
+        campaign_id,
+        statuses=sends.parse_statuses(status),
+        cursor=cursor,
+        limit=limit,
+    )
+    return {
+        "items": [
+            {
+                "subscriber_id": i.subscriber_id,
+                "email": i.email,
+                "status": i.status.value,
+                "reason": i.reason,
+                "smtp_reply": i.smtp_reply,
+                "attempts": i.attempts,
+                "updated_at": i.updated_at,
+            }
+            for i in page.items
+        ],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/{campaign_id}/sends.csv", response_class=StreamingResponse, responses=errors(404))
+def campaign_sends_csv(
+    campaign_id: DbId, _user: UserDep, status: SendStatusQuery = None
+) -> StreamingResponse:
+    """The same rows as CSV (every page), streamed. No request session: the stream reads
+    in short transactions of its own (a session held open would block SQLite writers)."""
+    statuses: tuple[SendStatus, ...] = sends.parse_statuses(status)
+    engine = get_engine()
+    sends.check_campaign(engine, campaign_id)  # 404 before the stream starts
+    return StreamingResponse(
+        sends.export_csv(engine, campaign_id, statuses=statuses),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}-sends.csv"'},
+    )
