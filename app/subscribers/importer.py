@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring_ascii as _json_string  # type: ignore[attr-defined]
@@ -94,71 +94,105 @@ def import_csv(
 
     Every batch commits on its own, so memory stays flat and an interrupted import can simply
     be run again. The importer attests the people consented: `consent_source` is logged with
-    each new subscription.
+    each new subscription. The steps: check the request, read the header, then parse the
+    rows into batches, each written while the next is parsed.
     """
     settings = settings or get_settings()
-    if not consent_source or not consent_source.strip():
-        raise InvalidInput("a consent source is required: say how these people consented")
-    with Session(engine) as session:
-        topics = {t.slug: t.id for t in session.exec(select(Topic)).scalars()}  # type: ignore[call-overload]
-    if topic_slug and topic_slug not in topics:
-        raise InvalidInput(f"unknown topic: {topic_slug}")
-
-    report = ImportReport()
+    source = _required_consent_source(consent_source)
+    topics = _known_topics(engine, topic_slug)
     reader = csv.reader(_text_lines(raw_lines))
     parser = _RowParser(
         _read_header(reader), topics, topics[topic_slug] if topic_slug else None, settings.pepper
     )
-    writer = BatchWriter(engine, consent_source.strip()[:500], file_name, settings.policy_version)
-
-    batch: dict[str, ImportRow] = {}
-    # One batch is written in a thread while the next is parsed: the database works on
-    # the other core while Python validates addresses.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
-    pending: Future[BatchCounts] | None = None
-
-    def flush(rows: list[ImportRow]) -> None:
-        nonlocal pending
-        if pending is not None:
-            _merge(report, pending.result())
-        pending = pool.submit(writer.write, rows)
-
-    parse = parser.parse
+    report = ImportReport()
+    writer = _WriteBehind(BatchWriter(engine, source, file_name, settings.policy_version), report)
     try:
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                report.rows += 1
-                report.add_error(RowError(reader.line_num, "", f"unreadable CSV: {exc}"))
-                continue
-            row = parse(values, reader.line_num)
-            if row is None:
-                continue  # a blank line
-            report.rows += 1
-            if isinstance(row, RowError):
-                report.add_error(row)
-            elif row[EMAIL] in batch:
-                report.skipped += 1  # the same address again in this batch
-            else:
-                batch[row[EMAIL]] = row  # type: ignore[index]
-                if len(batch) >= BATCH_SIZE:
-                    flush(list(batch.values()))
-                    batch = {}
-                    if progress:
-                        progress(report.rows)
-        if batch:
-            flush(list(batch.values()))
-        if pending is not None:
-            _merge(report, pending.result())
+        for rows in _valid_batches(reader, parser, report):
+            writer.submit(rows)
+            if progress and len(rows) >= BATCH_SIZE:
+                progress(report.rows)
+        writer.finish()
     finally:
-        pool.shutdown(wait=True)
+        writer.close()
     if progress:
         progress(report.rows)
     report.errors.sort(key=lambda e: e.line)
     return report
+
+
+def _required_consent_source(consent_source: str) -> str:
+    """How these people consented, as logged (at most 500 characters); it must be said."""
+    if not consent_source or not consent_source.strip():
+        raise InvalidInput("a consent source is required: say how these people consented")
+    return consent_source.strip()[:500]
+
+
+def _known_topics(engine: Engine, topic_slug: str | None) -> dict[str, int]:
+    """Every topic's id by slug; the import's own topic, if named, must be one of them."""
+    with Session(engine) as session:
+        topics = {t.slug: t.id for t in session.exec(select(Topic)).scalars()}  # type: ignore[call-overload]
+    if topic_slug and topic_slug not in topics:
+        raise InvalidInput(f"unknown topic: {topic_slug}")
+    return topics
+
+
+def _valid_batches(
+    reader: Any, parser: _RowParser, report: ImportReport
+) -> Iterator[list[ImportRow]]:
+    """The valid rows in batches of BATCH_SIZE distinct addresses (the last one smaller).
+    Counts every row in the report and records the bad ones there; a blank line is no row.
+    One loop, not a pipeline of generators: it runs once per row of a million-row file."""
+    batch: dict[str, ImportRow] = {}
+    parse = parser.parse
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            report.rows += 1
+            report.add_error(RowError(reader.line_num, "", f"unreadable CSV: {exc}"))
+            continue
+        row = parse(values, reader.line_num)
+        if row is None:
+            continue  # a blank line
+        report.rows += 1
+        if isinstance(row, RowError):
+            report.add_error(row)
+        elif row[EMAIL] in batch:
+            report.skipped += 1  # the same address again in this batch
+        else:
+            batch[row[EMAIL]] = row  # type: ignore[index]
+            if len(batch) >= BATCH_SIZE:
+                yield list(batch.values())
+                batch = {}
+    if batch:
+        yield list(batch.values())
+
+
+class _WriteBehind:
+    """Writes one batch in a thread while the next is parsed: the database works on the
+    other core while Python validates addresses. Each batch's counts go to the report."""
+
+    def __init__(self, writer: BatchWriter, report: ImportReport) -> None:
+        self.writer, self.report = writer, report
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self.pending: Future[BatchCounts] | None = None
+
+    def submit(self, rows: list[ImportRow]) -> None:
+        """Wait for the batch being written (its error, if any, stops the import), then
+        start writing this one."""
+        self.finish()
+        self.pending = self.pool.submit(self.writer.write, rows)
+
+    def finish(self) -> None:
+        """Wait for the batch being written and count it."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            _merge(self.report, pending.result())
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
 
 def _merge(report: ImportReport, counts: BatchCounts) -> None:

@@ -71,78 +71,148 @@ def subscribe(
     """Add a person to topics. The public form and API without `preconfirm` leave the
     subscriptions `unconfirmed`. A marketer (`by_marketer`) can never add a suppressed
     address; the person's own sign-up can, and their confirmation lifts the suppression.
-    Signing up again changes nothing that is already subscribed and creates no duplicate."""
+    Signing up again changes nothing that is already subscribed and creates no duplicate.
+
+    A workflow of named steps (as in Mailman's subscription workflow), each one below."""
     address = normalize_email(email)
-    name, attributes = clean_name(name), check_attributes(attributes)
-    topics = topics_by_slug(session, topic_slugs)
-    if by_marketer and active_suppression(session, email_hmac(address)) is not None:
+    request = _Signup(
+        address=address,
+        name=clean_name(name),
+        attributes=check_attributes(attributes),
+        topics=topics_by_slug(session, topic_slugs),
+        channel=channel,
+        evidence=evidence,
+        source=(source or None) and source[:200],
+        referrer=(referrer or None) and referrer[:500],
+        preconfirm=preconfirm,
+        by_marketer=by_marketer,
+    )
+    if by_marketer:
+        _refuse_suppressed_address(session, request)
+    subscriber, created = _find_or_create_subscriber(session, request)
+    if by_marketer and not created:
+        _update_known_person_for_marketer(session, request, subscriber)
+    pending = _subscribe_to_topics(session, request, subscriber)
+    session.flush()
+    return SignupResult(subscriber=subscriber, pending_topic_ids=pending, created=created)
+
+
+@dataclass(frozen=True)
+class _Signup:
+    """One sign-up request, checked and cleaned: what every step reads."""
+
+    address: str
+    name: str
+    attributes: dict[str, Any]
+    topics: list[Topic]
+    channel: Channel
+    evidence: Evidence
+    source: str | None
+    referrer: str | None
+    preconfirm: bool
+    by_marketer: bool
+
+    @property
+    def target(self) -> SubscriptionStatus:
+        """The status the topics go to: subscribed when consent is attested, else pending."""
+        return SubscriptionStatus.SUBSCRIBED if self.preconfirm else SubscriptionStatus.UNCONFIRMED
+
+
+def _refuse_suppressed_address(session: Session, request: _Signup) -> None:
+    """A marketer never adds a suppressed address; only the person's own sign-up can."""
+    if active_suppression(session, email_hmac(request.address)) is not None:
         raise Suppressed(
-            f"{address} is on the suppression list (opted out, bounced or erased); only the "
-            "person's own confirmed sign-up can add it again"
+            f"{request.address} is on the suppression list (opted out, bounced or erased); "
+            "only the person's own confirmed sign-up can add it again"
         )
-    subscriber = find_by_email(session, address, lock=True)
-    created = subscriber is None
-    if subscriber is None:
-        subscriber = Subscriber(
-            email=address,
-            name=name,
-            attributes=attributes,
-            source=(source or None) and source[:200],
-            referrer=(referrer or None) and referrer[:500],
+
+
+def _find_or_create_subscriber(session: Session, request: _Signup) -> tuple[Subscriber, bool]:
+    """The person with this address (locked), created if new; True when created."""
+    subscriber = find_by_email(session, request.address, lock=True)
+    if subscriber is not None:
+        return subscriber, False
+    subscriber = Subscriber(
+        email=request.address,
+        name=request.name,
+        attributes=request.attributes,
+        source=request.source,
+        referrer=request.referrer,
+    )
+    try:
+        with session.begin_nested():  # a concurrent sign-up may insert the address first
+            session.add(subscriber)
+            session.flush()
+    except IntegrityError:
+        existing = find_by_email(session, request.address, lock=True)
+        if existing is None:
+            raise
+        return existing, False
+    return subscriber, True
+
+
+def _update_known_person_for_marketer(
+    session: Session, request: _Signup, subscriber: Subscriber
+) -> None:
+    """A marketer cannot re-add an address that is not active; may update the name."""
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        raise Suppressed(
+            f"{request.address} has status {subscriber.status}; a marketer cannot re-add it"
         )
-        try:
-            with session.begin_nested():  # a concurrent sign-up may insert the address first
-                session.add(subscriber)
-                session.flush()
-        except IntegrityError:
-            subscriber = find_by_email(session, address, lock=True)
-            if subscriber is None:
-                raise
-            created = False
-    if not created and by_marketer and subscriber.status != SubscriberStatus.ACTIVE:
-        raise Suppressed(f"{address} has status {subscriber.status}; a marketer cannot re-add it")
-    elif not created and by_marketer and name:
-        subscriber.name = name
+    if request.name:
+        subscriber.name = request.name
         session.add(subscriber)
 
+
+def _subscribe_to_topics(session: Session, request: _Signup, subscriber: Subscriber) -> list[int]:
+    """Each requested topic's subscription brought to the target status, one consent event
+    per change; returns the topics awaiting confirmation."""
     existing = {
         s.topic_id: s
         for s in session.exec(
             select(Subscription).where(Subscription.subscriber_id == subscriber.id)
         )
     }
-    target = SubscriptionStatus.SUBSCRIBED if preconfirm else SubscriptionStatus.UNCONFIRMED
     pending: list[int] = []
-    for topic in topics:
-        current = existing.get(topic.id)  # type: ignore[arg-type]
-        if current is not None and current.status == SubscriptionStatus.SUBSCRIBED:
-            continue
-        opted_out = current is not None and current.status == SubscriptionStatus.UNSUBSCRIBED
-        if opted_out and by_marketer:
-            continue  # a marketer never overrides a person's opt-out
-        if current is None:
-            current = Subscription(subscriber_id=subscriber.id, topic_id=topic.id, status=target)  # type: ignore[arg-type]
-        elif current.status != target:
-            current.status = target
-            current.updated_at = utcnow()
-        else:
+    for topic in request.topics:
+        if _subscribe_to_topic(session, request, subscriber, topic, existing.get(topic.id)):  # type: ignore[arg-type]
             pending.append(topic.id)  # type: ignore[arg-type]
-            continue  # already unconfirmed: re-send the confirmation, log nothing new
-        if preconfirm:  # consent attested by the caller (the API requires a consent_source)
-            current.confirmed_at = current.confirmed_at or utcnow()
-        session.add(current)
-        record_consent(
-            session,
-            action=ConsentAction.SUBSCRIBE,
-            channel=channel,
-            subscriber=subscriber,
-            topic_id=topic.id,
-            evidence=evidence,
-        )
-        if target == SubscriptionStatus.UNCONFIRMED:
-            pending.append(topic.id)  # type: ignore[arg-type]
-    session.flush()
-    return SignupResult(subscriber=subscriber, pending_topic_ids=pending, created=created)
+    return pending
+
+
+def _subscribe_to_topic(
+    session: Session,
+    request: _Signup,
+    subscriber: Subscriber,
+    topic: Topic,
+    current: Subscription | None,
+) -> bool:
+    """One topic: True when it awaits the person's confirmation (a mail is due)."""
+    target = request.target
+    if current is not None and current.status == SubscriptionStatus.SUBSCRIBED:
+        return False
+    opted_out = current is not None and current.status == SubscriptionStatus.UNSUBSCRIBED
+    if opted_out and request.by_marketer:
+        return False  # a marketer never overrides a person's opt-out
+    if current is None:
+        current = Subscription(subscriber_id=subscriber.id, topic_id=topic.id, status=target)  # type: ignore[arg-type]
+    elif current.status != target:
+        current.status = target
+        current.updated_at = utcnow()
+    else:
+        return True  # already unconfirmed: re-send the confirmation, log nothing new
+    if request.preconfirm:  # consent attested by the caller (the API requires a consent_source)
+        current.confirmed_at = current.confirmed_at or utcnow()
+    session.add(current)
+    record_consent(
+        session,
+        action=ConsentAction.SUBSCRIBE,
+        channel=request.channel,
+        subscriber=subscriber,
+        topic_id=topic.id,
+        evidence=request.evidence,
+    )
+    return target == SubscriptionStatus.UNCONFIRMED
 
 
 def confirm(
