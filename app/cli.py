@@ -14,6 +14,7 @@ import typer
 from app.campaigns.cli import campaign_app, worker_command
 from app.inbound.cli import poll_command, poller_command
 from app.models import Role
+from app.settings import Settings
 
 cli = typer.Typer(
     help="Octomail: subscribers, consent and newsletter campaigns.\n\n"
@@ -82,10 +83,14 @@ def serve(
         else "API docs: docs/API.md, or set OCTOMAIL_PUBLIC_DOCS=true for /docs"
     )
     typer.secho(
-        f"Octomail is running: open {settings.base_url}/subscribe ({docs})",
+        f"Octomail is running: open {settings.base_url}/admin/ (the marketer app; "
+        f"sign-up form: {settings.base_url}/subscribe; {docs})",
         fg=typer.colors.GREEN,
         bold=True,
     )
+    setup = first_run_hint(settings)
+    if setup:
+        typer.secho(setup, fg=typer.colors.YELLOW, bold=True)
     if not settings.smtp_url_list:
         outbox = settings.var_dir / "mail" / "outbox"
         typer.echo(
@@ -101,6 +106,23 @@ def serve(
         proxy_headers=True,
         access_log=False,
         log_level="info",
+    )
+
+
+def first_run_hint(settings: Settings) -> str | None:
+    """While no account exists: the one-time link that creates the first admin (never a
+    default password). None once anyone can sign in."""
+    from app.db import session_scope
+    from app.signin import needs_setup, setup_token
+
+    with session_scope(settings) as session:
+        if not needs_setup(session):
+            return None
+    return (
+        "First run: create the admin account at "
+        f"{settings.base_url}/admin/setup/{setup_token(settings)}\n"
+        "  (the link works once, for a day; each start prints a new one; or run "
+        "`octomail user create --email you@example.org --role admin`)"
     )
 
 

@@ -45,6 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    from app.web import admin
     from app.web.api import router as api_router
     from app.web.public import router as public_router
 
@@ -70,10 +71,15 @@ def create_app() -> FastAPI:
         max_upload=settings.max_upload_bytes,
         upload_paths=UPLOAD_PATHS,
     )
-    app.add_middleware(SecurityHeaders, no_csp_paths=("/docs", "/redoc") if docs else ())
+    app.add_middleware(
+        SecurityHeaders,
+        no_csp_paths=("/docs", "/redoc") if docs else (),
+        script_prefixes=("/admin",),
+    )
     # Public first: routes are matched in order and the recipients' endpoints (one-click
     # POSTs, /healthz) are the hot path; the two sets share no path, so order is free.
     app.include_router(public_router)
     app.include_router(api_router)
+    admin.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

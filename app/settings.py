@@ -111,6 +111,18 @@ class Settings(BaseSettings):
     export_link_max_age: timedelta = timedelta(hours=24)
     """Lifetime of the download link that "email my data" sends to the person's address."""
 
+    # Issue 11, the marketer web app: browser sessions and the sign-in lock-out.
+    admin_session_idle: timedelta = timedelta(hours=2)
+    """A signed-in browser left alone this long is signed out."""
+    admin_session_max_age: timedelta = timedelta(hours=12)
+    """A session ends this long after sign-in, however active (then sign in again)."""
+    admin_lockout_failures: int = Field(5, ge=1)
+    """Failed sign-ins to one account within the window that lock it out for the window."""
+    admin_lockout_client_failures: int = Field(20, ge=1)
+    """Failed sign-ins from one client (IPv4 address or IPv6 /64) within the window that
+    lock that client out: one guesser trying many accounts."""
+    admin_lockout_window: timedelta = timedelta(minutes=15)
+
     @field_validator("export_link_max_age", mode="before")
     @classmethod
     def _export_link_duration(cls, value: object) -> timedelta:
@@ -124,6 +136,9 @@ class Settings(BaseSettings):
         "send_lease",
         "send_retry_max_age",
         "inbound_lease_ttl",
+        "admin_session_idle",
+        "admin_session_max_age",
+        "admin_lockout_window",
         mode="before",
     )
     @classmethod

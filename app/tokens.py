@@ -23,6 +23,8 @@ class Purpose(StrEnum):
     EMAIL_OPTOUT = "email-optout.v1"
     ERASE = "erase.v1"
     EXPORT = "export.v1"
+    ADMIN_SETUP = "admin-setup.v1"
+    ADMIN_FLASH = "admin-flash.v1"
 
 
 # Purposes whose tokens never expire (links in mail already sent must keep working).

@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from functools import cache
+from zoneinfo import available_timezones
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import ApiToken, Role, User, utcnow
+from app.models import AdminSession, ApiToken, Role, User, utcnow
 from app.subscribers.addresses import normalize_email
 
 log = logging.getLogger(__name__)
@@ -160,15 +163,46 @@ def update_user(
     user.role = new_role
     user.is_active = new_active
     session.add(user)
+    if not new_active:  # signed-in browsers end now, not when their session expires
+        _end_sessions(session, user)
     session.flush()
     return user
 
 
+def _end_sessions(session: Session, user: User) -> None:
+    session.exec(delete(AdminSession).where(col(AdminSession.user_id) == user.id))  # type: ignore[call-overload]
+
+
 def set_password(session: Session, user: User, password: str, *, by: str = "cli") -> None:
-    """Replace the password (argon2); API tokens are separate and stay as they are."""
+    """Replace the password (argon2) and sign the user out of every browser (whoever knew
+    the old one is out); API tokens are separate and stay as they are."""
     _check_password(password)
     log.info("password of %s (id %s) reset (by %s)", user.email, user.id, by)
     user.password_hash = _hasher.hash(password)
+    session.add(user)
+    _end_sessions(session, user)
+    session.flush()
+
+
+def check_password(user: User, password: str) -> bool:
+    """True when `password` is the user's current one (to confirm a change of password)."""
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@cache
+def timezones() -> tuple[str, ...]:
+    """The IANA timezone names this machine knows, sorted (read once: it scans files)."""
+    return tuple(sorted(available_timezones() - {"localtime", "posixrules", "Factory"}))
+
+
+def set_timezone(session: Session, user: User, timezone: str) -> None:
+    """Set the IANA timezone the admin pages show times in (InvalidInput if unknown)."""
+    if timezone not in timezones():
+        raise InvalidInput(f"unknown timezone {timezone[:64]!r}: use a name like Europe/Paris")
+    user.timezone = timezone
     session.add(user)
     session.flush()
 

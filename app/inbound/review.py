@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Channel, InboundMessage, InboundStatus, Scope, utcnow
@@ -30,6 +30,17 @@ def list_messages(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more and rows else None)
+
+
+def waiting_count(session: Session) -> int:
+    """How many messages wait for a person (the Inbox count in the admin nav)."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(InboundMessage.status == InboundStatus.REVIEW)
+        ).one()
+    )
 
 
 def get_message(session: Session, inbound_id: int) -> InboundMessage:

@@ -18,9 +18,10 @@ from app.models.inbound import InboundMessage, Lease
 from app.models.mail import MailAllowance
 from app.models.segments import Segment
 from app.models.subscribers import ConsentEvent, Subscriber, Subscription, Suppression, Topic
-from app.models.users import ApiToken, User
+from app.models.users import AdminSession, ApiToken, SignInFailure, User
 
 __all__ = [
+    "AdminSession",
     "ApiToken",
     "Campaign",
     "CampaignStatus",
@@ -37,6 +38,7 @@ __all__ = [
     "Scope",
     "Segment",
     "Send",
+    "SignInFailure",
     "SendStatus",
     "Subscriber",
     "SubscriberStatus",

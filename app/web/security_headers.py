@@ -19,6 +19,12 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 
+ADMIN_CSP = CSP.replace(
+    "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';"
+)
+"""The marketer pages load our own copy of htmx (static/vendor): scripts and its requests to
+this site only; still no inline script or style."""
+
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -28,8 +34,15 @@ HEADERS = {
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, no_csp_paths: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        no_csp_paths: Iterable[str] = (),
+        script_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
+        self.script_prefixes = script_prefixes
         # The interactive API docs (when OCTOMAIL_PUBLIC_DOCS is on) load Swagger UI with
         # an inline script: they get every header but the content policy.
         self.no_csp_paths = frozenset(no_csp_paths)
@@ -39,13 +52,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         skip_csp = scope["path"] in self.no_csp_paths
+        scripts = bool(self.script_prefixes) and scope["path"].startswith(self.script_prefixes)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS.items():
                     if name not in headers and not (skip_csp and name.startswith("Content-S")):
-                        headers[name] = value
+                        headers[name] = ADMIN_CSP if scripts and value == CSP else value
+                if scripts:  # signed-in pages: never kept by a shared cache or the back button
+                    headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
         await self.app(scope, receive, with_headers)

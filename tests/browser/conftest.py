@@ -121,3 +121,58 @@ def screenshot_dir(request: pytest.FixtureRequest) -> Path:
     path = SCREENSHOTS / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 812}
+MARKETER_PASSWORD = "correct horse battery"
+
+
+def shoot(page, directory: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Full-page screenshots of the page as it is, at 1280x800 and 375x812:
+    NAME-desktop.png and NAME-phone.png; the page is left at its first viewport."""
+    before = page.viewport_size
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        page.screenshot(path=directory / f"{name}-{label}.png", full_page=True)
+    if before:
+        page.set_viewport_size(before)
+
+
+@pytest.fixture
+def marketer(browser, live_server: str):  # type: ignore[no-untyped-def]
+    """A factory for signed-in marketers in Chromium:
+
+        page = marketer()                      # an admin, at 1280x800, on /admin/
+        page = marketer(Role.EDITOR, email="ed@example.org")
+
+    Each call makes the account (password MARKETER_PASSWORD) and a session row, puts the
+    session cookie in a fresh browser context and opens /admin/. `page.base` is the server's
+    URL. Contexts are closed after the test."""
+    from app.db import session_scope
+    from app.models import Role
+    from app.signin import start_session
+    from app.users import create_user
+    from app.web.admin.auth import SESSION_COOKIE
+
+    contexts = []
+
+    def make(role: Role = Role.ADMIN, email: str | None = None):  # type: ignore[no-untyped-def]
+        address = email or f"{role}{len(contexts) + 1}@example.org"
+        with session_scope() as db:
+            user = create_user(db, email=address, password=MARKETER_PASSWORD, role=role)
+            token = start_session(db, user)
+        context = browser.new_context(viewport=DESKTOP)
+        contexts.append(context)
+        context.add_cookies(
+            [{"name": SESSION_COOKIE, "value": token, "url": live_server, "httpOnly": True}]
+        )
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.base = live_server
+        page.goto(f"{live_server}/admin/")
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -1,0 +1,43 @@
+"""The marketer web app under /admin (issue 11): one router per area, all behind
+`admin_user(...)` (app/web/admin/auth.py) except sign-in and the first-run setup link.
+
+To add an area: a module with its own `router` (prefix `/admin/AREA`, the gate as a router
+dependency), included below, and a row per route in tests/web/admin/test_route_table.py."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.web.admin import account, dashboard, signin
+from app.web.admin.auth import AdminForbidden, SignInRequired
+
+router = APIRouter(include_in_schema=False)
+router.include_router(signin.router)
+router.include_router(account.router)
+router.include_router(dashboard.router)
+
+
+def install(app: FastAPI) -> None:
+    """Include the admin routes and the answers for anonymous and forbidden requests."""
+    from app.web.admin.render import render
+
+    app.include_router(router)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        target = f"/admin/login?next={quote(exc.next_path, safe='/')}"
+        if request.headers.get("HX-Request") == "true":  # htmx: load the whole page there
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(AdminForbidden)
+    async def _forbidden(request: Request, exc: AdminForbidden) -> Response:
+        return render(
+            request,
+            "admin/error.html",
+            {"title": "Not allowed", "message": str(exc)},
+            status_code=403,
+        )
