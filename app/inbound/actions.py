@@ -8,6 +8,7 @@ transaction, so a crash either leaves both (then the message is only moved) or n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -59,6 +60,36 @@ class RowLike(Protocol):
     acked_at: datetime | None
 
 
+@dataclass
+class _Wanted:
+    """What a batch of verdicts names: the rows Batch.prefetch() loads for them."""
+
+    ids: set[int] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+    campaigns: set[int | None] = field(default_factory=set)
+    soft: list[Verdict] = field(default_factory=list)
+    reports: list[Verdict] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, verdicts: Iterable[Verdict]) -> _Wanted:
+        wanted = cls()
+        for verdict in verdicts:
+            if verdict.kind is Kind.SOFT_BOUNCE:
+                wanted.soft.append(verdict)
+            if verdict.kind in _REPORTS:
+                wanted.reports.append(verdict)
+            wanted.ids.update(tie.subscriber_id for tie in verdict.ties)
+            wanted.ids.update(verdict.reply_subscribers)
+            if verdict.subscriber_id:
+                wanted.ids.add(verdict.subscriber_id)
+            if verdict.campaign_id:
+                wanted.campaigns.add(verdict.campaign_id)
+            for address in (*verdict.recipients, *verdict.requested):
+                if normal := _normal(address):
+                    wanted.emails.add(normal)
+        return wanted
+
+
 class Batch:
     """What the actions of one batch of messages share, so a batch costs a few statements
     instead of a few per message: the subscribers and campaign scopes its verdicts name
@@ -85,47 +116,33 @@ class Batch:
     def prefetch(self, verdicts: Iterable[Verdict]) -> None:
         """Load every subscriber and campaign scope these verdicts may need, in one query
         each (into the session, so the opt-outs keep the loaded objects in step)."""
-        ids: set[int] = set()
-        emails: set[str] = set()
-        campaigns: set[int | None] = set()
-        soft: list[Verdict] = []
-        reports: list[Verdict] = []
-        for verdict in verdicts:
-            if verdict.kind is Kind.SOFT_BOUNCE:
-                soft.append(verdict)
-            if verdict.kind in _REPORTS:
-                reports.append(verdict)
-            ids.update(tie.subscriber_id for tie in verdict.ties)
-            ids.update(verdict.reply_subscribers)
-            if verdict.subscriber_id:
-                ids.add(verdict.subscriber_id)
-            if verdict.campaign_id:
-                campaigns.add(verdict.campaign_id)
-            for address in (*verdict.recipients, *verdict.requested):
-                if normal := _normal(address):
-                    emails.add(normal)
-        if ids or emails:
-            found = self.session.exec(
-                select(Subscriber).where(
-                    or_(
-                        Subscriber.id.in_(sorted(ids)),  # type: ignore[union-attr]
-                        Subscriber.email.in_(sorted(emails)),
-                    )
-                )
-            ).all()  # type: ignore[attr-defined]
-            self._by_id.update(dict.fromkeys(ids))
-            self._by_email.update(dict.fromkeys(emails))
-            for sub in found:
-                if sub.id is not None:
-                    self._by_id[sub.id] = sub
-                self._by_email[sub.email] = sub
-        if campaigns:
-            self._scopes.update(link_scopes(self.session, campaigns))
-        if reports:
-            self.load_sends(reports)
-        for verdict in soft:  # the addresses _report() will count soft bounces for
+        wanted = _Wanted.of(verdicts)
+        if wanted.ids or wanted.emails:
+            self._load_subscribers(wanted.ids, wanted.emails)
+        if wanted.campaigns:
+            self._scopes.update(link_scopes(self.session, wanted.campaigns))
+        if wanted.reports:
+            self.load_sends(wanted.reports)
+        for verdict in wanted.soft:  # the addresses _report() will count soft bounces for
             if targets := _targets(self, verdict):
                 self._soft_candidates.add(email_hmac(targets[0][0].email))
+
+    def _load_subscribers(self, ids: set[int], emails: set[str]) -> None:
+        """The subscribers with these ids or addresses, in one query; None for the missing."""
+        found = self.session.exec(
+            select(Subscriber).where(
+                or_(
+                    Subscriber.id.in_(sorted(ids)),  # type: ignore[union-attr]
+                    Subscriber.email.in_(sorted(emails)),
+                )
+            )
+        ).all()  # type: ignore[attr-defined]
+        self._by_id.update(dict.fromkeys(ids))
+        self._by_email.update(dict.fromkeys(emails))
+        for sub in found:
+            if sub.id is not None:
+                self._by_id[sub.id] = sub
+            self._by_email[sub.email] = sub
 
     def load_sends(self, verdicts: list[Verdict]) -> None:
         """What ties these reports to our mail, in at most two queries: which of their

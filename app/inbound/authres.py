@@ -47,21 +47,18 @@ def _strip_comments(value: str) -> str:
             if depth == 0:
                 out.append(value[end : end + 2])
             pos = end + 2
-        elif quoted:  # only ever at depth 0: a comment cannot start inside quotes
+        elif depth == 0 and (quoted or char != "("):
+            # Outside comments every special but "(" is kept as written: quoted text (only
+            # ever at depth 0: a comment cannot start inside quotes), a quote mark, which
+            # opens or closes it, and a stray ")".
             out.append(char)
-            quoted = char != '"'
-        elif char == '"':
-            if depth == 0:
-                out.append(char)
-                quoted = True
+            quoted ^= char == '"'
         elif char == "(":
             depth += 1
-        elif depth:
+        elif char == ")":  # inside a comment: a quote mark there means nothing
             depth -= 1
             if depth == 0:
                 out.append(" ")
-        else:
-            out.append(char)
 
 
 def _split(value: str) -> list[str]:

@@ -220,10 +220,53 @@ class Poller:
         # largest share of a batch); actionable rows are then acted on in order (each sees
         # the previous ones: soft-bounce counts, one ack a day, pending opt-outs) and their
         # rows updated together at the end.
-        table = InboundMessage.__table__  # type: ignore[attr-defined]
         now = utcnow()
         hashes = {item.uid: copies.content_hash(item) for item, _verdict in verdicts}
-        rows = [
+        rows = self._row_views(verdicts)
+        if not rows:
+            return []
+        values = self._insert_values(rows, verdicts, uidvalidity, now, hashes)
+        counts: Counter[str] = Counter()
+        with Session(self.engine, expire_on_commit=False) as session:
+            originals = copies.find_originals(session, hashes)
+            seen = [(row, verdicts[i]) for i, row in enumerate(rows) if row.uid in originals]
+            if seen:  # recorded before under another UID: not acted on again
+                fresh = [i for i, row in enumerate(rows) if row.uid not in originals]
+                every = verdicts
+                rows, values, verdicts = (
+                    [rows[i] for i in fresh],
+                    [values[i] for i in fresh],
+                    [verdicts[i] for i in fresh],
+                )
+            ids = _insert(session, values)
+            for row in rows:
+                row.id = ids[row.uid]
+            actionable = []
+            for row, (_item, verdict) in zip(rows, verdicts, strict=True):
+                counts[verdict.kind.value] += 1
+                if verdict.kind in _ACTIONABLE:
+                    actionable.append((row, verdict))
+            act(session, actionable)
+            _store_actions(session, [row for row, _verdict in actionable])
+            if seen:
+                rows = rows + self._record_copies(
+                    session,
+                    uidvalidity,
+                    now,
+                    seen,
+                    originals,
+                    {row.uid: row for row in rows},
+                    ids,
+                    {item.uid: verdict for item, verdict in every},
+                )
+                counts[copies.VERDICT] += len(seen)
+            session.commit()
+        self.summary.update(counts)
+        return rows
+
+    def _row_views(self, verdicts: list[tuple[Fetched, Verdict]]) -> list[RowView]:
+        """The batch's rows as first recorded: actionable ones get their action later."""
+        return [
             RowView(
                 id=0,
                 uid=item.uid,
@@ -238,9 +281,17 @@ class Poller:
             )
             for item, verdict in verdicts
         ]
-        if not rows:
-            return []
-        values = [
+
+    def _insert_values(
+        self,
+        rows: list[RowView],
+        verdicts: list[tuple[Fetched, Verdict]],
+        uidvalidity: int,
+        now: datetime,
+        hashes: dict[str, str],
+    ) -> list[dict[str, Any]]:
+        """The INSERT parameters of the batch's rows."""
+        return [
             {
                 "source": self.source.name,
                 "uidvalidity": uidvalidity,
@@ -259,75 +310,6 @@ class Poller:
             }
             for row, (_item, verdict) in zip(rows, verdicts, strict=True)
         ]
-        counts: Counter[str] = Counter()
-        with Session(self.engine, expire_on_commit=False) as session:
-            originals = copies.find_originals(session, hashes)
-            seen = [(row, verdicts[i]) for i, row in enumerate(rows) if row.uid in originals]
-            if seen:  # recorded before under another UID: not acted on again
-                fresh = [i for i, row in enumerate(rows) if row.uid not in originals]
-                every = verdicts
-                rows, values, verdicts = (
-                    [rows[i] for i in fresh],
-                    [values[i] for i in fresh],
-                    [verdicts[i] for i in fresh],
-                )
-            # Matched by uid (unique in the batch), not by order: asking SQLite for RETURNING
-            # in parameter order makes SQLAlchemy insert row by row.
-            ids: dict[str, int] = {}
-            if values:
-                result = session.execute(insert(table).returning(table.c.id, table.c.uid), values)
-                ids = {uid: db_id for db_id, uid in result.all()}
-            for row in rows:
-                row.id = ids[row.uid]
-            actionable = []
-            for row, (_item, verdict) in zip(rows, verdicts, strict=True):
-                counts[verdict.kind.value] += 1
-                if verdict.kind in _ACTIONABLE:
-                    actionable.append((row, verdict))
-            act(session, actionable)
-            acted = [row for row, _verdict in actionable]
-            if acted:
-                session.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("row_id"))
-                    .values(
-                        action=bindparam("r_action"),
-                        address_hmac=bindparam("r_hmac"),
-                        acked_at=bindparam("r_acked"),
-                        evidence=bindparam("r_evidence"),
-                        status=bindparam("r_status"),
-                        folder=bindparam("r_folder"),
-                        reason=bindparam("r_reason"),
-                    ),
-                    [
-                        {
-                            "row_id": row.id,
-                            "r_action": row.action[:64],
-                            "r_hmac": row.address_hmac,
-                            "r_acked": row.acked_at,
-                            "r_evidence": row.evidence,
-                            "r_status": row.status.value,
-                            "r_folder": row.folder,
-                            "r_reason": row.reason,
-                        }
-                        for row in acted
-                    ],
-                )
-            if seen:
-                rows = rows + self._record_copies(
-                    session,
-                    uidvalidity,
-                    now,
-                    seen,
-                    originals,
-                    {row.uid: row for row in rows},
-                    ids,
-                    {item.uid: verdict for item, verdict in every},
-                )
-                counts[copies.VERDICT] += len(seen)
-            session.commit()
-        self.summary.update(counts)
-        return rows
 
     def _record_copies(
         self,
@@ -505,6 +487,50 @@ _ACTIONABLE = {
     Kind.TOKEN_OPTOUT,
     Kind.PERSON_OPTOUT,
 }
+
+
+def _insert(session: Session, values: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert the rows in one multi-row INSERT ... RETURNING; their ids by uid. Matched by
+    uid (unique in the batch), not by order: asking SQLite for RETURNING in parameter order
+    makes SQLAlchemy insert row by row."""
+    if not values:
+        return {}
+    table = InboundMessage.__table__  # type: ignore[attr-defined]
+    result = session.execute(insert(table).returning(table.c.id, table.c.uid), values)
+    return {uid: db_id for db_id, uid in result.all()}
+
+
+def _store_actions(session: Session, acted: list[RowView]) -> None:
+    """What the actions decided, for every acted-on row in one executemany UPDATE."""
+    if not acted:
+        return
+    table = InboundMessage.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            action=bindparam("r_action"),
+            address_hmac=bindparam("r_hmac"),
+            acked_at=bindparam("r_acked"),
+            evidence=bindparam("r_evidence"),
+            status=bindparam("r_status"),
+            folder=bindparam("r_folder"),
+            reason=bindparam("r_reason"),
+        ),
+        [
+            {
+                "row_id": row.id,
+                "r_action": row.action[:64],
+                "r_hmac": row.address_hmac,
+                "r_acked": row.acked_at,
+                "r_evidence": row.evidence,
+                "r_status": row.status.value,
+                "r_folder": row.folder,
+                "r_reason": row.reason,
+            }
+            for row in acted
+        ],
+    )
 
 
 def _clean(value: Any) -> Any:

@@ -125,6 +125,11 @@ def weight(value: Any, limit: int = MAX_VALUE) -> int:
             total += len(item)
         else:
             return total
+    return _deep_weight(value, limit)
+
+
+def _deep_weight(value: Any, limit: int) -> int:
+    """weight() of a container, item by item without recursion, stopping past `limit`."""
     total = 0
     stack: list[Any] = [value]
     while stack:

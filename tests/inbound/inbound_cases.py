@@ -248,39 +248,56 @@ def check_effects(session: Session, case: Case, world: World) -> list[str]:
         events = session.exec(
             select(ConsentEvent).where(ConsentEvent.email_hmac == email_hmac(address))
         ).all()
-        if expected == "untouched":  # an address we do not know, and still do not act on
-            if sub is not None or is_suppressed(session, address) or events:
-                problems.append(f"{address}: expected no subscriber, suppression or event")
-            continue
-        if expected == "suppressed":
-            if sub is not None or not is_suppressed(session, address):
-                problems.append(f"{address}: expected suppressed unknown address")
-            if len(events) != 1:
-                problems.append(f"{address}: expected 1 consent event, got {len(events)}")
-            continue
-        if sub is None:
+        if expected in {"untouched", "suppressed"}:
+            problems += _unknown_address_problems(session, address, expected, sub, len(events))
+        elif sub is None:
             problems.append(f"{address}: subscriber missing")
-            continue
-        session.refresh(sub)
-        subs = {
-            s.topic_id: s.status
-            for s in session.exec(select(Subscription).where(Subscription.subscriber_id == sub.id))
-        }
-        if expected == "topic":
-            if (
-                sub.status != "active"
-                or subs[world.news] != "unsubscribed"
-                or subs[world.events] != "subscribed"
-            ):
-                problems.append(f"{address}: expected news-only opt-out, got {sub.status} {subs}")
-        elif sub.status != expected:
-            problems.append(f"{address}: expected {expected}, got {sub.status}")
-        if expected == "active" and events:
-            problems.append(f"{address}: expected no consent event, got {len(events)}")
-        if expected in {"unsubscribed", "bounced", "complained", "topic"} and len(events) != 1:
-            problems.append(f"{address}: expected 1 consent event, got {len(events)}")
-        if expected in {"unsubscribed", "bounced", "complained"} and not is_suppressed(
-            session, address
+        else:
+            problems += _subscriber_problems(session, address, expected, sub, len(events), world)
+    return problems
+
+
+def _unknown_address_problems(
+    session: Session, address: str, expected: str, sub: Subscriber | None, events: int
+) -> list[str]:
+    """An address we do not know: left alone ("untouched") or only suppressed."""
+    if expected == "untouched":  # an address we do not know, and still do not act on
+        if sub is not None or is_suppressed(session, address) or events:
+            return [f"{address}: expected no subscriber, suppression or event"]
+        return []
+    problems = []
+    if sub is not None or not is_suppressed(session, address):
+        problems.append(f"{address}: expected suppressed unknown address")
+    if events != 1:
+        problems.append(f"{address}: expected 1 consent event, got {events}")
+    return problems
+
+
+def _subscriber_problems(
+    session: Session, address: str, expected: str, sub: Subscriber, events: int, world: World
+) -> list[str]:
+    """A known person: their status (or news-only opt-out), consent events and suppression."""
+    problems = []
+    session.refresh(sub)
+    subs = {
+        s.topic_id: s.status
+        for s in session.exec(select(Subscription).where(Subscription.subscriber_id == sub.id))
+    }
+    if expected == "topic":
+        if (
+            sub.status != "active"
+            or subs[world.news] != "unsubscribed"
+            or subs[world.events] != "subscribed"
         ):
-            problems.append(f"{address}: expected on the suppression list")
+            problems.append(f"{address}: expected news-only opt-out, got {sub.status} {subs}")
+    elif sub.status != expected:
+        problems.append(f"{address}: expected {expected}, got {sub.status}")
+    if expected == "active" and events:
+        problems.append(f"{address}: expected no consent event, got {events}")
+    if expected in {"unsubscribed", "bounced", "complained", "topic"} and events != 1:
+        problems.append(f"{address}: expected 1 consent event, got {events}")
+    if expected in {"unsubscribed", "bounced", "complained"} and not is_suppressed(
+        session, address
+    ):
+        problems.append(f"{address}: expected on the suppression list")
     return problems
