@@ -3,11 +3,14 @@ a repeat in the same batch is "(already)" and writes nothing, one ack per addres
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from inbound_support import Catcher, Mailbox, record_campaign_sent
 from sqlmodel import Session, select
 
 from app.db import get_engine
+from app.inbound import actions as inbound_actions
 from app.inbound.poller import poll_once
 from app.models import ConsentEvent, InboundMessage, Subscriber, SubscriberStatus
 from app.settings import get_settings
@@ -135,3 +138,60 @@ def test_soft_bounces_count_the_same_whatever_the_batches(
         "bob@example.com": SubscriberStatus.BOUNCED,
         "cy@example.com": SubscriberStatus.ACTIVE,
     }
+
+
+def test_a_failing_action_sends_only_its_message_to_review(
+    mailbox: Mailbox, smtp: Catcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is redone message by message, each in a savepoint: the rest is acted on
+    exactly as in one go, and nothing of the first, rolled-back attempt remains."""
+    real_apply = inbound_actions.apply
+
+    def apply_failing_on_one(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        if args[3].message_id == "<req3@mail.example.com>":
+            raise RuntimeError("the database went away")
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(inbound_actions, "apply", apply_failing_on_one)
+    with Session(get_engine()) as session:
+        people = [Subscriber(email="ann@example.com"), Subscriber(email="bob@example.com")]
+        session.add_all(people)
+        session.commit()
+        record_campaign_sent(session, people)
+    mailbox.deliver(
+        [
+            _request("ann@example.com", 1),
+            _bounce("bob@example.com", 1),
+            _request("ANN@example.com", 2),
+            _request("stranger@example.net", 3),
+            _request("stranger@example.net", 4),
+        ]
+    )
+    assert poll_once(get_settings())["seen"] == 5
+    with Session(get_engine()) as session:
+        rows = {
+            r.message_id: r
+            for r in session.exec(select(InboundMessage).order_by(InboundMessage.uid))
+        }
+        events = session.exec(select(ConsentEvent)).all()
+        people = {s.email: s.status for s in session.exec(select(Subscriber))}
+    failed = rows["<req3@mail.example.com>"]
+    assert (failed.action, failed.status, failed.folder) == ("failed", "review", "Review")
+    assert "action failed: RuntimeError: the database went away" in (failed.reason or "")
+    assert {m: r.action for m, r in rows.items() if r is not failed} == {
+        "<req1@mail.example.com>": "unsubscribed sender",
+        "<dsn1@mx.example.net>": "bounced",
+        "<req2@mail.example.com>": "unsubscribed sender (already)",
+        "<req4@mail.example.com>": "suppressed sender",
+    }
+    assert sorted((e.channel, e.action) for e in events) == [
+        ("bounce", "bounce"),
+        ("email", "unsubscribe"),
+        ("email", "unsubscribe"),
+    ]
+    assert people == {
+        "ann@example.com": SubscriberStatus.UNSUBSCRIBED,
+        "bob@example.com": SubscriberStatus.BOUNCED,
+    }
+    assert len(smtp.to("ann@example.com")) == 1
+    assert len(smtp.to("stranger@example.net")) == 1
