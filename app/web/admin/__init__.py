@@ -9,15 +9,19 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException
 
-from app.web.admin import account, dashboard, signin
+from app.web.admin import account, dashboard, signin, tokens, users
 from app.web.admin.auth import AdminForbidden, SignInRequired
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
 router.include_router(account.router)
 router.include_router(dashboard.router)
+router.include_router(users.router)
+router.include_router(tokens.router)
 
 
 def install(app: FastAPI) -> None:
@@ -38,6 +42,21 @@ def install(app: FastAPI) -> None:
         return render(
             request,
             "admin/error.html",
-            {"title": "Not allowed", "message": str(exc)},
+            {"title": "Not allowed", "message": str(exc), "inbox_waiting": None},
             status_code=403,
         )
+
+    @app.exception_handler(HTTPException)
+    async def _not_found(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404 and request.url.path.startswith("/admin/"):
+            return render(
+                request,
+                "admin/error.html",
+                {
+                    "title": "Page not found",
+                    "message": "There is no page at this address.",
+                    "inbox_waiting": None,
+                },
+                status_code=404,
+            )
+        return await http_exception_handler(request, exc)

@@ -42,16 +42,18 @@ class AdminForbidden(Exception):
 
 @dataclass(frozen=True)
 class Me:
-    """The signed-in marketer for this request."""
+    """The signed-in marketer for this request. `user` is the row (attached to the request's
+    session, for domain calls); the plain fields are a snapshot that pages can still read
+    after that session is gone (error pages)."""
 
     user: User
     session_id: int
     token: str
     csrf_token: str
-
-    @property
-    def role(self) -> Role:
-        return Role(self.user.role)
+    user_id: int
+    email: str
+    role: Role
+    timezone: str
 
     def can(self, role: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
@@ -77,8 +79,19 @@ def signed_in(request: Request, db: SessionDep) -> Me | None:
     db.commit()
     if found is None or token is None:
         return None
-    me = Me(found.user, found.session.id or 0, token, csrf.bound_token(token))
+    user = found.user
+    me = Me(
+        user=user,
+        session_id=found.session.id or 0,
+        token=token,
+        csrf_token=csrf.bound_token(token),
+        user_id=user.id or 0,
+        email=user.email,
+        role=Role(user.role),
+        timezone=user.timezone,
+    )
     request.state.me = me
+    request.state.admin_db = db  # render() reads the nav's counts in this same session
     return me
 
 

@@ -17,7 +17,6 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 
-from app.db import session_scope
 from app.errors import TokenInvalid
 from app.inbound.review import waiting_count
 from app.models import Role
@@ -50,7 +49,7 @@ def when(context: Context, value: datetime | None) -> str:
     if value is None:
         return "—"
     me = context.get("me")
-    zone_name = me.user.timezone if me is not None else "UTC"
+    zone_name = me.timezone if me is not None else "UTC"
     try:
         zone = ZoneInfo(zone_name)
     except (KeyError, ValueError):
@@ -100,11 +99,13 @@ def _flash(request: Request) -> str | None:
     return str(message[0]) if isinstance(message, list) and message else None
 
 
-def _inbox_waiting(me: Me | None) -> int | None:
-    if me is None:
+def _inbox_waiting(request: Request, me: Me | None) -> int | None:
+    """The Inbox count in the nav, read in the request's own session (a second one would
+    wait on the first's write lock on SQLite)."""
+    db = getattr(request.state, "admin_db", None)
+    if me is None or db is None:
         return None
-    with session_scope() as db:
-        return waiting_count(db)
+    return waiting_count(db)
 
 
 def render(
@@ -124,15 +125,15 @@ def render(
         "org_name": settings.org_name,
         "lang": "en",
         "me": me,
-        "user": me.user if me else None,
         "csrf_token": me.csrf_token if me else None,
         "flash": flash,
         "nav": nav_items(me),
         "section": section(request.url.path),
-        "inbox_waiting": _inbox_waiting(me),
         "errors": {},
         **(context or {}),
     }
+    if "inbox_waiting" not in values:  # error pages pass None: their session is gone
+        values["inbox_waiting"] = _inbox_waiting(request, me)
     partial = (
         block is not None
         and request.headers.get("HX-Request") == "true"

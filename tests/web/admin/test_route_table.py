@@ -26,6 +26,20 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("GET", "/admin/account"): Role.VIEWER,
     ("POST", "/admin/account/password"): Role.VIEWER,
     ("POST", "/admin/account/timezone"): Role.VIEWER,
+    ("GET", "/admin/users"): Role.ADMIN,
+    ("GET", "/admin/users/new"): Role.ADMIN,
+    ("POST", "/admin/users"): Role.ADMIN,
+    ("GET", "/admin/users/{user_id}"): Role.ADMIN,
+    ("POST", "/admin/users/{user_id}/role"): Role.ADMIN,
+    ("GET", "/admin/users/{user_id}/disable"): Role.ADMIN,
+    ("POST", "/admin/users/{user_id}/disable"): Role.ADMIN,
+    ("POST", "/admin/users/{user_id}/enable"): Role.ADMIN,
+    ("POST", "/admin/users/{user_id}/password"): Role.ADMIN,
+    ("GET", "/admin/tokens"): Role.ADMIN,
+    ("GET", "/admin/tokens/new"): Role.ADMIN,
+    ("POST", "/admin/tokens"): Role.ADMIN,
+    ("GET", "/admin/tokens/{token_id}/revoke"): Role.ADMIN,
+    ("POST", "/admin/tokens/{token_id}/revoke"): Role.ADMIN,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 
