@@ -6,8 +6,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from app.errors import Conflict, NotFound
 from app.models import Topic
+from app.subscribers import topics as topic_service
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, UserDep
 from app.web.params import DbId
@@ -34,13 +34,6 @@ class TopicPublic(BaseModel):
     created_at: UtcDatetime
 
 
-def _get(session: SessionDep, topic_id: int) -> Topic:
-    topic = session.get(Topic, topic_id)
-    if topic is None:
-        raise NotFound("topic not found")
-    return topic
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -48,12 +41,9 @@ def _get(session: SessionDep, topic_id: int) -> Topic:
     responses=errors(400, 403, 409),
 )
 def create_topic(body: TopicCreate, session: SessionDep, _user: EditorDep) -> Topic:
-    if session.exec(select(Topic).where(Topic.slug == body.slug)).first():
-        raise Conflict(f"topic {body.slug!r} already exists")
-    topic = Topic(**body.model_dump())
-    session.add(topic)
-    session.flush()
-    return topic
+    return topic_service.create_topic(
+        session, slug=body.slug, name=body.name, description=body.description
+    )
 
 
 @router.get("", response_model=dict[str, list[TopicPublic]])
@@ -63,18 +53,19 @@ def list_topics(session: SessionDep, _user: UserDep) -> dict[str, list[Topic]]:
 
 @router.get("/{topic_id}", response_model=TopicPublic, responses=errors(404))
 def get_topic(topic_id: DbId, session: SessionDep, _user: UserDep) -> Topic:
-    return _get(session, topic_id)
+    return topic_service.get_topic(session, topic_id)
 
 
 @router.patch("/{topic_id}", response_model=TopicPublic, responses=errors(400, 403, 404))
 def update_topic(topic_id: DbId, body: TopicUpdate, session: SessionDep, _user: EditorDep) -> Topic:
-    topic = _get(session, topic_id)
-    for key, value in body.model_dump(exclude_none=True).items():
-        setattr(topic, key, value)
-    session.add(topic)
-    return topic
+    topic = topic_service.get_topic(session, topic_id)
+    return topic_service.update_topic(session, topic, name=body.name, description=body.description)
 
 
-@router.delete("/{topic_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
+@router.delete(
+    "/{topic_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404, 409)
+)
 def delete_topic(topic_id: DbId, session: SessionDep, _user: EditorDep) -> None:
-    session.delete(_get(session, topic_id))
+    """409 while an unfinished campaign (draft, scheduled, running, paused, missed) targets
+    the topic, naming them; otherwise the topic and its subscriptions are deleted."""
+    topic_service.delete_topic(session, topic_service.get_topic(session, topic_id))

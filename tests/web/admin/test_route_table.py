@@ -40,6 +40,13 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("POST", "/admin/tokens"): Role.ADMIN,
     ("GET", "/admin/tokens/{token_id}/revoke"): Role.ADMIN,
     ("POST", "/admin/tokens/{token_id}/revoke"): Role.ADMIN,
+    ("GET", "/admin/topics"): Role.VIEWER,
+    ("GET", "/admin/topics/new"): Role.EDITOR,
+    ("POST", "/admin/topics/new"): Role.EDITOR,
+    ("GET", "/admin/topics/{topic_id}"): Role.VIEWER,
+    ("POST", "/admin/topics/{topic_id}"): Role.EDITOR,
+    ("GET", "/admin/topics/{topic_id}/delete"): Role.EDITOR,
+    ("POST", "/admin/topics/{topic_id}/delete"): Role.EDITOR,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 
