@@ -147,8 +147,13 @@ def materialise(
     category: Category | str,
     attribute_filter: dict[str, Any] | None,
     now: Any,
+    segment: sa.ColumnElement[bool] | None = None,
 ) -> int:
     """Write one queued `send` row per eligible subscriber in ONE set-based statement.
+
+    `segment` is the campaign's saved segment as a predicate over `subscriber`
+    (app/segments), applied here only: the audience is decided when the campaign starts,
+    and the claim-time re-check is about consent.
 
     Deduplicated across topics by construction (one row per subscriber via EXISTS) and by
     the unique (campaign_id, subscriber_id) with ON CONFLICT DO NOTHING, so a second start
@@ -163,7 +168,10 @@ def materialise(
         sa.literal(SendStatus.QUEUED.value),
         sa.literal(0),
         sa.bindparam("now", now, type_=sa.DateTime()),
-    ).where(eligible_clause(campaign_id, category, attribute_filter, postgres=postgres))
+    ).where(
+        eligible_clause(campaign_id, category, attribute_filter, postgres=postgres),
+        sa.true() if segment is None else segment,
+    )
     insert = (
         (postgresql.insert(send) if postgres else sqlite.insert(send))
         .from_select(

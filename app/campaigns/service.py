@@ -15,21 +15,25 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from app import paging
 from app.campaigns import states
-from app.campaigns.audience import materialise, validate_filter
+from app.campaigns.audience import eligible_clause, materialise, validate_filter
 from app.errors import ConfigurationError, InvalidInput, InvalidTransition, NotFound
 from app.models import (
     Campaign,
     CampaignStatus,
     CampaignTopic,
     Category,
+    Segment,
     Send,
     SendStatus,
+    Subscriber,
     Topic,
     utcnow,
 )
+from app.segments.service import segment_clause
 from app.sending.mime import ascii_address, has_control, sender_address
 from app.settings import Settings, get_settings
 from app.subscribers.addresses import normalize_email
@@ -49,6 +53,7 @@ EDITABLE = (
     "category",
     "attribute_filter",
     "topics",
+    "segment_id",
 )
 _LAYOUT = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _campaigns = Campaign.__table__  # type: ignore[attr-defined]
@@ -151,6 +156,15 @@ def _topic_ids(session: Session, slugs: list[str]) -> list[int]:
     return sorted({found[s] for s in slugs})  # type: ignore[misc]
 
 
+def _segment_id(session: Session, value: Any) -> int | None:
+    """None, or the id of a segment that exists (InvalidInput otherwise)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or session.get(Segment, value) is None:
+        raise InvalidInput(f"unknown segment: {value!r}")
+    return value
+
+
 def _set_topics(session: Session, campaign_id: int, topic_ids: list[int]) -> None:
     session.execute(
         sa.delete(CampaignTopic.__table__).where(  # type: ignore[attr-defined]
@@ -174,8 +188,10 @@ def create_campaign(
     reply_to: str = "",
     layout: str = "default",
     attribute_filter: dict[str, Any] | None = None,
+    segment_id: int | None = None,
     settings: Settings | None = None,
 ) -> Campaign:
+    """A draft targeting `topics` and, optionally, a saved segment on top of them."""
     fields = _clean(
         {
             "name": name,
@@ -191,7 +207,7 @@ def create_campaign(
     )
     topic_ids = _topic_ids(session, topics)
     _check_content(session, fields, topic_ids, settings)
-    campaign = Campaign(**fields)
+    campaign = Campaign(**fields, segment_id=_segment_id(session, segment_id))
     session.add(campaign)
     session.flush()
     _set_topics(session, campaign.id, topic_ids)  # type: ignore[arg-type]
@@ -209,7 +225,9 @@ def update_campaign(
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"cannot change: {', '.join(sorted(unknown))}")
-    fields = _clean({k: v for k, v in changes.items() if k != "topics"})
+    fields = _clean({k: v for k, v in changes.items() if k not in ("topics", "segment_id")})
+    if "segment_id" in changes:
+        fields["segment_id"] = _segment_id(session, changes["segment_id"])
     if "topics" in changes:
         topic_ids = _topic_ids(session, list(changes["topics"] or []))
     else:
@@ -244,6 +262,44 @@ def list_campaigns(session: Session, *, status: str | None = None) -> list[Campa
     if status:
         stmt = stmt.where(Campaign.status == status)
     return list(session.exec(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPage:
+    items: list[Campaign]
+    next_cursor: str | None
+
+
+def campaign_page(
+    session: Session,
+    *,
+    status: CampaignStatus | str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> CampaignPage:
+    """One page of campaigns, newest first (keyset on id, the status index for a tab).
+    InvalidCursor for a cursor we did not make, InvalidInput for an unknown status."""
+    stmt = select(Campaign)
+    if status:
+        try:
+            stmt = stmt.where(Campaign.status == CampaignStatus(status).value)
+        except ValueError as exc:
+            raise InvalidInput(f"unknown campaign status: {status!r}") from exc
+    if cursor:
+        stmt = stmt.where(col(Campaign.id) < paging.decode_id(cursor))
+    rows = list(session.exec(stmt.order_by(col(Campaign.id).desc()).limit(limit + 1)))
+    next_cursor = paging.encode(rows[limit - 1].id) if len(rows) > limit else None  # type: ignore[arg-type]
+    return CampaignPage(rows[:limit], next_cursor)
+
+
+def campaign_status_counts(session: Session) -> dict[str, int]:
+    """Campaigns per status (the list's tabs), every status present."""
+    rows = session.execute(
+        sa.select(_campaigns.c.status, sa.func.count()).group_by(_campaigns.c.status)
+    ).all()
+    counts = {s.value: 0 for s in CampaignStatus}
+    counts.update({status: int(n) for status, n in rows})
+    return counts
 
 
 def campaign_topics(session: Session, campaign_ids: list[int]) -> dict[int, list[Topic]]:
@@ -318,6 +374,7 @@ def start(
     Returns the number of recipients, or None when another process changed the status
     first (then nothing was written)."""
     now = now or utcnow()
+    segment = segment_clause(session, campaign.segment_id, now=now) if campaign.segment_id else None
     if not _cas(session, campaign.id, sources, S.RUNNING, started_at=now):  # type: ignore[arg-type]
         return None
     return materialise(
@@ -326,7 +383,28 @@ def start(
         category=campaign.category,
         attribute_filter=campaign.attribute_filter,
         now=now,
+        segment=segment,
     )
+
+
+def audience_count(session: Session, campaign: Campaign) -> int:
+    """How many people the campaign would reach if it started now (topics, category,
+    attribute filter and segment; suppressed addresses are still counted: they are
+    checked, and skipped, when a worker claims them). One COUNT, on demand."""
+    subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    where = [
+        eligible_clause(
+            campaign.id,  # type: ignore[arg-type]
+            campaign.category,
+            campaign.attribute_filter,
+            postgres=postgres,
+        )
+    ]
+    if campaign.segment_id:
+        where.append(segment_clause(session, campaign.segment_id))
+    stmt = sa.select(sa.func.count()).select_from(subscriber).where(*where)
+    return int(session.execute(stmt).scalar_one())
 
 
 def send_now(session: Session, campaign_id: int, *, settings: Settings | None = None) -> Campaign:

@@ -71,9 +71,10 @@ def test_huge_cursor_is_a_clear_error(api):
     import base64
     import json
 
-    cursor = base64.urlsafe_b64encode(json.dumps({"after": 10**30}).encode()).decode()
+    cursor = base64.urlsafe_b64encode(json.dumps([10**30]).encode()).decode()
     response = api.get("/api/v1/subscribers", params={"cursor": cursor})
-    assert response.status_code == 422 and response.json()["detail"] == "invalid cursor"
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("invalid cursor")
 
 
 def test_a_lone_surrogate_in_a_json_string_is_a_422_that_echoes_nothing(api):

@@ -31,7 +31,7 @@ def test_every_route_documents_its_errors():
 
 
 def test_domain_errors_and_field_errors_match_the_documented_422(api):
-    one_sentence = api.get("/api/v1/subscribers", params={"cursor": "nonsense"})
+    one_sentence = api.get("/api/v1/subscribers", params={"topic": "no-such-topic"})
     assert one_sentence.status_code == 422 and isinstance(one_sentence.json()["detail"], str)
     fields = api.post("/api/v1/topics", json={"slug": "Not A Slug"})
     assert fields.status_code == 422

@@ -85,7 +85,7 @@ def test_list_filters_and_cursor_pagination(api):
     assert [s["email"] for s in found] == ["p4@example.org"]
     assert api.get("/api/v1/subscribers", params={"status": "bounced"}).json()["items"] == []
     assert api.get("/api/v1/subscribers", params={"status": "nonsense"}).status_code == 422
-    assert api.get("/api/v1/subscribers", params={"cursor": "!!"}).status_code == 422
+    assert api.get("/api/v1/subscribers", params={"cursor": "!!"}).status_code == 400
 
 
 def test_patch_unsubscribes_through_the_one_function(api):

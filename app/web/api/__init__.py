@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter
 
-from app.web.api import campaigns, inbound, subscribers, tokens, topics, users
+from app.web.api import campaigns, inbound, segments, subscribers, tokens, topics, users
 from app.web.api.responses import COMMON
 
 router = APIRouter(prefix="/api/v1", responses=COMMON)
 router.include_router(topics.router)
 router.include_router(subscribers.router)
+router.include_router(segments.router)
 router.include_router(campaigns.router)
 router.include_router(inbound.router)
 router.include_router(users.router)

@@ -16,7 +16,7 @@ from app.db import get_engine
 from app.models import Campaign, CampaignStatus, SendStatus
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, SettingsDep, UserDep
-from app.web.params import DbId, OptionalDbIdQuery
+from app.web.params import MAX_DB_INT, DbId, OptionalDbIdQuery
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -34,6 +34,9 @@ class CampaignCreate(BaseModel):
     reply_to: str = Field(default="", max_length=320)
     layout: str = Field(default="default", max_length=100)
     attribute_filter: dict[str, Any] | None = None
+    segment_id: int | None = Field(
+        default=None, ge=1, le=MAX_DB_INT, description="A saved segment on top of the topics."
+    )
 
 
 class CampaignUpdate(BaseModel):
@@ -49,6 +52,9 @@ class CampaignUpdate(BaseModel):
     reply_to: str | None = Field(default=None, max_length=320)
     layout: str | None = Field(default=None, max_length=100)
     attribute_filter: dict[str, Any] | None = None
+    segment_id: int | None = Field(
+        default=None, ge=1, le=MAX_DB_INT, description="null removes the segment."
+    )
 
 
 class ScheduleBody(BaseModel):
@@ -91,6 +97,7 @@ class CampaignSummary(BaseModel):
     reply_to: str
     layout: str
     attribute_filter: dict[str, Any]
+    segment_id: int | None
     status: CampaignStatus
     send_at: UtcDatetime | None
     timezone: str | None
@@ -106,6 +113,7 @@ class CampaignPublic(CampaignSummary):
 
 class CampaignList(BaseModel):
     items: list[CampaignSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class CampaignProgress(ProgressPublic):
@@ -179,6 +187,7 @@ def _public(
         "reply_to": campaign.reply_to,
         "layout": campaign.layout,
         "attribute_filter": campaign.attribute_filter or {},
+        "segment_id": campaign.segment_id,
         "status": campaign.status,
         "send_at": _iso(campaign.send_at),
         "timezone": campaign.timezone,
@@ -207,17 +216,23 @@ def create_campaign(
     return _public(session, campaign)
 
 
-@router.get("", response_model=CampaignList)
+@router.get("", response_model=CampaignList, responses=errors(400))
 def list_campaigns(
-    session: SessionDep, _user: UserDep, status: str | None = None
-) -> dict[str, list[dict[str, Any]]]:
-    campaigns = service.list_campaigns(session, status=status)
-    topics = service.campaign_topics(session, [c.id for c in campaigns])  # type: ignore[misc]
+    session: SessionDep,
+    _user: UserDep,
+    status: CampaignStatus | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """Newest first, a page at a time."""
+    page = service.campaign_page(session, status=status, cursor=cursor, limit=limit)
+    topics = service.campaign_topics(session, [c.id for c in page.items])  # type: ignore[misc]
     return {
         "items": [
             _public(session, c, with_progress=False, topics=[t.slug for t in topics[c.id]])  # type: ignore[index]
-            for c in campaigns
-        ]
+            for c in page.items
+        ],
+        "next_cursor": page.next_cursor,
     }
 
 

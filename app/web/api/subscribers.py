@@ -23,13 +23,14 @@ from app.models import (
 from app.subscribers import allowance
 from app.subscribers.allowance import Grant, MailKind
 from app.subscribers.consent import Evidence, record_consent
-from app.subscribers.directory import export_csv as export_rows
 from app.subscribers.directory import (
+    SubscriberFilter,
     get_subscriber,
     list_subscribers,
     public_subscriber,
     subscriptions_of,
 )
+from app.subscribers.directory import export_csv as export_rows
 from app.subscribers.fields import check_attributes, clean_name
 from app.subscribers.importer import import_csv
 from app.subscribers.notify import send_confirmation
@@ -38,7 +39,7 @@ from app.subscribers.rights import erase, export_data
 from app.subscribers.signup import subscribe, topics_by_slug
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, UserDep, request_evidence
-from app.web.params import DbId
+from app.web.params import DbId, OptionalDbIdQuery
 
 router = APIRouter(prefix="/subscribers", tags=["subscribers"])
 
@@ -201,7 +202,7 @@ def create_subscriber(
     return body
 
 
-@router.get("", response_model=SubscriberPage)
+@router.get("", response_model=SubscriberPage, responses=errors(400))
 def list_all(
     session: SessionDep,
     _user: UserDep,
@@ -209,17 +210,40 @@ def list_all(
     topic: str | None = None,
     source: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: str | None = None,
+    attribute: Annotated[
+        list[str] | None,
+        Query(description='key=value (repeat); 34 matches 34 and "34".'),
+    ] = None,
+    segment: OptionalDbIdQuery = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    page = list_subscribers(
-        session, status=status_, topic=topic, source=source, q=q, cursor=cursor, limit=limit
+    filters = SubscriberFilter(
+        status=status_,
+        topic=topic,
+        source=source,
+        q=q,
+        attributes=tuple(_attribute_pairs(attribute or [])),
+        segment_id=segment,
     )
+    page = list_subscribers(session, filters, cursor=cursor, limit=limit)
     subs = subscriptions_of(session, [s.id for s in page.items])  # type: ignore[misc]
     return {
         "items": [public_subscriber(s, subs[s.id]) for s in page.items],  # type: ignore[index]
         "next_cursor": page.next_cursor,
     }
+
+
+def _attribute_pairs(values: list[str]) -> list[tuple[str, str]]:
+    if len(values) > 20:
+        raise InvalidInput("at most 20 attribute filters")
+    pairs = []
+    for value in values:
+        key, sep, wanted = value.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"attribute filters are key=value, got {value!r}")
+        pairs.append((key, wanted))
+    return pairs
 
 
 @router.get("/export", response_class=StreamingResponse)
