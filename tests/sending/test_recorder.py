@@ -82,6 +82,20 @@ def test_a_full_batch_is_recorded_at_once_and_the_rest_after_the_interval(
     assert set(smtp_sink.delivered_to().values()) == {1}
 
 
+def _wait_until_sending_pauses(sink: SmtpSink, *, limit: int, timeout: float = 30.0) -> int:
+    """The number delivered once it stops growing for a second, however slow the machine;
+    unthrottled, the worker would instead go on to every recipient."""
+    deadline = time.monotonic() + timeout
+    seen = len(sink.messages)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = len(sink.messages)
+        if now == seen or now >= limit:
+            return now
+        seen = now
+    raise AssertionError(f"sending never paused: {seen} delivered after {timeout} s")
+
+
 def test_a_stalled_database_pauses_sending_past_the_backlog(
     api: TestClient,
     settings_env: dict[str, str],
@@ -105,10 +119,7 @@ def test_a_stalled_database_pauses_sending_past_the_backlog(
             # Read on the locking connection (SQLite's readers take the lock too).
             count = sa.text("SELECT count(*) FROM send WHERE campaign_id = :c AND status = 'sent'")
             recorded = conn.execute(count, {"c": campaign_id}).scalar_one()
-            time.sleep(1.5)  # unthrottled, the worker would send hundreds meanwhile
-            delivered = len(smtp_sink.messages)
-            time.sleep(0.5)
-            assert len(smtp_sink.messages) == delivered  # sending has paused
+            delivered = _wait_until_sending_pauses(smtp_sink, limit=recipients)
         unrecorded = delivered - recorded
         assert 0 < unrecorded <= RECORD_BACKLOG + connections, (unrecorded, recorded)
         assert delivered < recipients
