@@ -13,7 +13,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from app.web.admin import account, dashboard, signin, tokens, topics, users
+from app.web.admin import account, campaigns, dashboard, signin, tokens, topics, users
 from app.web.admin.auth import AdminForbidden, SignInRequired
 
 router = APIRouter(include_in_schema=False)
@@ -23,6 +23,7 @@ router.include_router(dashboard.router)
 router.include_router(users.router)
 router.include_router(tokens.router)
 router.include_router(topics.router)
+router.include_router(campaigns.router)
 
 
 def install(app: FastAPI) -> None:

@@ -47,6 +47,15 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("POST", "/admin/topics/{topic_id}"): Role.EDITOR,
     ("GET", "/admin/topics/{topic_id}/delete"): Role.EDITOR,
     ("POST", "/admin/topics/{topic_id}/delete"): Role.EDITOR,
+    ("GET", "/admin/campaigns/new"): Role.VIEWER,
+    ("POST", "/admin/campaigns/new"): Role.EDITOR,
+    ("GET", "/admin/campaigns/{campaign_id}"): Role.VIEWER,
+    ("POST", "/admin/campaigns/{campaign_id}"): Role.EDITOR,
+    ("GET", "/admin/campaigns/{campaign_id}/preview"): Role.VIEWER,
+    ("POST", "/admin/campaigns/{campaign_id}/test"): Role.EDITOR,
+    ("POST", "/admin/campaigns/{campaign_id}/duplicate"): Role.EDITOR,
+    ("GET", "/admin/campaigns/{campaign_id}/delete"): Role.VIEWER,
+    ("POST", "/admin/campaigns/{campaign_id}/delete"): Role.EDITOR,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 

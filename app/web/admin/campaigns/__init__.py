@@ -1,0 +1,11 @@
+"""/admin/campaigns: the list, the editor, review and send, progress, and the recipients'
+outcomes. One router per page group; handlers call app/campaigns, as app/web/api does."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.web.admin.campaigns import editor
+
+router = APIRouter()
+router.include_router(editor.router)
