@@ -183,14 +183,14 @@ def user_list() -> None:
     _table(["id", "email", "role", "active", "created"], rows)
 
 
-def _change_user(ref: str, **changes: object) -> None:
+def _change_user(ref: str, *, role: Role | None = None, is_active: bool | None = None) -> None:
     from app.db import session_scope
     from app.errors import OctomailError
     from app.users import get_user, update_user
 
     try:
         with session_scope() as session:
-            user = update_user(session, get_user(session, ref), **changes)  # type: ignore[arg-type]
+            user = update_user(session, get_user(session, ref), role=role, is_active=is_active)
             typer.echo(f"{user.email}: {user.role}, {'active' if user.is_active else 'disabled'}")
     except OctomailError as exc:
         _fail(str(exc))

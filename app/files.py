@@ -10,6 +10,7 @@ from __future__ import annotations
 import mailbox
 import os
 from pathlib import Path
+from typing import IO
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -61,7 +62,9 @@ class PrivateMaildir(mailbox.Maildir):
                 private_dir(root / sub)
         super().__init__(str(root), factory=None, create=create)
 
-    def _create_tmp(self):  # type: ignore[no-untyped-def]
-        handle = super()._create_tmp()
+    def _create_tmp(self) -> IO[bytes]:
+        # Private in CPython's mailbox.Maildir (the one place a new file is created): typeshed
+        # does not declare it.
+        handle = super()._create_tmp()  # type: ignore[misc]
         os.fchmod(handle.fileno(), FILE_MODE)
         return handle

@@ -33,7 +33,7 @@ def gettext_context(lang: str) -> dict[str, Any]:
 def pick_language(accept_language: str | None, explicit: str | None = None) -> str:
     """An explicit ?lang= wins, then the first supported Accept-Language entry, then English."""
     if explicit in SUPPORTED:
-        return explicit  # type: ignore[return-value]
+        return explicit
     for part in (accept_language or "").split(","):
         code = part.split(";")[0].strip().lower()[:2]
         if code in SUPPORTED:

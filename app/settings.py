@@ -9,6 +9,7 @@ import secrets
 from datetime import timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,8 +126,8 @@ class Settings(BaseSettings):
 
     @field_validator("export_link_max_age", mode="before")
     @classmethod
-    def _export_link_duration(cls, value: object) -> timedelta:
-        return parse_duration(value)  # type: ignore[arg-type]
+    def _export_link_duration(cls, value: Any) -> timedelta:  # the raw input: mode=before
+        return parse_duration(value)
 
     @field_validator(
         "missed_grace",
@@ -142,8 +143,8 @@ class Settings(BaseSettings):
         mode="before",
     )
     @classmethod
-    def _duration(cls, value: object) -> timedelta:
-        return parse_duration(value)  # type: ignore[arg-type]
+    def _duration(cls, value: Any) -> timedelta:  # the raw input: mode=before
+        return parse_duration(value)
 
     @field_validator("from_", "org_name")
     @classmethod

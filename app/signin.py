@@ -21,11 +21,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import ColumnElement, delete, func, text
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, OctomailError, TokenInvalid
-from app.models import AdminSession, Role, SignInFailure, User, utcnow
+from app.models import AdminSession, Role, SignInFailure, User, saved_id, utcnow
 from app.settings import Settings, get_settings
 from app.subscribers.addresses import normalize_email
 from app.tokens import Purpose, mint, verify
@@ -71,7 +71,7 @@ def _account_key(email: str) -> str | None:
 
 
 def _lock_end(
-    session: Session, where: object, limit: int, window: timedelta, now: datetime
+    session: Session, where: ColumnElement[bool], limit: int, window: timedelta, now: datetime
 ) -> datetime | None:
     """When the lock on these failures ends, or None when there is none: the `limit`-th most
     recent failure within the window, plus the window."""
@@ -147,8 +147,8 @@ def sign_in(
         _record_failure(session, email, client, now)
         raise SignInRefused("The email address or the password is not right.")
     # A success clears the account's count (not the client's: one guesser, many accounts).
-    session.exec(delete(SignInFailure).where(col(SignInFailure.email) == user.email))  # type: ignore[call-overload]
-    session.exec(  # type: ignore[call-overload]
+    session.exec(delete(SignInFailure).where(col(SignInFailure.email) == user.email))
+    session.exec(
         delete(SignInFailure).where(col(SignInFailure.at) < now - settings.admin_lockout_window)
     )
     log.info("%s signed in from %s", user.email, client)
@@ -169,7 +169,7 @@ def start_session(
     session.add(
         AdminSession(
             token_hash=_hash(token),
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=saved_id(user),
             created_at=now,
             last_seen_at=now,
             ip=client,
@@ -219,7 +219,7 @@ def active_session(
 def end_session(session: Session, token: str | None) -> None:
     """Sign this browser out (nothing happens for an unknown token)."""
     if token:
-        session.exec(delete(AdminSession).where(col(AdminSession.token_hash) == _hash(token)))  # type: ignore[call-overload]
+        session.exec(delete(AdminSession).where(col(AdminSession.token_hash) == _hash(token)))
 
 
 def needs_setup(session: Session) -> bool:
@@ -243,7 +243,7 @@ def create_first_admin(session: Session, *, token: str, email: str, password: st
     """The first account, an admin, through the setup link. Two browsers submitting at once
     make one account: SQLite serializes writers at BEGIN, PostgreSQL takes a lock first."""
     if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(8008)"))  # type: ignore[call-overload]
+        session.execute(text("SELECT pg_advisory_xact_lock(8008)"))
     check_setup_token(session, token)
     user = create_user(session, email=email, password=password, role=Role.ADMIN)
     log.info("first admin %s created through the setup link", user.email)

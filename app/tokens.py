@@ -67,7 +67,10 @@ def verify(
             return _serializer(purpose, tuple(_keys(settings)), False).loads(token)
         if max_age is None:
             max_age = settings.confirm_max_age.total_seconds()
-        return _serializer(purpose, tuple(_keys(settings)), True).loads(token, max_age=max_age)
+        # Seconds as a float (timedelta.total_seconds()): itsdangerous compares them as
+        # they are, though its annotation says int.
+        serializer = _serializer(purpose, tuple(_keys(settings)), True)
+        return serializer.loads(token, max_age=max_age)  # type: ignore[arg-type]
     except SignatureExpired as exc:
         raise TokenExpired("This link has expired.") from exc
     except (BadData, UnicodeError, ValueError) as exc:

@@ -18,7 +18,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import AdminSession, ApiToken, Role, User, utcnow
+from app.models import AdminSession, ApiToken, Role, User, saved_id, utcnow
 from app.subscribers.addresses import normalize_email
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def create_token(session: Session, *, user: User | str, name: str) -> str:
     if not user.is_active:  # it would be refused on use: say so now, not at the first call
         raise Conflict(f"{user.email} is disabled: enable the account first")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=_hash_token(token)))
+    session.add(ApiToken(user_id=saved_id(user), name=name, token_hash=_hash_token(token)))
     session.flush()
     return token
 
@@ -88,8 +88,8 @@ def user_for_token(session: Session, token: str) -> User | None:
         return None
     row = session.exec(
         select(ApiToken).where(
-            ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None)
-        )  # type: ignore[union-attr]
+            ApiToken.token_hash == _hash_token(token), col(ApiToken.revoked_at).is_(None)
+        )
     ).first()
     if row is None:
         return None
@@ -125,14 +125,13 @@ def _active_admin_ids(session: Session) -> list[int]:
     """Ids of the active admins, their rows locked in id order (PostgreSQL; SQLite serializes
     writers at BEGIN): two admins demoting each other at once queue here, and the second then
     sees the first is no longer an admin, so one of them stays."""
-    return list(
-        session.exec(
-            select(User.id)
-            .where(User.role == Role.ADMIN, User.is_active == True)  # noqa: E712
-            .order_by(col(User.id))
-            .with_for_update()
-        )
-    )
+    ids = session.exec(
+        select(col(User.id))
+        .where(User.role == Role.ADMIN, User.is_active == True)  # noqa: E712
+        .order_by(col(User.id))
+        .with_for_update()
+    ).all()
+    return [i for i in ids if i is not None]  # never None: a primary key (typed int | None)
 
 
 def update_user(
@@ -170,7 +169,7 @@ def update_user(
 
 
 def _end_sessions(session: Session, user: User) -> None:
-    session.exec(delete(AdminSession).where(col(AdminSession.user_id) == user.id))  # type: ignore[call-overload]
+    session.exec(delete(AdminSession).where(col(AdminSession.user_id) == user.id))
 
 
 def set_password(session: Session, user: User, password: str, *, by: str = "cli") -> None:

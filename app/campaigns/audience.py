@@ -48,6 +48,7 @@ from app.models import (
     Subscription,
     SubscriptionStatus,
     Suppression,
+    table_of,
 )
 from app.settings import Settings
 from app.subscribers.addresses import email_hmac
@@ -91,7 +92,7 @@ def validate_filter(value: Any) -> dict[str, Any]:
 
 
 def _attribute_clause(filters: dict[str, Any], postgres: bool) -> sa.ColumnElement[bool]:
-    attributes = Subscriber.__table__.c.attributes  # type: ignore[attr-defined]
+    attributes = table_of(Subscriber).c.attributes
     clauses: list[sa.ColumnElement[bool]] = []
     for key, wanted in filters.items():
         values = wanted if isinstance(wanted, list) else [wanted]
@@ -122,9 +123,9 @@ def eligible_clause(
 ) -> sa.ColumnElement[bool]:
     """True for `subscriber` rows the campaign may reach (suppression aside, see above)."""
     category = Category(category)
-    sub = Subscription.__table__  # type: ignore[attr-defined]
-    ct = CampaignTopic.__table__  # type: ignore[attr-defined]
-    subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+    sub = table_of(Subscription)
+    ct = table_of(CampaignTopic)
+    subscriber = table_of(Subscriber)
     agreed = [sub.c.status.in_(_SUBSCRIPTION_OK[category])]
     if category is Category.TRANSACTIONAL:
         agreed.append(sub.c.confirmed_at.is_not(None))
@@ -160,8 +161,8 @@ def materialise(
     (a retry after a crash mid-transaction) adds nothing. Returns the rows added.
     """
     postgres = conn.dialect.name == "postgresql"
-    subscriber = Subscriber.__table__  # type: ignore[attr-defined]
-    send = Send.__table__  # type: ignore[attr-defined]
+    subscriber = table_of(Subscriber)
+    send = table_of(Send)
     source = sa.select(
         sa.literal(campaign_id),
         subscriber.c.id,
@@ -190,7 +191,7 @@ def blocked_by_suppression(
     by_hash = {email_hmac(e, settings): e for e in emails}
     if not by_hash:
         return set()
-    table = Suppression.__table__  # type: ignore[attr-defined]
+    table = table_of(Suppression)
     rows = conn.execute(
         sa.select(table.c.email_hmac, table.c.reason).where(
             table.c.email_hmac.in_(list(by_hash)), table.c.lifted_at.is_(None)

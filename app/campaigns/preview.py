@@ -7,11 +7,11 @@ from email import policy
 from email.parser import BytesHeaderParser
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.campaigns.service import campaign_topics
 from app.errors import InvalidInput, NotFound
-from app.models import Campaign, Subscriber
+from app.models import Campaign, Subscriber, saved_id
 from app.sending.offload import run_limited, run_limited_async
 from app.sending.render import (
     Recipient,
@@ -29,7 +29,8 @@ MAX_TEST_ADDRESSES = 20
 
 
 def topic_names(session: Session, campaign: Campaign) -> list[str]:
-    return [t.name for t in campaign_topics(session, [campaign.id])[campaign.id]]  # type: ignore[index]
+    campaign_id = saved_id(campaign)
+    return [t.name for t in campaign_topics(session, [campaign_id])[campaign_id]]
 
 
 def _recipient(session: Session, subscriber_id: int | None) -> Recipient:
@@ -39,9 +40,9 @@ def _recipient(session: Session, subscriber_id: int | None) -> Recipient:
     if subscriber is None:
         raise NotFound(f"subscriber {subscriber_id} not found")
     return Recipient(
-        subscriber.id,
+        saved_id(subscriber),
         subscriber.email,
-        subscriber.name,  # type: ignore[arg-type]
+        subscriber.name,
         subscriber.attributes or {},
         subscriber.link_secret,
     )
@@ -103,13 +104,14 @@ async def send_test(
     addresses = list(dict.fromkeys(normalize_email(e) for e in emails))
     topics = topic_names(session, campaign)
     known = {
-        s.email: s for s in session.exec(select(Subscriber).where(Subscriber.email.in_(addresses)))
-    }  # type: ignore[attr-defined]
+        s.email: s
+        for s in session.exec(select(Subscriber).where(col(Subscriber.email).in_(addresses)))
+    }
     samples = {
         address: Recipient(
-            sub.id,
+            saved_id(sub),
             sub.email,
-            sub.name,  # type: ignore[arg-type]
+            sub.name,
             sub.attributes or {},
             sub.link_secret,
         )

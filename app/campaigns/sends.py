@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from app import paging
 from app.errors import InvalidInput, NotFound
-from app.models import Campaign, Send, SendStatus, Subscriber
+from app.models import Campaign, Send, SendStatus, Subscriber, table_of
 
 FAILURES = (SendStatus.FAILED, SendStatus.BOUNCED, SendStatus.SKIPPED)
 """What "not delivered" means: the default filter of the list and the export."""
@@ -32,8 +32,8 @@ LISTABLE = (SendStatus.SENT, *FAILURES)
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
-_send = Send.__table__  # type: ignore[attr-defined]
-_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+_send = table_of(Send)
+_subscriber = table_of(Subscriber)
 _SMTP = re.compile(r"^[2-5]\d\d(?:[ -]|$)")
 _ENHANCED = re.compile(r"^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b")
 _GAVE_UP = "; last reply: "
@@ -85,7 +85,7 @@ def parse_statuses(values: Iterable[str] | None) -> tuple[SendStatus, ...]:
             allowed = ", ".join(s.value for s in LISTABLE)
             raise InvalidInput(f"status must be one of {allowed}; got {value!r}")
         if status not in chosen:
-            chosen.append(status)  # type: ignore[arg-type]
+            chosen.append(status)
     return tuple(chosen) or FAILURES
 
 

@@ -11,7 +11,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -31,6 +31,8 @@ from app.models import (
     SendStatus,
     Subscriber,
     Topic,
+    saved_id,
+    table_of,
     utcnow,
 )
 from app.segments.service import segment_clause
@@ -56,8 +58,8 @@ EDITABLE = (
     "segment_id",
 )
 _LAYOUT = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-_campaigns = Campaign.__table__  # type: ignore[attr-defined]
-_sends = Send.__table__  # type: ignore[attr-defined]
+_campaigns = table_of(Campaign)
+_sends = table_of(Send)
 
 
 # ---------------------------------------------------------------- create, edit, read
@@ -126,7 +128,7 @@ def _check_content(
     from app.sending.templating import campaign_context, check_campaign
 
     settings = settings or get_settings()
-    names = list(session.exec(select(Topic.name).where(Topic.id.in_(topic_ids))))  # type: ignore[union-attr]
+    names = list(session.exec(select(Topic.name).where(col(Topic.id).in_(topic_ids))))
     context = campaign_context(
         org_name=settings.org_name,
         postal_address=settings.postal_address,
@@ -149,11 +151,12 @@ def _check_content(
 def _topic_ids(session: Session, slugs: list[str]) -> list[int]:
     if not slugs:
         raise InvalidInput("a campaign needs at least one topic")
-    found = {t.slug: t.id for t in session.exec(select(Topic).where(Topic.slug.in_(slugs)))}  # type: ignore[attr-defined]
+    topics = session.exec(select(Topic).where(col(Topic.slug).in_(slugs)))
+    found = {t.slug: saved_id(t) for t in topics}
     missing = [s for s in slugs if s not in found]
     if missing:
         raise InvalidInput(f"unknown topic(s): {', '.join(missing)}")
-    return sorted({found[s] for s in slugs})  # type: ignore[misc]
+    return sorted({found[s] for s in slugs})
 
 
 def _segment_id(session: Session, value: Any) -> int | None:
@@ -167,10 +170,10 @@ def _segment_id(session: Session, value: Any) -> int | None:
 
 def _set_topics(session: Session, campaign_id: int, topic_ids: list[int]) -> None:
     session.execute(
-        sa.delete(CampaignTopic.__table__).where(  # type: ignore[attr-defined]
-            CampaignTopic.__table__.c.campaign_id == campaign_id
+        sa.delete(table_of(CampaignTopic)).where(
+            table_of(CampaignTopic).c.campaign_id == campaign_id
         )
-    )  # type: ignore[attr-defined]
+    )
     for topic_id in topic_ids:
         session.add(CampaignTopic(campaign_id=campaign_id, topic_id=topic_id))
 
@@ -210,7 +213,7 @@ def create_campaign(
     campaign = Campaign(**fields, segment_id=_segment_id(session, segment_id))
     session.add(campaign)
     session.flush()
-    _set_topics(session, campaign.id, topic_ids)  # type: ignore[arg-type]
+    _set_topics(session, saved_id(campaign), topic_ids)
     session.flush()
     return campaign
 
@@ -231,7 +234,7 @@ def update_campaign(
     if "topics" in changes:
         topic_ids = _topic_ids(session, list(changes["topics"] or []))
     else:
-        topic_ids = [t.id for t in campaign_topics(session, [campaign_id])[campaign_id]]  # type: ignore[misc]
+        topic_ids = [saved_id(t) for t in campaign_topics(session, [campaign_id])[campaign_id]]
     merged = {
         key: getattr(campaign, key)
         for key in ("name", "subject", "body", "body_format", "category", "layout")
@@ -258,7 +261,7 @@ def get_campaign(session: Session, campaign_id: int, *, lock: bool = False) -> C
 
 
 def list_campaigns(session: Session, *, status: str | None = None) -> list[Campaign]:
-    stmt = select(Campaign).order_by(Campaign.id.desc())  # type: ignore[union-attr]
+    stmt = select(Campaign).order_by(col(Campaign.id).desc())
     if status:
         stmt = stmt.where(Campaign.status == status)
     return list(session.exec(stmt))
@@ -288,7 +291,7 @@ def campaign_page(
     if cursor:
         stmt = stmt.where(col(Campaign.id) < paging.decode_id(cursor))
     rows = list(session.exec(stmt.order_by(col(Campaign.id).desc()).limit(limit + 1)))
-    next_cursor = paging.encode(rows[limit - 1].id) if len(rows) > limit else None  # type: ignore[arg-type]
+    next_cursor = paging.encode(saved_id(rows[limit - 1])) if len(rows) > limit else None
     return CampaignPage(rows[:limit], next_cursor)
 
 
@@ -309,9 +312,9 @@ def campaign_topics(session: Session, campaign_ids: list[int]) -> dict[int, list
         return out
     rows = session.exec(
         select(CampaignTopic.campaign_id, Topic)
-        .join(Topic, Topic.id == CampaignTopic.topic_id)  # type: ignore[arg-type]
-        .where(CampaignTopic.campaign_id.in_(campaign_ids))  # type: ignore[attr-defined]
-        .order_by(Topic.id)  # type: ignore[arg-type]
+        .join(Topic, col(Topic.id) == CampaignTopic.topic_id)
+        .where(col(CampaignTopic.campaign_id).in_(campaign_ids))
+        .order_by(col(Topic.id))
     )
     for campaign_id, topic in rows:
         out[campaign_id].append(topic)
@@ -325,11 +328,13 @@ def _cas(
     session: Session, campaign_id: int, sources: tuple[S, ...], target: S, **values: Any
 ) -> bool:
     """Compare-and-set the status; True when this caller made the change."""
-    result = session.execute(
+    stmt = (
         sa.update(_campaigns)
         .where(_campaigns.c.id == campaign_id, _campaigns.c.status.in_([s.value for s in sources]))
         .values(status=target.value, **values)
     )
+    # An UPDATE gives a CursorResult (it has rowcount); Session.execute is typed as Result.
+    result = cast("sa.CursorResult[Any]", session.execute(stmt))
     return result.rowcount == 1
 
 
@@ -357,7 +362,8 @@ def preflight(session: Session, campaign: Campaign, settings: Settings | None = 
         )
     from app.sending.render import prepare_campaign
 
-    topics = campaign_topics(session, [campaign.id])[campaign.id]  # type: ignore[index]
+    campaign_id = saved_id(campaign)
+    topics = campaign_topics(session, [campaign_id])[campaign_id]
     try:
         prepare_campaign(campaign, settings=settings, topic_names=[t.name for t in topics])
     except (InvalidInput, ConfigurationError):
@@ -375,11 +381,12 @@ def start(
     first (then nothing was written)."""
     now = now or utcnow()
     segment = segment_clause(session, campaign.segment_id, now=now) if campaign.segment_id else None
-    if not _cas(session, campaign.id, sources, S.RUNNING, started_at=now):  # type: ignore[arg-type]
+    campaign_id = saved_id(campaign)
+    if not _cas(session, campaign_id, sources, S.RUNNING, started_at=now):
         return None
     return materialise(
         session.connection(),
-        campaign_id=campaign.id,  # type: ignore[arg-type]
+        campaign_id=campaign_id,
         category=campaign.category,
         attribute_filter=campaign.attribute_filter,
         now=now,
@@ -391,11 +398,11 @@ def audience_count(session: Session, campaign: Campaign) -> int:
     """How many people the campaign would reach if it started now (topics, category,
     attribute filter and segment; suppressed addresses are still counted: they are
     checked, and skipped, when a worker claims them). One COUNT, on demand."""
-    subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+    subscriber = table_of(Subscriber)
     postgres = session.get_bind().dialect.name == "postgresql"
     where = [
         eligible_clause(
-            campaign.id,  # type: ignore[arg-type]
+            saved_id(campaign),
             campaign.category,
             campaign.attribute_filter,
             postgres=postgres,
@@ -559,7 +566,7 @@ def progress(
 ) -> Progress:
     now = now or utcnow()
     counts = dict(
-        session.execute(  # type: ignore[arg-type]
+        session.execute(
             sa.select(_sends.c.status, sa.func.count())
             .where(_sends.c.campaign_id == campaign.id)
             .group_by(_sends.c.status)
@@ -568,7 +575,7 @@ def progress(
     out = Progress(**{s.value: int(counts.get(s.value, 0)) for s in SendStatus})
     out.total = sum(int(v) for v in counts.values())
     window = 60
-    recent = session.execute(  # type: ignore[union-attr]
+    recent = session.execute(
         sa.select(sa.func.count()).where(
             _sends.c.campaign_id == campaign.id,
             _sends.c.status == SendStatus.SENT.value,

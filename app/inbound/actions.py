@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, or_, tuple_, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput
 from app.inbound.classify import REVIEW, Kind, Verdict
@@ -27,6 +27,7 @@ from app.models import (
     SendStatus,
     Subscriber,
     SubscriberStatus,
+    table_of,
     utcnow,
 )
 from app.settings import Settings
@@ -50,7 +51,9 @@ _REPORTS = {Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT}
 class RowLike(Protocol):
     """The inbound_message fields an action reads and sets (the poller passes a light view)."""
 
-    id: int | None
+    @property
+    def id(self) -> int | None: ...  # read only: a view's id is int, a model's int | None
+
     action: str
     status: InboundStatus
     folder: str
@@ -132,11 +135,11 @@ class Batch:
         found = self.session.exec(
             select(Subscriber).where(
                 or_(
-                    Subscriber.id.in_(sorted(ids)),  # type: ignore[union-attr]
-                    Subscriber.email.in_(sorted(emails)),
+                    col(Subscriber.id).in_(sorted(ids)),
+                    col(Subscriber.email).in_(sorted(emails)),
                 )
             )
-        ).all()  # type: ignore[attr-defined]
+        ).all()
         self._by_id.update(dict.fromkeys(ids))
         self._by_email.update(dict.fromkeys(emails))
         for sub in found:
@@ -160,7 +163,7 @@ class Batch:
             and (sub := self.by_email(normal)) is not None
             and sub.id is not None
         } - self._checked
-        table = Send.__table__  # type: ignore[attr-defined]
+        table = table_of(Send)
         if pairs:
             self._sent_pairs.update(
                 (c, s)
@@ -213,7 +216,7 @@ class Batch:
         """Soft bounces for row.address_hmac since `since`, this row and the earlier ones of
         the batch included. Batched: one grouped count per batch (the batch's rows get
         their hash in the poller's final update, so the count sees only earlier batches)."""
-        table = InboundMessage.__table__  # type: ignore[attr-defined]
+        table = table_of(InboundMessage)
         key = row.address_hmac or ""
         if key not in self._soft_bounces:
             # Every address of the batch at once (prefetch listed them).
@@ -270,7 +273,7 @@ class ImmediateBatch(Batch):
     def soft_bounces(self, row: RowLike, since: datetime) -> int:
         """Soft bounces for row.address_hmac since `since`: the row's hash is stored first,
         then counted, so this row and every earlier one are in the count."""
-        table = InboundMessage.__table__  # type: ignore[attr-defined]
+        table = table_of(InboundMessage)
         self.session.execute(
             update(table).where(table.c.id == row.id).values(address_hmac=row.address_hmac)
         )

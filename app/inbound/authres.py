@@ -65,7 +65,8 @@ def _split(value: str) -> list[str]:
     """Split on ';' outside quoted strings."""
     if '"' not in value:
         return value.split(";")
-    parts, current = [], []
+    parts: list[str] = []
+    current: list[str] = []
     for piece in _PIECES.findall(value):
         if piece == ";":
             parts.append("".join(current))

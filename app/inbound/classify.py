@@ -143,7 +143,7 @@ class _PlainHeaders(policy.EmailPolicy):
     ("Doe, John") would break address parsing; undeclared 8-bit bytes stay as surrogate
     escapes for sanitize()."""
 
-    def header_fetch_parse(self, name, value):  # type: ignore[no-untyped-def]
+    def header_fetch_parse(self, name: str, value: str) -> Any:
         value = "".join(str(value).splitlines())
         if "=?" in value and name.lower() not in _ADDRESS_HEADERS:
             try:

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from app.inbound.classify import PROCESSED, REVIEW
 from app.inbound.review import REFILE_PENDING
 from app.inbound.sources import Fetched
-from app.models import InboundMessage
+from app.models import InboundMessage, table_of
 
 VERDICT = "duplicate"
 
@@ -53,7 +53,7 @@ def find_originals(session: Session, hashes: dict[str, str]) -> dict[str, Origin
     was recorded before, with one indexed query; of two copies in one batch, the first."""
     if not hashes:
         return {}
-    table = InboundMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(InboundMessage)
     found: dict[str, Original] = {}
     for row in session.execute(
         select(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.errors import TokenInvalid
 from app.inbound.classify import Context
@@ -94,8 +94,8 @@ def verify_campaign_message_id(
     if found is None:
         return None
     row = session.execute(
-        select(Subscriber.link_secret, Subscriber.legacy_links).where(  # type: ignore[call-overload]
-            Subscriber.id == found.subscriber_id
+        select(col(Subscriber.link_secret), col(Subscriber.legacy_links)).where(
+            col(Subscriber.id) == found.subscriber_id
         )
     ).first()
     if row is None or not link_matches(found.link_tag, row[0], row[1]):
@@ -108,7 +108,8 @@ def is_own_message_id(settings: Settings, message_id: str) -> bool:
         return True
     match = _OWN_MSGID.match(message_id.strip())
     return (
-        bool(match) and match.group(1).lower() == settings.from_address.rpartition("@")[2].lower()
+        match is not None
+        and match.group(1).lower() == settings.from_address.rpartition("@")[2].lower()
     )
 
 

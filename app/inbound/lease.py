@@ -12,10 +12,11 @@ import secrets
 import socket
 import time
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Engine, or_, text, update
+from sqlalchemy import CursorResult, Engine, or_, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import is_postgres
 from app.models import Lease, utcnow
@@ -28,8 +29,8 @@ def new_holder() -> str:
 
 
 def _now(session: Session) -> datetime:
-    if is_postgres(session.get_bind()):  # type: ignore[arg-type]
-        return session.exec(text("SELECT (now() AT TIME ZONE 'utc')")).one()[0]  # type: ignore[call-overload]
+    if is_postgres(session.get_bind()):
+        return session.execute(text("SELECT (now() AT TIME ZONE 'utc')")).one()[0]
     return utcnow()
 
 
@@ -37,11 +38,16 @@ def try_acquire(engine: Engine, name: str, holder: str, ttl: timedelta = DEFAULT
     """Take or renew the lease if it is free, expired or already ours; True when we hold it."""
     with Session(engine) as session:
         now = _now(session)
-        result = session.exec(  # type: ignore[call-overload]
+        stmt = (
             update(Lease)
-            .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))  # type: ignore[arg-type]
+            .where(
+                col(Lease.name) == name,
+                or_(col(Lease.holder) == holder, col(Lease.expires_at) < now),
+            )
             .values(holder=holder, expires_at=now + ttl)
         )
+        # An UPDATE gives a CursorResult (it has rowcount); Session.execute is typed as Result.
+        result = cast(CursorResult[Any], session.execute(stmt))
         session.commit()
         if result.rowcount == 1:
             return True
@@ -57,9 +63,9 @@ def try_acquire(engine: Engine, name: str, holder: str, ttl: timedelta = DEFAULT
 def release(engine: Engine, name: str, holder: str) -> None:
     """Give the lease up at once (a clean shutdown need not make the next poller wait)."""
     with Session(engine) as session:
-        session.exec(  # type: ignore[call-overload]
+        session.execute(
             update(Lease)
-            .where(Lease.name == name, Lease.holder == holder)  # type: ignore[arg-type]
+            .where(col(Lease.name) == name, col(Lease.holder) == holder)
             .values(expires_at=_now(session) - timedelta(seconds=1))
         )
         session.commit()

@@ -106,6 +106,7 @@ def _private_feedparser() -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    # A module's attributes are unknown to the type checker; this one exists (`import re`).
     module.re = _Re()  # type: ignore[attr-defined]
     return module
 
@@ -123,7 +124,9 @@ class HeaderCachingMessage(EmailMessage):
     it by scanning every header; classification never changes a message, so index the
     headers once and parse each one once. Any change to the headers drops the caches."""
 
-    def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
+    _headers: list[tuple[str, str]]  # set by email.message.Message; typeshed omits it
+
+    def get(self, name: str, failobj: Any = None) -> Any:
         cache = self.__dict__.get("_parsed")
         if cache is None:
             cache = self.__dict__["_parsed"] = {}
@@ -145,12 +148,13 @@ class HeaderCachingMessage(EmailMessage):
             ctype = self.__dict__["_ctype"] = super().get_content_type()
         return ctype
 
-    def _get_params_preserve(self, failobj, header):  # type: ignore[no-untyped-def]
+    def _get_params_preserve(self, failobj: Any, header: str) -> Any:
         # Behind get_param(): charset, boundary, report-type... each asked several times.
         cache = self.__dict__.setdefault("_params", {})
         key = header.lower()
         if key not in cache:
-            cache[key] = super()._get_params_preserve(_MISSING, header)
+            # Private in CPython's email.message (behind get_param); typeshed omits it.
+            cache[key] = super()._get_params_preserve(_MISSING, header)  # type: ignore[misc]
         params = cache[key]
         return failobj if params is _MISSING else list(params)
 
@@ -158,29 +162,29 @@ class HeaderCachingMessage(EmailMessage):
         for key in ("_parsed", "_first", "_ctype", "_params"):
             self.__dict__.pop(key, None)
 
-    def set_raw(self, name, value):  # type: ignore[no-untyped-def]
+    def set_raw(self, name: str, value: str) -> None:
         cached = self.__dict__  # the parser calls this for every header, before any get
         if "_parsed" in cached or "_ctype" in cached or "_params" in cached:
             self._changed()
         self._headers.append((name, value))
 
-    def __setitem__(self, name, val):  # type: ignore[no-untyped-def]
+    def __setitem__(self, name: str, val: Any) -> None:
         self._changed()
         super().__setitem__(name, val)
 
-    def __delitem__(self, name):  # type: ignore[no-untyped-def]
+    def __delitem__(self, name: str) -> None:
         self._changed()
         super().__delitem__(name)
 
-    def set_default_type(self, ctype):  # type: ignore[no-untyped-def]
+    def set_default_type(self, ctype: str) -> None:
         self._changed()
         super().set_default_type(ctype)
 
-    def add_header(self, _name, _value, **_params):  # type: ignore[no-untyped-def]
+    def add_header(self, _name: str, _value: str, **_params: Any) -> None:
         self._changed()
         super().add_header(_name, _value, **_params)
 
-    def replace_header(self, _name, _value):  # type: ignore[no-untyped-def]
+    def replace_header(self, _name: str, _value: Any) -> None:
         self._changed()
         super().replace_header(_name, _value)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import get_engine
 from app.inbound import actions, copies, mailouts
@@ -32,7 +32,7 @@ from app.inbound.lease import LeaseKeeper, current_holder
 from app.inbound.review import REFILE_PENDING
 from app.inbound.sources import Fetched, Source, is_connection_error, source_from_settings
 from app.inbound.text import sanitize
-from app.models import InboundMessage, InboundStatus, utcnow
+from app.models import InboundMessage, InboundStatus, table_of, utcnow
 from app.settings import Settings
 from app.subscribers.allowance import Outcome
 
@@ -142,7 +142,7 @@ class Poller:
             select(InboundMessage).where(
                 InboundMessage.source == self.source.name,
                 InboundMessage.uidvalidity == uidvalidity,
-                InboundMessage.uid.in_(list(uids)),  # type: ignore[attr-defined]
+                col(InboundMessage.uid).in_(list(uids)),
             )
         ).all()
         return {row.uid: row for row in rows}
@@ -325,7 +325,7 @@ class Poller:
         """Rows for messages already recorded under another UID: no action (a soft bounce
         is counted once), filed beside the original. Inserted after the batch's own rows,
         whose ids and final folders an original from this batch takes."""
-        table = InboundMessage.__table__  # type: ignore[attr-defined]
+        table = table_of(InboundMessage)
         values = []
         for row, (item, _verdict) in seen:
             original = originals[item.uid]
@@ -495,7 +495,7 @@ def _insert(session: Session, values: list[dict[str, Any]]) -> dict[str, int]:
     makes SQLAlchemy insert row by row."""
     if not values:
         return {}
-    table = InboundMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(InboundMessage)
     result = session.execute(insert(table).returning(table.c.id, table.c.uid), values)
     return {uid: db_id for db_id, uid in result.all()}
 
@@ -504,7 +504,7 @@ def _store_actions(session: Session, acted: list[RowView]) -> None:
     """What the actions decided, for every acted-on row in one executemany UPDATE."""
     if not acted:
         return
-    table = InboundMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(InboundMessage)
     session.execute(
         update(table)
         .where(table.c.id == bindparam("row_id"))

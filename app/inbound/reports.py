@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses
+from typing import cast
 
 from flufl.bounce import all_failures
 
@@ -213,12 +214,12 @@ def returned_message(msg: Message) -> Returned:
     if part is not None:
         payload = part.get_payload()
         if isinstance(payload, list) and payload:
-            headers = payload[0]
+            headers = cast(Message, payload[0])  # a message/* part holds Message objects
         elif isinstance(payload, str):
             headers = HeaderParser().parsestr(payload)
         else:
             raw = part.get_payload(decode=True)
-            if raw:
+            if isinstance(raw, bytes) and raw:  # decode=True: bytes, or None
                 headers = HeaderParser().parsestr(raw.decode("utf-8", "replace"))
     if headers is None:
         return Returned()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Channel, InboundMessage, InboundStatus, Scope, utcnow
@@ -21,11 +21,11 @@ def list_messages(
     session: Session, *, status: InboundStatus | None, limit: int = 50, cursor: int | None = None
 ) -> tuple[list[InboundMessage], int | None]:
     """Newest first; `cursor` is the last id of the previous page."""
-    stmt = select(InboundMessage).order_by(InboundMessage.id.desc())  # type: ignore[union-attr]
+    stmt = select(InboundMessage).order_by(col(InboundMessage.id).desc())
     if status is not None:
         stmt = stmt.where(InboundMessage.status == status)
     if cursor is not None:
-        stmt = stmt.where(InboundMessage.id < cursor)  # type: ignore[operator]
+        stmt = stmt.where(col(InboundMessage.id) < cursor)
     rows = list(session.exec(stmt.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -3,6 +3,7 @@ small synchronous interface. The poller runs it in a thread (asyncio.to_thread).
 
 from __future__ import annotations
 
+import imaplib
 import os
 import re
 import socket
@@ -36,7 +37,11 @@ class Fetched:
 
 class Source(Protocol):
     name: str  # stable key stored in inbound_message.source (no password)
-    push: bool  # wait() returns early when mail arrives (IDLE, Maildir change)
+
+    @property
+    def push(self) -> bool:
+        """wait() returns early when mail arrives (IDLE, Maildir change)."""
+        ...
 
     def open(self) -> None: ...
     def close(self) -> None: ...
@@ -118,7 +123,7 @@ _FETCH_UID = re.compile(rb"UID (\d+)")
 _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
-def _refresh_capabilities(client) -> None:  # type: ignore[no-untyped-def]
+def _refresh_capabilities(client: imaplib.IMAP4) -> None:
     """Servers announce MOVE and UIDPLUS only after login (Dovecot does), but imaplib keeps
     the greeting's list. Without them, moving falls back to COPY + STORE + a plain EXPUNGE,
     which also purges any message a person had flagged \\Deleted in the INBOX and costs
@@ -159,6 +164,7 @@ class ImapSource:
     # -- connection -------------------------------------------------------------------------
     def open(self) -> None:
         context = ssl.create_default_context()
+        box: MailBox | MailBoxStartTls | MailBoxUnencrypted
         if self.tls:
             box = MailBox(self.host, self.port, timeout=self.timeout, ssl_context=context)
         elif self.starttls:
@@ -190,7 +196,9 @@ class ImapSource:
             except Exception:  # noqa: BLE001
                 pass
 
-    def _client(self):  # type: ignore[no-untyped-def]
+    def _client(self) -> Any:
+        # An imaplib.IMAP4, typed loosely: we pass it mailbox names as modified-UTF-7 bytes,
+        # which imaplib takes but its stubs (str only) do not.
         if self.box is None:
             raise ConnectionError("IMAP source is not open")
         return self.box.client

@@ -7,6 +7,7 @@ import hashlib
 import re
 from email.errors import CharsetError
 from email.message import EmailMessage, Message
+from typing import cast
 
 from inscriptis import get_text
 from mailparser_reply.parser import EmailMessage as ReplyMessage
@@ -46,7 +47,8 @@ def _part_text(part: Message) -> str:
         content = (
             part.get_content()
             if isinstance(part, EmailMessage)
-            else part.get_payload(decode=True).decode(
+            # decode=True gives the bytes of a non-multipart part (typeshed: a wider union)
+            else cast(bytes, part.get_payload(decode=True)).decode(
                 part.get_content_charset() or "utf-8", "replace"
             )
         )
@@ -78,7 +80,7 @@ def body_text(msg: Message) -> tuple[str, str]:
             stack[0:0] = (
                 list(part.iter_parts())
                 if isinstance(part, EmailMessage)
-                else list(part.get_payload())
+                else list(cast("list[Message]", part.get_payload()))
             )
             continue
         if part.get_content_disposition() == "attachment":

@@ -1,6 +1,6 @@
 """All SQLModel tables and enums; imports nothing else from app."""
 
-from app.models.base import utcnow
+from app.models.base import saved_id, table_of, utcnow
 from app.models.campaigns import Campaign, CampaignTopic, Send, TrackingEvent
 from app.models.enums import (
     CampaignStatus,
@@ -48,5 +48,7 @@ __all__ = [
     "Topic",
     "TrackingEvent",
     "User",
+    "saved_id",
+    "table_of",
     "utcnow",
 ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import JSON, DateTime, String
+from sqlalchemy import JSON, DateTime, String, Table, inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
@@ -19,6 +19,28 @@ def utcnow() -> datetime:
 
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model, for Core statements. SQLModel sets `__table__`
+    on the class but does not declare it, so a type checker cannot see it."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def saved_id(row: _HasId) -> int:
+    """A stored row's primary key. SQLModel types `id` as `int | None` because it is None
+    until the INSERT; a row read from the database or flushed to it always has one."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id: it was never flushed")
+    return row.id
 
 
 def enum_field(default: Any, length: int = 16, **kw: Any) -> Any:

@@ -42,6 +42,7 @@ from app.models import (
     SubscriptionStatus,
     Topic,
     TrackingEvent,
+    table_of,
 )
 
 MATCHES = ("all", "any")
@@ -66,11 +67,11 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _Scalar = str | int | float | bool
 
-_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
-_subscription = Subscription.__table__  # type: ignore[attr-defined]
-_topic = Topic.__table__  # type: ignore[attr-defined]
-_send = Send.__table__  # type: ignore[attr-defined]
-_event = TrackingEvent.__table__  # type: ignore[attr-defined]
+_subscriber = table_of(Subscriber)
+_subscription = table_of(Subscription)
+_topic = table_of(Topic)
+_send = table_of(Send)
+_event = table_of(TrackingEvent)
 
 
 @dataclass(frozen=True, slots=True)

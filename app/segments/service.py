@@ -16,7 +16,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Campaign, CampaignStatus, Segment, Subscriber, Topic, utcnow
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    Segment,
+    Subscriber,
+    Topic,
+    saved_id,
+    table_of,
+    utcnow,
+)
 from app.segments.rules import Rule, compile_rules, topic_slugs, validate
 
 PREVIEW_SIZE = 20
@@ -33,7 +42,7 @@ COMMITTED = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PA
 cannot be changed under it. Drafts and missed campaigns see edits (they are reviewed again
 before they are scheduled or sent)."""
 
-_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+_subscriber = table_of(Subscriber)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +190,8 @@ def delete_segment(session: Session, segment_id: int) -> None:
     segment = get_segment(session, segment_id)
     _refuse_if_used(session, segment, UNFINISHED, "deleted")
     session.execute(
-        sa.update(Campaign.__table__)  # type: ignore[attr-defined]
-        .where(Campaign.__table__.c.segment_id == segment_id)  # type: ignore[attr-defined]
+        sa.update(table_of(Campaign))
+        .where(table_of(Campaign).c.segment_id == segment_id)
         .values(segment_id=None)
     )
     session.delete(segment)
@@ -207,7 +216,7 @@ def campaigns_using(
 def _refuse_if_used(
     session: Session, segment: Segment, statuses: Sequence[CampaignStatus], verb: str
 ) -> None:
-    users = campaigns_using(session, segment.id, statuses)  # type: ignore[arg-type]
+    users = campaigns_using(session, saved_id(segment), statuses)
     if users:
         named = ", ".join(f"{c.id} {c.name!r} ({c.status})" for c in users[:5])
         more = f" and {len(users) - 5} more" if len(users) > 5 else ""

@@ -295,12 +295,13 @@ def _assemble(
         # The token is base64url plus ".": only the space needs escaping (as links.py does).
         mailto = f"mailto:{prepared.mailto}?subject=unsubscribe%20{token}"
         unsubscribe += f",\r\n <{mailto}>"
+    subject_header = prepared.static_subject_header  # set with static_subject, or None
+    if subject_header is None or subject is not prepared.static_subject:
+        subject_header = header("Subject", unstructured(subject))
     out = [
         header("Date", _date()),
         header("Message-ID", msgid),
-        prepared.static_subject_header
-        if subject is prepared.static_subject
-        else header("Subject", unstructured(subject)),
+        subject_header,
         header("To", mailbox(recipient.name or "", rcpt)),
         header("List-Unsubscribe", unsubscribe),
         prepared.head,

@@ -557,7 +557,7 @@ class _Instrument:
         if self._cheap(node):
             return node
         if self._raw_ok(node):
-            filters = node
+            filters: nodes.Expr | None = node
             while isinstance(filters, nodes.Filter):
                 filters.name = _RAW_PREFIX + filters.name
                 filters = filters.node
@@ -596,10 +596,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         self.filters.update(raw)
         self.filters[_CHARGE] = charge
         self.filters[_ITERATE] = _iterate
-        self.tests = {name: _guard_test(t) for name, t in self.tests.items()}
+        # jinja2's tests dict is inferred as dict[str, function], which mypy does not call.
+        self.tests = {name: _guard_test(t) for name, t in self.tests.items()}  # type: ignore[arg-type]
         self.globals["lipsum"] = _lipsum
 
-    def _generate(self, source: nodes.Template, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]
+    def _generate(self, source: nodes.Template, *args: Any, **kwargs: Any) -> str:
         _Instrument(source, self.safe_names).visit(source)
         source.set_environment(self)
         return super()._generate(source, *args, **kwargs)

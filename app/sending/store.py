@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.campaigns.audience import blocked_by_suppression, eligible_clause
 from app.models import (
@@ -30,6 +30,8 @@ from app.models import (
     SendStatus,
     Subscriber,
     Topic,
+    saved_id,
+    table_of,
     utcnow,
 )
 from app.settings import Settings
@@ -38,10 +40,10 @@ from app.subscribers.optout import unsubscribe
 
 log = logging.getLogger(__name__)
 
-_send = Send.__table__  # type: ignore[attr-defined]
-_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
-_campaign = Campaign.__table__  # type: ignore[attr-defined]
-_consent = ConsentEvent.__table__  # type: ignore[attr-defined]
+_send = table_of(Send)
+_subscriber = table_of(Subscriber)
+_campaign = table_of(Campaign)
+_consent = table_of(ConsentEvent)
 # Consent events that can never make a queued send ineligible.
 _HARMLESS = (
     ConsentAction.SUBSCRIBE.value,
@@ -191,7 +193,7 @@ class SendStore:
             return {}
         with self.engine.connect() as conn:
             return dict(
-                conn.execute(  # type: ignore[arg-type]
+                conn.execute(
                     sa.select(_campaign.c.id, _campaign.c.status).where(
                         _campaign.c.id.in_(campaign_ids)
                     )
@@ -206,10 +208,10 @@ class SendStore:
             names = [
                 t
                 for t in session.execute(
-                    sa.select(Topic.name)
-                    .join(CampaignTopic, CampaignTopic.topic_id == Topic.id)  # type: ignore[arg-type]
-                    .where(CampaignTopic.campaign_id == campaign_id)
-                    .order_by(Topic.id)  # type: ignore[arg-type]
+                    sa.select(col(Topic.name))
+                    .join(CampaignTopic, col(CampaignTopic.topic_id) == Topic.id)
+                    .where(col(CampaignTopic.campaign_id) == campaign_id)
+                    .order_by(col(Topic.id))
                 ).scalars()
             ]
             session.expunge(campaign)
@@ -250,9 +252,10 @@ class SendStore:
     def _eligible(self, conn: sa.Connection, info: CampaignInfo, ids: list[int]) -> list[Job]:
         """The claimed rows still eligible; the others become `skipped` (same transaction)."""
         campaign = info.campaign
+        campaign_id = saved_id(campaign)
         eligible = eligible_clause(
-            campaign.id,
-            campaign.category,  # type: ignore[arg-type]
+            campaign_id,
+            campaign.category,
             campaign.attribute_filter,
             postgres=self.postgres,
         )
@@ -277,12 +280,12 @@ class SendStore:
         jobs = [
             Job(
                 r[0],
-                campaign.id,
+                campaign_id,
                 r[2],
                 r[3],
                 r[4] or "",
                 r[5] or {},
-                r[1],  # type: ignore[arg-type]
+                r[1],
                 link_secret=r[7],
             )
             for r in candidates

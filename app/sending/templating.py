@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from types import CodeType
-from typing import Any
+from typing import Any, cast
 
 import css_inline
 from inscriptis import get_text
@@ -82,7 +82,7 @@ class _Undefined(ChainableUndefined):
         self._strict()
         return ""
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Any]:
         self._strict()
         return iter(())
 
@@ -136,10 +136,16 @@ def check_template(source: str, what: str, known: tuple[str, ...] | None = None)
             f"{what}: {type(node).__name__.lower()} is not allowed in email "
             f"templates (line {node.lineno})"
         )
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", "")
+    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        name = (
+            access.attr
+            if isinstance(access, nodes.Getattr)
+            else getattr(cast(nodes.Getitem, access).arg, "value", "")
+        )
         if isinstance(name, str) and (name.startswith("_") or name in {"mro", "func_globals"}):
-            raise InvalidInput(f"{what}: '{name}' is not allowed in templates (line {node.lineno})")
+            raise InvalidInput(
+                f"{what}: '{name}' is not allowed in templates (line {access.lineno})"
+            )
     for const in tree.find_all(nodes.Const):
         if isinstance(const.value, str) and const.value.startswith("__"):
             raise InvalidInput(

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -359,12 +359,12 @@ class SmtpPool:
         raise AssertionError("unreachable")
 
 
-def run_async(main: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T]) -> T:
+def run_async(main: Callable[[], Coroutine[Any, Any, T]] | Coroutine[Any, Any, T]) -> T:
     """Run a coroutine (or a coroutine function) on uvloop when installed, else asyncio."""
     coro = main() if callable(main) else main
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)  # type: ignore[arg-type]
+        return runner.run(coro)

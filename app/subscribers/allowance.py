@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import get_engine
 from app.mail.transactional import send_transactional
-from app.models import MailAllowance, utcnow
+from app.models import MailAllowance, table_of, utcnow
 from app.settings import Settings, get_settings
 from app.subscribers.addresses import email_hmac
 
@@ -115,7 +115,7 @@ def _prune(settings: Settings, now: datetime) -> None:
     """Delete per-address rows older than the longest interval. Its own transaction, after
     the claim's: deleting while holding the ceiling row could deadlock with a claim that
     holds an old address row and waits for the ceiling row."""
-    table = MailAllowance.__table__  # type: ignore[attr-defined]
+    table = table_of(MailAllowance)
     with get_engine(settings).begin() as conn:
         conn.execute(
             delete(table).where(table.c.address_hmac != CEILING_KEY, table.c.sent_at < now - _KEEP)
@@ -125,7 +125,7 @@ def _prune(settings: Settings, now: datetime) -> None:
 def release(grant: Grant, settings: Settings | None = None) -> None:
     """Give a grant back after the mail could not be handed over (the person may retry)."""
     settings = settings or get_settings()
-    table = MailAllowance.__table__  # type: ignore[attr-defined]
+    table = table_of(MailAllowance)
     with get_engine(settings).begin() as conn:
         conn.execute(
             delete(table).where(
@@ -178,7 +178,7 @@ def _insert(conn: Connection) -> Any:
 def _claim_address(conn: Connection, hashed: str, kind: MailKind, now: datetime) -> bool:
     """INSERT, or UPDATE only when the last mail is older than the interval; a row back
     means the mail may go."""
-    table = MailAllowance.__table__  # type: ignore[attr-defined]
+    table = table_of(MailAllowance)
     stmt = _insert(conn)(table).values(
         address_hmac=hashed, kind=kind.value, sent_at=now, sent_count=1
     )
@@ -194,7 +194,7 @@ def _claim_ceiling(conn: Connection, ceiling: int, now: datetime) -> tuple[datet
     """Count one mail in the current hour's window (a new window once the last is an hour
     old); None when the window is full (never when `ceiling` is 0). Returns (window
     start, mails in it)."""
-    table = MailAllowance.__table__  # type: ignore[attr-defined]
+    table = table_of(MailAllowance)
     stale = table.c.sent_at <= now - CEILING_WINDOW
     stmt = _insert(conn)(table).values(
         address_hmac=CEILING_KEY, kind=CEILING_KIND, sent_at=now, sent_count=1

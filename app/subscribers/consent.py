@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from app.models import ConsentEvent, Subscriber, Suppression, utcnow
+from app.models import ConsentEvent, Subscriber, Suppression, table_of, utcnow
 from app.subscribers.addresses import email_hmac
 
 
@@ -90,11 +90,11 @@ def suppress(
     session: Session, address_hmac: str, *, reason: str, at: datetime | None = None
 ) -> bool:
     """Suppress a hash (or re-suppress a lifted one) in one statement; True when new."""
-    table = Suppression.__table__
+    table = table_of(Suppression)
     at = at or utcnow()
     dialect = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = dialect(table).values(email_hmac=address_hmac, reason=reason, at=at)
-    stmt = stmt.on_conflict_do_update(
+    insert = dialect(table).values(email_hmac=address_hmac, reason=reason, at=at)
+    stmt = insert.on_conflict_do_update(
         index_elements=[table.c.email_hmac],
         set_={"lifted_at": None, "reason": reason, "at": at},
         where=table.c.lifted_at.is_not(None),

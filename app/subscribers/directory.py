@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from app import paging
 from app.errors import InvalidInput, NotFound
-from app.models import Subscriber, SubscriberStatus, Subscription, Topic
+from app.models import Subscriber, SubscriberStatus, Subscription, Topic, saved_id, table_of
 from app.segments import service as segments
 from app.segments.rules import validate
 
@@ -33,8 +33,8 @@ def subscriptions_of(session: Session, subscriber_ids: list[int]) -> dict[int, l
         return {}
     rows = session.exec(
         select(Subscription.subscriber_id, Topic.slug, Subscription.status)
-        .join(Topic, Topic.id == Subscription.topic_id)  # type: ignore[arg-type]
-        .where(Subscription.subscriber_id.in_(subscriber_ids))  # type: ignore[attr-defined]
+        .join(Topic, col(Topic.id) == Subscription.topic_id)
+        .where(col(Subscription.subscriber_id).in_(subscriber_ids))
         .order_by(Topic.slug)
     ).all()
     result: dict[int, list[dict]] = {sid: [] for sid in subscriber_ids}
@@ -134,7 +134,7 @@ def list_subscribers(
     if cursor:
         stmt = stmt.where(col(Subscriber.id) > paging.decode_id(cursor))
     rows = list(session.exec(stmt.order_by(col(Subscriber.id)).limit(limit + 1)))
-    next_cursor = paging.encode(rows[limit - 1].id) if len(rows) > limit else None  # type: ignore[arg-type]
+    next_cursor = paging.encode(saved_id(rows[limit - 1])) if len(rows) > limit else None
     return Page(items=rows[:limit], next_cursor=next_cursor)
 
 
@@ -142,7 +142,7 @@ def status_counts(session: Session, filters: SubscriberFilter | None = None) -> 
     """People per status under the same filters (their own status aside): the list's tabs.
     One GROUP BY; over a large table it is a scan, so call it on demand or cache it."""
     clauses = _filter_clauses(session, filters or SubscriberFilter())
-    table = Subscriber.__table__  # type: ignore[attr-defined]
+    table = table_of(Subscriber)
     rows = session.execute(
         sa.select(table.c.status, func.count()).where(*clauses).group_by(table.c.status)
     ).all()
@@ -176,19 +176,17 @@ def export_csv(engine: Engine, *, chunk: int = 2000) -> Iterator[str]:
             rows = list(
                 session.exec(
                     select(Subscriber)
-                    .where(Subscriber.id > last_id)  # type: ignore[operator]
-                    .order_by(Subscriber.id)
-                    .limit(chunk)  # type: ignore[arg-type]
+                    .where(col(Subscriber.id) > last_id)
+                    .order_by(col(Subscriber.id))
+                    .limit(chunk)
                 )
             )
             if not rows:
                 return
-            subs = subscriptions_of(session, [r.id for r in rows])  # type: ignore[misc]
+            subs = subscriptions_of(session, [saved_id(r) for r in rows])
         for r in rows:
             topics = ";".join(
-                s["topic"]
-                for s in subs.get(r.id, [])  # type: ignore[arg-type]
-                if s["status"] == "subscribed"
+                s["topic"] for s in subs.get(saved_id(r), []) if s["status"] == "subscribed"
             )
             writer.writerow(
                 [
@@ -200,7 +198,7 @@ def export_csv(engine: Engine, *, chunk: int = 2000) -> Iterator[str]:
                     cell(json.dumps(r.attributes, ensure_ascii=False)),
                 ]
             )
-        last_id = rows[-1].id  # type: ignore[assignment]
+        last_id = saved_id(rows[-1])
         yield _drain(buffer)
 
 

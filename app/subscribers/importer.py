@@ -9,14 +9,14 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from json.encoder import encode_basestring_ascii as _json_string  # type: ignore[attr-defined]
-from typing import Any, BinaryIO
+from json.encoder import encode_basestring_ascii as _json_string
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from app.errors import InvalidInput
-from app.models import Topic
+from app.models import Topic, saved_id
 from app.settings import Settings, get_settings
 from app.subscribers.addresses import keyed_hasher, normalize_email
 from app.subscribers.fields import ATTRIBUTES_MAX_BYTES, NAME_MAX, clean_name
@@ -70,10 +70,10 @@ class ImportReport:
 
 def _text_lines(raw: Iterable[bytes] | BinaryIO) -> Iterable[str]:
     """Decode in C; bytes that are not UTF-8 become lone surrogates, caught per row."""
-    if hasattr(raw, "readable"):
+    if hasattr(raw, "readable"):  # a binary file, not an iterable of lines
         return io.TextIOWrapper(
-            raw,
-            encoding="utf-8-sig",  # type: ignore[arg-type]
+            cast(BinaryIO, raw),
+            encoding="utf-8-sig",
             errors="surrogateescape",
             newline="",
         )
@@ -130,7 +130,7 @@ def _required_consent_source(consent_source: str) -> str:
 def _known_topics(engine: Engine, topic_slug: str | None) -> dict[str, int]:
     """Every topic's id by slug; the import's own topic, if named, must be one of them."""
     with Session(engine) as session:
-        topics = {t.slug: t.id for t in session.exec(select(Topic)).scalars()}  # type: ignore[call-overload]
+        topics = {t.slug: saved_id(t) for t in session.scalars(select(Topic))}
     if topic_slug and topic_slug not in topics:
         raise InvalidInput(f"unknown topic: {topic_slug}")
     return topics
@@ -162,7 +162,7 @@ def _valid_batches(
         elif row[EMAIL] in batch:
             report.skipped += 1  # the same address again in this batch
         else:
-            batch[row[EMAIL]] = row  # type: ignore[index]
+            batch[row[EMAIL]] = row
             if len(batch) >= BATCH_SIZE:
                 yield list(batch.values())
                 batch = {}
@@ -266,9 +266,11 @@ class _RowParser:
         )
         if isinstance(topic_ids, RowError):
             return replace(topic_ids, line=line)
-        name = values[self.name_at].strip()[:NAME_MAX] if self.name_at is not None else ""
-        if not name.isprintable():  # rare: control characters or line separators
-            name = clean_name(values[self.name_at])  # type: ignore[index]
+        name = ""
+        if self.name_at is not None:
+            name = values[self.name_at].strip()[:NAME_MAX]
+            if not name.isprintable():  # rare: control characters or line separators
+                name = clean_name(values[self.name_at])
         attributes = (
             "{"
             + ", ".join(
@@ -286,7 +288,7 @@ class _RowParser:
         if "\\u0000" in attributes and any("\x00" in values[i] for i, _key in self.extra):
             # PostgreSQL's JSONB refuses it: report the row rather than fail its batch.
             return RowError(line, "", "an extra column contains a NUL character")
-        return line, email, self.hash(email), name, attributes, topic_ids  # type: ignore[return-value]
+        return line, email, self.hash(email), name, attributes, topic_ids
 
     def _topic_ids(self, cell: str) -> tuple[int, ...] | RowError:
         """Topic ids of a cell ("news;offers"), or why it is wrong (a RowError whose line the

@@ -176,7 +176,7 @@ def load_view(session: Session, subscriber_id: int) -> SubscriberView | None:
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return None
-    topics = list(session.exec(select(Topic).order_by(Topic.name)))  # type: ignore[arg-type]
+    topics = list(session.exec(select(Topic).order_by(Topic.name)))
     rows = session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber_id))
     return SubscriberView(
         subscriber=subscriber, topics=topics, status_by_topic={s.topic_id: s.status for s in rows}

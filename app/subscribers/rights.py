@@ -6,7 +6,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.links import export_url
 from app.mail.transactional import transactional_message
@@ -37,20 +37,20 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     """Everything we hold about one person, as a JSON-ready document."""
     subs = session.exec(
         select(Subscription, Topic)
-        .join(Topic, Topic.id == Subscription.topic_id)  # type: ignore[arg-type]
+        .join(Topic, col(Topic.id) == Subscription.topic_id)
         .where(Subscription.subscriber_id == subscriber.id)
     ).all()
     topics = {t.id: t.slug for t in session.exec(select(Topic))}
     events = session.exec(
         select(ConsentEvent)
         .where(ConsentEvent.subscriber_id == subscriber.id)
-        .order_by(ConsentEvent.id)  # type: ignore[arg-type]
+        .order_by(col(ConsentEvent.id))
     ).all()
     sends = session.exec(
         select(Send, Campaign)
-        .join(Campaign, Campaign.id == Send.campaign_id)  # type: ignore[arg-type]
+        .join(Campaign, col(Campaign.id) == Send.campaign_id)
         .where(Send.subscriber_id == subscriber.id)
-        .order_by(Send.id)  # type: ignore[arg-type]
+        .order_by(col(Send.id))
     ).all()
     return {
         "subscriber": {
@@ -113,15 +113,15 @@ def erase(
     hashed = email_hmac(subscriber.email)
     subscriber_id = subscriber.id
     send_ids = select(Send.id).where(Send.subscriber_id == subscriber_id)
-    session.execute(delete(TrackingEvent).where(TrackingEvent.send_id.in_(send_ids)))  # type: ignore[attr-defined]
-    session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id))  # type: ignore[arg-type]
+    session.execute(delete(TrackingEvent).where(col(TrackingEvent.send_id).in_(send_ids)))
+    session.execute(delete(ConsentEvent).where(col(ConsentEvent.subscriber_id) == subscriber_id))
     session.execute(
         update(InboundMessage)
-        .where(InboundMessage.from_addr == subscriber.email)  # type: ignore[arg-type]
+        .where(col(InboundMessage.from_addr) == subscriber.email)
         .values(from_addr=None, subject=None)
     )
-    session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber_id))  # type: ignore[arg-type]
-    session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))  # type: ignore[arg-type]
+    session.execute(delete(Subscription).where(col(Subscription.subscriber_id) == subscriber_id))
+    session.execute(delete(Subscriber).where(col(Subscriber.id) == subscriber_id))
     session.expunge(subscriber)
     suppress(session, hashed, reason="erased")
     record_consent(

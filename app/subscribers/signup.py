@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, LinkGone, Suppressed, TokenInvalid
 from app.links import read_confirm_token
@@ -18,6 +18,7 @@ from app.models import (
     Subscription,
     SubscriptionStatus,
     Topic,
+    saved_id,
     utcnow,
 )
 from app.settings import Settings, get_settings
@@ -47,7 +48,7 @@ def topics_by_slug(session: Session, slugs: list[str]) -> list[Topic]:
     wanted = list(dict.fromkeys(s.strip() for s in slugs if s and s.strip()))
     if not wanted:
         return []
-    found = {t.slug: t for t in session.exec(select(Topic).where(Topic.slug.in_(wanted)))}  # type: ignore[attr-defined]
+    found = {t.slug: t for t in session.exec(select(Topic).where(col(Topic.slug).in_(wanted)))}
     missing = [s for s in wanted if s not in found]
     if missing:
         raise InvalidInput(f"unknown topic(s): {', '.join(missing)}")
@@ -175,8 +176,9 @@ def _subscribe_to_topics(session: Session, request: _Signup, subscriber: Subscri
     }
     pending: list[int] = []
     for topic in request.topics:
-        if _subscribe_to_topic(session, request, subscriber, topic, existing.get(topic.id)):  # type: ignore[arg-type]
-            pending.append(topic.id)  # type: ignore[arg-type]
+        topic_id = saved_id(topic)
+        if _subscribe_to_topic(session, request, subscriber, topic, existing.get(topic_id)):
+            pending.append(topic_id)
     return pending
 
 
@@ -195,7 +197,9 @@ def _subscribe_to_topic(
     if opted_out and request.by_marketer:
         return False  # a marketer never overrides a person's opt-out
     if current is None:
-        current = Subscription(subscriber_id=subscriber.id, topic_id=topic.id, status=target)  # type: ignore[arg-type]
+        current = Subscription(
+            subscriber_id=saved_id(subscriber), topic_id=saved_id(topic), status=target
+        )
     elif current.status != target:
         current.status = target
         current.updated_at = utcnow()
@@ -209,7 +213,7 @@ def _subscribe_to_topic(
         action=ConsentAction.SUBSCRIBE,
         channel=request.channel,
         subscriber=subscriber,
-        topic_id=topic.id,
+        topic_id=saved_id(topic),
         evidence=request.evidence,
     )
     return target == SubscriptionStatus.UNCONFIRMED
@@ -247,8 +251,8 @@ def confirm(
         session.add(subscriber)
     rows = session.exec(
         select(Subscription).where(
-            Subscription.subscriber_id == subscriber.id, Subscription.topic_id.in_(topic_ids)
-        )  # type: ignore[attr-defined]
+            Subscription.subscriber_id == subscriber.id, col(Subscription.topic_id).in_(topic_ids)
+        )
     )
     for sub in rows:
         if sub.status == SubscriptionStatus.SUBSCRIBED:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Campaign, CampaignStatus, CampaignTopic, Subscription, Topic
+from app.models import Campaign, CampaignStatus, CampaignTopic, Subscription, Topic, saved_id
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SLUG_MAX, NAME_MAX, DESCRIPTION_MAX = 100, 200, 2000
@@ -67,10 +67,9 @@ def list_with_counts(session: Session) -> list[TopicCounts]:
     """Every topic by name with its subscriptions by status: one grouped query on the
     (topic_id, status) index."""
     counts: dict[tuple[int, str], int] = {}
+    by_topic, by_status = col(Subscription.topic_id), col(Subscription.status)
     rows = session.execute(
-        sa.select(Subscription.topic_id, Subscription.status, sa.func.count()).group_by(
-            Subscription.topic_id, Subscription.status
-        )
+        sa.select(by_topic, by_status, sa.func.count()).group_by(by_topic, by_status)
     )
     for topic_id, status, count in rows:
         counts[(topic_id, str(status))] = count
@@ -78,9 +77,9 @@ def list_with_counts(session: Session) -> list[TopicCounts]:
     return [
         TopicCounts(
             t,
-            counts.get((t.id, "subscribed"), 0),  # type: ignore[arg-type]
-            counts.get((t.id, "unconfirmed"), 0),  # type: ignore[arg-type]
-            counts.get((t.id, "unsubscribed"), 0),  # type: ignore[arg-type]
+            counts.get((saved_id(t), "subscribed"), 0),
+            counts.get((saved_id(t), "unconfirmed"), 0),
+            counts.get((saved_id(t), "unsubscribed"), 0),
         )
         for t in topics
     ]
@@ -122,7 +121,7 @@ def create_topic(session: Session, *, slug: str, name: str, description: str = "
         raise _Taken(errors)
     if errors:
         raise InvalidFields(errors)
-    topic = Topic(**values)
+    topic = Topic(slug=values["slug"], name=values["name"], description=values["description"])
     session.add(topic)
     session.flush()
     return topic

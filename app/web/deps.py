@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -54,7 +54,7 @@ UserDep = Annotated[User, Depends(current_user)]
 _ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
 
 
-def require_role(minimum: Role):  # type: ignore[no-untyped-def]
+def require_role(minimum: Role) -> Callable[[User], User]:
     """Viewers read, editors write, admins manage users."""
 
     def check(user: UserDep) -> User:

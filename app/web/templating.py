@@ -18,6 +18,7 @@ from app.web_paths import TEMPLATE_DIR
 def templates() -> Jinja2Templates:
     engine = Jinja2Templates(directory=str(TEMPLATE_DIR))
     engine.env.add_extension("jinja2.ext.i18n")
+    # Added to the environment by the i18n extension above, so unknown to the type checker.
     engine.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     return engine
 

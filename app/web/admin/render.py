@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -62,6 +62,7 @@ def when(context: Context, value: datetime | None) -> str:
 def templates() -> Jinja2Blocks:
     engine = Jinja2Blocks(directory=str(TEMPLATE_DIR))
     engine.env.add_extension("jinja2.ext.i18n")
+    # Added to the environment by the i18n extension above, so unknown to the type checker.
     engine.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     engine.env.trim_blocks = True
     engine.env.lstrip_blocks = True
@@ -144,7 +145,8 @@ def render(
     )
     if flash and not partial:
         response.delete_cookie(FLASH_COOKIE, path="/admin")
-    return response  # type: ignore[return-value]
+    # jinja2-fragments annotates a Response; it is starlette's _TemplateResponse, an HTMLResponse.
+    return cast(HTMLResponse, response)
 
 
 def redirect(url: str, flash: str | None = None) -> RedirectResponse:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app.campaigns import preview as previews
 from app.campaigns import sends, service
 from app.db import get_engine
-from app.models import Campaign, CampaignStatus, SendStatus
+from app.models import Campaign, CampaignStatus, SendStatus, saved_id
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, SettingsDep, UserDep
 from app.web.params import MAX_DB_INT, DbId, OptionalDbIdQuery
@@ -174,7 +174,8 @@ def _public(
     topics: list[str] | None = None,
 ) -> dict[str, Any]:
     if topics is None:
-        topics = [t.slug for t in service.campaign_topics(session, [campaign.id])[campaign.id]]  # type: ignore[index]
+        campaign_id = saved_id(campaign)
+        topics = [t.slug for t in service.campaign_topics(session, [campaign_id])[campaign_id]]
     out: dict[str, Any] = {
         "id": campaign.id,
         "name": campaign.name,
@@ -226,10 +227,10 @@ def list_campaigns(
 ) -> dict[str, Any]:
     """Newest first, a page at a time."""
     page = service.campaign_page(session, status=status, cursor=cursor, limit=limit)
-    topics = service.campaign_topics(session, [c.id for c in page.items])  # type: ignore[misc]
+    topics = service.campaign_topics(session, [saved_id(c) for c in page.items])
     return {
         "items": [
-            _public(session, c, with_progress=False, topics=[t.slug for t in topics[c.id]])  # type: ignore[index]
+            _public(session, c, with_progress=False, topics=[t.slug for t in topics[saved_id(c)]])
             for c in page.items
         ],
         "next_cursor": page.next_cursor,

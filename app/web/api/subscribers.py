@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.db import get_engine
 from app.errors import InvalidInput
@@ -18,6 +18,7 @@ from app.models import (
     SubscriberStatus,
     SubscriptionStatus,
     Topic,
+    saved_id,
     utcnow,
 )
 from app.subscribers import allowance
@@ -189,17 +190,17 @@ def create_subscriber(
                 send_confirmation,
                 to_email=result.subscriber.email,
                 to_name=result.subscriber.name,
-                subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+                subscriber_id=saved_id(result.subscriber),
                 link_secret=result.subscriber.link_secret,
                 topics=[t for t in topics if t],
                 grant=grant,
             )
         else:
             confirmation = grant.value
-    body = _one(session, result.subscriber.id)  # type: ignore[arg-type]
+    out = _one(session, saved_id(result.subscriber))
     if confirmation is not None:
-        body["confirmation"] = confirmation
-    return body
+        out["confirmation"] = confirmation
+    return out
 
 
 @router.get("", response_model=SubscriberPage, responses=errors(400))
@@ -227,9 +228,9 @@ def list_all(
         segment_id=segment,
     )
     page = list_subscribers(session, filters, cursor=cursor, limit=limit)
-    subs = subscriptions_of(session, [s.id for s in page.items])  # type: ignore[misc]
+    subs = subscriptions_of(session, [saved_id(s) for s in page.items])
     return {
-        "items": [public_subscriber(s, subs[s.id]) for s in page.items],  # type: ignore[index]
+        "items": [public_subscriber(s, subs[saved_id(s)]) for s in page.items],
         "next_cursor": page.next_cursor,
     }
 
@@ -305,7 +306,7 @@ def update(
             session,
             subscriber=subscriber,
             scope=Scope.TOPIC,
-            topic_ids=[t.id for t in topics],  # type: ignore[misc]
+            topic_ids=[saved_id(t) for t in topics],
             channel=Channel.API,
             evidence=evidence,
         )
@@ -347,8 +348,8 @@ def consent_log(subscriber_id: DbId, session: SessionDep, _user: UserDep) -> dic
     events = session.exec(
         select(ConsentEvent)
         .where(ConsentEvent.subscriber_id == subscriber_id)
-        .order_by(ConsentEvent.id)
-    )  # type: ignore[arg-type]
+        .order_by(col(ConsentEvent.id))
+    )
     return {
         "items": [
             {

@@ -32,7 +32,7 @@ def _public(token: ApiToken, email: str) -> TokenPublic:
     return TokenPublic(
         id=token.id,
         user_id=token.user_id,
-        user_email=email,  # type: ignore[arg-type]
+        user_email=email,
         name=token.name,
         created_at=token.created_at,
         last_used_at=token.last_used_at,

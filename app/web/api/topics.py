@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.models import Topic
 from app.subscribers import topics as topic_service
@@ -48,7 +48,7 @@ def create_topic(body: TopicCreate, session: SessionDep, _user: EditorDep) -> To
 
 @router.get("", response_model=dict[str, list[TopicPublic]])
 def list_topics(session: SessionDep, _user: UserDep) -> dict[str, list[Topic]]:
-    return {"items": list(session.exec(select(Topic).order_by(Topic.id)))}
+    return {"items": list(session.exec(select(Topic).order_by(col(Topic.id))))}
 
 
 @router.get("/{topic_id}", response_model=TopicPublic, responses=errors(404))

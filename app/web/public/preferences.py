@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
 from app.links import LinkRef, read_export_token, read_prefs_token
-from app.models import Channel, SubscriptionStatus
+from app.models import Channel, SubscriptionStatus, saved_id
 from app.subscribers.addresses import mask_email
 from app.subscribers.allowance import Outcome
 from app.subscribers.consent import Evidence
@@ -109,7 +110,7 @@ def _center(
                 "id": t.id,
                 "name": t.name,
                 "description": t.description,
-                "checked": view.status_by_topic.get(t.id) == SubscriptionStatus.SUBSCRIBED,
+                "checked": view.status_by_topic.get(saved_id(t)) == SubscriptionStatus.SUBSCRIBED,
             }
             for t in view.topics
         ]
@@ -367,7 +368,7 @@ async def erase_data(token: str, request: Request) -> Response:
     return await run_in_threadpool(work)
 
 
-def request_gettext(request: Request):  # type: ignore[no-untyped-def]
+def request_gettext(request: Request) -> Callable[[str], str]:
     """The gettext of the request's language, for messages built in Python."""
     from app.i18n import translations
     from app.web.templating import request_language

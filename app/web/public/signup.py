@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from app.errors import InvalidInput, RateLimited
 from app.links import read_confirm_token
-from app.models import Channel, Topic
+from app.models import Channel, Topic, saved_id
 from app.settings import get_settings
 from app.subscribers.link_owner import require_link_owner
 from app.subscribers.notify import send_confirmation
@@ -134,7 +134,7 @@ async def signup_submit(
             send_confirmation,
             to_email=result.subscriber.email,
             to_name=result.subscriber.name,
-            subscriber_id=result.subscriber.id,  # type: ignore[arg-type]
+            subscriber_id=saved_id(result.subscriber),
             link_secret=result.subscriber.link_secret,
             topics=[t for t in topics if t],
         )
