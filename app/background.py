@@ -7,6 +7,7 @@ Domain packages register theirs here so main.py stays a thin composition root.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -50,8 +51,6 @@ async def supervise(name: str, service: Service, settings: Settings, stop: async
             raise
         except Exception:
             log.exception("%s crashed; restarting in %.0fs", name, delay)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
             delay = min(delay * 2, 60)

@@ -10,7 +10,7 @@ import gettext
 from functools import lru_cache
 from typing import Any
 
-from jinja2.ext import _make_new_gettext, _make_new_ngettext  # noqa: PLC2701
+from jinja2.ext import _make_new_gettext, _make_new_ngettext
 
 from app.web_paths import LOCALE_DIR
 

@@ -88,7 +88,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         ticks += 1
         try:
             await asyncio.to_thread(tick, settings, recover=ticks % RECOVER_EVERY == 0)
-        except Exception:  # noqa: BLE001 - a failed tick is retried by the next one
+        except Exception:  # a failed tick is retried by the next one
             log.exception("scheduler tick failed")
         finally:
             busy = False

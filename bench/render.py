@@ -22,15 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import css_inline  # noqa: E402
-from inscriptis import get_text  # noqa: E402
-from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: E402
+import css_inline
+from inscriptis import get_text
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from app import links  # noqa: E402
-from app.models import Campaign  # noqa: E402
-from app.sending.render import Recipient, prepare_campaign, render_message  # noqa: E402
-from app.sending.templating import body_to_html, load_layout  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app import links
+from app.models import Campaign
+from app.sending.render import Recipient, prepare_campaign, render_message
+from app.sending.templating import body_to_html, load_layout
+from app.settings import Settings
 
 PARAGRAPH = (
     "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
@@ -106,7 +106,7 @@ def naive(campaign: Campaign, s: Settings, people: list[Recipient]) -> None:
         msg.as_bytes()
 
 
-def per_message(fn, n: int) -> float:  # noqa: ANN001
+def per_message(fn, n: int) -> float:
     """CPU µs per message: process time, so other load on the machine does not count."""
     started = time.process_time()
     fn()

@@ -17,6 +17,7 @@ worker processes (claim -> re-check -> render -> send -> record, all of it). Pri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import signal
@@ -128,10 +129,8 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         while self.running:
             for i, proc in enumerate(self.procs):
-                try:
+                with contextlib.suppress(psutil.Error):
                     self.peaks[i] = max(self.peaks[i], proc.memory_info().rss)
-                except psutil.Error:
-                    pass
             time.sleep(0.1)
 
 

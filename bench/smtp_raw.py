@@ -19,13 +19,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import aiosmtplib  # noqa: E402
-from _sinks import sample_message, smtp_sink, smtp_source_rate  # noqa: E402
+import aiosmtplib
+from _sinks import sample_message, smtp_sink, smtp_source_rate
 
-from app.models import Campaign  # noqa: E402
-from app.sending.render import Recipient, prepare_campaign, render_message  # noqa: E402
-from app.sending.transport import DeliveryOutcome, SmtpPool  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from app.models import Campaign
+from app.sending.render import Recipient, prepare_campaign, render_message
+from app.sending.transport import DeliveryOutcome, SmtpPool
+from app.settings import Settings
 
 SENDER, RCPT = "news@example.org", "someone@example.com"
 

@@ -173,7 +173,7 @@ class _Collector:
     def __init__(self) -> None:
         self.messages: list = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd API
         import email
         from email import policy
 

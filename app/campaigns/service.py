@@ -368,7 +368,7 @@ def preflight(session: Session, campaign: Campaign, settings: Settings | None = 
         prepare_campaign(campaign, settings=settings, topic_names=[t.name for t in topics])
     except (InvalidInput, ConfigurationError):
         raise
-    except Exception as exc:  # noqa: BLE001 - a template error is the marketer's input
+    except Exception as exc:  # a template error is the marketer's input
         raise InvalidInput(f"the campaign cannot be rendered: {exc}") from exc
 
 

@@ -8,6 +8,7 @@ to be removed, 5) everything else (and anything unreadable) goes to Review.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -146,10 +147,11 @@ class _PlainHeaders(policy.EmailPolicy):
     def header_fetch_parse(self, name: str, value: str) -> Any:
         value = "".join(str(value).splitlines())
         if "=?" in value and name.lower() not in _ADDRESS_HEADERS:
-            try:
+            # An undecodable encoded word (even "=?€utf-8?q?...?=") stays as written.
+            with contextlib.suppress(
+                UnicodeError, LookupError, ValueError, email_errors.MessageError
+            ):
                 value = str(make_header(decode_header(value)))
-            except (UnicodeError, LookupError, ValueError, email_errors.MessageError):
-                pass  # an undecodable encoded word (even "=?€utf-8?q?...?=") stays as written
         return value
 
 
@@ -183,7 +185,7 @@ def _addresses(msg: Message, name: str, containing: str = "") -> list[str]:
     values = []
     try:
         values = [sanitize(v) for v in msg.get_all(name, [])]
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a header the parser cannot read names no address
         return []
     if containing and not any(containing in v for v in values):
         return []
@@ -235,7 +237,7 @@ def classify(raw: bytes, ctx: Context) -> Verdict:
     try:
         msg = parse(raw)
         verdict = _base(msg)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any parser failure: Review, never a lost mail
         return Verdict(kind=Kind.UNREADABLE, reason=f"cannot parse: {sanitize(exc, 300)}")
     defects = [d for part in msg.walk() for d in part.defects if isinstance(d, _FATAL_DEFECTS)]
     try:
@@ -279,7 +281,7 @@ def oversized(head: bytes, size: int, ctx: Context) -> Verdict:
     end = head.find(b"\n\n") if end < 0 else end
     try:
         verdict = _base(parse(head[: end if end >= 0 else len(head)]))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - unreadable headers still make an "oversized" verdict
         verdict = Verdict(kind=Kind.OTHER, reason="")
     verdict.kind = Kind.UNREADABLE
     verdict.reason = f"too large: {size} bytes (limit {ctx.max_bytes})"

@@ -206,7 +206,7 @@ class Poller:
             return self._record_batch(verdicts, uidvalidity, self._act_together)
         except IntegrityError:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - whatever failed is isolated by the careful retry
             log.warning("an action failed; redoing the batch message by message")
             return self._record_batch(verdicts, uidvalidity, self._act_one_by_one)
 
@@ -415,7 +415,7 @@ class Poller:
         try:
             self._act(session, row, verdict, batch)
             savepoint.commit()
-        except Exception as exc:  # noqa: BLE001 - a failed action sends the mail to a person
+        except Exception as exc:  # a failed action sends the mail to a person
             savepoint.rollback()
             log.exception("action failed for inbound message %s", row.uid)
             row.action = "failed"
@@ -602,7 +602,7 @@ def run_forever(settings: Settings, stop: threading.Event, holder: str | None = 
                     stop,
                 )
                 backoff = 1.0
-            except Exception as exc:  # noqa: BLE001 - keep polling; reconnect after drops
+            except Exception as exc:  # keep polling; reconnect after drops
                 level = logging.WARNING if is_connection_error(exc) else logging.ERROR
                 log.log(
                     level,

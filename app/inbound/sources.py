@@ -3,6 +3,7 @@ small synchronous interface. The poller runs it in a thread (asyncio.to_thread).
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import re
@@ -191,10 +192,8 @@ class ImapSource:
         try:
             box.logout()
         except Exception:  # noqa: BLE001 - the connection may already be gone
-            try:
+            with contextlib.suppress(Exception):  # closing a dead socket: nothing to report
                 box.client.shutdown()
-            except Exception:  # noqa: BLE001
-                pass
 
     def _client(self) -> Any:
         # An imaplib.IMAP4, typed loosely: we pass it mailbox names as modified-UTF-7 bytes,
@@ -269,7 +268,7 @@ class ImapSource:
         if not self.box.folder.exists(folder):
             try:
                 self.box.folder.create(folder)
-            except Exception:  # noqa: BLE001 - some servers re-raise "already exists" races
+            except Exception:  # some servers re-raise "already exists" races
                 if not self.box.folder.exists(folder):
                     raise
             self.box.folder.subscribe(folder, True)
@@ -428,10 +427,8 @@ class MaildirSource:
             if path is None:
                 continue
             name = path.name if ":" in path.name else f"{path.name}:2,"
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.rename(path, target / "cur" / name)  # atomic: never lost, never doubled
-            except FileNotFoundError:
-                pass
 
     def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool:
         """Move one message between folders; its file name (the uid) never changes."""

@@ -65,7 +65,7 @@ def new_link_secret() -> str:
     return secrets.token_hex(16)
 
 
-class random_secret(FunctionElement[str]):  # noqa: N801 - reads as the SQL function it is
+class random_secret(FunctionElement[str]):  # reads as the SQL function it is
     """Server-side default of subscriber.link_secret, so rows written by plain SQL (the
     SQLite bulk import, scripts) get one too, at C speed: 32 random hex characters (upper
     case on SQLite: lower() doubled the cost, and a secret is only ever hashed)."""

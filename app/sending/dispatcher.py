@@ -23,6 +23,7 @@ one flushing batch (about 2 x the interval of its sending, never more than RECOR
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -170,7 +171,7 @@ class Worker:
                         break
                     if not self.held.get(campaign_id):
                         await asyncio.to_thread(self.store.finish, campaign_id)
-            except Exception:  # noqa: BLE001 - a database hiccup: wait and try again
+            except Exception:  # a database hiccup: wait and try again
                 log.exception("claiming failed; retrying")
             if not claimed:
                 await _wait_any(stop, None, timeout=IDLE_INTERVAL)
@@ -185,7 +186,7 @@ class Worker:
                 prepared = prepare_campaign(
                     info.campaign, settings=self.settings, topic_names=info.topic_names
                 )
-            except Exception:  # noqa: BLE001 - a broken campaign must not stop the worker
+            except Exception:  # a broken campaign must not stop the worker
                 log.exception("campaign %s cannot be rendered; pausing it", campaign_id)
                 await asyncio.to_thread(_pause_broken, self.settings, campaign_id)
                 return 0
@@ -243,10 +244,8 @@ class Worker:
         """Too many results unrecorded (a slow database): wait for a flush to finish, so a
         crash never re-sends more than RECORD_BACKLOG plus what is on the wire."""
         self.recorded.clear()
-        try:
+        with contextlib.suppress(TimeoutError):  # re-check (and notice a shutdown) every second
             await asyncio.wait_for(self.recorded.wait(), timeout=1.0)
-        except TimeoutError:
-            pass  # re-check (and notice a shutdown) at least once a second
 
     def _pending(self) -> None:
         """Something is about to wait for the recorder: start its interval if it is the first."""
@@ -350,10 +349,8 @@ class Worker:
                 wait = self.first_unrecorded + self.record_interval - time.monotonic()
             if wait is None or wait > 0:
                 self.record_due.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.record_due.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
                 continue
             if not await self._flush():
                 await asyncio.sleep(self.record_interval)  # the database is failing: no spin
@@ -369,7 +366,7 @@ class Worker:
                     last_status = time.monotonic()
                     await self._check_campaigns()
                 await self._renew_if_due()
-            except Exception:  # noqa: BLE001 - retried at the next tick; leases protect rows
+            except Exception:  # retried at the next tick; leases protect rows
                 log.exception("worker housekeeping failed")
 
     async def _flush(self) -> bool:

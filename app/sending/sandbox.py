@@ -449,7 +449,7 @@ _FILTER_CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
-def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
     if not all(isinstance(v, int) for v in (n, min, max)) or n > 20 or max > 200:
         _refuse("lipsum is limited to 20 paragraphs of 200 words")
     _spend(10 * n * max if n > 0 and max > 0 else 0)  # built word by word in Python
@@ -609,7 +609,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         _check_binop(operator, left, right)
         return charge(self.binop_table[operator](left, right))
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _spend(CALL_COST)
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, (str, list, tuple)):  # str methods, index() and count() scan

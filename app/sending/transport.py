@@ -10,6 +10,7 @@ Replies map to DeliveryResult: 2xx SENT, 4xx RETRY (throttling is never a failur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import deque
@@ -150,10 +151,8 @@ class _Connection:
 
     async def quit(self) -> None:
         if self.smtp is not None and self.smtp.is_connected:
-            try:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                 await asyncio.wait_for(self.smtp.quit(), 5)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                pass
         self.close()
 
     async def transaction(self, sender: bytes, rcpt: bytes, payload: bytes) -> DeliveryResult:

@@ -76,6 +76,6 @@ def send_confirmation(
     )
     try:
         return allowance.send(MailKind.CONFIRM, to_email, message, settings, grant)
-    except Exception:  # noqa: BLE001 - SMTP errors of every kind end here
+    except Exception:  # SMTP errors of every kind end here
         log.exception("could not send the confirmation email for subscriber %s", subscriber_id)
         return Outcome.FAILED

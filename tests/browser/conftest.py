@@ -70,7 +70,7 @@ def live_server(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -
     base = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("OCTOMAIL_BASE_URL", base)
     get_settings.cache_clear()
-    log = open(settings_env["OCTOMAIL_VAR_DIR"] + "-server.log", "wb")  # noqa: SIM115
+    log = open(settings_env["OCTOMAIL_VAR_DIR"] + "-server.log", "wb")  # noqa: SIM115 - open while the server runs
     proc = subprocess.Popen(
         [
             sys.executable,

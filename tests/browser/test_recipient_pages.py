@@ -74,7 +74,7 @@ def _send_and_receive(subscriber_id: int, campaign_id: int) -> email.message.Ema
     received: list[bytes] = []
 
     class Inbox:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        async def handle_DATA(self, server, session, envelope):
             received.append(envelope.original_content or envelope.content)
             return "250 OK"
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sending"))
 
-from campaign_support import (  # noqa: E402
+from campaign_support import (
     BackgroundWorker,
     add_subscriber,
     campaign_status,
@@ -23,14 +23,14 @@ from campaign_support import (  # noqa: E402
     make_topic,
     wait_until,
 )
-from smtp_sink import SmtpSink  # noqa: E402
+from smtp_sink import SmtpSink
 
-from app.campaigns.cli import campaign_app  # noqa: E402
-from app.campaigns.sends import explain  # noqa: E402
-from app.db import session_scope  # noqa: E402
-from app.models import SubscriptionStatus  # noqa: E402
-from app.subscribers.addresses import email_hmac  # noqa: E402
-from app.subscribers.consent import suppress  # noqa: E402
+from app.campaigns.cli import campaign_app
+from app.campaigns.sends import explain
+from app.db import session_scope
+from app.models import SubscriptionStatus
+from app.subscribers.addresses import email_hmac
+from app.subscribers.consent import suppress
 
 SUB = SubscriptionStatus.SUBSCRIBED
 UNKNOWN = "550 5.1.1 <{}>: mailbox unknown"

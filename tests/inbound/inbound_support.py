@@ -98,7 +98,7 @@ class Catcher:
 
     messages: list[email.message.EmailMessage] = field(default_factory=list)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001, ANN201
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 
@@ -113,7 +113,7 @@ def load_fixture(name: str, values: dict[str, str] | None = None) -> bytes:
     return raw
 
 
-def record_campaign_sent(session, subscribers: list, *, days_ago: float = 1) -> int:  # noqa: ANN001
+def record_campaign_sent(session, subscribers: list, *, days_ago: float = 1) -> int:
     """A campaign marked done, sent to these subscribers `days_ago` (one send row each, as
     the dispatcher leaves them); returns its id."""
     from datetime import timedelta

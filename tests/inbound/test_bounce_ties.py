@@ -241,7 +241,7 @@ def test_a_recent_send_ties_an_unsigned_report_for_30_days(mailbox: Mailbox) -> 
 
 def test_campaign_mail_is_sent_from_its_verp_address_and_its_bounce_acts(
     mailbox: Mailbox, monkeypatch
-) -> None:  # noqa: ANN001
+) -> None:
     """End to end: the envelope sender the SMTP server sees is the signed VERP address of
     that send, and a bounce delivered to it (no Message-ID left, the send long past) acts."""
     from campaign_support import BackgroundWorker, campaign_status, configure_sending, wait_until

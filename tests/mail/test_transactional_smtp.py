@@ -30,7 +30,7 @@ class _TlsOnly:
     def __init__(self) -> None:
         self.received: list[tuple[list[str], bool, bytes]] = []
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         tls = session.ssl is not None
         self.received.append((list(envelope.rcpt_tos), tls, envelope.original_content or b""))
         return "250 2.0.0 Queued"

@@ -23,9 +23,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from smtp_sink import SmtpSink  # noqa: E402
+from smtp_sink import SmtpSink
 
-from app.settings import Settings  # noqa: E402
+from app.settings import Settings
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from app.settings import Settings
 
 def outbox(settings: Settings) -> list[bytes]:
     box = mailbox.Maildir(str(outbox_path(settings)), create=False)
-    return [box.get_bytes(key) for key in box.keys()]
+    return [box.get_bytes(key) for key in box.iterkeys()]  # iter(box) gives messages
 
 
 def test_run_catcher_stores_rendered_mail(render_settings: Settings, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "campaigns"))
 
-from campaign_support import (  # noqa: E402
+from campaign_support import (
     BackgroundWorker,
     add_subscriber,
     bulk_subscribers,
@@ -25,10 +25,10 @@ from campaign_support import (  # noqa: E402
     send_counts,
     wait_until,
 )
-from smtp_sink import SmtpSink  # noqa: E402
+from smtp_sink import SmtpSink
 
-from app.db import get_engine, session_scope  # noqa: E402
-from app.models import (  # noqa: E402
+from app.db import get_engine, session_scope
+from app.models import (
     Channel,
     Scope,
     Send,
@@ -37,10 +37,10 @@ from app.models import (  # noqa: E402
     Subscription,
     SubscriptionStatus,
 )
-from app.sending import dispatcher  # noqa: E402
-from app.subscribers.addresses import email_hmac  # noqa: E402
-from app.subscribers.consent import suppress  # noqa: E402
-from app.subscribers.optout import unsubscribe  # noqa: E402
+from app.sending import dispatcher
+from app.subscribers.addresses import email_hmac
+from app.subscribers.consent import suppress
+from app.subscribers.optout import unsubscribe
 
 SUB = SubscriptionStatus.SUBSCRIBED
 

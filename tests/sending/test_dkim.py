@@ -32,7 +32,7 @@ def rsa_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     return key, record
 
 
-def stub_dns(record: bytes):  # noqa: ANN201 - dkimpy's dnsfunc signature
+def stub_dns(record: bytes):  # dkimpy's dnsfunc signature
     def lookup(name: bytes, timeout: int = 5) -> bytes | None:
         return record if name == b"octo._domainkey.example.org." else None
 

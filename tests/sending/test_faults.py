@@ -14,7 +14,7 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "campaigns"))
 
-from campaign_support import (  # noqa: E402
+from campaign_support import (
     BackgroundWorker,
     bulk_subscribers,
     campaign_status,
@@ -23,11 +23,11 @@ from campaign_support import (  # noqa: E402
     send_counts,
     wait_until,
 )
-from smtp_sink import DROP, SmtpSink  # noqa: E402
+from smtp_sink import DROP, SmtpSink
 
-from app.db import get_engine, session_scope  # noqa: E402
-from app.models import ConsentEvent, Send, Subscriber  # noqa: E402
-from app.subscribers.consent import is_suppressed  # noqa: E402
+from app.db import get_engine, session_scope
+from app.models import ConsentEvent, Send, Subscriber
+from app.subscribers.consent import is_suppressed
 
 FAST_RETRY = {"retry_base": timedelta(milliseconds=50), "retry_cap": timedelta(seconds=1)}
 

@@ -17,17 +17,17 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "campaigns"))
 
-from campaign_support import (  # noqa: E402
+from campaign_support import (
     bulk_subscribers,
     campaign_status,
     make_topic,
     send_counts,
     wait_until,
 )
-from smtp_sink import SmtpSink  # noqa: E402
+from smtp_sink import SmtpSink
 
-from app.db import get_engine, session_scope  # noqa: E402
-from app.models import Send  # noqa: E402
+from app.db import get_engine, session_scope
+from app.models import Send
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPIENTS = 1500

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "campaigns"))
 
-from campaign_support import (  # noqa: E402
+from campaign_support import (
     BackgroundWorker,
     bulk_subscribers,
     campaign_status,
@@ -23,10 +23,10 @@ from campaign_support import (  # noqa: E402
     send_counts,
     wait_until,
 )
-from smtp_sink import SmtpSink  # noqa: E402
+from smtp_sink import SmtpSink
 
-from app.db import get_engine, session_scope  # noqa: E402
-from app.sending.dispatcher import RECORD_BACKLOG, RECORD_BATCH  # noqa: E402
+from app.db import get_engine, session_scope
+from app.sending.dispatcher import RECORD_BACKLOG, RECORD_BATCH
 
 
 def start_campaign(api: TestClient) -> int:
