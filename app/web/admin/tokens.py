@@ -18,7 +18,7 @@ from app.web.params import DbId, form_ids
 
 router = APIRouter(prefix="/admin/tokens", dependencies=[Depends(admin_user(Role.ADMIN))])
 FormText = Annotated[str, Form(max_length=2000)]
-CRUMBS = [("Admin", "/admin/users"), ("API tokens", "/admin/tokens")]
+CRUMBS = [("API tokens", "/admin/tokens")]
 
 
 @router.get("")
@@ -26,7 +26,7 @@ def tokens(request: Request, db: SessionDep, me: Admin) -> Response:
     return render(
         request,
         "admin/tokens/list.html",
-        {"tokens": list_tokens(db), "breadcrumbs": CRUMBS[:1]},
+        {"tokens": list_tokens(db)},
     )
 
 

@@ -19,7 +19,7 @@ from app.web.params import DbId
 router = APIRouter(prefix="/admin/users", dependencies=[Depends(admin_user(Role.ADMIN))])
 FormText = Annotated[str, Form(max_length=2000)]
 ROLES = [(r.value, r.value.capitalize()) for r in (Role.VIEWER, Role.EDITOR, Role.ADMIN)]
-CRUMBS = [("Admin", "/admin/users"), ("Users", "/admin/users")]
+CRUMBS = [("Users", "/admin/users")]
 
 
 @router.get("")
@@ -32,7 +32,7 @@ def users(request: Request, db: SessionDep, me: Admin) -> Response:
     return render(
         request,
         "admin/users/list.html",
-        {"people": people, "active_tokens": active_tokens, "breadcrumbs": CRUMBS[:1]},
+        {"people": people, "active_tokens": active_tokens},
     )
 
 

@@ -35,7 +35,9 @@ class SignedInClient:
 @pytest.fixture
 def app_instance(settings_env: dict[str, str]):  # type: ignore[no-untyped-def]
     from app.main import create_app
+    from app.web.admin.dashboard import clear_cache
 
+    clear_cache()  # the dashboard's counts are cached per database URL, shared by tests
     return create_app()
 
 
