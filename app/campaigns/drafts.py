@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.campaigns.service import campaign_topics, create_campaign, get_campaign
 from app.errors import InvalidTransition
@@ -19,7 +19,7 @@ COPY_PREFIX = "Copy of "
 
 def topic_choices(session: Session) -> list[Topic]:
     """Every topic, oldest first: the editor's checkboxes."""
-    return list(session.exec(select(Topic).order_by(Topic.id)))  # type: ignore[arg-type]
+    return list(session.exec(select(Topic).order_by(col(Topic.id))))
 
 
 def layout_choices(settings: Settings | None = None) -> list[str]:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.campaigns import drafts, preview, service
 from app.errors import InvalidInput, InvalidTransition, OctomailError, RateLimited
-from app.models import Campaign, CampaignStatus, Role
+from app.models import Campaign, CampaignStatus, Role, saved_id
 from app.settings import get_settings
 from app.subscribers.addresses import normalize_email
 from app.subscribers.optout import find_by_email
@@ -131,7 +131,8 @@ def _after_save(campaign: Campaign, then: str, message: str) -> Response:
 
 
 def _saved_form(session: SessionDep, campaign: Campaign) -> CampaignForm:
-    topics = service.campaign_topics(session, [campaign.id])[campaign.id]  # type: ignore[index,list-item]
+    campaign_id = saved_id(campaign)
+    topics = service.campaign_topics(session, [campaign_id])[campaign_id]
     return CampaignForm.of(campaign, [t.slug for t in topics])
 
 
