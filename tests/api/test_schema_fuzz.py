@@ -72,7 +72,7 @@ def _restore_admin(email: str) -> None:
             s.add(user)
         for token in s.exec(
             select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_not(None))
-        ):  # type: ignore[union-attr]
+        ):
             token.revoked_at = None
             s.add(token)
 

@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
+def browser():
     # Module scope, not session: Playwright's sync API keeps an asyncio loop marked as
     # running in this thread while it lives, which breaks every later asyncio.run().
     reason = None
@@ -128,7 +128,7 @@ PHONE = {"width": 375, "height": 812}
 MARKETER_PASSWORD = "correct horse battery"
 
 
-def shoot(page, directory: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+def shoot(page, directory: Path, name: str) -> None:
     """Full-page screenshots of the page as it is, at 1280x800 and 375x812:
     NAME-desktop.png and NAME-phone.png; the page is left at its first viewport."""
     before = page.viewport_size
@@ -140,7 +140,7 @@ def shoot(page, directory: Path, name: str) -> None:  # type: ignore[no-untyped-
 
 
 @pytest.fixture
-def marketer(browser, live_server: str):  # type: ignore[no-untyped-def]
+def marketer(browser, live_server: str):
     """A factory for signed-in marketers in Chromium:
 
         page = marketer()                      # an admin, at 1280x800, on /admin/
@@ -157,7 +157,7 @@ def marketer(browser, live_server: str):  # type: ignore[no-untyped-def]
 
     contexts = []
 
-    def make(role: Role = Role.ADMIN, email: str | None = None):  # type: ignore[no-untyped-def]
+    def make(role: Role = Role.ADMIN, email: str | None = None):
         address = email or f"{role}{len(contexts) + 1}@example.org"
         with session_scope() as db:
             user = create_user(db, email=address, password=MARKETER_PASSWORD, role=role)

@@ -19,7 +19,7 @@ def _topic(slug: str = "news", name: str = "News") -> None:
         db.add(Topic(slug=slug, name=name))
 
 
-def _no_sideways_scroll(page) -> bool:  # type: ignore[no-untyped-def]
+def _no_sideways_scroll(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 

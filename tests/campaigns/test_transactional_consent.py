@@ -70,10 +70,10 @@ def _queued(campaign_id: int) -> set[str]:
         return set(
             conn.execute(
                 sa.select(Subscriber.email)
-                .join(Send, Send.subscriber_id == Subscriber.id)  # type: ignore[arg-type]
+                .join(Send, Send.subscriber_id == Subscriber.id)
                 .where(Send.campaign_id == campaign_id)
             ).scalars()
-        )  # type: ignore[arg-type]
+        )
 
 
 def _claim(campaign_id: int) -> set[str]:
@@ -116,11 +116,11 @@ def test_claim_skips_a_queued_row_of_someone_who_never_confirmed(
             sa.select(Send.status, Send.smtp_reply).where(
                 Send.subscriber_id == ids["never_confirmed"]
             )
-        ).one()  # type: ignore[arg-type]
+        ).one()
         confirmed_at = conn.execute(
             sa.select(Subscription.confirmed_at).where(
                 Subscription.subscriber_id == ids["never_confirmed"]
             )
-        ).scalar_one()  # type: ignore[arg-type]
+        ).scalar_one()
     assert (status, reply) == ("skipped", "skipped: no longer subscribed")
     assert confirmed_at is None

@@ -81,7 +81,7 @@ def starttls_relay(
 
 def test_signup_confirmation_goes_through_a_starttls_relay_with_verify_0(
     starttls_relay: _TlsOnly, client
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with DbSession(get_engine()) as s:
         s.add(Topic(slug="news", name="News"))
         s.commit()

@@ -55,7 +55,7 @@ class Received:
 
     @property
     def parsed(self) -> EmailMessage:
-        return BytesParser(policy=policy.default).parsebytes(self.data)  # type: ignore[return-value]
+        return BytesParser(policy=policy.default).parsebytes(self.data)
 
 
 class _Handler:

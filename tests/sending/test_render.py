@@ -51,7 +51,7 @@ def campaign(**overrides: object) -> Campaign:
 
 
 def parse(data: bytes) -> EmailMessage:
-    return email.message_from_bytes(data, policy=policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(data, policy=policy.default)
 
 
 def parse_raw_header(message: EmailMessage, name: str) -> str:

@@ -49,7 +49,7 @@ BAD_EMAILS = [
 
 
 @st.composite
-def rows(draw):  # type: ignore[no-untyped-def]
+def rows(draw):
     """(kind, cells or raw bytes, expected topics, expected note) for one line."""
     kind = draw(
         st.sampled_from(
@@ -165,7 +165,7 @@ def test_any_rows_good_import_bad_are_reported_by_line(session, generated, bom) 
         people = {
             p.email: p
             for p in s.exec(select(Subscriber).where(Subscriber.email.endswith("@" + domain)))
-        }  # type: ignore[attr-defined]
+        }
         assert set(people) == set(good)
         slugs = {t.id: t.slug for t in s.exec(select(Topic))}
         for email, person in people.items():

@@ -48,7 +48,7 @@ def _confirmations(mailbox: list, address: str = VICTIM) -> list:
     return [m for m in _to(mailbox, address) if "/confirm/" in _text(m)]
 
 
-def _text(message) -> str:  # type: ignore[no-untyped-def]
+def _text(message) -> str:
     return message.get_body(("plain",)).get_content()
 
 
@@ -259,7 +259,7 @@ def test_client_key() -> None:
     assert client_key("testclient") == "testclient"
 
 
-def _race(n: int, work) -> list:  # type: ignore[no-untyped-def]
+def _race(n: int, work) -> list:
     """Run `work(i)` in n threads released together; their results."""
     barrier = threading.Barrier(n)
     results: list = [None] * n

@@ -21,7 +21,7 @@ def _path(url: str) -> str:
     return url.removeprefix("http://testserver")
 
 
-def _assert_protected(response) -> None:  # type: ignore[no-untyped-def]
+def _assert_protected(response) -> None:
     headers = response.headers
     csp = headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp

@@ -33,7 +33,7 @@ class SignedInClient:
 
 
 @pytest.fixture
-def app_instance(settings_env: dict[str, str]):  # type: ignore[no-untyped-def]
+def app_instance(settings_env: dict[str, str]):
     from app.main import create_app
     from app.web.admin.dashboard import clear_cache
 
@@ -42,7 +42,7 @@ def app_instance(settings_env: dict[str, str]):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def sign_in_as(app_instance) -> Iterator[Callable[..., SignedInClient]]:  # type: ignore[no-untyped-def]
+def sign_in_as(app_instance) -> Iterator[Callable[..., SignedInClient]]:
     """A factory: sign_in_as(role, email=None) -> a TestClient with that user's session
     cookie (a real session row; the password is PASSWORD)."""
     from app.db import session_scope
@@ -69,6 +69,6 @@ def sign_in_as(app_instance) -> Iterator[Callable[..., SignedInClient]]:  # type
 
 
 @pytest.fixture
-def anonymous(app_instance) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def anonymous(app_instance) -> Iterator[TestClient]:
     with TestClient(app_instance, base_url="http://testserver", follow_redirects=False) as c:
         yield c
