@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     """Failed sign-ins from one client (IPv4 address or IPv6 /64) within the window that
     lock that client out: one guesser trying many accounts."""
     admin_lockout_window: timedelta = timedelta(minutes=15)
+    preflight_private_links: bool = False
+    """Let the preflight's link check reach private and loopback addresses (tests, an
+    intranet newsletter); off, such links are reported as not checked."""
 
     @field_validator("export_link_max_age", mode="before")
     @classmethod

@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from app.web.api import campaigns, inbound, segments, subscribers, tokens, topics, users
+from app.web.api import (
+    campaigns,
+    inbound,
+    preflight,
+    segments,
+    subscribers,
+    tokens,
+    topics,
+    users,
+)
 from app.web.api.responses import COMMON
 
 router = APIRouter(prefix="/api/v1", responses=COMMON)
@@ -10,6 +19,7 @@ router.include_router(topics.router)
 router.include_router(subscribers.router)
 router.include_router(segments.router)
 router.include_router(campaigns.router)
+router.include_router(preflight.router)
 router.include_router(inbound.router)
 router.include_router(users.router)
 router.include_router(tokens.router)
