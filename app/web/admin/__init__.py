@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from app.web.admin import account, campaigns, dashboard, signin, tokens, topics, users
+from app.web.admin import preflight as preflight_pages
 from app.web.admin.auth import AdminForbidden, SignInRequired
 
 router = APIRouter(include_in_schema=False)
@@ -24,6 +25,7 @@ router.include_router(users.router)
 router.include_router(tokens.router)
 router.include_router(topics.router)
 router.include_router(campaigns.router)
+router.include_router(preflight_pages.router)
 
 
 def install(app: FastAPI) -> None:

@@ -56,6 +56,7 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("POST", "/admin/campaigns/{campaign_id}/duplicate"): Role.EDITOR,
     ("GET", "/admin/campaigns/{campaign_id}/delete"): Role.VIEWER,
     ("POST", "/admin/campaigns/{campaign_id}/delete"): Role.EDITOR,
+    ("GET", "/admin/campaigns/{campaign_id}/preflight"): Role.VIEWER,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 
