@@ -40,7 +40,7 @@ the seed exchange for March. Tea and biscuits as always.
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server API
+    def do_HEAD(self) -> None:
         if self.path.startswith("/slow"):
             time.sleep(5)
         if self.path.startswith("/no-head"):
@@ -49,7 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(404 if self.path.startswith("/gone") else 200)
         self.end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         self.send_response(200)
         self.end_headers()
 
