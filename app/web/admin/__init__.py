@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from app.web.admin import account, campaigns, dashboard, signin, tokens, topics, users
 from app.web.admin import preflight as preflight_pages
+from app.web.admin import segments as segment_pages
 from app.web.admin.auth import AdminForbidden, SignInRequired
 
 router = APIRouter(include_in_schema=False)
@@ -26,6 +27,7 @@ router.include_router(tokens.router)
 router.include_router(topics.router)
 router.include_router(campaigns.router)
 router.include_router(preflight_pages.router)
+router.include_router(segment_pages.router)
 
 
 def install(app: FastAPI) -> None:

@@ -57,6 +57,13 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("GET", "/admin/campaigns/{campaign_id}/delete"): Role.VIEWER,
     ("POST", "/admin/campaigns/{campaign_id}/delete"): Role.EDITOR,
     ("GET", "/admin/campaigns/{campaign_id}/preflight"): Role.VIEWER,
+    ("GET", "/admin/segments"): Role.VIEWER,
+    ("GET", "/admin/segments/new"): Role.EDITOR,
+    ("POST", "/admin/segments/new"): Role.EDITOR,
+    ("GET", "/admin/segments/{segment_id}"): Role.VIEWER,
+    ("POST", "/admin/segments/{segment_id}"): Role.EDITOR,
+    ("GET", "/admin/segments/{segment_id}/delete"): Role.EDITOR,
+    ("POST", "/admin/segments/{segment_id}/delete"): Role.EDITOR,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 
