@@ -413,12 +413,12 @@ async def _resolve(host: str, port: int, allow_private: bool) -> str:
     """One address to connect to; refuses names that resolve to a private, loopback or
     link-local address (any of them), unless allowed: the check must not probe the LAN."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=1)  # SOCK_STREAM
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]  # an IP address (str for AF_INET/6)
     if not addresses:
         raise OSError("no address")
     if not allow_private and not all(_public(a) for a in addresses):
         raise PermissionError("a private or local address: not checked")
-    return str(addresses[0])
+    return addresses[0]
 
 
 async def _status(url: str, method: str, allow_private: bool) -> int:
