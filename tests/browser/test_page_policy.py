@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from app.db import get_engine
 from app.models import Topic
+from tests.browser.accessibility import assert_accessible
 
 
 def test_signup_page_works_under_the_content_policy(browser, live_server: str) -> None:
@@ -21,11 +22,17 @@ def test_signup_page_works_under_the_content_policy(browser, live_server: str) -
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     # public.css loaded: the header is centred by its max-width rule.
     assert page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") != "none"
+    assert_accessible(page, "subscribe")
+    page.fill("#email", "not an address")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert_accessible(page, "subscribe with an error")
     page.fill("#email", "browser@example.org")
     page.check("input[name=consent]")
     page.click("button[type=submit]")
     page.wait_for_load_state()
     assert "Check your inbox" in page.content()  # form-action 'self' lets the form post
+    assert_accessible(page, "subscribe pending")
     violations = [m for m in console if "Content Security Policy" in m]
     assert violations == []
     page.close()

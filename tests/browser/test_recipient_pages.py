@@ -21,6 +21,7 @@ from app.models import (
     SubscriptionStatus,
     Topic,
 )
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import free_port
 
 PHONE = {"width": 390, "height": 844}
@@ -145,10 +146,12 @@ def test_unsubscribe_reload_undo_then_preferences(
     assert "j***@example.com" in page.content() and "Monthly news" in page.content()
     assert _events(jane) == []
     page.screenshot(path=screenshot_dir / "1-unsubscribe-phone.png", full_page=True)
+    assert_accessible(page, "1-unsubscribe-phone")
 
     page.get_by_role("button", name="Unsubscribe", exact=True).click()
     page.get_by_role("heading", name="You are unsubscribed").wait_for()
     page.screenshot(path=screenshot_dir / "2-unsubscribed-phone.png", full_page=True)
+    assert_accessible(page, "2-unsubscribed-phone")
     assert _statuses(jane) == {topics["news"]: "unsubscribed", topics["offers"]: "subscribed"}
     assert _events(jane) == [("unsubscribe", "link")]
 
@@ -159,6 +162,7 @@ def test_unsubscribe_reload_undo_then_preferences(
     page.get_by_role("button", name="Undo: subscribe me again").click()
     page.get_by_role("heading", name="You are subscribed again").wait_for()
     page.screenshot(path=screenshot_dir / "3-undone-phone.png", full_page=True)
+    assert_accessible(page, "3-undone-phone")
     assert _statuses(jane)[topics["news"]] == "subscribed"
     assert _events(jane)[-1] == ("resubscribe", "link")
 
@@ -167,12 +171,14 @@ def test_unsubscribe_reload_undo_then_preferences(
     page.goto(preferences_url)
     page.get_by_role("heading", name="Your email preferences").wait_for()
     page.screenshot(path=screenshot_dir / "4-preferences-desktop.png", full_page=True)
+    assert_accessible(page, "4-preferences-desktop")
     page.get_by_label("Special offers").uncheck()
     page.get_by_label("Events near you").check()
     page.get_by_label("Your name").fill("Jane D.")
     page.get_by_role("button", name="Save my preferences").click()
     page.get_by_role("status").filter(has_text="saved").wait_for()
     page.screenshot(path=screenshot_dir / "5-preferences-saved-desktop.png", full_page=True)
+    assert_accessible(page, "5-preferences-saved-desktop")
     assert _statuses(jane) == {
         topics["news"]: "subscribed",
         topics["offers"]: "unsubscribed",
@@ -188,9 +194,11 @@ def test_unsubscribe_reload_undo_then_preferences(
 
     page.set_viewport_size(PHONE)
     page.screenshot(path=screenshot_dir / "6-preferences-phone.png", full_page=True)
+    assert_accessible(page, "6-preferences-phone")
     page.goto(preferences_url.replace("/preferences/", "/preferences/", 1) + "/erase")
     page.get_by_role("heading", name="Erase my data").wait_for()
     page.screenshot(path=screenshot_dir / "7-erase-confirm-phone.png", full_page=True)
+    assert_accessible(page, "7-erase-confirm-phone")
     context.close()
 
 
@@ -204,8 +212,10 @@ def test_pages_in_french_and_a_broken_link(browser, live_server: str, screenshot
     page.get_by_role("heading", name="Se désabonner", exact=True).wait_for()
     assert page.locator("html").get_attribute("lang") == "fr"
     page.screenshot(path=screenshot_dir / "unsubscribe-fr-phone.png", full_page=True)
+    assert_accessible(page, "unsubscribe-fr-phone")
     response = page.goto(unsubscribe_url[:-3] + "xyz")  # a mangled copy-paste
     assert response is not None and response.status == 400
     page.screenshot(path=screenshot_dir / "broken-link-fr-phone.png", full_page=True)
+    assert_accessible(page, "broken-link-fr-phone")
     assert _events(jane) == []
     context.close()
