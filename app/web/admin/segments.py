@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.errors import Conflict, InvalidInput
-from app.models import Role, Segment
+from app.models import Role, Segment, saved_id
 from app.segments import service
 from app.segments.rules import MAX_RULES
 from app.subscribers import topics as topic_service
@@ -175,7 +175,7 @@ def _confirm(
         "admin/segments/delete.html",
         {
             "segment": segment,
-            "blocking": service.campaigns_using(db, segment.id),  # type: ignore[arg-type]
+            "blocking": service.campaigns_using(db, saved_id(segment)),
             "breadcrumbs": [LIST, (segment.name, f"/admin/segments/{segment.id}"), ("Delete", "")],
         },
         status_code=status_code,
