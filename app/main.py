@@ -20,7 +20,7 @@ from app.web_paths import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
-UPLOAD_PATHS = ("/api/v1/subscribers/import",)
+UPLOAD_PATHS = ("/api/v1/subscribers/import", "/admin/subscribers/import")
 """Routes that take files, within OCTOMAIL_MAX_UPLOAD_BYTES instead of OCTOMAIL_MAX_BODY_BYTES."""
 
 

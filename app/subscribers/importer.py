@@ -51,10 +51,12 @@ class ImportReport:
     suppressed: int = 0
     error_count: int = 0
     errors: list[RowError] = field(default_factory=list)
+    max_errors: int = MAX_REPORTED_ERRORS
+    """Errors kept in `errors` (all are counted)."""
 
     def add_error(self, error: RowError) -> None:
         self.error_count += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
+        if len(self.errors) < self.max_errors:
             self.errors.append(error)
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,6 +91,7 @@ def import_csv(
     file_name: str | None = None,
     progress: Callable[[int], None] | None = None,
     settings: Settings | None = None,
+    max_errors: int = MAX_REPORTED_ERRORS,
 ) -> ImportReport:
     """Import subscribers from CSV bytes (any iterable of lines: a file, an upload stream).
 
@@ -104,7 +107,7 @@ def import_csv(
     parser = _RowParser(
         _read_header(reader), topics, topics[topic_slug] if topic_slug else None, settings.pepper
     )
-    report = ImportReport()
+    report = ImportReport(max_errors=max_errors)
     writer = _WriteBehind(BatchWriter(engine, source, file_name, settings.policy_version), report)
     try:
         for rows in _valid_batches(reader, parser, report):
@@ -118,6 +121,12 @@ def import_csv(
         progress(report.rows)
     report.errors.sort(key=lambda e: e.line)
     return report
+
+
+def check_header(raw: BinaryIO) -> list[str]:
+    """The file's header, or InvalidInput saying what is wrong with it (as the import would):
+    lets a caller refuse a file before it starts the import in the background."""
+    return _read_header(csv.reader(_text_lines(raw)))
 
 
 def _required_consent_source(consent_source: str) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from email.message import EmailMessage
+from functools import partial
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlmodel import Session
 
 from app.links import confirm_url
 from app.mail.transactional import transactional_message
-from app.models import Topic
+from app.models import Subscriber, Topic
 from app.settings import Settings, get_settings
 from app.subscribers import allowance
 from app.subscribers.allowance import Grant, MailKind, Outcome
@@ -79,3 +82,28 @@ def send_confirmation(
     except Exception:  # SMTP errors of every kind end here
         log.exception("could not send the confirmation email for subscriber %s", subscriber_id)
         return Outcome.FAILED
+
+
+def claim_confirmation(
+    session: Session, subscriber: Subscriber, topic_ids: list[int]
+) -> tuple[str | None, Callable[[], object] | None]:
+    """After a marketer added someone unconfirmed: commit (the link in the mail must find
+    the rows), then claim the address's allowance. Returns ("queued", the send to run after
+    the response) or (why not, None); (None, None) when no topic awaits confirmation."""
+    if not topic_ids:
+        return None, None
+    topics = [t for t in (session.get(Topic, t) for t in topic_ids) if t]
+    session.commit()
+    # Claimed after the commit: on SQLite the claim needs the write lock.
+    grant = allowance.claim(MailKind.CONFIRM, subscriber.email)
+    if not isinstance(grant, Grant):
+        return grant.value, None
+    return "queued", partial(
+        send_confirmation,
+        to_email=subscriber.email,
+        to_name=subscriber.name,
+        subscriber_id=subscriber.id,  # type: ignore[arg-type]
+        link_secret=subscriber.link_secret,
+        topics=topics,
+        grant=grant,
+    )

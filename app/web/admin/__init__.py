@@ -13,7 +13,17 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from app.web.admin import account, campaigns, dashboard, signin, tokens, topics, users
+from app.web.admin import (
+    account,
+    campaigns,
+    dashboard,
+    imports,
+    signin,
+    subscribers,
+    tokens,
+    topics,
+    users,
+)
 from app.web.admin import preflight as preflight_pages
 from app.web.admin import segments as segment_pages
 from app.web.admin.auth import AdminForbidden, SignInRequired
@@ -28,6 +38,8 @@ router.include_router(topics.router)
 router.include_router(campaigns.router)
 router.include_router(preflight_pages.router)
 router.include_router(segment_pages.router)
+router.include_router(imports.router)  # before subscribers: /import is not an {id}
+router.include_router(subscribers.router)
 
 
 def install(app: FastAPI) -> None:

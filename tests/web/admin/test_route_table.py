@@ -64,6 +64,23 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("POST", "/admin/segments/{segment_id}"): Role.EDITOR,
     ("GET", "/admin/segments/{segment_id}/delete"): Role.EDITOR,
     ("POST", "/admin/segments/{segment_id}/delete"): Role.EDITOR,
+    ("GET", "/admin/subscribers"): Role.VIEWER,
+    ("GET", "/admin/subscribers/export"): Role.VIEWER,
+    ("GET", "/admin/subscribers/new"): Role.EDITOR,
+    ("POST", "/admin/subscribers/new"): Role.EDITOR,
+    ("GET", "/admin/subscribers/{subscriber_id}"): Role.VIEWER,
+    ("GET", "/admin/subscribers/{subscriber_id}/edit"): Role.EDITOR,
+    ("POST", "/admin/subscribers/{subscriber_id}/edit"): Role.EDITOR,
+    ("GET", "/admin/subscribers/{subscriber_id}/unsubscribe"): Role.EDITOR,
+    ("POST", "/admin/subscribers/{subscriber_id}/unsubscribe"): Role.EDITOR,
+    ("GET", "/admin/subscribers/{subscriber_id}/blocklist"): Role.EDITOR,
+    ("POST", "/admin/subscribers/{subscriber_id}/blocklist"): Role.EDITOR,
+    ("GET", "/admin/subscribers/{subscriber_id}/erase"): Role.EDITOR,
+    ("POST", "/admin/subscribers/{subscriber_id}/erase"): Role.EDITOR,
+    ("GET", "/admin/subscribers/import"): Role.EDITOR,
+    ("POST", "/admin/subscribers/import"): Role.EDITOR,
+    ("GET", "/admin/imports/{job_id}"): Role.VIEWER,
+    ("GET", "/admin/imports/{job_id}/rejected.csv"): Role.VIEWER,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 

@@ -1,0 +1,170 @@
+"""One person as a marketer sees them: counts by status, the full consent log with a short
+evidence summary, the messages sent and their outcome; and the marketer's changes (profile,
+opt-out of everything, blocklist). The admin pages and the API call these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.campaigns.sends import explain
+from app.models import (
+    Campaign,
+    Channel,
+    ConsentEvent,
+    Scope,
+    Send,
+    Subscriber,
+    SubscriberStatus,
+    Topic,
+    utcnow,
+)
+from app.subscribers.consent import Evidence, record_consent
+from app.subscribers.fields import check_attributes, clean_name
+from app.subscribers.optout import unsubscribe
+
+MESSAGES_SHOWN = 200
+_SUMMARY_KEYS = (
+    ("requested_by", "by"),
+    ("by", "by"),
+    ("consent_source", "consent"),
+    ("file", "file"),
+    ("file_name", "file"),
+    ("line", "line"),
+    ("scope", "scope"),
+    ("reason", "reason"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    at: datetime
+    action: str
+    channel: str
+    topic: str | None
+    campaign_id: int | None
+    evidence: str
+    """One line: who, how, from where (the API's consent log has every field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    campaign_id: int
+    campaign: str
+    subject: str
+    status: str
+    reason: str
+    smtp_reply: str | None
+    at: datetime | None
+
+
+def summarize_evidence(event: ConsentEvent) -> str:
+    """The evidence of one event in a line: known details first, then the rest, then the
+    client (IP, user agent) and the policy version."""
+    details: dict[str, Any] = dict(event.evidence or {})
+    parts: list[str] = []
+    for key, label in _SUMMARY_KEYS:
+        if key in details:
+            parts.append(f"{label}: {details.pop(key)}")
+    parts.extend(f"{key}: {value}" for key, value in sorted(details.items()))
+    if event.ip:
+        parts.append(f"IP {event.ip}")
+    if event.user_agent:
+        parts.append(event.user_agent[:60] + ("…" if len(event.user_agent) > 60 else ""))
+    if event.policy_version:
+        parts.append(f"policy {event.policy_version}")
+    return "; ".join(parts) or "—"
+
+
+def consent_history(session: Session, subscriber_id: int) -> list[LoggedEvent]:
+    """Every consent event of the person, oldest first (the log is append-only)."""
+    topics = {t.id: t.name for t in session.exec(select(Topic))}
+    events = session.exec(
+        select(ConsentEvent)
+        .where(ConsentEvent.subscriber_id == subscriber_id)
+        .order_by(col(ConsentEvent.id))
+    )
+    return [
+        LoggedEvent(
+            e.at,
+            e.action,
+            e.channel,
+            topics.get(e.topic_id) if e.topic_id else None,
+            e.campaign_id,
+            summarize_evidence(e),
+        )
+        for e in events
+    ]
+
+
+def messages(session: Session, subscriber_id: int, limit: int = MESSAGES_SHOWN) -> list[Message]:
+    """The campaigns sent (or tried) to the person, newest first, with the outcome."""
+    rows = session.exec(
+        select(Send, Campaign)
+        .join(Campaign, col(Campaign.id) == col(Send.campaign_id))
+        .where(Send.subscriber_id == subscriber_id)
+        .order_by(col(Send.id).desc())
+        .limit(limit)
+    ).all()
+    result = []
+    for send, campaign in rows:
+        reason, reply = explain(send.status, send.smtp_reply)
+        when = send.updated_at or send.sent_at or send.next_attempt_at
+        result.append(
+            Message(
+                campaign.id or 0,
+                campaign.name,
+                campaign.subject,
+                str(send.status),
+                reason,
+                reply,
+                when,
+            )
+        )
+    return result
+
+
+def update_profile(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    tracking_allowed: bool | None = None,
+) -> Subscriber:
+    """Name, attributes (InvalidInput when too large or not an object), tracking."""
+    if name is not None:
+        subscriber.name = clean_name(name)
+    if attributes is not None:
+        subscriber.attributes = check_attributes(attributes)
+    if tracking_allowed is not None:
+        subscriber.tracking_allowed = tracking_allowed
+    subscriber.updated_at = utcnow()
+    session.add(subscriber)
+    session.flush()
+    return subscriber
+
+
+def opt_out_everything(
+    session: Session, subscriber: Subscriber, *, channel: Channel, evidence: Evidence
+) -> None:
+    """Unsubscribed from every topic, through the one opt-out function. Only the person can
+    subscribe again (a confirmed sign-up of their own)."""
+    unsubscribe(session, subscriber=subscriber, scope=Scope.ALL, channel=channel, evidence=evidence)
+
+
+def blocklist(
+    session: Session, subscriber: Subscriber, *, channel: Channel, evidence: Evidence
+) -> None:
+    """Opted out of everything, then marked blocklisted (logged): never mailed again."""
+    opt_out_everything(session, subscriber, channel=channel, evidence=evidence)
+    subscriber.status = SubscriberStatus.BLOCKLISTED
+    session.add(subscriber)
+    record_consent(
+        session, action="blocklist", channel=channel, subscriber=subscriber, evidence=evidence
+    )
+    session.flush()
