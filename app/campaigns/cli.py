@@ -93,6 +93,7 @@ def show_command(campaign_id: IdArg) -> None:
                 "layout": c.layout,
                 "body_format": c.body_format,
                 "attribute_filter": c.attribute_filter,
+                "segment_id": c.segment_id,
                 "send_at": c.send_at.isoformat() + "Z" if c.send_at else None,
                 "progress": service.progress(session, c).as_dict(),
             }
