@@ -38,7 +38,6 @@ def duplicate(session: Session, campaign_id: int, *, settings: Settings | None =
     "send this again next month" is the usual reason)."""
     source = get_campaign(session, campaign_id)
     topics = [t.slug for t in campaign_topics(session, [campaign_id])[campaign_id]]
-    extra = {"segment_id": source.segment_id} if getattr(source, "segment_id", None) else {}
     return create_campaign(
         session,
         name=(COPY_PREFIX + source.name)[:200],
@@ -51,8 +50,8 @@ def duplicate(session: Session, campaign_id: int, *, settings: Settings | None =
         reply_to=source.reply_to,
         layout=source.layout,
         attribute_filter=source.attribute_filter or None,
+        segment_id=source.segment_id,
         settings=settings,
-        **extra,
     )
 
 

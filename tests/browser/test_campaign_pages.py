@@ -71,3 +71,58 @@ def test_the_editor(marketer, screenshot_dir: Path) -> None:
     page.set_viewport_size(PHONE)
     assert _no_sideways_scroll(page)
     assert_accessible(page, "editor on a phone")
+
+
+def test_list_review_progress_and_recipients(marketer, screenshot_dir: Path) -> None:
+    from tests.web.admin.test_campaign_editor import make_campaign
+    from tests.web.admin.test_campaign_sending_pages import (
+        add_subscribers,
+        set_outcome,
+        started_campaign,
+    )
+
+    running = started_campaign("a@example.org", "b@example.org", "c@example.org")
+    set_outcome(running, "a@example.org", "sent", "250 2.0.0 OK")
+    set_outcome(running, "b@example.org", "failed", "550 5.1.1 <b@example.org>: no such user")
+    add_subscribers("d@example.org")
+    draft = make_campaign(subject="A draft to review")
+    page = marketer()
+    base = page.base
+
+    page.goto(f"{base}/admin/campaigns")
+    assert page.locator(f"#cell-{running}[hx-trigger]").count() == 1
+    assert_accessible(page, "campaign list")
+    shoot(page, screenshot_dir, "1-list")
+    page.set_viewport_size(PHONE)
+    assert _no_sideways_scroll(page)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    page.goto(f"{base}/admin/campaigns/{draft}/review")
+    assert_accessible(page, "review")
+    shoot(page, screenshot_dir, "2-review")
+    page.fill("#f-send_at", "2001-01-01T09:00")
+    page.click("form[action$='/review'] button[type=submit]")
+    assert page.title().startswith("Error: ")
+    assert_accessible(page, "review with an error")
+    shoot(page, screenshot_dir, "3-review-error")
+
+    page.goto(f"{base}/admin/campaigns/{running}/progress")
+    assert "2 of 3 recipients done" in page.content()
+    # htmx polls the live block: the figures come back while the page stays.
+    with page.expect_response(lambda r: "seen=running" in r.url):
+        pass
+    assert_accessible(page, "progress while running")
+    shoot(page, screenshot_dir, "4-progress")
+    page.click("form[action$='/pause'] button")
+    assert "Paused." in page.locator(".flash").inner_text()
+    assert page.locator("#live[hx-trigger]").count() == 0
+    page.click("a[href$='/cancel']")
+    assert_accessible(page, "cancel confirmation")
+    shoot(page, screenshot_dir, "5-cancel")
+
+    page.goto(f"{base}/admin/campaigns/{running}/sends")
+    assert "550 5.1.1 <b@example.org>: no such user" in page.locator("table").inner_text()
+    assert_accessible(page, "recipients not reached")
+    shoot(page, screenshot_dir, "6-sends")
+    page.set_viewport_size(PHONE)
+    assert _no_sideways_scroll(page)

@@ -81,6 +81,16 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("POST", "/admin/subscribers/import"): Role.EDITOR,
     ("GET", "/admin/imports/{job_id}"): Role.VIEWER,
     ("GET", "/admin/imports/{job_id}/rejected.csv"): Role.VIEWER,
+    ("GET", "/admin/campaigns"): Role.VIEWER,
+    ("GET", "/admin/campaigns/{campaign_id}/review"): Role.VIEWER,
+    ("POST", "/admin/campaigns/{campaign_id}/review"): Role.EDITOR,
+    ("GET", "/admin/campaigns/{campaign_id}/progress"): Role.VIEWER,
+    ("POST", "/admin/campaigns/{campaign_id}/pause"): Role.EDITOR,
+    ("POST", "/admin/campaigns/{campaign_id}/resume"): Role.EDITOR,
+    ("GET", "/admin/campaigns/{campaign_id}/cancel"): Role.VIEWER,
+    ("POST", "/admin/campaigns/{campaign_id}/cancel"): Role.EDITOR,
+    ("GET", "/admin/campaigns/{campaign_id}/sends"): Role.VIEWER,
+    ("GET", "/admin/campaigns/{campaign_id}/sends.csv"): Role.VIEWER,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 

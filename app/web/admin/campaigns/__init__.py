@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.admin.campaigns import editor
+from app.web.admin.campaigns import editor, listing, outcomes, sending
 
 router = APIRouter()
+router.include_router(listing.router)
+router.include_router(outcomes.router)  # /{id}/sends.csv before the editor's /{id}
+router.include_router(sending.router)
 router.include_router(editor.router)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.campaigns import drafts, preview, service
 from app.errors import InvalidInput, InvalidTransition, OctomailError, RateLimited
 from app.models import Campaign, CampaignStatus, Role, saved_id
+from app.segments.service import list_segments
 from app.settings import get_settings
 from app.subscribers.addresses import normalize_email
 from app.subscribers.optout import find_by_email
@@ -73,6 +74,7 @@ def _editor(
             "editable": editable,
             "errors": errors or {},
             "topics": drafts.topic_choices(session),
+            "segments": [(str(s.id), s.name) for s in list_segments(session)],
             "layouts": drafts.layout_choices(),
             "body_formats": BODY_FORMATS,
             "categories": CATEGORIES,

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.models import Campaign
+from app.web.params import form_ids
 
 BODY_FORMATS = (("markdown", "Markdown"), ("html", "HTML"))
 CATEGORIES = (
@@ -45,7 +46,7 @@ class CampaignForm:
 
     @classmethod
     def of(cls, campaign: Campaign, topics: list[str]) -> CampaignForm:
-        segment = getattr(campaign, "segment_id", None)
+        segment = campaign.segment_id
         return cls(
             name=campaign.name,
             subject=campaign.subject,
@@ -65,8 +66,8 @@ class CampaignForm:
         out = asdict(self)
         out["name"] = self.name.strip() or self.subject.strip()[:200] or "Untitled"
         segment = out.pop("segment_id").strip()
-        if segment:
-            out["segment_id"] = int(segment) if segment.isascii() and segment.isdigit() else -1
+        ids = form_ids([segment])
+        out["segment_id"] = ids[0] if ids else (None if not segment else -1)
         return out
 
 
