@@ -98,11 +98,13 @@ def test_list_review_progress_and_recipients(marketer, screenshot_dir: Path) -> 
     page.set_viewport_size({"width": 1280, "height": 800})
 
     page.goto(f"{base}/admin/campaigns/{draft}/review")
-    assert_accessible(page, "review")
+    page.locator("#preflight ul.checklist").wait_for(timeout=90_000)  # htmx loads it
+    assert_accessible(page, "review with its preflight")
     shoot(page, screenshot_dir, "2-review")
     page.fill("#f-send_at", "2001-01-01T09:00")
     page.click("form[action$='/review'] button[type=submit]")
     assert page.title().startswith("Error: ")
+    page.locator("#preflight ul.checklist").wait_for(timeout=90_000)
     assert_accessible(page, "review with an error")
     shoot(page, screenshot_dir, "3-review-error")
 
