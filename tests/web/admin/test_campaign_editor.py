@@ -271,3 +271,27 @@ def test_duplicate_and_delete_a_draft(sign_in_as) -> None:
     )
     assert refused.status_code == 409
     assert campaign_row(campaign_id) is not None
+
+
+def test_a_segment_narrows_the_audience_and_can_be_preselected(sign_in_as) -> None:
+    from app.db import session_scope
+    from app.segments.service import create_segment
+
+    make_topic()
+    with session_scope() as db:
+        segment_id = create_segment(
+            db,
+            name="Parisians",
+            match="all",
+            rules=[{"field": "attributes.city", "op": "=", "value": "Paris"}],
+        ).id
+    editor = sign_in_as(Role.EDITOR)
+    page = editor.client.get(f"/admin/campaigns/new?segment={segment_id}")
+    assert f'<option value="{segment_id}" selected>Parisians</option>' in page.text
+    response = editor.client.post(
+        "/admin/campaigns/new", data=form(editor, segment_id=str(segment_id))
+    )
+    campaign_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert campaign_row(campaign_id).segment_id == segment_id
+    unknown = editor.client.post("/admin/campaigns/new", data=form(editor, segment_id="999"))
+    assert unknown.status_code == 422 and 'href="#f-segment_id"' in unknown.text

@@ -110,8 +110,14 @@ FormDep = Annotated[CampaignForm, Depends(_form)]
 
 
 @router.get("/new")
-def new_campaign(request: Request, session: SessionDep, me: Marketer) -> Response:
-    return _editor(request, session, CampaignForm())
+def new_campaign(
+    request: Request,
+    session: SessionDep,
+    me: Marketer,
+    segment: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """A blank draft; `?segment=ID` (the segment page's "New campaign") preselects it."""
+    return _editor(request, session, CampaignForm(segment_id=segment.strip()))
 
 
 @router.post("/new")
