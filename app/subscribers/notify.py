@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from app.links import confirm_url
 from app.mail.transactional import transactional_message
-from app.models import Subscriber, Topic
+from app.models import Subscriber, Topic, saved_id
 from app.settings import Settings, get_settings
 from app.subscribers import allowance
 from app.subscribers.allowance import Grant, MailKind, Outcome
@@ -102,7 +102,7 @@ def claim_confirmation(
         send_confirmation,
         to_email=subscriber.email,
         to_name=subscriber.name,
-        subscriber_id=subscriber.id,  # type: ignore[arg-type]
+        subscriber_id=saved_id(subscriber),
         link_secret=subscriber.link_secret,
         topics=topics,
         grant=grant,

@@ -102,7 +102,7 @@ def subscribers(
         field = next((f for f in ("attribute", "topic", "segment") if f in message), "form")
         errors[field] = message.capitalize()
     people = page.items if page else []
-    subs = subscriptions_of(db, [p.id for p in people])  # type: ignore[misc]
+    subs = subscriptions_of(db, [saved_id(p) for p in people])
     return render(
         request,
         "admin/subscribers/list.html",
