@@ -29,9 +29,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "inbound")]
+sys.path.insert(0, str(ROOT))
 
-from dovecot_server import PASSWORD, start_dovecot, stop_dovecot  # noqa: E402
+from tests.support.dovecot import PASSWORD, start_dovecot, stop_dovecot  # noqa: E402
 
 DEADLINE = time.monotonic() + 170  # the whole run stays under 3 minutes
 

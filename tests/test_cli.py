@@ -74,7 +74,7 @@ def test_user_and_token_creation(settings_env, client):
 
 
 def test_import_and_export(settings_env, tmp_path, session):
-    from tests.subscribers.helpers import make_topic
+    from tests.support.subscribers import make_topic
 
     make_topic(session, "news")
     session.close()

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import inspect, text
 
-from tests.migration_support import fresh_database, migrator
+from tests.support.migrations import fresh_database, migrator
 
 
 def test_0005_carries_recent_acknowledgements_over_and_downgrades(db_url, tmp_path):

@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401
 from app.db import get_engine
-from tests.migration_support import fresh_database, migrator
+from tests.support.migrations import fresh_database, migrator
 
 
 def test_models_and_migrations_agree(settings_env):

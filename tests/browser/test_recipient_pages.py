@@ -22,7 +22,7 @@ from app.models import (
     Topic,
 )
 from tests.browser.accessibility import assert_accessible
-from tests.browser.conftest import free_port
+from tests.support.net import free_port
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1024, "height": 768}

@@ -1,4 +1,4 @@
-"""Campaign test fixtures (helpers live in campaign_support.py, importable from tests/sending)."""
+"""Campaign test fixtures (helpers live in tests/support/campaigns.py)."""
 
 from __future__ import annotations
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from campaign_support import add_subscriber, legacy_campaign, make_topic
 from fastapi.testclient import TestClient
 
 from app.db import session_scope
 from app.models import SubscriptionStatus, utcnow
+from tests.support.campaigns import add_subscriber, legacy_campaign, make_topic
 
 
 @pytest.fixture

@@ -7,13 +7,6 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from campaign_support import (
-    add_subscriber,
-    bulk_subscribers,
-    create_campaign,
-    make_topic,
-    send_counts,
-)
 
 from app.campaigns import service
 from app.db import get_engine, session_scope
@@ -30,6 +23,13 @@ from app.settings import get_settings
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import suppress
 from app.subscribers.optout import unsubscribe
+from tests.support.campaigns import (
+    add_subscriber,
+    bulk_subscribers,
+    create_campaign,
+    make_topic,
+    send_counts,
+)
 
 SUB, UNSUB, UNCONF = (
     SubscriptionStatus.SUBSCRIBED,

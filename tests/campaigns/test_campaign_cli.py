@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import typer
-from campaign_support import add_subscriber, make_topic
 from typer.testing import CliRunner
 
 from app.campaigns.cli import campaign_app
 from app.db import session_scope
 from app.models import SubscriptionStatus
+from tests.support.campaigns import add_subscriber, make_topic
 
 app = typer.Typer()
 app.add_typer(campaign_app, name="campaign")

@@ -9,14 +9,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from campaign_support import (
-    add_subscriber,
-    campaign_status,
-    create_campaign,
-    make_topic,
-    send_counts,
-    wait_until,
-)
 from fastapi.testclient import TestClient
 
 from app import jobs
@@ -24,6 +16,14 @@ from app.campaigns import service
 from app.db import get_engine, session_scope
 from app.models import Campaign, Send, SubscriptionStatus, utcnow
 from app.settings import get_settings
+from tests.support.campaigns import (
+    add_subscriber,
+    campaign_status,
+    create_campaign,
+    make_topic,
+    send_counts,
+)
+from tests.support.wait import wait_until
 
 
 @pytest.fixture

@@ -5,25 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sending"))
-
-from campaign_support import (
-    BackgroundWorker,
-    add_subscriber,
-    campaign_status,
-    configure_sending,
-    make_topic,
-    wait_until,
-)
-from smtp_sink import SmtpSink
 
 from app.campaigns.cli import campaign_app
 from app.campaigns.sends import explain
@@ -31,6 +17,15 @@ from app.db import session_scope
 from app.models import SubscriptionStatus
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import suppress
+from tests.support.campaigns import (
+    BackgroundWorker,
+    add_subscriber,
+    campaign_status,
+    configure_sending,
+    make_topic,
+)
+from tests.support.smtp_sink import SmtpSink
+from tests.support.wait import wait_until
 
 SUB = SubscriptionStatus.SUBSCRIBED
 UNKNOWN = "550 5.1.1 <{}>: mailbox unknown"

@@ -9,15 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from campaign_support import (
-    BackgroundWorker,
-    add_subscriber,
-    campaign_status,
-    legacy_campaign,
-    make_topic,
-    send_counts,
-    wait_until,
-)
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -25,6 +16,15 @@ from app.campaigns import service
 from app.db import session_scope
 from app.models import Campaign, CampaignStatus, SubscriptionStatus, Topic
 from app.settings import get_settings
+from tests.support.campaigns import (
+    BackgroundWorker,
+    add_subscriber,
+    campaign_status,
+    legacy_campaign,
+    make_topic,
+    send_counts,
+)
+from tests.support.wait import wait_until
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from app.campaigns.preflight import Options, run_preflight
 from app.campaigns.service import create_campaign
 from app.db import session_scope
 from app.settings import get_settings
-from tests.campaigns.campaign_support import make_topic
+from tests.support.campaigns import make_topic
 
 SPAMMY = """\
 # FREE MONEY!!! ACT NOW!!!

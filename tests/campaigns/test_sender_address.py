@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from campaign_support import make_topic
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -12,6 +11,7 @@ from app.campaigns.service import get_campaign
 from app.db import session_scope
 from app.sending.render import prepare_campaign
 from app.settings import Settings, get_settings
+from tests.support.campaigns import make_topic
 
 
 @pytest.fixture

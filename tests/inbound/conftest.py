@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dovecot_server import Dovecot, DovecotMissing, free_port, start_dovecot, stop_dovecot
-from inbound_support import Catcher, ImapMailbox, Mailbox, MaildirMailbox
+
+from tests.support.dovecot import Dovecot, DovecotMissing, start_dovecot, stop_dovecot
+from tests.support.inbound import Catcher, ImapMailbox, Mailbox, MaildirMailbox
+from tests.support.net import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 FIXTURES = Path(__file__).parent / "fixtures"

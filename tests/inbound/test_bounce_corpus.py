@@ -59,7 +59,7 @@ def test_malformed_bounces_are_read_leniently_and_say_so() -> None:
 
 
 def test_a_malformed_message_from_a_person_still_goes_to_review() -> None:
-    from inbound_support import load_fixture
+    from tests.support.inbound import load_fixture
 
     verdict = classify(load_fixture("malformed_mime"), Context())
     assert verdict.kind is Kind.UNREADABLE and verdict.folder == "Review"
@@ -67,7 +67,7 @@ def test_a_malformed_message_from_a_person_still_goes_to_review() -> None:
 
 
 def test_an_mbox_separator_line_does_not_hide_the_headers() -> None:
-    from inbound_support import load_fixture
+    from tests.support.inbound import load_fixture
 
     bounce = load_fixture("dsn_postfix_hard")
     for line in (

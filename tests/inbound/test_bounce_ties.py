@@ -7,12 +7,9 @@ IMAP and Maildir, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from inbound_support import Mailbox, record_campaign_sent
 from sqlmodel import Session, select
 
 from app.db import get_engine
@@ -23,8 +20,7 @@ from app.settings import get_settings
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import is_suppressed
 from app.verp import verp_address
-
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("campaigns", "sending")]
+from tests.support.inbound import Mailbox, record_campaign_sent
 
 
 def dsn(
@@ -244,13 +240,13 @@ def test_campaign_mail_is_sent_from_its_verp_address_and_its_bounce_acts(
 ) -> None:
     """End to end: the envelope sender the SMTP server sees is the signed VERP address of
     that send, and a bounce delivered to it (no Message-ID left, the send long past) acts."""
-    from campaign_support import BackgroundWorker, campaign_status, configure_sending, wait_until
-    from smtp_sink import SmtpSink
-
     from app.campaigns import service
     from app.db import session_scope
     from app.models import Subscription, SubscriptionStatus, Topic
     from app.verp import parse_verp
+    from tests.support.campaigns import BackgroundWorker, campaign_status, configure_sending
+    from tests.support.smtp_sink import SmtpSink
+    from tests.support.wait import wait_until
 
     sink = SmtpSink().start()
     try:

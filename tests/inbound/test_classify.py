@@ -7,8 +7,6 @@ import random
 from email.utils import parseaddr
 
 import pytest
-from inbound_cases import CASES
-from inbound_support import load_fixture
 
 from app.inbound.classify import Context, Kind, address_of, classify
 from app.inbound.identity import build_context, campaign_message_id, parse_campaign_message_id
@@ -17,6 +15,8 @@ from app.inbound.text import sanitize, written_part
 from app.link_secrets import link_tag
 from app.links import unsubscribe_token
 from app.settings import get_settings
+from tests.support.inbound import load_fixture
+from tests.support.inbound_cases import CASES
 
 SAM, TINA, CAMPAIGN = 17, 23, 5
 SECRET = "5e" * 16

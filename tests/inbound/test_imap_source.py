@@ -3,9 +3,8 @@ fetched again whole, mail over the limit only by its head; moves use UID MOVE.""
 
 from __future__ import annotations
 
-from dovecot_server import Dovecot
-
 from app.inbound.sources import HEAD_BYTES, ImapSource
+from tests.support.dovecot import Dovecot
 
 
 def _mail(n: int, size: int) -> bytes:

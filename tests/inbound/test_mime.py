@@ -7,10 +7,10 @@ import re
 from email import policy
 
 import pytest
-from inbound_support import FIXTURES
 
 from app.inbound.classify import _POLICY
 from app.inbound.mime import _Re, parse_bytes
+from tests.support.inbound import FIXTURES
 
 _TRICKY = [
     # boundary with regex metacharacters, spaces, a closing line with whitespace and CR only

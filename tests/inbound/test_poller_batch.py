@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from inbound_support import Catcher, Mailbox, record_campaign_sent
 from sqlmodel import Session, select
 
 from app.db import get_engine
@@ -14,6 +13,7 @@ from app.inbound import actions as inbound_actions
 from app.inbound.poller import poll_once
 from app.models import ConsentEvent, InboundMessage, Subscriber, SubscriberStatus
 from app.settings import get_settings
+from tests.support.inbound import Catcher, Mailbox, dsn_bounce, record_campaign_sent, soft_bounce
 
 
 def _request(sender: str, n: int) -> bytes:
@@ -28,23 +28,6 @@ def _request(sender: str, n: int) -> bytes:
     ).encode()
 
 
-def _bounce(recipient: str, n: int) -> bytes:
-    b = f"b{n}"
-    return (
-        f"From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
-        f"To: info@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        f"Message-ID: <dsn{n}@mx.example.net>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
-        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
-        f'report-type=delivery-status; boundary="{b}"\r\n\r\n'
-        f"--{b}\r\nContent-Type: text/plain\r\n\r\nI'm sorry...\r\n"
-        f"--{b}\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\n"
-        "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 unknown\r\n\r\n"
-        f"--{b}--\r\n"
-    ).encode()
-
-
 def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> None:
     with Session(get_engine()) as session:
         people = [Subscriber(email="ann@example.com"), Subscriber(email="bob@example.com")]
@@ -54,9 +37,9 @@ def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> N
     mailbox.deliver(
         [
             _request("ann@example.com", 1),
-            _bounce("bob@example.com", 1),
+            dsn_bounce("bob@example.com", 1),
             _request("ANN@example.com", 2),
-            _bounce("bob@example.com", 2),
+            dsn_bounce("bob@example.com", 2),
             _request("stranger@example.net", 3),
             _request("stranger@example.net", 4),
         ]
@@ -88,14 +71,6 @@ def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> N
     assert len(smtp.to("ann@example.com")) == 1 and len(smtp.to("stranger@example.net")) == 1
 
 
-def _soft_bounce(recipient: str, n: int) -> bytes:
-    return (
-        _bounce(recipient, n)
-        .replace(b"Action: failed", b"Action: delayed")
-        .replace(b"5.1.1", b"4.4.1")
-    )
-
-
 @pytest.mark.parametrize("size", ["1", "2", "200"])
 def test_soft_bounces_count_the_same_whatever_the_batches(
     mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch, size: str
@@ -109,12 +84,12 @@ def test_soft_bounces_count_the_same_whatever_the_batches(
         record_campaign_sent(session, people)
     mailbox.deliver(
         [
-            _soft_bounce("bob@example.com", 1),
-            _soft_bounce("cy@example.com", 2),
-            _soft_bounce("bob@example.com", 3),
-            _soft_bounce("nobody@example.com", 4),
-            _soft_bounce("bob@example.com", 5),
-            _soft_bounce("bob@example.com", 6),
+            soft_bounce("bob@example.com", 1),
+            soft_bounce("cy@example.com", 2),
+            soft_bounce("bob@example.com", 3),
+            soft_bounce("nobody@example.com", 4),
+            soft_bounce("bob@example.com", 5),
+            soft_bounce("bob@example.com", 6),
         ]
     )
     assert poll_once(get_settings())["seen"] == 6
@@ -161,7 +136,7 @@ def test_a_failing_action_sends_only_its_message_to_review(
     mailbox.deliver(
         [
             _request("ann@example.com", 1),
-            _bounce("bob@example.com", 1),
+            dsn_bounce("bob@example.com", 1),
             _request("ANN@example.com", 2),
             _request("stranger@example.net", 3),
             _request("stranger@example.net", 4),

@@ -3,14 +3,14 @@ verdict, folder, effect on subscribers, acknowledgements; a second pass changes 
 
 from __future__ import annotations
 
-from inbound_cases import CASES, NOT_ACKED, check_effects, placeholders, populate
-from inbound_support import Catcher, Mailbox, load_fixture
 from sqlmodel import Session, select
 
 from app.db import get_engine
 from app.inbound.poller import poll_once
 from app.models import ConsentEvent, InboundMessage
 from app.settings import get_settings
+from tests.support.inbound import Catcher, Mailbox, load_fixture
+from tests.support.inbound_cases import CASES, NOT_ACKED, check_effects, placeholders, populate
 
 
 def _deliver_all(mailbox: Mailbox) -> tuple[object, dict[str, bytes]]:
@@ -35,7 +35,7 @@ def test_every_case_gets_its_verdict_folder_and_effect(mailbox: Mailbox, smtp: C
         by_msgid = {row.message_id: row for row in rows}
         assert len(rows) == len(CASES)
         for case in CASES:
-            from inbound_support import message_ids
+            from tests.support.inbound import message_ids
 
             msgid = message_ids([raws[case.name]])[0]
             row = by_msgid.get(msgid)

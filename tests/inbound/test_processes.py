@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from inbound_support import Mailbox
 from sqlmodel import Session, select
 
 from app.db import get_engine
 from app.models import ConsentEvent, InboundMessage, Subscriber, SubscriberStatus
 from app.subscribers.addresses import email_hmac
+from tests.support.inbound import Mailbox
 
 ROOT = Path(__file__).resolve().parents[2]
 

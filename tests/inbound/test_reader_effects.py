@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from inbound_support import Catcher, Mailbox, load_fixture
 from sqlmodel import Session, select
 
 from app.db import get_engine
@@ -27,6 +26,7 @@ from app.models import (
 from app.settings import get_settings
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import is_suppressed
+from tests.support.inbound import Catcher, Mailbox, load_fixture
 
 OURS = "mx.example.org"  # OCTOMAIL_INBOUND_AUTHSERV_ID in tests/conftest.py
 

@@ -8,12 +8,12 @@ import imaplib
 from collections import Counter
 
 import pytest
-from dovecot_server import Dovecot
-from inbound_support import ImapMailbox
 
 from app.inbound.poller import poll_once
 from app.inbound.sources import ImapSource
 from app.settings import get_settings
+from tests.support.dovecot import Dovecot
+from tests.support.inbound import ImapMailbox
 
 MESSAGES = 240
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from inbound_cases import populate
-from inbound_support import Catcher, Mailbox, load_fixture
 from sqlmodel import Session, select
 
 from app.db import get_engine, session_scope
@@ -15,6 +13,8 @@ from app.models import ConsentEvent, Role, Subscriber
 from app.settings import get_settings
 from app.subscribers.addresses import email_hmac
 from app.users import create_token, create_user
+from tests.support.inbound import Catcher, Mailbox, load_fixture
+from tests.support.inbound_cases import populate
 
 
 def _status(address: str) -> str:

@@ -7,10 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from dovecot_server import Dovecot
-from inbound_support import ImapMailbox, Mailbox
 from sqlmodel import Session, select
-from test_poller_batch import _soft_bounce
 
 from app.db import get_engine
 from app.inbound.poller import poll_once
@@ -26,6 +23,8 @@ from app.models import (
     utcnow,
 )
 from app.settings import get_settings
+from tests.support.dovecot import Dovecot
+from tests.support.inbound import ImapMailbox, Mailbox, soft_bounce
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def test_a_uidvalidity_change_does_not_count_a_soft_bounce_twice(
     imap: ImapMailbox, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _mailed_bob()
-    imap.deliver([_soft_bounce("bob@example.com", 1)])
+    imap.deliver([soft_bounce("bob@example.com", 1)])
     # Recorded and counted, then the connection drops before the message is moved.
     with monkeypatch.context() as patch:
         patch.setattr(ImapSource, "move", _lost_connection)
@@ -85,7 +84,7 @@ def test_a_uidvalidity_change_does_not_count_a_soft_bounce_twice(
     assert imap.folder_ids("INBOX") == []
     assert imap.folder_ids("Processed") == ["<dsn1@mx.example.net>"]
 
-    imap.deliver([_soft_bounce("bob@example.com", 2)])  # a second, different bounce counts
+    imap.deliver([soft_bounce("bob@example.com", 2)])  # a second, different bounce counts
     poll_once(get_settings())
     assert _bob() == SubscriberStatus.BOUNCED
     with Session(get_engine()) as session:
@@ -100,8 +99,8 @@ def test_a_uidvalidity_change_does_not_count_a_soft_bounce_twice(
 def test_the_same_message_twice_in_one_batch_counts_once(mailbox: Mailbox) -> None:
     """Two copies of one bounce in the mailbox (delivered twice, or copied back by hand)."""
     _mailed_bob()
-    bounce = _soft_bounce("bob@example.com", 1)
-    mailbox.deliver([bounce, _soft_bounce("bob@example.com", 2), bounce])
+    bounce = soft_bounce("bob@example.com", 1)
+    mailbox.deliver([bounce, soft_bounce("bob@example.com", 2), bounce])
     summary = poll_once(get_settings())
     assert (summary["seen"], summary["soft_bounce"], summary["duplicate"]) == (3, 2, 1)
     with Session(get_engine()) as session:

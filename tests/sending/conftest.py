@@ -1,4 +1,4 @@
-"""SMTP test servers for the sending tests (and for anyone else: see smtp_sink.py).
+"""SMTP test servers for the sending tests (the server itself: tests/support/smtp_sink.py).
 
 Fixtures:
 - `smtp_sink`: a started SmtpSink (aiosmtpd, free port, records every message, replies on
@@ -6,26 +6,19 @@ Fixtures:
 - `smtp_sink_factory`: call it for more sinks (fail-over tests); all are stopped afterwards.
 - `render_settings`: a Settings object for pure render tests (no database, no env).
 
-Other test packages reuse the server by importing the module; in their conftest.py:
-    import sys, pathlib
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "sending"))
-    from smtp_sink import SmtpSink, free_port  # noqa: E402
-and build their own fixture with `SmtpSink().start()` / `.stop()`.
+Other test packages start their own: `from tests.support.smtp_sink import SmtpSink`, then
+`SmtpSink().start()` / `.stop()` (or use it as a context manager).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from smtp_sink import SmtpSink
-
 from app.settings import Settings
+from tests.support.smtp_sink import SmtpSink
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from smtp_sink import free_port
-
 from app.models import Campaign
 from app.sending.catcher import outbox_path, run_catcher, start_catcher
 from app.sending.render import Recipient, prepare_campaign, render_message
 from app.sending.transport import DeliveryOutcome, SmtpPool, run_async
 from app.settings import Settings
+from tests.support.net import free_port
 
 
 def outbox(settings: Settings) -> list[bytes]:

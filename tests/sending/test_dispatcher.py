@@ -3,29 +3,13 @@ eligible subscriber, a working one-click link, opt-outs honoured mid-campaign, p
 
 from __future__ import annotations
 
-import sys
 import time
 from email.utils import getaddresses
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import select
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "campaigns"))
-
-from campaign_support import (
-    BackgroundWorker,
-    add_subscriber,
-    bulk_subscribers,
-    campaign_status,
-    configure_sending,
-    make_topic,
-    send_counts,
-    wait_until,
-)
-from smtp_sink import SmtpSink
 
 from app.db import get_engine, session_scope
 from app.models import (
@@ -41,6 +25,17 @@ from app.sending import dispatcher
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import suppress
 from app.subscribers.optout import unsubscribe
+from tests.support.campaigns import (
+    BackgroundWorker,
+    add_subscriber,
+    bulk_subscribers,
+    campaign_status,
+    configure_sending,
+    make_topic,
+    send_counts,
+)
+from tests.support.smtp_sink import SmtpSink
+from tests.support.wait import wait_until
 
 SUB = SubscriptionStatus.SUBSCRIBED
 

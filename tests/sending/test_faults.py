@@ -3,31 +3,26 @@ failed; a 550 fails and bounces without retry through the one opt-out function."
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "campaigns"))
-
-from campaign_support import (
+from app.db import get_engine, session_scope
+from app.models import ConsentEvent, Send, Subscriber
+from app.subscribers.consent import is_suppressed
+from tests.support.campaigns import (
     BackgroundWorker,
     bulk_subscribers,
     campaign_status,
     configure_sending,
     make_topic,
     send_counts,
-    wait_until,
 )
-from smtp_sink import DROP, SmtpSink
-
-from app.db import get_engine, session_scope
-from app.models import ConsentEvent, Send, Subscriber
-from app.subscribers.consent import is_suppressed
+from tests.support.smtp_sink import DROP, SmtpSink
+from tests.support.wait import wait_until
 
 FAST_RETRY = {"retry_base": timedelta(milliseconds=50), "retry_cap": timedelta(seconds=1)}
 

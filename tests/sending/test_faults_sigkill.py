@@ -15,19 +15,16 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "campaigns"))
-
-from campaign_support import (
+from app.db import get_engine, session_scope
+from app.models import Send
+from tests.support.campaigns import (
     bulk_subscribers,
     campaign_status,
     make_topic,
     send_counts,
-    wait_until,
 )
-from smtp_sink import SmtpSink
-
-from app.db import get_engine, session_scope
-from app.models import Send
+from tests.support.smtp_sink import SmtpSink
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPIENTS = 1500

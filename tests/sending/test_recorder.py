@@ -4,29 +4,24 @@ at most RECORD_BACKLOG unrecorded results plus what is on the wire."""
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "campaigns"))
-
-from campaign_support import (
+from app.db import get_engine, session_scope
+from app.sending.dispatcher import RECORD_BACKLOG, RECORD_BATCH
+from tests.support.campaigns import (
     BackgroundWorker,
     bulk_subscribers,
     campaign_status,
     configure_sending,
     make_topic,
     send_counts,
-    wait_until,
 )
-from smtp_sink import SmtpSink
-
-from app.db import get_engine, session_scope
-from app.sending.dispatcher import RECORD_BACKLOG, RECORD_BATCH
+from tests.support.smtp_sink import SmtpSink
+from tests.support.wait import wait_until
 
 
 def start_campaign(api: TestClient) -> int:

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from smtp_sink import SmtpSink, free_port
 
 from app.errors import ConfigurationError
 from app.mail.smtp import parse_smtp_url
@@ -16,6 +15,8 @@ from app.sending.transport import (
     classify_reply,
     run_async,
 )
+from tests.support.net import free_port
+from tests.support.smtp_sink import SmtpSink
 
 MESSAGE = (
     b"From: news@example.org\r\nTo: someone@example.com\r\nSubject: hello\r\n"

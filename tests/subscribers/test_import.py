@@ -8,7 +8,7 @@ from app.db import get_engine
 from app.models import Channel, ConsentEvent, Scope, Subscriber, Subscription
 from app.subscribers.importer import import_csv
 from app.subscribers.optout import unsubscribe
-from tests.subscribers.helpers import make_topic
+from tests.support.subscribers import make_topic
 
 GOOD_AND_BAD = (
     "email,name,topics,country\n"  # line 1

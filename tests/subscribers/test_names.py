@@ -16,7 +16,7 @@ from app.models import Subscriber
 from app.subscribers.fields import clean_name
 from app.subscribers.importer import import_csv
 from app.subscribers.preferences import update_profile
-from tests.subscribers.helpers import make_topic
+from tests.support.subscribers import make_topic
 
 HOSTILE = "Eve\r\nBcc: victim@example.org\u2028Smith\x00\x1b[31m\t"
 CLEAN = "Eve Bcc: victim@example.org Smith [31m"

@@ -15,7 +15,7 @@ from app.models import (
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import Evidence, is_suppressed
 from app.subscribers.optout import unsubscribe
-from tests.subscribers.helpers import make_subscriber, make_topic
+from tests.support.subscribers import make_subscriber, make_topic
 
 
 def test_unsubscribe_all_is_idempotent(session):

@@ -18,7 +18,7 @@ from app.models import (
 from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import Evidence, is_suppressed, lift_suppression
 from app.subscribers.optout import OptOutRequest, unsubscribe, unsubscribe_many
-from tests.subscribers.helpers import make_subscriber, make_topic
+from tests.support.subscribers import make_subscriber, make_topic
 
 
 def _statuses(session: Session, person: Subscriber) -> dict[int, str]:

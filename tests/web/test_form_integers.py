@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from test_unsubscribe_support import (
+
+from app.links import preferences_url, unsubscribe_url
+from app.web.params import form_ids
+from tests.support.unsubscribe import (
     Seeded,
     form_fields,
     make_campaign,
@@ -12,9 +15,6 @@ from test_unsubscribe_support import (
     seed,
     statuses,
 )
-
-from app.links import preferences_url, unsubscribe_url
-from app.web.params import form_ids
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
-from test_unsubscribe_support import ONE_CLICK, snapshot
 
 from app.db import get_engine
 from app.inbound.identity import campaign_message_id, verify_campaign_message_id
@@ -32,6 +31,7 @@ from app.models import (
     Topic,
 )
 from app.settings import get_settings
+from tests.support.unsubscribe import ONE_CLICK, snapshot
 
 BASE = "http://testserver"
 

@@ -7,7 +7,10 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from test_unsubscribe_support import (
+
+from app.links import preferences_url, unsubscribe_url
+from app.tokens import Purpose, mint
+from tests.support.unsubscribe import (
     Seeded,
     events,
     form_fields,
@@ -18,9 +21,6 @@ from test_unsubscribe_support import (
     subscriber_status,
     suppressed,
 )
-
-from app.links import preferences_url, unsubscribe_url
-from app.tokens import Purpose, mint
 
 
 @pytest.fixture

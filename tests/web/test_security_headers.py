@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from test_unsubscribe_support import Seeded, secret_of, seed
 
 from app.links import preferences_url, unsubscribe_url
 from app.main import create_app
 from app.settings import get_settings
+from tests.support.unsubscribe import Seeded, secret_of, seed
 
 
 @pytest.fixture

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
-from test_unsubscribe_support import (
+
+from app.db import get_engine
+from app.links import preferences_url, unsubscribe_url
+from app.models import Channel, Scope, SubscriberStatus
+from app.settings import get_settings
+from app.subscribers.optout import unsubscribe
+from app.tokens import Purpose, mint
+from tests.support.unsubscribe import (
     ONE_CLICK,
     Seeded,
     events,
@@ -18,13 +25,6 @@ from test_unsubscribe_support import (
     subscriber_status,
     suppressed,
 )
-
-from app.db import get_engine
-from app.links import preferences_url, unsubscribe_url
-from app.models import Channel, Scope, SubscriberStatus
-from app.settings import get_settings
-from app.subscribers.optout import unsubscribe
-from app.tokens import Purpose, mint
 
 
 @pytest.fixture

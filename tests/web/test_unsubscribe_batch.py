@@ -7,7 +7,10 @@ import asyncio
 
 import httpx
 from fastapi.testclient import TestClient
-from test_unsubscribe_support import (
+
+from app.links import unsubscribe_url
+from app.tokens import Purpose, mint
+from tests.support.unsubscribe import (
     ONE_CLICK,
     events,
     make_campaign,
@@ -15,9 +18,6 @@ from test_unsubscribe_support import (
     seed,
     statuses,
 )
-
-from app.links import unsubscribe_url
-from app.tokens import Purpose, mint
 
 
 def _path(subscriber_id: int, campaign_id: int) -> str:

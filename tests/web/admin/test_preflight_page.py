@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.campaigns.service import create_campaign
 from app.db import session_scope
 from app.models import Role
-from tests.campaigns.campaign_support import make_topic
+from tests.support.campaigns import make_topic
 
 
 def _campaign(body: str) -> int:

@@ -8,7 +8,7 @@ from app.campaigns.service import create_campaign
 from app.db import session_scope
 from app.models import Role
 from app.segments import service as segments
-from tests.campaigns.campaign_support import add_subscriber, make_topic
+from tests.support.campaigns import add_subscriber, make_topic
 
 
 def _people() -> None:

@@ -1,8 +1,5 @@
-"""Inbound test helpers (plain classes and functions; fixtures live in conftest.py).
-
-Kept out of conftest.py so test modules can import them by a unique module name: several
-conftest.py files share the module name `conftest`, so importing from it is order-dependent.
-"""
+"""Inbound test helpers: the info mailbox as IMAP or Maildir behind one interface, an SMTP
+catcher, the fixture mails (fixtures live in tests/inbound/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +11,9 @@ from dataclasses import dataclass, field
 from email import policy
 from pathlib import Path
 
-from dovecot_server import Dovecot
+from tests.support.dovecot import Dovecot
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "inbound" / "fixtures"
 
 
 def message_ids(raws: list[bytes]) -> list[str]:
@@ -138,3 +135,30 @@ def record_campaign_sent(session, subscribers: list, *, days_ago: float = 1) -> 
     )
     session.commit()
     return int(campaign.id)
+
+
+def dsn_bounce(recipient: str, n: int) -> bytes:
+    """A minimal Postfix-style hard bounce (5.1.1) for `recipient`, numbered `n`."""
+    b = f"b{n}"
+    return (
+        f"From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        f"To: info@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <dsn{n}@mx.example.net>\r\nDate: Tue, 3 Nov 2026 10:00:00 +0000\r\n"
+        "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
+        f'report-type=delivery-status; boundary="{b}"\r\n\r\n'
+        f"--{b}\r\nContent-Type: text/plain\r\n\r\nI'm sorry...\r\n"
+        f"--{b}\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\n"
+        "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 unknown\r\n\r\n"
+        f"--{b}--\r\n"
+    ).encode()
+
+
+def soft_bounce(recipient: str, n: int) -> bytes:
+    """The same bounce as a delayed, temporary failure (4.4.1)."""
+    return (
+        dsn_bounce(recipient, n)
+        .replace(b"Action: failed", b"Action: delayed")
+        .replace(b"5.1.1", b"4.4.1")
+    )

@@ -1,6 +1,6 @@
 """A controllable aiosmtpd test server: records every message, answers chosen replies.
 
-Usage (see tests/sending/conftest.py for the fixtures):
+Usage (tests/sending/conftest.py has the fixtures `smtp_sink` and `smtp_sink_factory`):
 
     sink = SmtpSink().start()                  # free port on 127.0.0.1, own thread
     SmtpSink(auth=("user", "secret"))          # requires AUTH (smtp://user:secret@...)
@@ -23,7 +23,6 @@ Thread-safe: the server runs in its own thread (aiosmtpd Controller).
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 import warnings
@@ -37,13 +36,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.support.net import free_port
+
 DROP = "drop"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

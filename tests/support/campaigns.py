@@ -1,10 +1,9 @@
-"""Helpers shared by the campaign and dispatcher tests: topics, subscribers, campaigns, polling."""
+"""Helpers shared by the campaign, dispatcher and inbound tests: topics, subscribers,
+campaigns, a worker in a thread."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -150,25 +149,6 @@ def send_counts(campaign_id: int) -> Counter[str]:
 def campaign_status(campaign_id: int) -> str:
     with session_scope() as session:
         return str(session.get(Campaign, campaign_id).status)  # type: ignore[union-attr]
-
-
-def wait_until(
-    predicate: Callable[[], Any],
-    timeout: float = 60.0,
-    interval: float = 0.1,
-    message: str = "condition",
-) -> Any:
-    """Poll until `predicate()` is truthy (generous: the CI box is a loaded 2-core machine)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for {message} (last value: {value!r})"
-            )
-        time.sleep(interval)
 
 
 class BackgroundWorker:
