@@ -18,6 +18,7 @@ from app.db import get_engine
 from app.models import ConsentEvent, InboundMessage, Subscriber, SubscriberStatus
 from app.subscribers.addresses import email_hmac
 from tests.support.inbound import Mailbox
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,15 +43,6 @@ def _subscribers(n: int) -> None:
 def _rows() -> list[InboundMessage]:
     with Session(get_engine()) as session:
         return list(session.exec(select(InboundMessage)))
-
-
-def until(check: Callable[[], bool], budget: float, what: str) -> None:
-    deadline = time.monotonic() + budget
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {budget:.0f}s: {what}")
 
 
 @pytest.fixture
@@ -88,11 +80,11 @@ def test_sigkill_mid_batch_then_restart_handles_each_message_once(
 
     for kill_at in (40, 120):
         poller = spawn("poller", OCTOMAIL_INBOUND_BATCH_SIZE="7")
-        until(lambda n=kill_at: len(_rows()) >= n, 120, f"{kill_at} messages recorded")
+        wait_until(lambda n=kill_at: len(_rows()) >= n, 120, message=f"{kill_at} messages recorded")
         poller.send_signal(signal.SIGKILL)
         poller.wait(timeout=30)
     # Finish with one pass (retried while the killed holder's lease runs out).
-    until(lambda: spawn("poll", "--once").wait(timeout=120) == 0, 60, "a final pass")
+    wait_until(lambda: spawn("poll", "--once").wait(timeout=120) == 0, 60, message="a final pass")
 
     rows = _rows()
     assert len(rows) == total
@@ -118,11 +110,11 @@ def test_mail_arriving_while_the_poller_waits_is_handled_quickly(
     _subscribers(2)
     spawn("poller", OCTOMAIL_POLL_INTERVAL="1h")  # so only IDLE / a change can wake it
     mailbox.deliver([_mail(0, request=False)])
-    until(lambda: len(_rows()) == 1, 60, "the poller is up and waiting")
+    wait_until(lambda: len(_rows()) == 1, 60, message="the poller is up and waiting")
     time.sleep(1)  # now it is inside IDLE (IMAP) or watching the directory (Maildir)
 
     mailbox.deliver([_mail(1, request=True)])
-    until(lambda: len(_rows()) == 2, 5, "the new message acted on")  # the 5 s budget
+    wait_until(lambda: len(_rows()) == 2, 5, message="the new message acted on")  # the 5 s budget
     with Session(get_engine()) as session:
         assert (
             session.exec(select(Subscriber).where(Subscriber.email == "user1@example.com"))
@@ -143,7 +135,7 @@ def test_only_one_poller_reads_and_another_takes_over(
     first, second = spawn("poller"), spawn("poller")
     by_pid = {first.pid: first, second.pid: second}
     mailbox.deliver([_mail(i, request=False) for i in range(5)])
-    until(lambda: len(_rows()) == 5, 60, "the first messages handled")
+    wait_until(lambda: len(_rows()) == 5, 60, message="the first messages handled")
     readers = {_holder_pid(r.evidence["poller"]) for r in _rows()}
     assert len(readers) == 1 and readers <= set(by_pid)
 
@@ -151,11 +143,11 @@ def test_only_one_poller_reads_and_another_takes_over(
     by_pid[reader].send_signal(signal.SIGKILL)
     by_pid[reader].wait(timeout=30)
     mailbox.deliver([_mail(i, request=False) for i in range(5, 10)])
-    until(lambda: len(_rows()) == 10, 60, "the survivor took over within a minute")
+    wait_until(lambda: len(_rows()) == 10, 60, message="the survivor took over within a minute")
     later = {_holder_pid(r.evidence["poller"]) for r in _rows()[5:]}
     assert later == set(by_pid) - {reader}
     # Rows are committed before their messages move: wait for the moves too.
-    until(lambda: len(mailbox.folder_ids("Review")) == 10, 30, "every message filed")
+    wait_until(lambda: len(mailbox.folder_ids("Review")) == 10, 30, message="every message filed")
 
 
 def test_embedded_poller_runs_off_the_event_loop_and_stops(mailbox: Mailbox) -> None:

@@ -21,7 +21,7 @@ from tests.support.campaigns import (
     send_counts,
 )
 from tests.support.smtp_sink import SmtpSink
-from tests.support.wait import wait_until
+from tests.support.wait import wait_until, wait_until_stable
 
 
 def start_campaign(api: TestClient) -> int:
@@ -77,20 +77,6 @@ def test_a_full_batch_is_recorded_at_once_and_the_rest_after_the_interval(
     assert set(smtp_sink.delivered_to().values()) == {1}
 
 
-def _wait_until_sending_pauses(sink: SmtpSink, *, limit: int, timeout: float = 30.0) -> int:
-    """The number delivered once it stops growing for a second, however slow the machine;
-    unthrottled, the worker would instead go on to every recipient."""
-    deadline = time.monotonic() + timeout
-    seen = len(sink.messages)
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        now = len(sink.messages)
-        if now == seen or now >= limit:
-            return now
-        seen = now
-    raise AssertionError(f"sending never paused: {seen} delivered after {timeout} s")
-
-
 def test_a_stalled_database_pauses_sending_past_the_backlog(
     api: TestClient,
     settings_env: dict[str, str],
@@ -114,7 +100,11 @@ def test_a_stalled_database_pauses_sending_past_the_backlog(
             # Read on the locking connection (SQLite's readers take the lock too).
             count = sa.text("SELECT count(*) FROM send WHERE campaign_id = :c AND status = 'sent'")
             recorded = conn.execute(count, {"c": campaign_id}).scalar_one()
-            delivered = _wait_until_sending_pauses(smtp_sink, limit=recipients)
+            # Sending stops once the backlog of unrecorded results is full (unthrottled,
+            # the worker would go on until every recipient had the mail).
+            delivered = wait_until_stable(
+                lambda: len(smtp_sink.messages), quiet=1.0, message="sending to pause"
+            )
         unrecorded = delivered - recorded
         assert 0 < unrecorded <= RECORD_BACKLOG + connections, (unrecorded, recorded)
         assert delivered < recipients

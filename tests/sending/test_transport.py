@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -224,43 +225,55 @@ def test_invalid_addresses_fail_without_touching_the_server(smtp_sink: SmtpSink)
 
 
 def test_rate_limit_per_second(smtp_sink: SmtpSink) -> None:
-    async def main() -> int:
-        async with SmtpPool(
-            [smtp_sink.url], connections_per_provider=4, rate_per_second=10
-        ) as pool:
-            tasks = [
-                asyncio.create_task(pool.send("a@example.org", f"r{i}@example.com", MESSAGE))
-                for i in range(100)
-            ]
-            await asyncio.sleep(1.0)
-            done = len(smtp_sink.messages)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            return done
+    rate, count = 20, 40
 
-    done = run(main)
-    # Burst of 10 plus 10/s over one second: never more than ~20 however fast the machine.
-    assert 1 <= done <= 22  # type: ignore[operator]
+    async def main() -> float:
+        async with SmtpPool(
+            [smtp_sink.url], connections_per_provider=4, rate_per_second=rate
+        ) as pool:
+            start = time.monotonic()  # the clock the pool's event loop and the sink read
+            results = await asyncio.gather(
+                *(pool.send("a@example.org", f"r{i}@example.com", MESSAGE) for i in range(count))
+            )
+        assert {r.outcome for r in results} == {DeliveryOutcome.SENT}
+        return start
+
+    start = run_async(main)
+    arrivals = sorted(m.at for m in smtp_sink.messages)
+    assert len(arrivals) == count
+    # A burst of `rate`, then `rate` a second: the (k+1)th message never arrives before
+    # (k+1-rate)/rate seconds, however fast the machine (a slow one only arrives later).
+    # 10 ms slack: uvloop's clock is read once per loop turn, in whole milliseconds.
+    for k, at in enumerate(arrivals):
+        assert at - start >= (k + 1 - rate) / rate - 0.01, (k, at - start)
 
 
 def test_rate_limit_per_hour(smtp_sink: SmtpSink) -> None:
-    async def main() -> int:
+    async def burst_sent() -> None:
+        while len(smtp_sink.messages) < 6:
+            await asyncio.sleep(0.02)
+
+    async def main() -> tuple[int, float]:
         async with SmtpPool(
             [smtp_sink.url], connections_per_provider=4, rate_per_hour=360
-        ) as pool:  # burst of 6, then one per 10 s
+        ) as pool:  # burst of 6 (a minute's worth), then one per 10 s
+            start = time.monotonic()
             tasks = [
                 asyncio.create_task(pool.send("a@example.org", f"r{i}@example.com", MESSAGE))
                 for i in range(30)
             ]
-            await asyncio.sleep(1.5)
-            done = len(smtp_sink.messages)
+            await asyncio.wait_for(burst_sent(), timeout=60)  # the burst goes out at once
+            await asyncio.sleep(1.0)  # time for a seventh, were the limit not kept
+            done, elapsed = len(smtp_sink.messages), time.monotonic() - start
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            return done
+            return done, elapsed
 
-    assert 1 <= run(main) <= 7  # type: ignore[operator]
+    done, elapsed = run_async(main)
+    # The burst, and no more: a seventh token takes 10 s to earn (so a stalled machine
+    # may be allowed one more, never a faster one).
+    assert 6 <= done <= 6 + int(elapsed / 10), (done, elapsed)
 
 
 def test_authenticates_with_url_credentials() -> None:

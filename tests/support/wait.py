@@ -28,3 +28,27 @@ def wait_until(
                 f"timed out after {timeout}s waiting for {message} (last value: {value!r})"
             )
         time.sleep(interval)
+
+
+def wait_until_stable(
+    read: Callable[[], T],
+    quiet: float = 1.0,
+    timeout: float = 60.0,
+    interval: float = 0.05,
+    message: str = "a steady value",
+) -> T:
+    """Poll `read()` until it has not changed for `quiet` seconds and return that value:
+    how a test sees that something stopped (sending paused by backpressure), rather than
+    sleeping a guessed time and hoping it had."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    since = time.monotonic()
+    while True:
+        time.sleep(interval)
+        now, latest = time.monotonic(), read()
+        if latest != value:
+            value, since = latest, now
+        elif now - since >= quiet:
+            return value
+        if now > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message} ({value!r})")
