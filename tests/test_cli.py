@@ -55,7 +55,8 @@ def test_user_and_token_creation(settings_env, client):
     token = octomail("token", "create", "--user", "boss@example.org", "--name", "ci")
     assert token.returncode == 0, token.stderr
     value = token.stdout.strip()
-    assert "\n" not in value and value.startswith("octo_")
+    assert "\n" not in value
+    assert value.startswith("octo_")
     response = client.get("/api/v1/topics", headers={"Authorization": f"Bearer {value}"})
     assert response.status_code == 200
     again = octomail(
@@ -66,11 +67,13 @@ def test_user_and_token_creation(settings_env, client):
         "--password-stdin",
         stdin="another good password\n",
     )
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
     short = octomail(
         "user", "create", "--email", "x@example.org", "--password-stdin", stdin="short\n"
     )
-    assert short.returncode == 1 and "10 characters" in short.stderr
+    assert short.returncode == 1
+    assert "10 characters" in short.stderr
 
 
 def test_import_and_export(settings_env, tmp_path, session):
@@ -88,10 +91,12 @@ def test_import_and_export(settings_env, tmp_path, session):
     exported = octomail("export", str(target))
     assert exported.returncode == 0, exported.stderr
     lines = target.read_text().splitlines()
-    assert lines[0].startswith("id,email,name") and "ann@example.org" in lines[1]
+    assert lines[0].startswith("id,email,name")
+    assert "ann@example.org" in lines[1]
 
 
 @pytest.mark.parametrize("args", [["import", "missing.csv", "--consent-source", "x"]])
 def test_errors_are_clear(env, args):
     out = octomail(*args)
-    assert out.returncode != 0 and "does not exist" in out.stderr
+    assert out.returncode != 0
+    assert "does not exist" in out.stderr

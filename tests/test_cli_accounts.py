@@ -46,7 +46,8 @@ def test_user_list_shows_every_account(settings_env):
     assert lines[0].split() == ["id", "email", "role", "active", "created"]
     assert lines[1].split()[:4] == ["1", "boss@example.org", "admin", "yes"]
     assert lines[2].split()[:4] == ["2", "ed@example.org", "editor", "yes"]
-    assert "hash" not in out.stdout and "argon2" not in out.stdout
+    assert "hash" not in out.stdout
+    assert "argon2" not in out.stdout
 
 
 def test_disable_refuses_the_users_tokens_at_once_and_enable_brings_them_back(settings_env, client):
@@ -60,7 +61,8 @@ def test_disable_refuses_the_users_tokens_at_once_and_enable_brings_them_back(se
     assert not _can_log_in("ed@example.org", "long enough pw")
     assert run("user", "list").stdout.splitlines()[2].split()[3] == "no"
     refused = run("token", "create", "--user", "ed@example.org", "--name", "another")
-    assert refused.exit_code == 1 and "disabled" in refused.output
+    assert refused.exit_code == 1
+    assert "disabled" in refused.output
     assert run("user", "enable", "2").exit_code == 0  # by id, too
     assert client.get("/api/v1/topics", headers=_bearer(token)).status_code == 200
     assert run("token", "create", "--user", "ed@example.org", "--name", "another").exit_code == 0
@@ -76,7 +78,8 @@ def test_set_role_takes_effect_on_the_next_request(settings_env, client):
     assert run("user", "set-role", "ed@example.org", "admin").exit_code == 0
     assert client.get("/api/v1/users", headers=_bearer(token)).status_code == 200
     bad = run("user", "set-role", "ed@example.org", "owner")
-    assert bad.exit_code == 2 and "owner" in bad.stderr
+    assert bad.exit_code == 2
+    assert "owner" in bad.stderr
 
 
 def test_the_last_active_admin_cannot_be_disabled_or_demoted(settings_env, client):
@@ -108,7 +111,8 @@ def test_reset_password_asks_twice_or_reads_stdin(settings_env):
         "ed@example.org",
         input="first password 1\nsecond password\nthird password 3\nthird password 3\n",
     )
-    assert mismatch.exit_code == 0 and "do not match" in mismatch.output.lower()
+    assert mismatch.exit_code == 0
+    assert "do not match" in mismatch.output.lower()
     assert _can_log_in("ed@example.org", "third password 3")
 
     piped = run(
@@ -122,7 +126,8 @@ def test_reset_password_asks_twice_or_reads_stdin(settings_env):
     assert _can_log_in("ed@example.org", "from a password manager")
 
     short = run("user", "reset-password", "ed@example.org", "--password-stdin", input="short\n")
-    assert short.exit_code == 1 and "10 characters" in short.stderr
+    assert short.exit_code == 1
+    assert "10 characters" in short.stderr
     assert _can_log_in("ed@example.org", "from a password manager")
 
 
@@ -135,13 +140,17 @@ def test_token_list_and_revoke(settings_env, client):
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["id", "user", "name", "created", "last", "used", "revoked"]
     assert lines[1].split()[:3] == ["1", "boss@example.org", "deploy"]
-    assert lines[2].startswith("2") and "ed@example.org" in lines[2]
-    assert "newsletter script" in lines[2] and lines[2].rstrip().endswith("-")  # not revoked
-    assert token not in out.stdout and boss not in out.stdout
+    assert lines[2].startswith("2")
+    assert "ed@example.org" in lines[2]
+    assert "newsletter script" in lines[2]
+    assert lines[2].rstrip().endswith("-")
+    assert token not in out.stdout
+    assert boss not in out.stdout
     assert run("token", "list", "--user", "ed@example.org").stdout.count("\n") == 2
 
     revoked = run("token", "revoke", "2")
-    assert revoked.exit_code == 0 and "token 2 (newsletter script) revoked" in revoked.stdout
+    assert revoked.exit_code == 0
+    assert "token 2 (newsletter script) revoked" in revoked.stdout
     assert client.get("/api/v1/topics", headers=_bearer(token)).status_code == 401
     assert client.get("/api/v1/topics", headers=_bearer(boss)).status_code == 200
     assert not run("token", "list").stdout.splitlines()[2].rstrip().endswith("-")
@@ -165,7 +174,8 @@ def test_unknown_users_and_tokens_are_clear_errors(settings_env, args):
     out = run(*args, input="long enough password\n")
     assert out.exit_code == 1, out.output
     assert out.stderr.startswith("error: no ")
-    assert "Traceback" not in out.output and isinstance(out.exception, SystemExit)
+    assert "Traceback" not in out.output
+    assert isinstance(out.exception, SystemExit)
 
 
 def test_as_a_real_process(settings_env, client):

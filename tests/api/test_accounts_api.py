@@ -68,8 +68,11 @@ def test_admin_lists_creates_and_changes_users(api):
     )
     assert created.status_code == 201
     ed = created.json()
-    assert ed["email"] == "ed@example.org" and ed["role"] == "editor" and ed["is_active"]
-    assert "password" not in str(ed) and "hash" not in str(ed)
+    assert ed["email"] == "ed@example.org"
+    assert ed["role"] == "editor"
+    assert ed["is_active"]
+    assert "password" not in str(ed)
+    assert "hash" not in str(ed)
     again = api.post(
         "/api/v1/users", json={"email": "ed@example.org", "password": "another good pw"}
     )
@@ -78,7 +81,8 @@ def test_admin_lists_creates_and_changes_users(api):
     assert short.status_code == 422
 
     changed = api.patch(f"/api/v1/users/{ed['id']}", json={"role": "viewer"})
-    assert changed.status_code == 200 and changed.json()["role"] == "viewer"
+    assert changed.status_code == 200
+    assert changed.json()["role"] == "viewer"
     emails = [u["email"] for u in api.get("/api/v1/users").json()["items"]]
     assert emails == ["admin@example.org", "ed@example.org"]
     assert api.get("/api/v1/users/999").status_code == 404
@@ -117,16 +121,19 @@ def test_revoked_token_is_refused_at_once_on_every_route(api):
     assert api.get("/api/v1/topics", headers=_bearer(token)).status_code == 200
     listed = api.get("/api/v1/tokens").json()["items"]
     mine = next(t for t in listed if t["user_email"] == "ed@example.org")
-    assert mine["user_id"] == user_id and mine["last_used_at"] is not None
+    assert mine["user_id"] == user_id
+    assert mine["last_used_at"] is not None
     assert mine["revoked_at"] is None
-    assert all(token not in str(t) for t in listed) and "hash" not in str(listed)
+    assert all(token not in str(t) for t in listed)
+    assert "hash" not in str(listed)
 
     assert api.delete(f"/api/v1/tokens/{mine['id']}").status_code == 204
     for method, path in _api_routes():
         response = api.request(method, path, headers=_bearer(token))
         assert response.status_code == 401, (method, path, response.status_code)
     after = api.get("/api/v1/tokens", params={"user_id": user_id}).json()["items"]
-    assert [t["id"] for t in after] == [mine["id"]] and after[0]["revoked_at"] is not None
+    assert [t["id"] for t in after] == [mine["id"]]
+    assert after[0]["revoked_at"] is not None
     assert api.delete(f"/api/v1/tokens/{mine['id']}").status_code == 204  # idempotent
     assert api.delete("/api/v1/tokens/999").status_code == 404
     assert api.get("/api/v1/topics").status_code == 200  # the admin's token is untouched
@@ -136,7 +143,8 @@ def test_disabled_users_tokens_are_refused_at_once_and_come_back_on_enable(api):
     user_id, token = _account("ed@example.org", Role.EDITOR)
     assert api.get("/api/v1/topics", headers=_bearer(token)).status_code == 200
     response = api.patch(f"/api/v1/users/{user_id}", json={"is_active": False})
-    assert response.status_code == 200 and response.json()["is_active"] is False
+    assert response.status_code == 200
+    assert response.json()["is_active"] is False
     for method, path in _api_routes():
         assert api.request(method, path, headers=_bearer(token)).status_code == 401, path
     api.patch(f"/api/v1/users/{user_id}", json={"is_active": True})

@@ -89,7 +89,8 @@ def test_attribute_depth_and_size_limits_hold_below_the_json_limit(api, news):
             "attributes": {"notes": "x" * ATTRIBUTES_MAX_BYTES},
         },
     )
-    assert too_big.status_code == 422 and "too large" in too_big.json()["detail"]
+    assert too_big.status_code == 422
+    assert "too large" in too_big.json()["detail"]
     fine = api.post(
         "/api/v1/subscribers",
         json={

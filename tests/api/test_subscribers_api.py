@@ -24,11 +24,14 @@ def test_create_without_preconfirm_is_unconfirmed_and_mails(api, mailbox):
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["email"] == "ann@example.org" and body["status"] == "active"
+    assert body["email"] == "ann@example.org"
+    assert body["status"] == "active"
     assert body["subscriptions"] == [{"topic": "news", "status": "unconfirmed"}]
-    assert mailbox and mailbox[0][0] == ["ann@example.org"]
+    assert mailbox
+    assert mailbox[0][0] == ["ann@example.org"]
     again = api.post("/api/v1/subscribers", json={"email": "ann@example.org", "topics": ["news"]})
-    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    assert again.status_code == 200
+    assert again.json()["id"] == body["id"]
 
 
 def test_preconfirm_needs_a_consent_source(api):
@@ -104,7 +107,8 @@ def test_patch_unsubscribes_through_the_one_function(api):
     )
     assert response.status_code == 200
     body = response.json()
-    assert body["name"] == "Dee" and body["status"] == "unsubscribed"
+    assert body["name"] == "Dee"
+    assert body["status"] == "unsubscribed"
     assert body["subscriptions"] == [{"topic": "news", "status": "unsubscribed"}]
     log = api.get(f"/api/v1/subscribers/{sid}/consent").json()["items"]
     assert [(e["action"], e["channel"]) for e in log] == [
@@ -143,13 +147,15 @@ def test_suppression_survives_erasure_and_blocks_readding(api, mailbox, client):
             "consent_source": "t",
         },
     )
-    assert again.status_code == 409 and "suppression" in again.json()["detail"]
+    assert again.status_code == 409
+    assert "suppression" in again.json()["detail"]
     report = api.post(
         "/api/v1/subscribers/import",
         files={"file": ("a.csv", b"email\ngone@example.org\n")},
         data={"topic": "news", "consent_source": "t"},
     ).json()
-    assert report["imported"] == 0 and report["suppressed"] == 1
+    assert report["imported"] == 0
+    assert report["suppressed"] == 1
 
     # Only the person's own confirmed sign-up lifts it, and that is logged.
     client.headers.pop("Authorization")
@@ -182,9 +188,11 @@ def test_export_streams_csv_and_data_export_is_complete(api):
         },
     )
     response = api.get("/api/v1/subscribers/export")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert rows[0]["email"] == "e@example.org" and rows[0]["topics"] == "news"
+    assert rows[0]["email"] == "e@example.org"
+    assert rows[0]["topics"] == "news"
     assert rows[0]["name"] == "'=cmd()"  # no formula injection into spreadsheets
     sid = rows[0]["id"]
     data = api.get(f"/api/v1/subscribers/{sid}/data").json()

@@ -143,7 +143,8 @@ def test_unsubscribe_reload_undo_then_preferences(
     # The page a link scanner would also see: no change.
     page.goto(unsubscribe_url)
     page.get_by_role("heading", name="Unsubscribe", exact=True).wait_for()
-    assert "j***@example.com" in page.content() and "Monthly news" in page.content()
+    assert "j***@example.com" in page.content()
+    assert "Monthly news" in page.content()
     assert _events(jane) == []
     page.screenshot(path=screenshot_dir / "1-unsubscribe-phone.png", full_page=True)
     assert_accessible(page, "1-unsubscribe-phone")
@@ -214,7 +215,8 @@ def test_pages_in_french_and_a_broken_link(browser, live_server: str, screenshot
     page.screenshot(path=screenshot_dir / "unsubscribe-fr-phone.png", full_page=True)
     assert_accessible(page, "unsubscribe-fr-phone")
     response = page.goto(unsubscribe_url[:-3] + "xyz")  # a mangled copy-paste
-    assert response is not None and response.status == 400
+    assert response is not None
+    assert response.status == 400
     page.screenshot(path=screenshot_dir / "broken-link-fr-phone.png", full_page=True)
     assert_accessible(page, "broken-link-fr-phone")
     assert _events(jane) == []

@@ -61,7 +61,7 @@ def test_create_and_read_a_draft(api: TestClient, topics: dict[str, int]) -> Non
 
 
 @pytest.mark.parametrize(
-    "body, fragment",
+    ("body", "fragment"),
     [
         ({"topics": ["nope"]}, "unknown topic"),
         ({"topics": []}, None),
@@ -192,7 +192,8 @@ def test_broken_template_cannot_start(api: TestClient, topics: dict[str, int]) -
             "body": "{{ name.__class__.__mro__ }}",
         },
     )
-    assert refused.status_code == 422 and "__mro__" in refused.json()["detail"]
+    assert refused.status_code == 422
+    assert "__mro__" in refused.json()["detail"]
     # A row written before templates were checked at create time still cannot start.
     with session_scope() as s:
         campaign_id = legacy_campaign(s, ["news"], body="{{ name.__class__.__mro__ }}")

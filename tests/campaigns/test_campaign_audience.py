@@ -137,7 +137,8 @@ def test_one_row_per_recipient_even_when_started_twice(people: dict[str, int]) -
         total = conn.execute(
             sa.select(sa.func.count()).where(Send.campaign_id == campaign_id)
         ).scalar_one()  # type: ignore[arg-type]
-    assert total == 3 and campaign.status == "running"
+    assert total == 3
+    assert campaign.status == "running"
 
 
 def test_concurrent_claims_are_disjoint_and_expired_leases_return(

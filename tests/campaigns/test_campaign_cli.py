@@ -44,7 +44,8 @@ def test_campaign_commands(settings_env: dict[str, str], tmp_path: Path) -> None
         "country=FR",
     ).strip()
     shown = json.loads(run("show", campaign_id))
-    assert shown["status"] == "draft" and shown["attribute_filter"] == {"country": "FR"}
+    assert shown["status"] == "draft"
+    assert shown["attribute_filter"] == {"country": "FR"}
     assert "CLI" in run("list")
     assert "scheduled" in run(
         "schedule", campaign_id, "--at", "2099-05-01T09:00", "--timezone", "Europe/Paris"
@@ -53,12 +54,14 @@ def test_campaign_commands(settings_env: dict[str, str], tmp_path: Path) -> None
     assert "is running" in run("send", campaign_id)
     assert "is paused" in run("pause", campaign_id)
     refused = runner.invoke(app, ["campaign", "pause", campaign_id])
-    assert refused.exit_code == 1 and "cannot pause" in refused.output
+    assert refused.exit_code == 1
+    assert "cannot pause" in refused.output
     assert "is running" in run("resume", campaign_id)
     assert "queued 0" in run("progress", campaign_id, "--no-watch")  # filter matches nobody
     assert "is cancelled" in run("cancel", campaign_id)
     missing = runner.invoke(app, ["campaign", "show", "999"])
-    assert missing.exit_code == 1 and "not found" in missing.output
+    assert missing.exit_code == 1
+    assert "not found" in missing.output
 
 
 def test_create_refuses_what_the_api_refuses(settings_env: dict[str, str], tmp_path: Path) -> None:
@@ -101,5 +104,6 @@ def test_create_refuses_what_the_api_refuses(settings_env: dict[str, str], tmp_p
             "nope",
         ],
     )
-    assert bomb.exit_code == 1 and "unknown email layout: 'nope'" in bomb.output
+    assert bomb.exit_code == 1
+    assert "unknown email layout: 'nope'" in bomb.output
     assert "CLI" not in run("list")

@@ -150,7 +150,8 @@ def test_finished_campaigns_become_done(audience: int) -> None:
     assert jobs.tick(get_settings()).finished == [campaign_id]
     with session_scope() as s:
         campaign = s.get(Campaign, campaign_id)
-        assert campaign.status == "done" and campaign.finished_at is not None  # type: ignore[union-attr]
+        assert campaign.status == "done"
+        assert campaign.finished_at is not None
 
 
 def test_an_empty_audience_finishes_at_once(settings_env: dict[str, str]) -> None:

@@ -169,7 +169,8 @@ def test_csv_export_and_cli_show_who_and_why(
     lines = shown.output.splitlines()
     top = lines.index("Top failure reasons:")
     # The two unknown mailboxes are one reason (the address in the reply differs).
-    assert "2  bounced" in lines[top + 1] and "550 5.1.1" in lines[top + 1]
+    assert "2  bounced" in lines[top + 1]
+    assert "550 5.1.1" in lines[top + 1]
     assert any("failed" in line and "554 5.7.1" in line for line in lines[top + 2 :])
     assert any("skipped" in line and "suppressed" in line for line in lines[top + 2 :])
 

@@ -41,7 +41,8 @@ def test_parses_what_mtas_write() -> None:
     assert parse(GMAIL)[1][0]["header.i"] == "@example.com"
     # a ';' inside a comment or a quoted value does not split the result
     [dkim] = parse(OPENDKIM)[1]
-    assert dkim["header.d"] == "example.com" and dkim["header.b"] == "Xq1/3ab;c"
+    assert dkim["header.d"] == "example.com"
+    assert dkim["header.b"] == "Xq1/3ab;c"
     results = parse(RSPAMD)[1]
     assert results[1]["smtp.mailfrom"] == "ann@example.com"
     assert results[2]["reason"] == "No valid SPF, DKIM not aligned"
@@ -70,7 +71,8 @@ def test_only_the_topmost_header_of_our_authserv_id_is_believed() -> None:
         "MX.Example.org",
         "victim@bank.example",
     )
-    assert found["authenticated"] is False and found["dmarc"]["result"] == "fail"
+    assert found["authenticated"] is False
+    assert found["dmarc"]["result"] == "fail"
     assert found["ignored"] == {"other_authserv_ids": 1, "lower_trusted_headers": 1}
     assert evidence([MICROSOFT], "mx.example.org", "ann@example.com")["authenticated"] is False
     assert evidence([OPENDMARC], "", "ann@example.com")["authenticated"] is False

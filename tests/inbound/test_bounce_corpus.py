@@ -50,19 +50,22 @@ def test_every_permanent_failure_flufl_finds_is_read_as_a_hard_bounce() -> None:
 def test_malformed_bounces_are_read_leniently_and_say_so() -> None:
     # The returned message was replaced by "Message removed" (no header/body separator).
     verdict = classify((CORPUS / "postfix_01.txt").read_bytes(), Context())
-    assert verdict.kind is Kind.HARD_BOUNCE and verdict.recipients == ["xxxxx@local.ie"]
+    assert verdict.kind is Kind.HARD_BOUNCE
+    assert verdict.recipients == ["xxxxx@local.ie"]
     assert verdict.evidence["malformed_mime"] == ["MissingHeaderBodySeparatorDefect"]
     assert "read leniently" in verdict.reason
     # A truncated report (no close boundary) whose Action says "failure".
     verdict = classify((CORPUS / "dsn_03.txt").read_bytes(), Context())
-    assert verdict.kind is Kind.HARD_BOUNCE and verdict.recipients == ["userx@example.be"]
+    assert verdict.kind is Kind.HARD_BOUNCE
+    assert verdict.recipients == ["userx@example.be"]
 
 
 def test_a_malformed_message_from_a_person_still_goes_to_review() -> None:
     from tests.support.inbound import load_fixture
 
     verdict = classify(load_fixture("malformed_mime"), Context())
-    assert verdict.kind is Kind.UNREADABLE and verdict.folder == "Review"
+    assert verdict.kind is Kind.UNREADABLE
+    assert verdict.folder == "Review"
     assert verdict.reason.startswith("malformed MIME")
 
 

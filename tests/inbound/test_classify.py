@@ -86,7 +86,8 @@ def test_too_large_goes_to_review_with_reason(env: dict[str, str]) -> None:
     ctx = Context(max_bytes=1000)
     raw = load_fixture("plain_request_en") + b"x" * 2000
     verdict = classify(raw, ctx)
-    assert verdict.kind == Kind.UNREADABLE and "too large" in verdict.reason
+    assert verdict.kind == Kind.UNREADABLE
+    assert "too large" in verdict.reason
     assert verdict.from_addr == "carol@example.com"
 
 

@@ -50,7 +50,8 @@ def check(raw: bytes, ctx: Context) -> Verdict:
     assert isinstance(verdict, Verdict)
     assert verdict.kind in set(Kind)
     assert verdict.folder in {PROCESSED, REVIEW}
-    assert verdict.reason and isinstance(verdict.reason, str)
+    assert verdict.reason
+    assert isinstance(verdict.reason, str)
     assert not verdict.reason.startswith("classification failed"), verdict.reason
     stored = json.dumps(_clean(verdict.evidence))  # what the poller writes
     stored.encode("utf-8")
@@ -216,7 +217,8 @@ def test_generated_messages_get_a_verdict(raw: bytes, ctx: Context) -> None:
     check(raw, ctx)
     if len(raw) > 200:  # over the size limit: only the headers are read
         verdict = check(raw, replace(ctx, max_bytes=200))
-        assert verdict.kind is Kind.UNREADABLE and "too large" in verdict.reason
+        assert verdict.kind is Kind.UNREADABLE
+        assert "too large" in verdict.reason
 
 
 # ---- real fixtures, mutated -----------------------------------------------------------
@@ -280,7 +282,8 @@ def test_a_charset_name_that_is_not_ascii_is_an_unknown_charset(
         b'Content-Type: text/plain; charset="' + charset + b'"\r\n\r\nplease unsubscribe\r\n'
     )
     verdict = check(raw, ctx)
-    assert verdict.kind is Kind.UNREADABLE and "unknown charset" in verdict.reason
+    assert verdict.kind is Kind.UNREADABLE
+    assert "unknown charset" in verdict.reason
 
 
 @pytest.mark.parametrize("subject", ["=?€utf-8?q?Abmeldung?=", "=?\x80koi8-r?b?AAAA?="])

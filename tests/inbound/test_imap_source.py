@@ -68,7 +68,8 @@ def test_mail_a_person_flagged_deleted_is_neither_read_nor_expunged(dovecot: Dov
                     c for c in client.capabilities if c not in ("MOVE", "UIDPLUS")
                 )
             uids = source.list_uids()
-            assert len(uids) == 2 and flagged not in uids
+            assert len(uids) == 2
+            assert flagged not in uids
             source.move(uids, "Processed")
             assert source.list_uids() == []
         finally:

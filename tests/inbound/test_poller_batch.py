@@ -68,7 +68,8 @@ def test_repeats_within_one_batch_act_once(mailbox: Mailbox, smtp: Catcher) -> N
         "ann@example.com": SubscriberStatus.UNSUBSCRIBED,
         "bob@example.com": SubscriberStatus.BOUNCED,
     }
-    assert len(smtp.to("ann@example.com")) == 1 and len(smtp.to("stranger@example.net")) == 1
+    assert len(smtp.to("ann@example.com")) == 1
+    assert len(smtp.to("stranger@example.net")) == 1
 
 
 @pytest.mark.parametrize("size", ["1", "2", "200"])

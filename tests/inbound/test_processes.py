@@ -137,7 +137,8 @@ def test_only_one_poller_reads_and_another_takes_over(
     mailbox.deliver([_mail(i, request=False) for i in range(5)])
     wait_until(lambda: len(_rows()) == 5, 60, message="the first messages handled")
     readers = {_holder_pid(r.evidence["poller"]) for r in _rows()}
-    assert len(readers) == 1 and readers <= set(by_pid)
+    assert len(readers) == 1
+    assert readers <= set(by_pid)
 
     [reader] = readers
     by_pid[reader].send_signal(signal.SIGKILL)
@@ -168,7 +169,8 @@ def test_embedded_poller_runs_off_the_event_loop_and_stops(mailbox: Mailbox) -> 
         while len(_rows()) < 1 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)  # the loop keeps ticking while the poller works
             ticks += 1
-        assert len(_rows()) == 1 and ticks > 0
+        assert len(_rows()) == 1
+        assert ticks > 0
         stop.set()
         started = time.monotonic()
         await asyncio.wait_for(task, timeout=30)

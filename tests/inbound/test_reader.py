@@ -49,14 +49,16 @@ def test_negated_request_goes_to_a_person(body: str, ctx: Context) -> None:
     verdict = classify(mail(body), ctx)
     assert verdict.kind is Kind.OTHER, verdict.reason
     assert verdict.folder == "Review"
-    assert verdict.evidence["rule"] == "negated" and verdict.evidence["negated"]
+    assert verdict.evidence["rule"] == "negated"
+    assert verdict.evidence["negated"]
 
 
 def test_negated_subject_goes_to_a_person(ctx: Context) -> None:
     verdict = classify(
         mail("My name changed, please update it.", subject="Do not unsubscribe"), ctx
     )
-    assert verdict.kind is Kind.OTHER and verdict.folder == "Review", verdict.reason
+    assert verdict.kind is Kind.OTHER, verdict.reason
+    assert verdict.folder == "Review", verdict.reason
 
 
 @pytest.mark.parametrize(
@@ -133,7 +135,8 @@ def test_disclaimer_in_an_html_only_mail_is_not_a_request(ctx: Context) -> None:
         .replace(b"\r\n\r\n\r\n", b"\r\n\r\n" + html.encode())
     )
     verdict = classify(raw, ctx)
-    assert verdict.kind is Kind.OTHER and verdict.folder == "Review", verdict.reason
+    assert verdict.kind is Kind.OTHER, verdict.reason
+    assert verdict.folder == "Review", verdict.reason
 
 
 @pytest.mark.parametrize(

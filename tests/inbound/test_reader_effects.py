@@ -104,9 +104,12 @@ def test_auth_evidence_is_recorded_with_every_email_optout(mailbox: Mailbox, smt
     status, [event], _ = _state("carol@example.com")
     assert status == "unsubscribed"
     auth = event.evidence["auth"]
-    assert auth["authserv_id"] == OURS and auth["authenticated"] is True
-    assert auth["dmarc"] == {"result": "pass", "from": "example.com"} and auth["dmarc_pass"]
-    assert auth["spf"]["result"] == "pass" and auth["spf"]["mailfrom"] == "carol@example.com"
+    assert auth["authserv_id"] == OURS
+    assert auth["authenticated"] is True
+    assert auth["dmarc"] == {"result": "pass", "from": "example.com"}
+    assert auth["dmarc_pass"]
+    assert auth["spf"]["result"] == "pass"
+    assert auth["spf"]["mailfrom"] == "carol@example.com"
     assert auth["dkim"] == [{"result": "pass", "domain": "example.com", "aligned": True}]
     # No header from our MTA: honoured at once all the same, and the record says so.
     status, [event], _ = _state("dan@example.net")
@@ -256,7 +259,9 @@ def test_mail_clients_list_unsubscribe_mailto_is_honoured_without_ack(
 
     for address in ("hal@example.com", "ida@example.com", "jon@example.com"):
         status, events, suppressed = _state(address)
-        assert status == "unsubscribed" and suppressed and len(events) == 1, address
+        assert status == "unsubscribed", address
+        assert suppressed, address
+        assert len(events) == 1, address
         assert events[0].channel == "email"
         assert events[0].evidence["rule"] == "list_unsubscribe_mailto"
     assert smtp.messages == []  # never answered, even when authenticated: no loop possible
@@ -321,7 +326,8 @@ def test_mail_clients_mailto_whose_token_names_nobody_opts_out_its_sender(
     poll_once(get_settings())
 
     status, [event], suppressed = _state("pia@example.com")
-    assert status == "unsubscribed" and suppressed
+    assert status == "unsubscribed"
+    assert suppressed
     assert event.evidence["token_names_nobody"] is True
     assert _rows()["pia@example.com"].action == "unsubscribed sender"
     assert smtp.messages == []
@@ -360,7 +366,8 @@ def test_out_of_office_is_still_ignored(mailbox: Mailbox, smtp: Catcher) -> None
 
     for address in ("kim@example.com", "lea@example.com", "max@example.com"):
         status, events, _ = _state(address)
-        assert status == "active" and events == [], address
+        assert status == "active", address
+        assert events == [], address
         assert _rows()[address].verdict == "automated"
     assert smtp.messages == []
 
@@ -387,13 +394,15 @@ def test_request_about_another_address_confirms_it_and_leaves_the_sender(
     assert smtp.to("carol@example.com") == []  # nothing to acknowledge: nothing done to her
     [confirm] = smtp.to("jack.old@work.example")
     assert "/email-optout/" in confirm.get_content()
-    assert mailbox.folder_ids("Processed") and not mailbox.folder_ids("Review")
+    assert mailbox.folder_ids("Processed")
+    assert not mailbox.folder_ids("Review")
 
     # The owner clicks: now the address is out, and the record keeps the request's evidence.
     path = urlsplit(re.search(r"http\S+/email-optout/\S+", confirm.get_content()).group(0)).path
     assert client.post(path).status_code == 200
     status, [event], _ = _state("jack.old@work.example")
-    assert status == "unsubscribed" and event.evidence["confirmed_by_link"] is True
+    assert status == "unsubscribed"
+    assert event.evidence["confirmed_by_link"] is True
     assert event.evidence["request_auth"]["dmarc_pass"] is True
     assert _state("carol@example.com")[:2] == ("active", [])
 

@@ -44,7 +44,9 @@ def test_review_queue_resolve_and_refile(api, mailbox: Mailbox, smtp: Catcher) -
     page = api.get("/api/v1/inbound", params={"status": "review"}).json()
     assert {i["from_addr"] for i in page["items"]} == {"adam@example.com", "jack@example.com"}
     adam = next(i for i in page["items"] if i["from_addr"] == "adam@example.com")
-    assert adam["reason"] and adam["folder"] == "Review" and adam["verdict"] == "other"
+    assert adam["reason"]
+    assert adam["folder"] == "Review"
+    assert adam["verdict"] == "other"
     assert (
         api.get(f"/api/v1/inbound/{adam['id']}").json()["subject"] == "Question about the workshop"
     )
@@ -106,7 +108,8 @@ def test_third_party_address_needs_its_owner_to_confirm(
     path = urlsplit(url).path
 
     page = client.get(path)
-    assert page.status_code == 200 and "x***@example.com" in page.text
+    assert page.status_code == 200
+    assert "x***@example.com" in page.text
     assert _status("xavier@example.com") == "active"  # GET changes nothing
 
     assert client.post(path).status_code == 200

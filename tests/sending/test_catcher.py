@@ -89,7 +89,8 @@ def test_start_catcher_thread(render_settings: Settings, tmp_path: Path) -> None
     finally:
         controller.stop()
     (stored,) = outbox(settings)
-    assert b"Subject: hi" in stored and b"hello" in stored
+    assert b"Subject: hi" in stored
+    assert b"hello" in stored
 
 
 def test_mail_to_the_info_mailbox_lands_in_the_inbox(

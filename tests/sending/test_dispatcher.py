@@ -121,7 +121,8 @@ def test_each_eligible_subscriber_gets_exactly_one_message(
                 sa.select(Send.message_id).where(Send.campaign_id == campaign_id)  # type: ignore[call-overload]
             ).scalars()
         )
-    assert row.smtp_reply.startswith("250") and row.sent_at is not None
+    assert row.smtp_reply.startswith("250")
+    assert row.sent_at is not None
     assert message["Message-ID"] in recorded_ids
 
     answer = api.post(
@@ -167,7 +168,8 @@ def test_an_opt_out_during_the_campaign_is_honoured(
 
     delivered = smtp_sink.delivered_to()
     assert target not in delivered
-    assert set(delivered) == set(emails[:-1]) and set(delivered.values()) == {1}
+    assert set(delivered) == set(emails[:-1])
+    assert set(delivered.values()) == {1}
     assert send_counts(campaign_id) == {"sent": 119, "skipped": 1}
 
 
@@ -201,7 +203,8 @@ def test_pause_stops_within_a_batch_and_resume_never_resends(
         wait_until(lambda: campaign_status(campaign_id) == "done", message="campaign done")
 
     delivered = smtp_sink.delivered_to()
-    assert set(delivered) == set(emails) and set(delivered.values()) == {1}
+    assert set(delivered) == set(emails)
+    assert set(delivered.values()) == {1}
     assert send_counts(campaign_id) == {"sent": 150}
 
 
@@ -257,7 +260,8 @@ def test_two_workers_with_short_leases_renew_them_and_never_send_twice(
         )
 
     delivered = smtp_sink.delivered_to()
-    assert set(delivered) == set(emails) and set(delivered.values()) == {1}
+    assert set(delivered) == set(emails)
+    assert set(delivered.values()) == {1}
     assert send_counts(campaign_id) == {"sent": 300}
 
 
@@ -291,7 +295,8 @@ def test_test_send_goes_to_the_given_addresses_only(
     subjects = {m.rcpt[0]: m.parsed["Subject"] for m in smtp_sink.messages}
     assert subjects == {"boss@example.org": "[TEST] Hello Ada", "me@example.org": "[TEST] Hello"}
     progress = api.get(f"/api/v1/campaigns/{created['id']}").json()
-    assert progress["status"] == "draft" and progress["progress"]["total"] == 0
+    assert progress["status"] == "draft"
+    assert progress["progress"]["total"] == 0
     bad = api.post(f"/api/v1/campaigns/{created['id']}/test", json={"emails": ["nope"]})
     assert bad.status_code == 422
     assert (

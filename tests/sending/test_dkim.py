@@ -126,4 +126,5 @@ def test_signer_settings(render_settings: Settings, tmp_path: Path) -> None:
     signer = Signer.from_settings(
         missing.model_copy(update={"dkim_private_key_file": str(tmp_path / "key.pem")})
     )
-    assert signer is not None and "secret" not in repr(signer)
+    assert signer is not None
+    assert "secret" not in repr(signer)

@@ -75,7 +75,8 @@ def test_throttling_is_retried_until_delivered_and_never_failed(
         )
 
     delivered = smtp_sink.delivered_to()
-    assert set(delivered) == set(emails) and set(delivered.values()) == {1}
+    assert set(delivered) == set(emails)
+    assert set(delivered.values()) == {1}
     assert send_counts(campaign_id) == {"sent": 60}
     rows = sends(campaign_id)
     assert rows[emails[5]][1] == smtp_sink.attempts[emails[5]] >= 4  # 3 x 450, then delivered

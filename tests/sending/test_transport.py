@@ -37,11 +37,16 @@ def test_parse_smtp_url_and_masking() -> None:
         "us@er",
         "s3cr:t",
     )
-    assert target.starttls and not target.implicit_tls and not target.verify_tls
-    assert "s3cr" not in repr(target) and "s3cr" not in str(target)
+    assert target.starttls
+    assert not target.implicit_tls
+    assert not target.verify_tls
+    assert "s3cr" not in repr(target)
+    assert "s3cr" not in str(target)
     assert str(target) == "smtp://us@er:***@mail.example.org:2587"
     tls = parse_smtp_url("smtps://u:p@mail.example.org")
-    assert tls.implicit_tls and tls.port == 465 and not tls.starttls
+    assert tls.implicit_tls
+    assert tls.port == 465
+    assert not tls.starttls
     assert parse_smtp_url("smtp://localhost").port == 25
     assert parse_smtp_url("smtp://localhost?starttls=true").port == 587
     for bad in ("http://x", "smtp://", "smtp://h:port"):
@@ -166,7 +171,8 @@ def test_421_and_dropped_connections_reconnect(smtp_sink: SmtpSink) -> None:
         DeliveryOutcome.SENT,
         DeliveryOutcome.SENT,
     ]
-    assert results[0].code == 421 and results[1].code is None
+    assert results[0].code == 421
+    assert results[1].code is None
     assert stats["reconnects"] >= 2
     assert set(smtp_sink.delivered_to()) == {"d2@example.com", "d3@example.com"}
 
@@ -206,9 +212,11 @@ def test_failover_and_round_robin(smtp_sink_factory: Callable[[], SmtpSink]) -> 
 
     spread, failover, nowhere = run(main)  # type: ignore[misc]
     assert {r.outcome for r in spread + failover} == {DeliveryOutcome.SENT}
-    assert len(first.messages) > 0 and len(second.messages) > 0
+    assert len(first.messages) > 0
+    assert len(second.messages) > 0
     assert len(first.messages) + len(second.messages) == 30
-    assert nowhere.outcome == DeliveryOutcome.RETRY and nowhere.code is None
+    assert nowhere.outcome == DeliveryOutcome.RETRY
+    assert nowhere.code is None
 
 
 def test_invalid_addresses_fail_without_touching_the_server(smtp_sink: SmtpSink) -> None:

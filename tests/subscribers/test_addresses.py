@@ -11,7 +11,7 @@ from app.subscribers.addresses import email_hmac, mask_email, normalize_email
 
 
 @pytest.mark.parametrize(
-    "raw,expected",
+    ("raw", "expected"),
     [
         ("  Jane.Doe@Example.ORG ", "jane.doe@example.org"),
         ("x+tag@sub.example.com", "x+tag@sub.example.com"),

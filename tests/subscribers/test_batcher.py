@@ -34,7 +34,8 @@ def test_concurrent_callers_share_a_batch_and_get_their_own_result() -> None:
         return await asyncio.gather(*(committer.submit(f"x{i}") for i in range(20)))
 
     assert asyncio.run(main()) == [f"X{i}" for i in range(20)]
-    assert len(run.batches) < 20 and sum(map(len, run.batches)) == 20
+    assert len(run.batches) < 20
+    assert sum(map(len, run.batches)) == 20
 
 
 def test_a_failing_item_fails_only_its_caller() -> None:
@@ -47,7 +48,8 @@ def test_a_failing_item_fails_only_its_caller() -> None:
         )
 
     a, bad, c = asyncio.run(main())
-    assert (a, c) == ("A", "C") and isinstance(bad, ValueError)
+    assert (a, c) == ("A", "C")
+    assert isinstance(bad, ValueError)
     assert ["bad"] in run.batches  # retried alone after the shared batch failed
 
 

@@ -63,7 +63,8 @@ def test_confirmed_at_is_set_by_each_consent_and_kept_through_opt_outs(
             session, subscriber_id=sid, topic_ids=[news], everything=False, channel=Channel.LINK
         ) == [news]
         status, first = _state(session, sid)[news]
-        assert status == SubscriptionStatus.SUBSCRIBED and first is not None
+        assert status == SubscriptionStatus.SUBSCRIBED
+        assert first is not None
 
         # A topic ticked in the preference center is one too.
         update_topics(session, subscriber_id=sid, wanted=[news, offers])

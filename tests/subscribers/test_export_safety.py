@@ -63,7 +63,8 @@ def _assert_safe(text: str) -> list[dict[str, str]]:
     formula_rows = [r for r in rows if r["email"] != "plain@example.org"]
     for row, formula in zip(formula_rows, FORMULAS, strict=True):
         assert row["name"] == row["source"] == row["referrer"] == "'" + formula
-        assert row["email"].startswith("'") and row["email"][1:2] in "=+-@"
+        assert row["email"].startswith("'")
+        assert row["email"][1:2] in "=+-@"
     plain = next(r for r in rows if r["email"] == "plain@example.org")
     assert (plain["name"], plain["source"], plain["referrer"]) == (
         "Plain Jane",
@@ -100,4 +101,6 @@ def test_attributes_that_start_like_a_formula_once_serialised_are_quoted() -> No
     from app.subscribers.directory import cell
 
     assert cell('["=1+1"]') == '["=1+1"]'  # JSON starts with a bracket: nothing to run
-    assert cell("-1") == "'-1" and cell("") == "" and cell(None) == ""
+    assert cell("-1") == "'-1"
+    assert cell("") == ""
+    assert cell(None) == ""

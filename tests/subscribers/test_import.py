@@ -43,7 +43,8 @@ def test_bad_rows_are_reported_by_line_and_good_rows_import(session):
         (5, "unknown topic"),
         (8, "expected 4 columns, found 5"),
     ]
-    assert report.imported == 3 and report.skipped == 1
+    assert report.imported == 3
+    assert report.skipped == 1
     people = {p.email: p for p in session.exec(select(Subscriber))}
     assert set(people) == {"ann@example.org", "cat@example.org", "eve@example.org"}
     assert people["eve@example.org"].name == 'Eve, the "first"'
@@ -75,7 +76,8 @@ def test_reimporting_the_same_file_changes_nothing(session):
         len(session.exec(select(ConsentEvent)).all()),
     )
     assert before == after
-    assert again.imported == 0 and again.skipped == 4
+    assert again.imported == 0
+    assert again.skipped == 4
 
 
 def test_suppressed_and_opted_out_addresses_are_never_resubscribed(session):
@@ -85,7 +87,8 @@ def test_suppressed_and_opted_out_addresses_are_never_resubscribed(session):
     unsubscribe(session, address="nobody-yet@example.org", channel=Channel.EMAIL)
     session.commit()
     report = run("email\nann@example.org\nnobody-yet@example.org\ncarl@example.org\n")
-    assert report.suppressed == 2 and report.imported == 1
+    assert report.suppressed == 2
+    assert report.imported == 1
     statuses = {p.email: p.status for p in session.exec(select(Subscriber))}
     assert statuses == {
         "ann@example.org": "unsubscribed",
@@ -144,7 +147,8 @@ def test_consent_event_says_which_line_and_topics(session):
         "line": 2,
         "topic_ids": [news.id],
     }
-    assert events[2].topic_id == news.id and events[2].action == "subscribe"
+    assert events[2].topic_id == news.id
+    assert events[2].action == "subscribe"
     assert sorted(events[3].evidence["topic_ids"]) == sorted([news.id, offers.id])
     assert events[3].topic_id is None  # several topics: listed in the evidence
     assert all(e.email_hmac and e.policy_version and e.subscriber_id for e in events.values())
@@ -211,7 +215,9 @@ def test_import_never_hands_out_an_erased_persons_id_and_gives_each_a_secret(ses
     run("email\ncarol@example.org\ndan@example.org\n")
     session.expire_all()
     people = {p.email: p for p in session.exec(select(Subscriber))}
-    assert people["carol@example.org"].id > top and people["dan@example.org"].id > top
+    assert people["carol@example.org"].id > top
+    assert people["dan@example.org"].id > top
     secrets = [p.link_secret for p in people.values()]
-    assert len(set(secrets)) == 3 and all(len(s) == 32 for s in secrets)
+    assert len(set(secrets)) == 3
+    assert all(len(s) == 32 for s in secrets)
     assert not any(p.legacy_links for p in people.values())

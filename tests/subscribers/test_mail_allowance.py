@@ -185,7 +185,8 @@ def test_global_ceiling_stops_mails_and_logs_without_addresses(
     assert [_signup(client, a) for a in addresses] == [202] * 5  # the page says the same
     assert len(mailbox) == 3
     refusals = [r for r in caplog.records if "ceiling reached" in r.getMessage()]
-    assert len(refusals) == 2 and all(r.levelno == logging.WARNING for r in refusals)
+    assert len(refusals) == 2
+    assert all(r.levelno == logging.WARNING for r in refusals)
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("app.")]
     assert not any(a in message for message in ours for a in addresses)
     # The people refused were not marked as mailed: an hour later they get theirs.

@@ -47,7 +47,8 @@ def test_api_name_with_line_breaks_is_one_line_and_the_confirmation_goes_out(api
         "/api/v1/subscribers",
         json={"email": "eve@example.org", "name": HOSTILE, "topics": ["news"]},
     )
-    assert created.status_code == 201 and created.json()["name"] == CLEAN
+    assert created.status_code == 201
+    assert created.json()["name"] == CLEAN
     assert len(mailbox) == 1
     recipients, message = mailbox[0]
     assert recipients == ["eve@example.org"]
@@ -79,7 +80,8 @@ def test_imported_and_preference_center_names_are_one_line(session):
     report = import_csv(
         get_engine(), io.BytesIO(csv_text.encode()), consent_source="fair", topic_slug="news"
     )
-    assert report.imported == 1 and report.errors == []
+    assert report.imported == 1
+    assert report.errors == []
     assert _stored_name("ann@example.org") == "Ann Bcc: x@example.org"
     person_id = session.exec(select(Subscriber.id)).one()
     update_profile(session, subscriber_id=person_id, name="Ann\u2028Lee\r\n")

@@ -30,12 +30,15 @@ def test_unsubscribe_all_is_idempotent(session):
     session.commit()
     second = unsubscribe(session, subscriber=person, channel=Channel.ONE_CLICK)
     session.commit()
-    assert first.changed and not second.changed
+    assert first.changed
+    assert not second.changed
     assert session.get(Subscriber, person.id).status == SubscriberStatus.UNSUBSCRIBED
     sub = session.exec(select(Subscription)).one()
     assert sub.status == SubscriptionStatus.UNSUBSCRIBED
     events = session.exec(select(ConsentEvent).where(ConsentEvent.action == "unsubscribe")).all()
-    assert len(events) == 1 and events[0].channel == "link" and events[0].ip == "192.0.2.1"
+    assert len(events) == 1
+    assert events[0].channel == "link"
+    assert events[0].ip == "192.0.2.1"
     assert is_suppressed(session, "ann@example.org")
 
 
@@ -60,10 +63,12 @@ def test_topic_scope_leaves_other_topics_and_no_suppression(session):
 def test_unknown_address_is_still_suppressed(session):
     result = unsubscribe(session, address="Stranger@Example.org", channel=Channel.EMAIL)
     session.commit()
-    assert result.suppressed and result.subscriber_id is None
+    assert result.suppressed
+    assert result.subscriber_id is None
     assert session.get(Suppression, email_hmac("stranger@example.org")) is not None
     event = session.exec(select(ConsentEvent)).one()
-    assert event.subscriber_id is None and event.email_hmac == email_hmac("stranger@example.org")
+    assert event.subscriber_id is None
+    assert event.email_hmac == email_hmac("stranger@example.org")
 
 
 def test_complaint_is_not_downgraded_by_a_later_unsubscribe(session):

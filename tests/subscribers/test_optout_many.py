@@ -52,9 +52,11 @@ def test_mixed_scopes_in_one_batch(session):
     )
     session.commit()
     assert [r.changed for r in results] == [True, True, True]
-    assert results[0].topics_unsubscribed == [news.id] and not results[0].suppressed
+    assert results[0].topics_unsubscribed == [news.id]
+    assert not results[0].suppressed
     assert results[1].topics_unsubscribed == sorted([news.id, offers.id])
-    assert results[1].suppressed and results[2].suppressed
+    assert results[1].suppressed
+    assert results[2].suppressed
     assert results[2].subscriber_id == cat.id
     assert _statuses(session, ann) == {news.id: "unsubscribed", offers.id: "subscribed"}
     assert set(_statuses(session, bob).values()) == {"unsubscribed"}
@@ -70,7 +72,8 @@ def test_mixed_scopes_in_one_batch(session):
         (bob.id, "unsubscribe", "link", None),
         (cat.id, "bounce", "bounce", None),
     ]
-    assert events[0].campaign_id == 7 and events[0].ip == "192.0.2.1"
+    assert events[0].campaign_id == 7
+    assert events[0].ip == "192.0.2.1"
     assert events[0].evidence == {"scope": "topic"}
     assert events[1].evidence["scope"] == "all"
 
@@ -95,14 +98,16 @@ def test_duplicates_in_a_batch_act_as_if_sequential(session):
     session.commit()
     assert [r.changed for r in results] == [True, False, True, False, False]
     assert results[0].topics_unsubscribed == [news.id]
-    assert results[2].topics_unsubscribed == [offers.id] and results[2].suppressed
+    assert results[2].topics_unsubscribed == [offers.id]
+    assert results[2].suppressed
     events = _events(session)
     assert [(e.channel, e.topic_id) for e in events] == [("one_click", news.id), ("link", None)]
     assert events[1].evidence["topics"] == [offers.id]
     # A repeat of the whole batch writes nothing at all.
     again = unsubscribe_many(session, [topic, everything])
     session.commit()
-    assert not any(r.changed for r in again) and len(_events(session)) == 2
+    assert not any(r.changed for r in again)
+    assert len(_events(session)) == 2
 
 
 def test_complaint_is_never_downgraded_within_or_across_batches(session):
@@ -180,7 +185,8 @@ def test_a_lifted_suppression_is_rearmed_with_one_event(session):
     )
     session.commit()
     assert [(r.changed, r.suppressed) for r in results] == [(True, True), (False, False)]
-    assert is_suppressed(session, "ann@example.org") and len(_events(session)) == 2
+    assert is_suppressed(session, "ann@example.org")
+    assert len(_events(session)) == 2
 
 
 def test_loaded_objects_follow_the_batch(session):
@@ -189,7 +195,8 @@ def test_loaded_objects_follow_the_batch(session):
     loaded = session.get(Subscriber, ann.id)
     sub = session.exec(select(Subscription)).one()
     unsubscribe_many(session, [OptOutRequest(channel=Channel.LINK, subscriber=loaded)])
-    assert loaded.status == SubscriberStatus.UNSUBSCRIBED and sub.status == "unsubscribed"
+    assert loaded.status == SubscriberStatus.UNSUBSCRIBED
+    assert sub.status == "unsubscribed"
     session.commit()
 
 
@@ -201,7 +208,9 @@ def test_empty_batch_and_empty_topic_list(session):
         session,
         [OptOutRequest(channel=Channel.LINK, subscriber=ann.id, scope=Scope.TOPIC, topic_ids=[])],
     )
-    assert not result.changed and result.subscriber_id == ann.id and not _events(session)
+    assert not result.changed
+    assert result.subscriber_id == ann.id
+    assert not _events(session)
 
 
 def test_concurrent_overlapping_batches_do_not_deadlock_or_duplicate(settings_env, session):
@@ -258,7 +267,8 @@ def test_concurrent_overlapping_batches_do_not_deadlock_or_duplicate(settings_en
         # scope=all event took everything: never the same change twice.
         topics = [e.topic_id for e in mine if e.topic_id is not None]
         alls = [e for e in mine if e.topic_id is None]
-        assert len(alls) == 1 and len(topics) <= 1, [(e.topic_id, e.evidence) for e in mine]
+        assert len(alls) == 1, [(e.topic_id, e.evidence) for e in mine]
+        assert len(topics) <= 1, [(e.topic_id, e.evidence) for e in mine]
         covered = topics + alls[0].evidence["topics"]
         assert sorted(covered) == sorted([news.id, offers.id])
     assert (

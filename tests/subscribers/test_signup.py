@@ -50,29 +50,35 @@ def _confirm_link(mailbox):
 def test_double_opt_in_nothing_subscribed_until_confirmed(client, mailbox):
     _topic()
     response = _form(client)
-    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert response.status_code == 200
+    assert "Check your inbox" in response.text
     assert _subscriptions() == ["unconfirmed"]
     link = _confirm_link(mailbox)
     assert mailbox[-1][0] == ["new@example.org"]
 
     # A link scanner GETs the link: nothing changes.
     page = client.get(link)
-    assert page.status_code == 200 and 'method="post"' in page.text
+    assert page.status_code == 200
+    assert 'method="post"' in page.text
     assert _subscriptions() == ["unconfirmed"]
 
     done = client.post(link)
-    assert done.status_code == 200 and "You are subscribed" in done.text
+    assert done.status_code == 200
+    assert "You are subscribed" in done.text
     assert _subscriptions() == ["subscribed"]
 
     with Session(get_engine()) as s:
         person = s.exec(select(Subscriber)).one()
-        assert person.source == "twitter" and person.referrer == "https://blog.example/"
+        assert person.source == "twitter"
+        assert person.referrer == "https://blog.example/"
         events = s.exec(select(ConsentEvent).order_by(ConsentEvent.id)).all()
     assert [e.action for e in events] == ["subscribe", "confirm"]
     first = events[0]
-    assert first.user_agent == "pytest-browser" and first.policy_version
+    assert first.user_agent == "pytest-browser"
+    assert first.policy_version
     assert "unsubscribe at any time" in first.evidence["consent_text"]
-    assert first.evidence["ref"] == "podcast" and first.evidence["utm_source"] == "twitter"
+    assert first.evidence["ref"] == "podcast"
+    assert first.evidence["utm_source"] == "twitter"
 
 
 def test_tampered_and_expired_confirmation_links_get_a_400_page(client, mailbox, monkeypatch):
@@ -83,7 +89,8 @@ def test_tampered_and_expired_confirmation_links_get_a_400_page(client, mailbox,
     for method in (client.get, client.post):
         response = method(tampered)
         assert response.status_code == 400
-        assert "not valid" in response.text and "<html" in response.text
+        assert "not valid" in response.text
+        assert "<html" in response.text
     assert _subscriptions() == ["unconfirmed"]
 
     monkeypatch.setenv("OCTOMAIL_CONFIRM_MAX_AGE", "0s")
@@ -94,7 +101,8 @@ def test_tampered_and_expired_confirmation_links_get_a_400_page(client, mailbox,
 
     time.sleep(1.1)
     response = client.post(link)
-    assert response.status_code == 400 and "expired" in response.text
+    assert response.status_code == 400
+    assert "expired" in response.text
     assert _subscriptions() == ["unconfirmed"]
 
 
@@ -118,9 +126,11 @@ def test_signing_up_again_creates_no_duplicate_and_reveals_nothing(client, mailb
 def test_form_errors_are_shown_and_nothing_is_stored(client):
     _topic()
     response = _form(client, email="not-an-address")
-    assert response.status_code == 422 and "invalid email address" in response.text
+    assert response.status_code == 422
+    assert "invalid email address" in response.text
     response = _form(client, consent="")
-    assert response.status_code == 422 and "agree" in response.text
+    assert response.status_code == 422
+    assert "agree" in response.text
     assert _subscriptions() == []
 
 

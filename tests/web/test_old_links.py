@@ -155,7 +155,8 @@ def _assert_gone(client: TestClient, links: dict[str, str], mailbox: list) -> No
     for method, path, data in calls:
         response = client.request(method, path, data=data)
         assert response.status_code == 410, (method, path, response.status_code)
-        assert "c***@" not in response.text and "carol" not in response.text.lower()
+        assert "c***@" not in response.text
+        assert "carol" not in response.text.lower()
         if method != "HEAD":
             assert "No data held" in response.text or "Nothing to unsubscribe" in response.text, (
                 method,
@@ -203,7 +204,8 @@ def test_bobs_old_links_never_reach_carol(
         inbound_id = row.id or 0
     links = _bobs_links(bob, confirm, inbound_id)
     erased = client.post(links["preferences"] + "/erase", data={"confirm": "yes"})
-    assert erased.status_code == 200 and "erased" in erased.text
+    assert erased.status_code == 200
+    assert "erased" in erased.text
 
     carol_confirm = _sign_up(client, mailbox, "carol@example.com")
     assert client.post(carol_confirm).status_code == 200
@@ -269,7 +271,8 @@ def test_links_of_a_living_person_still_work(client: TestClient, mailbox: list, 
     links = _bobs_links(bob, "/confirm/x", 0)
     assert client.get(links["preferences"]).status_code == 200
     page = client.get(links["unsubscribe"])
-    assert page.status_code == 200 and "b***@example.com" in page.text
+    assert page.status_code == 200
+    assert "b***@example.com" in page.text
     assert client.post(links["unsubscribe"], data=ONE_CLICK).status_code == 200
     assert not _active_and_subscribed("bob@example.com")
 
