@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import re
 from email import policy
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,53 @@ def test_only_the_boundary_pattern_is_replaced() -> None:
             ]
     assert isinstance(fake.compile(r"\r\n|\r|\n"), re.Pattern)
     assert fake.escape is re.escape
+
+
+def test_the_fast_boundary_matcher_is_the_one_used_on_this_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The speed-up depends on the stdlib feedparser building its boundary pattern the way
+    _HEAD and _TAIL expect. Should a Python release change that pattern, _Re.compile would
+    hand it to the real re.compile and everything would still parse, only slower: this test
+    is what notices."""
+    from app.inbound import mime
+
+    answered: list[tuple[str, object]] = []
+    real_compiled: list[str] = []
+
+    class Spy(mime._Re):
+        @staticmethod
+        def compile(pattern: Any, flags: int = 0) -> Any:
+            result = mime._Re.compile(pattern, flags)
+            answered.append((pattern, result))
+            return result
+
+    real_compile = re.compile
+
+    def watch_real(pattern: Any, flags: int = 0) -> Any:
+        real_compiled.append(str(pattern))
+        return real_compile(pattern, flags)
+
+    monkeypatch.setattr(mime._feedparser, "re", Spy())
+    monkeypatch.setattr(re, "compile", watch_real)
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="outer-9f.x"\r\n\r\n'
+        b'--outer-9f.x\r\nContent-Type: multipart/alternative; boundary="inner+7"\r\n\r\n'
+        b"--inner+7\r\nContent-Type: text/plain\r\n\r\nplain\r\n"
+        b"--inner+7\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--inner+7--\r\n"
+        b"--outer-9f.x--\r\n"
+    )
+    message = parse_bytes(raw, policy.default)
+    monkeypatch.undo()
+
+    assert [p.get_content_type() for p in message.walk()] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
+    boundaries = [(p, r) for p, r in answered if "outer" in p or "inner" in p]
+    assert len(boundaries) == 2, answered  # one pattern per multipart, both through our re
+    for pattern, result in boundaries:
+        assert isinstance(result, mime._Boundary), pattern
+    assert not [p for p in real_compiled if "outer" in p or "inner" in p]
