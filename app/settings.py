@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # Issue 14 (a killed worker doubles only what it had on the wire): results are recorded
     # when 64 wait or the oldest has waited this long, whichever comes first.
     send_record_interval: float = Field(0.05, gt=0, le=5)
-    """Seconds a send result may wait before it is recorded (the old fixed cadence was 0.2)."""
+    """Seconds a send result may wait before it is recorded."""
     confirm_max_age: timedelta = timedelta(days=7)
     policy_version: str = "2026-11"
     signup_rate_limit: int = 10

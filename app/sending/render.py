@@ -98,9 +98,10 @@ class PreparedCampaign:
 class _Minter:
     """app.tokens.mint for id-list payloads, with the key derived once per campaign.
 
-    itsdangerous re-derives the key and tries zlib on every dumps (about half the cost of a
-    message); the token format is the same (compact JSON, base64url, "." HMAC), and
-    tests/sending/test_render.py checks the links equal app.links' own and verify.
+    itsdangerous re-derives the key and tries zlib on every dumps, a large share of a
+    message's cost (docs/DESIGN.md, "Measured figures"); the token format is the same
+    (compact JSON, base64url, "." HMAC), and tests/sending/test_render.py checks the links
+    equal app.links' own and verify.
     """
 
     def __init__(self, settings: Settings, purpose: Purpose) -> None:

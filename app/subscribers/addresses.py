@@ -71,7 +71,7 @@ _OPAD = bytes(x ^ 0x5C for x in range(256))
 def keyed_hasher(pepper: bytes) -> Callable[[str], str]:
     """HMAC-SHA256 (RFC 2104) of a normalized address, hex, with the key absorbed once.
 
-    Same result as `hmac.new(pepper, data, sha256).hexdigest()` at a third of the cost
+    Same result as `hmac.new(pepper, data, sha256).hexdigest()` at a fraction of the cost
     (copying two pre-keyed hashes beats the hmac module's per-call setup), which matters
     to an import hashing a million addresses.
     """

@@ -33,7 +33,7 @@ ImportRow = tuple[int, str, str, str, str, tuple[int, ...]]
 
 A plain tuple, not a NamedTuple: Python's garbage collector stops tracking a tuple of
 strings and ints at its first pass, but tracks instances of tuple subclasses for good, and
-a million of them made full collections cost ~15% of an import."""
+a million of them made full collections a visible share of an import."""
 # Final literals, so a type checker knows which field of ImportRow each index reads.
 LINE: Final = 0
 EMAIL: Final = 1
@@ -190,7 +190,7 @@ class _Postgres(_Database):
         self.cur.execute("SET LOCAL synchronous_commit = off")
 
     def create_subscribers(self, rows: list[ImportRow]) -> Created:
-        # One string, split by the server: psycopg adapts a Python list at ~2 µs an item.
+        # One string, split by the server: psycopg adapts a Python list item by item.
         self.cur.execute(
             "SELECT email_hmac FROM suppression WHERE lifted_at IS NULL"
             " AND email_hmac = ANY(string_to_array(%s, ' '))",
@@ -203,8 +203,8 @@ class _Postgres(_Database):
             return Created(0, {}, len(suppressed))
         # Insert first and look up only the addresses that were there: a first import (the
         # large one) costs no lookup, and ON CONFLICT is safe against a concurrent sign-up.
-        # Link secrets (app/link_secrets.py) drawn here, one urandom call a batch: about a
-        # third of what the column's server default (gen_random_uuid) costs per row.
+        # Link secrets (app/link_secrets.py) drawn here, one urandom call a batch: cheaper
+        # than the column's server default (gen_random_uuid) row by row.
         self.cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS import_subscriber (email text,"
             " name text, attributes text, link_secret text) ON COMMIT DELETE ROWS"
@@ -241,8 +241,8 @@ class _Postgres(_Database):
     def _subscribe_new(self, rows: list[ImportRow], ids: dict[str, int]) -> None:
         """People this transaction created: no subscription of theirs can exist yet."""
         events = self.events
-        # The time as text, parsed by the server: psycopg adapts a datetime at ~0.7 µs, and
-        # each subscription carries three (created, updated, confirmed).
+        # The time as text, parsed by the server: psycopg adapts each datetime in Python,
+        # and each subscription carries three (created, updated, confirmed).
         now = self.now.isoformat(" ")
         new_rows = [(ids[r[EMAIL]], r) for r in rows if r[EMAIL] in ids]
         with self.cur.copy(
@@ -284,9 +284,9 @@ class _Sqlite(_Database):
 
     Rows go in SQLITE_ROWS_PER_STATEMENT at a time (`SELECT ... FROM (VALUES (...), ...)`),
     with the values that are the same for every row bound once per statement: SQLite's work
-    per row is small enough for per-statement costs to show (a third of the time with one
-    row per statement), and the GIL is released once per statement rather than per row, so
-    the parser thread runs while SQLite writes."""
+    per row is small enough for per-statement costs to show (with one row per statement
+    they were a large share of the time), and the GIL is released once per statement rather
+    than per row, so the parser thread runs while SQLite writes."""
 
     def __init__(self, raw: Any, now: datetime, events: ImportEvents) -> None:
         super().__init__(raw, now, events)
