@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from app.campaigns.service import campaign_topics
 from app.errors import ConfigurationError, InvalidInput
-from app.models import Campaign, Category
+from app.models import Campaign, Category, saved_id
 from app.sending.offload import run_limited
 from app.sending.render import prepare_campaign
 from app.settings import Settings
@@ -34,7 +34,8 @@ def basic_checks(
     """The checks, in the order a marketer fixes them. Rendering runs in a render thread,
     time-limited (a template that never ends is a failed check, not a stalled page)."""
     checks = [_postal_address(campaign, settings)]
-    topics = [t.name for t in campaign_topics(session, [campaign.id])[campaign.id]]  # type: ignore[index,list-item]
+    campaign_id = saved_id(campaign)
+    topics = [t.name for t in campaign_topics(session, [campaign_id])[campaign_id]]
     try:
         run_limited(_render, campaign, settings, topics, timeout=settings.render_timeout)
         checks.append(Check(_render_label(campaign), True))

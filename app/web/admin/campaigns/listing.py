@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.campaigns import service
-from app.models import Campaign, CampaignStatus, Role
+from app.models import Campaign, CampaignStatus, Role, saved_id
 from app.web.admin.auth import Marketer, admin_user
 from app.web.admin.render import render
 from app.web.deps import SessionDep
@@ -51,8 +51,8 @@ def campaigns(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     page = service.campaign_page(db, status=status or None, cursor=cursor, limit=PAGE_SIZE)
-    ids = [c.id for c in page.items]
-    topics = service.campaign_topics(db, ids)  # type: ignore[arg-type]
+    ids = [saved_id(c) for c in page.items]
+    topics = service.campaign_topics(db, ids)
     progress = {c.id: service.progress(db, c) for c in page.items if c.status in LIVE}
     query = {"status": status} if status else {}
     next_url = (

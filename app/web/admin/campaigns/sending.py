@@ -14,7 +14,7 @@ from app.campaigns import checklist, sends, service
 from app.campaigns.preflight import Options, run_preflight
 from app.campaigns.service import Progress
 from app.errors import ConfigurationError, InvalidInput, InvalidTransition
-from app.models import Campaign, CampaignStatus, Role, utcnow
+from app.models import Campaign, CampaignStatus, Role, saved_id, utcnow
 from app.settings import get_settings
 from app.web.admin.auth import Marketer, Me, admin_user
 from app.web.admin.campaigns.when import in_words, zone_of
@@ -60,7 +60,8 @@ def _review(
     settings = get_settings()
     recipients = service.audience_count(db, campaign)
     checks = checklist.basic_checks(db, campaign, settings=settings, recipients=recipients)
-    topics = service.campaign_topics(db, [campaign.id])[campaign.id]  # type: ignore[index,list-item]
+    campaign_id = saved_id(campaign)
+    topics = service.campaign_topics(db, [campaign_id])[campaign_id]
     now = utcnow()
     scheduled = (
         in_words(campaign.send_at, me.timezone, now)
