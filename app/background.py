@@ -30,7 +30,7 @@ def embedded_services(settings: Settings) -> list[tuple[str, Service]]:
 
         services.append(("scheduler", run_scheduler))
     if settings.embedded_worker:
-        from app.sending.dispatcher import run_worker
+        from app.compose import run_worker
 
         services.append(("worker", run_worker))
     if settings.embedded_poller:

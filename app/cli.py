@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from app.campaigns.cli import campaign_app, worker_command
+from app.campaigns.cli import campaign_app
+from app.compose import run_workers
 from app.inbound.cli import poll_command, poller_command
 from app.models import Role
 from app.settings import Settings
@@ -29,7 +30,6 @@ cli.add_typer(token_app, name="token")
 cli.command("poll")(poll_command)
 cli.command("poller")(poller_command)
 cli.add_typer(campaign_app, name="campaign")
-cli.command("worker")(worker_command)
 
 
 def _fail(message: str) -> None:
@@ -44,6 +44,26 @@ def _setup_logging() -> None:
     # Their INFO lines (every scheduler tick, every SMTP connection) drown ours.
     for noisy in ("apscheduler", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@cli.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes (each keeps OCTOMAIL_SMTP_POOL_SIZE connections per "
+            "provider); one per core is a good start.",
+        ),
+    ] = 1,
+) -> None:
+    """Run sending workers until SIGTERM/SIGINT; any number may share a PostgreSQL database."""
+    logging.basicConfig(
+        level=os.environ.get("OCTOMAIL_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    run_workers(concurrency)
 
 
 @cli.command()

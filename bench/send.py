@@ -3,7 +3,7 @@
     .venv/bin/python bench/send.py [--recipients 100000] [--connections 8] [--keep-db]
 
 Creates a throw-away database on 127.0.0.1:5432 (OCTOMAIL_BENCH_PG_URL), fills it with
-COPY, and sends ~15 KB personalised HTML campaigns through `python -m app.sending.dispatcher`
+COPY, and sends ~15 KB personalised HTML campaigns through `python -m app.cli worker`
 worker processes (claim -> re-check -> render -> send -> record, all of it). Prints:
 - msg/s of one worker process (10k and N recipients) and of two worker processes (N),
   measured between the first and the last recorded send, plus wall time from start;
@@ -151,7 +151,7 @@ def run_campaign(env: dict[str, str], topic: str, processes: int, label: str) ->
     materialised = time.perf_counter() - started
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "app.sending.dispatcher"], cwd=ROOT, env={**os.environ, **env}
+            [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env={**os.environ, **env}
         )
         for _ in range(processes)
     ]

@@ -1,4 +1,4 @@
-"""`octomail campaign ...` and `octomail worker`: typer commands app/cli.py mounts.
+"""`octomail campaign ...`: typer commands app/cli.py mounts.
 
 `python -m app.campaigns.cli campaign list` runs them without the main CLI.
 """
@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from datetime import datetime
 from pathlib import Path
@@ -313,28 +312,7 @@ def _fields(p: dict[str, Any]) -> dict[str, Any]:
     return {k: p[k] for k in ("queued", "failed", "skipped", "remaining", "rate")}
 
 
-def worker_command(
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Worker processes (each keeps OCTOMAIL_SMTP_POOL_SIZE connections per "
-            "provider); one per core is a good start.",
-        ),
-    ] = 1,
-) -> None:
-    """Run sending workers until SIGTERM/SIGINT; any number may share a PostgreSQL database."""
-    from app.sending.dispatcher import run_workers
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
-    run_workers(concurrency)
-
-
 if __name__ == "__main__":
     _main = typer.Typer(no_args_is_help=True)
     _main.add_typer(campaign_app, name="campaign")
-    _main.command("worker")(worker_command)
     _main()

@@ -32,14 +32,16 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from app.db import get_engine
+from app.db import get_engine, session_scope
+from app.errors import OctomailError
 from app.mail.smtp import smtp_urls
 from app.models import CampaignStatus, SendStatus, utcnow
+from app.sending.hooks import SendingHooks
 from app.sending.render import PreparedCampaign, Recipient, prepare_campaign, render_message
 from app.sending.store import CampaignInfo, Job, Result, SendStore, backoff, retried_for
 from app.sending.transport import DeliveryOutcome, SmtpPool, run_async
@@ -72,6 +74,7 @@ class Worker:
     def __init__(
         self,
         settings: Settings,
+        hooks: SendingHooks,
         *,
         pool: SmtpPool | None = None,
         worker_id: str | None = None,
@@ -80,12 +83,13 @@ class Worker:
         retry_cap: timedelta = timedelta(hours=1),
     ) -> None:
         self.settings = settings
+        self.hooks = hooks
         self.pool = pool
         self.own_pool = pool is None
         self.worker_id = worker_id or (
             f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
         )
-        self.store = SendStore(get_engine(settings), settings, self.worker_id)
+        self.store = SendStore(get_engine(settings), settings, self.worker_id, hooks)
         self.batch_size = max(1, batch_size or settings.send_batch_size)
         self.concurrency = len(smtp_urls(settings)) * max(1, settings.smtp_pool_size)
         self.retry_base, self.retry_cap = retry_base, retry_cap
@@ -188,7 +192,7 @@ class Worker:
                 )
             except Exception:  # a broken campaign must not stop the worker
                 log.exception("campaign %s cannot be rendered; pausing it", campaign_id)
-                await asyncio.to_thread(_pause_broken, self.settings, campaign_id)
+                await asyncio.to_thread(self._pause_broken, campaign_id)
                 return 0
             cached = (updated_at, prepared, info)
             self.prepared[campaign_id] = cached
@@ -327,6 +331,14 @@ class Worker:
         self._pending()
         self.to_release.append(job.send_id)
         self._release_hold(job.campaign_id)
+
+    def _pause_broken(self, campaign_id: int) -> None:
+        """Pause a campaign that cannot be rendered (unless it was paused or ended since)."""
+        try:
+            with session_scope(self.settings) as session:
+                self.hooks.pause(session, campaign_id)
+        except OctomailError:
+            pass
 
     def _release_hold(self, campaign_id: int) -> None:
         self.held[campaign_id] = self.held.get(campaign_id, 1) - 1
@@ -468,27 +480,15 @@ async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout: f
         task.cancel()
 
 
-def _pause_broken(settings: Settings, campaign_id: int) -> None:
-    from app.campaigns.service import pause
-    from app.db import session_scope
-    from app.errors import OctomailError
-
-    try:
-        with session_scope(settings) as session:
-            pause(session, campaign_id)
-    except OctomailError:
-        pass
-
-
 # ---------------------------------------------------------------- processes
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """One worker until `stop` is set (the entry point app/background.py embeds)."""
-    await Worker(settings).run(stop)
+async def run_worker(settings: Settings, stop: asyncio.Event, hooks: SendingHooks) -> None:
+    """One worker until `stop` is set (app/compose.py gives it its hooks)."""
+    await Worker(settings, hooks).run(stop)
 
 
-def run_one(settings: Settings | None = None) -> None:
+def run_one(hooks: SendingHooks, settings: Settings | None = None) -> None:
     """One worker in this process, on uvloop, until SIGTERM or SIGINT."""
     settings = settings or get_settings()
 
@@ -497,22 +497,26 @@ def run_one(settings: Settings | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(settings, stop)
+        await run_worker(settings, stop, hooks)
 
     run_async(main)
 
 
-def run_workers(concurrency: int = 1, settings: Settings | None = None) -> None:
-    """`octomail worker --concurrency N`: N worker processes. Processes, not tasks: one
-    process already keeps its SMTP connections busy and is CPU-bound on one core, so more
-    tasks in it add nothing while more processes use more cores (see bench/send.py)."""
+def run_workers(
+    hooks: SendingHooks,
+    concurrency: int = 1,
+    *,
+    child: Sequence[str],
+    settings: Settings | None = None,
+) -> None:
+    """`octomail worker --concurrency N`: N worker processes, each started as `child` (a
+    command that runs one worker). Processes, not tasks: one process already keeps its
+    SMTP connections busy and is CPU-bound on one core, so more tasks in it add nothing
+    while more processes use more cores (see bench/send.py)."""
     if concurrency <= 1:
-        run_one(settings)
+        run_one(hooks, settings)
         return
-    children = [
-        subprocess.Popen([sys.executable, "-m", "app.sending.dispatcher"])
-        for _ in range(concurrency)
-    ]
+    children = [subprocess.Popen(list(child)) for _ in range(concurrency)]
 
     def forward(_signum: int, _frame: object) -> None:
         for child in children:
@@ -526,11 +530,3 @@ def run_workers(concurrency: int = 1, settings: Settings | None = None) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-if __name__ == "__main__":  # one worker process: `python -m app.sending.dispatcher`
-    logging.basicConfig(
-        level=os.environ.get("OCTOMAIL_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
-    )
-    run_one()

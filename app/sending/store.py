@@ -17,15 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from app.campaigns.audience import blocked_by_suppression, eligible_clause
 from app.models import (
     Campaign,
     CampaignStatus,
     CampaignTopic,
-    Channel,
     ConsentAction,
     ConsentEvent,
-    Scope,
     Send,
     SendStatus,
     Subscriber,
@@ -34,9 +31,8 @@ from app.models import (
     table_of,
     utcnow,
 )
+from app.sending.hooks import SendingHooks
 from app.settings import Settings
-from app.subscribers.consent import Evidence
-from app.subscribers.optout import unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +156,14 @@ class ClaimStats:
 
 
 class SendStore:
-    """The queue operations of one worker (`worker_id` is written into its leases)."""
+    """The queue operations of one worker (`worker_id` is written into its leases);
+    `hooks` are the audience rules, the opt-out and the campaign changes it applies."""
 
-    def __init__(self, engine: sa.Engine, settings: Settings, worker_id: str) -> None:
+    def __init__(
+        self, engine: sa.Engine, settings: Settings, worker_id: str, hooks: SendingHooks
+    ) -> None:
         self.engine = engine
+        self.hooks = hooks
         self.settings = settings
         self.worker_id = worker_id
         self.postgres = engine.dialect.name == "postgresql"
@@ -253,7 +253,7 @@ class SendStore:
         """The claimed rows still eligible; the others become `skipped` (same transaction)."""
         campaign = info.campaign
         campaign_id = saved_id(campaign)
-        eligible = eligible_clause(
+        eligible = self.hooks.eligible_clause(
             campaign_id,
             campaign.category,
             campaign.attribute_filter,
@@ -274,7 +274,7 @@ class SendStore:
             .where(_send.c.id.in_(ids))
         ).all()
         candidates = [r for r in rows if r[2] is not None and r[6]]
-        blocked = blocked_by_suppression(
+        blocked = self.hooks.blocked_by_suppression(
             conn, [r[3] for r in candidates], campaign.category, self.settings
         )
         jobs = [
@@ -362,19 +362,15 @@ class SendStore:
             session.execute(_RECORD_PG if self.postgres else _RECORD_SQLITE, params)
             for r in bounces:
                 # The one opt-out function: status bounced, suppression, consent event.
-                unsubscribe(
+                self.hooks.opt_out_bounce(
                     session,
-                    subscriber=r.subscriber_id,
-                    scope=Scope.ALL,
-                    channel=Channel.BOUNCE,
+                    subscriber_id=r.subscriber_id,
                     campaign_id=r.campaign_id,
-                    evidence=Evidence(
-                        details={
-                            "smtp_code": r.code,
-                            "smtp_reply": r.reply[:500],
-                            "send_id": r.send_id,
-                        }
-                    ),
+                    details={
+                        "smtp_code": r.code,
+                        "smtp_reply": r.reply[:500],
+                        "send_id": r.send_id,
+                    },
                 )
             session.commit()
 
@@ -435,10 +431,8 @@ class SendStore:
         return recover_expired(self.engine)
 
     def finish(self, campaign_id: int) -> bool:
-        from app.campaigns.service import finish_complete
-
         with self.engine.begin() as conn:
-            return bool(finish_complete(conn, campaign_id))
+            return bool(self.hooks.finish_complete(conn, campaign_id))
 
 
 def recover_expired(engine: sa.Engine, now: datetime | None = None) -> int:

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.campaigns import service
+from app.compose import sending_hooks
 from app.db import get_engine, session_scope
 from app.models import (
     Channel,
@@ -74,7 +75,7 @@ def people(settings_env: dict[str, str]) -> dict[str, int]:
 def claim_all(campaign_id: int) -> set[str]:
     """Start the campaign, claim everything, return the addresses a worker would send to."""
     settings = get_settings()
-    store = SendStore(get_engine(), settings, "test-worker")
+    store = SendStore(get_engine(), settings, "test-worker", sending_hooks())
     info = store.campaign_info(campaign_id)
     jobs, _ = store.claim(info, 1000)  # type: ignore[arg-type]
     return {j.email.split("@")[0] for j in jobs}
@@ -152,7 +153,7 @@ def test_concurrent_claims_are_disjoint_and_expired_leases_return(
     claimed: dict[str, list[int]] = {}
 
     def worker(name: str) -> None:
-        store = SendStore(get_engine(), settings, name)
+        store = SendStore(get_engine(), settings, name, sending_hooks())
         info = store.campaign_info(campaign_id)
         mine = claimed.setdefault(name, [])
         while True:
@@ -178,6 +179,6 @@ def test_concurrent_claims_are_disjoint_and_expired_leases_return(
             .values(lease_until=utcnow() - settings.send_lease)
         )
     assert recover_expired(get_engine()) == 400
-    store = SendStore(get_engine(), settings, "survivor")
+    store = SendStore(get_engine(), settings, "survivor", sending_hooks())
     jobs, _ = store.claim(store.campaign_info(campaign_id), 1000)  # type: ignore[arg-type]
     assert len(jobs) == 400

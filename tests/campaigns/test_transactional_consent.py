@@ -10,6 +10,7 @@ import re
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from app.compose import sending_hooks
 from app.db import get_engine
 from app.models import Send, Subscriber, Subscription, utcnow
 from app.sending.store import SendStore
@@ -77,7 +78,7 @@ def _queued(campaign_id: int) -> set[str]:
 
 
 def _claim(campaign_id: int) -> set[str]:
-    store = SendStore(get_engine(), get_settings(), "test-worker")
+    store = SendStore(get_engine(), get_settings(), "test-worker", sending_hooks())
     jobs, _ = store.claim(store.campaign_info(campaign_id), 100)  # type: ignore[arg-type]
     return {j.email for j in jobs}
 

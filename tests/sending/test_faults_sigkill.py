@@ -36,7 +36,7 @@ RATE_WINDOW = 0.5  # seconds of arrivals before the kill that give the send rate
 def spawn_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.sending.dispatcher"],
+            [sys.executable, "-m", "app.cli", "worker"],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -164,6 +164,7 @@ class BackgroundWorker:
         import asyncio
         import threading
 
+        from app.compose import sending_hooks
         from app.sending.dispatcher import Worker
 
         ready = threading.Event()
@@ -171,7 +172,7 @@ class BackgroundWorker:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self.stop_event = asyncio.Event()
-            self.worker = Worker(self.settings, **self.kwargs)
+            self.worker = Worker(self.settings, sending_hooks(), **self.kwargs)
             ready.set()
             await self.worker.run(self.stop_event)
 
