@@ -25,9 +25,9 @@ from sqlalchemy import ColumnElement, delete, func, text
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, OctomailError, TokenInvalid
+from app.mail.addresses import normalize_email
 from app.models import AdminSession, Role, SignInFailure, User, saved_id, utcnow
 from app.settings import Settings, get_settings
-from app.subscribers.addresses import normalize_email
 from app.tokens import Purpose, mint, verify
 from app.users import authenticate, create_user
 

@@ -18,8 +18,8 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.mail.addresses import normalize_email
 from app.models import AdminSession, ApiToken, Role, User, saved_id, utcnow
-from app.subscribers.addresses import normalize_email
 
 log = logging.getLogger(__name__)
 _hasher = PasswordHasher()

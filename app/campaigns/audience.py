@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.errors import InvalidInput
+from app.mail.addresses import email_hmac
 from app.models import (
     CampaignTopic,
     Category,
@@ -51,7 +52,6 @@ from app.models import (
     table_of,
 )
 from app.settings import Settings
-from app.subscribers.addresses import email_hmac
 
 # Suppression reasons that only mean "no more marketing from me" (the person's own opt-out).
 SELF_SERVICE_OPTOUTS = frozenset(

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from app.campaigns.service import campaign_topics
 from app.errors import InvalidInput, NotFound
+from app.mail.addresses import normalize_email
 from app.models import Campaign, Subscriber, saved_id
 from app.sending.offload import run_limited, run_limited_async
 from app.sending.render import (
@@ -22,7 +23,6 @@ from app.sending.render import (
     render_test,
 )
 from app.settings import Settings
-from app.subscribers.addresses import normalize_email
 
 SAMPLE = Recipient(id=0, email="subscriber@example.org", name="Jane Doe", attributes={})
 MAX_TEST_ADDRESSES = 20

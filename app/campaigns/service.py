@@ -21,6 +21,7 @@ from app import paging
 from app.campaigns import states
 from app.campaigns.audience import eligible_clause, materialise, validate_filter
 from app.errors import ConfigurationError, InvalidInput, InvalidTransition, NotFound
+from app.mail.addresses import normalize_email
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -38,7 +39,6 @@ from app.models import (
 from app.segments.service import segment_clause
 from app.sending.mime import ascii_address, has_control, sender_address
 from app.settings import Settings, get_settings
-from app.subscribers.addresses import normalize_email
 
 log = logging.getLogger(__name__)
 

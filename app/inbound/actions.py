@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from app.errors import InvalidInput
 from app.inbound.classify import REVIEW, Kind, Verdict
 from app.link_secrets import LEGACY, link_matches, link_tag
+from app.mail.addresses import email_hmac, normalize_email
 from app.models import (
     Channel,
     InboundMessage,
@@ -31,7 +32,6 @@ from app.models import (
     utcnow,
 )
 from app.settings import Settings
-from app.subscribers.addresses import email_hmac, normalize_email
 from app.subscribers.consent import Evidence, is_suppressed
 from app.subscribers.optout import (
     OptOutRequest,

@@ -7,8 +7,8 @@ from typing import Literal
 from sqlmodel import Session, col, func, select
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.mail.addresses import normalize_email
 from app.models import Channel, InboundMessage, InboundStatus, Scope, utcnow
-from app.subscribers.addresses import normalize_email
 from app.subscribers.consent import Evidence
 from app.subscribers.optout import unsubscribe
 

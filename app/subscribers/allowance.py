@@ -25,10 +25,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import get_engine
+from app.mail.addresses import email_hmac
 from app.mail.transactional import send_transactional
 from app.models import MailAllowance, table_of, utcnow
 from app.settings import Settings, get_settings
-from app.subscribers.addresses import email_hmac
 
 log = logging.getLogger(__name__)
 

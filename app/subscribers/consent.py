@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from app.mail.addresses import email_hmac
 from app.models import ConsentEvent, Subscriber, Suppression, table_of, utcnow
-from app.subscribers.addresses import email_hmac
 
 
 @dataclass(frozen=True)

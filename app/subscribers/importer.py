@@ -16,9 +16,9 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from app.errors import InvalidInput
+from app.mail.addresses import keyed_hasher, normalize_email
 from app.models import Topic, saved_id
 from app.settings import Settings, get_settings
-from app.subscribers.addresses import keyed_hasher, normalize_email
 from app.subscribers.fields import ATTRIBUTES_MAX_BYTES, NAME_MAX, clean_name
 from app.subscribers.import_writer import EMAIL, BatchCounts, BatchWriter, ImportRow
 

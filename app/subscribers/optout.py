@@ -15,6 +15,7 @@ from sqlmodel import Session
 from sqlmodel import select as orm_select
 
 from app.link_secrets import link_matches
+from app.mail.addresses import email_hmac, normalize_email
 from app.models import (
     Channel,
     ConsentAction,
@@ -25,7 +26,6 @@ from app.models import (
     SubscriptionStatus,
     utcnow,
 )
-from app.subscribers.addresses import email_hmac, normalize_email
 from app.subscribers.consent import NO_EVIDENCE, Evidence
 
 # What an opt-out from everything sets the subscriber's status to, by channel.

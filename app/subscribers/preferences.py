@@ -13,6 +13,7 @@ from sqlalchemy import text as sa_text
 from sqlmodel import Session, select
 
 from app.errors import Conflict
+from app.mail.addresses import email_hmac
 from app.models import (
     Channel,
     ConsentAction,
@@ -25,7 +26,6 @@ from app.models import (
     Topic,
     utcnow,
 )
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent
 from app.subscribers.fields import clean_name
 from app.subscribers.optout import (

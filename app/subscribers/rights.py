@@ -9,6 +9,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from app.links import export_url
+from app.mail.addresses import email_hmac
 from app.mail.transactional import transactional_message
 from app.models import (
     Campaign,
@@ -24,7 +25,6 @@ from app.models import (
 )
 from app.settings import Settings, get_settings
 from app.subscribers import allowance
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent, suppress
 from app.subscribers.fields import clean_name
 

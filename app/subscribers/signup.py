@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, LinkGone, Suppressed, TokenInvalid
 from app.links import read_confirm_token
+from app.mail.addresses import email_hmac, normalize_email
 from app.models import (
     Channel,
     ConsentAction,
@@ -22,7 +23,6 @@ from app.models import (
     utcnow,
 )
 from app.settings import Settings, get_settings
-from app.subscribers.addresses import email_hmac, normalize_email
 from app.subscribers.consent import (
     NO_EVIDENCE,
     Evidence,

@@ -6,8 +6,8 @@ import io
 from sqlmodel import Session, select
 
 from app.db import get_engine
+from app.mail.addresses import email_hmac
 from app.models import ConsentEvent, Subscriber, Suppression
-from app.subscribers.addresses import email_hmac
 
 
 def _topics(api, *slugs):

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.campaigns import service
 from app.compose import sending_hooks
 from app.db import get_engine, session_scope
+from app.mail.addresses import email_hmac
 from app.models import (
     Channel,
     Scope,
@@ -21,7 +22,6 @@ from app.models import (
 )
 from app.sending.store import SendStore, recover_expired
 from app.settings import get_settings
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import suppress
 from app.subscribers.optout import unsubscribe
 from tests.support.campaigns import (

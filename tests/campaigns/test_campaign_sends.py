@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from app.campaigns.cli import campaign_app
 from app.campaigns.sends import explain
 from app.db import session_scope
+from app.mail.addresses import email_hmac
 from app.models import SubscriptionStatus
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import suppress
 from tests.support.campaigns import (
     BackgroundWorker,

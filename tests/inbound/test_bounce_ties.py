@@ -15,9 +15,9 @@ from sqlmodel import Session, select
 from app.db import get_engine
 from app.inbound.identity import campaign_message_id
 from app.inbound.poller import poll_once
+from app.mail.addresses import email_hmac
 from app.models import ConsentEvent, InboundMessage, Send, Subscriber, SubscriberStatus, utcnow
 from app.settings import get_settings
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import is_suppressed
 from app.verp import verp_address
 from tests.support.inbound import Mailbox, record_campaign_sent

@@ -15,8 +15,8 @@ import pytest
 from sqlmodel import Session, select
 
 from app.db import get_engine
+from app.mail.addresses import email_hmac
 from app.models import ConsentEvent, InboundMessage, Subscriber, SubscriberStatus
-from app.subscribers.addresses import email_hmac
 from tests.support.inbound import Mailbox
 from tests.support.wait import wait_until
 

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from app.db import get_engine
 from app.inbound.identity import campaign_message_id
 from app.inbound.poller import poll_once
+from app.mail.addresses import email_hmac
 from app.models import (
     Campaign,
     ConsentEvent,
@@ -24,7 +25,6 @@ from app.models import (
     Topic,
 )
 from app.settings import get_settings
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import is_suppressed
 from tests.support.inbound import Catcher, Mailbox, load_fixture
 

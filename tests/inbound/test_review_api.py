@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 
 from app.db import get_engine, session_scope
 from app.inbound.poller import poll_once
+from app.mail.addresses import email_hmac
 from app.models import ConsentEvent, Role, Subscriber
 from app.settings import get_settings
-from app.subscribers.addresses import email_hmac
 from app.users import create_token, create_user
 from tests.support.inbound import Catcher, Mailbox, load_fixture
 from tests.support.inbound_cases import populate

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.db import get_engine, session_scope
+from app.mail.addresses import email_hmac
 from app.models import (
     Channel,
     Scope,
@@ -22,7 +23,6 @@ from app.models import (
     SubscriptionStatus,
 )
 from app.sending import dispatcher
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import suppress
 from app.subscribers.optout import unsubscribe
 from tests.support.campaigns import (

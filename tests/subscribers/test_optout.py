@@ -2,6 +2,7 @@
 
 from sqlmodel import select
 
+from app.mail.addresses import email_hmac
 from app.models import (
     Channel,
     ConsentEvent,
@@ -12,7 +13,6 @@ from app.models import (
     SubscriptionStatus,
     Suppression,
 )
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import Evidence, is_suppressed
 from app.subscribers.optout import unsubscribe
 from tests.support.subscribers import make_subscriber, make_topic

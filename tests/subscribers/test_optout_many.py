@@ -6,6 +6,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.db import get_engine
+from app.mail.addresses import email_hmac
 from app.models import (
     Channel,
     ConsentEvent,
@@ -15,7 +16,6 @@ from app.models import (
     Subscription,
     Suppression,
 )
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import Evidence, is_suppressed, lift_suppression
 from app.subscribers.optout import OptOutRequest, unsubscribe, unsubscribe_many
 from tests.support.subscribers import make_subscriber, make_topic

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from app.mail.addresses import email_hmac
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -20,7 +21,6 @@ from app.models import (
     Topic,
     utcnow,
 )
-from app.subscribers.addresses import email_hmac
 from app.subscribers.consent import is_suppressed
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from app.db import get_engine
+from app.mail.addresses import email_hmac
 from app.models import (
     Campaign,
     CampaignTopic,
@@ -20,7 +21,6 @@ from app.models import (
     Suppression,
     Topic,
 )
-from app.subscribers.addresses import email_hmac
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 

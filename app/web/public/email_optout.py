@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.inbound.confirm import confirm, pending_address
-from app.subscribers.addresses import mask_email
+from app.mail.addresses import mask_email
 from app.web.deps import SessionDep, request_evidence
 from app.web.templating import render
 

@@ -28,8 +28,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
 from app.links import LinkRef, read_export_token, read_prefs_token
+from app.mail.addresses import mask_email
 from app.models import Channel, SubscriptionStatus, saved_id
-from app.subscribers.addresses import mask_email
 from app.subscribers.allowance import Outcome
 from app.subscribers.consent import Evidence
 from app.subscribers.link_owner import link_owner

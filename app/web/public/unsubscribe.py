@@ -23,9 +23,9 @@ from app.db import get_engine
 from app.errors import TokenInvalid
 from app.i18n import gettext_context, pick_language
 from app.links import LinkRef, preferences_url, read_unsubscribe_token
+from app.mail.addresses import mask_email
 from app.models import Channel
 from app.settings import get_settings
-from app.subscribers.addresses import mask_email
 from app.subscribers.batcher import GroupCommitter, committer_for_loop
 from app.subscribers.consent import Evidence
 from app.subscribers.link_owner import link_owner

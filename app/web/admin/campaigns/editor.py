@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.campaigns import drafts, preview, service
 from app.errors import InvalidInput, InvalidTransition, OctomailError, RateLimited
+from app.mail.addresses import normalize_email
 from app.models import Campaign, CampaignStatus, Role, saved_id
 from app.segments.service import list_segments
 from app.settings import get_settings
-from app.subscribers.addresses import normalize_email
 from app.subscribers.optout import find_by_email
 from app.web.admin.auth import Marketer, admin_user
 from app.web.admin.campaigns.forms import (

@@ -7,7 +7,7 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from app.errors import InvalidInput
-from app.subscribers.addresses import email_hmac, mask_email, normalize_email
+from app.mail.addresses import email_hmac, mask_email, normalize_email
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_keyed_hasher_is_hmac_sha256(pepper):
     import hashlib
     import hmac
 
-    from app.subscribers.addresses import keyed_hasher
+    from app.mail.addresses import keyed_hasher
 
     hasher = keyed_hasher(pepper)
     for address in ["ann@example.org", "ü@exämple.de", "x" * 300 + "@example.com"]:
