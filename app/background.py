@@ -11,6 +11,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from app.compose import run_worker
+from app.inbound.poller import run_poller
+from app.jobs import run_scheduler
+from app.sending.catcher import run_catcher
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,20 +26,12 @@ def embedded_services(settings: Settings) -> list[tuple[str, Service]]:
     """The services this process runs besides the web app, per the settings."""
     services: list[tuple[str, Service]] = []
     if not settings.smtp_url_list and (settings.embedded_worker or settings.embedded_poller):
-        from app.sending.catcher import run_catcher
-
         services.append(("mail catcher", run_catcher))
     if settings.embedded_scheduler:
-        from app.jobs import run_scheduler
-
         services.append(("scheduler", run_scheduler))
     if settings.embedded_worker:
-        from app.compose import run_worker
-
         services.append(("worker", run_worker))
     if settings.embedded_poller:
-        from app.inbound.poller import run_poller
-
         services.append(("poller", run_poller))
     return services
 

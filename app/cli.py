@@ -10,12 +10,30 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.engine import make_url
 
 from app.campaigns.cli import campaign_app
 from app.compose import run_workers
+from app.db import get_engine, session_scope
+from app.errors import OctomailError
 from app.inbound.cli import poll_command, poller_command
+from app.migrate import upgrade
 from app.models import Role
-from app.settings import Settings
+from app.settings import Settings, get_settings
+from app.signin import needs_setup, setup_token
+from app.subscribers.directory import export_csv
+from app.subscribers.importer import import_csv
+from app.users import (
+    create_token,
+    create_user,
+    get_user,
+    list_tokens,
+    list_users,
+    revoke_token,
+    set_password,
+    update_user,
+)
 
 cli = typer.Typer(
     help="Octomail: subscribers, consent and newsletter campaigns.\n\n"
@@ -69,8 +87,6 @@ def worker_command(
 @cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from app.migrate import upgrade
-    from app.settings import get_settings
 
     upgrade()
     typer.echo(f"database is up to date ({_safe_url(get_settings().effective_database_url)})")
@@ -84,10 +100,7 @@ def serve(
 ) -> None:
     """Run the web app with the scheduler, one sending worker and the mailbox poller
     (and a local mail catcher when OCTOMAIL_SMTP_URLS is empty). Migrates first."""
-    import uvicorn
-
-    from app.migrate import upgrade
-    from app.settings import get_settings
+    import uvicorn  # the web server: only `serve` needs it, other commands start without
 
     _setup_logging()
     if "OCTOMAIL_BASE_URL" not in os.environ:
@@ -132,8 +145,6 @@ def serve(
 def first_run_hint(settings: Settings) -> str | None:
     """While no account exists: the one-time link that creates the first admin (never a
     default password). None once anyone can sign in."""
-    from app.db import session_scope
-    from app.signin import needs_setup, setup_token
 
     with session_scope(settings) as session:
         if not needs_setup(session):
@@ -173,9 +184,6 @@ def user_create(
     ] = False,
 ) -> None:
     """Create a marketer account (the password is asked for, never printed)."""
-    from app.db import session_scope
-    from app.errors import OctomailError
-    from app.users import create_user
 
     password = _read_password(password_stdin)
     try:
@@ -192,8 +200,6 @@ _USER_ARG = Annotated[str, typer.Argument(metavar="USER", help="The user's email
 @user_app.command("list")
 def user_list() -> None:
     """Every account: id, email, role, whether it is active, when it was created."""
-    from app.db import session_scope
-    from app.users import list_users
 
     with session_scope() as session:
         rows = [
@@ -204,9 +210,6 @@ def user_list() -> None:
 
 
 def _change_user(ref: str, *, role: Role | None = None, is_active: bool | None = None) -> None:
-    from app.db import session_scope
-    from app.errors import OctomailError
-    from app.users import get_user, update_user
 
     try:
         with session_scope() as session:
@@ -245,9 +248,6 @@ def user_reset_password(
     ] = False,
 ) -> None:
     """Set a new password (asked twice, or read from stdin; never printed)."""
-    from app.db import session_scope
-    from app.errors import OctomailError
-    from app.users import get_user, set_password
 
     try:
         with session_scope() as session:
@@ -267,9 +267,6 @@ def token_create(
     name: Annotated[str, typer.Option(help="What the token is for.")],
 ) -> None:
     """Create an API token and print it alone on stdout (it is shown only once)."""
-    from app.db import session_scope
-    from app.errors import OctomailError
-    from app.users import create_token
 
     try:
         with session_scope() as session:
@@ -284,9 +281,6 @@ def token_list(
     user: Annotated[str | None, typer.Option(help="Only this user's tokens (email or id).")] = None,
 ) -> None:
     """Every API token: id, user, name, created, last used, revoked (never the token)."""
-    from app.db import session_scope
-    from app.errors import OctomailError
-    from app.users import get_user, list_tokens
 
     try:
         with session_scope() as session:
@@ -312,9 +306,6 @@ def token_revoke(
     token_id: Annotated[int, typer.Argument(metavar="ID", help="The token's id (token list).")],
 ) -> None:
     """Revoke an API token: refused from its next request on, for good."""
-    from app.db import session_scope
-    from app.errors import OctomailError
-    from app.users import revoke_token
 
     try:
         with session_scope() as session:
@@ -341,11 +332,6 @@ def import_command(
     topic: Annotated[str | None, typer.Option(help="Topic slug to subscribe everyone to.")] = None,
 ) -> None:
     """Import subscribers from CSV: bad rows are reported with line numbers, the rest go in."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from app.db import get_engine
-    from app.errors import OctomailError
-    from app.subscribers.importer import import_csv
 
     size = file.stat().st_size
     with (
@@ -392,8 +378,6 @@ def export_command(
     file: Annotated[Path | None, typer.Argument(help="Output CSV (default: stdout).")] = None,
 ) -> None:
     """Export every subscriber as CSV."""
-    from app.db import get_engine
-    from app.subscribers.directory import export_csv
 
     # Personal data: a new file is created owner-only (0600), like everything in var/.
     out = (
@@ -415,7 +399,6 @@ def export_command(
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
 

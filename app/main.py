@@ -13,8 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from app.background import embedded_services, supervise
 from app.settings import get_settings
 from app.subscribers.batcher import close_loop_committers
+from app.web import admin
+from app.web.api import router as api_router
 from app.web.errors import install_error_handlers
 from app.web.guard import RequestGuard
+from app.web.public import router as public_router
 from app.web.security_headers import SecurityHeaders
 from app.web_paths import STATIC_DIR
 
@@ -45,9 +48,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    from app.web import admin
-    from app.web.api import router as api_router
-    from app.web.public import router as public_router
 
     settings = get_settings()
     # The API docs are a map of every route for whoever asks: served only when the operator

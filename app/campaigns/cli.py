@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import datetime
@@ -12,6 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from app.campaigns import sends, service
+from app.campaigns.preview import send_test
+from app.campaigns.sends import failure_reasons
+from app.db import get_engine, session_scope
+from app.errors import OctomailError
+from app.settings import get_settings
 
 campaign_app = typer.Typer(help="Write, schedule, send and follow campaigns.", no_args_is_help=True)
 
@@ -25,9 +36,6 @@ def _fail(message: str) -> None:
 
 def _act(action: str, campaign_id: int, **kwargs: Any) -> None:
     """Run one service state change and print the new status."""
-    from app.campaigns import service
-    from app.db import session_scope
-    from app.errors import OctomailError
 
     try:
         with session_scope() as session:
@@ -49,11 +57,6 @@ def list_command(
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
 ) -> None:
     """Campaigns, newest first."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from app.campaigns import service
-    from app.db import session_scope
 
     table = Table("id", "status", "name", "subject", "send at (UTC)", "category")
     with session_scope() as session:
@@ -72,9 +75,6 @@ def list_command(
 @campaign_app.command("show")
 def show_command(campaign_id: IdArg) -> None:
     """A campaign's settings and progress, as JSON."""
-    from app.campaigns import service
-    from app.db import session_scope
-    from app.errors import OctomailError
 
     try:
         with session_scope() as session:
@@ -120,9 +120,6 @@ def create_command(
     ] = None,
 ) -> None:
     """Create a draft campaign; prints its id."""
-    from app.campaigns import service
-    from app.db import session_scope
-    from app.errors import OctomailError
 
     fmt = body_format or ("html" if body_file.suffix.lower() in {".html", ".htm"} else "markdown")
     attribute_filter: dict[str, Any] = {}
@@ -203,13 +200,6 @@ def test_command(
     email: Annotated[list[str], typer.Option(help="Address to send the test to (repeat).")],
 ) -> None:
     """Send "[TEST] subject" to the given addresses now."""
-    import asyncio
-
-    from app.campaigns import service
-    from app.campaigns.preview import send_test
-    from app.db import session_scope
-    from app.errors import OctomailError
-    from app.settings import get_settings
 
     try:
         with session_scope() as session:
@@ -231,11 +221,6 @@ def progress_command(
     watch: Annotated[bool, typer.Option(help="Follow until the campaign stops.")] = True,
 ) -> None:
     """A live progress bar: sent, queued, failed, skipped, remaining and the send rate."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from app.campaigns import service
-    from app.db import session_scope
-    from app.errors import OctomailError
 
     def read() -> tuple[str, dict[str, Any]]:
         with session_scope() as session:
@@ -270,8 +255,6 @@ def progress_command(
 
 def _print_failure_reasons(campaign_id: int) -> None:
     """The most frequent failure kinds, with a count and one reply as the server wrote it."""
-    from app.campaigns.sends import failure_reasons
-    from app.db import session_scope
 
     with session_scope() as session:
         reasons = failure_reasons(session, campaign_id)
@@ -295,9 +278,6 @@ def failures_command(
     ] = None,
 ) -> None:
     """The recipients that failed, bounced or were skipped, as CSV on stdout (reason, reply)."""
-    from app.campaigns import sends
-    from app.db import get_engine
-    from app.errors import OctomailError
 
     try:
         statuses = sends.parse_statuses(status)

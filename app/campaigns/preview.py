@@ -13,6 +13,7 @@ from app.campaigns.service import campaign_topics
 from app.errors import InvalidInput, NotFound
 from app.mail.addresses import normalize_email
 from app.models import Campaign, Subscriber, saved_id
+from app.sending.dispatcher import make_pool
 from app.sending.offload import run_limited, run_limited_async
 from app.sending.render import (
     Recipient,
@@ -22,6 +23,7 @@ from app.sending.render import (
     render_preview,
     render_test,
 )
+from app.sending.transport import DeliveryOutcome
 from app.settings import Settings
 
 SAMPLE = Recipient(id=0, email="subscriber@example.org", name="Jane Doe", attributes={})
@@ -96,8 +98,6 @@ async def send_test(
 ) -> TestSendReport:
     """Send "[TEST] subject" to each address now (personal fields from the subscriber with
     that address when there is one, else empty). Nothing is recorded as a send."""
-    from app.sending.dispatcher import make_pool
-    from app.sending.transport import DeliveryOutcome
 
     if not emails or len(emails) > MAX_TEST_ADDRESSES:
         raise InvalidInput(f"give between 1 and {MAX_TEST_ADDRESSES} addresses")

@@ -24,6 +24,7 @@ from sqlmodel import Session
 from app import paging
 from app.errors import InvalidInput, NotFound
 from app.models import Campaign, Send, SendStatus, Subscriber, table_of
+from app.subscribers.directory import cell
 
 FAILURES = (SendStatus.FAILED, SendStatus.BOUNCED, SendStatus.SKIPPED)
 """What "not delivered" means: the default filter of the list and the export."""
@@ -219,7 +220,6 @@ def export_csv(
     """The same rows as CSV, streamed chunk by chunk (keyset, a short read transaction per
     chunk: a long export never holds a snapshot or a SQLite read lock for its whole run).
     Text cells are spreadsheet-safe (`cell`). Call `check_campaign` first."""
-    from app.subscribers.directory import cell
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -38,6 +38,8 @@ from app.models import (
 )
 from app.segments.service import segment_clause
 from app.sending.mime import ascii_address, has_control, sender_address
+from app.sending.render import prepare_campaign
+from app.sending.templating import campaign_context, check_campaign
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,6 @@ def _check_content(
     """The content as it will be sent, checked now (422 with the reason): template safety on
     the final templates, unknown variables, the layout, the marketing footer, and a trial
     render within the sandbox's limits (which bound its time; no thread needed here)."""
-    from app.sending.templating import campaign_context, check_campaign
 
     settings = settings or get_settings()
     names = list(session.exec(select(Topic.name).where(col(Topic.id).in_(topic_ids))))
@@ -360,7 +361,6 @@ def preflight(session: Session, campaign: Campaign, settings: Settings | None = 
             "OCTOMAIL_POSTAL_ADDRESS is not set: marketing campaigns "
             "must show the sender's postal address"
         )
-    from app.sending.render import prepare_campaign
 
     campaign_id = saved_id(campaign)
     topics = campaign_topics(session, [campaign_id])[campaign_id]

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from app.inbound.poller import poll_once, run_forever
 from app.settings import get_settings
 
 
@@ -31,7 +32,6 @@ def poll_command(
     ] = False,
 ) -> None:
     """Read the info mailbox: opt-outs, bounces, complaints; file mail into Processed/Review."""
-    from app.inbound.poller import poll_once
 
     _logging()
     if not once:
@@ -46,7 +46,6 @@ def poll_command(
 def poller_command() -> None:
     """Watch the info mailbox until SIGTERM/SIGINT (IDLE when the server offers it, else
     polling every OCTOMAIL_POLL_INTERVAL); one poller per mailbox holds the lease."""
-    from app.inbound.poller import run_forever
 
     _logging()
     stop = threading.Event()

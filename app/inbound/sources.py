@@ -463,7 +463,6 @@ class MaildirSource:
 
 def is_connection_error(exc: BaseException) -> bool:
     """Errors after which the source should be reopened (network, protocol, server)."""
-    import imaplib
 
     return isinstance(
         exc, OSError | socket.timeout | imaplib.IMAP4.error | ConnectionError | EOFError

@@ -27,6 +27,7 @@ from jinja2.utils import missing
 from markdown_it import MarkdownIt
 
 from app.errors import InvalidInput
+from app.sending.compliance import check_layout
 from app.sending.mime import QPiece, qp_piece
 from app.sending.sandbox import MAX_OUTPUT, BoundedSandbox, TemplateLimitError, reset_budget
 from app.web_paths import TEMPLATE_DIR
@@ -348,7 +349,6 @@ def compile_campaign(
 ) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate]:
     """(html, text, subject) templates for one campaign; raises InvalidInput on bad input.
     `marketing`: also require the unsubscribe link and postal address in both parts."""
-    from app.sending.compliance import check_layout
 
     subject_tree = check_template(
         subject,

@@ -363,7 +363,7 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]] | Coroutine[Any, Any, T
     """Run a coroutine (or a coroutine function) on uvloop when installed, else asyncio."""
     coro = main() if callable(main) else main
     try:
-        import uvloop
+        import uvloop  # optional: comes with uvicorn[standard], plain asyncio without it
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -35,6 +35,7 @@ from app.subscribers.optout import (
     unsubscribe,
     unsubscribe_many,
 )
+from app.subscribers.rights import erase, export_data
 
 # Suppressions the person may lift themselves (they put them there with their own hand).
 # Complaints, bounces, erasure and admin blocks are never lifted from a link.
@@ -395,7 +396,6 @@ def export_for(
     evidence: Evidence = NO_EVIDENCE,
 ) -> dict[str, Any] | None:
     """The person's data (app.subscribers.rights.export_data), the request itself logged."""
-    from app.subscribers.rights import export_data
 
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
@@ -413,7 +413,6 @@ def export_for(
 
 def erase_for(session: Session, *, subscriber_id: int, evidence: Evidence = NO_EVIDENCE) -> bool:
     """Erase the person's data (suppression kept, app.subscribers.rights.erase)."""
-    from app.subscribers.rights import erase
 
     subscriber = lock_subscriber(session, subscriber_id)
     if subscriber is None:

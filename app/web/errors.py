@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 
 from app import errors
+from app.web.admin.render import render as render_admin
+from app.web.templating import render
 
 _STATUS = {
     errors.LinkGone: 410,
@@ -36,15 +38,12 @@ def error_response(request: Request, exc: errors.OctomailError) -> Response:
     if request.url.path.startswith("/api/") or wants_json:
         return JSONResponse({"detail": str(exc)}, status_code=status)
     if request.url.path.startswith("/admin/"):
-        from app.web.admin.render import render as render_admin
-
         return render_admin(
             request,
             "admin/error.html",
             {"title": "That did not work", "message": str(exc), "inbox_waiting": None},
             status_code=status,
         )
-    from app.web.templating import render
 
     if isinstance(exc, errors.LinkGone):  # the person is gone: the same page as every link's
         return render(request, "public/preferences_gone.html", {}, status_code=status)

@@ -27,6 +27,7 @@ from app.web.admin import (
 from app.web.admin import preflight as preflight_pages
 from app.web.admin import segments as segment_pages
 from app.web.admin.auth import AdminForbidden, SignInRequired
+from app.web.admin.render import render
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
@@ -44,7 +45,6 @@ router.include_router(subscribers.router)
 
 def install(app: FastAPI) -> None:
     """Include the admin routes and the answers for anonymous and forbidden requests."""
-    from app.web.admin.render import render
 
     app.include_router(router)
 

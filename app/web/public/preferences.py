@@ -27,6 +27,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
+from app.i18n import translations
 from app.links import LinkRef, read_export_token, read_prefs_token
 from app.mail.addresses import mask_email
 from app.models import Channel, SubscriptionStatus, saved_id
@@ -48,7 +49,7 @@ from app.subscribers.rights import send_export_link
 from app.web.deps import request_evidence
 from app.web.params import form_ids
 from app.web.public.unsubscribe import PRIVATE_HEADERS
-from app.web.templating import render
+from app.web.templating import render, request_language
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -370,7 +371,5 @@ async def erase_data(token: str, request: Request) -> Response:
 
 def request_gettext(request: Request) -> Callable[[str], str]:
     """The gettext of the request's language, for messages built in Python."""
-    from app.i18n import translations
-    from app.web.templating import request_language
 
     return translations(request_language(request)).gettext
