@@ -28,7 +28,7 @@ WORKER_CHILD = (sys.executable, "-m", "app.cli", "worker")
 
 
 def _opt_out_bounce(
-    session: Session, *, subscriber_id: int, campaign_id: int, details: dict[str, Any]
+    session: Session, *, subscriber_id: int, campaign_id: int | None, details: dict[str, Any]
 ) -> None:
     """A hard bounce goes through the one opt-out: status bounced, suppression, event."""
     unsubscribe(
@@ -59,4 +59,4 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 def run_workers(concurrency: int = 1, settings: Settings | None = None) -> None:
     """`octomail worker --concurrency N`: N worker processes (one runs in this process)."""
-    dispatcher.run_workers(sending_hooks(), concurrency, child=WORKER_CHILD, settings=settings)
+    dispatcher.run_workers(sending_hooks(), concurrency, command=WORKER_CHILD, settings=settings)

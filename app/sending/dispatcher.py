@@ -506,17 +506,17 @@ def run_workers(
     hooks: SendingHooks,
     concurrency: int = 1,
     *,
-    child: Sequence[str],
+    command: Sequence[str],
     settings: Settings | None = None,
 ) -> None:
-    """`octomail worker --concurrency N`: N worker processes, each started as `child` (a
-    command that runs one worker). Processes, not tasks: one process already keeps its
+    """`octomail worker --concurrency N`: N worker processes, each started as `command`
+    (one that runs one worker). Processes, not tasks: one process already keeps its
     SMTP connections busy and is CPU-bound on one core, so more tasks in it add nothing
     while more processes use more cores (see bench/send.py)."""
     if concurrency <= 1:
         run_one(hooks, settings)
         return
-    children = [subprocess.Popen(list(child)) for _ in range(concurrency)]
+    children = [subprocess.Popen(list(command)) for _ in range(concurrency)]
 
     def forward(_signum: int, _frame: object) -> None:
         for child in children:

@@ -43,7 +43,12 @@ class OptOutBounce(Protocol):
     """The one opt-out, for a recipient address the SMTP server refused for good."""
 
     def __call__(
-        self, session: Session, *, subscriber_id: int, campaign_id: int, details: dict[str, Any]
+        self,
+        session: Session,
+        *,
+        subscriber_id: int,
+        campaign_id: int | None,
+        details: dict[str, Any],
     ) -> None: ...
 
 

@@ -357,10 +357,11 @@ class SendStore:
                     ]
                 ),
             }
-        bounces = [r for r in results if r.bounce and r.subscriber_id]
         with Session(self.engine) as session:
             session.execute(_RECORD_PG if self.postgres else _RECORD_SQLITE, params)
-            for r in bounces:
+            for r in results:
+                if not r.bounce or not r.subscriber_id:
+                    continue
                 # The one opt-out function: status bounced, suppression, consent event.
                 self.hooks.opt_out_bounce(
                     session,
