@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app import paging
 from app.errors import InvalidInput, NotFound
@@ -290,3 +290,44 @@ def failure_reasons(session: Session, campaign_id: int, *, top: int = 10) -> lis
         reason, reply = explain(status, example)
         out.append(ReasonCount(SendStatus(status), reason, int(count), reply))
     return out
+
+
+MESSAGES_SHOWN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    campaign_id: int
+    campaign: str
+    subject: str
+    status: str
+    reason: str
+    smtp_reply: str | None
+    at: datetime | None
+
+
+def messages_to(session: Session, subscriber_id: int, limit: int = MESSAGES_SHOWN) -> list[Message]:
+    """The campaigns sent (or tried) to the person, newest first, with the outcome."""
+    rows = session.exec(
+        select(Send, Campaign)
+        .join(Campaign, col(Campaign.id) == col(Send.campaign_id))
+        .where(Send.subscriber_id == subscriber_id)
+        .order_by(col(Send.id).desc())
+        .limit(limit)
+    ).all()
+    result = []
+    for send, campaign in rows:
+        reason, reply = explain(send.status, send.smtp_reply)
+        when = send.updated_at or send.sent_at or send.next_attempt_at
+        result.append(
+            Message(
+                campaign.id or 0,
+                campaign.name,
+                campaign.subject,
+                str(send.status),
+                reason,
+                reply,
+                when,
+            )
+        )
+    return result

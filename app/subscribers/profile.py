@@ -11,13 +11,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.campaigns.sends import explain
 from app.models import (
-    Campaign,
     Channel,
     ConsentEvent,
     Scope,
-    Send,
     Subscriber,
     SubscriberStatus,
     Topic,
@@ -27,7 +24,6 @@ from app.subscribers.consent import Evidence, record_consent
 from app.subscribers.fields import check_attributes, clean_name
 from app.subscribers.optout import unsubscribe
 
-MESSAGES_SHOWN = 200
 _SUMMARY_KEYS = (
     ("requested_by", "by"),
     ("by", "by"),
@@ -49,17 +45,6 @@ class LoggedEvent:
     campaign_id: int | None
     evidence: str
     """One line: who, how, from where (the API's consent log has every field)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    campaign_id: int
-    campaign: str
-    subject: str
-    status: str
-    reason: str
-    smtp_reply: str | None
-    at: datetime | None
 
 
 def summarize_evidence(event: ConsentEvent) -> str:
@@ -99,33 +84,6 @@ def consent_history(session: Session, subscriber_id: int) -> list[LoggedEvent]:
         )
         for e in events
     ]
-
-
-def messages(session: Session, subscriber_id: int, limit: int = MESSAGES_SHOWN) -> list[Message]:
-    """The campaigns sent (or tried) to the person, newest first, with the outcome."""
-    rows = session.exec(
-        select(Send, Campaign)
-        .join(Campaign, col(Campaign.id) == col(Send.campaign_id))
-        .where(Send.subscriber_id == subscriber_id)
-        .order_by(col(Send.id).desc())
-        .limit(limit)
-    ).all()
-    result = []
-    for send, campaign in rows:
-        reason, reply = explain(send.status, send.smtp_reply)
-        when = send.updated_at or send.sent_at or send.next_attempt_at
-        result.append(
-            Message(
-                campaign.id or 0,
-                campaign.name,
-                campaign.subject,
-                str(send.status),
-                reason,
-                reply,
-                when,
-            )
-        )
-    return result
 
 
 def update_profile(

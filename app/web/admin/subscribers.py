@@ -13,6 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlmodel import select
 
+from app.campaigns import sends
 from app.db import get_engine
 from app.errors import InvalidInput, Suppressed
 from app.models import Channel, Role, Subscriber, SubscriberStatus, Topic, saved_id
@@ -252,8 +253,8 @@ def subscriber(request: Request, db: SessionDep, me: Marketer, subscriber_id: Db
             "subscriptions": subscriptions_of(db, [subscriber_id])[subscriber_id],
             "topic_names": {t.slug: t.name for t in _topic_options(db)},
             "history": profile.consent_history(db, subscriber_id),
-            "messages": profile.messages(db, subscriber_id),
-            "messages_max": profile.MESSAGES_SHOWN,
+            "messages": sends.messages_to(db, subscriber_id),
+            "messages_max": sends.MESSAGES_SHOWN,
             "breadcrumbs": _crumbs(person),
         },
     )
