@@ -24,6 +24,7 @@ from app.web.admin import (
     topics,
     users,
 )
+from app.web.admin import inbox as inbox_pages
 from app.web.admin import preflight as preflight_pages
 from app.web.admin import segments as segment_pages
 from app.web.admin.auth import AdminForbidden, SignInRequired
@@ -41,6 +42,7 @@ router.include_router(preflight_pages.router)
 router.include_router(segment_pages.router)
 router.include_router(imports.router)  # before subscribers: /import is not an {id}
 router.include_router(subscribers.router)
+router.include_router(inbox_pages.router)
 
 
 def install(app: FastAPI) -> None:

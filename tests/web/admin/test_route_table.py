@@ -91,6 +91,9 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("POST", "/admin/campaigns/{campaign_id}/cancel"): Role.EDITOR,
     ("GET", "/admin/campaigns/{campaign_id}/sends"): Role.VIEWER,
     ("GET", "/admin/campaigns/{campaign_id}/sends.csv"): Role.VIEWER,
+    ("GET", "/admin/inbox"): Role.VIEWER,
+    ("GET", "/admin/inbox/{inbound_id}"): Role.VIEWER,
+    ("POST", "/admin/inbox/{inbound_id}/resolve"): Role.EDITOR,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 
