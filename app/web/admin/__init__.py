@@ -25,6 +25,7 @@ from app.web.admin import (
     users,
 )
 from app.web.admin import inbox as inbox_pages
+from app.web.admin import outbox as outbox_pages
 from app.web.admin import preflight as preflight_pages
 from app.web.admin import segments as segment_pages
 from app.web.admin.auth import AdminForbidden, SignInRequired
@@ -43,6 +44,7 @@ router.include_router(segment_pages.router)
 router.include_router(imports.router)  # before subscribers: /import is not an {id}
 router.include_router(subscribers.router)
 router.include_router(inbox_pages.router)
+router.include_router(outbox_pages.router)
 
 
 def install(app: FastAPI) -> None:

@@ -94,6 +94,9 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("GET", "/admin/inbox"): Role.VIEWER,
     ("GET", "/admin/inbox/{inbound_id}"): Role.VIEWER,
     ("POST", "/admin/inbox/{inbound_id}/resolve"): Role.EDITOR,
+    ("GET", "/admin/outbox"): Role.VIEWER,
+    ("GET", "/admin/outbox/{key}"): Role.VIEWER,
+    ("GET", "/admin/outbox/{key}/html"): Role.VIEWER,
 }
 """(method, path) -> the lowest role allowed. Add every new admin route here."""
 
