@@ -26,7 +26,7 @@ TABS = (
     ("review", "Waiting"),
     ("resolved", "Resolved"),
     ("dismissed", "Dismissed"),
-    ("processed", "Handled by the poller"),
+    ("processed", "Handled"),
 )
 ACTIONS = {
     "unsubscribe": "Sender unsubscribed.",
