@@ -34,7 +34,7 @@ def _check(page, directory: Path, name: str, label: str) -> None:
 
 def _people() -> None:
     from app.db import session_scope
-    from tests.campaigns.campaign_support import add_subscriber, make_topic
+    from tests.support.campaigns import add_subscriber, make_topic
 
     with session_scope() as s:
         make_topic(s, "news", "News")
@@ -137,7 +137,7 @@ def test_outbox_pages(embedded, marketer, screenshot_dir: Path) -> None:
     from app.sending.catcher import MaildirHandler, outbox_path
     from app.sending.render import SAMPLE, prepare_campaign, render_message
     from app.settings import get_settings
-    from tests.campaigns.campaign_support import make_topic
+    from tests.support.campaigns import make_topic
 
     settings = get_settings()
     with session_scope() as s:
@@ -167,7 +167,7 @@ def test_outbox_pages(embedded, marketer, screenshot_dir: Path) -> None:
 def test_preflight_page(marketer, screenshot_dir: Path) -> None:
     from app.campaigns.service import create_campaign
     from app.db import session_scope
-    from tests.campaigns.campaign_support import make_topic
+    from tests.support.campaigns import make_topic
 
     with session_scope() as s:
         make_topic(s, "news", "News")

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from app.db import session_scope
 from app.models import InboundMessage, InboundStatus, Role, Subscriber
-from tests.campaigns.campaign_support import add_subscriber
+from tests.support.campaigns import add_subscriber
 
 
 def _waiting(subject: str, sender: str, written: str) -> int:
