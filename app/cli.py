@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -34,6 +34,9 @@ from app.users import (
     set_password,
     update_user,
 )
+
+if TYPE_CHECKING:
+    from app.subscribers.importer import ImportReport
 
 cli = typer.Typer(
     help="Octomail: subscribers, consent and newsletter campaigns.\n\n"
@@ -362,14 +365,26 @@ def import_command(
         except OctomailError as exc:
             _fail(str(exc))
         bar.update(task, completed=size)
+    _print_import_report(report)
+    if report.error_count:
+        raise typer.Exit(code=1)  # scripts must notice rows that did not go in
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _print_import_report(report: ImportReport) -> None:
+    """Rejected rows and duplicates by line number on stderr, then the summary on stdout."""
     for error in report.errors:
         typer.echo(f"line {error.line}: {error.reason}", err=True)
     if report.error_count > len(report.errors):
         typer.echo(f"... and {report.error_count - len(report.errors)} more errors", err=True)
+    for line, first in report.duplicates:
+        typer.echo(f"line {line}: duplicate of line {first} (skipped)", err=True)
     typer.echo(
-        f"{report.rows:,} rows: {report.imported:,} imported, {report.skipped:,} skipped "
-        f"({report.suppressed:,} suppressed), {report.error_count:,}"
-        f" error{'' if report.error_count == 1 else 's'}"
+        f"{_plural(report.rows, 'row')}: {report.imported:,} imported, {report.skipped:,} "
+        f"skipped ({report.suppressed:,} suppressed), {_plural(report.error_count, 'error')}"
     )
 
 

@@ -84,7 +84,7 @@ def test_import_and_export(settings_env, tmp_path, session):
     source = tmp_path / "people.csv"
     source.write_text("email,name,city\nann@example.org,Ann,Lyon\nbad-address,B,X\n")
     out = octomail("import", str(source), "--topic", "news", "--consent-source", "fair 2026")
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # a row was rejected; the good one still went in
     assert "line 3: invalid email address" in out.stderr
     assert "1 imported" in out.stdout
     target = tmp_path / "out.csv"
@@ -100,3 +100,21 @@ def test_errors_are_clear(env, args):
     out = octomail(*args)
     assert out.returncode != 0
     assert "does not exist" in out.stderr
+
+
+def test_import_fails_on_rejected_rows_and_names_duplicate_lines(settings_env, tmp_path):
+    source = tmp_path / "people.csv"
+    source.write_text("email,name\nann@example.org,Ann\nbad-address,B\nANN@example.org,Ann again\n")
+    out = octomail("import", str(source), "--consent-source", "fair 2026")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "line 3: invalid email address" in out.stderr
+    assert "line 4: duplicate of line 2" in out.stderr
+    assert "3 rows: 1 imported, 1 skipped (0 suppressed), 1 error" in out.stdout
+
+
+def test_import_of_one_good_row_says_row_and_exits_0(settings_env, tmp_path):
+    source = tmp_path / "people.csv"
+    source.write_text("email\nann@example.org\n")
+    out = octomail("import", str(source), "--consent-source", "fair 2026")
+    assert out.returncode == 0, out.stderr
+    assert "1 row: 1 imported, 0 skipped (0 suppressed), 0 errors" in out.stdout

@@ -20,7 +20,13 @@ from app.mail.addresses import keyed_hasher, normalize_email
 from app.models import Topic, saved_id
 from app.settings import Settings, get_settings
 from app.subscribers.fields import ATTRIBUTES_MAX_BYTES, NAME_MAX, clean_name
-from app.subscribers.import_writer import EMAIL, BatchCounts, BatchWriter, ImportRow
+from app.subscribers.import_writer import (
+    EMAIL,
+    LINE,
+    BatchCounts,
+    BatchWriter,
+    ImportRow,
+)
 
 BATCH_SIZE = 10_000
 MAX_REPORTED_ERRORS = 1000
@@ -51,6 +57,9 @@ class ImportReport:
     suppressed: int = 0
     error_count: int = 0
     errors: list[RowError] = field(default_factory=list)
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
+    """(line, line of its first occurrence) of rows skipped as the same address again in the
+    file (at most `max_errors` kept): the person who made the file can find them."""
     max_errors: int = MAX_REPORTED_ERRORS
     """Errors kept in `errors` (all are counted)."""
 
@@ -170,6 +179,8 @@ def _valid_batches(
             report.add_error(row)
         elif row[EMAIL] in batch:
             report.skipped += 1  # the same address again in this batch
+            if len(report.duplicates) < report.max_errors:
+                report.duplicates.append((row[LINE], batch[row[EMAIL]][LINE]))
         else:
             batch[row[EMAIL]] = row
             if len(batch) >= BATCH_SIZE:
