@@ -199,3 +199,31 @@ def test_export_streams_csv_and_data_export_is_complete(api):
     assert data["subscriber"]["attributes"] == {"city": "Lyon"}
     assert data["subscriptions"][0]["topic"] == "news"
     assert data["consent_log"][0]["action"] == "subscribe"
+
+
+def test_patch_blocklists_and_opts_out_through_the_same_functions_as_the_pages(api):
+    _topics(api, "news")
+    created = api.post(
+        "/api/v1/subscribers",
+        json={
+            "email": "bl@example.org",
+            "topics": ["news"],
+            "preconfirm": True,
+            "consent_source": "fair",
+        },
+    ).json()
+    response = api.patch(
+        f"/api/v1/subscribers/{created['id']}", json={"status": "blocklisted", "name": "B L"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "blocklisted" and body["name"] == "B L"
+    assert body["subscriptions"] == [{"topic": "news", "status": "unsubscribed"}]
+    with Session(get_engine()) as session:
+        actions = [
+            (e.action, e.channel)
+            for e in session.exec(
+                select(ConsentEvent).where(ConsentEvent.subscriber_id == created["id"])
+            )
+        ]
+    assert ("blocklist", "api") in actions and ("unsubscribe", "api") in actions

@@ -19,11 +19,8 @@ from app.models import (
     SubscriptionStatus,
     Topic,
     saved_id,
-    utcnow,
 )
-from app.subscribers import allowance
-from app.subscribers.allowance import Grant, MailKind
-from app.subscribers.consent import Evidence, record_consent
+from app.subscribers.consent import Evidence
 from app.subscribers.directory import (
     SubscriberFilter,
     get_subscriber,
@@ -32,10 +29,10 @@ from app.subscribers.directory import (
     subscriptions_of,
 )
 from app.subscribers.directory import export_csv as export_rows
-from app.subscribers.fields import check_attributes, clean_name
 from app.subscribers.importer import import_csv
-from app.subscribers.notify import send_confirmation
+from app.subscribers.notify import claim_confirmation
 from app.subscribers.optout import unsubscribe
+from app.subscribers.profile import blocklist, opt_out_everything, update_profile
 from app.subscribers.rights import erase, export_data
 from app.subscribers.signup import subscribe, topics_by_slug
 from app.web.api.responses import UtcDatetime, errors
@@ -177,26 +174,9 @@ def create_subscriber(
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK
-    confirmation: str | None = None
-    if result.pending_topic_ids:
-        topics = [session.get(Topic, t) for t in result.pending_topic_ids]
-        session.commit()  # the link in the mail must find the rows
-        # Claimed now (after the commit: on SQLite the claim needs the write lock), so the
-        # answer can say whether a mail was queued.
-        grant = allowance.claim(MailKind.CONFIRM, result.subscriber.email)
-        if isinstance(grant, Grant):
-            confirmation = "queued"
-            background.add_task(
-                send_confirmation,
-                to_email=result.subscriber.email,
-                to_name=result.subscriber.name,
-                subscriber_id=saved_id(result.subscriber),
-                link_secret=result.subscriber.link_secret,
-                topics=[t for t in topics if t],
-                grant=grant,
-            )
-        else:
-            confirmation = grant.value
+    confirmation, send = claim_confirmation(session, result.subscriber, result.pending_topic_ids)
+    if send is not None:
+        background.add_task(send)
     out = _one(session, saved_id(result.subscriber))
     if confirmation is not None:
         out["confirmation"] = confirmation
@@ -292,14 +272,13 @@ def update(
 ) -> dict[str, Any]:
     subscriber = get_subscriber(session, subscriber_id)
     evidence = request_evidence(request, by=user.email)
-    if body.name is not None:
-        subscriber.name = clean_name(body.name)
-    if body.attributes is not None:
-        subscriber.attributes = check_attributes(body.attributes)
-    if body.tracking_allowed is not None:
-        subscriber.tracking_allowed = body.tracking_allowed
-    subscriber.updated_at = utcnow()
-    session.add(subscriber)
+    update_profile(
+        session,
+        subscriber,
+        name=body.name,
+        attributes=body.attributes,
+        tracking_allowed=body.tracking_allowed,
+    )
     if body.unsubscribe_topics:
         topics = topics_by_slug(session, body.unsubscribe_topics)
         unsubscribe(
@@ -310,20 +289,10 @@ def update(
             channel=Channel.API,
             evidence=evidence,
         )
-    if body.status is not None:
-        unsubscribe(
-            session, subscriber=subscriber, scope=Scope.ALL, channel=Channel.API, evidence=evidence
-        )
-        if body.status == "blocklisted":
-            subscriber.status = SubscriberStatus.BLOCKLISTED
-            session.add(subscriber)
-            record_consent(
-                session,
-                action="blocklist",
-                channel=Channel.API,
-                subscriber=subscriber,
-                evidence=evidence,
-            )
+    if body.status == "blocklisted":
+        blocklist(session, subscriber, channel=Channel.API, evidence=evidence)
+    elif body.status is not None:
+        opt_out_everything(session, subscriber, channel=Channel.API, evidence=evidence)
     session.flush()
     return _one(session, subscriber_id)
 

@@ -115,3 +115,20 @@ def test_a_running_import_polls_its_report(sign_in_as, settings_env) -> None:
     assert "50 of about 100 lines read" in page.text
     assert '<progress id="import-progress" value="50" max="100">' in page.text
     assert 'href="/admin/imports/00000000000000aa">Refresh' in page.text
+
+
+def test_an_import_whose_process_died_says_so(sign_in_as, settings_env) -> None:
+    """A running state that stopped moving: the page says interrupted and how to recover,
+    and stops polling."""
+    from app.settings import get_settings
+    from app.subscribers import import_jobs
+
+    folder = import_jobs.private_dir(get_settings().var_dir / "imports" / "00000000000000bb")
+    job = import_jobs.ImportJob("00000000000000bb", "big.csv", None, "fair", "ed@x", 9, 101)
+    import_jobs._write(folder, job)
+    state = folder / "state.json"
+    text = state.read_text().replace(f'"updated_at": {job.updated_at}', '"updated_at": 1.0')
+    state.write_text(text)
+    page = sign_in_as(Role.VIEWER).client.get("/admin/imports/00000000000000bb")
+    assert "The import was interrupted." in page.text and "Import the same file again" in page.text
+    assert "hx-trigger" not in page.text
