@@ -130,5 +130,6 @@ def test_an_import_whose_process_died_says_so(sign_in_as, settings_env) -> None:
     text = state.read_text().replace(f'"updated_at": {job.updated_at}', '"updated_at": 1.0')
     state.write_text(text)
     page = sign_in_as(Role.VIEWER).client.get("/admin/imports/00000000000000bb")
-    assert "The import was interrupted." in page.text and "Import the same file again" in page.text
+    assert "The import was interrupted." in page.text
+    assert "Import the same file again" in page.text
     assert "hx-trigger" not in page.text
