@@ -118,3 +118,24 @@ def test_import_of_one_good_row_says_row_and_exits_0(settings_env, tmp_path):
     out = octomail("import", str(source), "--consent-source", "fair 2026")
     assert out.returncode == 0, out.stderr
     assert "1 row: 1 imported, 0 skipped (0 suppressed), 0 errors" in out.stdout
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_import_progress_fits_the_terminal(settings_env, tmp_path, columns):
+    name = "subscribers-from-the-autumn-fair-in-lyon-and-the-spring-fair-in-nantes-2026.csv"
+    source = tmp_path / name
+    source.write_text("email\nann@example.org\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "import", str(source), "--consent-source", "fair"],
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": str(columns)},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert max(len(line) for line in lines) == columns  # the bar takes the whole width
+    assert name in out.stdout.replace("\n", "")  # wrapped, never cut to "…"
+    assert "…" not in out.stdout
+    assert "1 row: 1 imported" in out.stdout

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import Task
 from rich.table import Table
 
 from app.campaigns import sends, service
@@ -23,6 +23,7 @@ from app.campaigns.sends import failure_reasons
 from app.db import get_engine, session_scope
 from app.errors import OctomailError
 from app.settings import get_settings
+from app.terminal import FittedProgress
 
 campaign_app = typer.Typer(help="Write, schedule, send and follow campaigns.", no_args_is_help=True)
 
@@ -225,23 +226,16 @@ def progress_command(
     def read() -> tuple[str, dict[str, Any]]:
         with session_scope() as session:
             campaign = service.get_campaign(session, campaign_id)
-            return campaign.status, service.progress(session, campaign).as_dict()
+            return campaign.status, {
+                **service.progress(session, campaign).as_dict(),
+                "name": campaign.name,
+            }
 
     try:
         status, p = read()
     except OctomailError as exc:
         _fail(str(exc))
-    columns = (
-        TextColumn("[bold]{task.fields[status]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "queued {task.fields[queued]:,} · failed {task.fields[failed]:,} · "
-            "skipped {task.fields[skipped]:,} · remaining "
-            "{task.fields[remaining]:,} · {task.fields[rate]:,.0f} msg/s"
-        ),
-    )
-    with Progress(*columns) as bar:
+    with FittedProgress(_progress_details) as bar:
         task = bar.add_task("send", total=max(1, p["total"]), status=status, **_fields(p))
         while True:
             done = p["sent"] + p["failed"] + p["skipped"]
@@ -251,6 +245,17 @@ def progress_command(
             time.sleep(0.5)
             status, p = read()
     _print_failure_reasons(campaign_id)
+
+
+def _progress_details(task: Task) -> str:
+    """'running · NAME · 10 of 1,000 done · queued ... · 120 msg/s', wrapped under the bar."""
+    f = task.fields
+    return (
+        f"{f['status']} · {f['name']} · "
+        f"{int(task.completed):,} of {int(task.total or 0):,} done · queued {f['queued']:,} · "
+        f"failed {f['failed']:,} · skipped {f['skipped']:,} · "
+        f"remaining {f['remaining']:,} · {f['rate']:,.0f} msg/s"
+    )
 
 
 def _print_failure_reasons(campaign_id: int) -> None:
@@ -289,7 +294,7 @@ def failures_command(
 
 
 def _fields(p: dict[str, Any]) -> dict[str, Any]:
-    return {k: p[k] for k in ("queued", "failed", "skipped", "remaining", "rate")}
+    return {k: p[k] for k in ("name", "queued", "failed", "skipped", "remaining", "rate")}
 
 
 if __name__ == "__main__":

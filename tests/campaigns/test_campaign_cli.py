@@ -107,3 +107,24 @@ def test_create_refuses_what_the_api_refuses(settings_env: dict[str, str], tmp_p
     assert bomb.exit_code == 1
     assert "unknown email layout: 'nope'" in bomb.output
     assert "CLI" not in run("list")
+
+
+def test_progress_fits_a_narrow_terminal(settings_env: dict[str, str], tmp_path: Path) -> None:
+    with session_scope() as s:
+        make_topic(s, "news")
+    body = tmp_path / "body.md"
+    body.write_text("Hello\n")
+    name = "The autumn newsletter for everyone who came to the fair in Lyon"
+    args = ["create", "--name", name, "--subject", "Hi", "--topic", "news"]
+    campaign_id = run(*args, "--body-file", str(body)).strip()
+    shown = runner.invoke(
+        app, ["campaign", "progress", campaign_id, "--no-watch"], env={"COLUMNS": "80"}
+    )
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert max(len(line) for line in lines) == 80
+    text = " ".join(lines)
+    assert "…" not in text
+    assert name in text.replace("  ", " ")
+    assert "remaining 0" in text
+    assert "msg/s" in text
