@@ -219,6 +219,26 @@ def _subscribe_to_topic(
     return target == SubscriptionStatus.UNCONFIRMED
 
 
+def already_confirmed(
+    session: Session, subscriber: Subscriber, token: str, settings: Settings | None = None
+) -> bool:
+    """True when pressing the link's button would change nothing: the person is active, not
+    suppressed and subscribed to every topic the link names. The GET page then says so
+    instead of asking again (a used link must not look unused)."""
+    settings = settings or get_settings()
+    _ref, topic_ids = read_confirm_token(token, settings)
+    if subscriber.status != SubscriberStatus.ACTIVE or active_suppression(
+        session, email_hmac(subscriber.email, settings)
+    ):
+        return False
+    statuses = session.exec(
+        select(Subscription.status).where(
+            Subscription.subscriber_id == subscriber.id, col(Subscription.topic_id).in_(topic_ids)
+        )
+    ).all()
+    return bool(statuses) and all(s == SubscriptionStatus.SUBSCRIBED for s in statuses)
+
+
 def confirm(
     session: Session,
     token: str,

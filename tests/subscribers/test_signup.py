@@ -167,3 +167,26 @@ def test_signup_is_rate_limited_per_ip(client, monkeypatch):
     ]
     assert limits[:10] == [202] * 10
     assert limits[10:] == [429, 429]
+
+
+def test_a_used_confirmation_link_says_already_confirmed(client, mailbox):
+    _topic()
+    _form(client)
+    link = _confirm_link(mailbox)
+    assert "Confirm your subscription" in client.get(link).text
+    assert client.post(link).status_code == 200
+
+    again = client.get(link)
+    assert again.status_code == 200
+    assert "already confirmed" in again.text
+    assert "Confirm your subscription" not in again.text
+    assert 'method="post"' not in again.text
+    with Session(get_engine()) as s:
+        events = s.exec(select(ConsentEvent)).all()
+    assert [e.action for e in events] == ["subscribe", "confirm"]  # the GET changed nothing
+
+    repeat = client.post(link)  # a second press is harmless: no new consent event
+    assert repeat.status_code == 200
+    assert _subscriptions() == ["subscribed"]
+    with Session(get_engine()) as s:
+        assert len(s.exec(select(ConsentEvent)).all()) == 2

@@ -18,7 +18,7 @@ from app.models import Channel, Topic, saved_id
 from app.settings import get_settings
 from app.subscribers.link_owner import require_link_owner
 from app.subscribers.notify import send_confirmation
-from app.subscribers.signup import confirm, subscribe
+from app.subscribers.signup import already_confirmed, confirm, subscribe
 from app.web import csrf
 from app.web.deps import SessionDep, client_ip, request_evidence
 from app.web.ratelimit import RateLimiter, client_key
@@ -169,7 +169,9 @@ def _form_again(request: Request, session: SessionDep, data: SignupJson, error: 
 def confirm_page(token: str, request: Request, session: SessionDep) -> Response:
     """Shows a button; link scanners that fetch this URL confirm nothing."""
     ref, _topics = read_confirm_token(token)  # expired or tampered -> 400 page
-    require_link_owner(session, ref)  # the person erased since -> 410 "gone" page
+    subscriber = require_link_owner(session, ref)  # the person erased since -> 410 "gone" page
+    if already_confirmed(session, subscriber, token):
+        return render(request, "public/confirm_already.html", {})
     return render(request, "public/confirm.html", {"token": token})
 
 
