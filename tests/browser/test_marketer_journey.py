@@ -189,7 +189,8 @@ def _schedule_and_watch(page, base: str, shots: Path, campaign_id: str) -> None:
     page.locator("#campaign-state", has_text="now done").wait_for(timeout=90_000)
     assert page.locator("#live[hx-trigger]").count() == 0
     figures = page.locator("dl.figures").inner_text()
-    assert re.search(r"Sent\s+1", figures) and re.search(r"Failed\s+1", figures), figures
+    assert re.search(r"Sent\s+1", figures), figures
+    assert re.search(r"Failed\s+1", figures), figures
     look(page, shots, "11-progress-done")
 
 
