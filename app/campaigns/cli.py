@@ -22,6 +22,7 @@ from app.campaigns.preview import send_test
 from app.campaigns.sends import failure_reasons
 from app.db import get_engine, session_scope
 from app.errors import OctomailError
+from app.models import iso_utc
 from app.settings import get_settings
 from app.terminal import FittedProgress
 
@@ -94,7 +95,7 @@ def show_command(campaign_id: IdArg) -> None:
                 "body_format": c.body_format,
                 "attribute_filter": c.attribute_filter,
                 "segment_id": c.segment_id,
-                "send_at": c.send_at.isoformat() + "Z" if c.send_at else None,
+                "send_at": iso_utc(c.send_at) if c.send_at else None,
                 "progress": service.progress(session, c).as_dict(),
             }
     except OctomailError as exc:

@@ -1,6 +1,6 @@
 """All SQLModel tables and enums; imports nothing else from app."""
 
-from app.models.base import saved_id, table_of, utcnow
+from app.models.base import iso_utc, naive_utc, saved_id, table_of, utcnow
 from app.models.campaigns import Campaign, CampaignTopic, Send, TrackingEvent
 from app.models.enums import (
     CampaignStatus,
@@ -51,4 +51,6 @@ __all__ = [
     "saved_id",
     "table_of",
     "utcnow",
+    "iso_utc",
+    "naive_utc",
 ]

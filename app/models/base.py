@@ -18,6 +18,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def iso_utc(value: datetime) -> str:
+    """The one way a time leaves the app in JSON: RFC 3339 UTC ending in `Z`
+    (`2026-11-30T01:34:18.593045Z`). A naive value is UTC, as everything stored is."""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+def naive_utc(value: datetime) -> datetime:
+    """A time as the database compares it: naive UTC (an offset is converted)."""
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 

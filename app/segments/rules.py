@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +42,8 @@ from app.models import (
     SubscriptionStatus,
     Topic,
     TrackingEvent,
+    iso_utc,
+    naive_utc,
     table_of,
 )
 
@@ -183,9 +185,7 @@ def _created(op: str, value: Any) -> str:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"not an ISO date or date-time: {value!r}") from None
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when.isoformat()
+    return iso_utc(when)  # no offset means UTC; shown back with its `Z`
 
 
 def _attribute(op: str, value: Any) -> Any:
@@ -292,7 +292,7 @@ def _created_clause(rule: Rule) -> sa.ColumnElement[bool]:
         if rule.op == ">":
             return column >= end
         return sa.and_(column >= start, column < end)
-    when = datetime.fromisoformat(rule.value)
+    when = naive_utc(datetime.fromisoformat(rule.value))  # also rules saved naive, before `Z`
     return column < when if rule.op == "<" else column > when
 
 

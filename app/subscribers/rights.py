@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -22,6 +23,7 @@ from app.models import (
     Subscription,
     Topic,
     TrackingEvent,
+    iso_utc,
 )
 from app.settings import Settings, get_settings
 from app.subscribers import allowance
@@ -30,7 +32,7 @@ from app.subscribers.fields import clean_name
 
 
 def _iso(value: Any) -> Any:
-    return value.isoformat() + "Z" if hasattr(value, "isoformat") else value
+    return iso_utc(value) if isinstance(value, datetime) else value
 
 
 def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app.campaigns import preview as previews
 from app.campaigns import sends, service
 from app.db import get_engine
-from app.models import Campaign, CampaignStatus, SendStatus, saved_id
+from app.models import Campaign, CampaignStatus, SendStatus, iso_utc, saved_id
 from app.web.api.responses import UtcDatetime, errors
 from app.web.deps import EditorDep, SessionDep, SettingsDep, UserDep
 from app.web.params import MAX_DB_INT, DbId, OptionalDbIdQuery
@@ -163,7 +163,7 @@ SendStatusQuery = Annotated[
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value else None
+    return iso_utc(value) if value else None
 
 
 def _public(
