@@ -21,6 +21,7 @@ LAYERS = {
     "app.compose": ENTRY,
     "app.background": ENTRY,
     "app.jobs": ENTRY,
+    "app.terminal": ENTRY,  # progress bars for the command line
     "app.web": ENTRY,
     "app.campaigns.cli": ENTRY,
     "app.inbound.cli": ENTRY,
