@@ -19,10 +19,11 @@ from typing import Any
 from itsdangerous import URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 from jinja2 import TemplateError
+from sqlmodel import Session, col, select
 
 from app.errors import ConfigurationError, InvalidInput
 from app.link_secrets import link_tag
-from app.models import Campaign
+from app.models import Campaign, CampaignTopic, Subscriber, Topic
 from app.models.enums import Category
 from app.sending.compliance import check_rendered
 from app.sending.dkim import Signer
@@ -36,8 +37,9 @@ from app.sending.mime import (
     sender_address,
     unstructured,
 )
+from app.sending.sandbox import TemplateLimitError
 from app.sending.templating import CompiledTemplate, campaign_context, compile_campaign
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from app.tokens import Purpose
 from app.verp import VerpMinter, bounce_base
 
@@ -261,16 +263,66 @@ def message_id(prepared: PreparedCampaign, subscriber_id: int, tag: str) -> str:
     return f"<{local}.{mac.hexdigest()[:12]}@{prepared.from_domain}>"
 
 
-def _values(
-    prepared: PreparedCampaign, recipient: Recipient, tag: str
-) -> tuple[dict[str, Any], str]:
-    token = prepared.unsubscribe([recipient.id, prepared.campaign_id], tag)
+def _personal(recipient: Recipient) -> dict[str, Any]:
+    """The person's own template variables (the links are added per message)."""
     name = clean_text(recipient.name or "")
-    values = {
+    return {
         "name": name,
         "first_name": name.split(" ", 1)[0] if name else "",
         "email": recipient.email,
         "attributes": recipient.attributes or {},
+    }
+
+
+def received_subject(
+    campaign: Campaign, recipient: Recipient, *, settings: Settings, topic_names: list[str]
+) -> str:
+    """The subject `recipient` got from `campaign`, rendered again as the send did (same
+    sandbox, same budget) from the person's current fields: subjects are not stored per
+    send (docs/DESIGN.md). Links in a subject render empty: no token is minted for this.
+    Falls back to the template if it no longer renders."""
+    if "{" not in campaign.subject:
+        return clean_text(campaign.subject)
+    context = campaign_context(
+        org_name=settings.org_name,
+        postal_address=settings.postal_address,
+        topics=topic_names,
+        category=campaign.category,
+        campaign_id=int(campaign.id or 0),
+        campaign_name=campaign.name,
+    )
+    values = {**_personal(recipient), "unsubscribe_url": "", "preferences_url": ""}
+    try:
+        template = CompiledTemplate(campaign.subject, autoescape=False, context=context)
+        return clean_text(template.render(values))
+    except (TemplateError, TemplateLimitError, ValueError, RecursionError, MemoryError):
+        return campaign.subject
+
+
+def subject_received(session: Session, campaign: Campaign, subscriber: Subscriber) -> str:
+    """received_subject() for a stored person, with the campaign's topics as the send had
+    them (by topic id, their names): what the data export lists."""
+    topics = session.exec(
+        select(Topic.name)
+        .join(CampaignTopic, col(CampaignTopic.topic_id) == Topic.id)
+        .where(CampaignTopic.campaign_id == campaign.id)
+        .order_by(col(Topic.id))
+    ).all()
+    recipient = Recipient(
+        id=int(subscriber.id or 0),
+        email=subscriber.email,
+        name=subscriber.name,
+        attributes=subscriber.attributes,
+    )
+    return received_subject(campaign, recipient, settings=get_settings(), topic_names=list(topics))
+
+
+def _values(
+    prepared: PreparedCampaign, recipient: Recipient, tag: str
+) -> tuple[dict[str, Any], str]:
+    token = prepared.unsubscribe([recipient.id, prepared.campaign_id], tag)
+    values = {
+        **_personal(recipient),
         "unsubscribe_url": f"{prepared.base_url}/u/{token}",
         "preferences_url": f"{prepared.base_url}/preferences/"
         f"{prepared.preferences([recipient.id], tag)}",

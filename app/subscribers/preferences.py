@@ -35,7 +35,7 @@ from app.subscribers.optout import (
     unsubscribe,
     unsubscribe_many,
 )
-from app.subscribers.rights import erase, export_data
+from app.subscribers.rights import SubjectFor, erase, export_data
 
 # Suppressions the person may lift themselves (they put them there with their own hand).
 # Complaints, bounces, erasure and admin blocks are never lifted from a link.
@@ -392,6 +392,7 @@ def export_for(
     session: Session,
     *,
     subscriber_id: int,
+    subject_for: SubjectFor,
     channel: Channel = Channel.PREFERENCES,
     evidence: Evidence = NO_EVIDENCE,
 ) -> dict[str, Any] | None:
@@ -408,7 +409,7 @@ def export_for(
         evidence=evidence,
     )
     session.flush()
-    return export_data(session, subscriber)
+    return export_data(session, subscriber, subject_for=subject_for)
 
 
 def erase_for(session: Session, *, subscriber_id: int, evidence: Evidence = NO_EVIDENCE) -> bool:

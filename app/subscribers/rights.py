@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
@@ -35,7 +36,14 @@ def _iso(value: Any) -> Any:
     return iso_utc(value) if isinstance(value, datetime) else value
 
 
-def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+SubjectFor = Callable[[Session, Campaign, Subscriber], str]
+"""The subject a campaign's message had for this person (app.sending.render.subject_received,
+passed in by the entry points: subscribers never import sending)."""
+
+
+def export_data(
+    session: Session, subscriber: Subscriber, *, subject_for: SubjectFor
+) -> dict[str, Any]:
     """Everything we hold about one person, as a JSON-ready document."""
     subs = session.exec(
         select(Subscription, Topic)
@@ -95,7 +103,7 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
         "messages": [
             {
                 "campaign": c.name,
-                "subject": c.subject,
+                "subject": subject_for(session, c, subscriber),
                 "status": s.status,
                 "sent_at": _iso(s.sent_at),
             }

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from app.db import get_engine
 from app.links import confirm_url
 from app.models import Channel, Scope, Subscriber, Subscription, SubscriptionStatus, Topic
+from app.sending.render import subject_received
 from app.subscribers.optout import unsubscribe
 from app.subscribers.preferences import resubscribe, update_topics
 from app.subscribers.rights import export_data
@@ -77,7 +78,8 @@ def test_confirmed_at_is_set_by_each_consent_and_kept_through_opt_outs(
         confirm(session, _token(session, sid, [news]))
         assert _state(session, sid)[news] == ("subscribed", first)
         exported = {
-            s["topic"]: s["confirmed_at"] for s in export_data(session, person)["subscriptions"]
+            s["topic"]: s["confirmed_at"]
+            for s in export_data(session, person, subject_for=subject_received)["subscriptions"]
         }
         assert exported["news"] == first.isoformat() + "Z"
 

@@ -20,6 +20,7 @@ from app.models import (
     Topic,
     saved_id,
 )
+from app.sending.render import subject_received
 from app.subscribers.consent import Evidence
 from app.subscribers.directory import (
     SubscriberFilter,
@@ -341,4 +342,6 @@ def consent_log(subscriber_id: DbId, session: SessionDep, _user: UserDep) -> dic
 @router.get("/{subscriber_id}/data", responses=errors(404))
 def data_export(subscriber_id: DbId, session: SessionDep, _user: UserDep) -> dict[str, Any]:
     """Everything held about the person (GDPR art. 15), as JSON."""
-    return export_data(session, get_subscriber(session, subscriber_id))
+    return export_data(
+        session, get_subscriber(session, subscriber_id), subject_for=subject_received
+    )

@@ -31,6 +31,7 @@ from app.i18n import translations
 from app.links import LinkRef, read_export_token, read_prefs_token
 from app.mail.addresses import mask_email
 from app.models import Channel, SubscriptionStatus, saved_id
+from app.sending.render import subject_received
 from app.subscribers.allowance import Outcome
 from app.subscribers.consent import Evidence
 from app.subscribers.link_owner import link_owner
@@ -309,7 +310,12 @@ def _export(ref: LinkRef, evidence: Evidence) -> dict[str, Any] | None:
     with Session(get_engine(), expire_on_commit=False) as session:
         if link_owner(session, ref) is None:
             return None
-        data = export_for(session, subscriber_id=ref.subscriber_id, evidence=evidence)
+        data = export_for(
+            session,
+            subscriber_id=ref.subscriber_id,
+            subject_for=subject_received,
+            evidence=evidence,
+        )
         session.commit()
     return data
 
