@@ -72,6 +72,18 @@ def _stamp(key: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
+_UNIQUE = re.compile(r"M(\d+)P\d+Q(\d+)")
+
+
+def _order(key: str) -> tuple[int, int, int, str]:
+    """Delivery order of Python's Maildir keys (`secs.M<µs>P<pid>Q<n>.host`): the
+    microseconds are not zero-padded, so the key as text misorders one second's mail."""
+    head, _, rest = key.partition(".")
+    unique = _UNIQUE.match(rest)
+    micro, count = (int(unique[1]), int(unique[2])) if unique else (0, 0)
+    return (int(head) if head.isdigit() else 0, micro, count, key)
+
+
 def _header(message: EmailMessage, name: str) -> str:
     try:
         value = message.get(name)
@@ -106,7 +118,7 @@ def newest(
     box = _maildir(settings)
     if box is None:
         return [], None
-    keys = sorted(box.keys(), key=lambda k: (_stamp(k), k), reverse=True)
+    keys = sorted(box.keys(), key=_order, reverse=True)
     if after is not None:
         if not KEY.match(after) or after not in keys:
             raise NotFound("that page of the outbox is gone")

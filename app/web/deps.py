@@ -22,7 +22,10 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent. With the default
+# ("request") it ran after, so a client could act on a 2xx or a 303 whose change was not
+# yet visible (the next page read the old state) or never committed at all.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _bearer = HTTPBearer(auto_error=False)

@@ -87,3 +87,11 @@ def test_only_maildir_keys_are_served(embedded, sign_in_as, key) -> None:
     assert viewer.client.get(f"/admin/outbox/{key}").status_code == 404
     assert viewer.client.get(f"/admin/outbox/{key}/html").status_code == 404
     assert viewer.client.get(f"/admin/outbox?after={key[:200]}").status_code == 404
+
+
+def test_one_seconds_mail_keeps_its_delivery_order() -> None:
+    """Maildir keys do not zero-pad the microseconds: M99999 came before M123456."""
+    from app.sending.outbox import _order
+
+    keys = ["1700000000.M123456P7Q2.host", "1700000001.M5P7Q3.host", "1700000000.M99999P7Q1.host"]
+    assert sorted(keys, key=_order, reverse=True) == [keys[1], keys[0], keys[2]]
