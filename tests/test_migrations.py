@@ -319,3 +319,34 @@ def test_0004_keeps_every_row_gives_each_person_a_secret_and_never_reuses_ids(db
                     ).all()
                 )
             assert all("AUTOINCREMENT" in sql for sql in schema.values())
+
+
+def test_0010_gives_existing_campaigns_an_empty_preheader(db_url, tmp_path):
+    """A campaign written before 0010 reads back with preheader '' (valid, renders nothing);
+    new rows may omit it; the downgrade drops the column and keeps the campaign."""
+    from sqlalchemy import text
+
+    stamp = "'2026-11-29 10:00:00'"
+    with fresh_database(db_url, tmp_path) as engine:
+        migrate = migrator(engine)
+        migrate("upgrade", "0009_segments")
+        insert = text(
+            "INSERT INTO campaign (name, subject, from_addr, reply_to, body, body_format,"
+            " layout, category, attribute_filter, status, timezone, created_at, updated_at)"
+            f" VALUES (:name, 's', '', '', 'b', 'markdown', 'default', 'marketing', '{{}}',"
+            f" 'draft', 'UTC', {stamp}, {stamp})"
+        )
+        with engine.begin() as conn:
+            conn.execute(insert, {"name": "old"})
+        migrate("upgrade", "0010_campaign_preheader")
+        with engine.begin() as conn:
+            conn.execute(insert, {"name": "new"})  # writers that do not know the column
+            rows = conn.execute(text("SELECT name, preheader FROM campaign ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [("old", ""), ("new", "")]
+        migrate("downgrade", "0009_segments")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa_inspect(conn).get_columns("campaign")}
+            names = conn.execute(text("SELECT name FROM campaign ORDER BY id")).scalars().all()
+        assert "preheader" not in columns
+        assert names == ["old", "new"]
+        migrate("upgrade", "head")

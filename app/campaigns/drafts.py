@@ -42,6 +42,7 @@ def duplicate(session: Session, campaign_id: int, *, settings: Settings | None =
         session,
         name=(COPY_PREFIX + source.name)[:200],
         subject=source.subject,
+        preheader=source.preheader,
         body=source.body,
         topics=topics,
         body_format=source.body_format,

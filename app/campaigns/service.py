@@ -49,6 +49,7 @@ BODY_FORMATS = ("markdown", "html")
 EDITABLE = (
     "name",
     "subject",
+    "preheader",
     "body",
     "body_format",
     "from_addr",
@@ -70,14 +71,7 @@ _sends = table_of(Send)
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     """Validate user-supplied fields; header-bound values must not carry line breaks."""
     out = dict(fields)
-    for key in ("name", "subject"):
-        if key in out:
-            value = (out[key] or "").strip()
-            if not value:
-                raise InvalidInput(f"{key} must not be empty")
-            if key == "subject" and ("\r" in value or "\n" in value):
-                raise InvalidInput("subject must be a single line")
-            out[key] = value
+    _clean_lines(out)
     if "body_format" in out and out["body_format"] not in BODY_FORMATS:
         raise InvalidInput("body_format must be markdown or html")
     if "category" in out:
@@ -93,6 +87,30 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     if "attribute_filter" in out:
         out["attribute_filter"] = validate_filter(out["attribute_filter"])
     return out
+
+
+def _clean_lines(out: dict[str, Any]) -> None:
+    """Name and subject are required; subject and preheader are one line (headers)."""
+    for key in ("name", "subject"):
+        if key in out:
+            value = (out[key] or "").strip()
+            if not value:
+                raise InvalidInput(f"{key} must not be empty")
+            if key == "subject" and ("\r" in value or "\n" in value):
+                raise InvalidInput("subject must be a single line")
+            out[key] = value
+    if "preheader" in out:
+        out["preheader"] = _preheader(out["preheader"])
+
+
+def _preheader(value: str | None) -> str:
+    """One line (clients show one), at most the column's 300 characters; may be empty."""
+    value = (value or "").strip()
+    if "\r" in value or "\n" in value:
+        raise InvalidInput("preheader must be a single line")
+    if len(value) > 300:
+        raise InvalidInput("preheader must be at most 300 characters")
+    return value
 
 
 def _address(value: str, field: str) -> str:
@@ -143,6 +161,7 @@ def _check_content(
         body_format=fields["body_format"],
         layout=fields["layout"] or "default",
         subject=fields["subject"],
+        preheader=fields.get("preheader") or "",
         category=fields["category"],
         context=context,
         layout_dir=settings.email_layout_dir,
@@ -186,6 +205,7 @@ def create_campaign(
     subject: str,
     body: str = "",
     topics: list[str],
+    preheader: str = "",
     body_format: str = "markdown",
     category: str = Category.MARKETING,
     from_addr: str = "",
@@ -200,6 +220,7 @@ def create_campaign(
         {
             "name": name,
             "subject": subject,
+            "preheader": preheader or "",
             "body": body,
             "body_format": body_format,
             "category": category,
@@ -238,7 +259,7 @@ def update_campaign(
         topic_ids = [saved_id(t) for t in campaign_topics(session, [campaign_id])[campaign_id]]
     merged = {
         key: getattr(campaign, key)
-        for key in ("name", "subject", "body", "body_format", "category", "layout")
+        for key in ("name", "subject", "preheader", "body", "body_format", "category", "layout")
     } | fields
     _check_content(session, merged, topic_ids, settings, campaign_id)
     if "topics" in changes:

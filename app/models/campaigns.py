@@ -21,6 +21,9 @@ class Campaign(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=String(200))
     subject: str = Field(sa_type=String(500))
+    preheader: str = Field(default="", sa_type=String(300))
+    """Preview text shown after the subject; a template like the subject (hidden at the
+    top of the HTML part, app/sending/templating.py)."""
     from_addr: str = Field(default="", sa_type=String(320))
     reply_to: str = Field(default="", sa_type=String(320))
     body: str = Field(default="", sa_type=Text)

@@ -80,6 +80,7 @@ class PreparedCampaign:
     html: CompiledTemplate
     text: CompiledTemplate
     subject: CompiledTemplate
+    preheader: CompiledTemplate | None  # None: no preheader (nothing is added to the HTML)
     static_subject: str | None  # the subject when it has no personal fields
     static_subject_header: bytes | None
     from_domain: str
@@ -144,6 +145,31 @@ def _bounce_base(settings: Settings) -> str:
         raise ConfigurationError(f"invalid OCTOMAIL_BOUNCE_ADDRESS: {exc}") from exc
 
 
+def _compile(
+    campaign: Campaign, settings: Settings, topic_names: list[str]
+) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate, CompiledTemplate | None]:
+    """(html, text, subject, preheader) templates; the preheader is None when empty."""
+    context = campaign_context(
+        org_name=settings.org_name,
+        postal_address=settings.postal_address,
+        topics=list(topic_names),
+        category=Category(campaign.category).value,
+        campaign_id=int(campaign.id or 0),
+        campaign_name=campaign.name,
+    )
+    preheader_source = (campaign.preheader or "").strip()
+    html, text, subject, preheader = compile_campaign(
+        campaign.body,
+        campaign.body_format,
+        campaign.layout or "default",
+        campaign.subject,
+        context,
+        layout_dir=settings.email_layout_dir,
+        preheader=preheader_source,
+    )
+    return html, text, subject, (preheader if preheader_source else None)
+
+
 def prepare_campaign(
     campaign: Campaign, *, settings: Settings, topic_names: list[str] | None = None
 ) -> PreparedCampaign:
@@ -157,22 +183,7 @@ def prepare_campaign(
     domain = from_address.rpartition("@")[2]
     campaign_id = int(campaign.id or 0)
     bounces = _bounce_base(settings)
-    context = campaign_context(
-        org_name=settings.org_name,
-        postal_address=settings.postal_address,
-        topics=list(topic_names or []),
-        category=category.value,
-        campaign_id=campaign_id,
-        campaign_name=campaign.name,
-    )
-    html, text, subject = compile_campaign(
-        campaign.body,
-        campaign.body_format,
-        campaign.layout or "default",
-        campaign.subject,
-        context,
-        layout_dir=settings.email_layout_dir,
-    )
+    html, text, subject, preheader = _compile(campaign, settings, topic_names or [])
     static_subject = None if "{" in campaign.subject else clean_text(campaign.subject)
     boundary = f"=_om_{secrets.token_hex(12)}"  # "=_" never occurs in QP or base64 output
     list_slug = "".join(c for c in settings.org_name.lower() if c.isalnum()) or "octomail"
@@ -197,6 +208,7 @@ def prepare_campaign(
         html=html,
         text=text,
         subject=subject,
+        preheader=preheader,
         static_subject=static_subject,
         static_subject_header=None
         if static_subject is None
@@ -331,6 +343,9 @@ def _values(
     if subject is None:
         subject = clean_text(prepared.subject.render(values))
     values["subject"] = subject
+    values["preheader"] = (
+        clean_text(prepared.preheader.render(values)) if prepared.preheader else ""
+    )
     return values, token
 
 

@@ -39,6 +39,13 @@ _COMMENT_PLACEHOLDER = re.compile(r"<!--OCTOJINJA(\d{5})Z-->")
 _CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*(\|\s*safe\s*)?-?\}\}")
 _LAYOUT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 _FORBIDDEN_TAGS = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
+PREHEADER_HTML = (
+    '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;'
+    'opacity:0;overflow:hidden;mso-hide:all;">{{ preheader }}' + "&zwnj;&nbsp;" * 90 + "</div>\n"
+)
+"""Hidden preview text, the usual pattern: clients show the first text of the body after
+the subject; the &zwnj;&nbsp; padding keeps them from pulling body text in after it."""
 
 PERSONAL_VARIABLES = (
     "name",
@@ -48,6 +55,7 @@ PERSONAL_VARIABLES = (
     "unsubscribe_url",
     "preferences_url",
     "subject",
+    "preheader",
 )
 """What render.py's `_values` gives every message (keep the two in step)."""
 CAMPAIGN_VARIABLES = ("org_name", "postal_address", "topics", "category", "campaign")
@@ -59,6 +67,7 @@ _STRING_VARIABLES = (
     "unsubscribe_url",
     "preferences_url",
     "subject",
+    "preheader",
     "org_name",
     "postal_address",
     "category",
@@ -310,19 +319,30 @@ def _str_constants(code: CodeType) -> Iterator[str]:
 
 
 def campaign_sources(
-    body: str, body_format: str, layout: str, layout_dir: str | Path = ""
+    body: str, body_format: str, layout: str, layout_dir: str | Path = "", preheader: str = ""
 ) -> tuple[str, str]:
     """The FINAL html and text templates of a campaign: what actually gets rendered."""
-    return _final_templates(body, body_format, layout, layout_dir)[:2]
+    return _final_templates(body, body_format, layout, layout_dir, bool(preheader))[:2]
+
+
+def inject_preheader(html_source: str) -> str:
+    """PREHEADER_HTML right after <body>: every layout, the deployer's own included, gets
+    it without a change (css-inline has wrapped any fragment in <body>). Added after the
+    CSS inlining, so no layout rule can restyle the hidden text into view."""
+    match = _BODY_OPEN.search(html_source)
+    at = match.end() if match else 0
+    return html_source[:at] + "\n" + PREHEADER_HTML + html_source[at:].lstrip("\n")
 
 
 def _final_templates(
-    body: str, body_format: str, layout: str, layout_dir: str | Path
+    body: str, body_format: str, layout: str, layout_dir: str | Path, preheader: bool = False
 ) -> tuple[str, str, nodes.Template, nodes.Template]:
     check_template(body, "body")  # before Markdown: a clear line number for the author
     body_html = body_to_html(body, body_format)
     layout_html, layout_text = load_layout(layout, layout_dir)
     html_source = inline_css(_fill_slot(layout_html, body_html))
+    if preheader:
+        html_source = inject_preheader(html_source)
     if layout_text is not None:
         text_source = _fill_slot(layout_text, html_to_text(body_html).rstrip("\n"))
     else:
@@ -346,16 +366,19 @@ def compile_campaign(
     *,
     layout_dir: str | Path = "",
     marketing: bool = False,
-) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate]:
-    """(html, text, subject) templates for one campaign; raises InvalidInput on bad input.
-    `marketing`: also require the unsubscribe link and postal address in both parts."""
+    preheader: str = "",
+) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate, CompiledTemplate]:
+    """(html, text, subject, preheader) templates for one campaign; raises InvalidInput on
+    bad input. `marketing`: also require the unsubscribe link and postal address in both
+    parts. The preheader is a plain-text template like the subject (it may use the
+    subject); the HTML part shows it, escaped, only when it is not empty."""
 
-    subject_tree = check_template(
-        subject,
-        "subject",
-        tuple(v for v in PERSONAL_VARIABLES if v != "subject") + CAMPAIGN_VARIABLES,
+    own = tuple(v for v in PERSONAL_VARIABLES if v not in ("subject", "preheader"))
+    subject_tree = check_template(subject, "subject", own + CAMPAIGN_VARIABLES)
+    preheader_tree = check_template(preheader, "preheader", (*own, "subject", *CAMPAIGN_VARIABLES))
+    _html, _text, html_tree, text_tree = _final_templates(
+        body, body_format, layout, layout_dir, bool(preheader.strip())
     )
-    _html, _text, html_tree, text_tree = _final_templates(body, body_format, layout, layout_dir)
     if marketing:
         check_layout(html_tree, text_tree)
     try:  # compiled from the checked trees: each template is parsed once
@@ -363,6 +386,7 @@ def compile_campaign(
             CompiledTemplate(html_tree, autoescape=True, context=context),
             CompiledTemplate(text_tree, autoescape=False, context=context),
             CompiledTemplate(subject_tree, autoescape=False, context=context),
+            CompiledTemplate(preheader_tree, autoescape=False, context=context),
         )
     except TemplateError as exc:
         raise InvalidInput(f"template error: {exc}") from exc
@@ -408,11 +432,12 @@ def check_campaign(
     category: str,
     context: dict[str, Any],
     layout_dir: str | Path = "",
+    preheader: str = "",
 ) -> None:
     """Everything that can be known about a campaign's content before it is sent, checked
     at create/update: template safety and variables (on the final templates), the layout,
     the marketing footer, and a trial render within the limits. Raises InvalidInput."""
-    html, text, subject_template = compile_campaign(
+    html, text, subject_template, preheader_template = compile_campaign(
         body,
         body_format,
         layout,
@@ -420,10 +445,12 @@ def check_campaign(
         context,
         layout_dir=layout_dir,
         marketing=category == "marketing",
+        preheader=preheader,
     )
     values = dict(SAMPLE_VALUES)
     try:
         values["subject"] = subject_template.render(values)
+        values["preheader"] = preheader_template.render(values)
         html.render(values)
         text.render(values)
     except (

@@ -247,3 +247,30 @@ def test_preview_for_a_subscriber(api: TestClient, topics: dict[str, int]) -> No
         f"/api/v1/campaigns/{campaign['id']}/preview", params={"subscriber_id": 12345}
     )
     assert missing.status_code == 404
+
+
+def test_the_preheader_round_trips_and_is_checked(api: TestClient, topics: dict[str, int]) -> None:
+    created = new(api, preheader="Inside: {{ first_name }}'s picks")
+    assert created["preheader"] == "Inside: {{ first_name }}'s picks"
+    campaign_id = created["id"]
+    assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["preheader"] == (
+        "Inside: {{ first_name }}'s picks"
+    )
+    assert new(api)["preheader"] == ""  # optional
+    changed = api.patch(f"/api/v1/campaigns/{campaign_id}", json={"preheader": "Three picks"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["preheader"] == "Three picks"
+    listed = {c["id"]: c for c in api.get("/api/v1/campaigns").json()["items"]}
+    assert listed[campaign_id]["preheader"] == "Three picks"
+    bad = api.patch(f"/api/v1/campaigns/{campaign_id}", json={"preheader": "{{ frist_name }}"})
+    assert bad.status_code == 422
+    assert "preheader" in bad.text
+    assert "frist_name" in bad.text
+    too_long = api.patch(f"/api/v1/campaigns/{campaign_id}", json={"preheader": "x" * 301})
+    assert too_long.status_code == 422
+    assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["preheader"] == "Three picks"
+    preview = api.get(f"/api/v1/campaigns/{campaign_id}/preview").json()
+    assert "Three picks" in preview["html"]
+    assert "Three picks" not in preview["text"]
+    cleared = api.patch(f"/api/v1/campaigns/{campaign_id}", json={"preheader": None})
+    assert cleared.json()["preheader"] == ""

@@ -26,6 +26,9 @@ class CampaignCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     subject: str = Field(min_length=1, max_length=500)
+    preheader: str = Field(
+        default="", max_length=300, description="Preview text after the subject (a template)."
+    )
     body: str = Field(default="", max_length=1_000_000)
     body_format: Literal["markdown", "html"] = "markdown"
     topics: list[str] = Field(min_length=1, max_length=100)
@@ -44,6 +47,7 @@ class CampaignUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     subject: str | None = Field(default=None, min_length=1, max_length=500)
+    preheader: str | None = Field(default=None, max_length=300)
     body: str | None = Field(default=None, max_length=1_000_000)
     body_format: Literal["markdown", "html"] | None = None
     topics: list[str] | None = Field(default=None, min_length=1, max_length=100)
@@ -89,6 +93,7 @@ class CampaignSummary(BaseModel):
     id: int
     name: str
     subject: str
+    preheader: str
     body: str
     body_format: Literal["markdown", "html"]
     topics: list[str]
@@ -180,6 +185,7 @@ def _public(
         "id": campaign.id,
         "name": campaign.name,
         "subject": campaign.subject,
+        "preheader": campaign.preheader,
         "body": campaign.body,
         "body_format": campaign.body_format,
         "topics": topics,
@@ -253,7 +259,7 @@ def update_campaign(
     changes = body.model_dump(exclude_unset=True)
     if "from_" in changes:
         changes["from_addr"] = changes.pop("from_") or ""
-    for key in ("reply_to", "body"):
+    for key in ("reply_to", "body", "preheader"):
         if key in changes and changes[key] is None:
             changes[key] = ""
     campaign = service.update_campaign(session, campaign_id, changes, settings=settings)

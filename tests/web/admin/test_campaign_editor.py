@@ -308,3 +308,44 @@ def test_a_segment_narrows_the_audience_and_can_be_preselected(sign_in_as) -> No
     unknown = editor.client.post("/admin/campaigns/new", data=form(editor, segment_id="999"))
     assert unknown.status_code == 422
     assert 'href="#f-segment_id"' in unknown.text
+
+
+def test_the_editor_saves_the_preheader_and_keeps_it_on_errors(sign_in_as) -> None:
+    make_topic()
+    editor = sign_in_as(Role.EDITOR)
+    page = editor.client.get("/admin/campaigns/new")
+    assert '<label for="f-preheader">Preheader (preview text)</label>' in page.text
+    assert 'id="f-preheader-hint"' in page.text or "Shown after the subject" in page.text
+
+    kept = editor.client.post(
+        "/admin/campaigns/new", data=form(editor, preheader="Picks for you", subject="")
+    )
+    assert kept.status_code == 422
+    assert 'value="Picks for you"' in kept.text  # nothing typed is lost
+    bad = editor.client.post(
+        "/admin/campaigns/new", data=form(editor, preheader="Hi {{ frist_name }}")
+    )
+    assert bad.status_code == 422
+    assert 'href="#f-preheader"' in bad.text
+    assert "frist_name" in bad.text
+
+    response = editor.client.post(
+        "/admin/campaigns/new", data=form(editor, preheader="Picks for {{ first_name }}")
+    )
+    assert response.status_code == 303
+    campaign_id = int(re.search(r"/admin/campaigns/(\d+)$", response.headers["location"])[1])
+    assert campaign_row(campaign_id).preheader == "Picks for {{ first_name }}"
+    page = editor.client.get(f"/admin/campaigns/{campaign_id}")
+    assert 'value="Picks for {{ first_name }}"' in page.text
+    preview = editor.client.get(f"/admin/campaigns/{campaign_id}/preview")
+    assert "Picks for " in preview.text
+
+    editor.client.post(
+        f"/admin/campaigns/{campaign_id}", data=form(editor, preheader="Fresh picks")
+    )
+    assert campaign_row(campaign_id).preheader == "Fresh picks"
+    copied = editor.client.post(
+        f"/admin/campaigns/{campaign_id}/duplicate", data={"csrf_token": editor.csrf}
+    )
+    copy_id = int(copied.headers["location"].rsplit("/", 1)[1])
+    assert campaign_row(copy_id).preheader == "Fresh picks"

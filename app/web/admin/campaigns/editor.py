@@ -101,9 +101,20 @@ def _form(
     segment_id: Short = "",
     from_addr: Short = "",
     reply_to: Short = "",
+    preheader: Short = "",
 ) -> CampaignForm:
     return CampaignForm(
-        name, subject, body, body_format, layout, category, topics, segment_id, from_addr, reply_to
+        name,
+        subject,
+        body,
+        body_format,
+        layout,
+        category,
+        topics,
+        segment_id,
+        from_addr,
+        reply_to,
+        preheader,
     )
 
 

@@ -19,6 +19,7 @@ _FIELD_WORDS = (
     ("topic", "topics"),
     ("segment", "segment_id"),
     ("layout", "layout"),
+    ("preheader", "preheader"),
     ("subject", "subject"),
     ("name", "name"),
     ("from_addr", "from_addr"),
@@ -43,6 +44,7 @@ class CampaignForm:
     segment_id: str = ""
     from_addr: str = ""
     reply_to: str = ""
+    preheader: str = ""
 
     @classmethod
     def of(cls, campaign: Campaign, topics: list[str]) -> CampaignForm:
@@ -58,6 +60,7 @@ class CampaignForm:
             segment_id=str(segment) if segment else "",
             from_addr=campaign.from_addr,
             reply_to=campaign.reply_to,
+            preheader=campaign.preheader,
         )
 
     def fields(self) -> dict[str, Any]:
