@@ -154,16 +154,30 @@ def _without_parallel_workers(session: Session) -> Iterator[None]:
     session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = DEFAULT"))
 
 
-def status_counts(session: Session, filters: SubscriberFilter | None = None) -> dict[str, int]:
+COUNT_CAP = 10_000
+
+
+def status_counts(
+    session: Session, filters: SubscriberFilter | None = None, *, cap: int | None = None
+) -> dict[str, int]:
     """People per status under the same filters (their own status aside): the list's tabs.
-    One GROUP BY; over a large table it is a scan, so call it on demand or cache it."""
+    Without a cap, one GROUP BY: a scan of the table. With `cap`, each status stops counting
+    past cap (a value of cap + 1 means "more than cap"), so the tabs cost about the same
+    over a million people as over a thousand."""
     clauses = _filter_clauses(session, filters or SubscriberFilter())
     table = table_of(Subscriber)
-    rows = session.execute(
-        sa.select(table.c.status, func.count()).where(*clauses).group_by(table.c.status)
-    ).all()
     counts = {s.value: 0 for s in SubscriberStatus}
-    counts.update({status: int(n) for status, n in rows})
+    if cap is None:
+        rows = session.execute(
+            sa.select(table.c.status, func.count()).where(*clauses).group_by(table.c.status)
+        ).all()
+        counts.update({status: int(n) for status, n in rows})
+        return counts
+    for status in counts:
+        few = sa.select(table.c.id).where(table.c.status == status, *clauses).limit(cap + 1)
+        counts[status] = int(
+            session.execute(sa.select(func.count()).select_from(few.subquery())).scalar_one()
+        )
     return counts
 
 

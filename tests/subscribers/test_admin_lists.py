@@ -95,6 +95,15 @@ def test_segment_filter_pages_and_status_counts(session: Session, people: None) 
     }
     # The tabs count every status, whatever status is selected.
     assert status_counts(session, SubscriberFilter(status="active"))["bounced"] == 1
+    # With a cap, a status stops counting past it: cap + 1 means "more than cap".
+    assert status_counts(session, f, cap=1) == {
+        "active": 2,
+        "unsubscribed": 1,
+        "bounced": 0,
+        "complained": 0,
+        "blocklisted": 0,
+    }
+    assert status_counts(session, SubscriberFilter(), cap=1)["active"] == 2
     with pytest.raises(InvalidCursor):
         list_subscribers(session, f, cursor="not-ours")
 

@@ -21,6 +21,7 @@ from app.segments.service import list_segments
 from app.subscribers import profile
 from app.subscribers.consent import Evidence
 from app.subscribers.directory import (
+    COUNT_CAP,
     SubscriberFilter,
     export_csv,
     get_subscriber,
@@ -97,7 +98,7 @@ def subscribers(
     try:
         filters = _filters(status, q, topic, source, attribute, segment)
         page = list_subscribers(db, filters, cursor=cursor or None, limit=PAGE_SIZE)
-        counts = status_counts(db, filters)
+        counts = status_counts(db, filters, cap=COUNT_CAP)
     except InvalidInput as exc:
         message = str(exc)
         field = next((f for f in ("attribute", "topic", "segment") if f in message), "form")
@@ -110,7 +111,7 @@ def subscribers(
         {
             "people": people,
             "subscriptions": subs,
-            "counts": {"all": sum(counts.values()), **counts},
+            "counts": _tab_counts(counts),
             "topics": list(db.exec(select(Topic).order_by(Topic.name))),
             "segments": list_segments(db),
             "statuses": STATUSES,
@@ -149,6 +150,14 @@ def export(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
     )
+
+
+def _tab_counts(counts: dict[str, int]) -> dict[str, str]:
+    """The tabs' labels: a status past the cap reads "10,000+", and so does the total."""
+    capped = any(n > COUNT_CAP for n in counts.values())
+    shown = {k: f"{COUNT_CAP:,}+" if n > COUNT_CAP else f"{n:,}" for k, n in counts.items()}
+    total = sum(min(n, COUNT_CAP) for n in counts.values())
+    return {"all": f"{total:,}+" if capped else f"{total:,}", **shown}
 
 
 def _topic_options(db: SessionDep) -> list[Topic]:

@@ -238,3 +238,15 @@ def test_segment_filter(sign_in_as) -> None:
     unknown = viewer.client.get("/admin/subscribers", params={"segment": "999"})
     assert unknown.status_code == 422
     assert "Unknown segment" in unknown.text
+
+
+def test_tabs_stop_counting_past_the_cap(sign_in_as, monkeypatch) -> None:
+    """Over a large list the tabs read "N+" instead of scanning every row on each visit."""
+    from app.web.admin import subscribers
+
+    monkeypatch.setattr(subscribers, "COUNT_CAP", 3)
+    _people(5)
+    page = sign_in_as(Role.VIEWER).client.get("/admin/subscribers")
+    assert 'All <span class="count">(3+)</span>' in page.text
+    assert 'Active <span class="count">(3+)</span>' in page.text
+    assert 'Bounced <span class="count">(0)</span>' in page.text
