@@ -22,7 +22,6 @@ from app.segments.service import list_segments
 from app.settings import get_settings
 from app.subscribers.optout import find_by_email
 from app.web.admin.auth import Marketer, admin_user
-from app.web.admin.campaigns.done import done
 from app.web.admin.campaigns.forms import (
     BODY_FORMATS,
     CATEGORIES,
@@ -141,13 +140,13 @@ def create(
     except InvalidInput as exc:
         error = {field_of(str(exc)): str(exc).capitalize()}
         return _editor(request, session, form, errors=error, status_code=422)
-    return _after_save(session, campaign, then, "Draft saved.")
+    return _after_save(campaign, then, "Draft saved.")
 
 
-def _after_save(session: SessionDep, campaign: Campaign, then: str, message: str) -> Response:
+def _after_save(campaign: Campaign, then: str, message: str) -> Response:
     if then == "review":
-        return done(session, f"/admin/campaigns/{campaign.id}/review", message)
-    return done(session, f"/admin/campaigns/{campaign.id}", message)
+        return redirect(f"/admin/campaigns/{campaign.id}/review", message)
+    return redirect(f"/admin/campaigns/{campaign.id}", message)
 
 
 def _saved_form(session: SessionDep, campaign: Campaign) -> CampaignForm:
@@ -177,7 +176,7 @@ def save(
     except (InvalidInput, InvalidTransition) as exc:
         error = {field_of(str(exc)): str(exc).capitalize()}
         return _editor(request, session, form, campaign, errors=error, status_code=422)
-    return _after_save(session, campaign, then, "Draft saved.")
+    return _after_save(campaign, then, "Draft saved.")
 
 
 @router.get("/{campaign_id}/preview")
@@ -277,8 +276,8 @@ def _test_report(sent: list[str], failed: list[dict[str, str]]) -> str:
 @router.post("/{campaign_id}/duplicate")
 def duplicate(session: SessionDep, me: Marketer, campaign_id: DbId) -> Response:
     copy = drafts.duplicate(session, campaign_id, settings=get_settings())
-    return done(
-        session, f"/admin/campaigns/{copy.id}", f"This is a new draft, a copy of #{campaign_id}."
+    return redirect(
+        f"/admin/campaigns/{copy.id}", f"This is a new draft, a copy of #{campaign_id}."
     )
 
 
@@ -304,4 +303,4 @@ def confirm_delete(
 @router.post("/{campaign_id}/delete")
 def delete(session: SessionDep, me: Marketer, campaign_id: DbId) -> Response:
     name = drafts.delete_draft(session, campaign_id)
-    return done(session, "/admin/campaigns", f"The draft “{name}” is deleted.")
+    return redirect("/admin/campaigns", f"The draft “{name}” is deleted.")

@@ -17,7 +17,6 @@ from app.errors import ConfigurationError, InvalidInput, InvalidTransition
 from app.models import Campaign, CampaignStatus, Role, saved_id, utcnow
 from app.settings import get_settings
 from app.web.admin.auth import Marketer, Me, admin_user
-from app.web.admin.campaigns.done import done
 from app.web.admin.campaigns.when import in_words, zone_of
 from app.web.admin.render import redirect, render
 from app.web.deps import SessionDep
@@ -110,7 +109,7 @@ async def send_or_schedule(
         await _refuse_failed_checks(db, campaign)
         if when == "now":
             service.send_now(db, campaign_id, settings=get_settings())
-            return done(db, f"/admin/campaigns/{campaign_id}/progress", "Sending has started.")
+            return redirect(f"/admin/campaigns/{campaign_id}/progress", "Sending has started.")
         moment = _local_time(send_at)
         service.schedule(
             db, campaign_id, send_at=moment, timezone=me.timezone, settings=get_settings()
@@ -125,7 +124,7 @@ async def send_or_schedule(
         )  # fmt: skip
     db.refresh(campaign)
     words = in_words(campaign.send_at, me.timezone, utcnow())  # type: ignore[arg-type]
-    return done(db, f"/admin/campaigns/{campaign_id}/progress", f"Scheduled for {words}.")
+    return redirect(f"/admin/campaigns/{campaign_id}/progress", f"Scheduled for {words}.")
 
 
 async def _refuse_failed_checks(db: SessionDep, campaign: Campaign) -> None:
@@ -210,7 +209,7 @@ def _change(db: SessionDep, campaign_id: int, verb: str) -> Response:
         db.rollback()
         return redirect(f"/admin/campaigns/{campaign_id}/progress", str(exc).capitalize() + ".")
     words = {"pause": "Paused.", "resume": "Sending again.", "cancel": "Cancelled."}
-    return done(db, f"/admin/campaigns/{campaign_id}/progress", words[verb])
+    return redirect(f"/admin/campaigns/{campaign_id}/progress", words[verb])
 
 
 @router.post("/{campaign_id}/pause")
