@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.campaigns import service
 from app.db import get_engine, session_scope
 from app.errors import OctomailError
+from app.inbound.retention import RetentionReport, purge_expired
 from app.models import CampaignStatus, utcnow
 from app.sending.store import recover_expired
 from app.settings import Settings
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5  # a due campaign starts within this (plus the start's own time)
 RECOVER_EVERY = 10  # ticks between sweeps of expired leases (workers sweep too)
+RETENTION_EVERY = timedelta(days=1)
+RETENTION_FIRST = timedelta(minutes=5)  # after start-up, not during it
 
 
 @dataclass
@@ -75,6 +78,15 @@ def _start(settings: Settings, campaign_id: int, now: datetime) -> bool:
     return True
 
 
+def retention(settings: Settings, *, now: datetime | None = None) -> RetentionReport | None:
+    """The daily inbound retention run (issue 15); it logs counts, never contents."""
+    try:
+        return purge_expired(settings, now=now)
+    except Exception:  # the next day's run tries again
+        log.exception("inbound retention failed")
+        return None
+
+
 async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     """Run the clock until `stop` is set (embedded in `octomail serve`)."""
     ticks = 0
@@ -104,6 +116,17 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         max_instances=3,
         coalesce=True,
         next_run_time=datetime.now(UTC),
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        asyncio.to_thread,
+        "interval",
+        args=(retention, settings),
+        seconds=RETENTION_EVERY.total_seconds(),
+        id="inbound-retention",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC) + RETENTION_FIRST,
         misfire_grace_time=None,
     )
     scheduler.start()

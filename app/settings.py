@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     inbound_lease_ttl: timedelta = timedelta(seconds=30)
     inbound_max_bytes: int = 25_000_000
     """Larger inbound messages go to Review unread."""
+    inbound_retention: timedelta = timedelta(days=90)
+    """Inbound mail's words, addresses and our filed copy are deleted this long after it was
+    handled (after it was resolved, for mail a person had to look at); the verdict, the
+    action and the message's hash stay."""
     # Issue 9 part 3 (free-text reader): the authserv-id of our own receiving MTA; only the
     # topmost Authentication-Results header it wrote is believed. Empty = none trusted.
     inbound_authserv_id: str = ""
@@ -140,6 +144,7 @@ class Settings(BaseSettings):
         "send_lease",
         "send_retry_max_age",
         "inbound_lease_ttl",
+        "inbound_retention",
         "admin_session_idle",
         "admin_session_max_age",
         "admin_lockout_window",

@@ -4,7 +4,8 @@ Per batch of UIDs: the inbound_message rows and their opt-outs are written in ON
 (unique on source+uidvalidity+uid), mails go out after the commit, then messages are moved
 to Processed or Review. After a crash at any point a restart finds either no row (the
 message is handled afresh) or a row (the message is only moved, pending mails are sent),
-so each message is acted on once. Nothing is ever deleted.
+so each message is acted on once. The poller deletes nothing (retention.py does, past
+OCTOMAIL_INBOUND_RETENTION).
 """
 
 from __future__ import annotations

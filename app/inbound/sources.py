@@ -52,6 +52,7 @@ class Source(Protocol):
     def move(self, uids: Sequence[str], folder: str) -> None: ...
     def refile(self, uid: str, message_id: str | None, src: str, dst: str) -> bool: ...
     def recover_moves(self, items: Sequence[tuple[str, str | None]], folder: str) -> None: ...
+    def delete_filed(self, items: Sequence[tuple[str, str | None]], folder: str) -> int: ...
     def wait(self, timeout: float, stop: threading.Event) -> None: ...
 
 
@@ -355,6 +356,47 @@ class ImapSource:
         finally:
             self._select()
 
+    def delete_filed(self, items: Sequence[tuple[str, str | None]], folder: str) -> int:
+        """Delete messages we filed in `folder` once their retention is over (the only
+        deletion the poller's side ever makes). Their UIDs changed when they were filed,
+        so they are found by exact Message-ID (as `_present`); a message without one
+        cannot be told apart and stays. Returns how many Message-IDs were found."""
+        wanted = sorted({m for _u, m in items if m and _SEARCHABLE.fullmatch(m)})
+        client = self._client()
+        if not wanted or client.select(utf7_encode(folder))[0] != "OK":
+            return 0
+        try:
+            uids, found = self._uids_of(wanted)
+            for start in range(0, len(uids), 1000):
+                _remove_copied(client, uid_set(uids[start : start + 1000]))
+        finally:
+            self._select()
+        return len(found)
+
+    def _uids_of(self, message_ids: list[str]) -> tuple[list[str], set[str]]:
+        """UIDs in the selected folder whose Message-ID is exactly one of these."""
+        client = self._client()
+        candidates: set[int] = set()
+        for group in _search_groups(message_ids):
+            typ, data = client.uid("SEARCH", _any_message_id(group))
+            if typ != "OK":
+                raise ConnectionError(f"UID SEARCH failed: {data!r}")
+            candidates.update(int(u) for u in (data[0].split() if data and data[0] else []))
+        wanted = set(message_ids)
+        uids: list[str] = []
+        found: set[str] = set()
+        ordered = [str(u) for u in sorted(candidates)]
+        for start in range(0, len(ordered), 1000):
+            for line, header in self._fetch(
+                ordered[start : start + 1000], "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+            ):
+                uid = _FETCH_UID.search(line)
+                ids = set(_MESSAGE_ID.findall((header or b"").decode("ascii", "replace")))
+                if uid and ids & wanted:
+                    uids.append(uid.group(1).decode())
+                    found |= ids & wanted
+        return uids, found
+
     # -- waiting ----------------------------------------------------------------------------
     @property
     def push(self) -> bool:
@@ -446,6 +488,23 @@ class MaildirSource:
     def recover_moves(self, items: Sequence[tuple[str, str | None]], folder: str) -> None:
         """rename() is atomic: a message is in one place or the other, so just move."""
         self.move([u for u, _m in items], folder)
+
+    def delete_filed(self, items: Sequence[tuple[str, str | None]], folder: str) -> int:
+        """Delete messages we filed in `folder` once their retention is over; the file
+        name (the uid) never changes, so each is found exactly."""
+        wanted = {u for u, _m in items}
+        deleted = 0
+        for sub in ("cur", "new"):
+            directory = self.root / f".{folder}" / sub
+            if not directory.is_dir():
+                continue
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name.split(":", 1)[0] in wanted:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
+                            deleted += 1
+        return deleted
 
     def _stamp(self) -> tuple[float, ...]:
         return tuple(os.stat(self.root / sub).st_mtime_ns for sub in ("new", "cur"))

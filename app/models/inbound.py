@@ -38,6 +38,9 @@ class InboundMessage(SQLModel, table=True):
     acked_at: datetime | None = opt_ts_field()
     created_at: datetime = ts_field()
     resolved_at: datetime | None = opt_ts_field()
+    # Issue 15 (retention): when the message's words, addresses and subject were removed
+    # (and its filed copy deleted); verdict, action and content_hash stay as evidence.
+    purged_at: datetime | None = opt_ts_field()
 
 
 class Lease(SQLModel, table=True):

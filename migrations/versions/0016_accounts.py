@@ -1,6 +1,10 @@
-"""subscriber accounts, contact updates, inbound retention (issue 15, helper account)
+"""subscriber accounts and sessions; inbound retention (issue 15)
 
-PLACEHOLDER: empty until its owner fills it in; rewrite this docstring then.
+subscriber_account: a subscriber's optional password (argon2) and the nonce their sign-in
+links carry (drawn anew on each use, so a link works once).
+subscriber_session: subscribers' signed-in browsers (SHA-256 of the cookie token), apart
+from admin_session so neither gate can read the other's sessions.
+inbound_message.purged_at: when retention removed the message's words and addresses.
 
 Revision ID: 0016_accounts
 Revises: 0015_campaign_counters
@@ -9,6 +13,9 @@ Create Date: 2026-11-30 08:20:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = '0016_accounts'
 down_revision: str | None = '0015_campaign_counters'
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +23,35 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.add_column('inbound_message', sa.Column('purged_at', sa.DateTime(), nullable=True))
+    op.create_table(
+        'subscriber_account',
+        sa.Column('subscriber_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('password_hash', sa.String(length=200), nullable=True),
+        sa.Column('link_nonce', sa.String(length=32), nullable=False),
+        sa.Column('password_set_at', sa.DateTime(), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['subscriber_id'], ['subscriber.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('subscriber_id'),
+    )
+    op.create_table(
+        'subscriber_session',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('token_hash', sa.String(length=64), nullable=False),
+        sa.Column('subscriber_id', sa.Integer(), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('last_seen_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['subscriber_id'], ['subscriber.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index(
+        'ix_subscriber_session_token_hash', 'subscriber_session', ['token_hash'], unique=True
+    )
+    op.create_index('ix_subscriber_session_subscriber_id', 'subscriber_session', ['subscriber_id'])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('subscriber_session')
+    op.drop_table('subscriber_account')
+    with op.batch_alter_table('inbound_message') as batch:
+        batch.drop_column('purged_at')

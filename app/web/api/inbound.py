@@ -31,6 +31,7 @@ class InboundPublic(BaseModel):
     folder: str
     created_at: UtcDatetime
     resolved_at: UtcDatetime | None
+    purged_at: UtcDatetime | None = None
 
 
 class InboundPage(BaseModel):
