@@ -27,7 +27,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
-from app.i18n import translations
+from app.i18n import SUPPORTED, translations
 from app.links import LinkRef, read_export_token, read_prefs_token
 from app.mail.addresses import mask_email
 from app.models import Channel, SubscriptionStatus, saved_id
@@ -67,7 +67,7 @@ async def _form(request: Request) -> dict[str, list[str]]:
 
 def _urls(request: Request, token: str) -> dict[str, str]:
     lang = request.query_params.get("lang")
-    query = f"?lang={lang}" if lang in ("en", "fr") else ""
+    query = f"?lang={lang}" if lang in SUPPORTED else ""
     base = f"/preferences/{token}"
     return {
         name: f"{base}{suffix}{query}"
