@@ -48,3 +48,13 @@ class ConfigurationError(OctomailError):
 
 class RateLimited(OctomailError):
     pass
+
+
+class Unauthenticated(OctomailError):
+    """A caller that did not prove who it is: a provider webhook without a valid signature
+    or credentials (401)."""
+
+
+class Forbidden(OctomailError):
+    """A caller who proved who it is but may not do this: a validly signed SNS message
+    from a topic that is not ours (403)."""

@@ -131,6 +131,23 @@ class Settings(BaseSettings):
     """Let the preflight's link check reach private and loopback addresses (tests, an
     intranet newsletter); off, such links are reported as not checked."""
 
+    # Issue 12, provider webhooks (POST /webhooks/{provider}): a provider whose setting is
+    # empty is not configured, and its URL answers 404.
+    webhook_ses_topic_arns: str = ""
+    """Comma-separated SNS topic ARNs whose signed messages are accepted (SES via SNS)."""
+    webhook_sendgrid_public_key: str = ""
+    """The Signed Event Webhook's verification key: base64 DER (SubjectPublicKeyInfo)."""
+    webhook_postmark_credentials: str = ""
+    """`user:password` of the HTTP Basic auth written into Postmark's webhook URL."""
+    webhook_postmark_ips: str = ""
+    """Optional comma-separated addresses or networks Postmark calls from (others: 401)."""
+    webhook_mailgun_signing_key: str = ""
+    """Mailgun's HTTP webhook signing key."""
+    webhook_max_age: timedelta = timedelta(minutes=15)
+    """Signed timestamps (Mailgun, SendGrid) older or further ahead than this are refused."""
+    webhook_rate_limit: int = Field(1200, ge=1)
+    """Calls per minute per client address (IPv4, IPv6 /64) to /webhooks/*; 429 beyond."""
+
     @field_validator("export_link_max_age", mode="before")
     @classmethod
     def _export_link_duration(cls, value: Any) -> timedelta:  # the raw input: mode=before
@@ -148,6 +165,7 @@ class Settings(BaseSettings):
         "admin_session_idle",
         "admin_session_max_age",
         "admin_lockout_window",
+        "webhook_max_age",
         mode="before",
     )
     @classmethod

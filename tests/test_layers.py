@@ -32,6 +32,7 @@ LAYERS = {
     "app.users": DOMAIN,
     "app.signin": DOMAIN,
     "app.segments": DOMAIN,
+    "app.webhooks": DOMAIN,
     "app.mail": NEUTRAL,
     "app.links": NEUTRAL,
     "app.link_secrets": NEUTRAL,
@@ -56,6 +57,7 @@ DOMAIN_MAY_IMPORT = {
     "app.users": set(),
     "app.signin": {"app.users"},
     "app.segments": set(),
+    "app.webhooks": {"app.subscribers", "app.inbound"},
 }
 # What a base module may import from app (models imports nothing else from app).
 BASE_MAY_IMPORT = {

@@ -20,6 +20,7 @@ from app.models.mail import MailAllowance
 from app.models.segments import Segment
 from app.models.subscribers import ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from app.models.users import AdminSession, ApiToken, SignInFailure, User
+from app.models.webhooks import WebhookEvent
 
 __all__ = [
     "AdminSession",
@@ -51,6 +52,7 @@ __all__ = [
     "Topic",
     "TrackingEvent",
     "User",
+    "WebhookEvent",
     "saved_id",
     "table_of",
     "utcnow",

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from app.models.base import enum_field, json_field, opt_ts_field, ts_field
@@ -44,6 +53,9 @@ class Campaign(SQLModel, table=True):
     finished_at: datetime | None = opt_ts_field()
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
+    public_archive: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """The marketer chose to show it in the public archive (/archive): only a sent marketing
+    campaign is listed there, rendered without personal data or tracking."""
 
 
 class CampaignTopic(SQLModel, table=True):

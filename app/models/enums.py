@@ -32,6 +32,8 @@ class Channel(StrEnum):
     ADMIN = "admin"
     CLI = "cli"
     SEND = "send"
+    PROVIDER = "provider"
+    """An opt-out the sending provider reported (its own unsubscribe link or list header)."""
 
 
 class ConsentAction(StrEnum):

@@ -22,6 +22,8 @@ _STATUS = {
     errors.InvalidInput: 422,
     errors.ConfigurationError: 409,
     errors.RateLimited: 429,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
 }
 
 

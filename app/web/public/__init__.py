@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.web.public import email_optout, health, preferences, signup, unsubscribe
+from app.web.public import email_optout, health, preferences, signup, unsubscribe, webhooks
 
 router = APIRouter()
 router.include_router(health.router)
@@ -10,3 +10,4 @@ router.include_router(signup.router)
 router.include_router(unsubscribe.router)
 router.include_router(preferences.router)
 router.include_router(email_optout.router)
+router.include_router(webhooks.router)
