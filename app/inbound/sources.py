@@ -26,6 +26,7 @@ from app.settings import Settings
 
 HEAD_BYTES = 65536  # what we read of a message too large to classify
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass
@@ -140,14 +141,17 @@ def _refresh_capabilities(client: imaplib.IMAP4) -> None:
 
 class ImapSource:
     """An IMAP folder: imaps:// (implicit TLS), imap://...?starttls=1, or plain imap:// to
-    localhost only. UIDs are the server's; UIDVALIDITY comes from SELECT."""
+    localhost only; `verify=0` accepts a certificate nobody vouches for (a self-signed test
+    server), as OCTOMAIL_SMTP_URLS does. UIDs are the server's; UIDVALIDITY from SELECT."""
 
     def __init__(self, url: str, *, timeout: float = 60.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in {"imap", "imaps"}:
             raise ConfigurationError("OCTOMAIL_IMAP_URL must start with imap:// or imaps://")
         self.host = parts.hostname or "localhost"
-        self.starttls = parse_qs(parts.query).get("starttls", ["0"])[0] in {"1", "true", "yes"}
+        query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+        self.starttls = query.get("starttls", "0") in _TRUE
+        self.verify_tls = query.get("verify", "1") in _TRUE
         self.tls = parts.scheme == "imaps"
         if not (self.tls or self.starttls) and self.host not in _LOCAL_HOSTS:
             raise ConfigurationError(
@@ -166,6 +170,9 @@ class ImapSource:
     # -- connection -------------------------------------------------------------------------
     def open(self) -> None:
         context = ssl.create_default_context()
+        if not self.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         box: MailBox | MailBoxStartTls | MailBoxUnencrypted
         if self.tls:
             box = MailBox(self.host, self.port, timeout=self.timeout, ssl_context=context)

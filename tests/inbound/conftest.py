@@ -4,37 +4,31 @@ test interface, an SMTP catcher for acknowledgements, and the subscribers the ca
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.dovecot import Dovecot, DovecotMissing, start_dovecot, stop_dovecot
+from tests.support.dovecot import Dovecot, DovecotMissing, temporary_dovecot
 from tests.support.inbound import Catcher, ImapMailbox, Mailbox, MaildirMailbox
 from tests.support.net import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[Dovecot]:
-    # Not under pytest's tmp dir: that is 0700 and Dovecot's auth process (user dovecot)
-    # must reach the users file.
-    base = Path(tempfile.mkdtemp(prefix="octomail-dovecot-"))
-    os.chmod(base, 0o755)
     try:
-        server = start_dovecot(base / "d")
+        with temporary_dovecot() as server:
+            yield server
     except DovecotMissing as exc:
-        shutil.rmtree(base, ignore_errors=True)
         if IN_CI:
             pytest.fail(f"{exc} (CI=true: a missing server is a failure)")
         pytest.skip(str(exc))
-    yield server
-    stop_dovecot(server)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(params=["imap", "maildir"])
@@ -69,3 +63,32 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Catcher]:
     get_settings.cache_clear()
     yield handler
     controller.stop()
+
+
+@pytest.fixture
+def spawn(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `python -m app.inbound.cli ...` with the test's OCTOMAIL_* environment; each
+    process's output goes to tmp_path/cli-N.log."""
+    monkeypatch.setenv("OCTOMAIL_INBOUND_LEASE_TTL", "3s")
+    monkeypatch.setenv("OCTOMAIL_ACK_OPTOUTS", "false")
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, **env: str) -> subprocess.Popen[bytes]:
+        with (tmp_path / f"cli-{len(started)}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.inbound.cli", *args],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)

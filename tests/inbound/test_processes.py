@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from sqlmodel import Session, select
 
 from app.db import get_engine
@@ -43,31 +40,6 @@ def _subscribers(n: int) -> None:
 def _rows() -> list[InboundMessage]:
     with Session(get_engine()) as session:
         return list(session.exec(select(InboundMessage)))
-
-
-@pytest.fixture
-def spawn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start `python -m app.inbound.cli ...` with the test's OCTOMAIL_* environment."""
-    monkeypatch.setenv("OCTOMAIL_INBOUND_LEASE_TTL", "3s")
-    monkeypatch.setenv("OCTOMAIL_ACK_OPTOUTS", "false")
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str, **env: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.inbound.cli", *args],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
 
 
 def test_sigkill_mid_batch_then_restart_handles_each_message_once(

@@ -3,15 +3,21 @@ bench/inbound.py). Config per /work/shared/TIPS.md; works as root, as CI runs.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from imap_tools import MailBoxUnencrypted
 
 from tests.support.net import free_port, wait_port
+from tests.support.tls import TlsFiles
 
 PASSWORD = "secret"
 
@@ -26,7 +32,7 @@ base_dir = {dir}/run
 state_dir = {dir}/run
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = {dir}/dovecot.log
@@ -46,7 +52,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 """
@@ -55,8 +62,9 @@ service imap-login {{
 @dataclass
 class Dovecot:
     dir: Path
-    port: int
+    port: int  # IMAP, STARTTLS offered when started with TLS files
     process: subprocess.Popen[bytes]
+    tls_port: int = 0  # IMAPS (implicit TLS), 0 without TLS files
     _next: int = 0
 
     def add_user(self) -> str:
@@ -93,10 +101,14 @@ class Dovecot:
         return MailBoxUnencrypted("127.0.0.1", self.port, timeout=30).login(user, PASSWORD)
 
 
-def start_dovecot(base: Path) -> Dovecot:
-    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    if not Path(binary).exists():
-        raise DovecotMissing("dovecot is not installed (scripts/system-deps installs it)")
+def _ssl_settings(tls: TlsFiles | None) -> str:
+    if tls is None:
+        return "ssl = no"
+    return f"ssl = yes\nssl_cert = <{tls.cert}\nssl_key = <{tls.key}"
+
+
+def start_dovecot(base: Path, tls: TlsFiles | None = None) -> Dovecot:
+    """Dovecot on a free port; with `tls`, also IMAPS on another and STARTTLS on the first."""
     base.mkdir(parents=True, exist_ok=True)
     (base / "run").mkdir()
     (base / "mail").mkdir()
@@ -106,26 +118,66 @@ def start_dovecot(base: Path) -> Dovecot:
     os.chmod(base, 0o755)
     os.chmod(base / "users", 0o644)
     shutil.chown(base / "mail", "nobody", "nogroup")
-    port = free_port()
-    (base / "dovecot.conf").write_text(DOVECOT_CONF.format(dir=base, port=port))
+    port, tls_port = free_port(), (free_port() if tls else 0)
+    conf = DOVECOT_CONF.format(dir=base, port=port, tls_port=tls_port, ssl=_ssl_settings(tls))
+    (base / "dovecot.conf").write_text(conf)
+    return Dovecot(base, port, _run_dovecot(base, port, tls_port), tls_port)
+
+
+def _run_dovecot(base: Path, *ports: int) -> subprocess.Popen[bytes]:
+    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+    if not Path(binary).exists():
+        raise DovecotMissing("dovecot is not installed (scripts/system-deps installs it)")
     process = subprocess.Popen(
         [binary, "-F", "-c", str(base / "dovecot.conf")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # one process group to stop, children included
     )
     try:
-        wait_port(port)
+        for port in ports:
+            if port:
+                wait_port(port)
     except RuntimeError:
         process.kill()
         log = (base / "dovecot.log").read_text() if (base / "dovecot.log").exists() else ""
         raise RuntimeError(f"dovecot did not start: {log[-2000:]}") from None
-    return Dovecot(base, port, process)
+    return process
+
+
+def start_again(server: Dovecot) -> None:
+    """Start a stopped server again on the same ports and mail store (a restart)."""
+    server.process = _run_dovecot(server.dir, server.port, server.tls_port)
+
+
+@contextmanager
+def temporary_dovecot(tls: TlsFiles | None = None) -> Iterator[Dovecot]:
+    """A Dovecot in its own directory, removed afterwards. Not under pytest's tmp dir: that
+    is 0700 and Dovecot's auth process (user dovecot) must reach the users file."""
+    base = Path(tempfile.mkdtemp(prefix="octomail-dovecot-"))
+    os.chmod(base, 0o755)
+    try:
+        server = start_dovecot(base / "d", tls=tls)
+    except DovecotMissing:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    try:
+        yield server
+    finally:
+        stop_dovecot(server)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def stop_dovecot(server: Dovecot) -> None:
-    server.process.terminate()
+    """Stop the master and every process it started (its own session): an imap process
+    outlives its master otherwise, and keeps serving the connections it has."""
+    group = server.process.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
     try:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
