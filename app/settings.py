@@ -9,7 +9,7 @@ import secrets
 from datetime import timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     """Signed timestamps (Mailgun, SendGrid) older or further ahead than this are refused."""
     webhook_rate_limit: int = Field(1200, ge=1)
     """Calls per minute per client address (IPv4, IPv6 /64) to /webhooks/*; 429 beyond."""
+
+    # Issue 12, measurement: people who never chose about tracking follow this default.
+    tracking_default: Literal["on", "off"] = "off"
+    """Count opens and clicks of people who never chose: `off` (the default) unless the
+    operator's legal basis allows it. A person's own yes or no always wins."""
 
     @field_validator("export_link_max_age", mode="before")
     @classmethod

@@ -33,6 +33,7 @@ LAYERS = {
     "app.signin": DOMAIN,
     "app.segments": DOMAIN,
     "app.webhooks": DOMAIN,
+    "app.tracking": DOMAIN,
     "app.mail": NEUTRAL,
     "app.links": NEUTRAL,
     "app.link_secrets": NEUTRAL,
@@ -58,6 +59,7 @@ DOMAIN_MAY_IMPORT = {
     "app.signin": {"app.users"},
     "app.segments": set(),
     "app.webhooks": {"app.subscribers", "app.inbound"},
+    "app.tracking": set(),
 }
 # What a base module may import from app (models imports nothing else from app).
 BASE_MAY_IMPORT = {

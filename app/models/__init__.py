@@ -19,6 +19,7 @@ from app.models.inbound import InboundMessage, Lease
 from app.models.mail import MailAllowance
 from app.models.segments import Segment
 from app.models.subscribers import ConsentEvent, Subscriber, Subscription, Suppression, Topic
+from app.models.tracking import TrackingFirst, TrackingLink, TrackingRollup
 from app.models.users import AdminSession, ApiToken, SignInFailure, User
 from app.models.webhooks import WebhookEvent
 
@@ -51,6 +52,9 @@ __all__ = [
     "Suppression",
     "Topic",
     "TrackingEvent",
+    "TrackingFirst",
+    "TrackingLink",
+    "TrackingRollup",
     "User",
     "WebhookEvent",
     "saved_id",

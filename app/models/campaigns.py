@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlmodel import Field, SQLModel
 
@@ -49,6 +50,10 @@ class Campaign(SQLModel, table=True):
     status: CampaignStatus = enum_field(CampaignStatus.DRAFT, index=True)
     send_at: datetime | None = opt_ts_field(index=True)
     timezone: str = Field(default="UTC", sa_type=String(64))
+    track_opens: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    """Put the open pixel in the copies of people who allow tracking (migration 0011)."""
+    track_clicks: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    """Rewrite the links of people who allow tracking to the signed redirect."""
     started_at: datetime | None = opt_ts_field()
     finished_at: datetime | None = opt_ts_field()
     created_at: datetime = ts_field()
@@ -102,6 +107,11 @@ class Send(SQLModel, table=True):
 
 
 class TrackingEvent(SQLModel, table=True):
+    """One open or click, as the batched writer recorded it (app/tracking/writer.py): kind
+    `open`/`click` for people, `open.machine`/`click.machine` for proxies and scanners;
+    meta holds the link id and the machine reason, never an address or a user agent.
+    Reports read the rollups (app/models/tracking.py), segments read these."""
+
     __tablename__ = "tracking_event"
 
     id: int | None = Field(default=None, primary_key=True)

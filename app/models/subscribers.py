@@ -32,7 +32,10 @@ class Subscriber(SQLModel, table=True):
     status: SubscriberStatus = enum_field(SubscriberStatus.ACTIVE)
     source: str | None = Field(default=None, sa_type=String(200), index=True)
     referrer: str | None = Field(default=None, sa_type=String(500))
-    tracking_allowed: bool = True
+    tracking_allowed: bool | None = Field(default=None, nullable=True)
+    """The person's own choice about open and click tracking: True or False once they chose
+    (a consent event records it), None while they never did: OCTOMAIL_TRACKING_DEFAULT then
+    decides (off unless the operator's legal basis allows it). Migration 0011."""
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
     link_secret: str = Field(

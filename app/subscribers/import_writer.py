@@ -218,7 +218,7 @@ class _Postgres(_Database):
                 )
         self.cur.execute(
             f"INSERT INTO subscriber ({_SUBSCRIBER_COLUMNS}, link_secret)"
-            " SELECT email, name, attributes::jsonb, 'active', 'import', %s, true, %s, %s,"
+            " SELECT email, name, attributes::jsonb, 'active', 'import', %s, NULL, %s, %s,"
             " link_secret FROM import_subscriber ON CONFLICT (email) DO NOTHING"
             " RETURNING email, id",
             (self.events.file_name, self.now, self.now),
@@ -309,7 +309,7 @@ class _Sqlite(_Database):
         ).fetchone()
         inserted = self._insert(
             f"INSERT INTO subscriber (id, {_SUBSCRIBER_COLUMNS}) SELECT column1, column2,"
-            " column3, column4, 'active', 'import', ?, 1, ?, ? FROM (VALUES {rows})"
+            " column3, column4, 'active', 'import', ?, NULL, ?, ? FROM (VALUES {rows})"
             " WHERE NOT EXISTS (SELECT 1 FROM suppression WHERE email_hmac = column5"
             " AND lifted_at IS NULL) ON CONFLICT (email) DO NOTHING",
             "(?, ?, ?, ?, ?)",

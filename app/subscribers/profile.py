@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from app.models import (
     Channel,
+    ConsentAction,
     ConsentEvent,
     Scope,
     Subscriber,
@@ -20,7 +21,7 @@ from app.models import (
     Topic,
     utcnow,
 )
-from app.subscribers.consent import Evidence, record_consent
+from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent
 from app.subscribers.fields import check_attributes, clean_name
 from app.subscribers.optout import unsubscribe
 
@@ -93,14 +94,27 @@ def update_profile(
     name: str | None = None,
     attributes: dict[str, Any] | None = None,
     tracking_allowed: bool | None = None,
+    channel: str = Channel.ADMIN,
+    evidence: Evidence = NO_EVIDENCE,
 ) -> Subscriber:
-    """Name, attributes (InvalidInput when too large or not an object), tracking."""
+    """Name, attributes (InvalidInput when too large or not an object), tracking. A changed
+    tracking choice is the person's consent, given through an admin or the API: logged as an
+    `update` event naming the field and the choice, like the preference centre's."""
     if name is not None:
         subscriber.name = clean_name(name)
     if attributes is not None:
         subscriber.attributes = check_attributes(attributes)
-    if tracking_allowed is not None:
+    if tracking_allowed is not None and tracking_allowed != subscriber.tracking_allowed:
         subscriber.tracking_allowed = tracking_allowed
+        record_consent(
+            session,
+            action=ConsentAction.UPDATE,
+            channel=channel,
+            subscriber=subscriber,
+            evidence=evidence.with_details(
+                field="tracking_allowed", tracking_allowed=tracking_allowed
+            ),
+        )
     subscriber.updated_at = utcnow()
     session.add(subscriber)
     session.flush()

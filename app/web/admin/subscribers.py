@@ -285,13 +285,16 @@ def _edit_form(
     )
 
 
+_CHOICE_OF: dict[bool | None, str] = {True: "yes", False: "no"}
+
+
 @router.get("/{subscriber_id}/edit")
 def edit(request: Request, db: SessionDep, me: Editor, subscriber_id: DbId) -> Response:
     person = get_subscriber(db, subscriber_id)
     values = {
         "name": person.name,
         "attributes": json.dumps(person.attributes, ensure_ascii=False, indent=2),
-        "tracking_allowed": "yes" if person.tracking_allowed else "",
+        "tracking_allowed": _CHOICE_OF.get(person.tracking_allowed, ""),
     }
     return _edit_form(request, person, values, {})
 
@@ -319,7 +322,13 @@ def update(
         )
     try:
         profile.update_profile(
-            db, person, name=name, attributes=parsed, tracking_allowed=bool(tracking_allowed)
+            db,
+            person,
+            name=name,
+            attributes=parsed,
+            # "" (not chosen) changes nothing: nobody but the person un-chooses
+            tracking_allowed={"yes": True, "no": False}.get(tracking_allowed),
+            evidence=request_evidence(request, by=me.email),
         )
     except InvalidInput as exc:
         db.rollback()

@@ -77,7 +77,10 @@ class SubscriberPublic(BaseModel):
     attributes: dict[str, Any]
     source: str | None
     referrer: str | None
-    tracking_allowed: bool
+    tracking_allowed: bool | None = Field(
+        description="The person's own tracking choice; null while they never chose "
+        "(OCTOMAIL_TRACKING_DEFAULT decides, off unless configured)."
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
     subscriptions: list[SubscriptionPublic]
@@ -279,6 +282,8 @@ def update(
         name=body.name,
         attributes=body.attributes,
         tracking_allowed=body.tracking_allowed,
+        channel=Channel.API,
+        evidence=evidence,
     )
     if body.unsubscribe_topics:
         topics = topics_by_slug(session, body.unsubscribe_topics)

@@ -32,6 +32,7 @@ from app.links import LinkRef, read_export_token, read_prefs_token
 from app.mail.addresses import mask_email
 from app.models import Channel, SubscriptionStatus, saved_id
 from app.sending.render import subject_received
+from app.settings import get_settings
 from app.subscribers.allowance import Outcome
 from app.subscribers.consent import Evidence
 from app.subscribers.link_owner import link_owner
@@ -124,6 +125,7 @@ def _center(
                 "masked_email": mask_email(subscriber.email),
                 "name": subscriber.name,
                 "tracking_allowed": subscriber.tracking_allowed,
+                "tracking_default_on": get_settings().tracking_default == "on",
                 "status": str(subscriber.status),
                 "topics": topics,
                 "can_subscribe": can_resubscribe(session, subscriber),
@@ -145,7 +147,7 @@ async def save_preferences(token: str, request: Request) -> Response:
     ref = read_prefs_token(token)
     form = await _form(request)
     # Fields absent from the body are left alone (a partial form never clears anything);
-    # the page's form always carries `topics_shown` and the hidden tracking=0 fallback.
+    # the page's form always carries `topics_shown`; `tracking` only once a radio is chosen.
     wanted = form_ids(form.get("topic", [])) if "topics_shown" in form else None
     name = form.get("name", [None])[0]
     tracking = form["tracking"][-1] == "1" if "tracking" in form else None
