@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     policy_version: str = "2026-11"
     signup_rate_limit: int = 10
     """Sign-ups per minute per IPv4 address or IPv6 /64 on the public form and endpoint."""
+    report_min_group: int = Field(5, ge=1, le=1000)
+    """Shared reports merge any group of fewer people than this into "other" (issue 12)."""
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_private_key_file: str = ""

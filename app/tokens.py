@@ -25,10 +25,18 @@ class Purpose(StrEnum):
     EXPORT = "export.v1"
     ADMIN_SETUP = "admin-setup.v1"
     ADMIN_FLASH = "admin-flash.v1"
+    REPORT_SHARE = "report-share.v1"
 
 
 # Purposes whose tokens never expire (links in mail already sent must keep working).
-_NON_EXPIRING = {Purpose.UNSUBSCRIBE, Purpose.PREFS, Purpose.CLICK, Purpose.OPEN}
+# A shared report's link lives until it is revoked (its row says so, app/reports/shares.py).
+_NON_EXPIRING = {
+    Purpose.UNSUBSCRIBE,
+    Purpose.PREFS,
+    Purpose.CLICK,
+    Purpose.OPEN,
+    Purpose.REPORT_SHARE,
+}
 
 
 def _keys(settings: Settings) -> list[str]:

@@ -34,6 +34,7 @@ LAYERS = {
     "app.segments": DOMAIN,
     "app.webhooks": DOMAIN,
     "app.tracking": DOMAIN,
+    "app.reports": DOMAIN,
     "app.mail": NEUTRAL,
     "app.links": NEUTRAL,
     "app.link_secrets": NEUTRAL,
@@ -60,6 +61,7 @@ DOMAIN_MAY_IMPORT = {
     "app.segments": set(),
     "app.webhooks": {"app.subscribers", "app.inbound"},
     "app.tracking": set(),
+    "app.reports": {"app.campaigns", "app.subscribers", "app.tracking"},
 }
 # What a base module may import from app (models imports nothing else from app).
 BASE_MAY_IMPORT = {

@@ -61,6 +61,7 @@ class RowLike(Protocol):
     evidence: dict[str, Any]
     address_hmac: str | None
     acked_at: datetime | None
+    campaign_id: int | None
 
 
 @dataclass
@@ -128,7 +129,7 @@ class Batch:
             self.load_sends(wanted.reports)
         for verdict in wanted.soft:  # the addresses _report() will count soft bounces for
             if targets := _targets(self, verdict):
-                self._soft_candidates.add(email_hmac(targets[0][0].email))
+                self._soft_candidates.add(email_hmac(targets[0].subscriber.email))
 
     def _load_subscribers(self, ids: set[int], emails: set[str]) -> None:
         """The subscribers with these ids or addresses, in one query; None for the missing."""
@@ -322,11 +323,21 @@ def _normal(address: str) -> str | None:
         return None
 
 
-def _targets(batch: Batch, verdict: Verdict) -> list[tuple[Subscriber, str]]:
+@dataclass(frozen=True)
+class _Target:
+    """A subscriber a report may act on, what ties the report to mail we sent them, and
+    the campaign of that mail when a signed Message-ID or VERP address says it."""
+
+    subscriber: Subscriber
+    why: str
+    campaign_id: int | None = None
+
+
+def _targets(batch: Batch, verdict: Verdict) -> list[_Target]:
     """Subscribers a report may act on, each with what ties the report to mail we sent them:
     a signed Message-ID or VERP address of a send we made, else a send to the named address
     within RECENT_SEND. Named addresses with no tie are left alone."""
-    found: dict[int, tuple[Subscriber, str]] = {}
+    found: dict[int, _Target] = {}
     for tie in verdict.ties:
         if tie.subscriber_id in found or not batch.sent(tie.campaign_id, tie.subscriber_id):
             continue
@@ -340,7 +351,7 @@ def _targets(batch: Batch, verdict: Verdict) -> list[tuple[Subscriber, str]]:
             )
         ):
             continue  # erased, or a Message-ID made for someone else under this id
-        found[sub.id] = (sub, f"{tie.how} of campaign {tie.campaign_id}")
+        found[sub.id] = _Target(sub, f"{tie.how} of campaign {tie.campaign_id}", tie.campaign_id)
     for address in verdict.recipients:
         normal = _normal(address)
         sub = batch.by_email(normal) if normal else None
@@ -350,7 +361,7 @@ def _targets(batch: Batch, verdict: Verdict) -> list[tuple[Subscriber, str]]:
             and sub.id not in found
             and batch.mailed_recently(sub.id)
         ):
-            found[sub.id] = (sub, f"sent to within {RECENT_SEND.days} days")
+            found[sub.id] = _Target(sub, f"sent to within {RECENT_SEND.days} days")
     return list(found.values())
 
 
@@ -397,10 +408,12 @@ def _report(
         )[:2000]
         row.evidence = {**row.evidence, "tie": None, "named": verdict.recipients[:20]}
         return []
-    targets = [sub for sub, _why in tied]
+    targets = [t.subscriber for t in tied]
     row.address_hmac = email_hmac(targets[0].email)
-    row.evidence = {**row.evidence, "tie": {str(sub.id): why for sub, why in tied}}
-    evidence.details["tie"] = tied[0][1]
+    row.evidence = {**row.evidence, "tie": {str(t.subscriber.id): t.why for t in tied}}
+    evidence.details["tie"] = tied[0].why
+    # The campaign the report is about (reports count its bounces and complaints).
+    row.campaign_id = tied[0].campaign_id
     if verdict.kind is Kind.SOFT_BOUNCE:
         count = batch.soft_bounces(row, utcnow() - settings.soft_bounce_window)
         if count < settings.soft_bounce_limit:
@@ -410,9 +423,15 @@ def _report(
         row.action = f"bounced after {count} soft bounces"
     else:
         row.action = "complaint: unsubscribed" if channel is Channel.COMPLAINT else "bounced"
-    for sub in targets:
+    for target in tied:
         batch.add(
-            OptOutRequest(subscriber=sub, scope=Scope.ALL, channel=channel, evidence=evidence)
+            OptOutRequest(
+                subscriber=target.subscriber,
+                scope=Scope.ALL,
+                channel=channel,
+                evidence=evidence,
+                campaign_id=target.campaign_id,
+            )
         )
     return []
 

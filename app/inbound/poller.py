@@ -479,6 +479,7 @@ class RowView:
     evidence: dict[str, Any]
     address_hmac: str | None = None
     acked_at: datetime | None = None
+    campaign_id: int | None = None
 
 
 _ACTIONABLE = {
@@ -512,6 +513,7 @@ def _store_actions(session: Session, acted: list[RowView]) -> None:
         .values(
             action=bindparam("r_action"),
             address_hmac=bindparam("r_hmac"),
+            campaign_id=bindparam("r_campaign"),
             acked_at=bindparam("r_acked"),
             evidence=bindparam("r_evidence"),
             status=bindparam("r_status"),
@@ -523,6 +525,7 @@ def _store_actions(session: Session, acted: list[RowView]) -> None:
                 "row_id": row.id,
                 "r_action": row.action[:64],
                 "r_hmac": row.address_hmac,
+                "r_campaign": row.campaign_id,
                 "r_acked": row.acked_at,
                 "r_evidence": row.evidence,
                 "r_status": row.status.value,

@@ -17,6 +17,7 @@ from app.models.enums import (
 )
 from app.models.inbound import InboundMessage, Lease
 from app.models.mail import MailAllowance
+from app.models.reports import ReportShare
 from app.models.segments import Segment
 from app.models.subscribers import ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from app.models.tracking import TrackingFirst, TrackingLink, TrackingRollup
@@ -37,6 +38,7 @@ __all__ = [
     "InboundStatus",
     "Lease",
     "MailAllowance",
+    "ReportShare",
     "Role",
     "Scope",
     "Segment",

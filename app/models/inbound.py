@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import enum_field, json_field, opt_ts_field, ts_field
@@ -14,7 +14,17 @@ from app.models.enums import InboundStatus
 
 class InboundMessage(SQLModel, table=True):
     __tablename__ = "inbound_message"
-    __table_args__ = (UniqueConstraint("source", "uidvalidity", "uid"),)
+    __table_args__ = (
+        UniqueConstraint("source", "uidvalidity", "uid"),
+        # A campaign's bounce and complaint reports (app/reports). Migration 0012.
+        Index(
+            "ix_inbound_message_campaign",
+            "campaign_id",
+            "verdict",
+            postgresql_where=text("campaign_id IS NOT NULL"),
+            sqlite_where=text("campaign_id IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(sa_type=String(300))
@@ -36,6 +46,9 @@ class InboundMessage(SQLModel, table=True):
     # bounces are counted and acknowledgements rate-limited by it without storing addresses.
     address_hmac: str | None = Field(default=None, sa_type=String(64), index=True)
     acked_at: datetime | None = opt_ts_field()
+    campaign_id: int | None = Field(default=None)
+    """The campaign a bounce or complaint is tied to by a signed Message-ID or VERP address
+    (no foreign key: the record outlives a deleted campaign, as consent events do)."""
     created_at: datetime = ts_field()
     resolved_at: datetime | None = opt_ts_field()
     # Issue 15 (retention): when the message's words, addresses and subject were removed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, false
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, false, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import (
@@ -90,6 +90,22 @@ class ConsentEvent(SQLModel, table=True):
     """
 
     __tablename__ = "consent_event"
+    __table_args__ = (
+        # A campaign's opt-outs by action and channel, and over time (app/reports): partial,
+        # so imports and sign-ups (no campaign) pay nothing for it. Migration 0012.
+        Index(
+            "ix_consent_event_campaign",
+            "campaign_id",
+            "action",
+            "channel",
+            "at",
+            postgresql_where=text("campaign_id IS NOT NULL"),
+            sqlite_where=text("campaign_id IS NOT NULL"),
+        ),
+        # Audience growth over a period (app/reports/growth.py); `at` only grows, so each
+        # event appends at the index's right edge.
+        Index("ix_consent_event_at", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int | None = Field(default=None, index=True)

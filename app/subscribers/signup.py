@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -41,6 +42,21 @@ class SignupResult:
     pending_topic_ids: list[int] = field(default_factory=list)
     """Topics awaiting confirmation: a confirmation email is due when non-empty."""
     created: bool = False
+
+
+def referrer_origin(value: str | None) -> str | None:
+    """The site a sign-up came from, as its origin (`https://blog.example`): what reports
+    group by, without the page's path and query (which may name the visitor)."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    return (f"{parts.scheme}://{host}" + (f":{port}" if port else ""))[:500]
 
 
 def topics_by_slug(session: Session, slugs: list[str]) -> list[Topic]:
@@ -84,7 +100,7 @@ def subscribe(
         channel=channel,
         evidence=evidence,
         source=(source or None) and source[:200],
-        referrer=(referrer or None) and referrer[:500],
+        referrer=referrer_origin(referrer),
         preconfirm=preconfirm,
         by_marketer=by_marketer,
     )

@@ -6,6 +6,7 @@ from app.web.api import (
     campaigns,
     inbound,
     preflight,
+    reports,
     segments,
     subscribers,
     tokens,
@@ -20,6 +21,7 @@ router.include_router(subscribers.router)
 router.include_router(segments.router)
 router.include_router(campaigns.router)
 router.include_router(preflight.router)
+router.include_router(reports.router)
 router.include_router(inbound.router)
 router.include_router(users.router)
 router.include_router(tokens.router)

@@ -18,7 +18,7 @@ from app.models import Channel, Topic, saved_id
 from app.settings import get_settings
 from app.subscribers.link_owner import require_link_owner
 from app.subscribers.notify import send_confirmation
-from app.subscribers.signup import already_confirmed, confirm, subscribe
+from app.subscribers.signup import already_confirmed, confirm, referrer_origin, subscribe
 from app.web import csrf
 from app.web.deps import SessionDep, client_ip, request_evidence
 from app.web.ratelimit import RateLimiter, client_key
@@ -48,6 +48,7 @@ class SignupJson(BaseModel):
     consent_text: str | None = Field(default=None, max_length=1000)
     ref: str | None = Field(default=None, max_length=200)
     utm_source: str | None = Field(default=None, max_length=200)
+    referrer: str | None = Field(default=None, max_length=500)
 
 
 def _topics(session: SessionDep) -> list[Topic]:
@@ -66,6 +67,9 @@ def signup_form(request: Request, session: SessionDep) -> Response:
             "csrf_token": token,
             "ref": request.query_params.get("ref", "")[:200],
             "utm_source": request.query_params.get("utm_source", "")[:200],
+            # Where the visitor came from: our pages send no Referer (no-referrer), so the
+            # form carries the one this GET arrived with (its origin only) to the POST.
+            "referrer": referrer_origin(request.headers.get("referer")) or "",
             "values": {},
             "errors": [],
         },
@@ -100,6 +104,7 @@ async def signup_submit(
             consent_text=CONSENT_TEXT,
             ref=str(form.get("ref") or "")[:200] or None,
             utm_source=str(form.get("utm_source") or "")[:200] or None,
+            referrer=str(form.get("referrer") or "")[:500] or None,
         )
     try:
         if not data.consent:
@@ -121,7 +126,7 @@ async def signup_submit(
             channel=Channel.FORM,
             evidence=evidence,
             source=(data.utm_source or data.ref or "form"),
-            referrer=request.headers.get("referer"),
+            referrer=data.referrer or request.headers.get("referer"),
         )
     except InvalidInput as exc:
         if is_json:
@@ -157,6 +162,7 @@ def _form_again(request: Request, session: SessionDep, data: SignupJson, error: 
             "csrf_token": token,
             "ref": data.ref or "",
             "utm_source": data.utm_source or "",
+            "referrer": referrer_origin(data.referrer) or "",
             "values": {"email": data.email, "name": data.name or "", "topics": data.topics},
             "errors": [error],
         },
