@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -19,9 +18,11 @@ from app.campaigns.cli import campaign_app
 from app.compose import run_workers
 from app.db import get_engine, session_scope
 from app.errors import OctomailError
-from app.inbound.cli import poll_command, poller_command
+from app.inbound.cli import MetricsHost, MetricsPort, poll_command, poller_command
 from app.migrate import upgrade
 from app.models import Role
+from app.observability.logs import setup_from_settings, uvicorn_log_config
+from app.observability.metrics import prepare_multiprocess, serve_metrics
 from app.settings import Settings, get_settings
 from app.signin import needs_setup, setup_token
 from app.subscribers.directory import export_csv
@@ -62,12 +63,9 @@ def _fail(message: str) -> None:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Their INFO lines (every scheduler tick, every SMTP connection) drown ours.
-    for noisy in ("apscheduler", "mail.log"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # OCTOMAIL_LOG_FORMAT / OCTOMAIL_LOG_LEVEL; third-party loggers (the scheduler's ticks,
+    # aiosmtpd's conversation) stay at WARNING.
+    setup_from_settings(get_settings())
 
 
 @cli.command("worker")
@@ -80,13 +78,16 @@ def worker_command(
             "provider); one per core is a good start.",
         ),
     ] = 1,
+    metrics_port: MetricsPort = 0,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Run sending workers until SIGTERM/SIGINT; any number may share a PostgreSQL database."""
-    logging.basicConfig(
-        level=os.environ.get("OCTOMAIL_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    _setup_logging()
+    if metrics_port:
+        settings = get_settings()
+        if concurrency > 1:  # the children count into files this process sums per scrape
+            prepare_multiprocess(settings.var_dir / "metrics" / f"worker-{metrics_port}")
+        serve_metrics(metrics_host, metrics_port, settings.metrics_token)
     run_workers(concurrency)
 
 
@@ -127,6 +128,8 @@ def serve(
         fg=typer.colors.GREEN,
         bold=True,
     )
+    if workers > 1:  # each web process counts into files that any one of them sums
+        prepare_multiprocess(settings.var_dir / "metrics" / f"web-{port}")
     setup = first_run_hint(settings)
     if setup:
         typer.secho(setup, fg=typer.colors.YELLOW, bold=True)
@@ -144,7 +147,7 @@ def serve(
         workers=workers,
         proxy_headers=True,
         access_log=False,
-        log_level="info",
+        log_config=uvicorn_log_config(settings),
     )
 
 

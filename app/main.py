@@ -17,6 +17,8 @@ from app.web import admin
 from app.web.api import router as api_router
 from app.web.errors import install_error_handlers
 from app.web.guard import RequestGuard
+from app.web.observe import Observe
+from app.web.observe import router as observe_router
 from app.web.public import router as public_router
 from app.web.security_headers import SecurityHeaders
 from app.web_paths import STATIC_DIR
@@ -76,10 +78,14 @@ def create_app() -> FastAPI:
         no_csp_paths=("/docs", "/redoc") if docs else (),
         script_prefixes=("/admin",),
     )
+    # Outermost of all: the request id is set before anything logs, and every answer (a
+    # guard's 413 too) is counted and carries X-Request-ID.
+    app.add_middleware(Observe)
     # Public first: routes are matched in order and the recipients' endpoints (one-click
     # POSTs, /healthz) are the hot path; the two sets share no path, so order is free.
     app.include_router(public_router)
     app.include_router(api_router)
+    app.include_router(observe_router)
     admin.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

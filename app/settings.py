@@ -155,6 +155,14 @@ class Settings(BaseSettings):
     """Count opens and clicks of people who never chose: `off` (the default) unless the
     operator's legal basis allows it. A person's own yes or no always wins."""
 
+    # Issue 13, observability (app/observability/, app/web/observe.py).
+    metrics_token: str = ""
+    """Bearer token GET /metrics requires; empty: /metrics answers loopback clients only."""
+    log_format: str = Field("text", pattern="^(text|json)$")
+    """`text` or `json` (one object a line) for every process's logs."""
+    log_level: str = Field("INFO", pattern="^(?i:debug|info|warning|error)$")
+    """Level of Octomail's own loggers (third-party ones stay at WARNING)."""
+
     @field_validator("export_link_max_age", mode="before")
     @classmethod
     def _export_link_duration(cls, value: Any) -> timedelta:  # the raw input: mode=before

@@ -43,6 +43,7 @@ LAYERS = {
     "app.i18n": NEUTRAL,
     "app.migrate": NEUTRAL,
     "app.paging": NEUTRAL,
+    "app.observability": NEUTRAL,  # metrics, logs with request ids, database state
     "app.models": BASE,
     "app.db": BASE,
     "app.settings": BASE,

@@ -6,7 +6,6 @@ app/cli.py mounts them; `python -m app.inbound.cli poll --once|poller` runs them
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import threading
 from typing import Annotated
@@ -14,13 +13,24 @@ from typing import Annotated
 import typer
 
 from app.inbound.poller import poll_once, run_forever
+from app.observability.logs import setup_from_settings
+from app.observability.metrics import serve_metrics
 from app.settings import get_settings
+
+MetricsPort = Annotated[
+    int,
+    typer.Option(
+        help="Serve this process's metrics at http://HOST:PORT/metrics (0: none); "
+        "OCTOMAIL_METRICS_TOKEN protects it like the web's /metrics."
+    ),
+]
+MetricsHost = Annotated[
+    str, typer.Option(help="Address of the metrics server (loopback by default).")
+]
 
 
 def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_from_settings(get_settings())
 
 
 def poll_command(
@@ -43,11 +53,13 @@ def poll_command(
         raise typer.Exit(code=3)
 
 
-def poller_command() -> None:
+def poller_command(metrics_port: MetricsPort = 0, metrics_host: MetricsHost = "127.0.0.1") -> None:
     """Watch the info mailbox until SIGTERM/SIGINT (IDLE when the server offers it, else
     polling every OCTOMAIL_POLL_INTERVAL); one poller per mailbox holds the lease."""
 
     _logging()
+    if metrics_port:
+        serve_metrics(metrics_host, metrics_port, get_settings().metrics_token)
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: object) -> None:

@@ -31,6 +31,7 @@ from app.models import (
     table_of,
     utcnow,
 )
+from app.observability.metrics import LEASE_TAKEOVERS, SENDS, count_sends
 from app.sending.hooks import SendingHooks
 from app.settings import Settings
 
@@ -316,6 +317,7 @@ class SendStore:
                     smtp_reply=f"skipped: {reason}",
                 )
             )
+            SENDS.labels("skipped").inc(len(ids))
 
     # ------------------------------------------------------------ record
 
@@ -374,6 +376,7 @@ class SendStore:
                     },
                 )
             session.commit()
+        count_sends(r.status.value for r in results)
 
     def release(self, send_ids: list[int]) -> None:
         """Give claimed rows back to the queue untouched (pause, cancel, shutdown)."""
@@ -451,6 +454,7 @@ def recover_expired(engine: sa.Engine, now: datetime | None = None) -> int:
         )
         count = result.rowcount or 0
     if count:
+        LEASE_TAKEOVERS.labels("send").inc(count)
         log.warning("returned %d sends with an expired lease to the queue", count)
     return count
 

@@ -23,6 +23,7 @@ import aiosmtplib
 
 from app.errors import ConfigurationError
 from app.mail.smtp import SmtpTarget, parse_smtp_url
+from app.observability.metrics import count_reply
 from app.sending.ratelimit import buckets
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def _payload(data: bytes, crlf: bool = False) -> bytes:
 class _Provider:
     def __init__(self, target: SmtpTarget) -> None:
         self.target = target
+        self.label = f"{target.host}:{target.port}"  # the metrics' provider: no credentials
         self.idle: deque[_Connection] = deque()
         self.down_until = 0.0
         self.backoff = 0.5
@@ -287,6 +289,7 @@ class SmtpPool:
                 result = await self._deliver(conn, sender, recipient, payload)
             finally:
                 self._release(conn)
+            count_reply(conn.provider.label, result.code)
             if not isinstance(result, _ConnectFailed):
                 break
             result = DeliveryResult(result.outcome, result.code, result.reply)
