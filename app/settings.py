@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     """Failed sign-ins from one client (IPv4 address or IPv6 /64) within the window that
     lock that client out: one guesser trying many accounts."""
     admin_lockout_window: timedelta = timedelta(minutes=15)
+    # Issue 15, subscribers' own sign-in on /account.
+    account_link_max_age: timedelta = timedelta(minutes=30)
+    """Lifetime of a mailed /account sign-in link (it also works only once)."""
+    account_rate_limit: int = Field(5, ge=1)
+    """Sign-in link requests and password attempts per minute per IPv4 address or IPv6 /64."""
     preflight_private_links: bool = False
     """Let the preflight's link check reach private and loopback addresses (tests, an
     intranet newsletter); off, such links are reported as not checked."""
@@ -177,6 +182,7 @@ class Settings(BaseSettings):
         "send_retry_max_age",
         "inbound_lease_ttl",
         "inbound_retention",
+        "account_link_max_age",
         "admin_session_idle",
         "admin_session_max_age",
         "admin_lockout_window",

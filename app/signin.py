@@ -63,9 +63,14 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _account_key(email: str) -> str | None:
+SUBSCRIBER_SCOPE = "subscriber:"
+"""Prefix of a subscriber's failures in sign_in_failure (issue 15): the same rules and
+table as marketers', counted apart (one address may be both)."""
+
+
+def _account_key(email: str, scope: str = "") -> str | None:
     try:
-        return normalize_email(email)
+        return scope + normalize_email(email)
     except InvalidInput:
         return None
 
@@ -87,7 +92,13 @@ def _lock_end(
 
 
 def lock_ends(
-    session: Session, *, email: str, client: str, settings: Settings, now: datetime
+    session: Session,
+    *,
+    email: str,
+    client: str,
+    settings: Settings,
+    now: datetime,
+    scope: str = "",
 ) -> datetime | None:
     """The later of the account's and the client's lock ends, or None."""
     window = settings.admin_lockout_window
@@ -100,7 +111,7 @@ def lock_ends(
             now,
         )
     ]
-    account = _account_key(email)
+    account = _account_key(email, scope)
     if account is not None:
         ends.append(
             _lock_end(
@@ -115,8 +126,48 @@ def lock_ends(
     return max(found) if found else None
 
 
-def _record_failure(session: Session, email: str, client: str, now: datetime) -> None:
-    account = _account_key(email)
+def check_lockout(
+    session: Session,
+    *,
+    email: str,
+    client: str,
+    settings: Settings,
+    now: datetime,
+    scope: str = "",
+) -> None:
+    """Raise LockedOut while this account or client is locked out (nothing is checked)."""
+    until = lock_ends(session, email=email, client=client, settings=settings, now=now, scope=scope)
+    if until is not None:
+        log.warning(
+            "sign-in refused (locked out) for %s from %s", _account_key(email, scope), client
+        )
+        raise LockedOut("Too many failed sign-ins. Try again later.", until)
+
+
+def record_failure(
+    session: Session, email: str, client: str, now: datetime, scope: str = ""
+) -> None:
+    """Count one failed sign-in against the account and the client."""
+    _record_failure(session, email, client, now, scope)
+
+
+def clear_failures(
+    session: Session, email: str, *, settings: Settings, now: datetime, scope: str = ""
+) -> None:
+    """After a success: the account's count goes (not the client's: one guesser, many
+    accounts), and every failure older than the window."""
+    account = _account_key(email, scope)
+    if account is not None:
+        session.exec(delete(SignInFailure).where(col(SignInFailure.email) == account))
+    session.exec(
+        delete(SignInFailure).where(col(SignInFailure.at) < now - settings.admin_lockout_window)
+    )
+
+
+def _record_failure(
+    session: Session, email: str, client: str, now: datetime, scope: str = ""
+) -> None:
+    account = _account_key(email, scope)
     log.warning(
         "failed sign-in for %s from %s", account or "a value that is not an address", client
     )
@@ -138,19 +189,12 @@ def sign_in(
     Raises LockedOut (nothing checked) or SignInRefused (the failure is counted)."""
     settings = settings or get_settings()
     now = now or utcnow()
-    until = lock_ends(session, email=email, client=client, settings=settings, now=now)
-    if until is not None:
-        log.warning("sign-in refused (locked out) for %s from %s", _account_key(email), client)
-        raise LockedOut("Too many failed sign-ins. Try again later.", until)
+    check_lockout(session, email=email, client=client, settings=settings, now=now)
     user = authenticate(session, email=email, password=password)
     if user is None:
         _record_failure(session, email, client, now)
         raise SignInRefused("The email address or the password is not right.")
-    # A success clears the account's count (not the client's: one guesser, many accounts).
-    session.exec(delete(SignInFailure).where(col(SignInFailure.email) == user.email))
-    session.exec(
-        delete(SignInFailure).where(col(SignInFailure.at) < now - settings.admin_lockout_window)
-    )
+    clear_failures(session, user.email, settings=settings, now=now)
     log.info("%s signed in from %s", user.email, client)
     return user, start_session(session, user, client=client, user_agent=user_agent, now=now)
 

@@ -26,6 +26,8 @@ class Purpose(StrEnum):
     ADMIN_SETUP = "admin-setup.v1"
     ADMIN_FLASH = "admin-flash.v1"
     REPORT_SHARE = "report-share.v1"
+    ACCOUNT_SIGNIN = "account-signin.v1"
+    CONTACT_CHANGE = "contact-change.v1"
 
 
 # Purposes whose tokens never expire (links in mail already sent must keep working).

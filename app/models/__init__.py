@@ -1,6 +1,6 @@
 """All SQLModel tables and enums; imports nothing else from app."""
 
-from app.models.accounts import SubscriberAccount, SubscriberSession
+from app.models.accounts import ContactChange, SubscriberAccount, SubscriberSession
 from app.models.base import iso_utc, naive_utc, saved_id, table_of, utcnow
 from app.models.campaigns import Campaign, CampaignTopic, Send, TrackingEvent
 from app.models.enums import (
@@ -34,6 +34,7 @@ __all__ = [
     "Channel",
     "ConsentAction",
     "ConsentEvent",
+    "ContactChange",
     "InboundMessage",
     "InboundStatus",
     "Lease",

@@ -4,11 +4,12 @@ kept apart from the marketers' (their own table and cookie)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Integer, String
 from sqlmodel import Field, SQLModel
 
-from app.models.base import opt_ts_field, ts_field
+from app.models.base import json_field, opt_ts_field, ts_field
 
 
 class SubscriberAccount(SQLModel, table=True):
@@ -46,3 +47,24 @@ class SubscriberSession(SQLModel, table=True):
     )
     created_at: datetime = ts_field()
     last_seen_at: datetime = ts_field()
+
+
+class ContactChange(SQLModel, table=True):
+    """A change of address or name waiting for its confirmation link to be used: the new
+    address must prove it is the person's (a mail to it), and a name from mail we cannot
+    tie to the person is confirmed by the sender first. Deleted with the person."""
+
+    __tablename__ = "contact_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    field: str = Field(sa_type=String(16))  # "email" or "name"
+    value: str = Field(sa_type=String(320))
+    inbound_id: int | None = None  # the mail that asked for it, if it came by mail
+    evidence: dict[str, Any] = json_field()
+    created_at: datetime = ts_field()
+    applied_at: datetime | None = opt_ts_field()

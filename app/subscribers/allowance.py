@@ -42,6 +42,10 @@ class MailKind(StrEnum):
     """The person's data (or a link to it), mailed from the preference center."""
     ACK = "ack"
     """Acknowledgement of an opt-out received by email."""
+    ACCOUNT_LINK = "account_link"
+    """A sign-in link asked for on /account (issue 15)."""
+    CONTACT_CONFIRM = "contact_confirm"
+    """'Confirm this change of address or name', to the new address or to the sender."""
 
 
 INTERVALS: dict[MailKind, timedelta] = {
@@ -49,6 +53,8 @@ INTERVALS: dict[MailKind, timedelta] = {
     MailKind.OPTOUT_CONFIRM: timedelta(days=1),
     MailKind.EXPORT: timedelta(days=1),
     MailKind.ACK: timedelta(days=1),
+    MailKind.ACCOUNT_LINK: timedelta(minutes=5),
+    MailKind.CONTACT_CONFIRM: timedelta(hours=1),
 }
 CEILING_KEY, CEILING_KIND = "*", "ceiling"
 CEILING_WINDOW = timedelta(hours=1)

@@ -2,7 +2,15 @@
 
 from fastapi import APIRouter
 
-from app.web.public import email_optout, health, preferences, signup, unsubscribe, webhooks
+from app.web.public import (
+    account,
+    email_optout,
+    health,
+    preferences,
+    signup,
+    unsubscribe,
+    webhooks,
+)
 
 router = APIRouter()
 router.include_router(health.router)
@@ -11,3 +19,4 @@ router.include_router(unsubscribe.router)
 router.include_router(preferences.router)
 router.include_router(email_optout.router)
 router.include_router(webhooks.router)
+router.include_router(account.router)

@@ -1,0 +1,431 @@
+"""/account: a subscriber's own sign-in and their data (issue 15).
+
+Signed out: ask for a sign-in link (always the same answer, known address or not: the
+lookup and the mail happen after the answer), or sign in with a password. Signed in: the
+preference centre's data with the session as the key (topics, name, tracking, consent
+history, export, erasure), a change of address confirmed from the new mailbox, a password.
+
+The session cookie is `octomail_account`, scoped to `/account`: the browser never sends it to
+/admin or /api/v1, and the gates there read only their own cookie and table anyway. Forms
+carry a CSRF token: bound to the session once signed in (as the admin pages), the public
+double submit before (the sign-in forms, the link's button).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from app.accounts import signin as accounts
+from app.errors import InvalidInput, RateLimited, TokenInvalid
+from app.mail.addresses import mask_email
+from app.models import Channel, Subscriber, SubscriptionStatus, saved_id
+from app.sending.render import subject_received
+from app.settings import get_settings
+from app.signin import LockedOut, SignInRefused
+from app.subscribers import contact
+from app.subscribers.consent import Evidence
+from app.subscribers.preferences import erase_for, export_for, load_view, update_profile
+from app.subscribers.preferences import update_topics as set_topics
+from app.subscribers.profile import consent_history
+from app.web import csrf
+from app.web.deps import SessionDep, client_ip, request_evidence
+from app.web.params import form_ids
+from app.web.public.preferences import request_gettext
+from app.web.public.unsubscribe import PRIVATE_HEADERS
+from app.web.ratelimit import RateLimiter, client_key
+from app.web.templating import render, request_language
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+COOKIE = "octomail_account"
+PATH = "/account"
+
+
+class Signed:
+    """The signed-in subscriber of one request, and the cookie token (for the CSRF)."""
+
+    def __init__(self, subscriber: Subscriber, token: str) -> None:
+        self.subscriber = subscriber
+        self.token = token
+        self.csrf_token = csrf.bound_token(token)
+
+
+def _signed_in(request: Request, db: SessionDep) -> Signed | None:
+    token = request.cookies.get(COOKIE)
+    found = accounts.active_session(db, token)
+    db.commit()
+    return Signed(found.subscriber, token) if found and token else None
+
+
+MaybeSigned = Annotated[Signed | None, Depends(_signed_in)]
+
+
+def _limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    if not hasattr(state, "account_limiter"):
+        state.account_limiter = RateLimiter(get_settings().account_rate_limit, window=60)
+    return state.account_limiter
+
+
+def _limit(request: Request, what: str) -> None:
+    if not _limiter(request).allow(f"{what}:{client_key(client_ip(request) or 'unknown')}"):
+        raise RateLimited("Too many attempts from your network. Please try again in a minute.")
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    async with request.form(max_files=0, max_fields=500) as form:
+        out: dict[str, list[str]] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                out.setdefault(key, []).append(value[:2000])
+        return out
+
+
+def _first(form: dict[str, list[str]], key: str) -> str:
+    return (form.get(key) or [""])[0]
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    response = render(request, name, context, status_code=status_code)
+    response.headers.update(PRIVATE_HEADERS)
+    return response
+
+
+def _public_page(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> Response:
+    """A page with a form before sign-in: the double-submit CSRF cookie and field."""
+    token = csrf.token_for(request)
+    response = _page(request, name, {**context, "csrf_token": token}, status_code)
+    return csrf.set_cookie(request, response, token)
+
+
+def _require(request: Request, me: Signed | None, form: dict[str, list[str]]) -> Signed:
+    """A signed-in session and its CSRF token, for every change made while signed in."""
+    if me is None:  # signed out meanwhile: back to the sign-in page
+        raise HTTPException(status_code=303, headers={"Location": PATH})
+    if not csrf.bound_token_valid(me.token, _first(form, csrf.FIELD)):
+        raise TokenInvalid("This form has expired. Please reload the page and try again.")
+    return me
+
+
+def _to_account() -> Response:
+    return RedirectResponse(PATH, status_code=303)
+
+
+def _with_cookie(request: Request, response: Response, token: str) -> Response:
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().base_url.lower().startswith("https://"),
+        path=PATH,
+    )
+    return response
+
+
+# -- signed out ----------------------------------------------------------------------------
+
+
+def _sign_in_page(
+    request: Request, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    return _public_page(request, "public/account_signin.html", {"error": error}, status_code)
+
+
+@router.api_route(PATH, methods=["GET", "HEAD"])
+def account_home(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
+    if me is None:
+        return _sign_in_page(request)
+    return _home(request, db, me)
+
+
+@router.post(f"{PATH}/link")
+async def ask_for_link(request: Request, background: BackgroundTasks) -> Response:
+    """The same answer for every address; the lookup and the mail run after it."""
+    form = await _form(request)
+    csrf.check(request, _first(form, csrf.FIELD))
+    _limit(request, "link")
+    address = _first(form, "email").strip()[:320]
+    if address:
+        background.add_task(accounts.send_link, address, language=request_language(request))
+    return _page(request, "public/account_sent.html", {})
+
+
+@router.api_route(f"{PATH}/link/{{token}}", methods=["GET", "HEAD"])
+def link_page(token: str, request: Request, db: SessionDep) -> Response:
+    """A button, not a sign-in: link scanners that open the mail spend nothing."""
+    accounts.read_link(db, token)
+    return _public_page(request, "public/account_link.html", {"action": request.url.path})
+
+
+@router.post(f"{PATH}/link/{{token}}")
+async def use_link(token: str, request: Request, db: SessionDep) -> Response:
+    form = await _form(request)
+    csrf.check(request, _first(form, csrf.FIELD))
+    _subscriber, session_token = accounts.use_link(db, token)
+    db.commit()
+    return _with_cookie(request, _to_account(), session_token)
+
+
+@router.post(f"{PATH}/signin")
+async def password_sign_in(request: Request, db: SessionDep) -> Response:
+    form = await _form(request)
+    csrf.check(request, _first(form, csrf.FIELD))
+    gettext = request_gettext(request)
+    try:
+        _subscriber, session_token = accounts.sign_in(
+            db,
+            email=_first(form, "email")[:320],
+            password=_first(form, "password")[:1000],
+            client=client_key(client_ip(request) or "unknown"),
+        )
+    except LockedOut:
+        db.commit()
+        error = gettext("Too many failed sign-ins. Try again later, or ask for a sign-in link.")
+        return _sign_in_page(request, error=error, status_code=429)
+    except SignInRefused:
+        db.commit()  # the failure is counted
+        error = gettext(
+            "The address or the password is not right. Forgot it? Ask for a sign-in link."
+        )
+        return _sign_in_page(request, error=error, status_code=401)
+    db.commit()
+    return _with_cookie(request, _to_account(), session_token)
+
+
+# -- signed in -----------------------------------------------------------------------------
+
+
+def _home(
+    request: Request,
+    db: Session,
+    me: Signed,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    view = load_view(db, saved_id(me.subscriber))
+    if view is None:
+        return _page(request, "public/preferences_gone.html", {}, status_code=410)
+    subscriber = view.subscriber
+    topics = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "description": t.description,
+            "checked": view.status_by_topic.get(saved_id(t)) == SubscriptionStatus.SUBSCRIBED,
+        }
+        for t in view.topics
+    ]
+    pending = [c for c in contact.pending_changes(db, saved_id(subscriber)) if c.field == "email"]
+    return _page(
+        request,
+        "public/account.html",
+        {
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "status": str(subscriber.status),
+            "tracking_allowed": subscriber.tracking_allowed,
+            "tracking_default_on": get_settings().tracking_default == "on",
+            "topics": topics,
+            "history": consent_history(db, saved_id(subscriber)),
+            "has_password": accounts.has_password(db, saved_id(subscriber)),
+            "pending_email": mask_email(pending[-1].value) if pending else None,
+            "csrf_token": me.csrf_token,
+            "notice": notice,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+def _evidence(request: Request) -> Evidence:
+    return request_evidence(request, via="account")
+
+
+@router.post(f"{PATH}/preferences")
+async def save_preferences(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
+    form = await _form(request)
+    me = _require(request, me, form)
+    subscriber_id = saved_id(me.subscriber)
+    evidence = _evidence(request)
+    added, removed = set_topics(
+        db, subscriber_id=subscriber_id, wanted=form_ids(form.get("topic", [])), evidence=evidence
+    )
+    fields = update_profile(
+        db,
+        subscriber_id=subscriber_id,
+        name=_first(form, "name")[:200] if "name" in form else None,
+        tracking_allowed=form["tracking"][-1] == "1" if "tracking" in form else None,
+        evidence=evidence,
+    )
+    db.commit()
+    gettext = request_gettext(request)
+    changed = bool(added or removed or fields)
+    notice = gettext("Your preferences were saved.") if changed else gettext("Nothing changed.")
+    return _home(request, db, me, notice=notice)
+
+
+@router.post(f"{PATH}/email")
+async def change_address(
+    request: Request, db: SessionDep, me: MaybeSigned, background: BackgroundTasks
+) -> Response:
+    """A new address waits for its owner: a link goes to it; nothing changes before."""
+    form = await _form(request)
+    me = _require(request, me, form)
+    gettext = request_gettext(request)
+    try:
+        change = contact.propose(
+            db, subscriber=me.subscriber, field=contact.EMAIL, value=_first(form, "email")
+        )
+    except contact.AddressUnavailable:
+        error = gettext("This address cannot be used for your subscription. Please write to us.")
+        return _home(request, db, me, error=error, status_code=409)
+    except InvalidInput:
+        error = gettext("Please enter a new, valid email address.")
+        return _home(request, db, me, error=error, status_code=422)
+    db.commit()
+    db.refresh(me.subscriber)
+    db.expunge(me.subscriber)
+    db.expunge(change)
+    background.add_task(
+        contact.send_confirmation, change, me.subscriber, language=request_language(request)
+    )
+    notice = gettext(
+        "We sent a link to the new address. Your address changes when you open it and confirm."
+    )
+    return _home(request, db, me, notice=notice)
+
+
+@router.post(f"{PATH}/password")
+async def set_password(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
+    form = await _form(request)
+    me = _require(request, me, form)
+    gettext = request_gettext(request)
+    password = _first(form, "password")
+    if password != _first(form, "password_again"):
+        error = gettext("The two passwords are not the same.")
+        return _home(request, db, me, error=error, status_code=422)
+    try:
+        accounts.set_password(db, me.subscriber, password, keep=me.token)
+    except InvalidInput:
+        error = gettext("The password must have 10 to 1,000 characters.")
+        return _home(request, db, me, error=error, status_code=422)
+    db.commit()
+    return _home(request, db, me, notice=gettext("Your password is set."))
+
+
+@router.post(f"{PATH}/export")
+async def export(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
+    """The data as a download: this session proves the mailbox (a mailed link) or knows
+    the password, which a forwarded newsletter link does not."""
+    form = await _form(request)
+    me = _require(request, me, form)
+    data = export_for(
+        db,
+        subscriber_id=saved_id(me.subscriber),
+        subject_for=subject_received,
+        evidence=_evidence(request).with_details(delivery="download"),
+    )
+    db.commit()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False, default=str),
+        media_type="application/json",
+        headers={
+            **PRIVATE_HEADERS,
+            "Content-Disposition": f'attachment; filename="my-data-{stamp}.json"',
+        },
+    )
+
+
+@router.api_route(f"{PATH}/erase", methods=["GET", "HEAD"])
+def erase_page(request: Request, me: MaybeSigned) -> Response:
+    if me is None:
+        return _to_account()
+    return _page(request, "public/preferences_erase.html", _erase_context(me))
+
+
+def _erase_context(me: Signed) -> dict[str, Any]:
+    return {
+        "action": PATH,
+        "action_erase": f"{PATH}/erase",
+        "masked_email": mask_email(me.subscriber.email),
+        "csrf_token": me.csrf_token,
+    }
+
+
+@router.post(f"{PATH}/erase")
+async def erase(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
+    form = await _form(request)
+    me = _require(request, me, form)
+    if _first(form, "confirm") != "yes":
+        gettext = request_gettext(request)
+        context = {
+            **_erase_context(me),
+            "error": gettext("Please tick the box to confirm that you want your data erased."),
+        }
+        return _page(request, "public/preferences_erase.html", context, status_code=422)
+    erase_for(db, subscriber_id=saved_id(me.subscriber), evidence=_evidence(request))
+    db.commit()
+    response = _page(request, "public/preferences_erased.html", {})
+    response.delete_cookie(COOKIE, path=PATH)
+    return response
+
+
+@router.post(f"{PATH}/signout")
+async def sign_out(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
+    form = await _form(request)
+    me = _require(request, me, form)
+    accounts.end_session(db, me.token)
+    db.commit()
+    response = _to_account()
+    response.delete_cookie(COOKIE, path=PATH)
+    return response
+
+
+# -- a change confirmed from the mail ------------------------------------------------------
+
+
+@router.api_route(f"{PATH}/change/{{token}}", methods=["GET", "HEAD"])
+def change_page(token: str, request: Request, db: SessionDep) -> Response:
+    change, _subscriber = contact.read_change(db, token)
+    shown = mask_email(change.value) if change.field == contact.EMAIL else change.value
+    return _public_page(
+        request,
+        "public/account_change.html",
+        {"action": request.url.path, "field": change.field, "value": shown},
+    )
+
+
+@router.post(f"{PATH}/change/{{token}}")
+async def apply_change(token: str, request: Request, db: SessionDep) -> Response:
+    form = await _form(request)
+    csrf.check(request, _first(form, csrf.FIELD))
+    change, _subscriber = contact.read_change(db, token)
+    channel = Channel.EMAIL if change.inbound_id is not None else Channel.PREFERENCES
+    gettext = request_gettext(request)
+    try:
+        contact.apply(db, change, channel=channel, evidence=_evidence(request))
+    except contact.AddressUnavailable:
+        db.rollback()
+        message = gettext("This address cannot be used for your subscription. Please write to us.")
+        return _page(request, "public/account_changed.html", {"message": message}, 409)
+    db.commit()
+    message = (
+        gettext("Your address is changed. Our emails now go to the new address.")
+        if change.field == contact.EMAIL
+        else gettext("Your name is changed.")
+    )
+    return _page(request, "public/account_changed.html", {"message": message})
