@@ -23,7 +23,7 @@ from app.i18n import SUPPORTED
 ROOT = Path(__file__).resolve().parents[1]
 LOCALE = ROOT / "locale"
 TRANSLATED = [lang for lang in SUPPORTED if lang != "en"]
-KEYWORDS = {"_": None, "gettext": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}  # + babel.cfg's own
 _PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|%d|\{\w*\}")
 
 

@@ -6,10 +6,15 @@ from __future__ import annotations
 import logging
 from email.message import EmailMessage
 
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.i18n import gettext_for, supported
 from app.mail.transactional import transactional_message
 from app.settings import Settings
 from app.subscribers import allowance
 from app.subscribers.allowance import MailKind, Outcome
+from app.subscribers.optout import find_by_email
 from app.tokens import Purpose, mint
 
 log = logging.getLogger(__name__)
@@ -22,45 +27,74 @@ def email_optout_url(settings: Settings, inbound_id: int, index: int, tag: str) 
     return f"{settings.base_url.rstrip('/')}/email-optout/{token}"
 
 
+def language_of(engine: Engine, address: str) -> str:
+    """The language stored for the subscriber with this address, else English."""
+    with Session(engine) as session:
+        subscriber = find_by_email(session, address)
+        return supported(subscriber.language if subscriber else None) or "en"
+
+
 def acknowledgement(
-    settings: Settings, *, to: str, in_reply_to: str, references: str, subject: str
+    settings: Settings,
+    *,
+    to: str,
+    in_reply_to: str,
+    references: str,
+    subject: str,
+    language: str = "en",
 ) -> EmailMessage:
     """One short auto-reply confirming the opt-out (never sent to automated mail)."""
+    _ = gettext_for(language)
+    org = {"org": settings.org_name}
     reply_subject = subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
     headers = {"X-Auto-Response-Suppress": "All"}  # keep Exchange out-of-office replies away
     if in_reply_to:
         headers |= {"In-Reply-To": in_reply_to, "References": references or in_reply_to}
+    paragraphs = [
+        _("Hello,"),
+        _(
+            "We received your request and removed your address from the mailing lists of "
+            "%(org)s. You will not receive our newsletters any more; mail already on its way "
+            "may still arrive in the next few minutes."
+        )
+        % org,
+        _("If this was a mistake, you can subscribe again on our website at any time."),
+    ]
     return transactional_message(
         settings,
         kind="ack",
         to_address=to,
-        subject=reply_subject if subject else f"You are unsubscribed from {settings.org_name}",
+        subject=reply_subject if subject else _("You are unsubscribed from %(org)s") % org,
         auto_submitted="auto-replied",
         headers=headers,
-        text=(
-            "Hello,\n\n"
-            f"We received your request and removed your address from {settings.org_name}'s "
-            "mailing lists. You will not receive our newsletters any more; mail already on its "
-            "way may still arrive in the next few minutes.\n\n"
-            "If this was a mistake, you can subscribe again on our website at any time.\n"
-        ),
+        text="\n\n".join(paragraphs) + "\n",
+        language=language,
     )
 
 
-def confirmation_request(settings: Settings, *, to: str, url: str) -> EmailMessage:
+def confirmation_request(
+    settings: Settings, *, to: str, url: str, language: str = "en"
+) -> EmailMessage:
     """Ask the owner of an address someone else typed to confirm its removal."""
+    _ = gettext_for(language)
+    org = {"org": settings.org_name}
+    paragraphs = [
+        _("Hello,"),
+        _(
+            "Someone asked %(org)s to stop sending email to this address. If that was you, "
+            "or you agree, open this link and press the button to confirm:"
+        )
+        % org,
+        url if language == "en" else f"{url}?lang={language}",
+        _("If you did not ask for this, ignore this message: nothing will change."),
+    ]
     return transactional_message(
         settings,
         kind="confirm",
         to_address=to,
-        subject=f"Confirm: stop {settings.org_name} emails to this address",
-        text=(
-            "Hello,\n\n"
-            f"Someone asked {settings.org_name} to stop sending email to this address. "
-            "If that was you, or you agree, open this link and press the button to confirm:\n\n"
-            f"{url}\n\n"
-            "If you did not ask for this, ignore this message: nothing will change.\n"
-        ),
+        subject=_("Confirm: stop %(org)s emails to this address") % org,
+        text="\n\n".join(paragraphs) + "\n",
+        language=language,
     )
 
 

@@ -432,6 +432,7 @@ class Poller:
             acked = False
             reply = row.evidence.get("reply", {})
             for mail in row.evidence["outbox"]:
+                language = mailouts.language_of(self.engine, mail["to"])
                 if mail["kind"] == "ack":
                     message = mailouts.acknowledgement(
                         self.settings,
@@ -439,12 +440,15 @@ class Poller:
                         in_reply_to=reply.get("message_id", ""),
                         references=reply.get("references", ""),
                         subject=reply.get("subject", ""),
+                        language=language,
                     )
                 else:
                     url = mailouts.email_optout_url(
                         self.settings, int(row.id or 0), int(mail["index"]), str(mail["tag"])
                     )
-                    message = mailouts.confirmation_request(self.settings, to=mail["to"], url=url)
+                    message = mailouts.confirmation_request(
+                        self.settings, to=mail["to"], url=url, language=language
+                    )
                 outcome, error = mailouts.deliver(
                     self.settings, mailouts.OUTBOX_KINDS[mail["kind"]], mail["to"], message
                 )

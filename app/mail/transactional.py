@@ -62,7 +62,6 @@ def transactional_message(
     message["To"] = formataddr((" ".join(to_name.split()), to_address))
     message["Message-ID"] = own_message_id(settings, kind)
     message["Auto-Submitted"] = auto_submitted
-    message["Content-Language"] = language
     for name, value in (headers or {}).items():
         message[name] = value
     footer = footer_lines(settings)
@@ -74,6 +73,8 @@ def transactional_message(
             + "</p>\n</body>"
         )
         message.add_alternative(html.replace("</body>", signed, 1), subtype="html")
+    # Last: set_content and add_alternative drop (or move into a part) every Content-* header.
+    message["Content-Language"] = language
     return message
 
 

@@ -46,6 +46,9 @@ class Subscriber(SQLModel, table=True):
     """Every signed link of this person carries a tag derived from it (app/link_secrets.py)."""
     legacy_links: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     """Existed before migration 0004: links signed then (without a tag) still work."""
+    language: str | None = Field(default=None, sa_type=String(8))
+    """en, fr, de or es (app/i18n.py): pages from their links and transactional mail use it;
+    None when never told (pages follow Accept-Language, mail is in English)."""
 
 
 class Topic(SQLModel, table=True):

@@ -275,6 +275,7 @@ def public_subscriber(subscriber: Subscriber, subscriptions: list[dict]) -> dict
         "source": subscriber.source,
         "referrer": subscriber.referrer,
         "tracking_allowed": subscriber.tracking_allowed,
+        "language": subscriber.language,
         "created_at": subscriber.created_at,
         "updated_at": subscriber.updated_at,
         "subscriptions": subscriptions,

@@ -8,8 +8,10 @@ from email.message import EmailMessage
 from functools import partial
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlmodel import Session
 
+from app.i18n import N_, gettext_context, gettext_for, supported
 from app.links import confirm_url
 from app.mail.transactional import transactional_message
 from app.models import Subscriber, Topic, saved_id
@@ -22,8 +24,12 @@ from app.web_paths import TEMPLATE_DIR
 log = logging.getLogger(__name__)
 
 _env = Environment(
-    loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html"])
+    loader=FileSystemLoader(str(TEMPLATE_DIR)),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
 )
+# The language's gettext comes with each render's context (app/i18n.py), never installed here.
+_env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]  # by the extension
 
 
 def confirmation_message(
@@ -34,25 +40,36 @@ def confirmation_message(
     link_secret: str,
     topics: list[Topic],
     settings: Settings,
+    language: str | None = None,
 ) -> EmailMessage:
-    """The double opt-in email; its link shows a page whose button (a POST) confirms."""
+    """The double opt-in email, in `language` (English when None); its link shows a page
+    (in that language) whose button (a POST) confirms."""
+    lang = supported(language) or "en"
     url = confirm_url(
         subscriber_id, [t.id for t in topics if t.id is not None], settings, secret=link_secret
     )
+    if lang != "en":
+        url = f"{url}?lang={lang}"
+    names = ", ".join(t.name for t in topics)
     context = {
         "org_name": settings.org_name,
         "url": url,
-        "topics": topics,
-        "hours": int(settings.confirm_max_age.total_seconds() // 3600),
+        "topics_text": names,
+        "topics_html": Markup("<strong>{}</strong>").format(names),
+        "hours": max(1, int(settings.confirm_max_age.total_seconds() // 3600)),
+        "lang": lang,
+        **gettext_context(lang),
     }
+    subject = gettext_for(lang)(N_("Please confirm your subscription to %(org)s"))
     return transactional_message(
         settings,
         kind="signup",
         to_address=to_email,
         to_name=clean_name(to_name),
-        subject=f"Please confirm your subscription to {settings.org_name}",
+        subject=subject % {"org": settings.org_name},
         text=_env.get_template("transactional/confirm.txt").render(context),
         html=_env.get_template("transactional/confirm.html").render(context),
+        language=lang,
     )
 
 
@@ -65,6 +82,7 @@ def send_confirmation(
     topics: list[Topic],
     settings: Settings | None = None,
     grant: Grant | None = None,
+    language: str | None = None,
 ) -> Outcome:
     """Send it now, within the address's allowance (at most one an hour; `grant` when the
     caller claimed it already). A failure is logged (the person can simply sign up again)."""
@@ -76,6 +94,7 @@ def send_confirmation(
         link_secret=link_secret,
         topics=topics,
         settings=settings,
+        language=language,
     )
     try:
         return allowance.send(MailKind.CONFIRM, to_email, message, settings, grant)
@@ -106,4 +125,5 @@ def claim_confirmation(
         link_secret=subscriber.link_secret,
         topics=topics,
         grant=grant,
+        language=subscriber.language,
     )

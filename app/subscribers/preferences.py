@@ -13,6 +13,7 @@ from sqlalchemy import text as sa_text
 from sqlmodel import Session, select
 
 from app.errors import Conflict
+from app.i18n import SUPPORTED
 from app.mail.addresses import email_hmac
 from app.models import (
     Channel,
@@ -350,8 +351,11 @@ def update_profile(
     name: str | None = None,
     tracking_allowed: bool | None = None,
     evidence: Evidence = NO_EVIDENCE,
+    language: str | None = None,
 ) -> list[str]:
     """Change the name and/or the tracking choice; one `update` event per changed field.
+    The language (app/i18n.py's SUPPORTED; others are ignored) is not a consent matter and
+    is changed without an event.
 
     The event names the field and, for tracking, the choice; never the name itself (the
     log outlives an erasure as a keyed hash and must not keep personal data)."""
@@ -381,6 +385,9 @@ def update_profile(
             ),
         )
         changed.append("tracking_allowed")
+    if language in SUPPORTED and language != subscriber.language:
+        subscriber.language = language
+        changed.append("language")
     if changed:
         subscriber.updated_at = utcnow()
         session.add(subscriber)

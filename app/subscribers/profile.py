@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app.errors import InvalidInput
+from app.i18n import SUPPORTED
 from app.models import (
     Channel,
     ConsentAction,
@@ -96,10 +98,13 @@ def update_profile(
     tracking_allowed: bool | None = None,
     channel: str = Channel.ADMIN,
     evidence: Evidence = NO_EVIDENCE,
+    language: str | None = None,
 ) -> Subscriber:
-    """Name, attributes (InvalidInput when too large or not an object), tracking. A changed
-    tracking choice is the person's consent, given through an admin or the API: logged as an
-    `update` event naming the field and the choice, like the preference centre's."""
+    """Name, attributes (InvalidInput when too large or not an object), tracking, the
+    language of pages and mail (one of app/i18n.py's SUPPORTED, else InvalidInput; ""
+    forgets it); None leaves a field as it is. A changed tracking choice is the person's
+    consent, given through an admin or the API: logged as an `update` event naming the
+    field and the choice, like the preference centre's."""
     if name is not None:
         subscriber.name = clean_name(name)
     if attributes is not None:
@@ -115,6 +120,12 @@ def update_profile(
                 field="tracking_allowed", tracking_allowed=tracking_allowed
             ),
         )
+    if language == "":  # forget it: pages follow the browser again, mail is in English
+        subscriber.language = None
+    elif language is not None:
+        if language not in SUPPORTED:
+            raise InvalidInput(f"unknown language {language[:20]!r}: use one of {SUPPORTED}")
+        subscriber.language = language
     subscriber.updated_at = utcnow()
     session.add(subscriber)
     session.flush()

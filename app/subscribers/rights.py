@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from app.i18n import supported, translations
 from app.links import export_url
 from app.mail.addresses import email_hmac
 from app.mail.transactional import transactional_message
@@ -72,6 +73,7 @@ def export_data(
             "source": subscriber.source,
             "referrer": subscriber.referrer,
             "tracking_allowed": subscriber.tracking_allowed,
+            "language": subscriber.language,
             "created_at": _iso(subscriber.created_at),
             "updated_at": _iso(subscriber.updated_at),
         },
@@ -146,21 +148,39 @@ def erase(
 
 
 def export_link_message(subscriber: Subscriber, settings: Settings) -> EmailMessage:
-    """The mail that carries a person's download link: to their own address only."""
+    """The mail that carries a person's download link: to their own address only, in
+    their language."""
+    language = supported(subscriber.language) or "en"
+    catalogue = translations(language)
+    _ = catalogue.gettext
     hours = max(1, round(settings.export_link_max_age.total_seconds() / 3600))
     url = export_url(subscriber.id or 0, settings, secret=subscriber.link_secret)
+    org = {"org": settings.org_name}
+    paragraphs = [
+        _(
+            "You asked for a copy of the data %(org)s holds about you. Open this link and "
+            "press the button to download it (a JSON file):"
+        )
+        % org,
+        url if language == "en" else f"{url}?lang={language}",
+        catalogue.ngettext(
+            "The link works for %(num)d hour.", "The link works for %(num)d hours.", hours
+        )
+        % {"num": hours}
+        + " "
+        + _(
+            "It is yours alone: do not forward this email. If you did not ask for it, "
+            "ignore this message."
+        ),
+    ]
     return transactional_message(
         settings,
         kind="export",
         to_address=subscriber.email,
         to_name=clean_name(subscriber.name),
-        subject=f"Your data held by {settings.org_name}",
-        text=(
-            f"You asked for a copy of the data {settings.org_name} holds about you. Open this "
-            f"link and press the button to download it (a JSON file):\n\n{url}\n\n"
-            f"The link works for {hours} hour{'s' if hours != 1 else ''}. It is yours alone: "
-            "do not forward this email. If you did not ask for it, ignore this message.\n"
-        ),
+        subject=_("Your data held by %(org)s") % org,
+        text="\n\n".join(paragraphs) + "\n",
+        language=language,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput, LinkGone, Suppressed, TokenInvalid
+from app.i18n import SUPPORTED
 from app.links import read_confirm_token
 from app.mail.addresses import email_hmac, normalize_email
 from app.models import (
@@ -59,6 +60,15 @@ def referrer_origin(value: str | None) -> str | None:
     return (f"{parts.scheme}://{host}" + (f":{port}" if port else ""))[:500]
 
 
+def _language(code: str | None) -> str | None:
+    """A supported language code, None for none; anything else is refused clearly."""
+    if code is None or code == "":
+        return None
+    if code not in SUPPORTED:
+        raise InvalidInput(f"unknown language {code[:20]!r}: use one of {', '.join(SUPPORTED)}")
+    return code
+
+
 def topics_by_slug(session: Session, slugs: list[str]) -> list[Topic]:
     """Resolve topic slugs, refusing unknown ones with a clear message."""
     wanted = list(dict.fromkeys(s.strip() for s in slugs if s and s.strip()))
@@ -84,11 +94,14 @@ def subscribe(
     referrer: str | None = None,
     preconfirm: bool = False,
     by_marketer: bool = False,
+    language: str | None = None,
 ) -> SignupResult:
     """Add a person to topics. The public form and API without `preconfirm` leave the
     subscriptions `unconfirmed`. A marketer (`by_marketer`) can never add a suppressed
     address; the person's own sign-up can, and their confirmation lifts the suppression.
     Signing up again changes nothing that is already subscribed and creates no duplicate.
+    `language` (app/i18n.py) is stored for a new person, or one whose language is unknown;
+    only a marketer changes a language already stored (anyone can sign up any address).
 
     A workflow of named steps (as in Mailman's subscription workflow), each one below."""
     address = normalize_email(email)
@@ -103,12 +116,16 @@ def subscribe(
         referrer=referrer_origin(referrer),
         preconfirm=preconfirm,
         by_marketer=by_marketer,
+        language=_language(language),
     )
     if by_marketer:
         _refuse_suppressed_address(session, request)
     subscriber, created = _find_or_create_subscriber(session, request)
     if by_marketer and not created:
         _update_known_person_for_marketer(session, request, subscriber)
+    elif request.language and subscriber.language is None:
+        subscriber.language = request.language
+        session.add(subscriber)
     pending = _subscribe_to_topics(session, request, subscriber)
     session.flush()
     return SignupResult(subscriber=subscriber, pending_topic_ids=pending, created=created)
@@ -128,6 +145,7 @@ class _Signup:
     referrer: str | None
     preconfirm: bool
     by_marketer: bool
+    language: str | None
 
     @property
     def target(self) -> SubscriptionStatus:
@@ -155,6 +173,7 @@ def _find_or_create_subscriber(session: Session, request: _Signup) -> tuple[Subs
         attributes=request.attributes,
         source=request.source,
         referrer=request.referrer,
+        language=request.language,
     )
     try:
         with session.begin_nested():  # a concurrent sign-up may insert the address first
@@ -178,7 +197,9 @@ def _update_known_person_for_marketer(
         )
     if request.name:
         subscriber.name = request.name
-        session.add(subscriber)
+    if request.language:
+        subscriber.language = request.language
+    session.add(subscriber)
 
 
 def _subscribe_to_topics(session: Session, request: _Signup, subscriber: Subscriber) -> list[int]:

@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 
 from app import errors
+from app.i18n import N_
 from app.web.admin.render import render as render_admin
-from app.web.templating import render
+from app.web.templating import public_message, render, request_language
 
 _STATUS = {
     errors.LinkGone: 410,
@@ -25,6 +26,9 @@ _STATUS = {
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
 }
+
+
+_UNTRANSLATED = N_("This request could not be completed.")
 
 
 def status_for(exc: errors.OctomailError) -> int:
@@ -49,8 +53,11 @@ def error_response(request: Request, exc: errors.OctomailError) -> Response:
 
     if isinstance(exc, errors.LinkGone):  # the person is gone: the same page as every link's
         return render(request, "public/preferences_gone.html", {}, status_code=status)
+    # Messages of the errors public pages show are in the catalogues (locale/babel.cfg);
+    # any other is shown in English only, else replaced by a translated general sentence.
+    message = public_message(request_language(request), str(exc), _UNTRANSLATED)
     return render(
-        request, "public/error.html", {"message": str(exc), "status": status}, status_code=status
+        request, "public/error.html", {"message": message, "status": status}, status_code=status
     )
 
 

@@ -16,6 +16,8 @@ from sqlmodel import select
 from app.campaigns import sends
 from app.db import get_engine
 from app.errors import InvalidInput, Suppressed
+from app.i18n import NAMES as LANGUAGE_NAMES
+from app.i18n import SUPPORTED
 from app.models import Channel, Role, Subscriber, SubscriberStatus, Topic, saved_id
 from app.segments.service import list_segments
 from app.subscribers import profile
@@ -39,6 +41,8 @@ from app.web.params import DbId
 
 router = APIRouter(prefix="/admin/subscribers", dependencies=[Depends(admin_user(Role.VIEWER))])
 FormText = Annotated[str, Form(max_length=20_000)]
+# The edit form's "no language" choice (an empty form value would read as "absent").
+NOT_SET = "unset"
 QueryText = Annotated[str, Query(max_length=200)]
 LIST = ("Subscribers", "/admin/subscribers")
 PAGE_SIZE = 50
@@ -261,6 +265,7 @@ def subscriber(request: Request, db: SessionDep, me: Marketer, subscriber_id: Db
             "person": person,
             "subscriptions": subscriptions_of(db, [subscriber_id])[subscriber_id],
             "topic_names": {t.slug: t.name for t in _topic_options(db)},
+            "language_names": LANGUAGE_NAMES,
             "history": profile.consent_history(db, subscriber_id),
             "messages": sends.messages_to(db, subscriber_id),
             "messages_max": sends.MESSAGES_SHOWN,
@@ -279,6 +284,8 @@ def _edit_form(
             "person": person,
             "values": values,
             "errors": errors,
+            "language_options": [(NOT_SET, "Not set (follow the browser; mail in English)")]
+            + [(code, f"{name} ({code})") for code, name in LANGUAGE_NAMES.items()],
             "breadcrumbs": _crumbs(person, "Edit"),
         },
         status_code=422 if errors else 200,
@@ -295,6 +302,7 @@ def edit(request: Request, db: SessionDep, me: Editor, subscriber_id: DbId) -> R
         "name": person.name,
         "attributes": json.dumps(person.attributes, ensure_ascii=False, indent=2),
         "tracking_allowed": _CHOICE_OF.get(person.tracking_allowed, ""),
+        "language": person.language or NOT_SET,
     }
     return _edit_form(request, person, values, {})
 
@@ -308,9 +316,17 @@ def update(
     name: FormText = "",
     attributes: FormText = "",
     tracking_allowed: FormText = "",
+    language: Annotated[str | None, Form(max_length=20)] = None,
 ) -> Response:
     person = get_subscriber(db, subscriber_id)
-    values = {"name": name, "attributes": attributes, "tracking_allowed": tracking_allowed}
+    values = {
+        "name": name,
+        "attributes": attributes,
+        "tracking_allowed": tracking_allowed,
+        "language": language or NOT_SET,
+    }
+    if language not in (None, NOT_SET, *SUPPORTED):  # absent: left as it is
+        return _edit_form(request, person, values, {"language": "Choose a language from the list"})
     try:
         parsed = json.loads(attributes) if attributes.strip() else {}
     except ValueError:
@@ -329,6 +345,7 @@ def update(
             # "" (not chosen) changes nothing: nobody but the person un-chooses
             tracking_allowed={"yes": True, "no": False}.get(tracking_allowed),
             evidence=request_evidence(request, by=me.email),
+            language="" if language == NOT_SET else language,
         )
     except InvalidInput as exc:
         db.rollback()

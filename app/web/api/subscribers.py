@@ -41,6 +41,8 @@ from app.web.deps import EditorDep, SessionDep, UserDep, request_evidence
 from app.web.params import DbId, OptionalDbIdQuery
 
 router = APIRouter(prefix="/subscribers", tags=["subscribers"])
+# app/i18n.py's SUPPORTED, spelled out for the OpenAPI schema (a test keeps them equal).
+Language = Literal["en", "fr", "de", "es"]
 
 
 class SubscriberCreate(BaseModel):
@@ -50,12 +52,19 @@ class SubscriberCreate(BaseModel):
     topics: list[str] = Field(default_factory=list)
     preconfirm: bool = False
     consent_source: str | None = Field(default=None, max_length=500)
+    language: Language | None = Field(
+        default=None,
+        description="Language of their pages and transactional mail (confirmation first).",
+    )
 
 
 class SubscriberUpdate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     attributes: dict[str, Any] | None = None
     tracking_allowed: bool | None = None
+    language: Language | None = Field(
+        default=None, description="Language of their pages and transactional mail."
+    )
     status: Literal["unsubscribed", "blocklisted"] | None = Field(
         default=None,
         description="Opt the person out of everything, or blocklist them. "
@@ -80,6 +89,10 @@ class SubscriberPublic(BaseModel):
     tracking_allowed: bool | None = Field(
         description="The person's own tracking choice; null while they never chose "
         "(OCTOMAIL_TRACKING_DEFAULT decides, off unless configured)."
+    )
+    language: Language | None = Field(
+        description="en, fr, de or es; null when never told (pages follow the browser's "
+        "Accept-Language, mail is in English)."
     )
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -175,6 +188,7 @@ def create_subscriber(
         source="api",
         preconfirm=body.preconfirm,
         by_marketer=True,
+        language=body.language,
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK
@@ -284,6 +298,7 @@ def update(
         tracking_allowed=body.tracking_allowed,
         channel=Channel.API,
         evidence=evidence,
+        language=body.language,
     )
     if body.unsubscribe_topics:
         topics = topics_by_slug(session, body.unsubscribe_topics)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
-from app.i18n import SUPPORTED, translations
+from app.i18n import N_, NAMES, SUPPORTED
 from app.links import LinkRef, read_export_token, read_prefs_token
 from app.mail.addresses import mask_email
 from app.models import Channel, SubscriptionStatus, saved_id
@@ -51,7 +51,7 @@ from app.subscribers.rights import send_export_link
 from app.web.deps import request_evidence
 from app.web.params import form_ids
 from app.web.public.unsubscribe import PRIVATE_HEADERS
-from app.web.templating import render, request_language
+from app.web.templating import render, request_gettext, request_language
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -82,8 +82,15 @@ def _urls(request: Request, token: str) -> dict[str, str]:
     }
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    response = render(request, name, context, status_code=status_code)
+def _page(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    language: str | None = None,
+) -> Response:
+    """`language`: the one stored for the link's person (after ?lang=, before the browser's)."""
+    response = render(request, name, context, status_code=status_code, stored_language=language)
     response.headers.update(PRIVATE_HEADERS)
     return response
 
@@ -102,12 +109,14 @@ def _center(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    """The preference center page, from the current state of the database."""
+    """The preference center page, from the current state of the database; `notice` and
+    `error` are English msgids, translated here into the page's language."""
     with Session(get_engine()) as session:
         view = load_view(session, ref.subscriber_id) if link_owner(session, ref) else None
         if view is None:
             return _gone(request)
         subscriber = view.subscriber
+        gettext = request_gettext(request, subscriber.language)
         topics = [
             {
                 "id": t.id,
@@ -129,10 +138,13 @@ def _center(
                 "status": str(subscriber.status),
                 "topics": topics,
                 "can_subscribe": can_resubscribe(session, subscriber),
-                "notice": notice,
-                "error": error,
+                "languages": NAMES,
+                "language": request_language(request, subscriber.language),
+                "notice": gettext(notice) if notice else None,
+                "error": gettext(error) if error else None,
             },
             status_code=status_code,
+            language=subscriber.language,
         )
 
 
@@ -151,20 +163,26 @@ async def save_preferences(token: str, request: Request) -> Response:
     wanted = form_ids(form.get("topic", [])) if "topics_shown" in form else None
     name = form.get("name", [None])[0]
     tracking = form["tracking"][-1] == "1" if "tracking" in form else None
+    language = form.get("language", [None])[0]
     evidence = request_evidence(request, via="preference center")
-    return await run_in_threadpool(_save, request, token, ref, wanted, name, tracking, evidence)
+    return await run_in_threadpool(
+        _save, request, token, ref, _Choices(wanted, name, tracking, language), evidence
+    )
+
+
+@dataclass(frozen=True)
+class _Choices:
+    """What the preference form asks to change (None: a field the body did not carry)."""
+
+    topics: list[int] | None
+    name: str | None
+    tracking: bool | None
+    language: str | None
 
 
 def _save(
-    request: Request,
-    token: str,
-    ref: LinkRef,
-    wanted: list[int] | None,
-    name: str | None,
-    tracking: bool | None,
-    evidence: Evidence,
+    request: Request, token: str, ref: LinkRef, wanted: _Choices, evidence: Evidence
 ) -> Response:
-    gettext = request_gettext(request)
     subscriber_id = ref.subscriber_id
     with Session(get_engine(), expire_on_commit=False) as session:
         if link_owner(session, ref, lock=True) is None:
@@ -172,9 +190,9 @@ def _save(
         added: list[int] = []
         removed: list[int] = []
         try:
-            if wanted is not None:
+            if wanted.topics is not None:
                 added, removed = update_topics(
-                    session, subscriber_id=subscriber_id, wanted=wanted, evidence=evidence
+                    session, subscriber_id=subscriber_id, wanted=wanted.topics, evidence=evidence
                 )
         except ResubscribeRefused:
             session.rollback()
@@ -183,20 +201,19 @@ def _save(
                 token,
                 ref,
                 status_code=409,
-                error=gettext(
-                    "This address cannot be subscribed again from a link. Please contact us."
-                ),
+                error=N_("This address cannot be subscribed again from a link. Please contact us."),
             )
         fields = update_profile(
             session,
             subscriber_id=subscriber_id,
-            name=name,
-            tracking_allowed=tracking,
+            name=wanted.name,
+            tracking_allowed=wanted.tracking,
             evidence=evidence,
+            language=wanted.language,
         )
         session.commit()
     changed = bool(added or removed or fields)
-    notice = gettext("Your preferences were saved.") if changed else gettext("Nothing changed.")
+    notice = N_("Your preferences were saved.") if changed else N_("Nothing changed.")
     return _center(request, token, ref, notice=notice)
 
 
@@ -219,12 +236,11 @@ async def unsubscribe_everything(token: str, request: Request) -> Response:
             session.commit()
         if result.subscriber_id is None:
             return _gone(request)
-        gettext = request_gettext(request)
         return _center(
             request,
             token,
             ref,
-            notice=gettext(
+            notice=N_(
                 "You are unsubscribed from everything. You will not receive our emails any more."
             ),
         )
@@ -244,7 +260,6 @@ async def email_data(token: str, request: Request) -> Response:
     ref = read_prefs_token(token)
 
     def work() -> Response:
-        gettext = request_gettext(request)
         with Session(get_engine(), expire_on_commit=False) as session:
             subscriber = link_owner(session, ref)
             if subscriber is None:
@@ -261,11 +276,11 @@ async def email_data(token: str, request: Request) -> Response:
                 token,
                 ref,
                 status_code=503,
-                error=gettext("We could not send the email just now. Please try again later."),
+                error=N_("We could not send the email just now. Please try again later."),
             )
         # SENT_RECENTLY (one a day per address) is answered as done: the mail is there.
         return _center(
-            request, token, ref, notice=gettext("We have emailed you a link to download your data.")
+            request, token, ref, notice=N_("We have emailed you a link to download your data.")
         )
 
     return await run_in_threadpool(work)
@@ -284,6 +299,7 @@ def download_page(token: str, request: Request) -> Response:
             request,
             "public/my_data.html",
             {"masked_email": mask_email(subscriber.email), "action": request.url.path},
+            language=subscriber.language,
         )
 
 
@@ -334,6 +350,7 @@ def erase_confirmation(token: str, request: Request) -> Response:
             request,
             "public/preferences_erase.html",
             {**_urls(request, token), "masked_email": mask_email(subscriber.email)},
+            language=subscriber.language,
         )
 
 
@@ -348,9 +365,10 @@ async def erase_data(token: str, request: Request) -> Response:
             with Session(get_engine()) as session:
                 subscriber = link_owner(session, ref)
                 masked = mask_email(subscriber.email) if subscriber else None
+                language = subscriber.language if subscriber else None
             if masked is None:
                 return _gone(request)
-            gettext = request_gettext(request)
+            gettext = request_gettext(request, language)
             return _page(
                 request,
                 "public/preferences_erase.html",
@@ -362,22 +380,19 @@ async def erase_data(token: str, request: Request) -> Response:
                     ),
                 },
                 status_code=422,
+                language=language,
             )
 
         return await run_in_threadpool(again)
 
     def work() -> Response:
         with Session(get_engine(), expire_on_commit=False) as session:
-            if link_owner(session, ref, lock=True) is None:
+            subscriber = link_owner(session, ref, lock=True)
+            if subscriber is None:
                 return _gone(request)
+            language = subscriber.language  # the last page they see is still in it
             erase_for(session, subscriber_id=ref.subscriber_id, evidence=evidence)
             session.commit()
-        return _page(request, "public/preferences_erased.html", {})
+        return _page(request, "public/preferences_erased.html", {}, language=language)
 
     return await run_in_threadpool(work)
-
-
-def request_gettext(request: Request) -> Callable[[str], str]:
-    """The gettext of the request's language, for messages built in Python."""
-
-    return translations(request_language(request)).gettext

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import select
 
 from app.errors import InvalidInput, RateLimited
+from app.i18n import N_, gettext_for, pick_language
 from app.links import read_confirm_token
 from app.models import Channel, Topic, saved_id
 from app.settings import get_settings
@@ -22,14 +23,18 @@ from app.subscribers.signup import already_confirmed, confirm, referrer_origin, 
 from app.web import csrf
 from app.web.deps import SessionDep, client_ip, request_evidence
 from app.web.ratelimit import RateLimiter, client_key
-from app.web.templating import render
+from app.web.templating import public_message, render, request_gettext
 
 router = APIRouter(include_in_schema=False)
 
-CONSENT_TEXT = (
+CONSENT_TEXT = N_(
     "I agree to receive the newsletters I selected. I can unsubscribe at any "
     "time with the link in every message."
 )
+
+# What a sign-up error without a translation says outside English (the address is what a
+# person gets wrong: email-validator's reasons are English only).
+_INVALID_FORM = N_("Please check the email address: it does not look valid.")
 
 
 def _limiter(request: Request) -> RateLimiter:
@@ -46,6 +51,7 @@ class SignupJson(BaseModel):
     topics: list[str] = Field(default_factory=list, max_length=50)
     consent: bool = False
     consent_text: str | None = Field(default=None, max_length=1000)
+    language: str | None = Field(default=None, max_length=35)
     ref: str | None = Field(default=None, max_length=200)
     utm_source: str | None = Field(default=None, max_length=200)
     referrer: str | None = Field(default=None, max_length=500)
@@ -63,7 +69,7 @@ def signup_form(request: Request, session: SessionDep) -> Response:
         "public/subscribe.html",
         {
             "topics": _topics(session),
-            "consent_text": CONSENT_TEXT,
+            "consent_text": request_gettext(request)(CONSENT_TEXT),
             "csrf_token": token,
             "ref": request.query_params.get("ref", "")[:200],
             "utm_source": request.query_params.get("utm_source", "")[:200],
@@ -87,7 +93,7 @@ async def signup_submit(
     ip = client_ip(request) or "unknown"
     is_json = request.headers.get("content-type", "").startswith("application/json")
     if not _limiter(request).allow(client_key(ip)):
-        raise RateLimited("Too many sign-ups from your network. Please try again in a minute.")
+        raise RateLimited(N_("Too many sign-ups from your network. Please try again in a minute."))
     if is_json:
         try:
             data = SignupJson.model_validate(await request.json())
@@ -101,19 +107,25 @@ async def signup_submit(
             name=str(form.get("name") or "")[:200],
             topics=[str(t) for t in form.getlist("topics")][:50],
             consent=form.get("consent") == "yes",
-            consent_text=CONSENT_TEXT,
+            consent_text=request_gettext(request)(CONSENT_TEXT),
             ref=str(form.get("ref") or "")[:200] or None,
             utm_source=str(form.get("utm_source") or "")[:200] or None,
             referrer=str(form.get("referrer") or "")[:500] or None,
         )
+    # The language of the page the person signed up on (JSON: its `language`, else the
+    # request's), stored for the confirmation mail and their pages.
+    language = pick_language(
+        request.headers.get("accept-language"), data.language or request.query_params.get("lang")
+    )
     try:
         if not data.consent:
-            raise InvalidInput("Please tick the box to confirm that you agree.")
+            raise InvalidInput(N_("Please tick the box to confirm that you agree."))
         if not data.topics:
-            raise InvalidInput("Please choose at least one newsletter.")
+            raise InvalidInput(N_("Please choose at least one newsletter."))
         evidence = request_evidence(
             request,
-            consent_text=data.consent_text or CONSENT_TEXT,
+            consent_text=data.consent_text or gettext_for(language)(CONSENT_TEXT),
+            language=language,
             ref=data.ref,
             utm_source=data.utm_source,
             form="json" if is_json else "form",
@@ -127,11 +139,13 @@ async def signup_submit(
             evidence=evidence,
             source=(data.utm_source or data.ref or "form"),
             referrer=data.referrer or request.headers.get("referer"),
+            language=language,
         )
     except InvalidInput as exc:
         if is_json:
             return JSONResponse({"detail": str(exc)}, status_code=422)
-        return _form_again(request, session, data, str(exc))
+        message = public_message(language, str(exc), _INVALID_FORM)
+        return _form_again(request, session, data, message)
     if result.pending_topic_ids:
         topics = [session.get(Topic, t) for t in result.pending_topic_ids]
         session.commit()
@@ -142,6 +156,7 @@ async def signup_submit(
             subscriber_id=saved_id(result.subscriber),
             link_secret=result.subscriber.link_secret,
             topics=[t for t in topics if t],
+            language=language,
         )
     if is_json:
         return JSONResponse(
@@ -158,7 +173,7 @@ def _form_again(request: Request, session: SessionDep, data: SignupJson, error: 
         "public/subscribe.html",
         {
             "topics": _topics(session),
-            "consent_text": CONSENT_TEXT,
+            "consent_text": request_gettext(request)(CONSENT_TEXT),
             "csrf_token": token,
             "ref": data.ref or "",
             "utm_source": data.utm_source or "",
@@ -176,13 +191,14 @@ def confirm_page(token: str, request: Request, session: SessionDep) -> Response:
     """Shows a button; link scanners that fetch this URL confirm nothing."""
     ref, _topics = read_confirm_token(token)  # expired or tampered -> 400 page
     subscriber = require_link_owner(session, ref)  # the person erased since -> 410 "gone" page
+    stored = subscriber.language
     if already_confirmed(session, subscriber, token):
-        return render(request, "public/confirm_already.html", {})
-    return render(request, "public/confirm.html", {"token": token})
+        return render(request, "public/confirm_already.html", {}, stored_language=stored)
+    return render(request, "public/confirm.html", {"token": token}, stored_language=stored)
 
 
 @router.post("/confirm/{token}")
 def confirm_submit(token: str, request: Request, session: SessionDep) -> Response:
     subscriber = confirm(session, token, evidence=request_evidence(request))
     context: dict[str, Any] = {"email": subscriber.email}
-    return render(request, "public/confirm_done.html", context)
+    return render(request, "public/confirm_done.html", context, stored_language=subscriber.language)

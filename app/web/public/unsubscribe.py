@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
 from app.errors import TokenInvalid
-from app.i18n import gettext_context, pick_language
+from app.i18n import SUPPORTED, gettext_context, pick_language
 from app.links import LinkRef, preferences_url, read_unsubscribe_token
 from app.mail.addresses import mask_email
 from app.models import Channel
@@ -190,6 +190,7 @@ def unsubscribe_page(token: str, request: Request) -> Response:
             {
                 **_common(request, token, view, scope),
             },
+            language=view.subscriber.language,
         )
 
 
@@ -256,6 +257,7 @@ def _undo_now(
                     "masked_email": mask_email(view.subscriber.email) if view else None,
                 },
                 status_code=409,
+                language=view.subscriber.language if view else None,
             )
         session.commit()
         view = load_view(session, subscriber_id)
@@ -269,6 +271,7 @@ def _undo_now(
                 "restored_names": names,
                 "restored_all": everything,
             },
+            language=view.subscriber.language,
         )
 
 
@@ -312,6 +315,7 @@ def _render_done(
             "undo_all": undo_all,
             "still_active": view.subscriber.status == "active" and bool(view.subscribed()),
         },
+        language=view.subscriber.language,
     )
 
 
@@ -323,7 +327,7 @@ class _Lists:
 
 def _common(request: Request, token: str, view: SubscriberView, scope: LinkScope) -> dict:
     lang = request.query_params.get("lang")
-    query = f"?lang={lang}" if lang in ("en", "fr") else ""
+    query = f"?lang={lang}" if lang in SUPPORTED else ""
     names = [t.name for t in view.topics if t.id in scope.topic_ids]
     return {
         "masked_email": mask_email(view.subscriber.email),
@@ -338,7 +342,14 @@ def _common(request: Request, token: str, view: SubscriberView, scope: LinkScope
     }
 
 
-def _page(request: Request, name: str, context: dict, status_code: int = 200) -> Response:
-    response = render(request, name, context, status_code=status_code)
+def _page(
+    request: Request,
+    name: str,
+    context: dict,
+    status_code: int = 200,
+    language: str | None = None,
+) -> Response:
+    """`language`: the one stored for the link's person (after ?lang=, before the browser's)."""
+    response = render(request, name, context, status_code=status_code, stored_language=language)
     response.headers.update(PRIVATE_HEADERS)
     return response
