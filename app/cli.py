@@ -10,20 +10,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.filesize import decimal
 from rich.progress import Task
-from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from app.campaigns.cli import campaign_app
 from app.compose import run_workers
-from app.db import get_engine, session_scope
+from app.db import get_engine, safe_url, session_scope
 from app.errors import OctomailError
 from app.inbound.cli import MetricsHost, MetricsPort, poll_command, poller_command
-from app.migrate import upgrade
+from app.migrate import database_problem, require_database, upgrade
 from app.models import Role
 from app.observability.logs import setup_from_settings, uvicorn_log_config
 from app.observability.metrics import prepare_multiprocess, serve_metrics
-from app.settings import Settings, get_settings
+from app.settings import Settings, describe, env_name, get_settings, init_config
 from app.signin import needs_setup, setup_token
 from app.subscribers.directory import export_csv
 from app.subscribers.importer import import_csv
@@ -44,14 +45,20 @@ if TYPE_CHECKING:
 
 cli = typer.Typer(
     help="Octomail: subscribers, consent and newsletter campaigns.\n\n"
-    "Configuration comes from OCTOMAIL_* environment variables (see the README).",
+    "Configuration comes from octomail.env in the working directory (or the file "
+    "OCTOMAIL_CONFIG names) and OCTOMAIL_* environment variables, which override it; "
+    "`octomail config` shows what is in effect.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 user_app = typer.Typer(help="Manage marketer accounts.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Show the settings in effect (`octomail config`) or create the config file (`init`)."
+)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 cli.add_typer(user_app, name="user")
 cli.add_typer(token_app, name="token")
+cli.add_typer(config_app, name="config")
 cli.command("poll")(poll_command)
 cli.command("poller")(poller_command)
 cli.add_typer(campaign_app, name="campaign")
@@ -83,6 +90,7 @@ def worker_command(
 ) -> None:
     """Run sending workers until SIGTERM/SIGINT; any number may share a PostgreSQL database."""
     _setup_logging()
+    require_database()  # one line, not a traceback, when it is missing or not migrated
     if metrics_port:
         settings = get_settings()
         if concurrency > 1:  # the children count into files this process sums per scrape
@@ -96,13 +104,17 @@ def migrate() -> None:
     """Create or upgrade the database schema."""
 
     upgrade()
-    typer.echo(f"database is up to date ({_safe_url(get_settings().effective_database_url)})")
+    typer.echo(f"database is up to date ({safe_url(get_settings().effective_database_url)})")
 
 
 @cli.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: OCTOMAIL_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: OCTOMAIL_PORT).")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Web processes (PostgreSQL only).")] = 1,
 ) -> None:
     """Run the web app with the scheduler, one sending worker and the mailbox poller
@@ -110,11 +122,21 @@ def serve(
     import uvicorn  # the web server: only `serve` needs it, other commands start without
 
     _setup_logging()
-    if "OCTOMAIL_BASE_URL" not in os.environ:
-        # Links in pages and mail must point where this server actually listens.
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        os.environ["OCTOMAIL_BASE_URL"] = f"http://{shown}:{port}"
+    configured = get_settings()
+    host = host or configured.host
+    port = port or configured.port
+    if (host, port) != (configured.host, configured.port):
+        # This process (and its web workers) listens and links there; other commands read
+        # the config, so say where to write it for them to agree.
+        os.environ["OCTOMAIL_HOST"], os.environ["OCTOMAIL_PORT"] = host, str(port)
         get_settings.cache_clear()
+        typer.secho(
+            f"Listening on {host}:{port}, not the configured {configured.host}:"
+            f"{configured.port}: other commands (campaign test, ...) still use "
+            f"{configured.base_url}; set OCTOMAIL_HOST/OCTOMAIL_PORT in "
+            f"{configured.config_path or 'octomail.env'} to make it last.",
+            fg=typer.colors.YELLOW,
+        )
     settings = get_settings()
     upgrade()
     docs = (
@@ -425,13 +447,65 @@ def export_command(
             out.close()
 
 
-def _safe_url(url: str) -> str:
+@config_app.callback(invoke_without_command=True)
+def config_show(ctx: typer.Context) -> None:
+    """Every setting in effect, where it came from (env, the config file, default) and
+    the config file read; keys, peppers, tokens and passwords are never shown."""
 
-    return make_url(url).render_as_string(hide_password=True)
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = get_settings()
+    path = settings.config_path
+    typer.echo(f"config file: {path if path else 'none (environment and defaults only)'}")
+    _table(
+        ["variable", "value", "from"],
+        [[line.variable, line.value, line.source] for line in describe(settings)],
+    )
+
+
+@config_app.command("init")
+def config_init() -> None:
+    """Create the config file (octomail.env here, or OCTOMAIL_CONFIG's) with generated keys;
+    an existing file is left alone. `scripts/run` runs this on every start."""
+
+    path, created = init_config(get_settings())
+    if created:
+        typer.secho(
+            f"Created the config file {path} (generated keys; add your postal address and "
+            "SMTP provider there). Every octomail command run here reads it.",
+            fg=typer.colors.GREEN,
+        )
+    else:
+        typer.echo(f"Config file: {path}")
 
 
 def main() -> None:
-    cli()
+    """The command line, with user errors (settings, a missing or unmigrated database) as
+    one line on stderr and exit code 1, never a traceback."""
+    try:
+        cli()
+    except OctomailError as exc:
+        _fail_once(str(exc))
+    except ValidationError as exc:  # a setting that does not parse (OCTOMAIL_PORT=abc)
+        _fail_once(
+            "invalid settings: "
+            + "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
+        )
+    except DBAPIError:
+        problem = database_problem()
+        if problem is None:
+            raise  # the database is fine: a bug, keep its traceback
+        _fail_once(problem)
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else ""
+    return env_name(name) if name in Settings.model_fields else name
+
+
+def _fail_once(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -12,8 +12,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlmodel import Session
 
+from app.errors import DatabaseUnavailable
 from app.files import private_file
 from app.settings import Settings, get_settings
+
+MIGRATE_HINT = "run `octomail migrate` to create it"
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
@@ -31,19 +34,50 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (None for other databases and in-memory ones)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def create_sqlite_file(url: str) -> None:
+    """Create the SQLite file, owner-only (its -wal and -shm files take its mode). Only
+    migrations do this: every other connection refuses a missing file."""
+    path = sqlite_path(url)
+    if path is not None:
+        private_file(path)
+
+
+def _refuse_missing_file(url: str) -> Callable[..., None]:
+    # sqlite3.connect creates a missing file: a command run from the wrong folder would
+    # silently make an empty database and fail later on "no such table".
+    path = sqlite_path(url)
+
+    def check(*_args: object) -> None:
+        if path is not None and not path.exists():
+            raise DatabaseUnavailable(f"no database at {safe_url(url)}: {MIGRATE_HINT}")
+
+    return check
+
+
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            # Owner-only: SQLite gives the -wal and -shm files the database file's mode.
-            private_file(Path(parsed.database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=8,
             max_overflow=16,
         )
+        event.listen(engine, "do_connect", _refuse_missing_file(url))
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is disabled so BEGIN IMMEDIATE is ours.
         event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))

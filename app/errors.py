@@ -58,3 +58,7 @@ class Unauthenticated(OctomailError):
 class Forbidden(OctomailError):
     """A caller who proved who it is but may not do this: a validly signed SNS message
     from a topic that is not ours (403)."""
+
+
+class DatabaseUnavailable(ConfigurationError):
+    """The configured database does not exist, cannot be reached or has no schema yet."""

@@ -1,4 +1,9 @@
-"""The one Settings object (OCTOMAIL_* environment variables); nothing is built at import."""
+"""The one Settings object: OCTOMAIL_* from the environment, then the config file.
+
+The file is `octomail.env` in the working directory, or the one OCTOMAIL_CONFIG names;
+environment variables override it. `serve`, workers, the poller and every command read it
+the same way (`get_settings()`); nothing is built at import.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,26 @@ import json
 import os
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from app.errors import ConfigurationError
 from app.files import private_dir
+
+CONFIG_ENV = "OCTOMAIL_CONFIG"
+CONFIG_NAME = "octomail.env"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -33,14 +49,34 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def config_file() -> Path | None:
+    """The config file in use: the one OCTOMAIL_CONFIG names (it must exist), else
+    `octomail.env` in the working directory when there is one, else None."""
+    named = os.environ.get(CONFIG_ENV, "").strip()
+    if named:
+        path = Path(named).expanduser()
+        if not path.exists() or path.is_dir():
+            raise ConfigurationError(f"{CONFIG_ENV} names {path}, which is not a file")
+        return Path(os.path.abspath(path))
+    local = Path.cwd() / CONFIG_NAME
+    return local if local.is_file() else None
+
+
 class Settings(BaseSettings):
-    """Every knob of Octomail; read from the environment with the OCTOMAIL_ prefix."""
+    """Every knob of Octomail: OCTOMAIL_* environment variables over the config file."""
 
     model_config = SettingsConfigDict(env_prefix="OCTOMAIL_", extra="ignore")
 
     var_dir: Path = Path("var")
+    """Relative: to the config file's folder when there is one, else the working directory;
+    made absolute once, when the settings are read."""
     database_url: str = ""
-    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    """Where `octomail serve` listens (its --host overrides it for that process)."""
+    port: int = Field(8000, ge=1, le=65535)
+    """Where `octomail serve` listens (its --port overrides it for that process)."""
+    base_url: str = ""
+    """Public base URL of links; empty: http://HOST:PORT (127.0.0.1 for a wildcard host)."""
     secret_keys: str = ""
     suppression_pepper: str = ""
     postal_address: str = ""
@@ -168,6 +204,47 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", pattern="^(?i:debug|info|warning|error)$")
     """Level of Octomail's own loggers (third-party ones stay at WARNING)."""
 
+    _config_file: Path | None = PrivateAttr(default=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the config file (no other .env file)."""
+        path = config_file()
+        if path is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, DotEnvSettingsSource(settings_cls, env_file=path)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        """Paths made absolute once (relative to the config file's folder, or the working
+        directory); the base URL follows host and port unless it was set."""
+        self._config_file = config_file()
+        base = self._config_file.parent if self._config_file else Path.cwd()
+        if not self.var_dir.is_absolute():
+            self.var_dir = Path(os.path.abspath(base / self.var_dir.expanduser()))
+        for name in ("dkim_private_key_file", "email_layout_dir"):
+            value = getattr(self, name)
+            if value and not Path(value).expanduser().is_absolute():
+                setattr(self, name, os.path.abspath(base / Path(value).expanduser()))
+        if not self.base_url:
+            shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            shown = f"[{shown}]" if ":" in shown else shown
+            self.base_url = f"http://{shown}:{self.port}"
+        self.base_url = self.base_url.rstrip("/")
+        return self
+
+    @property
+    def config_path(self) -> Path | None:
+        """The config file these settings were read from (None: environment only)."""
+        return self._config_file
+
     @field_validator("export_link_max_age", mode="before")
     @classmethod
     def _export_link_duration(cls, value: Any) -> timedelta:  # the raw input: mode=before
@@ -253,3 +330,130 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+_SECRET_NAME = re.compile(r"secret|key|pepper|token|password|credential", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s,]*:)[^@\s,]*(@)")
+
+
+@dataclass(frozen=True)
+class SettingLine:
+    """One effective setting for `octomail config`: its variable, shown value and source."""
+
+    variable: str
+    value: str
+    source: str
+
+
+def env_name(name: str) -> str:
+    """The OCTOMAIL_* variable of a Settings field."""
+    alias = Settings.model_fields[name].validation_alias
+    return alias if isinstance(alias, str) else f"OCTOMAIL_{name.upper()}"
+
+
+def is_secret(name: str) -> bool:
+    """Fields whose value is never shown (keys, peppers, tokens, passwords); a path to one
+    (`*_file`, `*_dir`) is not a secret."""
+    return bool(_SECRET_NAME.search(name)) and not name.endswith(("_file", "_dir"))
+
+
+def mask(name: str, value: object) -> str:
+    """The value as `octomail config` shows it: secrets hidden, URL passwords starred."""
+    text = _duration_text(value) if isinstance(value, timedelta) else str(value)
+    if is_secret(name):
+        return "(set, hidden)" if text else "(empty)"
+    return _URL_PASSWORD.sub(r"\1***\2", text)
+
+
+def _duration_text(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def describe(settings: Settings) -> list[SettingLine]:
+    """Every setting with its effective value (secrets masked) and where it came from:
+    `env`, `file` (the config file), `default`, or how it was derived."""
+    environ = EnvSettingsSource(Settings).env_vars
+    path = settings.config_path
+    in_file = DotEnvSettingsSource(Settings, env_file=path).env_vars if path else {}
+    lines = []
+    for name in Settings.model_fields:
+        variable = env_name(name)
+        key = variable.lower()
+        if key in environ:
+            source = "env"
+        elif key in in_file:
+            source = f"file {path}"
+        else:
+            source = _derived(settings, name)
+        lines.append(SettingLine(variable, mask(name, getattr(settings, name)), source))
+    return lines
+
+
+def _derived(settings: Settings, name: str) -> str:
+    if name == "base_url":
+        return "default (from OCTOMAIL_HOST and OCTOMAIL_PORT)"
+    if name in ("secret_keys", "suppression_pepper"):
+        return f"default (generated into {settings.var_dir / 'secrets.json'} when first used)"
+    if name == "database_url":
+        return f"default ({settings.effective_database_url} in OCTOMAIL_VAR_DIR)"
+    return "default"
+
+
+_TEMPLATE = """\
+# Octomail configuration: read by `octomail serve`, the workers, the poller and every
+# command (OCTOMAIL_* environment variables override it). `octomail config` shows what is
+# in effect and where each value came from. Keep this file private: it holds the keys.
+# Every setting is in the README's configuration table.
+OCTOMAIL_VAR_DIR={var_dir}
+OCTOMAIL_HOST={host}
+OCTOMAIL_PORT={port}
+{secrets}
+# Required before marketing campaigns can be sent (shown in every footer):
+# OCTOMAIL_POSTAL_ADDRESS=Your organisation, 1 Street, 75001 Paris, France
+# OCTOMAIL_ORG_NAME=Your organisation
+# OCTOMAIL_FROM=Newsletter <newsletter@example.org>
+# Your SMTP provider (empty: the local mail catcher, stored in var/mail/outbox):
+# OCTOMAIL_SMTP_URLS=smtp://user:password@smtp.example.org:587?starttls=1
+# OCTOMAIL_DATABASE_URL=postgresql+psycopg://octomail@localhost/octomail
+"""
+
+
+def init_config(settings: Settings, path: Path | None = None) -> tuple[Path, bool]:
+    """Write the config file (owner-only) unless one exists: the var directory, host, port
+    and the generated keys, taken from var/secrets.json when an earlier run made them (the
+    suppression pepper must never change). Returns (path, created)."""
+    path = path or settings.config_path or Path.cwd() / CONFIG_NAME
+    if path.exists():
+        return path, False
+    environ = EnvSettingsSource(Settings).env_vars
+    earlier = settings.var_dir / "secrets.json"
+    generated = (
+        json.loads(earlier.read_text())
+        if earlier.exists()
+        else {
+            "secret_key": secrets.token_urlsafe(32),
+            "suppression_pepper": secrets.token_urlsafe(32),
+        }
+    )
+    lines = []
+    for name, key in (("secret_keys", "secret_key"), ("suppression_pepper", "suppression_pepper")):
+        variable = env_name(name)
+        if variable.lower() in environ:
+            lines.append(f"# {variable} is set in the environment")
+        else:
+            lines.append(f"{variable}={generated[key]}")
+    text = _TEMPLATE.format(
+        var_dir=settings.var_dir, host=settings.host, port=settings.port, secrets="\n".join(lines)
+    )
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path, False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return path, True

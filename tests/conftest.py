@@ -103,6 +103,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
         "OCTOMAIL_EMBEDDED_POLLER": "false",
         "OCTOMAIL_EMBEDDED_SCHEDULER": "false",
         "OCTOMAIL_SMTP_URLS": "smtp://127.0.0.1:9",
+        # An octomail.env in the checkout (scripts/run makes one) must not reach the tests.
+        "OCTOMAIL_CONFIG": os.devnull,
     }
     for key in [
         k for k in os.environ if k.startswith("OCTOMAIL_") and not k.startswith("OCTOMAIL_TEST_")

@@ -72,8 +72,8 @@ BASE_MAY_IMPORT = {
     "app.errors": set(),
     "app.files": set(),
     "app.web_paths": set(),
-    "app.settings": {"app.files"},
-    "app.db": {"app.files", "app.settings"},
+    "app.settings": {"app.files", "app.errors"},
+    "app.db": {"app.files", "app.settings", "app.errors"},
 }
 # Nothing imports the tops of the tree: the process entry points.
 TOPS = {"app.main", "app.cli"}

@@ -203,16 +203,23 @@ def test_command(
 ) -> None:
     """Send "[TEST] subject" to the given addresses now."""
 
+    settings = get_settings()
     try:
         with session_scope() as session:
             campaign = service.get_campaign(session, campaign_id)
-            report = asyncio.run(send_test(session, campaign, email, settings=get_settings()))
+            report = asyncio.run(send_test(session, campaign, email, settings=settings))
     except OctomailError as exc:
         _fail(str(exc))
     for address in report.sent:
-        typer.echo(f"sent to {address}")
+        typer.echo(f"sent to {address}: {report.replies[address]}")
     for failure in report.failed:
         typer.echo(f"NOT sent to {failure['email']}: {failure['reply']}", err=True)
+    if report.failed and not settings.smtp_url_list:
+        typer.echo(
+            "(no OCTOMAIL_SMTP_URLS: mail goes to the local catcher that a running "
+            f"`octomail serve` opens on port {settings.mail_catcher_port})",
+            err=True,
+        )
     if report.failed:
         raise typer.Exit(code=2)
 

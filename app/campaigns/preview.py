@@ -91,6 +91,8 @@ def _preview(
 class TestSendReport:
     sent: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    replies: dict[str, str] = field(default_factory=dict)
+    """The SMTP server's reply per address (sent or not), e.g. `250 2.0.0 Ok: queued`."""
 
 
 async def send_test(
@@ -132,12 +134,13 @@ async def send_test(
     try:
         for address, message in zip(addresses, messages, strict=True):
             result = await pool.send(message.envelope_from, message.rcpt, message.data)
+            # No code when no server answered (cannot connect): the reason alone, no "None".
+            reply = f"{result.code} {result.reply}" if result.code else result.reply
+            report.replies[address] = reply.strip()
             if result.outcome is DeliveryOutcome.SENT:
                 report.sent.append(address)
             else:
-                report.failed.append(
-                    {"email": address, "reply": f"{result.code} {result.reply}".strip()}
-                )
+                report.failed.append({"email": address, "reply": reply.strip()})
     finally:
         await pool.close()
     return report

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from app.inbound.poller import poll_once, run_forever
+from app.migrate import require_database
 from app.observability.logs import setup_from_settings
 from app.observability.metrics import serve_metrics
 from app.settings import get_settings
@@ -47,6 +48,7 @@ def poll_command(
     if not once:
         poller_command()
         return
+    require_database()
     summary = poll_once(get_settings())
     typer.echo(json.dumps(summary, sort_keys=True))
     if summary.get("skipped"):
@@ -67,6 +69,7 @@ def poller_command(metrics_port: MetricsPort = 0, metrics_host: MetricsHost = "1
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    require_database()  # one line, not a traceback, when it is missing or not migrated
     run_forever(get_settings(), stop)
 
 

@@ -4,6 +4,7 @@ Usage (tests/sending/conftest.py has the fixtures `smtp_sink` and `smtp_sink_fac
 
     sink = SmtpSink().start()                  # free port on 127.0.0.1, own thread
     SmtpSink(auth=("user", "secret"))          # requires AUTH (smtp://user:secret@...)
+    SmtpSink(smtputf8=True)                    # offers SMTPUTF8 (RFC 6531); off by default
     sink.url                                   # "smtp://127.0.0.1:PORT" for SmtpPool/settings
     sink.reject("bad@example.com", "550 5.1.1 No such user")          # at RCPT, every time
     sink.reject("slow@example.com", "451 4.7.1 Later", times=2)       # twice, then accept
@@ -57,6 +58,20 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        with self.sink._lock:
+            self.sink.mail_options.append(list(mail_options))
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -98,8 +113,12 @@ def _drop(server: SMTP) -> None:
 class SmtpSink:
     """An aiosmtpd server on a free port whose replies the test controls."""
 
-    def __init__(self, port: int | None = None, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, auth: tuple[str, str] | None = None, smtputf8: bool = False
+    ) -> None:
         self.port = port or free_port()
+        self.smtputf8 = smtputf8
+        self.mail_options: list[list[str]] = []  # MAIL FROM parameters of each transaction
         self.auth = auth  # (user, password): AUTH PLAIN/LOGIN required before MAIL
         self.messages: list[Received] = []
         self.attempts: Counter[str] = Counter()
@@ -117,6 +136,7 @@ class SmtpSink:
     def start(self) -> SmtpSink:
         handler = _Handler(self)
         auth = self.auth
+        utf8 = self.smtputf8
 
         def check(
             server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
@@ -131,7 +151,12 @@ class SmtpSink:
         class _Controller(Controller):
             def factory(self) -> SMTP:
                 if auth is None:
-                    return SMTP(self.handler, hostname="sink.test", data_size_limit=None)
+                    return SMTP(
+                        self.handler,
+                        hostname="sink.test",
+                        data_size_limit=None,
+                        enable_SMTPUTF8=utf8,
+                    )
                 with warnings.catch_warnings():  # "AUTH without TLS": fine on loopback
                     warnings.simplefilter("ignore")
                     return SMTP(
