@@ -67,4 +67,4 @@ def test_region_and_case_are_read_as_the_language() -> None:
 
 def test_gettext_for_an_unknown_language_is_the_english_source() -> None:
     assert gettext_for("xx")("Unsubscribe") == "Unsubscribe"
-    assert gettext_for("de")("Unsubscribe") == "Abmelden"
+    assert gettext_for("de")("Unsubscribe") == "Abbestellen"
