@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from app.errors import InvalidInput, OctomailError, TokenInvalid
 from app.mail.addresses import normalize_email
 from app.models import AdminSession, Role, SignInFailure, User, saved_id, utcnow
+from app.observability.logs import hashed
 from app.settings import Settings, get_settings
 from app.tokens import Purpose, mint, verify
 from app.users import authenticate, create_user
@@ -138,8 +139,11 @@ def check_lockout(
     """Raise LockedOut while this account or client is locked out (nothing is checked)."""
     until = lock_ends(session, email=email, client=client, settings=settings, now=now, scope=scope)
     if until is not None:
+        account = _account_key(email, scope)
         log.warning(
-            "sign-in refused (locked out) for %s from %s", _account_key(email, scope), client
+            "sign-in refused (locked out) for %s from %s",
+            hashed(account) if account else "a value that is not an address",
+            hashed(client, kind="client"),
         )
         raise LockedOut("Too many failed sign-ins. Try again later.", until)
 
@@ -169,7 +173,9 @@ def _record_failure(
 ) -> None:
     account = _account_key(email, scope)
     log.warning(
-        "failed sign-in for %s from %s", account or "a value that is not an address", client
+        "failed sign-in for %s from %s",
+        hashed(account) if account else "a value that is not an address",
+        hashed(client, kind="client"),
     )
     session.add(SignInFailure(email=account or "", client=client, at=now))
     session.flush()
@@ -195,7 +201,12 @@ def sign_in(
         _record_failure(session, email, client, now)
         raise SignInRefused("The email address or the password is not right.")
     clear_failures(session, user.email, settings=settings, now=now)
-    log.info("%s signed in from %s", user.email, client)
+    log.info(
+        "account id %s (%s) signed in from %s",
+        user.id,
+        hashed(user.email),
+        hashed(client, kind="client"),
+    )
     return user, start_session(session, user, client=client, user_agent=user_agent, now=now)
 
 
@@ -290,5 +301,5 @@ def create_first_admin(session: Session, *, token: str, email: str, password: st
         session.execute(text("SELECT pg_advisory_xact_lock(8008)"))
     check_setup_token(session, token)
     user = create_user(session, email=email, password=password, role=Role.ADMIN)
-    log.info("first admin %s created through the setup link", user.email)
+    log.info("first admin, account id %s, created through the setup link", user.id)
     return user

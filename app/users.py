@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from app.errors import Conflict, InvalidInput, NotFound
 from app.mail.addresses import normalize_email
 from app.models import AdminSession, ApiToken, Role, User, saved_id, utcnow
+from app.observability.logs import hashed, who
 
 log = logging.getLogger(__name__)
 _hasher = PasswordHasher()
@@ -166,12 +167,12 @@ def update_user(
         raise Conflict(f"{user.email} is the last active admin: make another admin first")
     if (new_role, new_active) != (Role(user.role), user.is_active):
         log.info(
-            "account %s (id %s) is now %s, %s (by %s)",
-            user.email,
+            "account id %s (%s) is now %s, %s (by %s)",
             user.id,
+            hashed(user.email),
             new_role,
             "active" if new_active else "disabled",
-            by,
+            who(by),
         )
     user.role = new_role
     user.is_active = new_active
@@ -190,7 +191,7 @@ def set_password(session: Session, user: User, password: str, *, by: str = "cli"
     """Replace the password (argon2) and sign the user out of every browser (whoever knew
     the old one is out); API tokens are separate and stay as they are."""
     _check_password(password)
-    log.info("password of %s (id %s) reset (by %s)", user.email, user.id, by)
+    log.info("password of account id %s (%s) reset (by %s)", user.id, hashed(user.email), who(by))
     user.password_hash = _hasher.hash(password)
     session.add(user)
     _end_sessions(session, user)
@@ -240,9 +241,7 @@ def revoke_token(session: Session, token_id: int, *, by: str = "cli") -> ApiToke
     time."""
     token = get_token(session, token_id)
     if token.revoked_at is None:
-        log.info(
-            "token %s (%s) of user id %s revoked (by %s)", token.id, token.name, token.user_id, by
-        )
+        log.info("token %s of user id %s revoked (by %s)", token.id, token.user_id, who(by))
         token.revoked_at = utcnow()
         session.add(token)
         session.flush()

@@ -110,5 +110,5 @@ def deliver(
     try:
         return allowance.send(kind, to, message, settings), None
     except Exception as exc:  # noqa: BLE001 - SMTP trouble of every kind
-        log.warning("could not send %s (%s): %s", message["Subject"], kind, exc)
+        log.warning("could not send the %s mail: %s", kind, type(exc).__name__)
         return Outcome.FAILED, f"{type(exc).__name__}: {exc}"[:300]

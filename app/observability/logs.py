@@ -31,6 +31,7 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("octomail_request_id", default=N
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 _NOT_IN_ADDRESS = r"\s<>()\[\]\"',;:@/\\"
 _ADDRESS = re.compile(rf"[^{_NOT_IN_ADDRESS}]+@[^{_NOT_IN_ADDRESS}]+\.[^{_NOT_IN_ADDRESS}.]+")
+_OWN_MESSAGE_ID = "octomail-"
 _TOKEN = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+|octo_[A-Za-z0-9_-]{8,}")
 _OWN_LOGGERS = ("app", "octomail")
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -66,9 +67,15 @@ class Scrubber:
                 return "addr:?"
         return "addr:" + self._hash(address.strip().lower())[:12]
 
+    def _replace(self, match: re.Match[str]) -> str:
+        found = match.group(0)
+        # Our own Message-IDs (<octomail-signup.1f...@domain>) name no one and tie a line to
+        # the receiving server's logs: kept.
+        return found if found.startswith(_OWN_MESSAGE_ID) else self.hashed(found)
+
     def __call__(self, text: str) -> str:
         if "@" in text:
-            text = _ADDRESS.sub(lambda m: self.hashed(m.group(0)), text)
+            text = _ADDRESS.sub(self._replace, text)
         if "earer" in text or "octo_" in text:
             text = _TOKEN.sub(lambda m: (m.group(1) or "") + "[token]", text)
         return text
@@ -153,10 +160,16 @@ def configured() -> bool:
     return any(getattr(h, _MARK, False) for h in logging.getLogger().handlers)
 
 
-def hashed(address: str, settings: Settings | None = None) -> str:
-    """`addr:` and 12 hex digits of the address's keyed hash: what logs say of a person."""
+def hashed(address: str, settings: Settings | None = None, *, kind: str = "addr") -> str:
+    """`addr:` and 12 hex digits of the address's keyed hash: what logs say of a person
+    (the same as the scrubber writes, so lines about one address line up)."""
     pepper = (settings or get_settings()).pepper
-    return "addr:" + keyed_hasher(pepper)(address.strip().lower())[:12]
+    return f"{kind}:" + keyed_hasher(pepper)(address.strip().lower())[:12]
+
+
+def who(actor: str) -> str:
+    """Who did something, for a log line: an address hashed, `cli` (or any word) as is."""
+    return hashed(actor) if "@" in actor else actor
 
 
 def setup_from_settings(settings: Settings, stream: TextIO | None = None) -> logging.Handler:

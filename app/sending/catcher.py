@@ -86,11 +86,11 @@ class MaildirHandler:
         except OSError as exc:
             log.error("mail catcher: cannot store message: %s", exc)
             return "451 4.3.0 Cannot store the message now"
+        # No addresses in the log (the stored file has them): the keys say where it went.
         log.info(
-            "mail catcher: %d bytes from <%s> to %s -> %s",
+            "mail catcher: %d bytes to %d recipients -> %s",
             len(content),
-            mail_from,
-            ", ".join(envelope.rcpt_tos),
+            len(envelope.rcpt_tos),
             ", ".join(keys),
         )
         return "250 2.0.0 Stored"
