@@ -156,9 +156,9 @@ def _post_form(client: TestClient, query: str, data: dict[str, str]) -> str:
     return client.post(action.group(1), data={"csrf_token": token.group(1), **data}).text
 
 
-def _sign_up(client: TestClient, query: str, email: str) -> None:
+def _sign_up(client: TestClient, query: str, email: str, topic: str = "news") -> None:
     page = _post_form(
-        client, query, {"email": email, "name": "Jana", "topics": "news", "consent": "yes"}
+        client, query, {"email": email, "name": "Jana", "topics": topic, "consent": "yes"}
     )
     assert 'role="status"' in page  # the "check your inbox" page
 
@@ -304,3 +304,44 @@ def test_no_public_page_keeps_english_text(client: TestClient, person: Seeded, l
     # and the comparison compared something: each German page differs from the English
     for name in english:
         assert text_nodes(english[name]) != text_nodes(german[name]), name
+
+
+def test_a_json_sign_up_stores_the_language_of_its_body(
+    client: TestClient, person: Seeded, mailbox: list[tuple[list[str], EmailMessage]]
+) -> None:
+    answer = client.post(
+        "/subscribe",
+        json={"email": "lea@example.fr", "topics": ["news"], "consent": True, "language": "fr"},
+        headers={"Accept-Language": "de"},
+    )
+    assert answer.status_code == 202
+    with Session(get_engine()) as session:
+        lea = session.exec(select(Subscriber).where(Subscriber.email == "lea@example.fr")).one()
+    assert lea.language == "fr"
+    assert mailbox[0][1]["Content-Language"] == "fr"
+
+
+def test_a_new_sign_up_never_changes_a_stored_language(
+    client: TestClient, person: Seeded, mailbox: list[tuple[list[str], EmailMessage]]
+) -> None:
+    """Anyone can sign up any address: the confirmation follows the page, the person's
+    stored language stays."""
+    _set_language(person.subscriber_id, "fr")
+    _sign_up(client, "?lang=es", person.email, topic="events")
+    assert mailbox[0][1]["Content-Language"] == "es"
+    with Session(get_engine()) as session:
+        jane = session.get(Subscriber, person.subscriber_id)
+    assert jane is not None
+    assert jane.language == "fr"
+
+
+def test_the_data_link_mail_is_in_the_stored_language(
+    client: TestClient, person: Seeded, mailbox: list[tuple[list[str], EmailMessage]]
+) -> None:
+    _set_language(person.subscriber_id, "es")
+    page = client.post(_prefs(person) + "/export-email", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "Le hemos enviado por correo un enlace para descargar sus datos." in page.text
+    [(_to, message)] = mailbox
+    assert message["Content-Language"] == "es"
+    assert message["Subject"] == "Sus datos en poder de Octomail"
