@@ -10,8 +10,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
+from app.campaigns import archive, sends, service
 from app.campaigns import preview as previews
-from app.campaigns import sends, service
 from app.db import get_engine
 from app.models import Campaign, CampaignStatus, SendStatus, iso_utc, saved_id
 from app.web.api.responses import UtcDatetime, errors
@@ -59,6 +59,12 @@ class CampaignUpdate(BaseModel):
     segment_id: int | None = Field(
         default=None, ge=1, le=MAX_DB_INT, description="null removes the segment."
     )
+
+
+class ArchiveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool = Field(description="true: show it in /archive once sent; false: remove it.")
 
 
 class ScheduleBody(BaseModel):
@@ -110,6 +116,9 @@ class CampaignSummary(BaseModel):
     finished_at: UtcDatetime | None
     created_at: UtcDatetime | None
     updated_at: UtcDatetime | None
+    public_archive: bool = Field(
+        description="Shown in the public archive (/archive) once sent (marketing only)."
+    )
 
 
 class CampaignPublic(CampaignSummary):
@@ -202,6 +211,7 @@ def _public(
         "finished_at": _iso(campaign.finished_at),
         "created_at": _iso(campaign.created_at),
         "updated_at": _iso(campaign.updated_at),
+        "public_archive": campaign.public_archive,
     }
     if with_progress:
         out["progress"] = service.progress(session, campaign).as_dict()
@@ -335,6 +345,15 @@ def resume_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) ->
 )
 def cancel_campaign(campaign_id: DbId, session: SessionDep, _user: EditorDep) -> dict[str, Any]:
     return _public(session, service.cancel(session, campaign_id))
+
+
+@router.post("/{campaign_id}/archive", response_model=CampaignPublic, responses=errors(403, 404))
+def publish_campaign(
+    campaign_id: DbId, body: ArchiveBody, session: SessionDep, _user: EditorDep
+) -> dict[str, Any]:
+    """Show a marketing campaign in the public archive (listed once sent), or hide it;
+    at any status (the content of a sent campaign never changes)."""
+    return _public(session, archive.set_public(session, campaign_id, body.public))
 
 
 @router.get("/{campaign_id}/progress", response_model=CampaignProgress, responses=errors(404))

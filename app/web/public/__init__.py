@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from app.web.public import (
     account,
+    archive,
     email_optout,
     health,
     preferences,
@@ -20,3 +21,4 @@ router.include_router(preferences.router)
 router.include_router(email_optout.router)
 router.include_router(webhooks.router)
 router.include_router(account.router)
+router.include_router(archive.router)

@@ -54,6 +54,7 @@ ROUTES: dict[tuple[str, str], Role] = {
     ("GET", "/admin/campaigns/{campaign_id}/preview"): Role.VIEWER,
     ("POST", "/admin/campaigns/{campaign_id}/test"): Role.EDITOR,
     ("POST", "/admin/campaigns/{campaign_id}/duplicate"): Role.EDITOR,
+    ("POST", "/admin/campaigns/{campaign_id}/archive"): Role.EDITOR,
     ("GET", "/admin/campaigns/{campaign_id}/delete"): Role.VIEWER,
     ("POST", "/admin/campaigns/{campaign_id}/delete"): Role.EDITOR,
     ("GET", "/admin/campaigns/{campaign_id}/preflight"): Role.VIEWER,

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.campaigns import drafts, preview, service
+from app.campaigns import archive, drafts, preview, service
 from app.errors import InvalidInput, InvalidTransition, OctomailError, RateLimited
 from app.mail.addresses import normalize_email
 from app.models import Campaign, CampaignStatus, Role, saved_id
@@ -81,6 +81,7 @@ def _editor(
             "addresses": addresses,
             "max_test": MAX_TEST_ADDRESSES,
             "page_title": title,
+            "archived": campaign is not None and archive.listed(campaign),
             "breadcrumbs": [("Campaigns", "/admin/campaigns"), (title, request.url.path)],
         },
         status_code=status_code,
@@ -278,6 +279,29 @@ def duplicate(session: SessionDep, me: Marketer, campaign_id: DbId) -> Response:
     copy = drafts.duplicate(session, campaign_id, settings=get_settings())
     return redirect(
         f"/admin/campaigns/{copy.id}", f"This is a new draft, a copy of #{campaign_id}."
+    )
+
+
+@router.post("/{campaign_id}/archive")
+def publish(
+    session: SessionDep,
+    me: Marketer,
+    campaign_id: DbId,
+    public: Annotated[str, Form(pattern="^[01]$")],
+) -> Response:
+    """Show the campaign in the public archive (listed once sent), or take it out."""
+    try:
+        campaign = archive.set_public(session, campaign_id, public == "1")
+    except InvalidInput as exc:
+        session.rollback()
+        return redirect(f"/admin/campaigns/{campaign_id}", str(exc).capitalize() + ".")
+    if not campaign.public_archive:
+        return redirect(f"/admin/campaigns/{campaign_id}", "Taken out of the public archive.")
+    if archive.listed(campaign):
+        return redirect(f"/admin/campaigns/{campaign_id}", "Shown in the public archive.")
+    return redirect(
+        f"/admin/campaigns/{campaign_id}",
+        "It will be shown in the public archive once it has been sent.",
     )
 
 
