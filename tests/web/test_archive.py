@@ -13,6 +13,7 @@ from sqlmodel import Session
 from app.db import get_engine
 from app.models import Campaign
 from tests.support.archive import seed
+from tests.web.test_public_languages import english_left
 
 PERSONAL = ("Bob", "bob@example.com", "Lyon", "Sample", "Jane", "subscriber@example.org")
 
@@ -141,3 +142,24 @@ def test_the_api_publishes_marketing_campaigns_only(api, ids) -> None:
     hidden = api.post(f"/api/v1/campaigns/{ids['published']}/archive", json={"public": False})
     assert hidden.json()["public_archive"] is False
     assert api.get(f"/archive/{ids['published']}").status_code == 404
+
+
+def _without_newsletter(html: str) -> str:
+    return re.sub(r'<pre class="archived-text">.*?</pre>', "", html, flags=re.S)
+
+
+@pytest.mark.parametrize("lang", ["fr", "de", "es"])
+def test_no_english_left_on_the_archive_pages(client, ids, lang: str) -> None:
+    number = ids["published"]
+    names = {
+        "Octomail",
+        "Octomail Ltd, 1 Test Street, 75001 Paris, France",
+        "our November news",
+        "Q&A: <tips> & tricks",
+        "RSS",
+    }
+    for path in ("/archive", f"/archive/{number}-our-november-news", "/archive/999"):
+        # the newsletter's own text (the marketer's words) is not ours to translate
+        english = _without_newsletter(client.get(f"{path}?lang=en").text)
+        other = _without_newsletter(client.get(f"{path}?lang={lang}").text)
+        assert english_left(english, other, names, lang) == set(), path
