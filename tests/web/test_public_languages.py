@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from app.accounts.signin import start_session
 from app.db import get_engine
 from app.i18n import NAMES, SUPPORTED, gettext_for
 from app.inbound.mailouts import email_optout_url
@@ -264,7 +265,27 @@ def _pages_after(client: TestClient, person: Seeded, lang: str) -> dict[str, str
         "undone": client.post(unsub + "/undo" + q, data={"topics": "", "all": "1"}).text,
         "confirmed": client.post(confirm + q).text,
         "already confirmed": client.get(confirm + q).text,
+        **_account_pages(client, person, q),
     }
+
+
+def _account_pages(client: TestClient, person: Seeded, q: str) -> dict[str, str]:
+    """The signed-in /account page, before and after saving (its notice, the history)."""
+    with Session(get_engine()) as session:
+        subscriber = session.get(Subscriber, person.subscriber_id)
+        assert subscriber is not None
+        token = start_session(session, subscriber)
+        session.commit()
+    cookie = {"Cookie": f"octomail_account={token}"}
+    page = client.get("/account" + q, headers=cookie).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf is not None
+    saved = client.post(
+        "/account/preferences" + q,
+        data={"csrf_token": csrf.group(1), "name": "Jane"},
+        headers=cookie,
+    )
+    return {"account": page, "account saved": saved.text}
 
 
 def _inbound_request() -> int:
@@ -283,6 +304,7 @@ NAMES_ON_PAGES = {
     "Octomail",
     "Octomail Ltd, 1 Test Street, 75001 Paris, France",
     "j***@example.com",
+    "jane@example.com",
     "News letter",
     "Events letter",
     "Jane",
@@ -345,3 +367,25 @@ def test_the_data_link_mail_is_in_the_stored_language(
     [(_to, message)] = mailbox
     assert message["Content-Language"] == "es"
     assert message["Subject"] == "Sus datos en poder de Octomail"
+
+
+def test_the_account_page_follows_and_sets_the_stored_language(
+    client: TestClient, person: Seeded
+) -> None:
+    _set_language(person.subscriber_id, "de")
+    with Session(get_engine()) as session:
+        subscriber = session.get(Subscriber, person.subscriber_id)
+        assert subscriber is not None
+        token = start_session(session, subscriber)
+        session.commit()
+    cookie = {"Cookie": f"octomail_account={token}", "Accept-Language": "fr"}
+    page = client.get("/account", headers=cookie).text
+    assert _lang_of(page) == "de"
+    assert "Noch nichts erfasst." in page  # the (empty) consent history, in German
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf is not None
+    saved = client.post(
+        "/account/preferences", data={"csrf_token": csrf.group(1), "language": "es"}, headers=cookie
+    )
+    assert _lang_of(saved.text) == "es"
+    assert "Sus preferencias se han guardado." in saved.text

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from sqlmodel import Session
 
 from app.accounts import signin as accounts
 from app.errors import InvalidInput, RateLimited, TokenInvalid
+from app.i18n import N_, NAMES
 from app.mail.addresses import mask_email
 from app.models import Channel, Subscriber, SubscriptionStatus, saved_id
 from app.sending.render import subject_received
@@ -37,10 +39,9 @@ from app.subscribers.profile import consent_history
 from app.web import csrf
 from app.web.deps import SessionDep, client_ip, request_evidence
 from app.web.params import form_ids
-from app.web.public.preferences import request_gettext
 from app.web.public.unsubscribe import PRIVATE_HEADERS
 from app.web.ratelimit import RateLimiter, client_key
-from app.web.templating import render, request_language
+from app.web.templating import render, request_gettext, request_language
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -93,18 +94,30 @@ def _first(form: dict[str, list[str]], key: str) -> str:
     return (form.get(key) or [""])[0]
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    response = render(request, name, context, status_code=status_code)
+def _page(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    language: str | None = None,
+) -> Response:
+    """`language`: the one stored for the signed-in person (after ?lang=, before the
+    browser's)."""
+    response = render(request, name, context, status_code=status_code, stored_language=language)
     response.headers.update(PRIVATE_HEADERS)
     return response
 
 
 def _public_page(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    language: str | None = None,
 ) -> Response:
     """A page with a form before sign-in: the double-submit CSRF cookie and field."""
     token = csrf.token_for(request)
-    response = _page(request, name, {**context, "csrf_token": token}, status_code)
+    response = _page(request, name, {**context, "csrf_token": token}, status_code, language)
     return csrf.set_cookie(request, response, token)
 
 
@@ -215,10 +228,13 @@ def _home(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The account page; `notice` and `error` are English msgids, translated here into the
+    page's language (the person's stored one unless ?lang= says otherwise)."""
     view = load_view(db, saved_id(me.subscriber))
     if view is None:
         return _page(request, "public/preferences_gone.html", {}, status_code=410)
     subscriber = view.subscriber
+    gettext = request_gettext(request, subscriber.language)
     topics = [
         {
             "id": t.id,
@@ -239,15 +255,61 @@ def _home(
             "tracking_allowed": subscriber.tracking_allowed,
             "tracking_default_on": get_settings().tracking_default == "on",
             "topics": topics,
-            "history": consent_history(db, saved_id(subscriber)),
+            "history": _history(db, saved_id(subscriber), gettext),
+            "languages": NAMES,
+            "language": request_language(request, subscriber.language),
             "has_password": accounts.has_password(db, saved_id(subscriber)),
             "pending_email": mask_email(pending[-1].value) if pending else None,
             "csrf_token": me.csrf_token,
-            "notice": notice,
-            "error": error,
+            "notice": gettext(notice) if notice else None,
+            "error": gettext(error) if error else None,
         },
         status_code=status_code,
+        language=subscriber.language,
     )
+
+
+# What the consent history's codes say to the person (unknown codes are shown as they are).
+_ACTIONS = {
+    "subscribe": N_("Signed up"),
+    "confirm": N_("Confirmed"),
+    "unsubscribe": N_("Unsubscribed"),
+    "resubscribe": N_("Subscribed again"),
+    "bounce": N_("Our email could not be delivered"),
+    "complaint": N_("Reported as spam"),
+    "update": N_("Changed your details"),
+    "erase": N_("Erased"),
+    "suppress": N_("Added to our do-not-email list"),
+    "suppression_lifted": N_("Removed from our do-not-email list"),
+    "export": N_("Copy of your data"),
+}
+_CHANNELS = {
+    "form": N_("sign-up form"),
+    "api": N_("added by us"),
+    "import": N_("imported by us"),
+    "link": N_("unsubscribe link"),
+    "one_click": N_("one-click unsubscribe"),
+    "preferences": N_("preference centre"),
+    "email": N_("email to us"),
+    "bounce": N_("returned email"),
+    "complaint": N_("spam report"),
+    "admin": N_("by our staff"),
+    "cli": N_("by our staff"),
+    "send": N_("while sending"),
+    "provider": N_("email provider"),
+}
+
+
+def _history(db: Session, subscriber_id: int, gettext: Callable[[str], str]) -> list[dict]:
+    return [
+        {
+            "at": e.at,
+            "action": gettext(_ACTIONS[e.action]) if e.action in _ACTIONS else e.action,
+            "channel": gettext(_CHANNELS[e.channel]) if e.channel in _CHANNELS else e.channel,
+            "topic": e.topic,
+        }
+        for e in consent_history(db, subscriber_id)
+    ]
 
 
 def _evidence(request: Request) -> Evidence:
@@ -269,11 +331,11 @@ async def save_preferences(request: Request, db: SessionDep, me: MaybeSigned) ->
         name=_first(form, "name")[:200] if "name" in form else None,
         tracking_allowed=form["tracking"][-1] == "1" if "tracking" in form else None,
         evidence=evidence,
+        language=_first(form, "language") or None,
     )
     db.commit()
-    gettext = request_gettext(request)
     changed = bool(added or removed or fields)
-    notice = gettext("Your preferences were saved.") if changed else gettext("Nothing changed.")
+    notice = N_("Your preferences were saved.") if changed else N_("Nothing changed.")
     return _home(request, db, me, notice=notice)
 
 
@@ -284,25 +346,27 @@ async def change_address(
     """A new address waits for its owner: a link goes to it; nothing changes before."""
     form = await _form(request)
     me = _require(request, me, form)
-    gettext = request_gettext(request)
     try:
         change = contact.propose(
             db, subscriber=me.subscriber, field=contact.EMAIL, value=_first(form, "email")
         )
     except contact.AddressUnavailable:
-        error = gettext("This address cannot be used for your subscription. Please write to us.")
+        error = N_("This address cannot be used for your subscription. Please write to us.")
         return _home(request, db, me, error=error, status_code=409)
     except InvalidInput:
-        error = gettext("Please enter a new, valid email address.")
+        error = N_("Please enter a new, valid email address.")
         return _home(request, db, me, error=error, status_code=422)
     db.commit()
     db.refresh(me.subscriber)
     db.expunge(me.subscriber)
     db.expunge(change)
     background.add_task(
-        contact.send_confirmation, change, me.subscriber, language=request_language(request)
+        contact.send_confirmation,
+        change,
+        me.subscriber,
+        language=request_language(request, me.subscriber.language),
     )
-    notice = gettext(
+    notice = N_(
         "We sent a link to the new address. Your address changes when you open it and confirm."
     )
     return _home(request, db, me, notice=notice)
@@ -312,18 +376,17 @@ async def change_address(
 async def set_password(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
     form = await _form(request)
     me = _require(request, me, form)
-    gettext = request_gettext(request)
     password = _first(form, "password")
     if password != _first(form, "password_again"):
-        error = gettext("The two passwords are not the same.")
+        error = N_("The two passwords are not the same.")
         return _home(request, db, me, error=error, status_code=422)
     try:
         accounts.set_password(db, me.subscriber, password, keep=me.token)
     except InvalidInput:
-        error = gettext("The password must have 10 to 1,000 characters.")
+        error = N_("The password must have 10 to 1,000 characters.")
         return _home(request, db, me, error=error, status_code=422)
     db.commit()
-    return _home(request, db, me, notice=gettext("Your password is set."))
+    return _home(request, db, me, notice=N_("Your password is set."))
 
 
 @router.post(f"{PATH}/export")
@@ -354,7 +417,12 @@ async def export(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
 def erase_page(request: Request, me: MaybeSigned) -> Response:
     if me is None:
         return _to_account()
-    return _page(request, "public/preferences_erase.html", _erase_context(me))
+    return _page(
+        request,
+        "public/preferences_erase.html",
+        _erase_context(me),
+        language=me.subscriber.language,
+    )
 
 
 def _erase_context(me: Signed) -> dict[str, Any]:
@@ -370,16 +438,17 @@ def _erase_context(me: Signed) -> dict[str, Any]:
 async def erase(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
     form = await _form(request)
     me = _require(request, me, form)
+    language = me.subscriber.language
     if _first(form, "confirm") != "yes":
-        gettext = request_gettext(request)
+        gettext = request_gettext(request, language)
         context = {
             **_erase_context(me),
             "error": gettext("Please tick the box to confirm that you want your data erased."),
         }
-        return _page(request, "public/preferences_erase.html", context, status_code=422)
+        return _page(request, "public/preferences_erase.html", context, 422, language)
     erase_for(db, subscriber_id=saved_id(me.subscriber), evidence=_evidence(request))
     db.commit()
-    response = _page(request, "public/preferences_erased.html", {})
+    response = _page(request, "public/preferences_erased.html", {}, language=language)
     response.delete_cookie(COOKIE, path=PATH)
     return response
 
@@ -400,12 +469,13 @@ async def sign_out(request: Request, db: SessionDep, me: MaybeSigned) -> Respons
 
 @router.api_route(f"{PATH}/change/{{token}}", methods=["GET", "HEAD"])
 def change_page(token: str, request: Request, db: SessionDep) -> Response:
-    change, _subscriber = contact.read_change(db, token)
+    change, subscriber = contact.read_change(db, token)
     shown = mask_email(change.value) if change.field == contact.EMAIL else change.value
     return _public_page(
         request,
         "public/account_change.html",
         {"action": request.url.path, "field": change.field, "value": shown},
+        language=subscriber.language,
     )
 
 
@@ -413,19 +483,20 @@ def change_page(token: str, request: Request, db: SessionDep) -> Response:
 async def apply_change(token: str, request: Request, db: SessionDep) -> Response:
     form = await _form(request)
     csrf.check(request, _first(form, csrf.FIELD))
-    change, _subscriber = contact.read_change(db, token)
+    change, subscriber = contact.read_change(db, token)
+    language = subscriber.language
     channel = Channel.EMAIL if change.inbound_id is not None else Channel.PREFERENCES
-    gettext = request_gettext(request)
+    gettext = request_gettext(request, language)
     try:
         contact.apply(db, change, channel=channel, evidence=_evidence(request))
     except contact.AddressUnavailable:
         db.rollback()
         message = gettext("This address cannot be used for your subscription. Please write to us.")
-        return _page(request, "public/account_changed.html", {"message": message}, 409)
+        return _page(request, "public/account_changed.html", {"message": message}, 409, language)
     db.commit()
     message = (
         gettext("Your address is changed. Our emails now go to the new address.")
         if change.field == contact.EMAIL
         else gettext("Your name is changed.")
     )
-    return _page(request, "public/account_changed.html", {"message": message})
+    return _page(request, "public/account_changed.html", {"message": message}, language=language)
