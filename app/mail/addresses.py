@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
+import idna
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from app.errors import InvalidInput
@@ -25,13 +27,17 @@ _SPECIAL_TLDS = frozenset(name for name in _SPECIAL if "." not in name)
 
 
 def normalize_email(address: str) -> str:
-    """Validate syntax (no DNS) and lower-case the whole address for matching and hashing."""
+    """Validate syntax (no DNS) and return the one stored form of an address: lower case,
+    the local part in Unicode NFC, the domain in Unicode (U-labels: `xn--` A-labels are
+    decoded), so the NFC, NFD and punycode spellings of one address are one person, with
+    one keyed hash. Internationalised addresses (RFC 6531) are accepted."""
     candidate = address.strip() if address else ""
     match = _FAST.match(candidate)
     if (
         match is not None
         and len(candidate) <= 254
         and match.end(1) <= 64
+        and "xn--" not in match.group(2).lower()  # an A-label: stored as its U-label
         and _ordinary_domain(match.group(2).lower())
     ):
         return candidate.lower()
@@ -43,7 +49,37 @@ def normalize_email(address: str) -> str:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidInput(f"invalid email address: {exc}") from exc
-    return result.normalized.lower()
+    # email-validator gives the local part in NFC and the domain as U-labels; lower() can
+    # leave a character decomposed, so NFC once more.
+    return unicodedata.normalize("NFC", result.normalized.lower())
+
+
+def envelope_address(address: str) -> str:
+    """The address as SMTP wants it: the domain in IDNA A-labels, the local part in NFC.
+    Only a non-ASCII local part then needs SMTPUTF8 (RFC 6531); raises InvalidInput for a
+    domain IDNA refuses."""
+    local, _, domain = address.strip().rpartition("@")
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise InvalidInput(f"not a deliverable address: {address!r}") from exc
+    if not local.isascii():
+        local = unicodedata.normalize("NFC", local)
+    return f"{local}@{domain}"
+
+
+def canonical_address(address: str) -> str:
+    """The stored form of an address known to be valid, for hashing and lookups: plain
+    ASCII addresses only lower-cased (the hot path), others through normalize_email; an
+    address it refuses (a stored legacy row) is only lower-cased and NFC-normalised."""
+    stripped = address.strip()
+    if stripped.isascii() and "xn--" not in stripped.lower():
+        return stripped.lower()
+    try:
+        return normalize_email(stripped)
+    except InvalidInput:
+        return unicodedata.normalize("NFC", stripped.lower())
 
 
 @lru_cache(maxsize=4096)
@@ -57,9 +93,10 @@ def _ordinary_domain(domain: str) -> bool:
 
 
 def email_hmac(address: str, settings: Settings | None = None) -> str:
-    """HMAC-SHA256 of the normalized address with the server pepper (hex)."""
+    """HMAC-SHA256 of the normalized address with the server pepper (hex); any spelling of
+    one address (case, NFD, punycode domain) gives the same hash."""
     settings = settings or get_settings()
-    return keyed_hasher(settings.pepper)(address.strip().lower())
+    return keyed_hasher(settings.pepper)(canonical_address(address))
 
 
 _BLOCK = 64  # SHA-256's block size

@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from email.utils import formataddr
 from html import escape
 
+from app.mail.addresses import envelope_address
 from app.mail.smtp import SmtpTarget, parse_smtp_url, smtp_urls
 from app.settings import Settings, get_settings
 
@@ -59,7 +60,9 @@ def transactional_message(
     message["Subject"] = subject
     message["From"] = formataddr((settings.org_name, settings.from_address))
     # a name stored before names were cleaned may hold a line break: one line here
-    message["To"] = formataddr((" ".join(to_name.split()), to_address))
+    # The domain as A-labels: only a non-ASCII local part needs SMTPUTF8, which smtplib's
+    # send_message then uses (RFC 6531/6532) or refuses with SMTPNotSupported.
+    message["To"] = formataddr((" ".join(to_name.split()), envelope_address(to_address)))
     message["Message-ID"] = own_message_id(settings, kind)
     message["Auto-Submitted"] = auto_submitted
     for name, value in (headers or {}).items():

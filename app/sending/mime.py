@@ -12,7 +12,10 @@ import re
 from base64 import b64encode
 from email.utils import parseaddr
 
+import idna
+
 from app.errors import InvalidInput
+from app.mail.addresses import envelope_address
 
 # Control characters (and Unicode line separators) must never reach a header: they are how
 # a name like "Eve\r\nBcc: x@y" would inject a header.
@@ -76,20 +79,43 @@ def unstructured(value: str, room: int = 68) -> str:
     return encoded_words(value, room)
 
 
-def ascii_address(address: str) -> str:
-    """The address as ASCII for headers and the envelope (IDNA domain); refuse unsafe ones."""
+def recipient_address(address: str) -> str:
+    """The address for the envelope: the domain in IDNA A-labels (ASCII), the local part as
+    stored (NFC). A non-ASCII local part remains: that message needs SMTPUTF8 (RFC 6531),
+    which the transport uses when the server offers it. Unsafe addresses are refused."""
     address = address.strip()
     if not _ADDRESS.match(address) or _CONTROL.search(address):
         raise InvalidInput(f"not a deliverable address: {address!r}")
+    return envelope_address(address)
+
+
+def ascii_address(address: str) -> str:
+    """A sender's address (From, Reply-To, the bounce address) as ASCII: every message
+    carries it, so one needing SMTPUTF8 is refused rather than failing every send."""
+    address = recipient_address(address)
+    if not address.isascii():
+        raise InvalidInput(
+            f"a sender address needs SMTPUTF8, which not every server offers: {address!r}"
+        )
+    return address
+
+
+def shown_address(address: str) -> str:
+    """An envelope address as a person reads it in a header: A-labels back to Unicode
+    (RFC 6532 allows UTF-8 in headers of a message sent with SMTPUTF8)."""
     local, _, domain = address.rpartition("@")
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidInput(f"not a deliverable address: {address!r}") from exc
-    if not local.isascii():
-        raise InvalidInput(f"address needs SMTPUTF8, which Octomail does not use: {address!r}")
-    return f"{local}@{domain}"
+    try:
+        return f"{local}@{idna.decode(domain)}" if "xn--" in domain else address
+    except idna.IDNAError:
+        return address
+
+
+def to_header(name: str, address: str) -> bytes:
+    """The To field: ASCII as usual; for a non-ASCII address (an SMTPUTF8 message) the
+    address in UTF-8 as RFC 6532 allows, the display name still in encoded words."""
+    if address.isascii():
+        return header("To", mailbox(name, address))
+    return f"To: {mailbox(name, shown_address(address))}\r\n".encode()
 
 
 def mailbox(name: str, address: str) -> str:

@@ -34,7 +34,9 @@ from app.sending.mime import (
     join_pieces,
     mailbox,
     phrase,
+    recipient_address,
     sender_address,
+    to_header,
     unstructured,
 )
 from app.sending.sandbox import TemplateLimitError
@@ -370,7 +372,7 @@ def _assemble(
         header("Date", _date()),
         header("Message-ID", msgid),
         subject_header,
-        header("To", mailbox(recipient.name or "", rcpt)),
+        to_header(recipient.name or "", rcpt),
         header("List-Unsubscribe", unsubscribe),
         prepared.head,
         prepared.text_part_head,
@@ -387,7 +389,7 @@ def render_message(
     prepared: PreparedCampaign, recipient: Recipient, *, settings: Settings
 ) -> RenderedMessage:
     """One personalised message; raises InvalidInput for an undeliverable address."""
-    rcpt = ascii_address(recipient.email)
+    rcpt = recipient_address(recipient.email)
     tag = link_tag(recipient.link_secret)
     msgid = message_id(prepared, recipient.id, tag)
     try:
@@ -410,7 +412,7 @@ def render_test(
 ) -> RenderedMessage:
     """A test-send to `address`: subject prefixed "[TEST]", personal fields from `recipient`
     (a sample subscriber) or empty ones, a random Message-ID so it never collides."""
-    rcpt = ascii_address(address)
+    rcpt = recipient_address(address)
     sample = recipient or Recipient(id=0, email=address)
     values, token = _values(prepared, sample, link_tag(sample.link_secret))
     values["subject"] = f"[TEST] {values['subject']}"

@@ -5,6 +5,8 @@ runs MAIL/RCPT/DATA itself on each: the message bytes from the renderer are alre
 so the per-message line-ending regex and address parsing of `sendmail` are skipped.
 Replies map to DeliveryResult: 2xx SENT, 4xx RETRY (throttling is never a failure),
 5xx FAILED (hard_bounce for 550/551/553 and 5.1.x), a dropped connection RETRY.
+A recipient with a non-ASCII local part goes with SMTPUTF8 (RFC 6531) where the server
+offers it; where no provider does, that recipient alone FAILS with the reason.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from app.sending.ratelimit import buckets
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
-_BAD_ADDRESS = re.compile(r"[\x00-\x20<>\x7f]")
+_BAD_ADDRESS = re.compile(r"[\x00-\x20<>\x7f\x85\u2028\u2029]")
 
 
 class DeliveryOutcome(StrEnum):
@@ -110,6 +112,11 @@ class _ConnectFailed(DeliveryResult):
     """RETRY because the provider could not be reached: another provider may be tried."""
 
 
+@dataclass(frozen=True, slots=True)
+class _NoSmtpUtf8(DeliveryResult):
+    """FAILED because this provider does not offer SMTPUTF8: another one may."""
+
+
 class _Disconnected(Exception):
     """The connection dropped; `data_sent` says whether the server may have the message."""
 
@@ -125,6 +132,8 @@ class _Connection:
         self.provider = provider
         self.smtp: aiosmtplib.SMTP | None = None
         self.size_ok = False
+        self.utf8_ok = False
+        self.eight_bit_ok = False
 
     async def connect(self) -> None:
         target = self.provider.target
@@ -146,6 +155,8 @@ class _Connection:
                 await smtp.helo()
         self.smtp = smtp
         self.size_ok = smtp.supports_extension("size")
+        self.utf8_ok = smtp.supports_extension("smtputf8")
+        self.eight_bit_ok = smtp.supports_extension("8bitmime")
 
     def close(self) -> None:
         if self.smtp is not None:
@@ -163,8 +174,18 @@ class _Connection:
         if smtp is None or not smtp.is_connected or smtp.protocol is None:
             raise _Disconnected(False, "not connected")
         data_sent = False
+        options = [b"SIZE=%d" % len(payload)] if self.size_ok else []
+        if not rcpt.isascii():
+            if not self.utf8_ok:
+                return _NoSmtpUtf8(
+                    DeliveryOutcome.FAILED,
+                    None,
+                    "the address needs SMTPUTF8 (RFC 6531), which "
+                    f"{self.provider.target} does not offer",
+                )
+            # The headers hold UTF-8 (RFC 6532): 8-bit data, declared where the server can.
+            options += [b"SMTPUTF8", b"BODY=8BITMIME"] if self.eight_bit_ok else [b"SMTPUTF8"]
         try:
-            options = (b"SIZE=%d" % len(payload),) if self.size_ok else ()
             reply = await smtp.execute_command(b"MAIL", b"FROM:<" + sender + b">", *options)
             if reply.code == 250:
                 reply = await smtp.execute_command(b"RCPT", b"TO:<" + rcpt + b">")
@@ -275,7 +296,6 @@ class SmtpPool:
             _BAD_ADDRESS.search(envelope_from)
             or _BAD_ADDRESS.search(rcpt)
             or not envelope_from.isascii()
-            or not rcpt.isascii()
             or "@" not in rcpt
         ):
             return DeliveryResult(DeliveryOutcome.FAILED, None, f"invalid address {rcpt!r}")
@@ -283,14 +303,14 @@ class SmtpPool:
         for bucket in self._limits:
             await bucket.acquire()
         sender, recipient = envelope_from.encode(), rcpt.encode()
-        for _ in range(len(self.providers)):  # fail over when a provider cannot be reached
+        for _ in range(len(self.providers)):  # fail over: unreachable, or no SMTPUTF8
             conn = await self._borrow()
             try:
                 result = await self._deliver(conn, sender, recipient, payload)
             finally:
                 self._release(conn)
             count_reply(conn.provider.label, result.code)
-            if not isinstance(result, _ConnectFailed):
+            if not isinstance(result, _ConnectFailed | _NoSmtpUtf8):
                 break
             result = DeliveryResult(result.outcome, result.code, result.reply)
         self.stats[result.outcome.value] += 1

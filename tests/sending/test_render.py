@@ -292,7 +292,7 @@ def test_names_and_subjects_cannot_inject_headers(render_settings: Settings, evi
         "<a@b.example>",
         "a b@example.com",
         "no-at-sign",
-        "jörg@example.com",
+        "jö\u2028rg@example.com",
     ],
 )
 def test_undeliverable_addresses_are_refused(render_settings: Settings, address: str) -> None:
@@ -307,6 +307,19 @@ def test_idn_domain_is_punycoded(render_settings: Settings) -> None:
         prepared, Recipient(id=1, email="anna@bücher.example"), settings=render_settings
     )
     assert rendered.rcpt == "anna@xn--bcher-kva.example"
+
+
+def test_a_non_ascii_local_part_is_rendered_for_smtputf8(render_settings: Settings) -> None:
+    """RFC 6531/6532: the envelope keeps the UTF-8 local part (the transport adds SMTPUTF8),
+    the To header carries the address in UTF-8, the domain as a person reads it."""
+    prepared = prepare_campaign(campaign(), settings=render_settings)
+    rendered = render_message(
+        prepared,
+        Recipient(id=1, email="jörg@bücher.example", name="Jörg"),
+        settings=render_settings,
+    )
+    assert rendered.rcpt == "jörg@xn--bcher-kva.example"
+    assert "To: =?utf-8?b?SsO2cmc=?= <jörg@bücher.example>\r\n".encode() in rendered.data
 
 
 @pytest.mark.parametrize(
