@@ -146,3 +146,79 @@ def read_export_token(token: str, settings: Settings | None = None) -> LinkRef:
     if not isinstance(payload, list) or len(payload) != 2 or read_tag(payload[1]) is None:
         raise TokenInvalid("This link is not valid.")
     return LinkRef(_positive_id(payload[0]), payload[1])
+
+
+# ---------------------------------------------------------------- opens and clicks (issue 12)
+# A tracked message carries one per-message token, OPEN [subscriber_id, campaign_id, tag]
+# (the pixel /o/{token} and the first half of every click), and one token per link minted
+# once per campaign, CLICK [campaign_id, url]. A click URL /r/{message token}/{link token}
+# can only lead to a URL we signed for that campaign: both signatures must hold and name the
+# same campaign, and the target is read from the signed payload, never from the request.
+
+MAX_TRACKED_URL = 2000
+"""Longer links are left as they are (not tracked)."""
+_CLICK_TOKEN_LIMIT = 4 * MAX_TRACKED_URL
+
+
+def open_token(
+    subscriber_id: int, campaign_id: int, settings: Settings | None = None, *, secret: str
+) -> str:
+    """The per-message token of the pixel and the click links (never expires)."""
+    return mint(Purpose.OPEN, [subscriber_id, campaign_id, link_tag(secret)], settings=settings)
+
+
+def open_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/o/{token}"
+
+
+def link_token(campaign_id: int, url: str, settings: Settings | None = None) -> str:
+    """The signed target of one link of one campaign (minted once per campaign)."""
+    return mint(Purpose.CLICK, [campaign_id, url], settings=settings)
+
+
+def click_url(base_url: str, message_token: str, link: str) -> str:
+    return f"{base_url.rstrip('/')}/r/{message_token}/{link}"
+
+
+def trackable(url: str) -> bool:
+    """Whether a link target may be signed for the redirect: http(s), one line, bounded."""
+    lowered = url[:8].lower()
+    return (
+        lowered.startswith(("http://", "https://"))
+        and len(url) <= MAX_TRACKED_URL
+        and not any(c in url for c in "\r\n\t\x00 ")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRef:
+    """Who and which campaign a verified open or click token names."""
+
+    who: LinkRef
+    campaign_id: int
+
+
+def read_open_token(token: str, settings: Settings | None = None) -> TrackRef:
+    """The subscriber and campaign of a valid OPEN token, or TokenInvalid."""
+    payload = verify(Purpose.OPEN, token, settings=settings)
+    if not isinstance(payload, list) or len(payload) != 3 or read_tag(payload[2]) is None:
+        raise TokenInvalid("This link is not valid.")
+    return TrackRef(LinkRef(_positive_id(payload[0]), payload[2]), _positive_id(payload[1]))
+
+
+def read_click(
+    message_token: str, link: str, settings: Settings | None = None
+) -> tuple[TrackRef, str]:
+    """(who and campaign, target URL) of a click, or TokenInvalid: a target only ever comes
+    from a CLICK token of the same campaign as the message token."""
+    ref = read_open_token(message_token, settings)
+    payload = verify(Purpose.CLICK, link, settings=settings, max_length=_CLICK_TOKEN_LIMIT)
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or payload[0] != ref.campaign_id
+        or not isinstance(payload[1], str)
+        or not trackable(payload[1])
+    ):
+        raise TokenInvalid("This link is not valid.")
+    return ref, payload[1]

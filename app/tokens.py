@@ -66,11 +66,17 @@ def _serializer(
 
 
 def verify(
-    purpose: Purpose, token: str, *, max_age: float | None = None, settings: Settings | None = None
+    purpose: Purpose,
+    token: str,
+    *,
+    max_age: float | None = None,
+    settings: Settings | None = None,
+    max_length: int = 512,
 ) -> Any:
-    """Return the payload of a valid token or raise TokenInvalid / TokenExpired."""
+    """Return the payload of a valid token or raise TokenInvalid / TokenExpired.
+    `max_length`: click-link tokens carry their URL and may be longer than ids-only ones."""
     settings = settings or get_settings()
-    if not token or len(token) > 512:
+    if not token or len(token) > max_length:
         raise TokenInvalid("This link is not valid.")
     try:
         if purpose in _NON_EXPIRING:

@@ -268,7 +268,14 @@ class Worker:
         try:
             message = render_message(
                 prepared,
-                Recipient(job.subscriber_id, job.email, job.name, job.attributes, job.link_secret),
+                Recipient(
+                    job.subscriber_id,
+                    job.email,
+                    job.name,
+                    job.attributes,
+                    job.link_secret,
+                    tracking=job.tracking,
+                ),
                 settings=self.settings,
             )
         except Exception as exc:  # noqa: BLE001 - one bad address must not stop the others

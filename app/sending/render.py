@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from app.errors import ConfigurationError, InvalidInput
 from app.link_secrets import link_tag
+from app.links import link_token
 from app.models import Campaign, CampaignTopic, Subscriber, Topic
 from app.models.enums import Category
 from app.sending.compliance import check_rendered
@@ -40,7 +41,8 @@ from app.sending.mime import (
     unstructured,
 )
 from app.sending.sandbox import TemplateLimitError
-from app.sending.templating import CompiledTemplate, campaign_context, compile_campaign
+from app.sending.templating import CompiledTemplate, campaign_context, compile_campaign_tracked
+from app.sending.tracking import TOKEN_VARIABLE, TrackingPlan
 from app.settings import Settings, get_settings
 from app.tokens import Purpose
 from app.verp import VerpMinter, bounce_base
@@ -56,6 +58,9 @@ class Recipient:
     name: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
     link_secret: str = ""
+    tracking: bool = False
+    """Their copy carries the pixel and the tracked links (their choice, or the default
+    when they never chose; the campaign's own switches decide the rest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,10 @@ class PreparedCampaign:
     msgid_mac: Any  # hmac object keyed once; copied per message
     signer: Signer | None = None
     verp: VerpMinter | None = None  # the signed per-recipient envelope sender
+    tracked: tuple[CompiledTemplate, CompiledTemplate] | None = None
+    """(html, text) with the pixel and tracked links (app/sending/tracking.py), or None
+    when the campaign tracks neither opens nor clicks."""
+    opener: _Minter | None = None  # the per-message OPEN token of tracked copies
 
 
 class _Minter:
@@ -147,10 +156,28 @@ def _bounce_base(settings: Settings) -> str:
         raise ConfigurationError(f"invalid OCTOMAIL_BOUNCE_ADDRESS: {exc}") from exc
 
 
+def _tracking_plan(campaign: Campaign, settings: Settings) -> TrackingPlan | None:
+    if not (campaign.track_opens or campaign.track_clicks):
+        return None
+    base = settings.base_url.rstrip("/")
+    campaign_id = int(campaign.id or 0)
+    return TrackingPlan(
+        base_url=base,
+        sign_link=lambda url: link_token(campaign_id, url, settings),
+        opens=campaign.track_opens,
+        clicks=campaign.track_clicks,
+        own_pages=(f"{base}/u/", f"{base}/preferences/"),
+    )
+
+
 def _compile(
     campaign: Campaign, settings: Settings, topic_names: list[str]
-) -> tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate, CompiledTemplate | None]:
-    """(html, text, subject, preheader) templates; the preheader is None when empty."""
+) -> tuple[
+    tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate, CompiledTemplate | None],
+    tuple[CompiledTemplate, CompiledTemplate] | None,
+]:
+    """((html, text, subject, preheader), tracked (html, text) or None); the preheader is
+    None when empty."""
     context = campaign_context(
         org_name=settings.org_name,
         postal_address=settings.postal_address,
@@ -160,7 +187,7 @@ def _compile(
         campaign_name=campaign.name,
     )
     preheader_source = (campaign.preheader or "").strip()
-    html, text, subject, preheader = compile_campaign(
+    (html, text, subject, preheader), tracked = compile_campaign_tracked(
         campaign.body,
         campaign.body_format,
         campaign.layout or "default",
@@ -168,8 +195,9 @@ def _compile(
         context,
         layout_dir=settings.email_layout_dir,
         preheader=preheader_source,
+        tracking=_tracking_plan(campaign, settings),
     )
-    return html, text, subject, (preheader if preheader_source else None)
+    return (html, text, subject, (preheader if preheader_source else None)), tracked
 
 
 def prepare_campaign(
@@ -185,7 +213,7 @@ def prepare_campaign(
     domain = from_address.rpartition("@")[2]
     campaign_id = int(campaign.id or 0)
     bounces = _bounce_base(settings)
-    html, text, subject, preheader = _compile(campaign, settings, topic_names or [])
+    (html, text, subject, preheader), tracked = _compile(campaign, settings, topic_names or [])
     static_subject = None if "{" in campaign.subject else clean_text(campaign.subject)
     boundary = f"=_om_{secrets.token_hex(12)}"  # "=_" never occurs in QP or base64 output
     list_slug = "".join(c for c in settings.org_name.lower() if c.isalnum()) or "octomail"
@@ -231,10 +259,14 @@ def prepare_campaign(
         ),
         signer=Signer.from_settings(settings),
         verp=VerpMinter(settings, bounces, campaign_id) if bounces else None,
+        tracked=tracked,
+        opener=_Minter(settings, Purpose.OPEN) if tracked else None,
     )
     # A trial render surfaces runtime template errors (sandbox violations, bad filters) now,
     # as one clear error, instead of one failed send per recipient.
     render_message(prepared, SAMPLE, settings=settings)
+    if tracked:
+        render_message(prepared, TRACKED_SAMPLE, settings=settings)
     if category == Category.MARKETING:
         _check_footer(prepared, settings)
     return prepared
@@ -254,6 +286,7 @@ def _check_footer(prepared: PreparedCampaign, settings: Settings) -> None:
 
 
 SAMPLE = Recipient(id=0, email="sample@example.org", name="Sample Person")
+TRACKED_SAMPLE = Recipient(id=0, email="sample@example.org", name="Sample Person", tracking=True)
 
 
 _date_cache: tuple[int, str] = (0, "")
@@ -359,6 +392,7 @@ def _assemble(
     subject: str,
     values: dict[str, Any],
     token: str,
+    tracked: bool = False,
 ) -> bytes:
     unsubscribe = f"<{values['unsubscribe_url']}>"
     if prepared.mailto:
@@ -377,9 +411,12 @@ def _assemble(
         prepared.head,
         prepared.text_part_head,
     ]
-    join_pieces(prepared.text.qp_pieces(values), out)
+    html, text = (
+        prepared.tracked if tracked and prepared.tracked else (prepared.html, prepared.text)
+    )
+    join_pieces(text.qp_pieces(values), out)
     out.append(prepared.html_part_head)
-    join_pieces(prepared.html.qp_pieces(values), out)
+    join_pieces(html.qp_pieces(values), out)
     out.append(prepared.closing)
     data = b"".join(out)
     return prepared.signer.sign(data) if prepared.signer else data
@@ -392,9 +429,14 @@ def render_message(
     rcpt = recipient_address(recipient.email)
     tag = link_tag(recipient.link_secret)
     msgid = message_id(prepared, recipient.id, tag)
+    tracked = recipient.tracking and prepared.opener is not None
     try:
         values, token = _values(prepared, recipient, tag)
-        data = _assemble(prepared, recipient, rcpt, msgid, values["subject"], values, token)
+        if tracked and prepared.opener is not None:
+            values[TOKEN_VARIABLE] = prepared.opener([recipient.id, prepared.campaign_id], tag)
+        data = _assemble(
+            prepared, recipient, rcpt, msgid, values["subject"], values, token, tracked
+        )
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         # Marketers' templates can fail like any code ({{ 1/0 }}, iterating a number):
         # one clear domain error, raised by the trial render in prepare_campaign.

@@ -131,6 +131,7 @@ class Job:
     attempts: int
     checked: int = 0  # the worker's opt-out poll count when eligibility was last checked
     link_secret: str = ""  # for the links and the Message-ID (app/link_secrets.py)
+    tracking: bool = False  # their choice, or OCTOMAIL_TRACKING_DEFAULT if they never chose
 
 
 @dataclass(slots=True)
@@ -270,11 +271,13 @@ class SendStore:
                 _subscriber.c.attributes,
                 sa.case((eligible, 1), else_=0),
                 _subscriber.c.link_secret,
+                _subscriber.c.tracking_allowed,
             )
             .select_from(_send.outerjoin(_subscriber, _subscriber.c.id == _send.c.subscriber_id))
             .where(_send.c.id.in_(ids))
         ).all()
         candidates = [r for r in rows if r[2] is not None and r[6]]
+        tracks_by_default = self.settings.tracking_default == "on"
         blocked = self.hooks.blocked_by_suppression(
             conn, [r[3] for r in candidates], campaign.category, self.settings
         )
@@ -288,6 +291,7 @@ class SendStore:
                 r[5] or {},
                 r[1],
                 link_secret=r[7],
+                tracking=tracks_by_default if r[8] is None else bool(r[8]),
             )
             for r in candidates
             if r[3] not in blocked

@@ -30,6 +30,7 @@ from app.errors import InvalidInput
 from app.sending.compliance import check_layout
 from app.sending.mime import QPiece, qp_piece
 from app.sending.sandbox import MAX_OUTPUT, BoundedSandbox, TemplateLimitError, reset_budget
+from app.sending.tracking import TOKEN_VARIABLE, TrackingPlan, track_html, track_text
 from app.web_paths import TEMPLATE_DIR
 
 EMAIL_TEMPLATES = TEMPLATE_DIR / "email"
@@ -373,25 +374,69 @@ def compile_campaign(
     parts. The preheader is a plain-text template like the subject (it may use the
     subject); the HTML part shows it, escaped, only when it is not empty."""
 
+    templates, _tracked = compile_campaign_tracked(
+        body,
+        body_format,
+        layout,
+        subject,
+        context,
+        layout_dir=layout_dir,
+        marketing=marketing,
+        preheader=preheader,
+    )
+    return templates
+
+
+def compile_campaign_tracked(
+    body: str,
+    body_format: str,
+    layout: str,
+    subject: str,
+    context: dict[str, Any],
+    *,
+    layout_dir: str | Path = "",
+    marketing: bool = False,
+    preheader: str = "",
+    tracking: TrackingPlan | None = None,
+) -> tuple[
+    tuple[CompiledTemplate, CompiledTemplate, CompiledTemplate, CompiledTemplate],
+    tuple[CompiledTemplate, CompiledTemplate] | None,
+]:
+    """compile_campaign(), plus the tracked (html, text) pair when `tracking` is given
+    (app/sending/tracking.py: the same final templates with the pixel and the signed
+    redirects in; they may use `tracking_token`, the marketer's templates may not)."""
     own = tuple(v for v in PERSONAL_VARIABLES if v not in ("subject", "preheader"))
     subject_tree = check_template(subject, "subject", own + CAMPAIGN_VARIABLES)
     preheader_tree = check_template(preheader, "preheader", (*own, "subject", *CAMPAIGN_VARIABLES))
-    _html, _text, html_tree, text_tree = _final_templates(
+    html_source, text_source, html_tree, text_tree = _final_templates(
         body, body_format, layout, layout_dir, bool(preheader.strip())
     )
     if marketing:
         check_layout(html_tree, text_tree)
+    tracked_trees = None
+    if tracking is not None and (tracking.opens or tracking.clicks):
+        tracked_html, notrack = track_html(html_source, tracking)
+        known = (*PERSONAL_VARIABLES, *CAMPAIGN_VARIABLES, TOKEN_VARIABLE)
+        tracked_trees = (
+            check_template(tracked_html, "body (HTML part)", known),
+            check_template(track_text(text_source, tracking, notrack), "body (text part)", known),
+        )
     try:  # compiled from the checked trees: each template is parsed once
-        return (
+        templates = (
             CompiledTemplate(html_tree, autoescape=True, context=context),
             CompiledTemplate(text_tree, autoescape=False, context=context),
             CompiledTemplate(subject_tree, autoescape=False, context=context),
             CompiledTemplate(preheader_tree, autoescape=False, context=context),
         )
+        tracked = tracked_trees and (
+            CompiledTemplate(tracked_trees[0], autoescape=True, context=context),
+            CompiledTemplate(tracked_trees[1], autoescape=False, context=context),
+        )
     except TemplateError as exc:
         raise InvalidInput(f"template error: {exc}") from exc
     except (ValueError, RecursionError, MemoryError) as exc:
         raise InvalidInput(f"template error: {str(exc)[:200]}") from exc
+    return templates, tracked
 
 
 def campaign_context(
