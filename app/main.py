@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from app.background import embedded_services, supervise
 from app.settings import get_settings
 from app.subscribers.batcher import close_loop_committers
+from app.tracking.writer import writer
 from app.web import admin
 from app.web.api import router as api_router
 from app.web.errors import install_error_handlers
@@ -43,6 +44,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         stop.set()
         await close_loop_committers()  # commit queued one-click opt-outs before exiting
+        # write the queued opens and clicks (a thread: the loop keeps serving meanwhile)
+        await asyncio.to_thread(writer().close)
         if tasks:
             done, pending = await asyncio.wait(tasks, timeout=10)
             for task in pending:

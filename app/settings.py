@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     tracking_default: Literal["on", "off"] = "off"
     """Count opens and clicks of people who never chose: `off` (the default) unless the
     operator's legal basis allows it. A person's own yes or no always wins."""
+    tracking_rate_limit: int = Field(6000, ge=0)
+    """Opens and clicks counted per minute per client (IPv4 address, IPv6 /64); past it the
+    pixel and the redirect still answer, uncounted (0 = no limit)."""
 
     # Issue 13, observability (app/observability/, app/web/observe.py).
     metrics_token: str = ""

@@ -9,12 +9,14 @@ from app.web.public import (
     health,
     preferences,
     signup,
+    tracking,
     unsubscribe,
     webhooks,
 )
 
 router = APIRouter()
 router.include_router(health.router)
+router.include_router(tracking.router)
 router.include_router(signup.router)
 router.include_router(unsubscribe.router)
 router.include_router(preferences.router)
