@@ -52,6 +52,8 @@ def duplicate(session: Session, campaign_id: int, *, settings: Settings | None =
         layout=source.layout,
         attribute_filter=source.attribute_filter or None,
         segment_id=source.segment_id,
+        track_opens=source.track_opens,
+        track_clicks=source.track_clicks,
         settings=settings,
     )
 

@@ -57,6 +57,8 @@ EDITABLE = (
     "layout",
     "category",
     "attribute_filter",
+    "track_opens",
+    "track_clicks",
     "topics",
     "segment_id",
 )
@@ -86,6 +88,9 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput("layout must be the name of a template in templates/email/")
     if "attribute_filter" in out:
         out["attribute_filter"] = validate_filter(out["attribute_filter"])
+    for key in ("track_opens", "track_clicks"):
+        if key in out and not isinstance(out[key], bool):
+            raise InvalidInput(f"{key} must be true or false")
     return out
 
 
@@ -213,9 +218,13 @@ def create_campaign(
     layout: str = "default",
     attribute_filter: dict[str, Any] | None = None,
     segment_id: int | None = None,
+    track_opens: bool = True,
+    track_clicks: bool = True,
     settings: Settings | None = None,
 ) -> Campaign:
-    """A draft targeting `topics` and, optionally, a saved segment on top of them."""
+    """A draft targeting `topics` and, optionally, a saved segment on top of them.
+    `track_opens`/`track_clicks`: the pixel and the tracked links, for the people who
+    allow tracking (app/sending/tracking.py)."""
     fields = _clean(
         {
             "name": name,
@@ -228,6 +237,8 @@ def create_campaign(
             "reply_to": reply_to or "",
             "layout": layout or "default",
             "attribute_filter": attribute_filter or {},
+            "track_opens": track_opens,
+            "track_clicks": track_clicks,
         }
     )
     topic_ids = _topic_ids(session, topics)

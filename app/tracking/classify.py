@@ -121,7 +121,8 @@ def classify_request(method: str, user_agent: str, address: str) -> str | None:
 
 
 def classify_timing(seconds_since_delivery: float | None) -> str | None:
-    """`early` within EARLY_SECONDS of delivery (or before it: clocks disagree)."""
-    if seconds_since_delivery is not None and seconds_since_delivery < EARLY_SECONDS:
+    """`early` within EARLY_SECONDS of delivery (or before it: clocks disagree), and when
+    the delivery is not even recorded yet (None: results are written within ~50 ms)."""
+    if seconds_since_delivery is None or seconds_since_delivery < EARLY_SECONDS:
         return "early"
     return None

@@ -40,6 +40,12 @@ class CampaignCreate(BaseModel):
     segment_id: int | None = Field(
         default=None, ge=1, le=MAX_DB_INT, description="A saved segment on top of the topics."
     )
+    track_opens: bool = Field(
+        default=True, description="Open pixel, for the recipients who allow tracking."
+    )
+    track_clicks: bool = Field(
+        default=True, description="Tracked links, for the recipients who allow tracking."
+    )
 
 
 class CampaignUpdate(BaseModel):
@@ -59,6 +65,8 @@ class CampaignUpdate(BaseModel):
     segment_id: int | None = Field(
         default=None, ge=1, le=MAX_DB_INT, description="null removes the segment."
     )
+    track_opens: bool | None = None
+    track_clicks: bool | None = None
 
 
 class ArchiveBody(BaseModel):
@@ -109,6 +117,8 @@ class CampaignSummary(BaseModel):
     layout: str
     attribute_filter: dict[str, Any]
     segment_id: int | None
+    track_opens: bool
+    track_clicks: bool
     status: CampaignStatus
     send_at: UtcDatetime | None
     timezone: str | None
@@ -204,6 +214,8 @@ def _public(
         "layout": campaign.layout,
         "attribute_filter": campaign.attribute_filter or {},
         "segment_id": campaign.segment_id,
+        "track_opens": campaign.track_opens,
+        "track_clicks": campaign.track_clicks,
         "status": campaign.status,
         "send_at": _iso(campaign.send_at),
         "timezone": campaign.timezone,

@@ -17,9 +17,17 @@ from app.i18n import N_, gettext_for, pick_language
 from app.links import read_confirm_token
 from app.models import Channel, Topic, saved_id
 from app.settings import get_settings
+from app.subscribers.consent import Evidence
 from app.subscribers.link_owner import require_link_owner
 from app.subscribers.notify import send_confirmation
-from app.subscribers.signup import already_confirmed, confirm, referrer_origin, subscribe
+from app.subscribers.profile import update_profile
+from app.subscribers.signup import (
+    SignupResult,
+    already_confirmed,
+    confirm,
+    referrer_origin,
+    subscribe,
+)
 from app.web import csrf
 from app.web.deps import SessionDep, client_ip, request_evidence
 from app.web.ratelimit import RateLimiter, client_key
@@ -55,6 +63,23 @@ class SignupJson(BaseModel):
     ref: str | None = Field(default=None, max_length=200)
     utm_source: str | None = Field(default=None, max_length=200)
     referrer: str | None = Field(default=None, max_length=500)
+    tracking: bool | None = Field(
+        default=None,
+        description="Open and click tracking: the person's yes or no; absent: not chosen.",
+    )
+
+
+def _tracking_choice(
+    session: SessionDep, result: SignupResult, choice: bool | None, evidence: Evidence
+) -> None:
+    """The form's tracking answer, as the person's consent event. A yes is taken only for an
+    address this sign-up created (nobody can mail it before its owner confirms); a known
+    person's yes is theirs to give from their own preference link. A no always counts."""
+    if choice is None or (choice and not result.created):
+        return
+    update_profile(
+        session, result.subscriber, tracking_allowed=choice, channel=Channel.FORM, evidence=evidence
+    )
 
 
 def _topics(session: SessionDep) -> list[Topic]:
@@ -78,6 +103,8 @@ def signup_form(request: Request, session: SessionDep) -> Response:
             "referrer": referrer_origin(request.headers.get("referer")) or "",
             "values": {},
             "errors": [],
+            "tracking_allowed": None,
+            "tracking_default_on": get_settings().tracking_default == "on",
         },
     )
     return csrf.set_cookie(request, response, token)
@@ -111,6 +138,7 @@ async def signup_submit(
             ref=str(form.get("ref") or "")[:200] or None,
             utm_source=str(form.get("utm_source") or "")[:200] or None,
             referrer=str(form.get("referrer") or "")[:500] or None,
+            tracking={"1": True, "0": False}.get(str(form.get("tracking") or "")),
         )
     # The language of the page the person signed up on (JSON: its `language`, else the
     # request's), stored for the confirmation mail and their pages.
@@ -141,6 +169,7 @@ async def signup_submit(
             referrer=data.referrer or request.headers.get("referer"),
             language=language,
         )
+        _tracking_choice(session, result, data.tracking, evidence)
     except InvalidInput as exc:
         if is_json:
             return JSONResponse({"detail": str(exc)}, status_code=422)
@@ -179,6 +208,8 @@ def _form_again(request: Request, session: SessionDep, data: SignupJson, error: 
             "utm_source": data.utm_source or "",
             "referrer": referrer_origin(data.referrer) or "",
             "values": {"email": data.email, "name": data.name or "", "topics": data.topics},
+            "tracking_allowed": data.tracking,
+            "tracking_default_on": get_settings().tracking_default == "on",
             "errors": [error],
         },
         status_code=422,

@@ -102,6 +102,9 @@ def _form(
     from_addr: Short = "",
     reply_to: Short = "",
     preheader: Short = "",
+    track_opens: Short = "",
+    track_clicks: Short = "",
+    tracking_shown: Short = "",
 ) -> CampaignForm:
     return CampaignForm(
         name,
@@ -115,6 +118,9 @@ def _form(
         from_addr,
         reply_to,
         preheader,
+        track_opens,
+        track_clicks,
+        tracking_shown,
     )
 
 

@@ -45,6 +45,11 @@ class CampaignForm:
     from_addr: str = ""
     reply_to: str = ""
     preheader: str = ""
+    track_opens: str = "1"
+    track_clicks: str = "1"
+    tracking_shown: str = "1"
+    """The form carried the two boxes: an unticked box is absent from a post, so only a
+    post that says it showed them may turn tracking off."""
 
     @classmethod
     def of(cls, campaign: Campaign, topics: list[str]) -> CampaignForm:
@@ -61,6 +66,8 @@ class CampaignForm:
             from_addr=campaign.from_addr,
             reply_to=campaign.reply_to,
             preheader=campaign.preheader,
+            track_opens="1" if campaign.track_opens else "",
+            track_clicks="1" if campaign.track_clicks else "",
         )
 
     def fields(self) -> dict[str, Any]:
@@ -71,6 +78,11 @@ class CampaignForm:
         segment = out.pop("segment_id").strip()
         ids = form_ids([segment])
         out["segment_id"] = ids[0] if ids else (None if not segment else -1)
+        shown = bool(out.pop("tracking_shown"))
+        for key in ("track_opens", "track_clicks"):
+            value = bool(out.pop(key))
+            if shown:
+                out[key] = value
         return out
 
 
