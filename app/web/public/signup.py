@@ -110,6 +110,23 @@ def signup_form(request: Request, session: SessionDep) -> Response:
     return csrf.set_cookie(request, response, token)
 
 
+async def _form_data(request: Request) -> SignupJson:
+    """The sign-up form's fields (CSRF checked), as the JSON body would carry them."""
+    form = await request.form()
+    csrf.check(request, str(form.get(csrf.FIELD) or ""))
+    return SignupJson(
+        email=str(form.get("email") or "")[:320],
+        name=str(form.get("name") or "")[:200],
+        topics=[str(t) for t in form.getlist("topics")][:50],
+        consent=form.get("consent") == "yes",
+        consent_text=request_gettext(request)(CONSENT_TEXT),
+        ref=str(form.get("ref") or "")[:200] or None,
+        utm_source=str(form.get("utm_source") or "")[:200] or None,
+        referrer=str(form.get("referrer") or "")[:500] or None,
+        tracking={"1": True, "0": False}.get(str(form.get("tracking") or "")),
+    )
+
+
 @router.post("/subscribe")
 async def signup_submit(
     request: Request, session: SessionDep, background: BackgroundTasks
@@ -127,19 +144,7 @@ async def signup_submit(
         except (ValidationError, ValueError) as exc:
             return JSONResponse({"detail": f"invalid request: {exc}"}, status_code=422)
     else:
-        form = await request.form()
-        csrf.check(request, str(form.get(csrf.FIELD) or ""))
-        data = SignupJson(
-            email=str(form.get("email") or "")[:320],
-            name=str(form.get("name") or "")[:200],
-            topics=[str(t) for t in form.getlist("topics")][:50],
-            consent=form.get("consent") == "yes",
-            consent_text=request_gettext(request)(CONSENT_TEXT),
-            ref=str(form.get("ref") or "")[:200] or None,
-            utm_source=str(form.get("utm_source") or "")[:200] or None,
-            referrer=str(form.get("referrer") or "")[:500] or None,
-            tracking={"1": True, "0": False}.get(str(form.get("tracking") or "")),
-        )
+        data = await _form_data(request)
     # The language of the page the person signed up on (JSON: its `language`, else the
     # request's), stored for the confirmation mail and their pages.
     language = pick_language(
