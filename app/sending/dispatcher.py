@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from app.db import get_engine, session_scope
+from app.db import get_engine, is_connection_lost, session_scope
 from app.errors import OctomailError
 from app.mail.smtp import smtp_urls
 from app.models import CampaignStatus, SendStatus, utcnow
@@ -48,6 +48,7 @@ from app.sending.transport import DeliveryOutcome, SmtpPool, run_async
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+QUIET_INTERVAL = 10.0  # seconds between warnings while the database is away
 
 RECORD_BATCH = 64  # results that trigger a flush without waiting for the interval
 RECORD_BACKLOG = 4 * RECORD_BATCH  # unrecorded results past which senders pause
@@ -66,6 +67,34 @@ def make_pool(settings: Settings) -> SmtpPool:
         rate_per_second=settings.smtp_rate_per_second,
         rate_per_hour=settings.smtp_rate_per_hour,
     )
+
+
+class TroubleLog:
+    """Failures the worker retries. While the database is away (a restart, a fail-over) the
+    claimer, recorder and housekeeper each fail every few tens of milliseconds: that is one
+    warning line per QUIET_INTERVAL saying how many failed since, not a traceback each.
+    Anything else keeps its traceback: it is a bug to find."""
+
+    def __init__(self) -> None:
+        self.last_warned = float("-inf")
+        self.since_warned = 0
+
+    def report(self, what: str, exc: BaseException) -> None:
+        if not is_connection_lost(exc):
+            log.error("%s", what, exc_info=exc)
+            return
+        self.since_warned += 1
+        now = time.monotonic()
+        if now - self.last_warned < QUIET_INTERVAL:
+            return
+        log.warning(
+            "database unavailable; results are kept and retried (%s failures since the "
+            "last warning): %s: %s",
+            self.since_warned,
+            what,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
+        self.last_warned, self.since_warned = now, 0
 
 
 class Worker:
@@ -106,6 +135,7 @@ class Worker:
         self.to_recheck: list[tuple[PreparedCampaign, Job]] = []
         self.halted: set[int] = set()  # campaigns no longer running: release, don't send
         self.held: dict[int, int] = {}  # campaign id -> jobs held (queued or in flight)
+        self.trouble = TroubleLog()
         self.lease_deadline: datetime | None = None
         self.prepared: dict[int, tuple[datetime, PreparedCampaign, CampaignInfo]] = {}
         # Opt-outs seen since start: address hash -> (poll count when seen, monotonic time).
@@ -175,8 +205,8 @@ class Worker:
                         break
                     if not self.held.get(campaign_id):
                         await asyncio.to_thread(self.store.finish, campaign_id)
-            except Exception:  # a database hiccup: wait and try again
-                log.exception("claiming failed; retrying")
+            except Exception as exc:  # noqa: BLE001 - reported by TroubleLog; retried
+                self.trouble.report("claiming failed; retrying", exc)
             if not claimed:
                 await _wait_any(stop, None, timeout=IDLE_INTERVAL)
 
@@ -385,8 +415,8 @@ class Worker:
                     last_status = time.monotonic()
                     await self._check_campaigns()
                 await self._renew_if_due()
-            except Exception:  # retried at the next tick; leases protect rows
-                log.exception("worker housekeeping failed")
+            except Exception as exc:  # noqa: BLE001 - reported; retried at the next tick
+                self.trouble.report("worker housekeeping failed", exc)
 
     async def _flush(self) -> bool:
         """Record the waiting results and releases; False (and kept for later) on failure."""
@@ -401,9 +431,9 @@ class Worker:
             if release:
                 await asyncio.to_thread(self.store.release, release)
             return True
-        except Exception:
+        except Exception as exc:  # noqa: BLE001 - reported by TroubleLog
             # Keep them for the next flush; the lease still protects the rows meanwhile.
-            log.exception("recording %d results failed; will retry", len(results))
+            self.trouble.report(f"recording {len(results)} results failed; will retry", exc)
             if results or release:
                 self.first_unrecorded = started
             self.results[:0] = results

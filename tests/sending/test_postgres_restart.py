@@ -1,6 +1,7 @@
 """PostgreSQL restarts in the middle of a campaign sent by two `octomail worker` processes:
-the workers ride it out and reconnect by themselves, nobody is lost, and nobody gets the
-message twice beyond the rows that were claimed and on the wire when the database went away.
+the workers ride it out and reconnect by themselves, nobody is lost, nobody gets the
+message twice beyond the rows that were claimed and on the wire when the database went away,
+and their logs say so in a few warning lines rather than a traceback every 50 ms.
 
 The database is a cluster of this test's own (tests/support/postgres.py): the shared server
 on 5432 must stay up for every other test."""
@@ -135,4 +136,7 @@ def test_postgres_restart_mid_campaign_loses_nothing(
     assert set(delivered) == set(emails), "a recipient was lost"
     duplicates = sum(n - 1 for n in delivered.values())
     assert duplicates <= in_flight, (duplicates, in_flight)
-    assert "terminating connection" in cluster.log() or "shutting down" in cluster.log()
+    # The outage is a warning line now and then in each worker's log, not a traceback per try.
+    texts = [log.read_text() for log in logs]
+    assert any("database unavailable" in text for text in texts), texts[0][-1500:]
+    assert not any("Traceback" in text for text in texts), texts[0][-1500:]
