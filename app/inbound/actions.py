@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, tuple_, update
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput
+from app.inbound import contact_actions
 from app.inbound.classify import REVIEW, Kind, Verdict
 from app.link_secrets import LEGACY, link_matches, link_tag
 from app.mail.addresses import email_hmac, normalize_email
@@ -381,8 +382,27 @@ def apply(
         return _token(session, settings, row, verdict, evidence, queue)
     if kind is Kind.PERSON_OPTOUT:
         return _person(session, settings, row, verdict, evidence, queue)
+    if kind is Kind.CONTACT_UPDATE:
+        return _contact_update(session, settings, row, verdict, evidence, queue)
     row.action = "none"
     return []
+
+
+def _contact_update(
+    session: Session,
+    settings: Settings,
+    row: RowLike,
+    verdict: Verdict,
+    evidence: Evidence,
+    batch: Batch,
+) -> list[dict[str, Any]]:
+    """A change of one's own address or name (app/inbound/contact_actions.py), trusted by
+    the same evidence as an opt-out's acknowledgement."""
+    sender = _normal(verdict.from_addr)
+    trusted = _ack_trust(batch, verdict, sender) if sender else None
+    if sender:
+        row.address_hmac = email_hmac(sender)
+    return contact_actions.apply_update(session, settings, row, verdict, evidence, sender, trusted)
 
 
 def _report(

@@ -21,6 +21,8 @@ from enum import StrEnum
 from typing import Any
 
 from app.inbound import authres, reports, senders
+from app.inbound.contact_intent import may_ask as may_ask_to_update
+from app.inbound.contact_intent import read_update
 from app.inbound.intent import Reading, read_request
 from app.inbound.mime import HeaderCachingMessage, parse_bytes
 from app.inbound.phrases import (
@@ -41,6 +43,7 @@ class Kind(StrEnum):
     REPORT = "report"
     TOKEN_OPTOUT = "token_optout"
     PERSON_OPTOUT = "person_optout"
+    CONTACT_UPDATE = "contact_update"  # a change of one's own address or name (issue 15)
     AUTOMATED = "automated"
     OTHER = "other"
     UNREADABLE = "unreadable"
@@ -308,6 +311,8 @@ def _classify(msg: Message, verdict: Verdict, ctx: Context) -> Verdict:
         return verdict
     if _person(msg, verdict, ctx):
         return _authenticate(msg, verdict, ctx) if verdict.kind is Kind.PERSON_OPTOUT else verdict
+    if _contact_update(msg, verdict, ctx):
+        return _authenticate(msg, verdict, ctx)
     verdict.kind, verdict.reason = Kind.OTHER, "no rule matched: needs a person"
     verdict.evidence = {"rule": "none"}
     return verdict
@@ -509,6 +514,38 @@ def _authenticate(msg: Message, verdict: Verdict, ctx: Context) -> Verdict:
     if verdict.reply_subscribers:
         verdict.evidence["reply_to_subscribers"] = verdict.reply_subscribers
     return verdict
+
+
+def _contact_update(msg: Message, verdict: Verdict, ctx: Context) -> bool:
+    """Step 5: a request to change one's own address or name, read in what the sender wrote
+    (app/inbound/contact_intent.py). Clear: CONTACT_UPDATE, acted on with the opt-outs'
+    evidence rules; unclear or mixed: a person decides, with the proposal shown."""
+    text, kind = body_text(msg)
+    subject = "" if is_reply_subject(verdict.subject) else verdict.subject
+    if not (may_ask_to_update(text) or may_ask_to_update(subject)):
+        return False
+    written = written_part(text)
+    exclude = {verdict.from_addr, *ctx.info_addresses}
+    reading = read_update(written, exclude=exclude) or read_update(subject, exclude=exclude)
+    if reading is None:
+        return False
+    if "@" not in verdict.from_addr:
+        reading.unclear = reading.unclear or "no From address"
+    verdict.evidence = {
+        "rule": "contact_update_unclear" if reading.unclear else "contact_update",
+        "where": f"body ({kind})",
+        "matched": reading.matched,
+        "lang": reading.lang,
+        "written": written[:500],
+        "proposal": reading.proposal,
+    }
+    if reading.unclear:
+        verdict.kind = Kind.OTHER
+        verdict.reason = f"change of contact details that needs a person: {reading.unclear}"
+    else:
+        verdict.kind = Kind.CONTACT_UPDATE
+        verdict.reason = "request to change " + " and ".join(sorted(reading.proposal))
+    return True
 
 
 def _person(msg: Message, verdict: Verdict, ctx: Context) -> bool:

@@ -98,8 +98,53 @@ def confirmation_request(
     )
 
 
+def update_acknowledgement(
+    settings: Settings,
+    *,
+    to: str,
+    language: str,
+    done: list[str],
+    in_reply_to: str,
+    references: str,
+) -> EmailMessage:
+    """What was done with a change of contact details (issue 15), in the sender's language:
+    a link sent to the new address, the name changed, or a link to confirm the name."""
+    _ = gettext_for(language)
+    lines = {
+        "address": _(
+            "We have sent a link to your new address. Your address changes when you open it "
+            "and confirm."
+        ),
+        "name": _("We have changed the name we hold for you."),
+        "name?": _("We have emailed you a link to confirm the change of your name."),
+    }
+    headers = {"X-Auto-Response-Suppress": "All"}
+    if in_reply_to:
+        headers |= {"In-Reply-To": in_reply_to, "References": references or in_reply_to}
+    text = "\n\n".join(
+        [_("Hello,"), _("We received your request to update your details.")]
+        + [lines[d] for d in done if d in lines]
+        + [_("If this was not you, please write to us.")]
+    )
+    return transactional_message(
+        settings,
+        kind="ack",
+        to_address=to,
+        subject=_("Your details at %(org)s") % {"org": settings.org_name},
+        auto_submitted="auto-replied",
+        headers=headers,
+        text=text + "\n",
+        language=language,
+    )
+
+
 # What the poller's outbox calls each mail, and the allowance that limits it.
-OUTBOX_KINDS = {"ack": MailKind.ACK, "confirm": MailKind.OPTOUT_CONFIRM}
+OUTBOX_KINDS = {
+    "ack": MailKind.ACK,
+    "confirm": MailKind.OPTOUT_CONFIRM,
+    "update_ack": MailKind.ACK,
+    "contact": MailKind.CONTACT_CONFIRM,
+}
 
 
 def deliver(

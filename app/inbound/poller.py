@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
@@ -33,8 +34,9 @@ from app.inbound.lease import LeaseKeeper, current_holder
 from app.inbound.review import REFILE_PENDING
 from app.inbound.sources import Fetched, Source, is_connection_error, source_from_settings
 from app.inbound.text import sanitize
-from app.models import InboundMessage, InboundStatus, table_of, utcnow
+from app.models import ContactChange, InboundMessage, InboundStatus, Subscriber, table_of, utcnow
 from app.settings import Settings
+from app.subscribers import contact
 from app.subscribers.allowance import Outcome
 
 log = logging.getLogger(__name__)
@@ -432,30 +434,17 @@ class Poller:
             acked = False
             reply = row.evidence.get("reply", {})
             for mail in row.evidence["outbox"]:
-                language = mailouts.language_of(self.engine, mail["to"])
-                if mail["kind"] == "ack":
-                    message = mailouts.acknowledgement(
-                        self.settings,
-                        to=mail["to"],
-                        in_reply_to=reply.get("message_id", ""),
-                        references=reply.get("references", ""),
-                        subject=reply.get("subject", ""),
-                        language=language,
-                    )
-                else:
-                    url = mailouts.email_optout_url(
-                        self.settings, int(row.id or 0), int(mail["index"]), str(mail["tag"])
-                    )
-                    message = mailouts.confirmation_request(
-                        self.settings, to=mail["to"], url=url, language=language
-                    )
+                message = self._outbox_message(row, mail, reply)
+                if message is None:
+                    results.append({"kind": mail["kind"], "outcome": "nobody", "error": None})
+                    continue
                 outcome, error = mailouts.deliver(
                     self.settings, mailouts.OUTBOX_KINDS[mail["kind"]], mail["to"], message
                 )
                 results.append({"kind": mail["kind"], "outcome": outcome.value, "error": error})
                 if outcome is Outcome.SENT:
                     self.summary[f"mail_{mail['kind']}"] += 1
-                    acked = acked or mail["kind"] == "ack"
+                    acked = acked or mail["kind"] in ("ack", "update_ack")
                 else:
                     self.summary[f"mail_{mail['kind']}_{outcome.value}"] += 1
             with Session(self.engine) as session:
@@ -467,6 +456,47 @@ class Poller:
                         fresh.acked_at = utcnow()
                     session.add(fresh)
                     session.commit()
+
+    def _outbox_message(
+        self, row: InboundMessage | RowView, mail: dict[str, Any], reply: dict[str, Any]
+    ) -> EmailMessage | None:
+        """The message one outbox entry stands for (None: its person is gone)."""
+        if mail["kind"] == "ack":
+            return mailouts.acknowledgement(
+                self.settings,
+                to=mail["to"],
+                in_reply_to=reply.get("message_id", ""),
+                references=reply.get("references", ""),
+                subject=reply.get("subject", ""),
+                language=mailouts.language_of(self.engine, mail["to"]),
+            )
+        if mail["kind"] == "update_ack":
+            return mailouts.update_acknowledgement(
+                self.settings,
+                to=mail["to"],
+                language=str(mail.get("lang") or "en"),
+                done=list(mail.get("done") or []),
+                in_reply_to=reply.get("message_id", ""),
+                references=reply.get("references", ""),
+            )
+        if mail["kind"] == "contact":
+            with Session(self.engine) as session:
+                change = session.get(ContactChange, int(mail["change"]))
+                person = session.get(Subscriber, change.subscriber_id) if change else None
+                if change is None or person is None:
+                    return None
+                return contact.confirmation_message(
+                    change, person, self.settings, str(mail.get("lang") or "en")
+                )
+        url = mailouts.email_optout_url(
+            self.settings, int(row.id or 0), int(mail["index"]), str(mail["tag"])
+        )
+        return mailouts.confirmation_request(
+            self.settings,
+            to=mail["to"],
+            url=url,
+            language=mailouts.language_of(self.engine, mail["to"]),
+        )
 
 
 @dataclass
@@ -492,6 +522,7 @@ _ACTIONABLE = {
     Kind.COMPLAINT,
     Kind.TOKEN_OPTOUT,
     Kind.PERSON_OPTOUT,
+    Kind.CONTACT_UPDATE,
 }
 
 

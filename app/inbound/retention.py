@@ -12,20 +12,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, delete, or_
 from sqlmodel import Session, col, select
 
 from app.db import get_engine
 from app.inbound.classify import PROCESSED
 from app.inbound.sources import Source, source_from_settings
-from app.models import InboundMessage, InboundStatus, utcnow
+from app.models import ContactChange, InboundMessage, InboundStatus, utcnow
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
 # Evidence keys that describe the verdict and hold nothing the sender wrote or any address.
-KEPT_EVIDENCE = ("rule", "where", "matched", "signals", "tie", "poller", "resolved_by")
+KEPT_EVIDENCE = ("rule", "where", "matched", "lang", "signals", "tie", "poller", "resolved_by")
 
 
 @dataclass
@@ -34,6 +34,7 @@ class RetentionReport:
     deleted: int = 0  # filed copies removed from the Processed folder
     not_found: int = 0  # filed copies no longer there (moved or deleted by someone)
     mailbox_error: bool = False
+    changes: int = 0  # contact changes (issue 15) past retention, confirmed or not
     by_status: Counter[str] = field(default_factory=Counter)
 
 
@@ -88,15 +89,29 @@ def purge_expired(
     finally:
         if own and not report.mailbox_error:
             source.close()
+    report.changes = _prune_changes(settings, cutoff)
     waiting = " (mailbox unreachable: filed copies wait for the next run)"
     log.info(
-        "retention: %d messages purged, %d filed copies deleted, %d not found%s",
+        "retention: %d messages purged, %d filed copies deleted, %d not found, "
+        "%d contact changes deleted%s",
         report.purged,
         report.deleted,
         report.not_found,
+        report.changes,
         waiting if report.mailbox_error else "",
     )
     return report
+
+
+def _prune_changes(settings: Settings, cutoff: datetime) -> int:
+    """Contact changes (a new address or name, and its evidence) older than the retention:
+    their links expired long ago; the consent event of an applied one stays."""
+    with Session(get_engine(settings)) as session:
+        result = session.execute(
+            delete(ContactChange).where(col(ContactChange.created_at) < cutoff)
+        )
+        session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _batch(settings: Settings, cutoff: datetime, after: int) -> tuple[list[InboundMessage], int]:

@@ -8,9 +8,10 @@ from sqlmodel import Session, col, func, select
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.mail.addresses import normalize_email
-from app.models import Channel, InboundMessage, InboundStatus, Scope, utcnow
+from app.models import Channel, InboundMessage, InboundStatus, Scope, saved_id, utcnow
+from app.subscribers import contact
 from app.subscribers.consent import Evidence
-from app.subscribers.optout import unsubscribe
+from app.subscribers.optout import find_by_email, unsubscribe
 
 # Folder value of a resolved message still sitting in Review: the poller moves it to
 # Processed on its next pass and sets the folder to "Processed".
@@ -58,7 +59,7 @@ def resolve(
     session: Session,
     inbound_id: int,
     *,
-    action: Literal["unsubscribe", "apply", "dismiss"],
+    action: Literal["unsubscribe", "apply", "apply_update", "dismiss"],
     actor: str,
     evidence: Evidence,
 ) -> InboundMessage:
@@ -71,6 +72,8 @@ def resolve(
         raise Conflict(f"already {row.status}")
     if action == "apply":
         _apply(session, row, actor, evidence)
+    elif action == "apply_update":
+        _apply_update(session, row, actor, evidence)
     elif action == "unsubscribe":
         try:
             address = normalize_email(row.from_addr or "")
@@ -89,7 +92,7 @@ def resolve(
         row.action = row.action if row.action and row.action != "none" else "dismissed"
         row.status = InboundStatus.DISMISSED
     else:
-        raise InvalidInput("action must be 'unsubscribe', 'apply' or 'dismiss'")
+        raise InvalidInput("action must be 'unsubscribe', 'apply', 'apply_update' or 'dismiss'")
     row.resolved_at = utcnow()
     row.evidence = {**row.evidence, "resolved_by": actor}
     if row.folder == "Review":
@@ -97,6 +100,51 @@ def resolve(
     session.add(row)
     session.flush()
     return row
+
+
+def proposal_of(row: InboundMessage) -> dict[str, str]:
+    """The change of contact details the poller read in the message (issue 15), if any."""
+    proposal = (row.evidence or {}).get("proposal")
+    if not isinstance(proposal, dict):
+        return {}
+    return {k: str(v) for k, v in proposal.items() if k in ("email", "name") and v}
+
+
+def _apply_update(session: Session, row: InboundMessage, actor: str, evidence: Evidence) -> None:
+    """A person vouches for the change the poller read: the sender's address and/or name
+    change now (the same functions as the account pages; a suppressed or taken address is
+    still refused, 409)."""
+    proposal = proposal_of(row)
+    if not proposal or row.status != InboundStatus.REVIEW:
+        raise Conflict("only a change of contact details waiting in Review can be applied")
+    try:
+        sender = normalize_email(row.from_addr or "")
+    except InvalidInput as exc:
+        raise InvalidInput("this message has no usable sender address") from exc
+    subscriber = find_by_email(session, sender)
+    if subscriber is None:
+        raise InvalidInput("the sender is not a subscriber")
+    by_a_person = evidence.with_details(inbound_id=row.id, by=actor, tie="a person")
+    done = []
+    if "name" in proposal and contact.change_name(
+        session,
+        subscriber_id=saved_id(subscriber),
+        name=proposal["name"],
+        channel=Channel.EMAIL,
+        evidence=by_a_person,
+    ):
+        done.append("name changed")
+    if "email" in proposal:
+        contact.change_email(
+            session,
+            subscriber_id=saved_id(subscriber),
+            new_email=proposal["email"],
+            channel=Channel.EMAIL,
+            evidence=by_a_person,
+        )
+        done.append("address changed")
+    row.action = "; ".join(done or ["nothing to change"]) + " (by a person)"
+    row.status = InboundStatus.RESOLVED
 
 
 def _apply(session: Session, row: InboundMessage, actor: str, evidence: Evidence) -> None:

@@ -109,6 +109,7 @@ def test_retention_purges_handled_mail_and_keeps_review(
     # Counts in the log, never contents.
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "1 messages purged" in logged
+    assert "0 contact changes deleted" in logged
     for secret in ("7731", "ann@example.com", "Newsletter"):
         assert secret not in logged
 

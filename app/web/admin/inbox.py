@@ -1,6 +1,7 @@
 """/admin/inbox: the messages the poller left for a person (app/inbound/review.py, the same
 functions as /api/v1/inbound), why, and what the sender wrote, shown as text; one-click
-resolve (unsubscribe the sender, apply a report, dismiss) as POST forms. Viewers read;
+resolve (unsubscribe the sender, apply a report, apply a change of contact details,
+dismiss) as POST forms. Viewers read;
 editors resolve."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ TABS = (
 ACTIONS = {
     "unsubscribe": "Sender unsubscribed.",
     "apply": "Report applied to the addresses it names.",
+    "apply_update": "Contact details updated.",
     "dismiss": "Message dismissed.",
 }
 
@@ -85,6 +87,7 @@ def _detail(
             "auth": evidence.get("auth") if isinstance(evidence.get("auth"), dict) else None,
             "evidence_json": json.dumps(evidence, indent=2, ensure_ascii=False, default=str),
             "applicable": row.verdict in ("hard_bounce", "complaint") and evidence.get("named"),
+            "proposal": review.proposal_of(row),
             "errors": errors or {},
             "breadcrumbs": [LIST, (row.subject or f"Message {row.id}", "")],
         },

@@ -40,7 +40,7 @@ class InboundPage(BaseModel):
 
 
 class ResolveBody(BaseModel):
-    action: Literal["unsubscribe", "apply", "dismiss"]
+    action: Literal["unsubscribe", "apply", "apply_update", "dismiss"]
 
 
 def _public(row: InboundMessage) -> InboundPublic:

@@ -94,3 +94,45 @@ def test_dismiss_and_the_detail_page(sign_in_as) -> None:
     )
     assert bad.status_code == 422
     assert editor.client.get("/admin/inbox/999").status_code == 404
+
+
+def test_a_change_of_contact_details_shows_its_proposal_and_applies_in_one_click(
+    sign_in_as,
+) -> None:
+    with session_scope() as s:
+        add_subscriber(s, "carla@example.org")
+        row = InboundMessage(
+            source="imap://info@example.org/INBOX",
+            uid="update-1",
+            message_id="<update-1@example.net>",
+            from_addr="carla@example.org",
+            subject="Re: news",
+            verdict="other",
+            action="none",
+            status=InboundStatus.REVIEW,
+            reason="change of contact details that needs a person: a question besides the change",
+            evidence={
+                "rule": "contact_update_unclear",
+                "written": "Please change my email to carla@new.example. When is the next one?",
+                "proposal": {"email": "carla@new.example", "name": "Carla Gómez"},
+            },
+            folder="Review",
+        )
+        s.add(row)
+        s.flush()
+        message_id = int(row.id)
+    editor = sign_in_as(Role.EDITOR)
+    page = editor.client.get(f"/admin/inbox/{message_id}")
+    assert "New address" in page.text
+    assert "carla@new.example" in page.text
+    assert "Carla Gómez" in page.text
+    assert 'value="apply_update"' in page.text
+    done = editor.client.post(
+        f"/admin/inbox/{message_id}/resolve",
+        data={"csrf_token": editor.csrf, "action": "apply_update"},
+    )
+    assert done.status_code == 303
+    with session_scope() as s:
+        person = s.exec(select(Subscriber).where(Subscriber.email == "carla@new.example")).one()
+        assert person.name == "Carla Gómez"
+        assert s.get(InboundMessage, message_id).status == InboundStatus.RESOLVED
