@@ -170,6 +170,9 @@ def serve(
         proxy_headers=True,
         access_log=False,
         log_config=uvicorn_log_config(settings),
+        # A spawned worker imports the whole app before it answers the supervisor's ping:
+        # over 5 s (uvicorn's default) on a loaded host, where workers were killed in a loop.
+        timeout_worker_healthcheck=60,
     )
 
 
