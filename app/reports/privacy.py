@@ -1,12 +1,16 @@
 """What a shared report may show: aggregates only, and no group so small that it points at
-a person. Groups of fewer than OCTOMAIL_REPORT_MIN_GROUP people are merged into "other"
-(and "other" itself is dropped when it is still too small to show)."""
+a person. Groups of fewer than OCTOMAIL_REPORT_MIN_GROUP people are merged into "other",
+and any count still under the threshold (1 to N-1, "other" included) is shown as "fewer
+than N" (`shown_count`), never as its value."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from app.reports.growth import GrowthItem
+from app.tracking.summary import LinkCount
 
 OTHER = "other"
 
@@ -39,7 +43,58 @@ def merge_small(
     return Merged(shown, other, len(small))
 
 
-def small_to_zero(value: int, minimum: int) -> int | None:
-    """A single count shown to a stakeholder: None ("fewer than N") below the minimum,
-    except zero, which names nobody."""
+def shown_count(value: int, minimum: int) -> int | None:
+    """A count as a stakeholder may see it: None ("fewer than N") from 1 to minimum - 1;
+    zero names nobody."""
     return value if value == 0 or value >= minimum else None
+
+
+@dataclass(frozen=True)
+class SharedLink:
+    url: str
+    unique: int
+    total: int
+
+
+def shared_links(links: Sequence[LinkCount], minimum: int) -> list[SharedLink]:
+    """Links clicked by at least `minimum` people, then the rest summed as one "other"
+    row (a link few people clicked can be as telling as a name)."""
+    merged = merge_small(
+        links,
+        size=lambda k: k.unique,
+        counts=lambda k: {"unique": k.unique, "total": k.total},
+        minimum=minimum,
+    )
+    shown = [SharedLink(k.url, k.unique, k.total) for k in merged.shown]
+    if merged.merged:
+        shown.append(SharedLink(OTHER, merged.other["unique"], merged.other["total"]))
+    return shown
+
+
+def shared_channels(by_channel: dict[str, int], minimum: int) -> dict[str, int]:
+    """Opt-outs by channel with the channels of fewer than `minimum` people (but more
+    than none) summed into "other"."""
+    shown = {k: v for k, v in by_channel.items() if v == 0 or v >= minimum}
+    small = sum(v for v in by_channel.values() if 0 < v < minimum)
+    if small:
+        shown[OTHER] = small
+    return shown
+
+
+def shared_growth(items: Sequence[GrowthItem], minimum: int) -> list[GrowthItem]:
+    """Groups with at least `minimum` sign-ups or opt-outs, then one "other" row."""
+    merged = merge_small(
+        items,
+        size=lambda i: max(i.signups, i.unsubscribed),
+        counts=lambda i: {
+            "signups": i.signups,
+            "confirmed": i.confirmed,
+            "unsubscribed": i.unsubscribed,
+        },
+        minimum=minimum,
+    )
+    shown = list(merged.shown)
+    if merged.merged:
+        o = merged.other
+        shown.append(GrowthItem(OTHER, o["signups"], o["confirmed"], o["unsubscribed"]))
+    return shown

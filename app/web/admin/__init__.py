@@ -27,6 +27,7 @@ from app.web.admin import (
 from app.web.admin import inbox as inbox_pages
 from app.web.admin import outbox as outbox_pages
 from app.web.admin import preflight as preflight_pages
+from app.web.admin import reports as report_pages
 from app.web.admin import segments as segment_pages
 from app.web.admin.auth import AdminForbidden, SignInRequired
 from app.web.admin.render import render
@@ -45,6 +46,7 @@ router.include_router(imports.router)  # before subscribers: /import is not an {
 router.include_router(subscribers.router)
 router.include_router(inbox_pages.router)
 router.include_router(outbox_pages.router)
+router.include_router(report_pages.router)
 
 
 def install(app: FastAPI) -> None:

@@ -62,3 +62,70 @@ def line_chart(
         right=right,
         bottom=bottom,
     )
+
+
+SERIES_COLOURS = ("#0b57d0", "#b3261e", "#146c2e", "#7b3fa0")
+"""Line colours in series order; the legend names each line, so colour is never alone."""
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    colour: str
+    line: str
+    """`points` of its <polyline>."""
+    dash: str
+    """stroke-dasharray: a second cue besides colour."""
+
+
+@dataclass(frozen=True)
+class MultiLineChart:
+    width: int
+    height: int
+    series: list[Series]
+    y_ticks: list[tuple[float, str]]
+    x_labels: list[tuple[float, str]]
+    left: int
+    right: int
+    bottom: int
+
+
+def multi_line_chart(
+    series: list[tuple[str, list[int]]],
+    labels: list[str],
+    *,
+    width: int = 640,
+    height: int = 240,
+) -> MultiLineChart:
+    """Several series of the same length on one y axis (zero to a round maximum)."""
+    scale = line_chart(
+        [max(values) for values in zip(*(v for _, v in series), strict=True)] or [0],
+        labels or [""],
+        width=width,
+        height=height,
+    )
+    top_value = nice_ceiling(max((max(v, default=0) for _, v in series), default=0))
+    top, bottom = 12, scale.bottom
+    count = len(labels)
+    step = (scale.right - scale.left) / max(count - 1, 1)
+    dashes = ("", "6 4", "2 3", "8 3 2 3")
+
+    def points(values: list[int]) -> str:
+        return " ".join(
+            f"{round(scale.left + i * step, 1)},{round(bottom - (bottom - top) * v / top_value, 1)}"
+            for i, v in enumerate(values)
+        )
+
+    return MultiLineChart(
+        width=width,
+        height=height,
+        series=[
+            Series(name, SERIES_COLOURS[i % 4], points(values), dashes[i % 4])
+            for i, (name, values) in enumerate(series)
+        ],
+        y_ticks=scale.y_ticks,
+        x_labels=scale.x_labels,
+        left=scale.left,
+        right=scale.right,
+        bottom=bottom,
+    )

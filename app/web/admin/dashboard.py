@@ -17,6 +17,9 @@ from app.campaigns.overview import overview
 from app.inbound.health import poller_last_seen, poller_reading
 from app.inbound.review import list_messages, waiting_count
 from app.models import InboundStatus, Role, utcnow
+from app.reports.growth import GrowthBy
+from app.reports.growth import growth as source_growth
+from app.reports.periods import period
 from app.settings import Settings, get_settings
 from app.subscribers.stats import counts_by_status, growth
 from app.web.admin.auth import Marketer, admin_user
@@ -38,7 +41,8 @@ def _subscriber_counts(db: Session, settings: Settings) -> tuple[datetime, dict[
     if hit and time.monotonic() - hit[0] < COUNTS_MAX_AGE:
         return hit[1], hit[2]
     days = growth(db, days=30)
-    values = {"by_status": counts_by_status(db), "growth": days}
+    sources = source_growth(db, period(None, None), GrowthBy.SOURCE)
+    values = {"by_status": counts_by_status(db), "growth": days, "sources": sources.items[:5]}
     as_of = utcnow()
     with _lock:
         _cache[key] = (time.monotonic(), as_of, values)
@@ -101,6 +105,7 @@ def dashboard(request: Request, db: SessionDep, me: Marketer) -> Response:
             "by_status": counts["by_status"],
             "total": sum(counts["by_status"].values()),
             "growth": days,
+            "sources": counts["sources"],
             "chart": chart,
             "campaigns": overview(db),
             "waiting": waiting,

@@ -36,10 +36,11 @@ NAV = (
     ("campaigns", "Campaigns", "/admin/campaigns"),
     ("inbox", "Inbox", "/admin/inbox"),
     ("outbox", "Outbox", "/admin/outbox"),
+    ("reports", "Reports", "/admin/reports"),
     ("admin", "Admin", "/admin/users"),
 )
 """(key, label, url) of the main nav; Outbox only in embedded mode, Admin only for admins.
-Reports join it when they exist (issue 12): a nav link must never lead to a 404."""
+A nav link must never lead to a 404 (tests/web/admin/test_nav_links.py follows them)."""
 _SECTION_OF = {"users": "admin", "tokens": "admin", "imports": "subscribers"}
 
 

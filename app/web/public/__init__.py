@@ -8,6 +8,7 @@ from app.web.public import (
     email_optout,
     health,
     preferences,
+    reports,
     signup,
     tracking,
     unsubscribe,
@@ -24,3 +25,4 @@ router.include_router(email_optout.router)
 router.include_router(webhooks.router)
 router.include_router(account.router)
 router.include_router(archive.router)
+router.include_router(reports.router)

@@ -18,6 +18,7 @@ from app.campaigns import archive, drafts, preview, service
 from app.errors import InvalidInput, InvalidTransition, OctomailError, RateLimited
 from app.mail.addresses import normalize_email
 from app.models import Campaign, CampaignStatus, Role, saved_id
+from app.reports.campaign import REPORTABLE, campaign_report
 from app.segments.service import list_segments
 from app.settings import get_settings
 from app.subscribers.optout import find_by_email
@@ -65,6 +66,7 @@ def _editor(
 ) -> Response:
     editable = campaign is None or campaign.status == CampaignStatus.DRAFT
     title = campaign.name if campaign else "New campaign"
+    sent = campaign is not None and campaign.status in REPORTABLE
     response = render(
         request,
         "admin/campaigns/editor.html",
@@ -82,6 +84,7 @@ def _editor(
             "max_test": MAX_TEST_ADDRESSES,
             "page_title": title,
             "archived": campaign is not None and archive.listed(campaign),
+            "report": campaign_report(session, saved_id(campaign)) if campaign and sent else None,
             "breadcrumbs": [("Campaigns", "/admin/campaigns"), (title, request.url.path)],
         },
         status_code=status_code,
