@@ -15,6 +15,7 @@ import secrets
 import smtplib
 import ssl
 from collections.abc import Mapping
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr
 from html import escape
@@ -62,7 +63,9 @@ def transactional_message(
     # a name stored before names were cleaned may hold a line break: one line here
     # The domain as A-labels: only a non-ASCII local part needs SMTPUTF8, which smtplib's
     # send_message then uses (RFC 6531/6532) or refuses with SMTPNotSupported.
-    message["To"] = formataddr((" ".join(to_name.split()), envelope_address(to_address)))
+    # (formataddr refuses a non-ASCII address; the header registry's Address takes it.)
+    local, _, domain = envelope_address(to_address).rpartition("@")
+    message["To"] = Address(" ".join(to_name.split()), local, domain)
     message["Message-ID"] = own_message_id(settings, kind)
     message["Auto-Submitted"] = auto_submitted
     for name, value in (headers or {}).items():
