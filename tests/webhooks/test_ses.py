@@ -181,3 +181,29 @@ def test_a_bounce_for_someone_we_never_mailed_changes_nothing(hooks: Hooks) -> N
 def test_an_unconfigured_provider_is_404(client) -> None:
     assert client.post("/webhooks/ses", content=b"{}").status_code == 404
     assert client.post("/webhooks/sparkpost", content=b"{}").status_code == 404
+
+
+def test_a_confirmation_sns_cannot_be_reached_for_is_502(hooks: Hooks) -> None:
+    def unreachable(url: str) -> bytes:
+        if "ConfirmSubscription" in url:
+            raise OSError("connection refused")
+        return hooks.sns.fetch(url)
+
+    hooks.client.app.state.sns_certificates.fetch = unreachable  # type: ignore[attr-defined]
+    answer = _post(hooks, hooks.sns.sign(_confirmation()))
+    assert answer.status_code == 502
+
+
+def test_calls_past_the_rate_limit_are_429(
+    settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import get_settings
+
+    monkeypatch.setenv("OCTOMAIL_WEBHOOK_RATE_LIMIT", "2")
+    get_settings.cache_clear()
+    with TestClient(create_app()) as client:
+        codes = [client.post("/webhooks/ses", content=b"{}").status_code for _ in range(3)]
+    assert codes == [404, 404, 429]
