@@ -45,6 +45,8 @@ def campaign(
         category=category,
         status=status,
         public_archive=public,
+        track_opens=True,  # tracked for those who allow it; never in the archive
+        track_clicks=True,
         started_at=finished_at or utcnow() if status == CampaignStatus.DONE else None,
         finished_at=finished_at or utcnow() if status == CampaignStatus.DONE else None,
     )

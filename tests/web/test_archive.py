@@ -76,6 +76,8 @@ def test_no_personal_data_tokens_or_tracking_leak(client, ids) -> None:
         assert "/u/" not in text  # no unsubscribe token
         assert "/preferences/" not in text  # no preference token
         assert "/my-data/" not in text
+        assert "/o/" not in text  # no open pixel (the campaign has tracking on)
+        assert "/r/" not in text  # no click redirect
     # the placeholders go to /account; the marketer's own link is left as written
     hrefs = set(re.findall(r'href="([^"]+)"', email.text))
     assert hrefs == {"http://testserver/account", "https://example.org/news"}
