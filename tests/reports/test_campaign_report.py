@@ -28,6 +28,7 @@ from tests.support.campaigns import (
     make_topic,
 )
 from tests.support.inbound import MaildirMailbox, dsn_bounce, soft_bounce
+from tests.support.reports import reported_campaign
 from tests.support.smtp_sink import SmtpSink
 from tests.support.wait import wait_until
 
@@ -182,3 +183,23 @@ def test_unknown_campaign_and_no_token(api: TestClient, client: TestClient) -> N
     assert api.get("/api/v1/campaigns/999/report.csv").status_code == 404
     del client.headers["Authorization"]
     assert client.get("/api/v1/campaigns/1/report").status_code == 401
+
+
+def test_opens_clicks_links_and_hours_from_the_tracking_recorder(api: TestClient) -> None:
+    """Ten people open (hours 0-3 of the campaign, in turn); the even ones click an hour
+    later, on one of two links; opens and clicks go through tracking's batch recorder."""
+    campaign_id = reported_campaign(people=10, leavers=6, hours=4)
+    report = api.get(f"/api/v1/campaigns/{campaign_id}/report").json()
+    assert (report["sent"], report["delivered"]) == (10, 10)
+    assert report["opens"] == {"unique": 10, "total": 10, "machine": 0, "rate": 1.0}
+    clicks = report["clicks"]
+    assert (clicks["unique"], clicks["total"], clicks["machine"]) == (5, 5, 0)
+    assert (clicks["rate"], clicks["click_to_open"]) == (0.5, 0.5)
+    assert clicks["links"] == [
+        {"url": "https://example.org/spring", "unique": 3, "total": 3, "machine": 0},
+        {"url": "https://example.org/offers", "unique": 2, "total": 2, "machine": 0},
+    ]
+    hours = [(p["opens"], p["clicks"], p["unsubscribes"]) for p in report["timeline"]]
+    assert hours == [(3, 0, 0), (3, 3, 0), (2, 0, 0), (2, 2, 0), (0, 0, 6)]
+    assert report["unsubscribed"] == 6
+    assert report["complained"] == 1
