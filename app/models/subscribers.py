@@ -94,7 +94,8 @@ class ConsentEvent(SQLModel, table=True):
 
     __tablename__ = "consent_event"
     __table_args__ = (
-        # A campaign's opt-outs by action and channel, and over time (app/reports): partial,
+        # A campaign's opt-outs per person by action and channel, and over time
+        # (app/reports), read from the index alone: partial,
         # so imports and sign-ups (no campaign) pay nothing for it. Migration 0012.
         Index(
             "ix_consent_event_campaign",
@@ -102,6 +103,8 @@ class ConsentEvent(SQLModel, table=True):
             "action",
             "channel",
             "at",
+            "email_hmac",  # people are counted from the index alone (no heap visits)
+            "subscriber_id",
             postgresql_where=text("campaign_id IS NOT NULL"),
             sqlite_where=text("campaign_id IS NOT NULL"),
         ),

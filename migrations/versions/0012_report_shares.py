@@ -2,9 +2,10 @@
 
 report_share: a stakeholder link to a campaign's or a period's report; the signed token
 names its row, so revoking the row kills the link (app/reports/shares.py).
-consent_event: a partial index on (campaign_id, action, channel, at) for a campaign's
-opt-outs by channel and over time (only events with a campaign: imports and sign-ups pay
-nothing), and an index on `at` for audience growth over a period.
+consent_event: a partial index on (campaign_id, action, channel, at, email_hmac,
+subscriber_id) for a campaign's opt-outs by channel and over time, counted per person
+from the index alone (only events with a campaign: imports and sign-ups pay nothing), and
+an index on `at` for audience growth over a period.
 inbound_message.campaign_id: the campaign a bounce or complaint report is tied to (signed
 Message-ID or VERP), so a campaign's soft bounces are counted by an index; not backfilled
 (older reports keep the tie in their evidence only).
@@ -48,7 +49,7 @@ def upgrade() -> None:
     op.create_index(
         'ix_consent_event_campaign',
         'consent_event',
-        ['campaign_id', 'action', 'channel', 'at'],
+        ['campaign_id', 'action', 'channel', 'at', 'email_hmac', 'subscriber_id'],
         postgresql_where=_WITH_CAMPAIGN,
         sqlite_where=_WITH_CAMPAIGN,
     )
