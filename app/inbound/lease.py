@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from app.db import is_postgres
 from app.models import Lease, utcnow
+from app.observability.metrics import LEASE_TAKEOVERS
 
 DEFAULT_TTL = timedelta(seconds=30)
 
@@ -72,6 +73,12 @@ def release(engine: Engine, name: str, holder: str) -> None:
         session.commit()
 
 
+def _holder_row(engine: Engine, name: str) -> str | None:
+    """Who holds or last held the lease, expired or not (None: never taken)."""
+    with Session(engine) as session:
+        return session.exec(select(Lease.holder).where(Lease.name == name)).first()
+
+
 def current_holder(engine: Engine, name: str) -> str | None:
     with Session(engine) as session:
         lease = session.exec(select(Lease).where(Lease.name == name)).first()
@@ -96,8 +103,11 @@ class LeaseKeeper:
         now = time.monotonic()
         if self.held and now - self._renewed < self.ttl.total_seconds() / 3:
             return True
+        before = None if self.held else _holder_row(self.engine, self.name)
         self.held = try_acquire(self.engine, self.name, self.holder, self.ttl)
         self._renewed = now if self.held else 0.0
+        if self.held and before is not None and before != self.holder:
+            LEASE_TAKEOVERS.labels("mailbox").inc()  # a poller that stopped renewing
         return self.held
 
     def release(self) -> None:

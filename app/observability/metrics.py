@@ -60,8 +60,8 @@ SENDS = Counter(
 )
 LEASE_TAKEOVERS = Counter(
     "octomail_lease_takeovers",
-    "Claimed sends whose worker stopped renewing their lease, returned to the queue by "
-    "this process for another worker to take over.",
+    "Leases taken over from a holder that stopped renewing: send (claimed sends returned "
+    "to the queue for another worker) or mailbox (the poller's lease).",
     ["kind"],
 )
 

@@ -4,6 +4,7 @@ own parser. The access rule: a token when one is set, else loopback clients only
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -197,3 +198,30 @@ def test_the_side_server_of_workers_and_pollers_applies_the_same_rule() -> None:
         assert _get(f"http://127.0.0.1:{port}/metrics", TOKEN) == 200
     finally:
         server.shutdown()
+
+
+def test_a_mailbox_lease_taken_from_a_silent_poller_is_counted(
+    settings_env: dict[str, str],
+) -> None:
+    from prometheus_client import REGISTRY
+
+    from app.inbound.lease import LeaseKeeper
+
+    def takeovers() -> float:
+        labels = {"kind": "mailbox"}
+        return REGISTRY.get_sample_value("octomail_lease_takeovers_total", labels) or 0.0
+
+    ttl = timedelta(seconds=1)
+    start = takeovers()
+    first = LeaseKeeper(get_engine(), "inbound:test", holder="first", ttl=ttl)
+    second = LeaseKeeper(get_engine(), "inbound:test", holder="second", ttl=ttl)
+    assert first.ensure()
+    assert not second.ensure()
+    assert takeovers() == start  # a first lease is not a takeover
+    time.sleep(1.2)  # the first poller falls silent: its lease runs out
+    assert second.ensure()
+    assert takeovers() == start + 1
+    time.sleep(1.2)
+    again = LeaseKeeper(get_engine(), "inbound:test", holder="second", ttl=ttl)
+    assert again.ensure()  # its own expired lease back: no takeover
+    assert takeovers() == start + 1
