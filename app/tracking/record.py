@@ -14,8 +14,9 @@ campaign does not track that kind.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,8 +110,41 @@ def _sends(
     tags = defaultdict(set)
     for hit in hits:
         tags[(hit.campaign_id, hit.subscriber_id)].add(hit.tag)
+    for rows in _send_rows(conn, pairs):
+        for send_id, cid, sid, sent_at, secret, legacy, allowed, opens, clicks in rows.all():
+            if not (tracks_by_default if allowed is None else allowed):
+                continue
+            for tag in tags[(cid, sid)]:
+                if link_matches(tag, secret, legacy):
+                    found[(cid, sid, tag)] = _SendRow(send_id, sent_at, opens, clicks)
+    return found
+
+
+_SEND_COLUMNS = (
+    "send.id, send.campaign_id, send.subscriber_id, send.sent_at, subscriber.link_secret,"
+    " subscriber.legacy_links, subscriber.tracking_allowed, campaign.track_opens,"
+    " campaign.track_clicks"
+)
+_PG_SENDS = sa.text(
+    f"SELECT {_SEND_COLUMNS} FROM send"
+    " JOIN subscriber ON subscriber.id = send.subscriber_id"
+    " JOIN campaign ON campaign.id = send.campaign_id"
+    " WHERE (send.campaign_id, send.subscriber_id) IN (SELECT * FROM unnest("
+    " CAST(string_to_array(:c, ',') AS int[]), CAST(string_to_array(:s, ',') AS int[])))"
+)
+"""Constant text: psycopg re-parses (and SQLAlchemy re-renders) an IN list per length, and
+adapts a Python list item by item; one string split by the server costs neither."""
+
+
+def _send_rows(conn: sa.Connection, pairs: list[tuple[int, int]]) -> Iterator[Any]:
+    if conn.dialect.name == "postgresql":
+        yield conn.execute(
+            _PG_SENDS,
+            {"c": ",".join(str(c) for c, _ in pairs), "s": ",".join(str(s) for _, s in pairs)},
+        )
+        return
     for at in range(0, len(pairs), _CHUNK):
-        rows = conn.execute(
+        yield conn.execute(
             sa.select(
                 _send.c.id,
                 _send.c.campaign_id,
@@ -131,13 +165,6 @@ def _sends(
                 sa.tuple_(_send.c.campaign_id, _send.c.subscriber_id).in_(pairs[at : at + _CHUNK])
             )
         )
-        for send_id, cid, sid, sent_at, secret, legacy, allowed, opens, clicks in rows:
-            if not (tracks_by_default if allowed is None else allowed):
-                continue
-            for tag in tags[(cid, sid)]:
-                if link_matches(tag, secret, legacy):
-                    found[(cid, sid, tag)] = _SendRow(send_id, sent_at, opens, clicks)
-    return found
 
 
 def _link_ids(conn: sa.Connection, hits: Sequence[Hit]) -> dict[tuple[int, str], int]:
@@ -202,16 +229,57 @@ def _count(batch: _Batch, hit: Hit, send: _SendRow, link_id: int) -> None:
             batch.firsts.setdefault((send.send_id, "open", 0), (*first, True))
 
 
+_PG_FIRSTS = sa.text(
+    "INSERT INTO tracking_first (send_id, kind, link_id) SELECT * FROM unnest("
+    " CAST(string_to_array(:s, ',') AS int[]), string_to_array(:k, ','),"
+    " CAST(string_to_array(:l, ',') AS int[]))"
+    " ON CONFLICT DO NOTHING RETURNING send_id, kind, link_id"
+)
+_PG_EVENTS = sa.text(
+    "INSERT INTO tracking_event (send_id, kind, at, meta) SELECT s, k, a, CAST(m AS jsonb)"
+    " FROM unnest(CAST(string_to_array(:s, ',') AS int[]), string_to_array(:k, ','),"
+    " CAST(string_to_array(:a, ',') AS timestamp[]), string_to_array(:m, :sep)) AS t(s, k, a, m)"
+)
+_SEP = "\x1e"  # the record separator: never in our JSON (ASCII keys and values only)
+
+
+def _write_events(conn: sa.Connection, events: list[dict[str, Any]]) -> None:
+    if conn.dialect.name != "postgresql":
+        conn.execute(sa.insert(_event), events)
+        return
+    conn.execute(
+        _PG_EVENTS,
+        {
+            "s": ",".join(str(e["send_id"]) for e in events),
+            "k": ",".join(e["kind"] for e in events),
+            "a": ",".join(e["at"].isoformat() for e in events),
+            "m": _SEP.join(json.dumps(e["meta"], separators=(",", ":")) for e in events),
+            "sep": _SEP,
+        },
+    )
+
+
 def _write_firsts(conn: sa.Connection, batch: _Batch) -> None:
     """Insert the firsts; those that were new become unique counts."""
     if not batch.firsts:
         return
-    new = conn.execute(
-        _insert(conn, _first)
-        .values([{"send_id": s, "kind": k, "link_id": lid} for s, k, lid in batch.firsts])
-        .on_conflict_do_nothing(index_elements=["send_id", "kind", "link_id"])
-        .returning(_first.c.send_id, _first.c.kind, _first.c.link_id)
-    ).all()
+    keys = list(batch.firsts)
+    if conn.dialect.name == "postgresql":
+        new = conn.execute(
+            _PG_FIRSTS,
+            {
+                "s": ",".join(str(k[0]) for k in keys),
+                "k": ",".join(k[1] for k in keys),
+                "l": ",".join(str(k[2]) for k in keys),
+            },
+        ).all()
+    else:  # executemany: one cached compilation, SQLite's own loop
+        new = conn.execute(
+            _insert(conn, _first)
+            .on_conflict_do_nothing(index_elements=["send_id", "kind", "link_id"])
+            .returning(_first.c.send_id, _first.c.kind, _first.c.link_id),
+            [{"send_id": s, "kind": k, "link_id": lid} for s, k, lid in keys],
+        ).all()
     for key in new:
         send_id, kind, link_id = key
         cid, hour, at, from_click = batch.firsts[(send_id, kind, link_id)]
@@ -231,7 +299,7 @@ def _write_firsts(conn: sa.Connection, batch: _Batch) -> None:
 
 def _write_counts(conn: sa.Connection, batch: _Batch) -> None:
     if batch.events:
-        conn.execute(sa.insert(_event), batch.events)
+        _write_events(conn, batch.events)
     if batch.rollup:
         insert = _insert(conn, _rollup).values(
             [
