@@ -86,6 +86,7 @@ APPLE_MPP_AGENT = "Mozilla/5.0"
 """Apple's MPP proxy sends exactly this, nothing more (no browser, no platform)."""
 
 
+@lru_cache(maxsize=4096)
 def classify_agent(user_agent: str) -> str | None:
     """The machine reason a user agent gives, or None."""
     ua = user_agent.strip()
