@@ -69,8 +69,11 @@ def _counted(request: Request) -> tuple[str | None, bool]:
     return reason, _budget.allow(host, get_settings().tracking_rate_limit)
 
 
+# Plain `def` routes (the threadpool), like /healthz: on the shared 2-core box the async
+# versions answered fewer requests (bench/tracking.py, docs/DESIGN.md "Measured figures");
+# nothing here blocks either way (no database on the request).
 @router.api_route("/o/{token}", methods=["GET", "HEAD"], include_in_schema=False)
-async def open_pixel(token: str, request: Request) -> Response:
+def open_pixel(token: str, request: Request) -> Response:
     try:
         ref = read_open_token(token)
     except TokenInvalid:
@@ -85,7 +88,7 @@ async def open_pixel(token: str, request: Request) -> Response:
 
 
 @router.api_route("/r/{message}/{link}", methods=["GET", "HEAD"], include_in_schema=False)
-async def click(message: str, link: str, request: Request) -> Response:
+def click(message: str, link: str, request: Request) -> Response:
     ref, url = read_click(message, link)  # TokenInvalid: the 400 page (app/web/errors.py)
     reason, allowed = _counted(request)
     if allowed:
