@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.campaigns.audience import blocked_by_suppression, eligible_clause
-from app.campaigns.service import finish_complete, pause
+from app.campaigns.service import finish_complete, pause, prepare_pending
 from app.models import Channel, Scope
 from app.sending import dispatcher
 from app.sending.hooks import SendingHooks
@@ -49,6 +49,7 @@ def sending_hooks() -> SendingHooks:
         opt_out_bounce=_opt_out_bounce,
         finish_complete=finish_complete,
         pause=pause,
+        prepare_pending=prepare_pending,
     )
 
 

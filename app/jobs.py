@@ -49,8 +49,10 @@ def tick(settings: Settings, *, now: datetime | None = None, recover: bool = Tru
             "campaign %s is more than %s late: marked missed", campaign_id, settings.missed_grace
         )
     for campaign_id in due:
-        if _start(settings, campaign_id, now):
-            report.started.append(campaign_id)
+        _start(settings, campaign_id)
+    # Campaigns waiting for their audience: these, and any a marketer started (the web
+    # process prepares those after answering; this catches one it did not finish).
+    report.started = service.prepare_pending(settings, now=now)
     with get_engine(settings).begin() as conn:
         report.finished = service.finish_complete(conn, now=now)
     for campaign_id in report.finished:
@@ -60,22 +62,19 @@ def tick(settings: Settings, *, now: datetime | None = None, recover: bool = Tru
     return report
 
 
-def _start(settings: Settings, campaign_id: int, now: datetime) -> bool:
+def _start(settings: Settings, campaign_id: int) -> bool:
+    """Scheduled -> preparing (the audience is written next, by prepare_pending)."""
     try:
         with session_scope(settings) as session:
             campaign = service.get_campaign(session, campaign_id)
             if campaign.status != CampaignStatus.SCHEDULED:
                 return False  # another scheduler got there first
             service.preflight(session, campaign, settings)
-            count = service.start(session, campaign, sources=(CampaignStatus.SCHEDULED,), now=now)
+            return service.start(session, campaign, sources=(CampaignStatus.SCHEDULED,))
     except OctomailError as exc:
         # Left scheduled: fixed in time it starts, otherwise it becomes missed.
         log.error("campaign %s cannot start: %s", campaign_id, exc)
         return False
-    if count is None:
-        return False
-    log.info("campaign %s started with %d recipients", campaign_id, count)
-    return True
 
 
 def retention(settings: Settings, *, now: datetime | None = None) -> RetentionReport | None:

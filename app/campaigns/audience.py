@@ -51,6 +51,7 @@ from app.models import (
     Suppression,
     table_of,
 )
+from app.sending.store import one_of
 from app.settings import Settings
 
 # Suppression reasons that only mean "no more marketing from me" (the person's own opt-out).
@@ -194,7 +195,8 @@ def blocked_by_suppression(
     table = table_of(Suppression)
     rows = conn.execute(
         sa.select(table.c.email_hmac, table.c.reason).where(
-            table.c.email_hmac.in_(list(by_hash)), table.c.lifted_at.is_(None)
+            one_of(table.c.email_hmac, list(by_hash), postgres=conn.dialect.name == "postgresql"),
+            table.c.lifted_at.is_(None),
         )
     ).all()
     transactional = Category(category) is Category.TRANSACTIONAL

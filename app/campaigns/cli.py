@@ -155,8 +155,16 @@ def create_command(
 
 @campaign_app.command("send")
 def send_command(campaign_id: IdArg) -> None:
-    """Start sending now (a draft, scheduled or missed campaign)."""
+    """Start sending now (a draft, scheduled or missed campaign): writes its audience, then
+    workers send it."""
     _act("send_now", campaign_id)
+    # Here rather than waiting for a worker or the server's scheduler: a terminal may wait.
+    try:
+        count = service.prepare(get_settings(), campaign_id)
+    except OctomailError as exc:
+        _fail(str(exc))
+    if count is not None:
+        typer.echo(f"campaign {campaign_id} is running with {count:,} recipients")
 
 
 @campaign_app.command("schedule")
@@ -248,7 +256,7 @@ def progress_command(
         while True:
             done = p["sent"] + p["failed"] + p["skipped"]
             bar.update(task, total=max(1, p["total"]), completed=done, status=status, **_fields(p))
-            if not watch or status not in ("running", "scheduled", "paused"):
+            if not watch or status not in ("preparing", "running", "scheduled", "paused"):
                 break
             time.sleep(0.5)
             status, p = read()

@@ -14,7 +14,7 @@ _ENDED = (CampaignStatus.DONE, CampaignStatus.CANCELLED, CampaignStatus.MISSED)
 @dataclass(frozen=True)
 class Overview:
     running: list[Campaign]
-    """Sending or paused, the oldest start first."""
+    """Preparing, sending or paused, the oldest start first."""
     upcoming: list[Campaign]
     """Scheduled, the soonest first."""
     recent: list[Campaign]
@@ -24,7 +24,11 @@ class Overview:
 def overview(session: Session, *, limit: int = 5) -> Overview:
     running = session.exec(
         select(Campaign)
-        .where(col(Campaign.status).in_((CampaignStatus.RUNNING, CampaignStatus.PAUSED)))
+        .where(
+            col(Campaign.status).in_(
+                (CampaignStatus.PREPARING, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+            )
+        )
         .order_by(col(Campaign.started_at), col(Campaign.id))
         .limit(limit)
     ).all()

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from app import paging
 from app.campaigns import states
 from app.campaigns.audience import eligible_clause, materialise, validate_filter
+from app.db import session_scope
 from app.errors import ConfigurationError, InvalidInput, InvalidTransition, NotFound
 from app.mail.addresses import normalize_email
 from app.models import (
@@ -37,6 +38,7 @@ from app.models import (
     utcnow,
 )
 from app.segments.service import segment_clause
+from app.sending import counters
 from app.sending.mime import ascii_address, has_control, sender_address
 from app.sending.render import prepare_campaign
 from app.sending.templating import campaign_context, check_campaign
@@ -65,6 +67,7 @@ EDITABLE = (
 _LAYOUT = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _campaigns = table_of(Campaign)
 _sends = table_of(Send)
+_PREPARE_LOCK = 0x0C7015  # advisory lock class of prepare(); the campaign id is the key
 
 
 # ---------------------------------------------------------------- create, edit, read
@@ -404,26 +407,77 @@ def preflight(session: Session, campaign: Campaign, settings: Settings | None = 
         raise InvalidInput(f"the campaign cannot be rendered: {exc}") from exc
 
 
-def start(
-    session: Session, campaign: Campaign, *, sources: tuple[S, ...], now: datetime | None = None
-) -> int | None:
-    """CAS to running and write the audience in the same transaction.
+def start(session: Session, campaign: Campaign, *, sources: tuple[S, ...]) -> bool:
+    """CAS to `preparing`: the audience is written by `prepare` in the background (a
+    worker, the scheduler, or the web process right after its answer). False when another
+    process changed the status first."""
+    return _cas(session, saved_id(campaign), sources, S.PREPARING)
 
-    Returns the number of recipients, or None when another process changed the status
-    first (then nothing was written)."""
+
+def prepare(settings: Settings, campaign_id: int, *, now: datetime | None = None) -> int | None:
+    """Write a `preparing` campaign's audience and make it `running`, in ONE transaction.
+
+    Any process may call it, any number of times, at once: on PostgreSQL a transaction
+    advisory lock lets one of them work while the others return at once (SQLite has one
+    writer anyway); a crash rolls everything back and the next call starts over, and the
+    unique (campaign, subscriber) keeps a second run from adding rows. A campaign
+    cancelled meanwhile keeps no rows. Returns the recipients written, or None when there
+    was nothing for this caller to do."""
     now = now or utcnow()
-    segment = segment_clause(session, campaign.segment_id, now=now) if campaign.segment_id else None
-    campaign_id = saved_id(campaign)
-    if not _cas(session, campaign_id, sources, S.RUNNING, started_at=now):
-        return None
-    return materialise(
-        session.connection(),
-        campaign_id=campaign_id,
-        category=campaign.category,
-        attribute_filter=campaign.attribute_filter,
-        now=now,
-        segment=segment,
+    with session_scope(settings) as session:
+        conn = session.connection()
+        if (
+            conn.dialect.name == "postgresql"
+            and not conn.execute(
+                sa.select(sa.func.pg_try_advisory_xact_lock(_PREPARE_LOCK, campaign_id))
+            ).scalar_one()
+        ):
+            return None
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or campaign.status != S.PREPARING:
+            return None
+        segment = (
+            segment_clause(session, campaign.segment_id, now=now) if campaign.segment_id else None
+        )
+        count = materialise(
+            conn,
+            campaign_id=campaign_id,
+            category=campaign.category,
+            attribute_filter=campaign.attribute_filter,
+            now=now,
+            segment=segment,
+        )
+        counters.add(conn, 0, {(campaign_id, counters.TOTAL): count}, now)
+        if not _cas(session, campaign_id, (S.PREPARING,), S.RUNNING, started_at=now):
+            session.rollback()  # cancelled while we wrote: keep nothing
+            return None
+    log.info("campaign %s started with %d recipients", campaign_id, count)
+    return count
+
+
+def preparing_campaigns(session: Session) -> list[int]:
+    return list(
+        session.execute(
+            sa.select(_campaigns.c.id)
+            .where(_campaigns.c.status == S.PREPARING.value)
+            .order_by(_campaigns.c.id)
+        ).scalars()
     )
+
+
+def prepare_pending(settings: Settings, *, now: datetime | None = None) -> list[int]:
+    """Prepare every campaign waiting in `preparing` (the background job); returns the ids
+    this call moved to running."""
+    with session_scope(settings) as session:
+        waiting = preparing_campaigns(session)
+    started = []
+    for campaign_id in waiting:
+        try:
+            if prepare(settings, campaign_id, now=now) is not None:
+                started.append(campaign_id)
+        except NotFound as exc:  # its segment was deleted meanwhile: say so, keep going
+            log.error("campaign %s cannot be prepared: %s", campaign_id, exc)
+    return started
 
 
 def audience_count(session: Session, campaign: Campaign) -> int:
@@ -448,9 +502,9 @@ def audience_count(session: Session, campaign: Campaign) -> int:
 
 def send_now(session: Session, campaign_id: int, *, settings: Settings | None = None) -> Campaign:
     campaign = get_campaign(session, campaign_id)
-    states.check(campaign.status, S.RUNNING, verb="send")
+    states.check(campaign.status, S.PREPARING, verb="send")
     preflight(session, campaign, settings)
-    if start(session, campaign, sources=states.sources_for(S.RUNNING, verb="send")) is None:
+    if not start(session, campaign, sources=states.sources_for(S.PREPARING, verb="send")):
         session.refresh(campaign)
         raise InvalidTransition(f"cannot send a campaign that is {campaign.status}")
     session.refresh(campaign)
@@ -596,26 +650,18 @@ class Progress:
 def progress(
     session: Session | sa.Connection, campaign: Campaign, now: datetime | None = None
 ) -> Progress:
+    """From the counters (app/sending/counters.py): a few rows and the rows in flight,
+    whatever the campaign's size."""
     now = now or utcnow()
-    counts = dict(
-        session.execute(
-            sa.select(_sends.c.status, sa.func.count())
-            .where(_sends.c.campaign_id == campaign.id)
-            .group_by(_sends.c.status)
-        ).all()
+    conn = session.connection() if isinstance(session, Session) else session
+    counts = counters.read(conn, saved_id(campaign), now)
+    out = Progress(
+        total=counts.total,
+        queued=counts.queued,
+        **{s.value: counts.get(s.value) for s in SendStatus if s is not SendStatus.QUEUED},
     )
-    out = Progress(**{s.value: int(counts.get(s.value, 0)) for s in SendStatus})
-    out.total = sum(int(v) for v in counts.values())
-    window = 60
-    recent = session.execute(
-        sa.select(sa.func.count()).where(
-            _sends.c.campaign_id == campaign.id,
-            _sends.c.status == SendStatus.SENT.value,
-            _sends.c.sent_at >= now - timedelta(seconds=window),
-        )
-    ).scalar_one()
     if campaign.started_at:
         elapsed = ((campaign.finished_at or now) - campaign.started_at).total_seconds()
         out.average_rate = out.sent / elapsed if elapsed > 0 else 0.0
-        out.rate = recent / min(window, max(elapsed, 1e-3))
+        out.rate = counts.recent_sent / min(counts.window, max(elapsed, 1e-3))
     return out

@@ -7,12 +7,15 @@ from app.models import CampaignStatus as S
 
 # from-state -> the states it may move to. Anything else is a 409.
 TRANSITIONS: dict[S, frozenset[S]] = {
-    S.DRAFT: frozenset({S.SCHEDULED, S.RUNNING}),
-    S.SCHEDULED: frozenset({S.SCHEDULED, S.RUNNING, S.MISSED, S.CANCELLED}),
+    S.DRAFT: frozenset({S.SCHEDULED, S.PREPARING}),
+    S.SCHEDULED: frozenset({S.SCHEDULED, S.PREPARING, S.MISSED, S.CANCELLED}),
+    # Started: its audience is being written in the background, then it runs. No pause
+    # before there is anything to pause; a cancel keeps no rows.
+    S.PREPARING: frozenset({S.RUNNING, S.CANCELLED}),
     S.RUNNING: frozenset({S.PAUSED, S.DONE, S.CANCELLED}),
     S.PAUSED: frozenset({S.RUNNING, S.CANCELLED}),
     # A missed campaign waits for a marketer: send it now, reschedule it, or cancel it.
-    S.MISSED: frozenset({S.SCHEDULED, S.RUNNING, S.CANCELLED}),
+    S.MISSED: frozenset({S.SCHEDULED, S.PREPARING, S.CANCELLED}),
     S.DONE: frozenset(),
     S.CANCELLED: frozenset(),
 }
@@ -20,7 +23,7 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 # What a marketer's verb means as a transition (for messages and the API).
 VERB_TARGET = {
     "schedule": S.SCHEDULED,
-    "send": S.RUNNING,
+    "send": S.PREPARING,
     "pause": S.PAUSED,
     "resume": S.RUNNING,
     "cancel": S.CANCELLED,

@@ -2,7 +2,7 @@
 
 from app.models.accounts import ContactChange, SubscriberAccount, SubscriberSession
 from app.models.base import iso_utc, naive_utc, saved_id, table_of, utcnow
-from app.models.campaigns import Campaign, CampaignTopic, Send, TrackingEvent
+from app.models.campaigns import Campaign, CampaignCounter, CampaignTopic, Send, TrackingEvent
 from app.models.enums import (
     CampaignStatus,
     Category,
@@ -28,6 +28,7 @@ __all__ = [
     "AdminSession",
     "ApiToken",
     "Campaign",
+    "CampaignCounter",
     "CampaignStatus",
     "CampaignTopic",
     "Category",

@@ -106,6 +106,27 @@ class Send(SQLModel, table=True):
     and rows from before migration 0009 have none: next_attempt_at stands in."""
 
 
+class CampaignCounter(SQLModel, table=True):
+    """A campaign's progress, counted as its sends change state (migration 0015): `status`
+    is `total` (rows materialised) or a final send status (sent, failed, bounced,
+    skipped), each written in the transaction that makes the change. Sharded: each worker
+    adds to its own row (`shard`), so workers never wait on one another's counter; readers
+    sum the shards (app/sending/counters.py). For `sent`, `minute_n` and `previous_n` count
+    the sends of epoch minute `minute` and of the minute before it (the recent rate)."""
+
+    __tablename__ = "campaign_counter"
+
+    campaign_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True)
+    )
+    status: str = Field(sa_column=Column(String(16), primary_key=True))
+    shard: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    n: int = 0
+    minute: int = 0
+    minute_n: int = 0
+    previous_n: int = 0
+
+
 class TrackingEvent(SQLModel, table=True):
     """One open or click, as the batched writer recorded it (app/tracking/writer.py): kind
     `open`/`click` for people, `open.machine`/`click.machine` for proxies and scanners;

@@ -64,6 +64,7 @@ class Role(StrEnum):
 class CampaignStatus(StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"
+    PREPARING = "preparing"  # started: the audience is being written in the background
     RUNNING = "running"
     PAUSED = "paused"
     DONE = "done"

@@ -7,7 +7,10 @@ One worker process runs one asyncio loop:
 - a recorder writes the results in one UPDATE per batch as soon as RECORD_BATCH results
   wait or the oldest has waited OCTOMAIL_SEND_RECORD_INTERVAL (50 ms), whichever comes
   first; the next batch collects while one flush is in flight, and past RECORD_BACKLOG
-  unrecorded results the senders pause until the database catches up;
+  unrecorded results, or once the oldest has waited RECORD_MAX_AGE intervals (a flush that
+  takes long), the senders pause until the database catches up;
+- a preparer, every 0.5 s, writes the audience of campaigns started but not yet prepared
+  (hooks.prepare_pending; one process does each, the others skip it);
 - a housekeeper, every 200 ms, renews the leases still held, re-reads the status of the
   campaigns it holds jobs for (a pause, resume or cancel takes effect within a second:
   queued jobs go back, in-flight ones finish) and reads the consent events written since
@@ -17,7 +20,8 @@ One worker process runs one asyncio loop:
 A worker killed with SIGKILL loses nothing: its rows stay `sending` until the lease expires,
 then return to the queue. What can go twice, with the same Message-ID, is what it had sent
 but not yet recorded: the messages on its SMTP connections plus at most one collecting and
-one flushing batch (about 2 x the interval of its sending, never more than RECORD_BACKLOG).
+one flushing batch (about 2 x the interval of its sending, never more than RECORD_BACKLOG,
+and no result older than RECORD_MAX_AGE intervals when a new send starts).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ QUIET_INTERVAL = 10.0  # seconds between warnings while the database is away
 
 RECORD_BATCH = 64  # results that trigger a flush without waiting for the interval
 RECORD_BACKLOG = 4 * RECORD_BATCH  # unrecorded results past which senders pause
+RECORD_MAX_AGE = 1.5  # record intervals the oldest unrecorded result may wait while sending
 HOUSEKEEPING_INTERVAL = 0.2  # seconds between lease renewal / status / consent checks
 STATUS_INTERVAL = 0.5  # seconds between campaign status checks (pause within a second)
 IDLE_INTERVAL = 0.5  # how long an idle worker waits before looking for work again
@@ -129,6 +134,7 @@ class Worker:
         self.record_interval = settings.send_record_interval
         self.first_unrecorded = 0.0  # monotonic time the oldest waiting result/release came
         self.flushing = 0  # results in the flush now in flight (unrecorded until it commits)
+        self.flushing_since = 0.0  # monotonic time the oldest result of that flush came
         self.record_due = asyncio.Event()  # for the recorder: a batch may be due
         self.recorded = asyncio.Event()  # for paused senders: a flush finished
         self.to_release: list[int] = []
@@ -159,9 +165,11 @@ class Worker:
         ]
         recorder = asyncio.create_task(self._recorder(), name="recorder")
         housekeeper = asyncio.create_task(self._housekeeper(), name="housekeeper")
+        preparer = asyncio.create_task(self._preparer(), name="preparer")
         try:
             await self._feeder(stop)
         finally:
+            preparer.cancel()  # its thread finishes or rolls back; the next process retries
             # Jobs not yet started go back to the queue; in-flight ones finish and are recorded.
             while self.queue:
                 self._drop(self.queue.popleft()[1])
@@ -253,7 +261,7 @@ class Worker:
                 self.wakeup.clear()
                 await self.wakeup.wait()
                 continue
-            if self.flushing + len(self.results) >= RECORD_BACKLOG:
+            if self._backlogged():
                 await self._backpressure()
                 continue
             if len(queue) <= self.batch_size // 2:
@@ -273,6 +281,20 @@ class Worker:
             if len(self.results) >= RECORD_BATCH:
                 self.record_due.set()
             self._release_hold(job.campaign_id)
+
+    def _backlogged(self) -> bool:
+        """Too much unrecorded to start another send: RECORD_BACKLOG results, or a result
+        waiting RECORD_MAX_AGE intervals (the flush of it is slow). Bounds what a crash can
+        re-send by count and by time, however slow the database."""
+        if self.flushing + len(self.results) >= RECORD_BACKLOG:
+            return True
+        if self.flushing:
+            oldest = self.flushing_since
+        elif self.results:
+            oldest = self.first_unrecorded
+        else:
+            return False
+        return time.monotonic() - oldest > RECORD_MAX_AGE * self.record_interval
 
     async def _backpressure(self) -> None:
         """Too many results unrecorded (a slow database): wait for a flush to finish, so a
@@ -404,6 +426,16 @@ class Worker:
             if not await self._flush():
                 await asyncio.sleep(self.record_interval)  # the database is failing: no spin
 
+    async def _preparer(self) -> None:
+        """Campaigns in `preparing` get their audience here (or from the scheduler, or the
+        web process that started them): off the feeder, so a long one delays no sending."""
+        while True:
+            try:
+                await asyncio.to_thread(self.hooks.prepare_pending, self.settings)
+            except Exception:  # retried at the next look; the campaign stays preparing
+                log.exception("preparing campaigns failed")
+            await asyncio.sleep(IDLE_INTERVAL)
+
     async def _housekeeper(self) -> None:
         last_status = 0.0
         while True:
@@ -424,6 +456,7 @@ class Worker:
         results, self.results = self.results, []
         release, self.to_release = self.to_release, []
         self.flushing = len(results)
+        self.flushing_since = started
         try:
             if results:
                 await asyncio.to_thread(self.store.record, results)

@@ -1,9 +1,10 @@
 """What sending asks of the other domains, passed in rather than imported.
 
 The way listmonk's bounce package takes a callback and never imports subscribers: the
-worker needs the audience rules at claim time, the one opt-out for a hard bounce, and a
-campaign's state changes, but `app.sending` imports neither `app.campaigns` nor
-`app.subscribers`. `app/compose.py` is the one place that fills these in.
+worker needs the audience rules at claim time, the one opt-out for a hard bounce, a
+campaign's state changes and the background preparation of a started campaign, but
+`app.sending` imports neither `app.campaigns` nor `app.subscribers`. `app/compose.py` is
+the one place that fills these in.
 """
 
 from __future__ import annotations
@@ -61,3 +62,6 @@ class SendingHooks:
     """Mark the campaign done when no row is left; returns the ids finished."""
     pause: Callable[[Session, int], object]
     """Pause a campaign that cannot be rendered (raises OctomailError when it cannot)."""
+    prepare_pending: Callable[[Settings], Sequence[int]]
+    """Write the audience of campaigns started but not yet prepared (`preparing`), moving
+    them to running; safe to call from any number of processes at once."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col
 
 from app.models import (
@@ -32,6 +34,7 @@ from app.models import (
     utcnow,
 )
 from app.observability.metrics import LEASE_TAKEOVERS, SENDS, count_sends
+from app.sending import counters
 from app.sending.hooks import SendingHooks
 from app.settings import Settings
 
@@ -78,8 +81,10 @@ RETURNING id
 """)
 
 
-# Results: ONE statement text whatever the batch size (arrays / a JSON document), so the
-# statement cache holds one entry instead of one per batch size (which grew the RSS).
+# Results: ONE statement text whatever the batch size (a JSON document of rows), so the
+# statement cache holds one entry instead of one per batch size (which grew the RSS); JSON
+# because psycopg adapts a Python list item by item (~5 us each: six arrays of 500 were
+# ~15 ms a batch), while one json.dumps is a fraction of a millisecond.
 _RECORD_SET = """
 UPDATE send SET status = v.st, message_id = COALESCE(v.mid, send.message_id),
     smtp_reply = v.reply,
@@ -88,18 +93,22 @@ UPDATE send SET status = v.st, message_id = COALESCE(v.mid, send.message_id),
     worker = NULL, lease_until = NULL
 FROM {source} AS v
 WHERE send.id = v.id AND send.status IN ('queued', 'sending')
+RETURNING send.campaign_id, send.status{one}
 """
+# PostgreSQL counts the rows changed per (campaign, status) itself: one row back, not 500.
 _RECORD_PG = sa.text(
-    _RECORD_SET.replace(
+    "WITH changed AS ("
+    + _RECORD_SET.replace("{one}", "").replace(
         "{source}",
         """(
-    SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:sts AS text[]), CAST(:mids AS text[]),
-                         CAST(:replies AS text[]), CAST(:nats AS timestamp[]),
-                         CAST(:atts AS integer[])) AS u(id, st, mid, reply, nat, att))""",
+    SELECT CAST(e->>0 AS integer) AS id, e->>1 AS st, e->>2 AS mid, e->>3 AS reply,
+           CAST(e->>4 AS timestamp) AS nat, CAST(e->>5 AS integer) AS att
+    FROM json_array_elements(CAST(:rows AS json)) AS e)""",
     )
+    + ") SELECT campaign_id, status, count(*) FROM changed GROUP BY campaign_id, status"
 )
 _RECORD_SQLITE = sa.text(
-    _RECORD_SET.replace(
+    _RECORD_SET.replace("{one}", ", 1").replace(
         "{source}",
         """(
     SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS st,
@@ -170,6 +179,7 @@ class SendStore:
         self.worker_id = worker_id
         self.postgres = engine.dialect.name == "postgresql"
         self.lease = settings.send_lease
+        self.shard = counters.shard_of(worker_id)
 
     def ts(self, value: datetime | None) -> Any:
         """Datetimes for raw SQL: psycopg types them itself; SQLite stores SQLAlchemy's text."""
@@ -252,7 +262,12 @@ class SendStore:
         return [j for j in jobs if j.send_id in kept]
 
     def _eligible(self, conn: sa.Connection, info: CampaignInfo, ids: list[int]) -> list[Job]:
-        """The claimed rows still eligible; the others become `skipped` (same transaction)."""
+        """The claimed rows still eligible; the others become `skipped` (same transaction).
+
+        The audience rules are in the WHERE clause, not in a CASE in the select list: there
+        PostgreSQL made them a hashed subplan that read every subscription of the campaign's
+        topics on each claim (150 ms a claim at 100,000 subscribers, growing with the list);
+        as a filter they are a semi-join of index probes, ~2 ms for 500 rows."""
         campaign = info.campaign
         campaign_id = saved_id(campaign)
         eligible = self.hooks.eligible_clause(
@@ -269,17 +284,15 @@ class SendStore:
                 _subscriber.c.email,
                 _subscriber.c.name,
                 _subscriber.c.attributes,
-                sa.case((eligible, 1), else_=0),
                 _subscriber.c.link_secret,
                 _subscriber.c.tracking_allowed,
             )
-            .select_from(_send.outerjoin(_subscriber, _subscriber.c.id == _send.c.subscriber_id))
-            .where(_send.c.id.in_(ids))
+            .select_from(_send.join(_subscriber, _subscriber.c.id == _send.c.subscriber_id))
+            .where(one_of(_send.c.id, ids, postgres=self.postgres), eligible)
         ).all()
-        candidates = [r for r in rows if r[2] is not None and r[6]]
         tracks_by_default = self.settings.tracking_default == "on"
         blocked = self.hooks.blocked_by_suppression(
-            conn, [r[3] for r in candidates], campaign.category, self.settings
+            conn, [r[3] for r in rows], campaign.category, self.settings
         )
         jobs = [
             Job(
@@ -290,43 +303,52 @@ class SendStore:
                 r[4] or "",
                 r[5] or {},
                 r[1],
-                link_secret=r[7],
-                tracking=tracks_by_default if r[8] is None else bool(r[8]),
+                link_secret=r[6],
+                tracking=tracks_by_default if r[7] is None else bool(r[7]),
             )
-            for r in candidates
+            for r in rows
             if r[3] not in blocked
         ]
-        if len(jobs) < len(rows):
-            keep = {j.send_id for j in jobs}
-            self._skip(
-                conn, [r[0] for r in rows if r[0] not in keep and r[3] in blocked], "suppressed"
-            )
-            self._skip(
-                conn,
-                [r[0] for r in rows if r[0] not in keep and r[3] not in blocked],
-                "no longer subscribed",
-            )
+        if len(jobs) < len(ids):
+            suppressed = [r[0] for r in rows if r[3] in blocked]
+            keep = {j.send_id for j in jobs}.union(suppressed)
+            skipped = self._skip(conn, suppressed, "suppressed")
+            skipped += self._skip(conn, [i for i in ids if i not in keep], "no longer subscribed")
+            self._count(conn, {(campaign_id, SendStatus.SKIPPED.value): skipped})
         return jobs
 
-    def _skip(self, conn: sa.Connection, ids: list[int], reason: str) -> None:
-        if ids:
-            conn.execute(
-                sa.update(_send)
-                .where(_send.c.id.in_(ids))
-                .values(
-                    status=SendStatus.SKIPPED.value,
-                    updated_at=utcnow(),
-                    worker=None,
-                    lease_until=None,
-                    smtp_reply=f"skipped: {reason}",
-                )
+    def _skip(self, conn: sa.Connection, ids: list[int], reason: str) -> int:
+        """Mark rows skipped (never one already final); returns how many changed."""
+        if not ids:
+            return 0
+        result = conn.execute(
+            sa.update(_send)
+            .where(
+                _send.c.id.in_(ids),
+                _send.c.status.in_([SendStatus.QUEUED.value, SendStatus.SENDING.value]),
             )
-            SENDS.labels("skipped").inc(len(ids))
+            .values(
+                status=SendStatus.SKIPPED.value,
+                updated_at=utcnow(),
+                worker=None,
+                lease_until=None,
+                smtp_reply=f"skipped: {reason}",
+            )
+        )
+        skipped = max(0, result.rowcount or 0)
+        SENDS.labels("skipped").inc(skipped)
+        return skipped
+
+    def _count(self, conn: sa.Connection, outcomes: dict[tuple[int, str], int]) -> None:
+        """Sends that reached a final state, per (campaign, status), into the progress
+        counters, in the transaction that changed them (app/sending/counters.py)."""
+        counters.add(conn, self.shard, outcomes, utcnow())
 
     # ------------------------------------------------------------ record
 
     def record(self, results: list[Result]) -> None:
-        """Write a batch of results in ONE UPDATE (plus the opt-out of hard bounces).
+        """Write a batch of results in ONE UPDATE (plus the opt-out of hard bounces and
+        the progress counters of the rows it made final).
 
         A row already final (sent, failed, bounced, skipped) is never overwritten; a row
         that went back to the queue meanwhile (expired lease) is still marked sent, which
@@ -335,36 +357,26 @@ class SendStore:
         if not results:
             return
         now = utcnow()
-        replies = [(r.reply or "")[:1000] for r in results]
-        if self.postgres:
-            params: dict[str, Any] = {
-                "now": now,
-                "ids": [r.send_id for r in results],
-                "sts": [r.status.value for r in results],
-                "mids": [r.message_id for r in results],
-                "replies": replies,
-                "nats": [r.next_attempt_at for r in results],
-                "atts": [r.attempts for r in results],
-            }
-        else:
-            params = {
-                "now": self.ts(now),
-                "rows": json.dumps(
-                    [
-                        [
-                            r.send_id,
-                            r.status.value,
-                            r.message_id,
-                            reply,
-                            self.ts(r.next_attempt_at),
-                            r.attempts,
-                        ]
-                        for r, reply in zip(results, replies, strict=True)
-                    ]
-                ),
-            }
+        rows = json.dumps(
+            [
+                [
+                    r.send_id,
+                    r.status.value,
+                    r.message_id,
+                    (r.reply or "")[:1000],
+                    _text_ts(r.next_attempt_at),
+                    r.attempts,
+                ]
+                for r in results
+            ]
+        )
+        params = {"now": self.ts(now), "rows": rows}
         with Session(self.engine) as session:
-            session.execute(_RECORD_PG if self.postgres else _RECORD_SQLITE, params)
+            changed = session.execute(_RECORD_PG if self.postgres else _RECORD_SQLITE, params)
+            outcomes: Counter[tuple[int, str]] = Counter()
+            for campaign_id, status, n in changed:
+                if status in counters.FINAL:
+                    outcomes[(campaign_id, status)] += n
             for r in results:
                 if not r.bounce or not r.subscriber_id:
                     continue
@@ -379,6 +391,8 @@ class SendStore:
                         "send_id": r.send_id,
                     },
                 )
+            # Last before the commit: the counter rows are the most shared, held briefly.
+            self._count(session.connection(), outcomes)
             session.commit()
         count_sends(r.status.value for r in results)
 
@@ -441,6 +455,30 @@ class SendStore:
     def finish(self, campaign_id: int) -> bool:
         with self.engine.begin() as conn:
             return bool(self.hooks.finish_complete(conn, campaign_id))
+
+
+def _text_ts(value: datetime | None) -> str | None:
+    """A naive UTC time as both databases read it from text."""
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def one_of(column: sa.ColumnElement[Any], values: list[Any], *, postgres: bool) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY(CAST(:text AS type[]))` with the array
+    written as text: one statement text whatever the number of values, so its plan is
+    prepared once (an IN list of 500 was a new statement to parse and plan, ~10 ms, on every
+    claim), and one string to send rather than a list psycopg adapts item by item."""
+    if not postgres:
+        return column.in_(values)
+    literal = "{" + ",".join(_array_item(v) for v in values) + "}"
+    array = sa.cast(sa.bindparam(None, literal, type_=sa.Text), ARRAY(column.type))
+    return column == sa.any_(array)
+
+
+def _array_item(value: Any) -> str:
+    """One element of a PostgreSQL array literal: a number as is, text quoted."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def recover_expired(engine: sa.Engine, now: datetime | None = None) -> int:

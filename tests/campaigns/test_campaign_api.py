@@ -124,7 +124,8 @@ def test_state_machine_rejects_invalid_transitions_with_409(
     base = f"/api/v1/campaigns/{campaign['id']}"
     for verb in ("pause", "resume", "cancel"):
         assert api.post(f"{base}/{verb}").status_code == 409, verb
-    assert api.post(f"{base}/send").json()["status"] == "running"
+    assert api.post(f"{base}/send").json()["status"] == "preparing"
+    assert api.get(base).json()["status"] == "running"  # prepared right after the answer
     assert api.post(f"{base}/send").status_code == 409
     assert api.post(f"{base}/resume").status_code == 409
     assert api.post(f"{base}/pause").json()["status"] == "paused"

@@ -93,7 +93,9 @@ def test_a_campaign_later_than_the_grace_is_missed_then_rescheduled(
     assert api.post(f"{base}/pause").status_code == 409
     again = api.post(f"{base}/schedule", json={"send_at": "2099-01-01T10:00:00+01:00"})
     assert again.json()["status"] == "scheduled"
-    assert api.post(f"{base}/send").json()["status"] == "running"
+    # The answer comes first ("preparing"); the audience is written right after it.
+    assert api.post(f"{base}/send").json()["status"] == "preparing"
+    assert campaign_status(late) == "running"
     assert send_counts(late) == {"queued": 5}
 
 

@@ -321,7 +321,9 @@ def test_the_dispatcher_never_sends_marketing_mail_without_the_footer_or_with_a_
         for campaign_id in campaign_ids:
             # Started by something that skipped the preflight (an older version, a script).
             campaign = s.get(Campaign, campaign_id)
-            assert service.start(s, campaign, sources=(CampaignStatus.DRAFT,)) == 3
+            assert service.start(s, campaign, sources=(CampaignStatus.DRAFT,))
+    for campaign_id in campaign_ids:
+        assert service.prepare(get_settings(), campaign_id) == 3
     with BackgroundWorker(get_settings()):
         for campaign_id in campaign_ids:
             wait_until(lambda c=campaign_id: campaign_status(c) == "paused", message="paused")

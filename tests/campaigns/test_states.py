@@ -11,11 +11,13 @@ from app.models import CampaignStatus as S
 
 # from-state -> the states it may move to (no verb: what the dispatcher and the scheduler do).
 ALLOWED: dict[S, set[S]] = {
-    S.DRAFT: {S.SCHEDULED, S.RUNNING},
-    S.SCHEDULED: {S.SCHEDULED, S.RUNNING, S.MISSED, S.CANCELLED},
+    S.DRAFT: {S.SCHEDULED, S.PREPARING},
+    S.SCHEDULED: {S.SCHEDULED, S.PREPARING, S.MISSED, S.CANCELLED},
+    # the audience is written in the background (issue 13), then it runs
+    S.PREPARING: {S.RUNNING, S.CANCELLED},
     S.RUNNING: {S.PAUSED, S.DONE, S.CANCELLED},
     S.PAUSED: {S.RUNNING, S.CANCELLED},
-    S.MISSED: {S.SCHEDULED, S.RUNNING, S.CANCELLED},
+    S.MISSED: {S.SCHEDULED, S.PREPARING, S.CANCELLED},
     S.DONE: set(),
     S.CANCELLED: set(),
 }
@@ -24,11 +26,11 @@ ALLOWED: dict[S, set[S]] = {
 VERBS: dict[str, tuple[S, set[S]]] = {
     "schedule": (S.SCHEDULED, {S.DRAFT, S.SCHEDULED, S.MISSED}),
     # `send` starts a campaign; it never restarts a paused one (that is `resume`).
-    "send": (S.RUNNING, {S.DRAFT, S.SCHEDULED, S.MISSED}),
+    "send": (S.PREPARING, {S.DRAFT, S.SCHEDULED, S.MISSED}),
     "pause": (S.PAUSED, {S.RUNNING}),
     # `resume` leaves only `paused`, though `running` is reachable from elsewhere too.
     "resume": (S.RUNNING, {S.PAUSED}),
-    "cancel": (S.CANCELLED, {S.SCHEDULED, S.RUNNING, S.PAUSED, S.MISSED}),
+    "cancel": (S.CANCELLED, {S.SCHEDULED, S.PREPARING, S.RUNNING, S.PAUSED, S.MISSED}),
 }
 
 PAIRS = [(a, b) for a in S for b in S]
@@ -73,7 +75,7 @@ def test_finished_campaigns_never_move_again() -> None:
 
 
 def test_the_stored_string_is_accepted_and_an_unknown_one_refused() -> None:
-    check("draft", S.RUNNING)  # the status as a row holds it
+    check("draft", S.PREPARING)  # the status as a row holds it
     with pytest.raises(InvalidTransition, match="cannot move to done a campaign that is draft"):
         check("draft", S.DONE)
     with pytest.raises(ValueError, match="archived"):

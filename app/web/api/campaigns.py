@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, BackgroundTasks, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
@@ -319,9 +319,17 @@ async def test_campaign(
     responses=errors(403, 404, 409),
 )
 def send_campaign(
-    campaign_id: DbId, session: SessionDep, settings: SettingsDep, _user: EditorDep
+    campaign_id: DbId,
+    session: SessionDep,
+    settings: SettingsDep,
+    _user: EditorDep,
+    background: BackgroundTasks,
 ) -> dict[str, Any]:
-    return _public(session, service.send_now(session, campaign_id, settings=settings))
+    """Answers at once with the campaign `preparing`; its audience is written right after
+    the answer (and by any worker or scheduler if this process stops first)."""
+    campaign = service.send_now(session, campaign_id, settings=settings)
+    background.add_task(service.prepare_pending, settings)
+    return _public(session, campaign)
 
 
 @router.post(

@@ -41,27 +41,34 @@ def started_campaign(*emails: str) -> int:
     """A running campaign with one queued send row per address."""
     from app.campaigns import service
     from app.db import session_scope
+    from app.settings import get_settings
 
     make_topic()
     add_subscribers(*emails)
     campaign_id = make_campaign()
     with session_scope() as db:
         service.send_now(db, campaign_id)
+    service.prepare(get_settings(), campaign_id)  # what a worker does next
     return campaign_id
 
 
 def set_outcome(campaign_id: int, email: str, status: str, reply: str | None) -> None:
-    from app.db import session_scope
-    from app.models import Send, Subscriber
+    """Record an outcome the way a worker does (the send row and the progress counters)."""
+    from app.compose import sending_hooks
+    from app.db import get_engine, session_scope
+    from app.models import Send, SendStatus, Subscriber
+    from app.sending.store import Result, SendStore
+    from app.settings import get_settings
 
     send, subscriber = Send.__table__, Subscriber.__table__  # type: ignore[attr-defined]
     with session_scope() as db:
-        person = db.execute(sa.select(subscriber.c.id).where(subscriber.c.email == email)).scalar()
-        db.execute(
-            sa.update(send)
-            .where(send.c.campaign_id == campaign_id, send.c.subscriber_id == person)
-            .values(status=status, smtp_reply=reply, attempts=1)
-        )
+        send_id = db.execute(
+            sa.select(send.c.id)
+            .join(subscriber, subscriber.c.id == send.c.subscriber_id)
+            .where(send.c.campaign_id == campaign_id, subscriber.c.email == email)
+        ).scalar_one()
+    store = SendStore(get_engine(), get_settings(), "test:1:0", sending_hooks())
+    store.record([Result(send_id, SendStatus(status), reply=reply or "", attempts=1)])
 
 
 def test_the_list_has_status_tabs_keyset_pages_and_live_rows(sign_in_as, monkeypatch) -> None:

@@ -28,7 +28,7 @@ TABS = (
     ("done", "Sent"),
     ("cancelled", "Cancelled"),
 )
-LIVE = (CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+LIVE = (CampaignStatus.PREPARING, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 """Rows whose progress is shown (and, while running, polled)."""
 
 

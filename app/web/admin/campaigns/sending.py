@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from fastapi.responses import Response
 
 from app.campaigns import checklist, sends, service
@@ -26,9 +26,9 @@ router = APIRouter(prefix="/admin/campaigns", dependencies=[Depends(admin_user(R
 
 S = CampaignStatus
 REVIEWABLE = (S.DRAFT, S.SCHEDULED, S.MISSED)
-POLLING = (S.SCHEDULED, S.RUNNING)
+POLLING = (S.SCHEDULED, S.PREPARING, S.RUNNING)
 """The progress page polls while the campaign may still change by itself."""
-CANCELLABLE = (S.SCHEDULED, S.RUNNING, S.PAUSED, S.MISSED)
+CANCELLABLE = (S.SCHEDULED, S.PREPARING, S.RUNNING, S.PAUSED, S.MISSED)
 Short = Annotated[str, Form(max_length=100)]
 
 
@@ -99,16 +99,19 @@ async def send_or_schedule(
     db: SessionDep,
     me: Marketer,
     campaign_id: DbId,
+    background: BackgroundTasks,
     when: Short = "later",
     send_at: Short = "",
 ) -> Response:
-    """One button: send now, or schedule at a time read in the marketer's timezone."""
+    """One button: send now, or schedule at a time read in the marketer's timezone. Sending
+    answers at once: the audience is written right after the answer (or by a worker)."""
     campaign = service.get_campaign(db, campaign_id)
     values = {"when": when, "send_at": send_at}
     try:
         await _refuse_failed_checks(db, campaign)
         if when == "now":
             service.send_now(db, campaign_id, settings=get_settings())
+            background.add_task(service.prepare_pending, get_settings())
             return redirect(f"/admin/campaigns/{campaign_id}/progress", "Sending has started.")
         moment = _local_time(send_at)
         service.schedule(
