@@ -32,12 +32,18 @@ PREVIEW_SIZE = 20
 UNFINISHED = (
     CampaignStatus.DRAFT,
     CampaignStatus.SCHEDULED,
+    CampaignStatus.PREPARING,
     CampaignStatus.RUNNING,
     CampaignStatus.PAUSED,
     CampaignStatus.MISSED,
 )
 """A campaign in one of these may still use its segment: the segment cannot be deleted."""
-COMMITTED = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+COMMITTED = (
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.PREPARING,
+    CampaignStatus.RUNNING,
+    CampaignStatus.PAUSED,
+)
 """A campaign in one of these has a reviewed (or already written) audience: its segment
 cannot be changed under it. Drafts and missed campaigns see edits (they are reviewed again
 before they are scheduled or sent)."""

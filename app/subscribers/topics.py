@@ -21,6 +21,7 @@ SLUG_MAX, NAME_MAX, DESCRIPTION_MAX = 100, 200, 2000
 UNFINISHED = (
     CampaignStatus.DRAFT,
     CampaignStatus.SCHEDULED,
+    CampaignStatus.PREPARING,
     CampaignStatus.RUNNING,
     CampaignStatus.PAUSED,
     CampaignStatus.MISSED,
