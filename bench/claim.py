@@ -114,6 +114,7 @@ class Clock:
         self.go = ctx.Event()
         self.start = ctx.Value("d", 0.0)
         self.duration = ctx.Value("d", 0.0)
+        self.measured = ctx.Event()  # connections stay open until the server's CPU is read
 
     def wait(self) -> float:
         """Say ready, wait for the start; returns when to stop (epoch seconds)."""
@@ -146,6 +147,7 @@ def octomail_loop(env: dict[str, str], index: int, batch: int, clock: Clock, out
         store.record([Result(j.send_id, SendStatus.SENT, attempts=j.attempts + 1) for j in jobs])
         done += len(jobs)
     out.put((done, time.time(), time.process_time() - cpu))
+    clock.measured.wait(600)
 
 
 def bare_loop(env: dict[str, str], index: int, batch: int, clock: Clock, out: mp.Queue) -> None:
@@ -164,7 +166,8 @@ def bare_loop(env: dict[str, str], index: int, batch: int, clock: Clock, out: mp
             with conn.transaction():
                 conn.execute(BARE_RECORD, {"ids": ids})
             done += len(ids)
-    out.put((done, time.time(), time.process_time() - cpu))
+        out.put((done, time.time(), time.process_time() - cpu))
+        clock.measured.wait(600)
 
 
 def measure(loop, env: dict[str, str], workers: int, batch: int, duration: float) -> float:  # type: ignore[no-untyped-def]
@@ -184,6 +187,7 @@ def measure(loop, env: dict[str, str], workers: int, batch: int, duration: float
     clock.go.set()
     results = [out.get(timeout=duration + 600) for _ in procs]
     pg_cpu = postgres_cpu() - pg_before
+    clock.measured.set()
     for p in procs:
         p.join(60)
     elapsed = max(r[1] for r in results) - clock.start.value
