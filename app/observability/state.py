@@ -4,8 +4,8 @@ Queue depth, campaigns by status, opt-outs by channel, inbound verdicts and the 
 lag are facts of the database, whichever process (web, `octomail worker` on another host,
 the poller) caused them; reading them here gives the same answer from any web process
 without counting in each. Each read is cheap and bounded: campaigns by status is a GROUP
-BY over the campaign table; queue depth counts the queued and sending rows of running and
-paused campaigns on the claim index; opt-outs and verdicts are counters kept from the
+BY over the campaign table; queue depth of running and paused campaigns is their progress
+counters' total minus the final ones; opt-outs and verdicts are counters kept from the
 append-only log by reading only the rows after the last id seen (the first scrape of a
 process counts the whole log once); the poller's lag is one row. Reads are cached for
 `max_age` seconds, so scrapes from several Prometheus servers cost one read.
@@ -26,23 +26,22 @@ from prometheus_client.registry import Collector
 
 from app.models import (
     Campaign,
+    CampaignCounter,
     CampaignStatus,
     ConsentAction,
     ConsentEvent,
     InboundMessage,
     Lease,
-    Send,
-    SendStatus,
     table_of,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
 
-_campaign, _send = table_of(Campaign), table_of(Send)
+_campaign, _counter_table = table_of(Campaign), table_of(CampaignCounter)
 _consent, _inbound, _lease = table_of(ConsentEvent), table_of(InboundMessage), table_of(Lease)
 _OPT_OUTS = (ConsentAction.UNSUBSCRIBE, ConsentAction.BOUNCE, ConsentAction.COMPLAINT)
-_QUEUED = (SendStatus.QUEUED.value, SendStatus.SENDING.value)
+TOTAL = "total"  # the counter of rows materialised (app/sending/counters.py)
 _HOLDING = (CampaignStatus.RUNNING.value, CampaignStatus.PAUSED.value)
 
 
@@ -166,13 +165,19 @@ class DatabaseState(Collector):
 
 
 def _queue_depth(conn: sa.Connection) -> dict[int, int]:
+    """Recipients not yet in a final state, per running or paused campaign: the campaign's
+    `total` counter minus its final ones (campaign_counter, summed over the shards), the
+    same numbers its progress shows, without reading its send rows."""
     holding = sa.select(_campaign.c.id).where(_campaign.c.status.in_(_HOLDING))
-    rows = conn.execute(
-        sa.select(_send.c.campaign_id, sa.func.count())
-        .where(_send.c.campaign_id.in_(holding), _send.c.status.in_(_QUEUED))
-        .group_by(_send.c.campaign_id)
+    left = sa.func.sum(
+        sa.case((_counter_table.c.status == TOTAL, _counter_table.c.n), else_=-_counter_table.c.n)
     )
-    depth = {int(campaign_id): int(n) for campaign_id, n in rows}
+    rows = conn.execute(
+        sa.select(_counter_table.c.campaign_id, left)
+        .where(_counter_table.c.campaign_id.in_(holding))
+        .group_by(_counter_table.c.campaign_id)
+    )
+    depth = {int(campaign_id): max(0, int(n or 0)) for campaign_id, n in rows}
     for (campaign_id,) in conn.execute(holding):
         depth.setdefault(int(campaign_id), 0)
     return depth
