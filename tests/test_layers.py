@@ -62,7 +62,7 @@ DOMAIN_MAY_IMPORT = {
     "app.signin": {"app.users"},
     "app.accounts": {"app.subscribers", "app.signin", "app.users"},
     "app.segments": set(),
-    "app.webhooks": {"app.subscribers", "app.inbound"},
+    "app.webhooks": {"app.subscribers", "app.inbound", "app.sending"},
     "app.tracking": set(),
     "app.reports": {"app.campaigns", "app.subscribers", "app.tracking"},
 }

@@ -38,6 +38,7 @@ FINAL = (
     SendStatus.SKIPPED.value,
 )
 SHARDS = 16
+LATER_SHARD = SHARDS  # the row of changes made after sending (`move`): no worker's row
 
 # One statement for both databases. SET expressions read the row as it was before the update.
 _ADD = sa.text("""
@@ -90,6 +91,27 @@ def add(
     ]
     if rows:
         conn.execute(_ADD, rows)
+
+
+def move(conn: sa.Connection, campaign_id: int, old: str, new: str, n: int = 1) -> None:
+    """`n` sends of a campaign went from final state `old` to final state `new` after the
+    fact (a provider reports a bounce for a message it had accepted): the counters follow,
+    in the caller's transaction, so progress and reports agree with the send rows. Only
+    `n` moves; the minute fields stay, as the message was sent when it was sent."""
+    if n <= 0:
+        return
+    conn.execute(
+        sa.text(
+            "INSERT INTO campaign_counter (campaign_id, status, shard, n, minute, minute_n,"
+            " previous_n) VALUES (:cid, :status, :shard, :n, 0, 0, 0)"
+            " ON CONFLICT (campaign_id, status, shard) DO UPDATE"
+            " SET n = campaign_counter.n + excluded.n"
+        ),
+        [
+            {"cid": campaign_id, "status": old, "shard": LATER_SHARD, "n": -n},
+            {"cid": campaign_id, "status": new, "shard": LATER_SHARD, "n": n},
+        ],
+    )
 
 
 @dataclass(frozen=True)

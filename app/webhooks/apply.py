@@ -32,6 +32,7 @@ from app.models import (
     table_of,
     utcnow,
 )
+from app.sending import counters
 from app.settings import Settings
 from app.subscribers.consent import Evidence
 from app.subscribers.optout import find_by_email, unsubscribe
@@ -151,7 +152,7 @@ def _mark_bounced(session: Session, tie: Tie, event: ProviderEvent) -> None:
     if tie.campaign_id is None:
         return
     send = table_of(Send)
-    session.execute(
+    changed = session.execute(
         sa.update(send)
         .where(
             send.c.campaign_id == tie.campaign_id,
@@ -163,6 +164,13 @@ def _mark_bounced(session: Session, tie: Tie, event: ProviderEvent) -> None:
             smtp_reply=f"{event.provider}: {event.detail or event.name}"[:1000],
             updated_at=utcnow(),
         )
+    )
+    counters.move(
+        session.connection(),
+        tie.campaign_id,
+        SendStatus.SENT.value,
+        SendStatus.BOUNCED.value,
+        changed.rowcount,  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
     )
 
 
