@@ -31,6 +31,31 @@ TEST_SECRET = "test-secret-key-0123456789abcdef"
 TEST_PEPPER = "test-pepper-0123456789abcdef"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "one_database: what it checks does not depend on the database behind the domain"
+        " services (a page's text, a message's classification): when both are selected it"
+        " runs on SQLite only, the embedded default",
+    )
+
+
+def _on_postgresql(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("db_url") == "postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the PostgreSQL half of `one_database` tests when the SQLite half runs."""
+    if "sqlite" not in BACKENDS:
+        return  # only PostgreSQL selected: keep them
+    dropped = [i for i in items if i.get_closest_marker("one_database") and _on_postgresql(i)]
+    if dropped:
+        gone = set(map(id, dropped))
+        items[:] = [item for item in items if id(item) not in gone]
+        config.hook.pytest_deselected(items=dropped)
+
+
 def _unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: a missing database is a failure, not a skip)")

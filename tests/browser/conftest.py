@@ -175,23 +175,14 @@ def marketer(browser, live_server: str):
 
 # Page tests (layout, screenshots, axe) render the same HTML whatever database is behind the
 # domain services, which the HTTP tests run on both; they run on SQLite, the embedded
-# default a new user meets. The journey, which runs the scheduler and a worker, runs on both.
+# default a new user meets (the `one_database` marker, tests/conftest.py). The journey, which
+# runs the scheduler and a worker, runs on both.
 ON_BOTH_DATABASES = {"test_marketer_journey.py"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py's hook reads the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).resolve().parent
-    has_sqlite = any(item.nodeid.endswith("[sqlite]") for item in items)
-    if not has_sqlite:
-        return  # only PostgreSQL selected: keep its page tests
-    dropped = [
-        item
-        for item in items
-        if item.path.parent == here
-        and item.path.name not in ON_BOTH_DATABASES
-        and "[postgresql" in item.nodeid
-    ]
-    if dropped:
-        gone = set(map(id, dropped))
-        items[:] = [item for item in items if id(item) not in gone]
-        config.hook.pytest_deselected(items=dropped)
+    for item in items:
+        if item.path.parent == here and item.path.name not in ON_BOTH_DATABASES:
+            item.add_marker(pytest.mark.one_database)

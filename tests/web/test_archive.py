@@ -126,6 +126,7 @@ def test_the_feed_is_rss_2_with_the_published_items(client, ids) -> None:
     assert b"<title>Q&amp;A: &lt;tips&gt; &amp; tricks</title>" in answer.content
 
 
+@pytest.mark.one_database
 def test_pages_are_in_the_visitors_language(client, ids) -> None:
     page = client.get("/archive?lang=fr")
     assert "Archives de la lettre d’information" in page.text
@@ -150,6 +151,7 @@ def _without_newsletter(html: str) -> str:
     return re.sub(r'<pre class="archived-text">.*?</pre>', "", html, flags=re.S)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("lang", ["fr", "de", "es"])
 def test_no_english_left_on_the_archive_pages(client, ids, lang: str) -> None:
     number = ids["published"]

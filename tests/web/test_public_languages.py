@@ -24,6 +24,10 @@ from app.models import InboundMessage, Subscriber
 from app.settings import get_settings
 from tests.support.unsubscribe import Seeded, secret_of, seed
 
+# Which words a page shows does not depend on the database (tests/api covers storing the
+# language on both).
+pytestmark = pytest.mark.one_database
+
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://testserver"
 
