@@ -120,6 +120,7 @@ def test_import_of_one_good_row_says_row_and_exits_0(settings_env, tmp_path):
     assert "1 row: 1 imported, 0 skipped (0 suppressed), 0 errors" in out.stdout
 
 
+@pytest.mark.one_database  # a terminal's width, whatever the database
 @pytest.mark.parametrize("columns", [80, 200])
 def test_import_progress_fits_the_terminal(settings_env, tmp_path, columns):
     name = "subscribers-from-the-autumn-fair-in-lyon-and-the-spring-fair-in-nantes-2026.csv"

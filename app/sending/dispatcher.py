@@ -432,8 +432,8 @@ class Worker:
         while True:
             try:
                 await asyncio.to_thread(self.hooks.prepare_pending, self.settings)
-            except Exception:  # retried at the next look; the campaign stays preparing
-                log.exception("preparing campaigns failed")
+            except Exception as exc:  # noqa: BLE001 - reported; retried at the next look
+                self.trouble.report("preparing campaigns failed", exc)
             await asyncio.sleep(IDLE_INTERVAL)
 
     async def _housekeeper(self) -> None:

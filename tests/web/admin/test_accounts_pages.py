@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from app.db import session_scope
 from app.models import Role
 from app.users import get_user
+
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
 
 
 def _flash(client) -> str:

@@ -12,7 +12,9 @@ from app.db import get_engine
 from app.models import Campaign, Role
 from tests.support.archive import seed
 
-pytestmark = pytest.mark.usefixtures("settings_env")
+# Pages and forms over the domain functions, which their own tests run on both databases
+# (tests/conftest.py, `one_database`).
+pytestmark = [pytest.mark.usefixtures("settings_env"), pytest.mark.one_database]
 
 
 def _public(campaign_id: int) -> bool:

@@ -10,7 +10,9 @@ import pytest
 
 from app.models import Role
 
-pytestmark = pytest.mark.usefixtures("settings_env")
+# Pages and forms over the domain functions, which their own tests run on both databases
+# (tests/conftest.py, `one_database`).
+pytestmark = [pytest.mark.usefixtures("settings_env"), pytest.mark.one_database]
 
 
 def make_topic(slug: str = "news", name: str = "News") -> None:

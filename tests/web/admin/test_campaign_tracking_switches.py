@@ -10,7 +10,9 @@ import pytest
 from app.models import Role
 from tests.web.admin.test_campaign_editor import campaign_row, form, make_topic
 
-pytestmark = pytest.mark.usefixtures("settings_env")
+# Pages and forms over the domain functions, which their own tests run on both databases
+# (tests/conftest.py, `one_database`).
+pytestmark = [pytest.mark.usefixtures("settings_env"), pytest.mark.one_database]
 
 
 def test_editor_shows_and_saves_the_switches(sign_in_as) -> None:

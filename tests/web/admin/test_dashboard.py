@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session
 
 from app.db import get_engine
@@ -22,6 +23,10 @@ from app.models import (
 )
 from app.subscribers.stats import growth
 from app.web.admin.charts import line_chart, nice_ceiling
+
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
 
 
 def _seed() -> None:

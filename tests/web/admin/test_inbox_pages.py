@@ -4,11 +4,16 @@ functions as /api/v1/inbound."""
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from app.db import session_scope
 from app.models import InboundMessage, InboundStatus, Role, Subscriber
 from tests.support.campaigns import add_subscriber
+
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
 
 
 def _waiting(subject: str, sender: str, written: str) -> int:

@@ -10,6 +10,10 @@ from app.models import Role
 from app.sending.catcher import MaildirHandler, outbox_path
 from app.settings import get_settings
 
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
+
 NEWSLETTER = (
     "From: News <news@example.org>\r\nTo: ann@example.org\r\nSubject: {subject}\r\n"
     "Date: Mon, 30 Nov 2026 06:00:00 +0000\r\nMessage-ID: <{n}@example.org>\r\n"

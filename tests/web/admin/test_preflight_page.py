@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.campaigns.service import create_campaign
 from app.db import session_scope
 from app.models import Role
 from tests.support.campaigns import make_topic
+
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
 
 
 def _campaign(body: str) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.db import session_scope
 from app.models import Channel, ReportShare, Role
 from app.subscribers.optout import OptOutRequest, unsubscribe_many
@@ -15,6 +17,10 @@ from app.subscribers.signup import subscribe
 from tests.support.campaigns import make_topic
 from tests.support.inbound import record_campaign_sent
 from tests.web.test_public_languages import english_left
+
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
 
 CLICKERS = 6
 NAMES = {"Octomail", "Octomail Ltd, 1 Test Street, 75001 Paris, France"}

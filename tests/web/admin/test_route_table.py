@@ -12,6 +12,10 @@ from fastapi.routing import iter_route_contexts
 from app.main import create_app
 from app.models import Role
 
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
+
 PUBLIC = {
     ("GET", "/admin/login"),
     ("POST", "/admin/login"),

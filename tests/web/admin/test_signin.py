@@ -15,6 +15,10 @@ from app.users import create_user, get_user, set_password, update_user
 from app.web.admin.auth import SESSION_COOKIE, local_admin_path
 from tests.web.admin.conftest import PASSWORD
 
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
+
 
 def _login_csrf(client, path: str = "/admin/login") -> str:
     page = client.get(path)

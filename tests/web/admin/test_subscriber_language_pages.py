@@ -3,10 +3,16 @@ on the edit form, left alone by a form that does not carry it."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.db import session_scope
 from app.models import Channel, Role, Subscriber
 from app.subscribers.consent import Evidence
 from app.subscribers.signup import subscribe
+
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
 
 
 def _person(language: str | None) -> int:

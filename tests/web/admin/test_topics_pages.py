@@ -9,6 +9,10 @@ from app.db import session_scope
 from app.models import Campaign, CampaignStatus, Role, Topic
 from app.subscribers.topics import list_with_counts
 
+# Pages and forms over the domain functions, which their own tests run on both
+# databases (tests/conftest.py, `one_database`).
+pytestmark = pytest.mark.one_database
+
 
 def _topic_id(slug: str) -> int:
     with session_scope() as db:
