@@ -39,6 +39,7 @@ def test_help_explains_each_command(env):
         assert command in out.stdout
 
 
+@pytest.mark.one_database  # the commands' dialogue; tests/api/test_accounts_api.py runs accounts on both
 def test_user_and_token_creation(settings_env, client):
     created = octomail(
         "user",

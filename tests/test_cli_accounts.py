@@ -178,6 +178,7 @@ def test_unknown_users_and_tokens_are_clear_errors(settings_env, args):
     assert isinstance(out.exception, SystemExit)
 
 
+@pytest.mark.one_database  # a real process's dialogue; the account rules run on both in tests/api
 def test_as_a_real_process(settings_env, client):
     """The installed command: prompts twice on a terminal-less stdin, exit codes, stderr."""
     _account("boss@example.org", Role.ADMIN)

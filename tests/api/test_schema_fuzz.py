@@ -77,6 +77,7 @@ def _restore_admin(email: str) -> None:
             s.add(token)
 
 
+@pytest.mark.one_database  # the answers' shapes against the schema; tests/api runs each route on both
 def test_api_conforms_to_its_schema(settings_env, admin_token):
     from schemathesis.python import asgi
 
