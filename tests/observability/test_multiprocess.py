@@ -25,10 +25,6 @@ from tests.support.campaigns import add_subscriber, campaign_status, make_topic
 from tests.support.net import free_port
 from tests.support.wait import wait_until
 
-# Counters summed over processes do not depend on the database; several workers sharing
-# PostgreSQL are tested in tests/sending (SIGKILL, restart, counters).
-pytestmark = pytest.mark.one_database
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
