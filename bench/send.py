@@ -153,7 +153,7 @@ def run_campaign(
     started = time.perf_counter()
     with session_scope() as session:
         service.send_now(session, campaign_id)  # type: ignore[arg-type]
-    materialised = time.perf_counter() - started
+    materialised: float | None = None  # until the worker has written the audience
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker"],
@@ -172,7 +172,9 @@ def run_campaign(
                 status = conn.execute(
                     text("SELECT status FROM campaign WHERE id = :i"), {"i": campaign_id}
                 ).scalar_one()
-            if status != "running":
+            if status != "preparing" and materialised is None:
+                materialised = time.perf_counter() - started
+            if status not in ("preparing", "running"):
                 break
             if any(w.poll() is not None for w in workers):
                 raise SystemExit("a worker process died; see its output above")
@@ -208,7 +210,7 @@ def run_campaign(
         "sent": sent,
         "rate": sent / span if span else 0.0,
         "wall": wall,
-        "materialise": materialised,
+        "materialise": materialised or 0.0,
         "peaks_mb": [p / 2**20 for p in sampler.peaks],
     }
 

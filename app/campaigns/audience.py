@@ -121,8 +121,16 @@ def eligible_clause(
     attribute_filter: dict[str, Any] | None,
     *,
     postgres: bool,
+    per_row: bool = False,
 ) -> sa.ColumnElement[bool]:
-    """True for `subscriber` rows the campaign may reach (suppression aside, see above)."""
+    """True for `subscriber` rows the campaign may reach (suppression aside, see above).
+
+    `per_row` is for checking a few known rows (a worker's claim): the topic test stays a
+    correlated probe per row. Otherwise PostgreSQL may flatten it into a join that reads
+    every subscription of the campaign's topics, which it does whenever its statistics
+    predate the campaign (a new campaign_topic row, a send table analysed before the
+    audience was written): each claim then cost the whole audience. `OFFSET 0` is what
+    keeps the planner from flattening or hashing an EXISTS."""
     category = Category(category)
     sub = table_of(Subscription)
     ct = table_of(CampaignTopic)
@@ -130,11 +138,12 @@ def eligible_clause(
     agreed = [sub.c.status.in_(_SUBSCRIPTION_OK[category])]
     if category is Category.TRANSACTIONAL:
         agreed.append(sub.c.confirmed_at.is_not(None))
-    in_topic = sa.exists(
+    topic_rows = (
         sa.select(sa.literal(1))
         .select_from(sub.join(ct, ct.c.topic_id == sub.c.topic_id))
         .where(ct.c.campaign_id == campaign_id, sub.c.subscriber_id == subscriber.c.id, *agreed)
     )
+    in_topic = sa.exists(topic_rows.offset(0) if per_row else topic_rows)
     return sa.and_(
         subscriber.c.status.in_(_SUBSCRIBER_OK[category]),
         in_topic,
@@ -183,6 +192,25 @@ def materialise(
     )
     # preserve_rowcount: SQLAlchemy 2.1 otherwise reports -1 for INSERT ... SELECT.
     return max(0, conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount)
+
+
+def refresh_send_statistics(engine: sa.Engine, added: int) -> bool:
+    """ANALYZE the send table after an audience that grew it by a tenth or more (PostgreSQL).
+
+    Autovacuum would do it within a minute or so; until then the planner believes the
+    table is as small as when it last looked, and may read all of it where a few index
+    probes would do. Returns whether it ran."""
+    if engine.dialect.name != "postgresql" or added < 1000:
+        return False
+    with engine.connect() as conn:
+        known = conn.execute(
+            sa.text("SELECT reltuples FROM pg_class WHERE oid = 'send'::regclass")
+        ).scalar_one()
+        if added < 0.1 * max(float(known or 0), 0.0):
+            return False
+        conn.execute(sa.text("ANALYZE send"))
+        conn.commit()
+    return True
 
 
 def blocked_by_suppression(

@@ -19,8 +19,13 @@ from sqlmodel import Session, col, select
 
 from app import paging
 from app.campaigns import states
-from app.campaigns.audience import eligible_clause, materialise, validate_filter
-from app.db import session_scope
+from app.campaigns.audience import (
+    eligible_clause,
+    materialise,
+    refresh_send_statistics,
+    validate_filter,
+)
+from app.db import get_engine, session_scope
 from app.errors import ConfigurationError, InvalidInput, InvalidTransition, NotFound
 from app.mail.addresses import normalize_email
 from app.models import (
@@ -452,6 +457,7 @@ def prepare(settings: Settings, campaign_id: int, *, now: datetime | None = None
             session.rollback()  # cancelled while we wrote: keep nothing
             return None
     log.info("campaign %s started with %d recipients", campaign_id, count)
+    refresh_send_statistics(get_engine(settings), count)
     return count
 
 

@@ -451,6 +451,7 @@ def _report(
                 channel=channel,
                 evidence=evidence,
                 campaign_id=target.campaign_id,
+                bounced_message=verdict.kind is Kind.HARD_BOUNCE,
             )
         )
     return []

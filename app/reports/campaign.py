@@ -2,10 +2,11 @@
 who left because of it and how (by channel), and what people did with it (opens, clicks,
 links), also hour by hour.
 
-Every figure is an indexed aggregate: the send table grouped by status (the claim index
-starts with campaign_id), the campaign's consent events (partial index on campaign_id,
-migration 0012), its bounce reports (inbound_message.campaign_id) and tracking's rollups
-(app/tracking/summary.py), never the raw tracking events."""
+Every figure is read from something kept small: the campaign's progress counters (a few
+rows, app/sending/counters.py; a bounce learnt later moves its send to `bounced`, so the
+counters hold every bounce), its opt-out events (partial index on campaign_id, migration
+0012), its soft bounce reports (inbound_message.campaign_id) and tracking's rollups
+(app/tracking/summary.py); never the send table or the raw tracking events."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from app.campaigns.service import get_campaign
+from app.campaigns.service import get_campaign, progress
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -24,8 +25,6 @@ from app.models import (
     ConsentAction,
     ConsentEvent,
     InboundMessage,
-    Send,
-    SendStatus,
     table_of,
 )
 from app.tracking.summary import LinkCount, TrackingSummary, tracking_summary
@@ -43,7 +42,6 @@ OPT_OUT_CHANNELS = (
 """The channels a report lists (others, e.g. admin, are added when they occur)."""
 _OPT_OUT_ACTIONS = (ConsentAction.UNSUBSCRIBE, ConsentAction.BOUNCE, ConsentAction.COMPLAINT)
 
-_sends = table_of(Send)
 _events = table_of(ConsentEvent)
 _inbound = table_of(InboundMessage)
 
@@ -119,87 +117,71 @@ class CampaignReport:
 
 
 def campaign_report(session: Session, campaign_id: int) -> CampaignReport:
-    """The report of one campaign (NotFound for an unknown id): five indexed queries and
-    tracking's summary."""
+    """The report of one campaign (NotFound for an unknown id)."""
     campaign = get_campaign(session, campaign_id)
-    statuses = _send_counts(session, campaign_id)
-    by_channel, by_action = _opt_outs(session, campaign_id)
-    refused = statuses.get(SendStatus.BOUNCED, 0)
+    counts = progress(session, campaign)
+    opt_outs = _opt_outs(session, campaign_id)
     tracking = tracking_summary(session, campaign_id)
     return CampaignReport(
         campaign=campaign,
-        recipients=sum(statuses.values()),
-        sent=statuses.get(SendStatus.SENT, 0) + refused,
-        bounced_hard=refused + _later_bounces(session, campaign_id),
+        recipients=counts.total,
+        sent=counts.sent + counts.bounced,
+        bounced_hard=counts.bounced,
         bounced_soft=_soft_bounces(session, campaign_id),
-        failed=statuses.get(SendStatus.FAILED, 0),
-        skipped=statuses.get(SendStatus.SKIPPED, 0),
-        pending=statuses.get(SendStatus.QUEUED, 0) + statuses.get(SendStatus.SENDING, 0),
-        complained=by_action.get(ConsentAction.COMPLAINT, 0),
-        unsubscribed=by_action.get(ConsentAction.UNSUBSCRIBE, 0),
-        opt_outs_by_channel=by_channel,
+        failed=counts.failed,
+        skipped=counts.skipped,
+        pending=counts.queued + counts.sending,
+        complained=opt_outs.people(ConsentAction.COMPLAINT),
+        unsubscribed=opt_outs.people(ConsentAction.UNSUBSCRIBE),
+        opt_outs_by_channel=opt_outs.by_channel(),
         tracking=tracking,
-        timeline=_timeline(tracking, _unsubscribes_by_hour(session, campaign_id)),
+        timeline=_timeline(tracking, opt_outs.unsubscribes_by_hour()),
     )
 
 
-def _send_counts(session: Session, campaign_id: int) -> dict[SendStatus, int]:
+@dataclass(frozen=True)
+class _OptOuts:
+    """The campaign's opt-out events, one row per (action, channel, hour, person): the
+    events of one campaign are few (a share of its recipients), so one indexed read and
+    the counting here replace a query per figure."""
+
+    rows: list[tuple[str, str, datetime, str]]
+
+    def people(self, action: ConsentAction) -> int:
+        """People who left by this action (someone who left two topics counts once)."""
+        return len({person for a, _c, _h, person in self.rows if a == action.value})
+
+    def by_channel(self) -> dict[str, int]:
+        """People who left through each channel, bounce and complaint included."""
+        counts = {channel.value: 0 for channel in OPT_OUT_CHANNELS}
+        seen = {(a, c, person) for a, c, _h, person in self.rows}
+        for _action, channel, _person in seen:
+            counts[channel] = counts.get(channel, 0) + 1
+        return counts
+
+    def unsubscribes_by_hour(self) -> dict[datetime, int]:
+        people: dict[datetime, set[str]] = {}
+        for action, _channel, hour, person in self.rows:
+            if action == ConsentAction.UNSUBSCRIBE.value:
+                people.setdefault(hour, set()).add(person)
+        return {hour: len(who) for hour, who in people.items()}
+
+
+def _opt_outs(session: Session, campaign_id: int) -> _OptOuts:
+    hour = hour_of(_events.c.at, session.get_bind().dialect.name)
     rows = session.execute(
-        sa.select(_sends.c.status, sa.func.count())
-        .where(_sends.c.campaign_id == campaign_id)
-        .group_by(_sends.c.status)
+        sa.select(_events.c.action, _events.c.channel, hour, _events.c.email_hmac)
+        .where(
+            # `campaign_id IS NOT NULL` spelled out: the partial index's predicate must be
+            # implied.
+            _events.c.campaign_id.is_not(None),
+            _events.c.campaign_id == campaign_id,
+            _events.c.action.in_([a.value for a in _OPT_OUT_ACTIONS]),
+        )
+        .distinct()
     ).all()
-    return {SendStatus(status): int(count) for status, count in rows}
-
-
-def _campaign_events(campaign_id: int) -> sa.ColumnElement[bool]:
-    # `campaign_id IS NOT NULL` spelled out: the partial index's predicate must be implied.
-    return sa.and_(
-        _events.c.campaign_id.is_not(None),
-        _events.c.campaign_id == campaign_id,
-        _events.c.action.in_([a.value for a in _OPT_OUT_ACTIONS]),
-    )
-
-
-def _opt_outs(session: Session, campaign_id: int) -> tuple[dict[str, int], dict[str, int]]:
-    """People who left, by channel and by action (each person once per group: opting out
-    of two topics is one person)."""
-    people = sa.func.count(sa.distinct(_events.c.email_hmac))
-    rows = session.execute(
-        sa.select(_events.c.action, _events.c.channel, people)
-        .where(_campaign_events(campaign_id))
-        .group_by(_events.c.action, _events.c.channel)
-    ).all()
-    by_channel = {channel.value: 0 for channel in OPT_OUT_CHANNELS}
-    for _action, channel, count in rows:
-        by_channel[str(channel)] = by_channel.get(str(channel), 0) + int(count)
-    by_action = dict(
-        session.execute(
-            sa.select(_events.c.action, people)
-            .where(_campaign_events(campaign_id))
-            .group_by(_events.c.action)
-        ).all()
-    )
-    return by_channel, {str(k): int(v) for k, v in by_action.items()}
-
-
-def _later_bounces(session: Session, campaign_id: int) -> int:
-    """Bounce opt-outs tied to the campaign whose send was not refused at sending (those
-    are counted from the send table already)."""
-    refused_at_send = sa.exists().where(
-        _sends.c.campaign_id == campaign_id,
-        _sends.c.subscriber_id == _events.c.subscriber_id,
-        _sends.c.status == SendStatus.BOUNCED.value,
-    )
-    return int(
-        session.execute(
-            sa.select(sa.func.count(sa.distinct(_events.c.email_hmac))).where(
-                _events.c.campaign_id.is_not(None),
-                _events.c.campaign_id == campaign_id,
-                _events.c.action == ConsentAction.BOUNCE.value,
-                ~refused_at_send,
-            )
-        ).scalar_one()
+    return _OptOuts(
+        [(str(a), str(c), datetime.fromisoformat(str(h)), str(p)) for a, c, h, p in rows]
     )
 
 
@@ -220,19 +202,6 @@ def hour_of(column: sa.ColumnElement[datetime], dialect: str) -> sa.ColumnElemen
     if dialect == "postgresql":
         return sa.func.to_char(sa.func.date_trunc("hour", column), "YYYY-MM-DD HH24:00:00")
     return sa.func.strftime("%Y-%m-%d %H:00:00", column)
-
-
-def _unsubscribes_by_hour(session: Session, campaign_id: int) -> dict[datetime, int]:
-    hour = hour_of(_events.c.at, session.get_bind().dialect.name)
-    rows = session.execute(
-        sa.select(hour, sa.func.count(sa.distinct(_events.c.email_hmac)))
-        .where(
-            _campaign_events(campaign_id),
-            _events.c.action == ConsentAction.UNSUBSCRIBE.value,
-        )
-        .group_by(hour)
-    ).all()
-    return {datetime.fromisoformat(str(h)): int(n) for h, n in rows}
 
 
 def _timeline(tracking: TrackingSummary, unsubscribes: dict[datetime, int]) -> list[TimelinePoint]:

@@ -29,6 +29,7 @@ class EligibleClause(Protocol):
         attribute_filter: dict[str, Any] | None,
         *,
         postgres: bool,
+        per_row: bool = False,
     ) -> sa.ColumnElement[bool]: ...
 
 

@@ -26,6 +26,7 @@ from app.models import (
     SubscriptionStatus,
     utcnow,
 )
+from app.sending.store import mark_bounced
 from app.subscribers.consent import NO_EVIDENCE, Evidence
 
 # What an opt-out from everything sets the subscriber's status to, by channel.
@@ -71,6 +72,10 @@ class OptOutRequest:
     link_tag: str | None = None
     """Set when a signed link asks: the tag it carries (app/link_secrets.py). The request
     then acts only if the subscriber still holds that secret, else it finds nobody."""
+    bounced_message: bool = False
+    """A report (a DSN, a provider's event) says campaign_id's message to this person
+    bounced hard: its send turns from sent to bounced. Not for the opt-out after repeated
+    soft bounces: those are about the address, and the message may still arrive."""
 
 
 def lock_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
@@ -96,6 +101,7 @@ def unsubscribe(
     channel: Channel,
     evidence: Evidence = NO_EVIDENCE,
     campaign_id: int | None = None,
+    bounced_message: bool = False,
 ) -> OptOutResult:
     """Opt a person out of some topics or of everything. Idempotent: a repeat writes nothing.
 
@@ -111,6 +117,7 @@ def unsubscribe(
         topic_ids=topic_ids,
         evidence=evidence,
         campaign_id=campaign_id,
+        bounced_message=bounced_message,
     )
     return unsubscribe_many(session, [request])[0]
 
@@ -197,8 +204,25 @@ def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> lis
     newly = _suppress_all(conn, postgres, to_suppress, now)
     results, events = _results_and_events(plans, newly)
     _insert_events(conn, postgres, events, now)
+    _mark_sends_bounced(conn, plans, now)
     _refresh_loaded(session, changed_status, plans)
     return results
+
+
+def _mark_sends_bounced(conn: sa.Connection, plans: list[_Plan], now: datetime) -> None:
+    """A hard bounce report about a campaign's message also says what became of it."""
+    for plan in plans:
+        req = plan.request
+        if req.bounced_message and req.campaign_id is not None and plan.target:
+            mark_bounced(conn, [(req.campaign_id, plan.target[0])], _bounce_reply(req), now)
+
+
+def _bounce_reply(request: OptOutRequest) -> str:
+    """What the send's reply column shows for a bounce learnt later."""
+    details = request.evidence.details
+    source = details.get("provider") or "bounce report"
+    what = details.get("detail") or details.get("event") or details.get("reason") or "bounced"
+    return f"{source}: {what}"
 
 
 def _resolve(session: Session, req: OptOutRequest) -> _Plan:

@@ -32,7 +32,6 @@ from app.models import (
     table_of,
     utcnow,
 )
-from app.sending import counters
 from app.settings import Settings
 from app.subscribers.consent import Evidence
 from app.subscribers.optout import find_by_email, unsubscribe
@@ -147,33 +146,6 @@ def soft_bounces(session: Session, settings: Settings, hashed: str) -> int:
     return int(session.execute(by_hooks).scalar_one()) + int(session.execute(by_mail).scalar_one())
 
 
-def _mark_bounced(session: Session, tie: Tie, event: ProviderEvent) -> None:
-    """The send's outcome as the provider learnt it later: bounced, with its diagnostic."""
-    if tie.campaign_id is None:
-        return
-    send = table_of(Send)
-    changed = session.execute(
-        sa.update(send)
-        .where(
-            send.c.campaign_id == tie.campaign_id,
-            send.c.subscriber_id == tie.subscriber_id,
-            send.c.status == SendStatus.SENT.value,
-        )
-        .values(
-            status=SendStatus.BOUNCED.value,
-            smtp_reply=f"{event.provider}: {event.detail or event.name}"[:1000],
-            updated_at=utcnow(),
-        )
-    )
-    counters.move(
-        session.connection(),
-        tie.campaign_id,
-        SendStatus.SENT.value,
-        SendStatus.BOUNCED.value,
-        changed.rowcount,  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
-    )
-
-
 def _scope(session: Session, event: ProviderEvent, tie: Tie) -> tuple[Scope, list[int]]:
     """Everything, except a provider's group opt-out: the topics of the campaign it came
     from (everything when that campaign has none left)."""
@@ -204,8 +176,7 @@ def _act(
         evidence = evidence.with_details(soft_bounces=count)
         done = f"bounced after {count} soft bounces"
     elif event.kind is Kind.HARD_BOUNCE:
-        _mark_bounced(session, tie, event)
-        done = "bounced"
+        done = "bounced"  # the opt-out also marks the campaign's send bounced
     elif event.kind is Kind.COMPLAINT:
         done = "complaint: unsubscribed"
     else:
@@ -219,6 +190,7 @@ def _act(
         channel=_CHANNEL[event.kind],
         campaign_id=tie.campaign_id,
         evidence=evidence,
+        bounced_message=event.kind is Kind.HARD_BOUNCE,
     )
     if scope is Scope.TOPIC:
         done += f" from topics {topics}"

@@ -1,6 +1,6 @@
-"""spare slot for whoever needs one more migration (claim it in /work/wt/BRIEF.md first)
+"""empty: a slot reserved while several people worked at once, left unused
 
-PLACEHOLDER: empty until its owner fills it in; rewrite this docstring then.
+It changes nothing; it stays because databases were upgraded through it.
 
 Revision ID: 0017_spare
 Revises: 0016_accounts

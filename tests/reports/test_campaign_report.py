@@ -20,6 +20,7 @@ from app.mail.addresses import email_hmac
 from app.models import SubscriptionStatus
 from app.settings import get_settings
 from app.subscribers.consent import suppress
+from tests.sending.test_counters import counted, progress
 from tests.support.campaigns import (
     BackgroundWorker,
     add_subscriber,
@@ -156,6 +157,13 @@ def test_the_report_counts_exactly_what_happened(
     assert report["clicks"]["links"] == []
     assert [p["unsubscribes"] for p in report["timeline"]] == [3]
     assert report["timeline"][0]["at"].endswith(":00:00Z")
+    # Eve's report in the mailbox also says what became of her message: its send is
+    # bounced, with the report's reason, and the counters agree with the send rows.
+    bounced = api.get(f"/api/v1/campaigns/{campaign_id}/sends", params={"status": "bounced"})
+    reasons = {i["email"]: i["reason"] for i in bounced.json()["items"]}
+    assert set(reasons) == {"ghost@example.org", "eve@example.org"}
+    assert reasons["eve@example.org"].startswith("bounce report: ")
+    assert progress(campaign_id) == counted(campaign_id)
 
 
 def test_the_report_as_csv(

@@ -111,11 +111,12 @@ def load_fixture(name: str, values: dict[str, str] | None = None) -> bytes:
 
 
 def record_campaign_sent(session, subscribers: list, *, days_ago: float = 1) -> int:
-    """A campaign marked done, sent to these subscribers `days_ago` (one send row each, as
-    the dispatcher leaves them); returns its id."""
+    """A campaign marked done, sent to these subscribers `days_ago` (one send row each and
+    the progress counters, as preparing and the dispatcher leave them); returns its id."""
     from datetime import timedelta
 
     from app.models import Campaign, CampaignStatus, Send, SendStatus, utcnow
+    from app.sending import counters
 
     campaign = Campaign(name="Sent news", subject="News", status=CampaignStatus.DONE)
     session.add(campaign)
@@ -133,6 +134,8 @@ def record_campaign_sent(session, subscribers: list, *, days_ago: float = 1) -> 
             for sub in subscribers
         ]
     )
+    sent = {(campaign.id, status): len(subscribers) for status in (counters.TOTAL, "sent")}
+    counters.add(session.connection(), 0, sent, at)
     session.commit()
     return int(campaign.id)
 
