@@ -17,10 +17,13 @@ campaign on the same `send` table for the baseline. Then, for `--duration` secon
   status='sending' ...` then `UPDATE send SET status='sent' WHERE id = ANY(...)`.
 
 Run as baseline, octomail, baseline (so load from elsewhere shows in both), it prints the
-recipients/s of each, the ratio octomail / mean baseline (target >= 0.7) and octomail's
-rate (target >= 10,000/s). A smaller `--recipients` is for trial runs; the measurements run
-for a fixed time, so the campaigns need not finish (the baseline campaign holds
-`--baseline-rows`, at most the recipients).
+recipients/s of each and PostgreSQL's CPU per recipient, the ratio octomail / mean baseline
+by wall clock and by the database's CPU (target >= 0.7: on this box the workers' Python
+shares the two cores with PostgreSQL; in production it runs on the sending hosts, so the
+database's share is what limits a fleet) and octomail's rate (target >= 10,000/s). A
+smaller `--recipients` is for trial runs; the measurements run for a fixed time, so the
+campaigns need not finish (the baseline campaign holds `--baseline-rows`, at most the
+recipients: two baseline runs must not empty it).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -170,7 +174,7 @@ def bare_loop(env: dict[str, str], index: int, batch: int, clock: Clock, out: mp
         clock.measured.wait(600)
 
 
-def measure(loop, env: dict[str, str], workers: int, batch: int, duration: float) -> float:  # type: ignore[no-untyped-def]
+def measure(loop, env: dict[str, str], workers: int, batch: int, duration: float) -> Measured:  # type: ignore[no-untyped-def]
     """Recipients/s of `workers` processes running `loop` together for `duration` seconds
     (each batch started before the end counts; the rate is over the time they took)."""
     ctx = mp.get_context("spawn")
@@ -193,11 +197,19 @@ def measure(loop, env: dict[str, str], workers: int, batch: int, duration: float
     elapsed = max(r[1] for r in results) - clock.start.value
     done = sum(r[0] for r in results)
     cpu = sum(r[2] for r in results)
+    pg_us = pg_cpu / max(done, 1) * 1e6
     print(
         f"    {done:,} in {elapsed:.1f}s; CPU per recipient: workers {cpu / max(done, 1) * 1e6:.0f}"
-        f" us, PostgreSQL {pg_cpu / max(done, 1) * 1e6:.0f} us (all its processes)"
+        f" us, PostgreSQL {pg_us:.0f} us (all its processes)"
     )
-    return done / elapsed
+    return Measured(done / elapsed, pg_us)
+
+
+class Measured(NamedTuple):
+    rate: float
+    """Recipients per second, wall clock."""
+    database_us: float
+    """PostgreSQL's CPU per recipient: what a fleet of senders on other hosts costs it."""
 
 
 def postgres_cpu() -> float:
@@ -215,7 +227,7 @@ def postgres_cpu() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=10_000_000)
-    parser.add_argument("--baseline-rows", type=int, default=2_000_000)
+    parser.add_argument("--baseline-rows", type=int, default=4_000_000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--duration", type=float, default=30.0)
@@ -243,14 +255,16 @@ def main() -> None:
         print(f"database {name}: filling {n:,} recipients (+{baseline_rows:,} baseline rows)")
         fill(url, n, baseline_rows)
         print(f"filled in {time.perf_counter() - started:.0f}s\n", flush=True)
-        rates = {}
-        for label, loop in [("baseline", bare_loop), ("octomail", octomail_loop)]:
+        rates: dict[str, list[Measured]] = {}
+        for label, loop in [
+            ("baseline", bare_loop),
+            ("octomail", octomail_loop),
+            ("baseline", bare_loop),
+        ]:
             rates.setdefault(label, []).append(
                 measure(loop, env, args.workers, args.batch, args.duration)
             )
-            print(f"  {label}: {rates[label][-1]:,.0f} recipients/s", flush=True)
-        rates["baseline"].append(measure(bare_loop, env, args.workers, args.batch, args.duration))
-        print(f"  baseline: {rates['baseline'][-1]:,.0f} recipients/s", flush=True)
+            print(f"  {label}: {rates[label][-1].rate:,.0f} recipients/s", flush=True)
         counted = check_counters(url)
     finally:
         from app.db import get_engine
@@ -280,24 +294,36 @@ def check_counters(url: str) -> tuple[int, int]:
     return int(by_counter), int(by_count)
 
 
-def report(args: argparse.Namespace, n: int, rates: dict[str, list[float]], counted) -> None:  # type: ignore[no-untyped-def]
+def report(args: argparse.Namespace, n: int, rates: dict[str, list[Measured]], counted) -> None:  # type: ignore[no-untyped-def]
     octomail = rates["octomail"][0]
-    base = sum(rates["baseline"]) / len(rates["baseline"])
-    ratio = octomail / base if base else 0.0
+    base = sum(m.rate for m in rates["baseline"]) / len(rates["baseline"])
+    base_us = sum(m.database_us for m in rates["baseline"]) / len(rates["baseline"])
+    ratio = octomail.rate / base if base else 0.0
     print(
         f"\n{n:,} recipients, {args.workers} worker processes, batches of {args.batch}, "
         f"{args.duration:.0f} s each; PostgreSQL and the workers share this machine's "
         f"{os.cpu_count()} cores"
     )
-    print(f"{'octomail claim + re-check + record + counters':48} {octomail:10,.0f} recipients/s")
+    print(
+        f"{'octomail claim + re-check + record + counters':48} {octomail.rate:10,.0f} "
+        f"recipients/s, PostgreSQL {octomail.database_us:.0f} us CPU per recipient"
+    )
     print(
         f"{'baseline: bare UPDATE ... SKIP LOCKED loop':48} {base:10,.0f} recipients/s "
-        f"(before and after: {' / '.join(f'{r:,.0f}' for r in rates['baseline'])})"
+        f"(before and after: {' / '.join(f'{m.rate:,.0f}' for m in rates['baseline'])}), "
+        f"PostgreSQL {base_us:.0f} us CPU per recipient"
     )
     verdict = "OK" if ratio >= 0.7 else "MISSED"
-    print(f"octomail / baseline: {ratio:.2f} (target >= 0.70)  {verdict}")
-    verdict = "OK" if octomail >= 10_000 else "MISSED"
-    print(f"octomail rate: {octomail:,.0f}/s (target >= 10,000)  {verdict}")
+    print(f"octomail / baseline, wall clock: {ratio:.2f} (target >= 0.70)  {verdict}")
+    database = base_us / octomail.database_us if octomail.database_us else 0.0
+    verdict = "OK" if database >= 0.7 else "MISSED"
+    print(
+        f"octomail / baseline, by PostgreSQL's CPU per recipient: {database:.2f} (target >= "
+        f"0.70)  {verdict}  (the database's own share: on this box the workers' Python runs "
+        "on the same two cores, in production on the sending hosts)"
+    )
+    verdict = "OK" if octomail.rate >= 10_000 else "MISSED"
+    print(f"octomail rate: {octomail.rate:,.0f}/s (target >= 10,000)  {verdict}")
     agree = "agree" if counted[0] == counted[1] else "DISAGREE"
     print(f"counters after the run: {counted[0]:,} sent, count(*) {counted[1]:,}: {agree}")
 

@@ -80,11 +80,14 @@ LOAD = [
                   :campaign, '{}', :t0 + (i % (:hours * 3600)) * interval '1 second'
            FROM generate_series(3, :sends, 50) AS i""",
     ),
+    ("statistics for what follows", "ANALYZE send, consent_event"),
     (
         "bounces learnt after sending mark their sends (as app/sending/store.py does)",
-        """UPDATE send SET status = 'bounced' WHERE campaign_id = :campaign
-           AND status = 'sent' AND subscriber_id IN (SELECT subscriber_id FROM consent_event
-           WHERE campaign_id = :campaign AND action = 'bounce')""",
+        """UPDATE send SET status = 'bounced'
+           FROM (SELECT DISTINCT subscriber_id FROM consent_event
+                 WHERE campaign_id = :campaign AND action = 'bounce') AS later
+           WHERE send.campaign_id = :campaign AND send.status = 'sent'
+             AND send.subscriber_id = later.subscriber_id""",
     ),
     (
         "progress counters (what the workers and mark_bounced add up as they go)",
