@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for name, service in embedded_services(settings)
     ]
     app.state.stop = stop
+    # What start-up made lives as long as the process: out of the collector's way, a full
+    # collection walks only what requests leave behind (shorter pauses in the tail).
+    gc.freeze()
     try:
         yield
     finally:

@@ -210,11 +210,15 @@ def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> lis
 
 
 def _mark_sends_bounced(conn: sa.Connection, plans: list[_Plan], now: datetime) -> None:
-    """A hard bounce report about a campaign's message also says what became of it."""
+    """A hard bounce report about a campaign's message also says what became of it (one
+    UPDATE per campaign and reply for the whole batch)."""
+    by_reply: dict[str, list[tuple[int, int]]] = {}
     for plan in plans:
         req = plan.request
         if req.bounced_message and req.campaign_id is not None and plan.target:
-            mark_bounced(conn, [(req.campaign_id, plan.target[0])], _bounce_reply(req), now)
+            by_reply.setdefault(_bounce_reply(req), []).append((req.campaign_id, plan.target[0]))
+    for reply, sends in by_reply.items():
+        mark_bounced(conn, sends, reply, now)
 
 
 def _bounce_reply(request: OptOutRequest) -> str:
