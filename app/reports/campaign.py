@@ -10,7 +10,7 @@ counters hold every bounce), its opt-out events (partial index on campaign_id, m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -145,7 +145,8 @@ class _OptOuts:
     events of one campaign are few (a share of its recipients), so one indexed read and
     the counting here replace a query per figure."""
 
-    rows: list[tuple[str, str, datetime, str]]
+    rows: Sequence[tuple[str, str, str, str]]
+    """(action, channel, hour as text, email_hmac)."""
 
     def people(self, action: ConsentAction) -> int:
         """People who left by this action (someone who left two topics counts once)."""
@@ -160,11 +161,11 @@ class _OptOuts:
         return counts
 
     def unsubscribes_by_hour(self) -> dict[datetime, int]:
-        people: dict[datetime, set[str]] = {}
+        people: dict[str, set[str]] = {}
         for action, _channel, hour, person in self.rows:
             if action == ConsentAction.UNSUBSCRIBE.value:
                 people.setdefault(hour, set()).add(person)
-        return {hour: len(who) for hour, who in people.items()}
+        return {datetime.fromisoformat(hour): len(who) for hour, who in people.items()}
 
 
 def _opt_outs(session: Session, campaign_id: int) -> _OptOuts:
@@ -180,9 +181,7 @@ def _opt_outs(session: Session, campaign_id: int) -> _OptOuts:
         )
         .distinct()
     ).all()
-    return _OptOuts(
-        [(str(a), str(c), datetime.fromisoformat(str(h)), str(p)) for a, c, h, p in rows]
-    )
+    return _OptOuts([(a, c, h, p) for a, c, h, p in rows])
 
 
 def _soft_bounces(session: Session, campaign_id: int) -> int:
