@@ -34,6 +34,7 @@ from inscriptis import get_text
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app import links
+from app.i18n import SUPPORTED
 from app.models import Campaign
 from app.sending.dkim import Signer
 from app.sending.render import Recipient, prepare_campaign, render_message
@@ -73,6 +74,8 @@ def settings(key_file: str = "") -> Settings:
 
 
 def recipients(n: int) -> list[Recipient]:
+    """People in every language and none: each message picks its footer's words."""
+    languages = (*SUPPORTED, None)
     return [
         Recipient(
             id=i,
@@ -80,6 +83,7 @@ def recipients(n: int) -> list[Recipient]:
             name=f"Person Number{i}",
             attributes={"city": "Lyon", "plan": "pro" if i % 2 else "free"},
             link_secret=f"{i:032x}",
+            language=languages[i % len(languages)],
         )
         for i in range(n)
     ]

@@ -47,6 +47,7 @@ def _recipient(session: Session, subscriber_id: int | None) -> Recipient:
         subscriber.name,
         subscriber.attributes or {},
         subscriber.link_secret,
+        language=subscriber.language,
     )
 
 
@@ -116,6 +117,7 @@ async def send_test(
             sub.name,
             sub.attributes or {},
             sub.link_secret,
+            language=sub.language,
         )
         for address, sub in known.items()
     }

@@ -327,6 +327,7 @@ class Worker:
                     job.attributes,
                     job.link_secret,
                     tracking=job.tracking,
+                    language=job.language,
                 ),
                 settings=self.settings,
             )

@@ -28,6 +28,7 @@ from app.models import Campaign, CampaignTopic, Subscriber, Topic
 from app.models.enums import Category
 from app.sending.compliance import check_rendered
 from app.sending.dkim import Signer
+from app.sending.footer import FOOTER_VARIABLE, campaign_footers, reader_language
 from app.sending.mime import (
     ascii_address,
     clean_text,
@@ -61,6 +62,8 @@ class Recipient:
     tracking: bool = False
     """Their copy carries the pixel and the tracked links (their choice, or the default
     when they never chose; the campaign's own switches decide the rest)."""
+    language: str | None = None
+    """Their stored language: the footer's words are in it (None: the default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,8 @@ class PreparedCampaign:
     """(html, text) with the pixel and tracked links (app/sending/tracking.py), or None
     when the campaign tracks neither opens nor clicks."""
     opener: _Minter | None = None  # the per-message OPEN token of tracked copies
+    footers: dict[str, dict[str, str]] = field(default_factory=dict)
+    """The footer's words by language (app/sending/footer.py), translated once here."""
 
 
 class _Minter:
@@ -261,6 +266,7 @@ def prepare_campaign(
         verp=VerpMinter(settings, bounces, campaign_id) if bounces else None,
         tracked=tracked,
         opener=_Minter(settings, Purpose.OPEN) if tracked else None,
+        footers=_footers(settings, topic_names or [], (html, text, *(tracked or ()))),
     )
     # A trial render surfaces runtime template errors (sandbox violations, bad filters) now,
     # as one clear error, instead of one failed send per recipient.
@@ -270,6 +276,16 @@ def prepare_campaign(
     if category == Category.MARKETING:
         _check_footer(prepared, settings)
     return prepared
+
+
+def _footers(
+    settings: Settings, topic_names: list[str], templates: tuple[CompiledTemplate, ...]
+) -> dict[str, dict[str, str]]:
+    """Each language's footer, its words pre-encoded in the templates that may show them."""
+    footers = campaign_footers(org_name=settings.org_name, topics=topic_names)
+    for template in templates:
+        template.precode(word for words in footers.values() for word in words.values())
+    return footers
 
 
 def _check_footer(prepared: PreparedCampaign, settings: Settings) -> None:
@@ -374,6 +390,8 @@ def _values(
         "preferences_url": f"{prepared.base_url}/preferences/"
         f"{prepared.preferences([recipient.id], tag)}",
     }
+    if prepared.footers:  # else the campaign context's, in the default language
+        values[FOOTER_VARIABLE] = prepared.footers[reader_language(recipient.language)]
     subject = prepared.static_subject
     if subject is None:
         subject = clean_text(prepared.subject.render(values))

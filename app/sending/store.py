@@ -142,6 +142,7 @@ class Job:
     checked: int = 0  # the worker's opt-out poll count when eligibility was last checked
     link_secret: str = ""  # for the links and the Message-ID (app/link_secrets.py)
     tracking: bool = False  # their choice, or OCTOMAIL_TRACKING_DEFAULT if they never chose
+    language: str | None = None  # their stored language: the footer's (None: the default)
 
 
 @dataclass(slots=True)
@@ -288,6 +289,7 @@ class SendStore:
                 _subscriber.c.attributes,
                 _subscriber.c.link_secret,
                 _subscriber.c.tracking_allowed,
+                _subscriber.c.language,
             )
             .select_from(_send.join(_subscriber, _subscriber.c.id == _send.c.subscriber_id))
             .where(one_of(_send.c.id, ids, postgres=self.postgres), eligible)
@@ -307,6 +309,7 @@ class SendStore:
                 r[1],
                 link_secret=r[6],
                 tracking=tracks_by_default if r[7] is None else bool(r[7]),
+                language=r[8],
             )
             for r in rows
             if r[3] not in blocked

@@ -12,7 +12,7 @@ inscriptis, then restored, so personalisation never needs re-inlining per recipi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from types import CodeType
@@ -25,9 +25,12 @@ from jinja2 import ChainableUndefined, TemplateError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.utils import missing
 from markdown_it import MarkdownIt
+from markupsafe import escape
 
 from app.errors import InvalidInput
+from app.i18n import DEFAULT
 from app.sending.compliance import check_layout
+from app.sending.footer import FOOTER_VARIABLE, footer_words
 from app.sending.mime import QPiece, qp_piece
 from app.sending.sandbox import MAX_OUTPUT, BoundedSandbox, TemplateLimitError, reset_budget
 from app.sending.tracking import TOKEN_VARIABLE, TrackingPlan, track_html, track_text
@@ -61,6 +64,10 @@ PERSONAL_VARIABLES = (
 """What render.py's `_values` gives every message (keep the two in step)."""
 CAMPAIGN_VARIABLES = ("org_name", "postal_address", "topics", "category", "campaign")
 """What render.py's `prepare_campaign` gives every template of a campaign."""
+LAYOUT_VARIABLES = (FOOTER_VARIABLE,)
+"""The footer's words in the reader's language (app/sending/footer.py): for the body and
+the layout, not the subject or preheader (render.received_subject renders a subject again
+later without knowing the language it went out in)."""
 _STRING_VARIABLES = (
     "name",
     "first_name",
@@ -285,6 +292,15 @@ class CompiledTemplate:
         self.cache: dict[str, QPiece] = {
             const: qp_piece(const) for const in _str_constants(code) if const
         }
+        self.autoescape = autoescape
+
+    def precode(self, values: Iterable[str]) -> None:
+        """Encode once values many messages show (the footer's words in each language), as
+        they come out of the template, so qp_pieces finds them like static text."""
+        for value in values:
+            shown = str(escape(value)) if self.autoescape else value
+            if shown and shown not in self.cache:
+                self.cache[shown] = qp_piece(shown)
 
     def render(self, values: dict[str, Any]) -> str:
         reset_budget()
@@ -348,7 +364,7 @@ def _final_templates(
         text_source = _fill_slot(layout_text, html_to_text(body_html).rstrip("\n"))
     else:
         text_source = html_to_text(_fill_slot(layout_html, body_html))
-    known = PERSONAL_VARIABLES + CAMPAIGN_VARIABLES
+    known = PERSONAL_VARIABLES + CAMPAIGN_VARIABLES + LAYOUT_VARIABLES
     # Markdown, css-inline and inscriptis decode entities: "&#123;&#123;" is a live tag now.
     return (
         html_source,
@@ -416,7 +432,7 @@ def compile_campaign_tracked(
     tracked_trees = None
     if tracking is not None and (tracking.opens or tracking.clicks):
         tracked_html, notrack = track_html(html_source, tracking)
-        known = (*PERSONAL_VARIABLES, *CAMPAIGN_VARIABLES, TOKEN_VARIABLE)
+        known = (*PERSONAL_VARIABLES, *CAMPAIGN_VARIABLES, *LAYOUT_VARIABLES, TOKEN_VARIABLE)
         tracked_trees = (
             check_template(tracked_html, "body (HTML part)", known),
             check_template(track_text(text_source, tracking, notrack), "body (text part)", known),
@@ -448,13 +464,15 @@ def campaign_context(
     campaign_id: int,
     campaign_name: str,
 ) -> dict[str, Any]:
-    """The per-campaign template variables (CAMPAIGN_VARIABLES)."""
+    """The per-campaign template variables (CAMPAIGN_VARIABLES), and the footer in the
+    default language (LAYOUT_VARIABLES) for whoever has none: the sample, the archive."""
     return {
         "org_name": org_name,
         "postal_address": postal_address,
         "topics": list(topics),
         "category": category,
         "campaign": {"id": campaign_id, "name": campaign_name, "category": category},
+        FOOTER_VARIABLE: footer_words(DEFAULT, org_name=org_name, topics=list(topics)),
     }
 
 

@@ -55,6 +55,7 @@ class OptOutResult:
     subscriber_id: int | None
     topics_unsubscribed: list[int] = field(default_factory=list)
     suppressed: bool = False
+    language: str | None = None  # the person's stored one (the one-click answer's language)
 
 
 @dataclass(slots=True)
@@ -134,6 +135,7 @@ class _Plan:
     hashed: str | None = None
     changed_topics: list[int] = field(default_factory=list)
     new_status: SubscriberStatus | None = None
+    language: str | None = None  # the target's stored language, from the locked read
 
 
 def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> list[OptOutResult]:
@@ -158,6 +160,7 @@ def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> lis
     by_id = {row[0]: row for row in rows}
     by_email = {row[1]: row for row in rows}
     secrets = {row[0]: (row[3], row[4]) for row in locked}
+    languages = {row[0]: row[5] for row in locked}
     for plan in plans:
         plan.target = (
             by_id.get(plan.by_id)
@@ -171,6 +174,8 @@ def unsubscribe_many(session: Session, requests: Sequence[OptOutRequest]) -> lis
             and not link_matches(tag, *secrets[plan.target[0]])
         ):
             plan.target = None  # a link of someone else (or of a person erased): nobody
+        if plan.target is not None:
+            plan.language = languages[plan.target[0]]
 
     now = utcnow()
     remaining = _unsubscribe_topics(conn, postgres, plans, now)
@@ -242,11 +247,11 @@ def _resolve(session: Session, req: OptOutRequest) -> _Plan:
 
 
 _LOCK_PG = sa.text("""
-SELECT id, email, status, link_secret, legacy_links FROM subscriber
+SELECT id, email, status, link_secret, legacy_links, language FROM subscriber
 WHERE id = ANY(CAST(:ids AS integer[])) OR email = ANY(CAST(:emails AS text[]))
 ORDER BY id FOR UPDATE""")
 _LOCK_SQLITE = sa.text("""
-SELECT id, email, status, link_secret, legacy_links FROM subscriber
+SELECT id, email, status, link_secret, legacy_links, language FROM subscriber
 WHERE id IN (SELECT value FROM json_each(:ids)) OR email IN (SELECT value FROM json_each(:emails))
 ORDER BY id""")  # SQLite: BEGIN IMMEDIATE already serialises writers
 
@@ -255,9 +260,9 @@ def _lock_subscribers(
     conn: sa.Connection,
     postgres: bool,
     plans: list[_Plan],
-) -> list[tuple[int, str, str, str, bool]]:
-    """(id, email, status, link_secret, legacy_links) of every target, row-locked in id
-    order (deadlock-free batches); the secret checks links in the same read."""
+) -> list[tuple[int, str, str, str, bool, str | None]]:
+    """(id, email, status, link_secret, legacy_links, language) of every target, row-locked
+    in id order (deadlock-free batches); the secret checks links in the same read."""
     ids = sorted({p.by_id for p in plans if p.by_id is not None})
     emails = sorted({p.by_email for p in plans if p.by_email})
     if not ids and not emails:
@@ -266,7 +271,7 @@ def _lock_subscribers(
         result = conn.execute(_LOCK_PG, {"ids": ids, "emails": emails})
     else:
         result = conn.execute(_LOCK_SQLITE, {"ids": json.dumps(ids), "emails": json.dumps(emails)})
-    return [(row[0], row[1], row[2], row[3], bool(row[4])) for row in result]
+    return [(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) for row in result]
 
 
 _TOPICS_SET = """
@@ -493,6 +498,7 @@ def _results_and_events(
                 subscriber_id=target_id,
                 topics_unsubscribed=topics,
                 suppressed=suppressed,
+                language=plan.language,
             )
         )
     return results, events

@@ -8,6 +8,7 @@ from dataclasses import replace
 from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
@@ -438,3 +439,47 @@ def test_a_lone_surrogate_is_refused_not_crashed_on(render_settings: Settings, f
     # css-inline and the encoders need real text; a row from a lax client must not crash a send.
     with pytest.raises(InvalidInput, match="lone surrogate"):
         prepare_campaign(campaign(**{field: "Hi \ud800"}), settings=render_settings)
+
+
+def test_the_footer_follows_the_recipients_language_and_nothing_else_does(
+    render_settings: Settings, tmp_path: Path
+) -> None:
+    """A deployer's layout gets the footer's words too; the marketer's text and the links
+    are the same in every language; an unknown stored language reads as English."""
+    layouts = tmp_path / "layouts"
+    layouts.mkdir()
+    (layouts / "own.html").write_text(
+        "<div>{{ content }}<p>{{ footer.reason }}</p>"
+        "<a href='{{ unsubscribe_url }}'>{{ footer.unsubscribe }}</a> {{ postal_address }}</div>"
+    )
+    settings = render_settings.model_copy(update={"email_layout_dir": str(layouts)})
+    prepared = prepare_campaign(
+        campaign(layout="own"), settings=settings, topic_names=["Weekly", "Offers"]
+    )
+    shown = {
+        lang: parts(
+            parse(render_message(prepared, replace(ALICE, language=lang), settings=settings).data)
+        )
+        for lang in ("de", "es", "xx", None)
+    }
+    assert (
+        "Sie erhalten diese E-Mail, weil Sie Weekly, Offers von Octomail abonniert haben."
+        in (shown["de"][1])
+    )
+    assert ">Abbestellen</a>" in shown["de"][1]
+    assert ">Darse de baja</a>" in shown["es"][1]
+    english = "You receive this email because you subscribed to Weekly, Offers from Octomail."
+    assert english in shown["xx"][1]
+    assert english in shown[None][1]
+    unsubscribe = links.unsubscribe_url(42, 7, settings, secret=ALICE_SECRET)
+    for text, html in shown.values():
+        assert "Hello Alice!" in text
+        assert "Thanks for being a pro." in html
+        assert f'href="{unsubscribe}"' in html
+        assert unsubscribe in text
+    assert shown["xx"] == shown[None]
+
+
+def test_the_footer_words_are_not_for_subjects(render_settings: Settings) -> None:
+    with pytest.raises(InvalidInput, match="unknown template variable footer"):
+        prepare_campaign(campaign(subject="{{ footer.unsubscribe }}"), settings=render_settings)

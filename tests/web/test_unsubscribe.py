@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from app.db import get_engine
 from app.links import preferences_url, unsubscribe_url
-from app.models import Channel, Scope, SubscriberStatus
+from app.models import Channel, Scope, Subscriber, SubscriberStatus
 from app.settings import get_settings
 from app.subscribers.optout import unsubscribe
 from app.tokens import Purpose, mint
@@ -382,6 +382,30 @@ def test_pages_speak_french_on_request(client: TestClient, seeded: Seeded) -> No
     assert "Se désabonner" in client.get(url + "?lang=fr").text
     done = client.post(url, data=ONE_CLICK, headers={"Accept-Language": "fr"})
     assert "Vous êtes désabonné" in done.text
+
+
+def test_one_click_answers_in_the_stored_language_without_accept_language(
+    client: TestClient, seeded: Seeded
+) -> None:
+    """A mail client sends no Accept-Language: the person's stored language decides, and
+    it beats the header when there is one; ?lang= still beats both."""
+    with Session(get_engine()) as session:
+        person = session.get(Subscriber, seeded.subscriber_id)
+        assert person is not None
+        person.language = "de"
+        session.add(person)
+        session.commit()
+    url = u_path(seeded.subscriber_id)
+    answer = client.post(url, data=ONE_CLICK)
+    assert "accept-language" not in answer.request.headers
+    assert answer.status_code == 200
+    assert '<html lang="de"' in answer.text
+    assert "Sie sind abgemeldet" in answer.text
+    assert "You are unsubscribed" not in answer.text
+    again = client.post(url, data=ONE_CLICK, headers={"Accept-Language": "fr"})
+    assert "Sie sind abgemeldet" in again.text
+    asked = client.post(url + "?lang=es", data=ONE_CLICK, headers={"Accept-Language": "fr"})
+    assert "Se ha dado de baja" in asked.text
 
 
 def test_concurrent_one_clicks_write_one_event(client: TestClient, seeded: Seeded) -> None:

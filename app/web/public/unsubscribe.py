@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
 from app.errors import TokenInvalid
-from app.i18n import SUPPORTED, gettext_context, pick_language
+from app.i18n import SUPPORTED, gettext_context
 from app.links import LinkRef, preferences_url, read_unsubscribe_token
 from app.mail.addresses import mask_email
 from app.models import Channel
@@ -44,7 +44,7 @@ from app.subscribers.preferences import (
 )
 from app.web.deps import request_evidence
 from app.web.params import form_ids
-from app.web.templating import render, templates
+from app.web.templating import render, request_language, templates
 
 router = APIRouter()
 
@@ -166,7 +166,7 @@ async def one_click(token: str, request: Request) -> Response:
     if human:
         return await run_in_threadpool(_done_page, request, token, ref, scope, result)
     settings = get_settings()
-    lang = pick_language(request.headers.get("accept-language"), request.query_params.get("lang"))
+    lang = request_language(request, result.language)  # ?lang=, theirs, Accept-Language
     body = _one_click_page(lang, settings.org_name, settings.postal_address)
     return HTMLResponse(body, headers=PRIVATE_HEADERS)
 
