@@ -6,8 +6,9 @@ campaign's sends (1% bounced at sending, 1% failed, 1% skipped) and their progre
 counters, a million sign-up events
 in the consent log with no campaign (what the partial index must skip), 2% of the people
 opting out through the campaign (link, one-click, email, bounce, complaint; a bounce marks
-its send bounced, as the app does), a thousand
-soft bounce reports, and the tracking events: every send opened once, half of them twice,
+its send bounced, as the app does), a thousand soft bounce reports from the mailbox and a
+thousand from providers (half of them the same people; ten thousand more provider events
+tied to no campaign), and the tracking events: every send opened once, half of them twice,
 machine opens, clicks on five links by people who opened first, machine clicks, spread
 over 48 hours. The rollups (`tracking_first`, `tracking_rollup`, `tracking_link`) are then
 built from those events by SQL that follows app/tracking/record.py's rules (a person's
@@ -105,6 +106,15 @@ LOAD = [
            SELECT 'bench', 1, i::text, 'soft_bounce', 'soft bounce 1/3', 'processed', '',
                   '{}', 'Processed', :t0, :campaign, md5(i::text)
            FROM generate_series(1, 1000) AS i""",
+    ),
+    (
+        "provider soft bounces (half of them people the mailbox reported too) and events of "
+        "no campaign",
+        """INSERT INTO webhook_event (provider, event_id, kind, address_hmac, campaign_id,
+               action, received_at)
+           SELECT 'mailgun', 'bench-' || i, 'soft_bounce', md5(i::text),
+                  CASE WHEN i <= 1500 THEN CAST(:campaign AS integer) END, 'soft bounce 1/3', :t0
+           FROM generate_series(501, 11500) AS i""",
     ),
     (
         "links",

@@ -28,8 +28,10 @@ from app.sending.sandbox import TemplateLimitError
 from app.sending.templating import CompiledTemplate, campaign_context, compile_campaign
 from app.settings import Settings
 
-LISTED = 200
-"""The archive page and the feed list the latest this many."""
+PAGE_SIZE = 50
+"""Campaigns on one page of the archive (/archive?page=N)."""
+MAX_PAGE = 100_000
+"""Past any real archive: a larger page number is answered NotFound without a query."""
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")
 
 
@@ -45,6 +47,21 @@ class Entry:
         """The permanent page: the id decides, the slug is for people (a changed one
         redirects)."""
         return f"/archive/{self.id}-{self.slug}"
+
+
+@dataclass(frozen=True)
+class ArchivePage:
+    """One page of the archive, newest first."""
+
+    number: int
+    entries: list[Entry]
+    older: bool
+    """Another page follows, with older campaigns (found by reading one row more, not by
+    counting the archive)."""
+
+    @property
+    def newer(self) -> bool:
+        return self.number > 1
 
 
 @dataclass(frozen=True)
@@ -191,9 +208,12 @@ def render_public(session: Session, campaign: Campaign, settings: Settings) -> I
     return Issue(entry=_entry(campaign, source), html=html, text=text)
 
 
-def _listed_campaigns(session: Session, limit: int) -> list[Campaign]:
-    campaigns = session.exec(
-        select(Campaign)
+def _listed_campaigns(session: Session, limit: int, offset: int = 0) -> list[Campaign]:
+    """Newest first. The order and the cut are read from the archive's partial index
+    (migration 0019: only published campaigns are in it), then only those rows are loaded:
+    the bodies of the rest are never read."""
+    ids = session.exec(
+        select(col(Campaign.id))
         .where(
             col(Campaign.public_archive) == true(),
             Campaign.category == Category.MARKETING,
@@ -201,8 +221,12 @@ def _listed_campaigns(session: Session, limit: int) -> list[Campaign]:
         )
         .order_by(nulls_last(col(Campaign.finished_at).desc()), col(Campaign.id).desc())
         .limit(limit)
+        .offset(offset)
     ).all()
-    return list(campaigns)
+    if not ids:
+        return []
+    rows = {c.id: c for c in session.exec(select(Campaign).where(col(Campaign.id).in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
 
 
 def _entry(campaign: Campaign, source: _Source) -> Entry:
@@ -213,14 +237,28 @@ def _entry(campaign: Campaign, source: _Source) -> Entry:
     return Entry(int(campaign.id or 0), subject, slugify(subject), sent_at(campaign))
 
 
-def published(session: Session, settings: Settings, limit: int = LISTED) -> list[Entry]:
-    """The archive, newest first: subjects only (each rendered for nobody)."""
-    campaigns = _listed_campaigns(session, limit)
+def _entries(session: Session, settings: Settings, campaigns: list[Campaign]) -> list[Entry]:
+    """Subjects only (each rendered for nobody)."""
     topics = campaign_topics(session, [int(c.id or 0) for c in campaigns])
     return [
         _entry(c, _source(session, c, settings, [t.name for t in topics[int(c.id or 0)]]))
         for c in campaigns
     ]
+
+
+def archive_page(session: Session, settings: Settings, number: int = 1) -> ArchivePage:
+    """Page `number` (from 1) of the archive. NotFound past the last page; the first page
+    always exists, empty while nothing is published."""
+    if not 1 <= number <= MAX_PAGE:
+        raise NotFound("there is no such page of the archive")
+    campaigns = _listed_campaigns(session, PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
+    if number > 1 and not campaigns:
+        raise NotFound("there is no such page of the archive")
+    return ArchivePage(
+        number=number,
+        entries=_entries(session, settings, campaigns[:PAGE_SIZE]),
+        older=len(campaigns) > PAGE_SIZE,
+    )
 
 
 def published_issues(session: Session, settings: Settings, limit: int) -> list[Issue]:

@@ -16,11 +16,13 @@ class InboundMessage(SQLModel, table=True):
     __tablename__ = "inbound_message"
     __table_args__ = (
         UniqueConstraint("source", "uidvalidity", "uid"),
-        # A campaign's bounce and complaint reports (app/reports). Migration 0012.
+        # A campaign's bounce and complaint reports (app/reports), its soft bounces counted
+        # per person from the index alone. Migrations 0012 and 0019.
         Index(
             "ix_inbound_message_campaign",
             "campaign_id",
             "verdict",
+            "address_hmac",
             postgresql_where=text("campaign_id IS NOT NULL"),
             sqlite_where=text("campaign_id IS NOT NULL"),
         ),

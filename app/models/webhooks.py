@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import ts_field
@@ -19,6 +19,16 @@ class WebhookEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("provider", "event_id", name="uq_webhook_event_provider_event"),
         Index("ix_webhook_event_address", "address_hmac", "kind"),
+        # A campaign's soft bounces, counted per person from the index alone (app/reports,
+        # migration 0019); events tied to no campaign are not in it.
+        Index(
+            "ix_webhook_event_campaign",
+            "campaign_id",
+            "kind",
+            "address_hmac",
+            postgresql_where=text("campaign_id IS NOT NULL"),
+            sqlite_where=text("campaign_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

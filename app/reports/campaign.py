@@ -5,7 +5,8 @@ links), also hour by hour.
 Every figure is read from something kept small: the campaign's progress counters (a few
 rows, app/sending/counters.py; a bounce learnt later moves its send to `bounced`, so the
 counters hold every bounce), its opt-out events (partial index on campaign_id, migration
-0012), its soft bounce reports (inbound_message.campaign_id) and tracking's rollups
+0012), its soft bounce reports (inbound_message.campaign_id and webhook_event.campaign_id,
+partial indexes that cover the count, migration 0019) and tracking's rollups
 (app/tracking/summary.py); never the send table or the raw tracking events."""
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from app.models import (
     ConsentAction,
     ConsentEvent,
     InboundMessage,
+    WebhookEvent,
     table_of,
 )
 from app.tracking.summary import LinkCount, TrackingSummary, tracking_summary
 
 SOFT_BOUNCE = "soft_bounce"
-"""inbound_message.verdict of a soft bounce report (app/inbound/classify.py, Kind)."""
+"""inbound_message.verdict of a soft bounce report (app/inbound/classify.py, Kind), and
+webhook_event.kind of a provider's (app/webhooks/events.py, Kind)."""
 OPT_OUT_CHANNELS = (
     Channel.LINK,
     Channel.ONE_CLICK,
@@ -44,6 +47,7 @@ _OPT_OUT_ACTIONS = (ConsentAction.UNSUBSCRIBE, ConsentAction.BOUNCE, ConsentActi
 
 _events = table_of(ConsentEvent)
 _inbound = table_of(InboundMessage)
+_hooks = table_of(WebhookEvent)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ class CampaignReport:
     """Refused at sending (5xx hard bounce) or reported bounced later (a DSN tied to this
     campaign by its signed Message-ID or VERP address), each person once."""
     bounced_soft: int
-    """People with a soft bounce report tied to this campaign (not opted out for it)."""
+    """People with a soft bounce report tied to this campaign, from the info mailbox or a
+    provider's webhook, each person once."""
     failed: int
     """Not sent: another refusal, throttled past the retry time, or not rendered."""
     skipped: int
@@ -185,15 +190,22 @@ def _opt_outs(session: Session, campaign_id: int) -> _OptOuts:
 
 
 def _soft_bounces(session: Session, campaign_id: int) -> int:
-    return int(
-        session.execute(
-            sa.select(sa.func.count(sa.distinct(_inbound.c.address_hmac))).where(
-                _inbound.c.campaign_id.is_not(None),
-                _inbound.c.campaign_id == campaign_id,
-                _inbound.c.verdict == SOFT_BOUNCE,
-            )
-        ).scalar_one()
+    """People, not reports: the mailbox and the webhooks both key a report by the address's
+    HMAC (app/mail/addresses.py: email_hmac), so a UNION of the two counts each person once.
+    Each side is read from its partial index alone (`campaign_id IS NOT NULL` spelled out:
+    the index's predicate must be implied)."""
+    by_mail = sa.select(_inbound.c.address_hmac.label("who")).where(
+        _inbound.c.campaign_id.is_not(None),
+        _inbound.c.campaign_id == campaign_id,
+        _inbound.c.verdict == SOFT_BOUNCE,
     )
+    by_hooks = sa.select(_hooks.c.address_hmac).where(
+        _hooks.c.campaign_id.is_not(None),
+        _hooks.c.campaign_id == campaign_id,
+        _hooks.c.kind == SOFT_BOUNCE,
+    )
+    people = sa.union(by_mail, by_hooks).subquery()
+    return int(session.execute(sa.select(sa.func.count(people.c.who))).scalar_one())
 
 
 def hour_of(column: sa.ColumnElement[datetime], dialect: str) -> sa.ColumnElement[str]:

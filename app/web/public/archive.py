@@ -50,17 +50,38 @@ def _when(value: datetime, lang: str) -> str:
     return format_date(value, format="long", locale=lang)
 
 
+_PAGE = re.compile(r"[1-9][0-9]{0,5}")
+
+
 @router.get("/archive")
-def archive_list(request: Request, db: SessionDep) -> Response:
+def archive_list(request: Request, db: SessionDep, page: str | None = None) -> Response:
+    """Newest first, PAGE_SIZE a page: /archive, then /archive?page=2 and on; `?page=1` is
+    /archive (one address per page). A page past the end or not a page number: 404 page."""
+    if page == "1":
+        return RedirectResponse("/archive", status_code=301)
+    try:
+        if page is not None and not _PAGE.fullmatch(page):
+            raise NotFound("there is no such page of the archive")
+        shown = archive.archive_page(db, get_settings(), int(page or 1))
+    except NotFound:
+        return render(request, "public/archive_no_page.html", {}, status_code=404)
     lang = request_language(request)
-    entries = archive.published(db, get_settings())
     response = render(
         request,
         "public/archive.html",
-        {"entries": [(e, _when(e.sent_at, lang)) for e in entries]},
+        {
+            "entries": [(e, _when(e.sent_at, lang)) for e in shown.entries],
+            "page": shown,
+            "newer_url": _page_url(shown.number - 1) if shown.newer else None,
+            "older_url": _page_url(shown.number + 1) if shown.older else None,
+        },
     )
     response.headers["Cache-Control"] = _CACHE
     return response
+
+
+def _page_url(number: int) -> str:
+    return "/archive" if number == 1 else f"/archive?page={number}"
 
 
 @router.get("/archive/rss.xml")
