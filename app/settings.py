@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     # Issue 15, subscribers' own sign-in on /account.
     account_link_max_age: timedelta = timedelta(minutes=30)
     """Lifetime of a mailed /account sign-in link (it also works only once)."""
+    account_session_idle: timedelta = timedelta(minutes=30)
+    """A subscriber's signed-in browser on /account left alone this long is signed out."""
+    account_session_max_age: timedelta = timedelta(days=1)
+    """A subscriber's session ends this long after sign-in, however active."""
     account_rate_limit: int = Field(5, ge=1)
     """Sign-in link requests and password attempts per minute per IPv4 address or IPv6 /64."""
     preflight_private_links: bool = False
@@ -263,6 +267,8 @@ class Settings(BaseSettings):
         "inbound_lease_ttl",
         "inbound_retention",
         "account_link_max_age",
+        "account_session_idle",
+        "account_session_max_age",
         "admin_session_idle",
         "admin_session_max_age",
         "admin_lockout_window",

@@ -1,9 +1,9 @@
 """Marketers signing in to the web app: browser sessions, the lock-out, the first admin.
 
-A session is a row (the SHA-256 of the cookie's random token), looked up on every request
-with its user: sign-out deletes the row, and a disabled account or a new password ends every
-session of that user at once, with no cache to wait for. A session ends when idle for
-OCTOMAIL_ADMIN_SESSION_IDLE or OCTOMAIL_ADMIN_SESSION_MAX_AGE after sign-in.
+A session is a row (app/sessions.py, the SHA-256 of the cookie's random token), looked up on
+every request with its user: sign-out deletes the row, and a disabled account or a new
+password ends every session of that user at once, with no cache to wait for. A session ends
+when idle for OCTOMAIL_ADMIN_SESSION_IDLE or OCTOMAIL_ADMIN_SESSION_MAX_AGE after sign-in.
 
 Password guessing is slowed per account and per client (IPv4 address or IPv6 /64): past
 OCTOMAIL_ADMIN_LOCKOUT_FAILURES (or ..._CLIENT_FAILURES) failures within the window, sign-in
@@ -15,15 +15,14 @@ typed in the wrong field).
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, func, text
 from sqlmodel import Session, col, select
 
+from app import sessions
 from app.errors import InvalidInput, OctomailError, TokenInvalid
 from app.mail.addresses import normalize_email
 from app.models import AdminSession, Role, SignInFailure, User, saved_id, utcnow
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 
 SETUP_LINK_MAX_AGE = timedelta(days=1)
 """A first-run setup link works for a day; every start of the server prints a fresh one."""
-TOUCH_EVERY = timedelta(seconds=60)
-"""last_seen_at is written at most once a minute per session: not one write per request."""
 
 
 class SignInRefused(OctomailError):
@@ -60,8 +57,14 @@ class ActiveSession:
     user: User
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+MARKETERS = sessions.SessionTable(
+    AdminSession,
+    User,
+    "user_id",
+    lambda settings: (settings.admin_session_idle, settings.admin_session_max_age),
+    usable=lambda user: user.is_active,
+)
+"""Marketers' sessions: `admin_session` rows, ended with a disabled account."""
 
 
 SUBSCRIBER_SCOPE = "subscriber:"
@@ -219,20 +222,14 @@ def start_session(
     now: datetime | None = None,
 ) -> str:
     """A new session for `user`; returns the token for the cookie (stored only hashed)."""
-    now = now or utcnow()
-    token = secrets.token_urlsafe(32)
-    session.add(
-        AdminSession(
-            token_hash=_hash(token),
-            user_id=saved_id(user),
-            created_at=now,
-            last_seen_at=now,
-            ip=client,
-            user_agent=(user_agent or "")[:300] or None,
-        )
+    return sessions.start(
+        session,
+        MARKETERS,
+        saved_id(user),
+        now or utcnow(),
+        ip=client,
+        user_agent=(user_agent or "")[:300] or None,
     )
-    session.flush()
-    return token
 
 
 def active_session(
@@ -244,37 +241,15 @@ def active_session(
 ) -> ActiveSession | None:
     """The session this cookie token names, if it is still valid and its user active.
     An expired session's row is deleted on the way."""
-    if not token or len(token) > 100:
-        return None
-    settings = settings or get_settings()
-    now = now or utcnow()
-    row = session.exec(
-        select(AdminSession, User)
-        .join(User, col(User.id) == col(AdminSession.user_id))
-        .where(col(AdminSession.token_hash) == _hash(token))
-    ).first()
-    if row is None:
-        return None
-    admin_session, user = row
-    expired = (
-        now - admin_session.last_seen_at > settings.admin_session_idle
-        or now - admin_session.created_at > settings.admin_session_max_age
+    found = sessions.find(
+        session, MARKETERS, token, settings=settings or get_settings(), now=now or utcnow()
     )
-    if expired or not user.is_active:
-        session.delete(admin_session)
-        session.flush()
-        return None
-    if now - admin_session.last_seen_at > TOUCH_EVERY:
-        admin_session.last_seen_at = now
-        session.add(admin_session)
-        session.flush()
-    return ActiveSession(admin_session, user)
+    return ActiveSession(*found) if found else None
 
 
 def end_session(session: Session, token: str | None) -> None:
     """Sign this browser out (nothing happens for an unknown token)."""
-    if token:
-        session.exec(delete(AdminSession).where(col(AdminSession.token_hash) == _hash(token)))
+    sessions.end(session, MARKETERS, token)
 
 
 def needs_setup(session: Session) -> bool:

@@ -44,6 +44,7 @@ LAYERS = {
     "app.i18n": NEUTRAL,
     "app.migrate": NEUTRAL,
     "app.paging": NEUTRAL,
+    "app.sessions": NEUTRAL,  # browser sessions as rows, for signin and accounts
     "app.observability": NEUTRAL,  # metrics, logs with request ids, database state
     "app.models": BASE,
     "app.db": BASE,

@@ -4,21 +4,21 @@ Two ways in: a link mailed to the address (signed, OCTOMAIL_ACCOUNT_LINK_MAX_AGE
 single-use: it carries the account's nonce, drawn anew when a link is used), or a password
 the person set (argon2 and the marketers' lock-out rules, from app.users and app.signin,
 counted apart under their own prefix). Sessions are rows in `subscriber_session`, never in
-`admin_session`, behind their own cookie: nothing here can open a marketer's gate.
+`admin_session` (app/sessions.py, under OCTOMAIL_ACCOUNT_SESSION_IDLE and _MAX_AGE), behind
+their own cookie: nothing here can open a marketer's gate.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 
-from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from app import sessions
 from app.db import session_scope
 from app.errors import InvalidInput, LinkGone, TokenInvalid
 from app.i18n import translations
@@ -51,8 +51,13 @@ class SignedIn:
     subscriber: Subscriber
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+SUBSCRIBERS = sessions.SessionTable(
+    SubscriberSession,
+    Subscriber,
+    "subscriber_id",
+    lambda settings: (settings.account_session_idle, settings.account_session_max_age),
+)
+"""Subscribers' sessions: `subscriber_session` rows under their own expiry settings."""
 
 
 def account_of(session: Session, subscriber_id: int) -> SubscriberAccount:
@@ -176,10 +181,7 @@ def set_password(
     account.password_hash = hash_password(password)
     account.password_set_at = utcnow()
     session.add(account)
-    stmt = delete(SubscriberSession).where(col(SubscriberSession.subscriber_id) == subscriber.id)
-    if keep:
-        stmt = stmt.where(col(SubscriberSession.token_hash) != _hash(keep))
-    session.exec(stmt)
+    sessions.end_others(session, SUBSCRIBERS, saved_id(subscriber), keep=keep)
     session.flush()
 
 
@@ -220,18 +222,8 @@ def sign_in(
 
 
 def start_session(session: Session, subscriber: Subscriber, *, now: datetime | None = None) -> str:
-    now = now or utcnow()
-    token = secrets.token_urlsafe(32)
-    session.add(
-        SubscriberSession(
-            token_hash=_hash(token),
-            subscriber_id=saved_id(subscriber),
-            created_at=now,
-            last_seen_at=now,
-        )
-    )
-    session.flush()
-    return token
+    """A new session for the person; returns the cookie's token (stored only hashed)."""
+    return sessions.start(session, SUBSCRIBERS, saved_id(subscriber), now or utcnow())
 
 
 def active_session(
@@ -241,36 +233,14 @@ def active_session(
     settings: Settings | None = None,
     now: datetime | None = None,
 ) -> SignedIn | None:
-    """The session this cookie names while valid (the marketers' idle and absolute limits);
-    an expired one is deleted on the way."""
-    if not token or len(token) > 100:
-        return None
-    settings = settings or get_settings()
-    now = now or utcnow()
-    row = session.exec(
-        select(SubscriberSession, Subscriber)
-        .join(Subscriber, col(Subscriber.id) == col(SubscriberSession.subscriber_id))
-        .where(col(SubscriberSession.token_hash) == _hash(token))
-    ).first()
-    if row is None:
-        return None
-    found, subscriber = row
-    if (
-        now - found.last_seen_at > settings.admin_session_idle
-        or now - found.created_at > settings.admin_session_max_age
-    ):
-        session.delete(found)
-        session.flush()
-        return None
-    if (now - found.last_seen_at).total_seconds() > 60:
-        found.last_seen_at = now
-        session.add(found)
-        session.flush()
-    return SignedIn(found, subscriber)
+    """The session this cookie names while valid (OCTOMAIL_ACCOUNT_SESSION_IDLE and
+    _MAX_AGE); an expired one is deleted on the way."""
+    found = sessions.find(
+        session, SUBSCRIBERS, token, settings=settings or get_settings(), now=now or utcnow()
+    )
+    return SignedIn(*found) if found else None
 
 
 def end_session(session: Session, token: str | None) -> None:
-    if token:
-        session.exec(
-            delete(SubscriberSession).where(col(SubscriberSession.token_hash) == _hash(token))
-        )
+    """Sign this browser out (nothing happens for an unknown token)."""
+    sessions.end(session, SUBSCRIBERS, token)

@@ -1,7 +1,7 @@
 """A subscriber in a real browser on /account (issue 15): sign in with the link read from the
 real SMTP capture, set a password, sign out and back in with it, change the address with
-the link mailed to the new one; and the subscriber's session opens neither /admin nor
-/api/v1. Screenshots of each page, desktop and phone."""
+the link mailed to the new one, leave everything; and the subscriber's session opens
+neither /admin nor /api/v1. Screenshots of each page, desktop and phone."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from app.db import get_engine
 from app.models import Subscriber, Subscription, SubscriptionStatus, Topic
 from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import DESKTOP, shoot
+from tests.support.unsubscribe import subscriber_status, suppressed
 from tests.support.wait import wait_until
 
 PASSWORD = "my own long password"
@@ -107,6 +108,15 @@ def test_account_sign_in_password_and_address_change(
         kept = session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber_id))
         assert [s.status for s in kept] == [SubscriptionStatus.SUBSCRIBED]
 
+    # Leaving everything: one button, the same act as the preference centre's.
+    page.click("button:has-text('Unsubscribe from all emails')")
+    page.wait_for_selector("text=You are unsubscribed from everything.")
+    assert not page.is_checked("text=Monthly news")
+    shoot(page, screenshot_dir, "09-left-everything")
+    assert_accessible(page, "left everything")
+    assert subscriber_status(subscriber_id) == "unsubscribed"
+    assert suppressed("jane.doe@example.net")
+
     # The subscriber's session is no key to the marketers' app or the API, even when its
     # cookie is sent to every path.
     token = next(c["value"] for c in context.cookies() if c["name"] == "octomail_account")
@@ -118,7 +128,7 @@ def test_account_sign_in_password_and_address_change(
     )
     page.goto(f"{live_server}/admin/")
     assert "/admin/login" in page.url
-    shoot(page, screenshot_dir, "09-admin-refused")
+    shoot(page, screenshot_dir, "10-admin-refused")
     assert page.request.get(f"{live_server}/api/v1/subscribers").status == 401
     answer = page.request.get(
         f"{live_server}/api/v1/subscribers", headers={"Authorization": f"Bearer {token}"}

@@ -14,7 +14,16 @@ from sqlmodel import Session, select
 from app.db import get_engine
 from app.mail.addresses import email_hmac
 from app.models import ConsentEvent, Subscriber, Subscription, Suppression
-from tests.support.unsubscribe import Seeded, events, form_fields, seed, suppressed
+from tests.support.unsubscribe import (
+    Seeded,
+    events,
+    form_fields,
+    seed,
+    snapshot,
+    statuses,
+    subscriber_status,
+    suppressed,
+)
 
 PASSWORD = "a long enough secret"
 
@@ -149,6 +158,50 @@ def test_changes_need_the_session_csrf_token(client: TestClient, seeded: Seeded,
     )
     assert saved.status_code == 200
     assert 'value="Janet"' in saved.text
+
+
+def test_leaving_everything_unsubscribes_suppresses_and_logs_once(
+    client: TestClient, seeded: Seeded, mailbox
+) -> None:
+    _sign_in_by_link(client, mailbox, "jane@example.com")
+    before = snapshot()
+    page = client.get("/account")
+    action, fields = form_fields(page.text, "/account/unsubscribe")
+    assert client.head("/account").status_code == 200
+    assert client.get("/account/unsubscribe").status_code == 405
+    assert client.post(action, data={}).status_code == 400  # without the session's token
+    assert snapshot() == before  # none of it changed anything
+
+    left = client.post(action, data=fields)
+    assert left.status_code == 200
+    assert "You are unsubscribed from everything." in left.text
+    assert 'role="status"' in left.text
+    assert "/account/unsubscribe" not in left.text  # nothing left to leave
+    assert subscriber_status(seeded.subscriber_id) == "unsubscribed"
+    assert set(statuses(seeded.subscriber_id).values()) == {"unsubscribed"}
+    assert suppressed("jane@example.com")
+    [event] = events(seeded.subscriber_id)
+    assert (event.action, event.channel, event.topic_id) == ("unsubscribe", "preferences", None)
+    assert event.evidence["scope"] == "all"
+    assert event.evidence["via"] == "account"
+    assert sorted(event.evidence["topics"]) == sorted(
+        [seeded.topics["news"], seeded.topics["offers"]]
+    )
+    history = client.get("/account").text
+    assert "Unsubscribed" in history
+    assert "preference centre" in history
+
+    again = client.post(action, data=fields)  # a second press logs nothing new
+    assert again.status_code == 200
+    assert len(events(seeded.subscriber_id)) == 1
+
+
+def test_leaving_everything_needs_a_session(client: TestClient, seeded: Seeded) -> None:
+    before = snapshot()
+    answer = client.post("/account/unsubscribe", data={}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/account"
+    assert snapshot() == before
 
 
 def test_signed_out_changes_go_to_sign_in(client: TestClient, seeded: Seeded) -> None:

@@ -274,7 +274,8 @@ def _pages_after(client: TestClient, person: Seeded, lang: str) -> dict[str, str
 
 
 def _account_pages(client: TestClient, person: Seeded, q: str) -> dict[str, str]:
-    """The signed-in /account page, before and after saving (its notice, the history)."""
+    """The signed-in /account page, before and after saving (its notice, the history), and
+    after leaving everything."""
     with Session(get_engine()) as session:
         subscriber = session.get(Subscriber, person.subscriber_id)
         assert subscriber is not None
@@ -289,7 +290,10 @@ def _account_pages(client: TestClient, person: Seeded, q: str) -> dict[str, str]
         data={"csrf_token": csrf.group(1), "name": "Jane"},
         headers=cookie,
     )
-    return {"account": page, "account saved": saved.text}
+    left = client.post(
+        "/account/unsubscribe" + q, data={"csrf_token": csrf.group(1)}, headers=cookie
+    )
+    return {"account": page, "account saved": saved.text, "account left": left.text}
 
 
 def _inbound_request() -> int:

@@ -3,7 +3,9 @@
 Signed out: ask for a sign-in link (always the same answer, known address or not: the
 lookup and the mail happen after the answer), or sign in with a password. Signed in: the
 preference centre's data with the session as the key (topics, name, tracking, consent
-history, export, erasure), a change of address confirmed from the new mailbox, a password.
+history, unsubscribe from everything, export, erasure; the forms and choices both pages
+share are in self_service.py), a change of address confirmed from the new mailbox, a
+password.
 
 The session cookie is `octomail_account`, scoped to `/account`: the browser never sends it to
 /admin or /api/v1, and the gates there read only their own cookie and table anyway. Forms
@@ -13,10 +15,8 @@ double submit before (the sign-in forms, the link's button).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
@@ -25,23 +25,30 @@ from sqlmodel import Session
 
 from app.accounts import signin as accounts
 from app.errors import InvalidInput, RateLimited, TokenInvalid
-from app.i18n import N_, NAMES
+from app.i18n import N_
 from app.mail.addresses import mask_email
-from app.models import Channel, Subscriber, SubscriptionStatus, saved_id
+from app.models import Channel, Scope, Subscriber, saved_id
 from app.sending.render import subject_received
 from app.settings import get_settings
 from app.signin import LockedOut, SignInRefused
 from app.subscribers import contact
 from app.subscribers.consent import Evidence
+from app.subscribers.optout import unsubscribe
 from app.subscribers.preferences import erase_for, export_for, load_view, update_profile
 from app.subscribers.preferences import update_topics as set_topics
 from app.subscribers.profile import consent_history
 from app.web import csrf
 from app.web.deps import SessionDep, client_ip, request_evidence
 from app.web.params import form_ids
-from app.web.public.unsubscribe import PRIVATE_HEADERS
+from app.web.public.self_service import (
+    UNSUBSCRIBED_FROM_EVERYTHING,
+    choices_context,
+    data_download,
+    private_page,
+    read_form,
+)
 from app.web.ratelimit import RateLimiter, client_key
-from app.web.templating import render, request_gettext, request_language
+from app.web.templating import request_gettext, request_language
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -82,42 +89,17 @@ def _limit(request: Request, what: str) -> None:
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
-    async with request.form(max_files=0, max_fields=500) as form:
-        out: dict[str, list[str]] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, str):
-                out.setdefault(key, []).append(value[:2000])
-        return out
+    return await read_form(request, max_length=2000)
 
 
 def _first(form: dict[str, list[str]], key: str) -> str:
     return (form.get(key) or [""])[0]
 
 
-def _page(
-    request: Request,
-    name: str,
-    context: dict[str, Any],
-    status_code: int = 200,
-    language: str | None = None,
-) -> Response:
-    """`language`: the one stored for the signed-in person (after ?lang=, before the
-    browser's)."""
-    response = render(request, name, context, status_code=status_code, stored_language=language)
-    response.headers.update(PRIVATE_HEADERS)
-    return response
-
-
-def _public_page(
-    request: Request,
-    name: str,
-    context: dict[str, Any],
-    status_code: int = 200,
-    language: str | None = None,
-) -> Response:
+def _public_page(request: Request, name: str, context: dict[str, Any], **page: Any) -> Response:
     """A page with a form before sign-in: the double-submit CSRF cookie and field."""
     token = csrf.token_for(request)
-    response = _page(request, name, {**context, "csrf_token": token}, status_code, language)
+    response = private_page(request, name, {**context, "csrf_token": token}, **page)
     return csrf.set_cookie(request, response, token)
 
 
@@ -152,7 +134,8 @@ def _with_cookie(request: Request, response: Response, token: str) -> Response:
 def _sign_in_page(
     request: Request, *, error: str | None = None, status_code: int = 200
 ) -> Response:
-    return _public_page(request, "public/account_signin.html", {"error": error}, status_code)
+    context = {"error": error}
+    return _public_page(request, "public/account_signin.html", context, status_code=status_code)
 
 
 @router.api_route(PATH, methods=["GET", "HEAD"])
@@ -171,7 +154,7 @@ async def ask_for_link(request: Request, background: BackgroundTasks) -> Respons
     address = _first(form, "email").strip()[:320]
     if address:
         background.add_task(accounts.send_link, address, language=request_language(request))
-    return _page(request, "public/account_sent.html", {})
+    return private_page(request, "public/account_sent.html", {})
 
 
 @router.api_route(f"{PATH}/link/{{token}}", methods=["GET", "HEAD"])
@@ -232,37 +215,20 @@ def _home(
     page's language (the person's stored one unless ?lang= says otherwise)."""
     view = load_view(db, saved_id(me.subscriber))
     if view is None:
-        return _page(request, "public/preferences_gone.html", {}, status_code=410)
+        return private_page(request, "public/preferences_gone.html", {}, status_code=410)
     subscriber = view.subscriber
     gettext = request_gettext(request, subscriber.language)
-    topics = [
-        {
-            "id": t.id,
-            "name": t.name,
-            "description": t.description,
-            "checked": view.status_by_topic.get(saved_id(t)) == SubscriptionStatus.SUBSCRIBED,
-        }
-        for t in view.topics
-    ]
     pending = [c for c in contact.pending_changes(db, saved_id(subscriber)) if c.field == "email"]
-    return _page(
+    return private_page(
         request,
         "public/account.html",
         {
+            **choices_context(request, view, notice=notice, error=error),
             "email": subscriber.email,
-            "name": subscriber.name,
-            "status": str(subscriber.status),
-            "tracking_allowed": subscriber.tracking_allowed,
-            "tracking_default_on": get_settings().tracking_default == "on",
-            "topics": topics,
             "history": _history(db, saved_id(subscriber), gettext),
-            "languages": NAMES,
-            "language": request_language(request, subscriber.language),
             "has_password": accounts.has_password(db, saved_id(subscriber)),
             "pending_email": mask_email(pending[-1].value) if pending else None,
             "csrf_token": me.csrf_token,
-            "notice": gettext(notice) if notice else None,
-            "error": gettext(error) if error else None,
         },
         status_code=status_code,
         language=subscriber.language,
@@ -339,6 +305,23 @@ async def save_preferences(request: Request, db: SessionDep, me: MaybeSigned) ->
     return _home(request, db, me, notice=notice)
 
 
+@router.post(f"{PATH}/unsubscribe")
+async def leave_everything(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
+    """Every topic and the address itself, through the one opt-out function and the
+    preference centre's channel: the same act as its button, the session as the key."""
+    form = await _form(request)
+    me = _require(request, me, form)
+    unsubscribe(
+        db,
+        subscriber=saved_id(me.subscriber),
+        scope=Scope.ALL,
+        channel=Channel.PREFERENCES,
+        evidence=_evidence(request),
+    )
+    db.commit()
+    return _home(request, db, me, notice=UNSUBSCRIBED_FROM_EVERYTHING)
+
+
 @router.post(f"{PATH}/email")
 async def change_address(
     request: Request, db: SessionDep, me: MaybeSigned, background: BackgroundTasks
@@ -402,22 +385,14 @@ async def export(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
         evidence=_evidence(request).with_details(delivery="download"),
     )
     db.commit()
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    return Response(
-        json.dumps(data, indent=2, ensure_ascii=False, default=str),
-        media_type="application/json",
-        headers={
-            **PRIVATE_HEADERS,
-            "Content-Disposition": f'attachment; filename="my-data-{stamp}.json"',
-        },
-    )
+    return data_download(data)
 
 
 @router.api_route(f"{PATH}/erase", methods=["GET", "HEAD"])
 def erase_page(request: Request, me: MaybeSigned) -> Response:
     if me is None:
         return _to_account()
-    return _page(
+    return private_page(
         request,
         "public/preferences_erase.html",
         _erase_context(me),
@@ -445,10 +420,10 @@ async def erase(request: Request, db: SessionDep, me: MaybeSigned) -> Response:
             **_erase_context(me),
             "error": gettext("Please tick the box to confirm that you want your data erased."),
         }
-        return _page(request, "public/preferences_erase.html", context, 422, language)
+        return private_page(request, "public/preferences_erase.html", context, 422, language)
     erase_for(db, subscriber_id=saved_id(me.subscriber), evidence=_evidence(request))
     db.commit()
-    response = _page(request, "public/preferences_erased.html", {}, language=language)
+    response = private_page(request, "public/preferences_erased.html", {}, language=language)
     response.delete_cookie(COOKIE, path=PATH)
     return response
 
@@ -492,11 +467,15 @@ async def apply_change(token: str, request: Request, db: SessionDep) -> Response
     except contact.AddressUnavailable:
         db.rollback()
         message = gettext("This address cannot be used for your subscription. Please write to us.")
-        return _page(request, "public/account_changed.html", {"message": message}, 409, language)
+        return private_page(
+            request, "public/account_changed.html", {"message": message}, 409, language
+        )
     db.commit()
     message = (
         gettext("Your address is changed. Our emails now go to the new address.")
         if change.field == contact.EMAIL
         else gettext("Your name is changed.")
     )
-    return _page(request, "public/account_changed.html", {"message": message}, language=language)
+    return private_page(
+        request, "public/account_changed.html", {"message": message}, language=language
+    )

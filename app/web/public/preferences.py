@@ -15,10 +15,8 @@ change anything; every change is a POST.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,12 +25,11 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import get_engine
-from app.i18n import N_, NAMES, SUPPORTED
+from app.i18n import N_, SUPPORTED
 from app.links import LinkRef, read_export_token, read_prefs_token
 from app.mail.addresses import mask_email
-from app.models import Channel, SubscriptionStatus, saved_id
+from app.models import Channel
 from app.sending.render import subject_received
-from app.settings import get_settings
 from app.subscribers.allowance import Outcome
 from app.subscribers.consent import Evidence
 from app.subscribers.link_owner import link_owner
@@ -50,20 +47,17 @@ from app.subscribers.preferences import (
 from app.subscribers.rights import send_export_link
 from app.web.deps import request_evidence
 from app.web.params import form_ids
-from app.web.public.unsubscribe import PRIVATE_HEADERS
-from app.web.templating import render, request_gettext, request_language
+from app.web.public.self_service import (
+    UNSUBSCRIBED_FROM_EVERYTHING,
+    choices_context,
+    data_download,
+    private_page,
+    read_form,
+)
+from app.web.templating import request_gettext
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-
-async def _form(request: Request) -> dict[str, list[str]]:
-    async with request.form(max_files=0, max_fields=500) as form:
-        result: dict[str, list[str]] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, str):
-                result.setdefault(key, []).append(value)
-        return result
 
 
 def _urls(request: Request, token: str) -> dict[str, str]:
@@ -82,22 +76,9 @@ def _urls(request: Request, token: str) -> dict[str, str]:
     }
 
 
-def _page(
-    request: Request,
-    name: str,
-    context: dict[str, Any],
-    status_code: int = 200,
-    language: str | None = None,
-) -> Response:
-    """`language`: the one stored for the link's person (after ?lang=, before the browser's)."""
-    response = render(request, name, context, status_code=status_code, stored_language=language)
-    response.headers.update(PRIVATE_HEADERS)
-    return response
-
-
 def _gone(request: Request) -> Response:
     """The link's person is gone (erased) or it was not made for this id's holder."""
-    return _page(request, "public/preferences_gone.html", {}, status_code=410)
+    return private_page(request, "public/preferences_gone.html", {}, status_code=410)
 
 
 def _center(
@@ -116,32 +97,14 @@ def _center(
         if view is None:
             return _gone(request)
         subscriber = view.subscriber
-        gettext = request_gettext(request, subscriber.language)
-        topics = [
-            {
-                "id": t.id,
-                "name": t.name,
-                "description": t.description,
-                "checked": view.status_by_topic.get(saved_id(t)) == SubscriptionStatus.SUBSCRIBED,
-            }
-            for t in view.topics
-        ]
-        return _page(
+        return private_page(
             request,
             "public/preferences.html",
             {
                 **_urls(request, token),
+                **choices_context(request, view, notice=notice, error=error),
                 "masked_email": mask_email(subscriber.email),
-                "name": subscriber.name,
-                "tracking_allowed": subscriber.tracking_allowed,
-                "tracking_default_on": get_settings().tracking_default == "on",
-                "status": str(subscriber.status),
-                "topics": topics,
                 "can_subscribe": can_resubscribe(session, subscriber),
-                "languages": NAMES,
-                "language": request_language(request, subscriber.language),
-                "notice": gettext(notice) if notice else None,
-                "error": gettext(error) if error else None,
             },
             status_code=status_code,
             language=subscriber.language,
@@ -157,7 +120,7 @@ def preference_center(token: str, request: Request) -> Response:
 async def save_preferences(token: str, request: Request) -> Response:
     """Topics, name and tracking choice from one form; only real changes are logged."""
     ref = read_prefs_token(token)
-    form = await _form(request)
+    form = await read_form(request)
     # Fields absent from the body are left alone (a partial form never clears anything);
     # the page's form always carries `topics_shown`; `tracking` only once a radio is chosen.
     wanted = form_ids(form.get("topic", [])) if "topics_shown" in form else None
@@ -240,9 +203,7 @@ async def unsubscribe_everything(token: str, request: Request) -> Response:
             request,
             token,
             ref,
-            notice=N_(
-                "You are unsubscribed from everything. You will not receive our emails any more."
-            ),
+            notice=UNSUBSCRIBED_FROM_EVERYTHING,
         )
 
     return await run_in_threadpool(work)
@@ -295,7 +256,7 @@ def download_page(token: str, request: Request) -> Response:
         subscriber = link_owner(session, ref)
         if subscriber is None:
             return _gone(request)
-        return _page(
+        return private_page(
             request,
             "public/my_data.html",
             {"masked_email": mask_email(subscriber.email), "action": request.url.path},
@@ -313,15 +274,7 @@ async def download_data(token: str, request: Request) -> Response:
     data = await run_in_threadpool(_export, ref, evidence)
     if data is None:
         return _gone(request)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    return Response(
-        json.dumps(data, indent=2, ensure_ascii=False, default=str),
-        media_type="application/json",
-        headers={
-            **PRIVATE_HEADERS,
-            "Content-Disposition": f'attachment; filename="my-data-{stamp}.json"',
-        },
-    )
+    return data_download(data)
 
 
 def _export(ref: LinkRef, evidence: Evidence) -> dict[str, Any] | None:
@@ -346,7 +299,7 @@ def erase_confirmation(token: str, request: Request) -> Response:
         subscriber = link_owner(session, ref)
         if subscriber is None:
             return _gone(request)
-        return _page(
+        return private_page(
             request,
             "public/preferences_erase.html",
             {**_urls(request, token), "masked_email": mask_email(subscriber.email)},
@@ -357,7 +310,7 @@ def erase_confirmation(token: str, request: Request) -> Response:
 @router.post("/preferences/{token}/erase", include_in_schema=False)
 async def erase_data(token: str, request: Request) -> Response:
     ref = read_prefs_token(token)
-    form = await _form(request)
+    form = await read_form(request)
     evidence = request_evidence(request, via="preference center")
     if form.get("confirm", [""])[0] != "yes":
 
@@ -369,7 +322,7 @@ async def erase_data(token: str, request: Request) -> Response:
             if masked is None:
                 return _gone(request)
             gettext = request_gettext(request, language)
-            return _page(
+            return private_page(
                 request,
                 "public/preferences_erase.html",
                 {
@@ -393,6 +346,6 @@ async def erase_data(token: str, request: Request) -> Response:
             language = subscriber.language  # the last page they see is still in it
             erase_for(session, subscriber_id=ref.subscriber_id, evidence=evidence)
             session.commit()
-        return _page(request, "public/preferences_erased.html", {}, language=language)
+        return private_page(request, "public/preferences_erased.html", {}, language=language)
 
     return await run_in_threadpool(work)

@@ -44,16 +44,11 @@ from app.subscribers.preferences import (
 )
 from app.web.deps import request_evidence
 from app.web.params import form_ids
-from app.web.templating import render, request_language, templates
+from app.web.public.self_service import PRIVATE_HEADERS, private_page
+from app.web.templating import request_language, templates
 
 router = APIRouter()
 
-# The token sits in the URL: never leak it in a Referer, never cache or index the page.
-PRIVATE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Robots-Tag": "noindex",
-}
 _MAX_BODY = 64 * 1024
 _BAD_REQUEST = (
     "This request was not understood: a one-click unsubscribe is a POST with the "
@@ -184,7 +179,7 @@ def unsubscribe_page(token: str, request: Request) -> Response:
             return _gone(request)
         if is_opted_out(view, scope):
             return _render_done(request, session, token, view, scope, result=None)
-        return _page(
+        return private_page(
             request,
             "public/unsubscribe.html",
             {
@@ -249,7 +244,7 @@ def _undo_now(
         except ResubscribeRefused as exc:
             session.rollback()
             view = load_view(session, subscriber_id)
-            return _page(
+            return private_page(
                 request,
                 "public/unsubscribe_refused.html",
                 {
@@ -263,7 +258,7 @@ def _undo_now(
         view = load_view(session, subscriber_id)
         assert view is not None
         names = [t.name for t in view.topics if t.id in restored]
-        return _page(
+        return private_page(
             request,
             "public/unsubscribe_undone.html",
             {
@@ -288,7 +283,7 @@ def _done_page(
 def _gone(request: Request) -> Response:
     """The link's person is gone (erased), or it was not made for whoever has this id now:
     say so, show nobody's data, change nothing."""
-    return _page(request, "public/unsubscribe_gone.html", {}, status_code=410)
+    return private_page(request, "public/unsubscribe_gone.html", {}, status_code=410)
 
 
 def _render_done(
@@ -305,7 +300,7 @@ def _render_done(
     else:  # already opted out (reload, second click): offer to undo what is in effect
         undo_topics = view.unsubscribed(scope.topic_ids or None)
     undo_all = scope.everything
-    return _page(
+    return private_page(
         request,
         "public/unsubscribe_done.html",
         {
@@ -340,16 +335,3 @@ def _common(request: Request, token: str, view: SubscriberView, scope: LinkScope
         )
         + query,
     }
-
-
-def _page(
-    request: Request,
-    name: str,
-    context: dict,
-    status_code: int = 200,
-    language: str | None = None,
-) -> Response:
-    """`language`: the one stored for the link's person (after ?lang=, before the browser's)."""
-    response = render(request, name, context, status_code=status_code, stored_language=language)
-    response.headers.update(PRIVATE_HEADERS)
-    return response
