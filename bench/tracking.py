@@ -20,28 +20,15 @@ Bounded (about 2 minutes); drops its database and stops its server at the end.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _pg import create_database, drop_database  # noqa: E402
-from unsubscribe import (  # noqa: E402
-    LUA_GET,
-    PEPPER,
-    SECRET,
-    free_port,
-    run_wrk,
-    start_server,
-    stop_server,
-)
+from _load import LUA_GET, copy_subscribers, fixed_rate, migrate, plain_url, stage  # noqa: E402
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 20.0
@@ -80,16 +67,10 @@ def seed(url: str, rows: int, tmp: Path) -> tuple[int, Path, Path]:
     pixel and click paths of each (as their mail would carry them). (campaign, files)."""
     import psycopg
 
-    from app.db import get_engine
     from app.links import link_token, open_token
-    from app.migrate import upgrade
     from app.settings import get_settings
 
-    get_settings.cache_clear()
-    engine = get_engine()
-    upgrade(engine)
-    engine.dispose()
-    raw = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    raw = migrate(url)
     with psycopg.connect(raw) as conn:
         campaign_id = conn.execute(
             "INSERT INTO campaign (name, subject, preheader, from_addr, reply_to, body, "
@@ -97,14 +78,7 @@ def seed(url: str, rows: int, tmp: Path) -> tuple[int, Path, Path]:
             "updated_at) VALUES ('bench', 'bench', '', '', '', '', 'markdown', 'default', "
             "'marketing', '{}', 'done', 'UTC', now(), now()) RETURNING id"
         ).fetchone()[0]
-        with conn.cursor().copy(
-            "COPY subscriber (email, name, attributes, status, tracking_allowed, "
-            "created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for i in range(rows):
-                copy.write_row(
-                    (f"t{i}@example.com", "", "{}", "active", True, "2026-01-01", "2026-01-01")
-                )
+        copy_subscribers(conn, rows, "t{}@example.com")
         conn.execute(
             "INSERT INTO send (campaign_id, subscriber_id, status, attempts, sent_at) "
             "SELECT %s, id, 'sent', 1, now() - interval '1 hour' FROM subscriber",
@@ -126,8 +100,7 @@ def seed(url: str, rows: int, tmp: Path) -> tuple[int, Path, Path]:
 def events(url: str) -> int:
     import psycopg
 
-    raw = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(raw) as conn:
+    with psycopg.connect(plain_url(url)) as conn:
         return conn.execute("SELECT count(*) FROM tracking_event").fetchone()[0]
 
 
@@ -152,86 +125,10 @@ def quiesce(url: str) -> None:
     import psycopg
 
     settle(url)
-    raw = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(raw, autocommit=True) as conn:
+    with psycopg.connect(plain_url(url), autocommit=True) as conn:
         conn.execute(
             "VACUUM ANALYZE tracking_event, tracking_first, tracking_rollup, tracking_link"
         )
-
-
-# ---------------------------------------------------------------- open-loop load (wrk2-style)
-
-
-class _Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def request(self, raw: bytes) -> int:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        if length:
-            await self.reader.readexactly(length)
-        return status
-
-
-async def _fixed_rate(port: int, paths: list[str], rate: float, seconds: float) -> list[float]:
-    """Send len = rate*seconds requests on a fixed schedule over a pool of keep-alive
-    connections; each latency runs from the request's scheduled time to its full answer."""
-    total = int(rate * seconds)
-    idle: list[_Conn] = []
-    latencies: list[float] = []
-    errors = 0
-
-    async def one(i: int, due: float) -> None:
-        nonlocal errors
-        conn = idle.pop() if idle else _Conn(*await asyncio.open_connection("127.0.0.1", port))
-        raw = f"GET {paths[i % len(paths)]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
-        try:
-            status = await conn.request(raw)
-        except (OSError, asyncio.IncompleteReadError):
-            errors += 1
-            return
-        latencies.append(time.perf_counter() - due)
-        if status >= 400:
-            errors += 1
-        idle.append(conn)
-
-    start = time.perf_counter() + 0.05
-    tasks = []
-    for i in range(total):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
-    for conn in idle:
-        conn.writer.close()
-    if errors:
-        print(f"  ({errors} errors at fixed rate)")
-    return latencies
-
-
-def fixed_rate(port: int, paths: list[str], rate: float, seconds: float) -> dict[str, float]:
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    lat = sorted(runner(_fixed_rate(port, paths, rate, seconds)))
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
-    return {
-        "n": len(lat),
-        "p50": statistics.median(lat) * 1000,
-        "p99": pick(0.99),
-        "max": lat[-1] * 1000,
-    }
 
 
 def main() -> None:
@@ -243,68 +140,36 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="fixed offered load, req/s")
     parser.add_argument("--rows", type=int, default=50_000, help="people (distinct tokens)")
     opts = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (scripts/system-deps installs it)")
-    tmp = Path(tempfile.mkdtemp(prefix="octomail-bench-"))
-    name, url = create_database()
-    proc = None
-    try:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("OCTOMAIL_")},
-            "OCTOMAIL_DATABASE_URL": url,
-            "OCTOMAIL_SECRET_KEYS": SECRET,
-            "OCTOMAIL_SUPPRESSION_PEPPER": PEPPER,
-            "OCTOMAIL_VAR_DIR": str(tmp / "var"),
-            "OCTOMAIL_BASE_URL": "http://127.0.0.1",
-            "OCTOMAIL_EMBEDDED_WORKER": "false",
-            "OCTOMAIL_EMBEDDED_POLLER": "false",
-            "OCTOMAIL_EMBEDDED_SCHEDULER": "false",
-            "OCTOMAIL_POSTAL_ADDRESS": "1 Bench Street, Paris",
-            # one client (wrk) sends everything: the limiter still runs, it never bites
-            "OCTOMAIL_TRACKING_RATE_LIMIT": "1000000000",
-        }
-        os.environ.update(env)
+    # one client (wrk) sends everything: the limiter still runs, it never bites
+    with stage(OCTOMAIL_TRACKING_RATE_LIMIT="1000000000") as run:
         t0 = time.perf_counter()
-        campaign_id, opens, clicks = seed(url, opts.rows, tmp)
+        campaign_id, opens, clicks = seed(run.url, opts.rows, run.tmp)
         print(f"seeded {opts.rows:,} people, sends and tokens in {time.perf_counter() - t0:.1f}s")
-        port = free_port()
-        proc = start_server(env, port, opts.workers)
-        base = f"http://127.0.0.1:{port}"
-        get_script, walk_script = tmp / "get.lua", tmp / "walk.lua"
-        get_script.write_text(LUA_GET)
-        walk_script.write_text(LUA_WALK)
+        base = run.serve(opts.workers)
+        get_script = run.script("get.lua", LUA_GET)
+        walk_script = run.script("walk.lua", LUA_WALK)
         wrk = (opts.connections, opts.threads)
-        pid = proc.pid
-        run_wrk(f"{base}/healthz", get_script, 2, *wrk, [], pid, name)  # warm up
-        results = {
-            "GET /healthz": run_wrk(
-                f"{base}/healthz", get_script, opts.duration, *wrk, [], pid, name
-            )
-        }
+        run.wrk(f"{base}/healthz", get_script, 2, *wrk)  # warm up
+        results = {"GET /healthz": run.wrk(f"{base}/healthz", get_script, opts.duration, *wrk)}
         committed = {}
         for label, paths in (("GET /o/{token}", opens), ("GET /r/{token}/{link}", clicks)):
-            before = events(url)
-            results[label] = run_wrk(
-                base, walk_script, opts.duration, *wrk, [str(paths), str(opts.threads)], pid, name
-            )
-            after, drain = settle(url)
+            before = events(run.url)
+            walk = [str(paths), str(opts.threads)]
+            results[label] = run.wrk(base, walk_script, opts.duration, *wrk, walk)
+            after, drain = settle(run.url)
             committed[label] = (after - before, drain)
         open_paths = opens.read_text().split()
         click_paths = clicks.read_text().split()
+        port = run.port
         fixed = {}
         for label, paths in [
             ("GET /healthz", ["/healthz"]),
             ("GET /o/{token}", open_paths[::-1]),
             ("GET /r/{token}/{link}", click_paths[::-1]),
         ]:
-            quiesce(url)
+            quiesce(run.url)
             fixed[label] = fixed_rate(port, paths, opts.rate, opts.duration)
-        settle(url)
-    finally:
-        if proc is not None:
-            stop_server(proc)
-        drop_database(name)
-        shutil.rmtree(tmp, ignore_errors=True)
+        settle(run.url)
     report(opts, results, committed, fixed)
 
 

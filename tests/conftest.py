@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from app.db import _engine_for
 from app.settings import get_settings
+from tests.support.smtp_sink import SmtpSink
 
 PG_ADMIN_URL = os.environ.get(
     "OCTOMAIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -173,18 +174,29 @@ def client(settings_env: dict[str, str]):
         yield c
 
 
-@pytest.fixture
-def admin_token(settings_env: dict[str, str]) -> str:
+def _user_token(role: str, email: str, name: str) -> str:
+    """An API token of a new user with this role."""
     from app.db import session_scope
-    from app.models import Role
     from app.users import create_token, create_user
 
     with session_scope() as s:
-        user = create_user(
-            s, email="admin@example.org", password="correct horse battery", role=Role.ADMIN
-        )
-        token = create_token(s, user=user, name="tests")
-    return token
+        user = create_user(s, email=email, password="correct horse battery", role=role)
+        return create_token(s, user=user, name=name)
+
+
+@pytest.fixture
+def admin_token(settings_env: dict[str, str]) -> str:
+    from app.models import Role
+
+    return _user_token(Role.ADMIN, "admin@example.org", "tests")
+
+
+@pytest.fixture
+def viewer_headers(settings_env: dict[str, str]) -> dict[str, str]:
+    """Authorization headers of a viewer (reads, never writes)."""
+    from app.models import Role
+
+    return {"Authorization": f"Bearer {_user_token(Role.VIEWER, 'viewer@example.org', 'viewer')}"}
 
 
 @pytest.fixture
@@ -207,6 +219,14 @@ class _Collector:
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append((envelope.rcpt_tos, message))
         return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A started SmtpSink: a real SMTP server on a free port that records every message
+    and replies as the test tells it (.reject(addr, "550 ..."), .script_data(...))."""
+    with SmtpSink() as sink:
+        yield sink
 
 
 @pytest.fixture

@@ -374,242 +374,218 @@ def apply(
     With `batch`, the opt-outs are queued there and row.action is final only after its
     flush(); without, they run at once."""
     evidence = _evidence(settings, row, verdict)
-    kind = verdict.kind
     queue = batch if batch is not None else ImmediateBatch(session)
+    act = _Act(session, settings, row, verdict, evidence, queue)
+    kind = verdict.kind
     if kind in (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT):
-        return _report(session, settings, row, verdict, evidence, queue)
+        return act.report()
     if kind is Kind.TOKEN_OPTOUT:
-        return _token(session, settings, row, verdict, evidence, queue)
+        return act.token()
     if kind is Kind.PERSON_OPTOUT:
-        return _person(session, settings, row, verdict, evidence, queue)
+        return act.person()
     if kind is Kind.CONTACT_UPDATE:
-        return _contact_update(session, settings, row, verdict, evidence, queue)
+        return act.contact_update()
     row.action = "none"
     return []
 
 
-def _contact_update(
-    session: Session,
-    settings: Settings,
-    row: RowLike,
-    verdict: Verdict,
-    evidence: Evidence,
-    batch: Batch,
-) -> list[dict[str, Any]]:
-    """A change of one's own address or name (app/inbound/contact_actions.py), trusted by
-    the same evidence as an opt-out's acknowledgement."""
-    sender = _normal(verdict.from_addr)
-    trusted = _ack_trust(batch, verdict, sender) if sender else None
-    if sender:
-        row.address_hmac = email_hmac(sender)
-    return contact_actions.apply_update(session, settings, row, verdict, evidence, sender, trusted)
+@dataclass
+class _Act:
+    """One verdict being acted on and what every action of apply() reads, so the actions
+    share one set of arguments."""
 
+    session: Session
+    settings: Settings
+    row: RowLike
+    verdict: Verdict
+    evidence: Evidence
+    batch: Batch
 
-def _report(
-    session: Session,
-    settings: Settings,
-    row: RowLike,
-    verdict: Verdict,
-    evidence: Evidence,
-    batch: Batch,
-) -> list[dict[str, Any]]:
-    batch.load_sends([verdict])  # nothing to load when the batch's prefetch did it
-    tied = _targets(batch, verdict)
-    channel = Channel.COMPLAINT if verdict.kind is Kind.COMPLAINT else Channel.BOUNCE
-    if not tied:
-        # Forged, misdirected, or about someone we never mailed: a person decides.
-        named = ", ".join(verdict.recipients[:3]) or "no recipient named"
-        row.action = "none: not tied to our mail"
-        row.status, row.folder = InboundStatus.REVIEW, REVIEW
-        row.reason = (
-            f"{row.reason}; not tied to our mail ({named}): no signed Message-ID "
-            f"or VERP address of a send of ours, and no mail sent to the address "
-            f"in the last {RECENT_SEND.days} days"
-        )[:2000]
-        row.evidence = {**row.evidence, "tie": None, "named": verdict.recipients[:20]}
+    def review(self, action: str) -> list[dict[str, Any]]:
+        """Leave the message to a person: to Review, with `action`; no mail."""
+        self.row.action = action
+        self.row.status, self.row.folder = InboundStatus.REVIEW, REVIEW
         return []
-    targets = [t.subscriber for t in tied]
-    row.address_hmac = email_hmac(targets[0].email)
-    row.evidence = {**row.evidence, "tie": {str(t.subscriber.id): t.why for t in tied}}
-    evidence.details["tie"] = tied[0].why
-    # The campaign the report is about (reports count its bounces and complaints).
-    row.campaign_id = tied[0].campaign_id
-    if verdict.kind is Kind.SOFT_BOUNCE:
-        count = batch.soft_bounces(row, utcnow() - settings.soft_bounce_window)
-        if count < settings.soft_bounce_limit:
-            row.action = f"soft bounce {count}/{settings.soft_bounce_limit}"
-            return []
-        evidence.details["soft_bounces"] = count
-        row.action = f"bounced after {count} soft bounces"
-    else:
-        row.action = "complaint: unsubscribed" if channel is Channel.COMPLAINT else "bounced"
-    for target in tied:
-        batch.add(
-            OptOutRequest(
-                subscriber=target.subscriber,
-                scope=Scope.ALL,
-                channel=channel,
-                evidence=evidence,
-                campaign_id=target.campaign_id,
-                bounced_message=verdict.kind is Kind.HARD_BOUNCE,
+
+    def contact_update(self) -> list[dict[str, Any]]:
+        """A change of one's own address or name (app/inbound/contact_actions.py), trusted by
+        the same evidence as an opt-out's acknowledgement."""
+        row, verdict = self.row, self.verdict
+        sender = _normal(verdict.from_addr)
+        trusted = _ack_trust(self.batch, verdict, sender) if sender else None
+        if sender:
+            row.address_hmac = email_hmac(sender)
+        return contact_actions.apply_update(
+            self.session, self.settings, row, verdict, self.evidence, sender, trusted
+        )
+
+    def report(self) -> list[dict[str, Any]]:
+        """A bounce or complaint: acts only on people it is tied to (_targets)."""
+        row, verdict, evidence, batch = self.row, self.verdict, self.evidence, self.batch
+        settings = self.settings
+        batch.load_sends([verdict])  # nothing to load when the batch's prefetch did it
+        tied = _targets(batch, verdict)
+        channel = Channel.COMPLAINT if verdict.kind is Kind.COMPLAINT else Channel.BOUNCE
+        if not tied:
+            # Forged, misdirected, or about someone we never mailed: a person decides.
+            named = ", ".join(verdict.recipients[:3]) or "no recipient named"
+            row.reason = (
+                f"{row.reason}; not tied to our mail ({named}): no signed Message-ID "
+                f"or VERP address of a send of ours, and no mail sent to the address "
+                f"in the last {RECENT_SEND.days} days"
+            )[:2000]
+            row.evidence = {**row.evidence, "tie": None, "named": verdict.recipients[:20]}
+            return self.review("none: not tied to our mail")
+        targets = [t.subscriber for t in tied]
+        row.address_hmac = email_hmac(targets[0].email)
+        row.evidence = {**row.evidence, "tie": {str(t.subscriber.id): t.why for t in tied}}
+        evidence.details["tie"] = tied[0].why
+        # The campaign the report is about (reports count its bounces and complaints).
+        row.campaign_id = tied[0].campaign_id
+        if verdict.kind is Kind.SOFT_BOUNCE:
+            count = batch.soft_bounces(row, utcnow() - settings.soft_bounce_window)
+            if count < settings.soft_bounce_limit:
+                row.action = f"soft bounce {count}/{settings.soft_bounce_limit}"
+                return []
+            evidence.details["soft_bounces"] = count
+            row.action = f"bounced after {count} soft bounces"
+        else:
+            row.action = "complaint: unsubscribed" if channel is Channel.COMPLAINT else "bounced"
+        for target in tied:
+            batch.add(
+                OptOutRequest(
+                    subscriber=target.subscriber,
+                    scope=Scope.ALL,
+                    channel=channel,
+                    evidence=evidence,
+                    campaign_id=target.campaign_id,
+                    bounced_message=verdict.kind is Kind.HARD_BOUNCE,
+                )
             )
-        )
-    return []
-
-
-def _token(
-    session: Session,
-    settings: Settings,
-    row: RowLike,
-    verdict: Verdict,
-    evidence: Evidence,
-    batch: Batch,
-) -> list[dict[str, Any]]:
-    sub = batch.subscriber(verdict.subscriber_id) if verdict.subscriber_id else None
-    if sub is not None and not link_matches(
-        verdict.link_tag or LEGACY, sub.link_secret, sub.legacy_links
-    ):
-        sub = None  # the token's person was erased: whoever has the id now is someone else
-    if sub is None:
-        if verdict.evidence.get("mail_client"):
-            return _stale_mail_client(session, settings, row, verdict, evidence, batch)
-        row.action = "none: subscriber no longer exists"
         return []
-    topic_ids = batch.campaign_topics(verdict.campaign_id) if verdict.campaign_id else []
-    scope = Scope.TOPIC if topic_ids else Scope.ALL
-    row.action = (
-        f"unsubscribed from topics {sorted(topic_ids)}"
-        if topic_ids
-        else "unsubscribed from everything"
-    )
 
-    def done(result: OptOutResult) -> None:
-        if not result.changed:
-            row.action += " (already)"
-
-    batch.add(
-        OptOutRequest(
-            subscriber=sub,
-            scope=scope,
-            topic_ids=topic_ids,
-            channel=Channel.EMAIL,
-            evidence=evidence,
-            campaign_id=verdict.campaign_id or None,
-        ),
-        done,
-    )
-    return _ack(session, settings, row, verdict, batch)
-
-
-def _stale_mail_client(
-    session: Session,
-    settings: Settings,
-    row: RowLike,
-    verdict: Verdict,
-    evidence: Evidence,
-    batch: Batch,
-) -> list[dict[str, Any]]:
-    """A mail client's List-Unsubscribe request whose token names nobody any more: the
-    person whose client sent it asked to leave, so it is honoured for its From address
-    (unanswered: it is automated)."""
-    evidence.details["token_names_nobody"] = True
-    verdict.requested, verdict.sender_optout = [], True
-    return _person(session, settings, row, verdict, evidence, batch)
-
-
-def _person(
-    session: Session,
-    settings: Settings,
-    row: RowLike,
-    verdict: Verdict,
-    evidence: Evidence,
-    batch: Batch,
-) -> list[dict[str, Any]]:
-    """The sender is opted out at once when the request is about them; an address written
-    in the text only ever gets a confirmation mail (a stranger's word changes no one else's
-    state), and a request about other addresses only leaves the sender alone."""
-    sender = _normal(verdict.from_addr)
-    if sender is None:
-        row.action = "none: invalid From address"
-        row.status = InboundStatus.REVIEW
-        row.folder = REVIEW
-        return []
-    row.action = ""  # the rest is appended below; done() puts the opt-out's outcome first
-
-    def done(result: OptOutResult) -> None:
+    def token(self) -> list[dict[str, Any]]:
+        """A signed unsubscribe token mailed back: the campaign's topics, or everything."""
+        row, verdict, batch = self.row, self.verdict, self.batch
+        sub = batch.subscriber(verdict.subscriber_id) if verdict.subscriber_id else None
+        if sub is not None and not link_matches(
+            verdict.link_tag or LEGACY, sub.link_secret, sub.legacy_links
+        ):
+            sub = None  # the token's person was erased: whoever has the id now is someone else
+        if sub is None:
+            if verdict.evidence.get("mail_client"):
+                return self.stale_mail_client()
+            row.action = "none: subscriber no longer exists"
+            return []
+        topic_ids = batch.campaign_topics(verdict.campaign_id) if verdict.campaign_id else []
+        scope = Scope.TOPIC if topic_ids else Scope.ALL
         row.action = (
-            ("unsubscribed sender" if result.subscriber_id else "suppressed sender")
-            + ("" if result.changed else " (already)")
-            + row.action
+            f"unsubscribed from topics {sorted(topic_ids)}"
+            if topic_ids
+            else "unsubscribed from everything"
         )
 
-    if verdict.sender_optout:
+        def done(result: OptOutResult) -> None:
+            if not result.changed:
+                row.action += " (already)"
+
         batch.add(
             OptOutRequest(
-                address=sender, scope=Scope.ALL, channel=Channel.EMAIL, evidence=evidence
+                subscriber=sub,
+                scope=scope,
+                topic_ids=topic_ids,
+                channel=Channel.EMAIL,
+                evidence=self.evidence,
+                campaign_id=verdict.campaign_id or None,
             ),
             done,
         )
-    mails: list[dict[str, Any]] = []
-    pending: list[str] = []
-    for address in verdict.requested:
-        normal = _normal(address)
-        if normal is None or normal == sender:
-            continue
-        sub = batch.by_email(normal)
-        if (
-            sub is None
-            or sub.status != SubscriberStatus.ACTIVE
-            or batch.opting_out(sub, normal)
-            or is_suppressed(session, normal)
-        ):
-            continue  # unknown to us or already out: nothing to ask, no mail to a stranger
-        pending.append(normal)
-        mails.append(
-            {
-                "kind": "confirm",
-                "to": normal,
-                "index": len(pending) - 1,
-                "tag": link_tag(sub.link_secret),
-            }
-        )
-    if pending:
-        row.evidence = {**row.evidence, "pending": pending}
-        row.action += f"; confirmation asked of {len(pending)} other address(es)"
-    if verdict.sender_optout:
-        return mails + _ack(session, settings, row, verdict, batch, sender)
-    if not pending:
-        row.action = "none: no address written is on our list"
-        row.status = InboundStatus.REVIEW
-        row.folder = REVIEW
-        return []
-    row.action = row.action.removeprefix("; ") + "; sender kept"
-    return mails
+        return self.ack()
 
+    def stale_mail_client(self) -> list[dict[str, Any]]:
+        """A mail client's List-Unsubscribe request whose token names nobody any more: the
+        person whose client sent it asked to leave, so it is honoured for its From address
+        (unanswered: it is automated)."""
+        self.evidence.details["token_names_nobody"] = True
+        self.verdict.requested, self.verdict.sender_optout = [], True
+        return self.person()
 
-def _ack(
-    session: Session,
-    settings: Settings,
-    row: RowLike,
-    verdict: Verdict,
-    batch: Batch,
-    sender: str | None = None,
-) -> list[dict[str, Any]]:
-    """An acknowledgement is due, never to automated mail, and only to a From address we
-    can trust: one our MTA authenticated (DMARC pass, or an aligned DKIM pass), or the
-    address one of our signed campaign Message-IDs went to, replied to. A forged From thus
-    cannot make us mail a third party (the opt-out itself is still honoured at once).
-    Whether it goes out is then the mail allowance's decision when it is sent (at most one
-    per address per day: app/subscribers/allowance.py); the poller records acked_at then."""
-    sender = sender or _normal(verdict.from_addr)
-    if not settings.ack_optouts or verdict.automated or sender is None:
-        return []
-    row.address_hmac = email_hmac(sender)
-    trusted = _ack_trust(batch, verdict, sender)
-    row.evidence = {**row.evidence, "ack": trusted or "withheld: sender not authenticated"}
-    if trusted is None:
-        return []
-    return [{"kind": "ack", "to": sender}]
+    def person(self) -> list[dict[str, Any]]:
+        """The sender is opted out at once when the request is about them; an address
+        written in the text only ever gets a confirmation mail (a stranger's word changes no
+        one else's state), and a request about other addresses only leaves the sender
+        alone."""
+        row, verdict, batch = self.row, self.verdict, self.batch
+        sender = _normal(verdict.from_addr)
+        if sender is None:
+            return self.review("none: invalid From address")
+        row.action = ""  # the rest is appended below; done() puts the opt-out's outcome first
+
+        def done(result: OptOutResult) -> None:
+            row.action = (
+                ("unsubscribed sender" if result.subscriber_id else "suppressed sender")
+                + ("" if result.changed else " (already)")
+                + row.action
+            )
+
+        if verdict.sender_optout:
+            batch.add(
+                OptOutRequest(
+                    address=sender, scope=Scope.ALL, channel=Channel.EMAIL, evidence=self.evidence
+                ),
+                done,
+            )
+        mails: list[dict[str, Any]] = []
+        pending: list[str] = []
+        for address in verdict.requested:
+            normal = _normal(address)
+            if normal is None or normal == sender:
+                continue
+            sub = batch.by_email(normal)
+            if (
+                sub is None
+                or sub.status != SubscriberStatus.ACTIVE
+                or batch.opting_out(sub, normal)
+                or is_suppressed(self.session, normal)
+            ):
+                continue  # unknown to us or already out: nothing to ask, no mail to a stranger
+            pending.append(normal)
+            mails.append(
+                {
+                    "kind": "confirm",
+                    "to": normal,
+                    "index": len(pending) - 1,
+                    "tag": link_tag(sub.link_secret),
+                }
+            )
+        if pending:
+            row.evidence = {**row.evidence, "pending": pending}
+            row.action += f"; confirmation asked of {len(pending)} other address(es)"
+        if verdict.sender_optout:
+            return mails + self.ack(sender)
+        if not pending:
+            return self.review("none: no address written is on our list")
+        row.action = row.action.removeprefix("; ") + "; sender kept"
+        return mails
+
+    def ack(self, sender: str | None = None) -> list[dict[str, Any]]:
+        """An acknowledgement is due, never to automated mail, and only to a From address we
+        can trust: one our MTA authenticated (DMARC pass, or an aligned DKIM pass), or the
+        address one of our signed campaign Message-IDs went to, replied to. A forged From
+        thus cannot make us mail a third party (the opt-out itself is still honoured at
+        once). Whether it goes out is then the mail allowance's decision when it is sent (at
+        most one per address per day: app/subscribers/allowance.py); the poller records
+        acked_at then."""
+        row, verdict = self.row, self.verdict
+        sender = sender or _normal(verdict.from_addr)
+        if not self.settings.ack_optouts or verdict.automated or sender is None:
+            return []
+        row.address_hmac = email_hmac(sender)
+        trusted = _ack_trust(self.batch, verdict, sender)
+        row.evidence = {**row.evidence, "ack": trusted or "withheld: sender not authenticated"}
+        if trusted is None:
+            return []
+        return [{"kind": "ack", "to": sender}]
 
 
 def _ack_trust(batch: Batch, verdict: Verdict, sender: str) -> str | None:

@@ -295,24 +295,36 @@ class Poller:
     ) -> list[dict[str, Any]]:
         """The INSERT parameters of the batch's rows."""
         return [
-            {
-                "source": self.source.name,
-                "uidvalidity": uidvalidity,
-                "uid": row.uid,
-                "message_id": row.message_id,
-                "from_addr": sanitize(verdict.from_addr, 320) or None,
-                "subject": sanitize(verdict.subject, 1000) or None,
-                "verdict": verdict.kind.value,
-                "action": row.action,
-                "status": row.status.value,
-                "reason": row.reason,
-                "evidence": row.evidence,
-                "folder": row.folder,
-                "created_at": now,
-                "content_hash": hashes[row.uid],
-            }
+            self._row_values(
+                row,
+                uidvalidity,
+                now,
+                from_addr=sanitize(verdict.from_addr, 320) or None,
+                subject=sanitize(verdict.subject, 1000) or None,
+                verdict=verdict.kind.value,
+                content_hash=hashes[row.uid],
+            )
             for row, (_item, verdict) in zip(rows, verdicts, strict=True)
         ]
+
+    def _row_values(
+        self, row: RowView, uidvalidity: int, now: datetime, **read: str | None
+    ) -> dict[str, Any]:
+        """One row's INSERT parameters: where it was found and what became of it, and
+        `read` (from_addr, subject, verdict, content_hash: what was read of the message)."""
+        return {
+            "source": self.source.name,
+            "uidvalidity": uidvalidity,
+            "uid": row.uid,
+            "message_id": row.message_id,
+            "action": row.action,
+            "status": row.status.value,
+            "reason": row.reason,
+            "evidence": row.evidence,
+            "folder": row.folder,
+            "created_at": now,
+            **read,
+        }
 
     def _record_copies(
         self,
@@ -355,22 +367,15 @@ class Poller:
                 "poller": self.keeper.holder,
             }
             values.append(
-                {
-                    "source": self.source.name,
-                    "uidvalidity": uidvalidity,
-                    "uid": row.uid,
-                    "message_id": row.message_id,
-                    "from_addr": original.from_addr,
-                    "subject": original.subject,
-                    "verdict": copies.VERDICT,
-                    "action": row.action,
-                    "status": row.status.value,
-                    "reason": row.reason,
-                    "evidence": row.evidence,
-                    "folder": row.folder,
-                    "created_at": now,
-                    "content_hash": copies.content_hash(item),
-                }
+                self._row_values(
+                    row,
+                    uidvalidity,
+                    now,
+                    from_addr=original.from_addr,
+                    subject=original.subject,
+                    verdict=copies.VERDICT,
+                    content_hash=copies.content_hash(item),
+                )
             )
         rows = {row.uid: row for row, _pair in seen}
         for db_id, uid in session.execute(

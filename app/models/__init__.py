@@ -4,6 +4,7 @@ from app.models.accounts import ContactChange, SubscriberAccount, SubscriberSess
 from app.models.base import iso_utc, naive_utc, saved_id, table_of, utcnow
 from app.models.campaigns import Campaign, CampaignCounter, CampaignTopic, Send, TrackingEvent
 from app.models.enums import (
+    UNFINISHED_CAMPAIGNS,
     CampaignStatus,
     Category,
     Channel,
@@ -59,6 +60,7 @@ __all__ = [
     "TrackingFirst",
     "TrackingLink",
     "TrackingRollup",
+    "UNFINISHED_CAMPAIGNS",
     "User",
     "WebhookEvent",
     "saved_id",

@@ -72,6 +72,18 @@ class CampaignStatus(StrEnum):
     MISSED = "missed"
 
 
+UNFINISHED_CAMPAIGNS = (
+    CampaignStatus.DRAFT,
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.PREPARING,
+    CampaignStatus.RUNNING,
+    CampaignStatus.PAUSED,
+    CampaignStatus.MISSED,
+)
+"""A campaign in one of these may still send: what it sends to (its topics, its segment)
+cannot be deleted."""
+
+
 class Category(StrEnum):
     MARKETING = "marketing"
     TRANSACTIONAL = "transactional"

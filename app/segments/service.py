@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import (
+    UNFINISHED_CAMPAIGNS,
     Campaign,
     CampaignStatus,
     Segment,
@@ -29,15 +30,6 @@ from app.models import (
 from app.segments.rules import Rule, compile_rules, topic_slugs, validate
 
 PREVIEW_SIZE = 20
-UNFINISHED = (
-    CampaignStatus.DRAFT,
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.PREPARING,
-    CampaignStatus.RUNNING,
-    CampaignStatus.PAUSED,
-    CampaignStatus.MISSED,
-)
-"""A campaign in one of these may still use its segment: the segment cannot be deleted."""
 COMMITTED = (
     CampaignStatus.SCHEDULED,
     CampaignStatus.PREPARING,
@@ -194,7 +186,7 @@ def delete_segment(session: Session, segment_id: int) -> None:
     """Refused (Conflict, naming them) while a campaign that is not finished uses it;
     finished campaigns keep their record without it (segment_id becomes NULL)."""
     segment = get_segment(session, segment_id)
-    _refuse_if_used(session, segment, UNFINISHED, "deleted")
+    _refuse_if_used(session, segment, UNFINISHED_CAMPAIGNS, "deleted")
     session.execute(
         sa.update(table_of(Campaign))
         .where(table_of(Campaign).c.segment_id == segment_id)
@@ -205,7 +197,7 @@ def delete_segment(session: Session, segment_id: int) -> None:
 
 
 def campaigns_using(
-    session: Session, segment_id: int, statuses: Sequence[CampaignStatus] = UNFINISHED
+    session: Session, segment_id: int, statuses: Sequence[CampaignStatus] = UNFINISHED_CAMPAIGNS
 ) -> list[Campaign]:
     return list(
         session.exec(

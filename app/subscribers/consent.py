@@ -12,7 +12,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from app.mail.addresses import email_hmac
-from app.models import ConsentEvent, Subscriber, Suppression, table_of, utcnow
+from app.models import (
+    ConsentEvent,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    table_of,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,15 @@ def record_consent(
     )
     session.add(consent_event)
     return consent_event
+
+
+def mark_subscribed(session: Session, subscription: Subscription, now: datetime) -> None:
+    """A topic subscribed by the person's own action, which is their consent: confirmed_at
+    is set if it was not. The caller records the consent event that says which action."""
+    subscription.status = SubscriptionStatus.SUBSCRIBED
+    subscription.updated_at = now
+    subscription.confirmed_at = subscription.confirmed_at or now
+    session.add(subscription)
 
 
 @event.listens_for(Session, "before_flush")

@@ -27,7 +27,7 @@ from app.models import (
     Topic,
     utcnow,
 )
-from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent
+from app.subscribers.consent import NO_EVIDENCE, Evidence, mark_subscribed, record_consent
 from app.subscribers.fields import clean_name
 from app.subscribers.optout import (
     OptOutRequest,
@@ -111,19 +111,11 @@ def opt_out_request(
 ) -> OptOutRequest:
     """The opt-out a link asks for: the link's topics, or everything. With `link_tag` it
     acts only if the subscriber still holds that link's secret (result: no subscriber)."""
-    if everything or scope.everything:
-        return OptOutRequest(
-            subscriber=subscriber_id,
-            scope=Scope.ALL,
-            channel=channel,
-            evidence=evidence,
-            campaign_id=scope.campaign_id,
-            link_tag=link_tag,
-        )
+    everything = everything or scope.everything
     return OptOutRequest(
         subscriber=subscriber_id,
-        scope=Scope.TOPIC,
-        topic_ids=scope.topic_ids,
+        scope=Scope.ALL if everything else Scope.TOPIC,
+        topic_ids=None if everything else scope.topic_ids,
         channel=channel,
         evidence=evidence,
         campaign_id=scope.campaign_id,
@@ -229,11 +221,8 @@ def resubscribe(
     rows = session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber_id))
     for sub in rows:
         if sub.topic_id in wanted and sub.status == SubscriptionStatus.UNSUBSCRIBED:
-            sub.status = SubscriptionStatus.SUBSCRIBED
-            sub.updated_at = now
             # The person's own action from their mailbox: a consent, as in update_topics.
-            sub.confirmed_at = sub.confirmed_at or now
-            session.add(sub)
+            mark_subscribed(session, sub, now)
             restored.append(sub.topic_id)
             record_consent(
                 session,
@@ -328,10 +317,7 @@ def update_topics(
         now = utcnow()
         for topic_id in added:
             sub = rows.get(topic_id) or Subscription(subscriber_id=subscriber_id, topic_id=topic_id)
-            sub.status = SubscriptionStatus.SUBSCRIBED
-            sub.updated_at = now
-            sub.confirmed_at = sub.confirmed_at or now
-            session.add(sub)
+            mark_subscribed(session, sub, now)
             record_consent(
                 session,
                 action=ConsentAction.SUBSCRIBE,

@@ -30,6 +30,7 @@ from app.models import (
 from app.settings import Settings, get_settings
 from app.subscribers import allowance
 from app.subscribers.consent import NO_EVIDENCE, Evidence, record_consent, suppress
+from app.subscribers.directory import profile
 from app.subscribers.fields import clean_name
 
 
@@ -65,15 +66,7 @@ def export_data(
     ).all()
     return {
         "subscriber": {
-            "id": subscriber.id,
-            "email": subscriber.email,
-            "name": subscriber.name,
-            "status": subscriber.status,
-            "attributes": subscriber.attributes,
-            "source": subscriber.source,
-            "referrer": subscriber.referrer,
-            "tracking_allowed": subscriber.tracking_allowed,
-            "language": subscriber.language,
+            **profile(subscriber),
             "created_at": _iso(subscriber.created_at),
             "updated_at": _iso(subscriber.updated_at),
         },

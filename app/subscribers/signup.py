@@ -30,6 +30,7 @@ from app.subscribers.consent import (
     Evidence,
     active_suppression,
     lift_suppression,
+    mark_subscribed,
     record_consent,
 )
 from app.subscribers.fields import check_attributes, clean_name
@@ -314,10 +315,7 @@ def confirm(
     for sub in rows:
         if sub.status == SubscriptionStatus.SUBSCRIBED:
             continue
-        sub.status = SubscriptionStatus.SUBSCRIBED
-        sub.updated_at = now
-        sub.confirmed_at = sub.confirmed_at or now
-        session.add(sub)
+        mark_subscribed(session, sub, now)
         record_consent(
             session,
             action=ConsentAction.CONFIRM,

@@ -14,19 +14,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Campaign, CampaignStatus, CampaignTopic, Subscription, Topic, saved_id
+from app.models import UNFINISHED_CAMPAIGNS, Campaign, CampaignTopic, Subscription, Topic, saved_id
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SLUG_MAX, NAME_MAX, DESCRIPTION_MAX = 100, 200, 2000
-UNFINISHED = (
-    CampaignStatus.DRAFT,
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.PREPARING,
-    CampaignStatus.RUNNING,
-    CampaignStatus.PAUSED,
-    CampaignStatus.MISSED,
-)
-"""A campaign in one of these may still send to its topics: they cannot be deleted."""
 
 
 class InvalidFields(InvalidInput):
@@ -158,7 +149,7 @@ def topic_use(session: Session, topic: Topic) -> TopicUse:
     subscriptions = session.execute(
         sa.select(sa.func.count()).where(col(Subscription.topic_id) == topic.id)
     ).scalar_one()
-    blocking = [c for c in campaigns if c.status in UNFINISHED]
+    blocking = [c for c in campaigns if c.status in UNFINISHED_CAMPAIGNS]
     return TopicUse(blocking, len(campaigns) - len(blocking), subscriptions)
 
 

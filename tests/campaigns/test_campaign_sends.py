@@ -13,61 +13,30 @@ from typer.testing import CliRunner
 
 from app.campaigns.cli import campaign_app
 from app.campaigns.sends import explain
-from app.db import session_scope
-from app.mail.addresses import email_hmac
-from app.models import SubscriptionStatus
-from app.subscribers.consent import suppress
-from tests.support.campaigns import (
-    BackgroundWorker,
-    add_subscriber,
-    campaign_status,
-    configure_sending,
-    make_topic,
-)
+from tests.support.campaigns import send_news
 from tests.support.smtp_sink import SmtpSink
-from tests.support.wait import wait_until
 
-SUB = SubscriptionStatus.SUBSCRIBED
 UNKNOWN = "550 5.1.1 <{}>: mailbox unknown"
 POLICY = "554 5.7.1 <policy@example.org>: message refused by local policy"
 
 
-@pytest.fixture
-def sink() -> SmtpSink:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
 def run_campaign(api: TestClient, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> int:
-    settings = configure_sending(monkeypatch, sink.url)
-    with session_scope() as s:
-        news = make_topic(s, "news")
-        for name in ("ada", "bob", "cy", "ghost1", "ghost2", "policy", "quiet"):
-            add_subscriber(s, f"{name}@example.org", {news.id: SUB}, name=name.title())
-        suppress(s, email_hmac("quiet@example.org"), reason="admin")
-    for ghost in ("ghost1@example.org", "ghost2@example.org"):
-        sink.reject(ghost, UNKNOWN.format(ghost))
-    sink.reject("policy@example.org", POLICY)
-    created = api.post(
-        "/api/v1/campaigns",
-        json={"name": "News", "subject": "Hi", "body": "Hello {{ name }}", "topics": ["news"]},
+    ghosts = ("ghost1@example.org", "ghost2@example.org")
+    refused = {g: UNKNOWN.format(g) for g in ghosts} | {"policy@example.org": POLICY}
+    people = ("ada", "bob", "cy", "ghost1", "ghost2", "policy", "quiet")
+    return send_news(
+        api, sink, monkeypatch, people, refused=refused, suppressed=["quiet@example.org"]
     )
-    campaign_id = int(created.json()["id"])
-    assert api.post(f"/api/v1/campaigns/{campaign_id}/send").status_code == 202
-    with BackgroundWorker(settings):
-        wait_until(lambda: campaign_status(campaign_id) == "done", message="campaign done")
-    return campaign_id
 
 
 def test_the_refused_recipients_are_listed_with_the_servers_reply(
     api: TestClient,
     viewer_headers: dict[str, str],
-    sink: SmtpSink,
+    smtp_sink: SmtpSink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started = datetime.now(UTC) - timedelta(seconds=5)
-    campaign_id = run_campaign(api, sink, monkeypatch)
+    campaign_id = run_campaign(api, smtp_sink, monkeypatch)
     url = f"/api/v1/campaigns/{campaign_id}/sends"
 
     # A viewer may read it; the default is everyone who was not delivered, in send order.
@@ -116,9 +85,9 @@ def test_the_refused_recipients_are_listed_with_the_servers_reply(
 
 
 def test_pages_follow_the_cursor_and_a_bad_cursor_is_a_400(
-    api: TestClient, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+    api: TestClient, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    campaign_id = run_campaign(api, sink, monkeypatch)
+    campaign_id = run_campaign(api, smtp_sink, monkeypatch)
     url = f"/api/v1/campaigns/{campaign_id}/sends"
     seen, cursor, pages = [], None, 0
     while True:
@@ -144,10 +113,10 @@ def test_pages_follow_the_cursor_and_a_bad_cursor_is_a_400(
 def test_csv_export_and_cli_show_who_and_why(
     api: TestClient,
     settings_env: dict[str, str],
-    sink: SmtpSink,
+    smtp_sink: SmtpSink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    campaign_id = run_campaign(api, sink, monkeypatch)
+    campaign_id = run_campaign(api, smtp_sink, monkeypatch)
     answer = api.get(f"/api/v1/campaigns/{campaign_id}/sends.csv")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/csv")

@@ -14,54 +14,25 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.db import session_scope
 from app.inbound.poller import poll_once
-from app.mail.addresses import email_hmac
-from app.models import SubscriptionStatus
 from app.settings import get_settings
-from app.subscribers.consent import suppress
 from tests.sending.test_counters import counted, progress
-from tests.support.campaigns import (
-    BackgroundWorker,
-    add_subscriber,
-    campaign_status,
-    configure_sending,
-    make_topic,
-)
+from tests.support.campaigns import send_news
 from tests.support.inbound import MaildirMailbox, dsn_bounce, soft_bounce
 from tests.support.reports import reported_campaign
 from tests.support.smtp_sink import SmtpSink
-from tests.support.wait import wait_until
 
-SUB = SubscriptionStatus.SUBSCRIBED
 PEOPLE = ("ada", "bob", "cy", "dee", "eve", "fay", "ghost", "policy", "quiet")
 
 
-@pytest.fixture
-def sink() -> SmtpSink:
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
 def _send(api: TestClient, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> int:
-    settings = configure_sending(monkeypatch, sink.url)
-    with session_scope() as s:
-        news = make_topic(s, "news")
-        for name in PEOPLE:
-            add_subscriber(s, f"{name}@example.org", {news.id: SUB}, name=name.title())
-        suppress(s, email_hmac("quiet@example.org"), reason="admin")
-    sink.reject("ghost@example.org", "550 5.1.1 <ghost@example.org>: mailbox unknown")
-    sink.reject("policy@example.org", "554 5.7.1 refused by local policy")
-    created = api.post(
-        "/api/v1/campaigns",
-        json={"name": "News", "subject": "Hi", "body": "Hello {{ name }}", "topics": ["news"]},
+    refused = {
+        "ghost@example.org": "550 5.1.1 <ghost@example.org>: mailbox unknown",
+        "policy@example.org": "554 5.7.1 refused by local policy",
+    }
+    return send_news(
+        api, sink, monkeypatch, PEOPLE, refused=refused, suppressed=["quiet@example.org"]
     )
-    campaign_id = int(created.json()["id"])
-    assert api.post(f"/api/v1/campaigns/{campaign_id}/send").status_code == 202
-    with BackgroundWorker(settings):
-        wait_until(lambda: campaign_status(campaign_id) == "done", message="campaign done")
-    return campaign_id
 
 
 def _received(sink: SmtpSink) -> dict[str, tuple[str, object]]:
@@ -127,10 +98,10 @@ def _leave(api: TestClient, sink: SmtpSink, var_dir: str) -> None:
 
 
 def test_the_report_counts_exactly_what_happened(
-    api: TestClient, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch, settings_env
+    api: TestClient, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch, settings_env
 ) -> None:
-    campaign_id = _send(api, sink, monkeypatch)
-    _leave(api, sink, settings_env["OCTOMAIL_VAR_DIR"])
+    campaign_id = _send(api, smtp_sink, monkeypatch)
+    _leave(api, smtp_sink, settings_env["OCTOMAIL_VAR_DIR"])
 
     answer = api.get(f"/api/v1/campaigns/{campaign_id}/report")
     assert answer.status_code == 200, answer.text
@@ -167,10 +138,10 @@ def test_the_report_counts_exactly_what_happened(
 
 
 def test_the_report_as_csv(
-    api: TestClient, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch, settings_env
+    api: TestClient, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch, settings_env
 ) -> None:
-    campaign_id = _send(api, sink, monkeypatch)
-    _leave(api, sink, settings_env["OCTOMAIL_VAR_DIR"])
+    campaign_id = _send(api, smtp_sink, monkeypatch)
+    _leave(api, smtp_sink, settings_env["OCTOMAIL_VAR_DIR"])
     answer = api.get(f"/api/v1/campaigns/{campaign_id}/report.csv")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/csv")

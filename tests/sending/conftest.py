@@ -1,12 +1,10 @@
 """SMTP test servers for the sending tests (the server itself: tests/support/smtp_sink.py).
 
-Fixtures:
-- `smtp_sink`: a started SmtpSink (aiosmtpd, free port, records every message, replies on
-  command: .reject(addr, "550 ..."), .script_data("451 ...", "drop"), .fail_share(0.3)).
+Fixtures (`smtp_sink`, one started SmtpSink, is in tests/conftest.py for every package):
 - `smtp_sink_factory`: call it for more sinks (fail-over tests); all are stopped afterwards.
 - `render_settings`: a Settings object for pure render tests (no database, no env).
 
-Other test packages start their own: `from tests.support.smtp_sink import SmtpSink`, then
+A test that needs its own starts one: `from tests.support.smtp_sink import SmtpSink`, then
 `SmtpSink().start()` / `.stop()` (or use it as a context manager).
 """
 
@@ -19,15 +17,6 @@ import pytest
 
 from app.settings import Settings
 from tests.support.smtp_sink import SmtpSink
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture

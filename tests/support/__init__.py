@@ -6,7 +6,8 @@ package, no `sys.path` edits, no helper module named `test_*.py`.
 - `net`: free ports and waiting for a listener.
 - `wait`: `wait_until(predicate, timeout)`, for asserting that something happens.
 - `migrations`: throw-away databases and a step-by-step Alembic migrator.
-- `subscribers`, `campaigns`, `unsubscribe`: builders and readers of rows.
+- `subscribers`, `campaigns`, `unsubscribe`, `tracking`: builders and readers of rows;
+  `campaigns.send_news` sends a campaign through an SmtpSink as the API starts it.
 - `smtp_sink`: a controllable aiosmtpd server; `dovecot`: a throw-away Dovecot IMAP server.
 - `inbound`: the info mailbox as IMAP or Maildir; `inbound_cases`: the fixture mails and
   what each must lead to.

@@ -4,6 +4,7 @@ campaigns, a worker in a thread."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlmodel import Session
 
 from app.campaigns import service
 from app.db import get_engine, session_scope
+from app.mail.addresses import email_hmac
 from app.models import (
     Campaign,
     CampaignTopic,
@@ -22,6 +24,9 @@ from app.models import (
     Topic,
     utcnow,
 )
+from app.subscribers.consent import suppress
+from tests.support.smtp_sink import SmtpSink
+from tests.support.wait import wait_until
 
 
 def make_topic(session: Session, slug: str, name: str | None = None) -> Topic:
@@ -209,3 +214,36 @@ def configure_sending(monkeypatch: Any, smtp_url: str, **extra: str) -> Any:
         monkeypatch.setenv(f"OCTOMAIL_{key.upper()}", value)
     get_settings.cache_clear()
     return get_settings()
+
+
+def send_news(
+    api: Any,
+    sink: SmtpSink,
+    monkeypatch: Any,
+    people: Iterable[str],
+    *,
+    refused: dict[str, str],
+    suppressed: Iterable[str] = (),
+) -> int:
+    """A "News" campaign ("Hello {{ name }}" on the news topic) sent through `sink` by a
+    worker, as the API starts it, to NAME@example.org (named Name) for each of `people`;
+    the `suppressed` addresses are on the suppression list and the sink refuses each
+    address of `refused` with its reply. Returns the campaign id once it is done."""
+    settings = configure_sending(monkeypatch, sink.url)
+    with session_scope() as s:
+        subscribed = {make_topic(s, "news").id: SubscriptionStatus.SUBSCRIBED}
+        for name in people:
+            add_subscriber(s, f"{name}@example.org", subscribed, name=name.title())
+        for address in suppressed:
+            suppress(s, email_hmac(address), reason="admin")
+    for address, reply in refused.items():
+        sink.reject(address, reply)
+    created = api.post(
+        "/api/v1/campaigns",
+        json={"name": "News", "subject": "Hi", "body": "Hello {{ name }}", "topics": ["news"]},
+    )
+    campaign_id = int(created.json()["id"])
+    assert api.post(f"/api/v1/campaigns/{campaign_id}/send").status_code == 202
+    with BackgroundWorker(settings):
+        wait_until(lambda: campaign_status(campaign_id) == "done", message="campaign done")
+    return campaign_id

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.models import TrackingLink, TrackingRollup
 from app.tracking.summary import HourCount, LinkCount, tracking_summary
 from tests.support.campaigns import create_campaign, make_topic
+from tests.support.tracking import add_link, add_rollup
 
 
 def test_a_campaign_without_events_has_zeros(session):
@@ -30,50 +30,12 @@ def test_totals_are_the_sums_of_the_hours_and_links_come_most_clicked_first(sess
     campaign = create_campaign(session, ["news"])
     other = create_campaign(session, ["news"], name="Other")
     nine, ten = datetime(2026, 11, 30, 9), datetime(2026, 11, 30, 10)
-    session.add(
-        TrackingRollup(
-            campaign_id=campaign.id,
-            hour=ten,
-            opens_unique=2,
-            opens_total=5,
-            opens_machine=1,
-            clicks_unique=1,
-            clicks_total=2,
-        )
-    )
-    session.add(
-        TrackingRollup(
-            campaign_id=campaign.id,
-            hour=nine,
-            opens_unique=3,
-            opens_total=3,
-            opens_machine=4,
-            clicks_unique=2,
-            clicks_total=3,
-            clicks_machine=6,
-        )
-    )
-    session.add(TrackingRollup(campaign_id=other.id, hour=nine, opens_unique=100))
-    session.add(
-        TrackingLink(
-            campaign_id=campaign.id,
-            url_hash="a",
-            url="https://a.example/",
-            clicks_unique=1,
-            clicks_total=4,
-            clicks_machine=2,
-        )
-    )
-    session.add(
-        TrackingLink(
-            campaign_id=campaign.id,
-            url_hash="b",
-            url="https://b.example/",
-            clicks_unique=2,
-            clicks_total=2,
-        )
-    )
-    session.add(TrackingLink(campaign_id=other.id, url_hash="a", url="https://c.example/"))
+    add_rollup(session, campaign.id, ten, opens=(2, 5, 1), clicks=(1, 2, 0))
+    add_rollup(session, campaign.id, nine, opens=(3, 3, 4), clicks=(2, 3, 6))
+    add_rollup(session, other.id, nine, opens=(100, 0, 0))
+    add_link(session, campaign.id, "a", "https://a.example/", clicks=(1, 4, 2))
+    add_link(session, campaign.id, "b", "https://b.example/", clicks=(2, 2, 0))
+    add_link(session, other.id, "a", "https://c.example/")
     session.flush()
     summary = tracking_summary(session, campaign.id)
     assert (summary.opens_unique, summary.opens_total, summary.opens_machine) == (5, 8, 5)

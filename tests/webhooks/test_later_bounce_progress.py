@@ -4,8 +4,6 @@ metrics say what `count(*)` over the send rows says (they read the counters only
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlmodel import select
 
@@ -25,12 +23,6 @@ from tests.support.wait import wait_until
 from tests.support.webhooks import Mailed, mailgun_signature
 from tests.webhooks.conftest import Hooks
 from tests.webhooks.test_mailgun import _failed
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
 
 
 def test_a_later_bounce_moves_the_progress_counters(

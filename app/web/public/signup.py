@@ -88,25 +88,38 @@ def _topics(session: SessionDep) -> list[Topic]:
 
 @router.get("/subscribe")
 def signup_form(request: Request, session: SessionDep) -> Response:
-    token = csrf.token_for(request)
-    response = render(
+    query = request.query_params
+    return _form_page(
         request,
-        "public/subscribe.html",
+        session,
         {
-            "topics": _topics(session),
-            "consent_text": request_gettext(request)(CONSENT_TEXT),
-            "csrf_token": token,
-            "ref": request.query_params.get("ref", "")[:200],
-            "utm_source": request.query_params.get("utm_source", "")[:200],
+            "ref": query.get("ref", "")[:200],
+            "utm_source": query.get("utm_source", "")[:200],
             # Where the visitor came from: our pages send no Referer (no-referrer), so the
             # form carries the one this GET arrived with (its origin only) to the POST.
             "referrer": referrer_origin(request.headers.get("referer")) or "",
             "values": {},
             "errors": [],
             "tracking_allowed": None,
-            "tracking_default_on": get_settings().tracking_default == "on",
         },
     )
+
+
+def _form_page(
+    request: Request, session: SessionDep, visitor: dict[str, Any], status_code: int = 200
+) -> Response:
+    """The signup form with a fresh CSRF token, the topics and the consent text, filled
+    in with what the visitor brought (`visitor`: campaign tags, referrer, values typed,
+    tracking choice, errors)."""
+    token = csrf.token_for(request)
+    context = {
+        "topics": _topics(session),
+        "consent_text": request_gettext(request)(CONSENT_TEXT),
+        "csrf_token": token,
+        "tracking_default_on": get_settings().tracking_default == "on",
+        **visitor,
+    }
+    response = render(request, "public/subscribe.html", context, status_code=status_code)
     return csrf.set_cookie(request, response, token)
 
 
@@ -201,25 +214,19 @@ async def signup_submit(
 
 
 def _form_again(request: Request, session: SessionDep, data: SignupJson, error: str) -> Response:
-    token = csrf.token_for(request)
-    response = render(
+    return _form_page(
         request,
-        "public/subscribe.html",
+        session,
         {
-            "topics": _topics(session),
-            "consent_text": request_gettext(request)(CONSENT_TEXT),
-            "csrf_token": token,
             "ref": data.ref or "",
             "utm_source": data.utm_source or "",
             "referrer": referrer_origin(data.referrer) or "",
             "values": {"email": data.email, "name": data.name or "", "topics": data.topics},
             "tracking_allowed": data.tracking,
-            "tracking_default_on": get_settings().tracking_default == "on",
             "errors": [error],
         },
         status_code=422,
     )
-    return csrf.set_cookie(request, response, token)
 
 
 @router.get("/confirm/{token}")
