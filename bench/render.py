@@ -37,6 +37,7 @@ from app import links
 from app.i18n import SUPPORTED
 from app.models import Campaign
 from app.sending.dkim import Signer
+from app.sending.footer import footer_words, reader_language
 from app.sending.render import Recipient, prepare_campaign, render_message
 from app.sending.templating import body_to_html, load_layout
 from app.settings import Settings
@@ -106,6 +107,9 @@ def naive(campaign: Campaign, s: Settings, people: list[Recipient]) -> None:
             topics=["News"],
             unsubscribe_url=links.unsubscribe_url(person.id, 1, s, secret=person.link_secret),
             preferences_url=links.preferences_url(person.id, s, secret=person.link_secret),
+            footer=footer_words(
+                reader_language(person.language), org_name=s.org_name, topics=["News"]
+            ),
         )
         html = css_inline.inline(html)
         msg = EmailMessage(policy=policy.SMTP)
