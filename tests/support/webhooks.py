@@ -54,42 +54,56 @@ class Mailed:
 
 
 def mailed(email: str = "bob@example.com", *, topics: int = 2) -> Mailed:
+    """One person sent a campaign yesterday, subscribed to its `topics` topics."""
+    return mailed_all([email], topics=topics)[0]
+
+
+def mailed_all(emails: list[str], *, topics: int = 2) -> list[Mailed]:
+    """One campaign of `topics` topics sent yesterday to each of these people (a send row
+    with its signed Message-ID each)."""
+    settings = get_settings()
     with Session(get_engine(), expire_on_commit=False) as session:
-        made = [Topic(slug=f"t{i}-{email.split('@')[0]}", name=f"Topic {i}") for i in range(topics)]
-        bob = Subscriber(email=email, name="Bob Example")
+        key = emails[0].split("@")[0]
+        made = [Topic(slug=f"t{i}-{key}", name=f"Topic {i}") for i in range(topics)]
+        people = [Subscriber(email=e, name=f"{e.split('@')[0].title()} Example") for e in emails]
         campaign = Campaign(name="News", subject="News", status=CampaignStatus.DONE)
-        session.add_all([*made, bob, campaign])
+        session.add_all([*made, *people, campaign])
         session.flush()
         for topic in made:
             session.add(CampaignTopic(campaign_id=campaign.id, topic_id=topic.id))
+        out = []
+        for person in people:
+            for topic in made:
+                session.add(
+                    Subscription(
+                        subscriber_id=person.id,
+                        topic_id=topic.id,
+                        status=SubscriptionStatus.SUBSCRIBED,
+                        confirmed_at=utcnow(),
+                    )
+                )
+            message_id = campaign_message_id(settings, campaign.id, person.id, person.link_secret)
             session.add(
-                Subscription(
-                    subscriber_id=bob.id,
-                    topic_id=topic.id,
-                    status=SubscriptionStatus.SUBSCRIBED,
-                    confirmed_at=utcnow(),
+                Send(
+                    campaign_id=campaign.id,
+                    subscriber_id=person.id,
+                    status=SendStatus.SENT,
+                    message_id=message_id,
+                    sent_at=utcnow() - timedelta(days=1),
                 )
             )
-        settings = get_settings()
-        message_id = campaign_message_id(settings, campaign.id, bob.id, bob.link_secret)
-        session.add(
-            Send(
-                campaign_id=campaign.id,
-                subscriber_id=bob.id,
-                status=SendStatus.SENT,
-                message_id=message_id,
-                sent_at=utcnow() - timedelta(days=1),
+            out.append(
+                Mailed(
+                    subscriber_id=int(person.id or 0),
+                    campaign_id=int(campaign.id or 0),
+                    email=person.email,
+                    message_id=message_id,
+                    verp=verp_address(settings, campaign.id, person.id),
+                    topic_ids=[int(t.id or 0) for t in made],
+                )
             )
-        )
         session.commit()
-        return Mailed(
-            subscriber_id=bob.id,
-            campaign_id=campaign.id,
-            email=email,
-            message_id=message_id,
-            verp=verp_address(settings, campaign.id, bob.id),
-            topic_ids=[t.id for t in made],
-        )
+        return out
 
 
 def state(subscriber_id: int) -> tuple[str, list[str], list[tuple[str, str]]]:
