@@ -329,7 +329,7 @@ class SendStore:
         result = conn.execute(
             sa.update(_send)
             .where(
-                _send.c.id.in_(ids),
+                one_of(_send.c.id, ids, postgres=self.postgres),
                 _send.c.status.in_([SendStatus.QUEUED.value, SendStatus.SENDING.value]),
             )
             .values(
